@@ -1,0 +1,308 @@
+#include "judge_server/judge.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "judge_server/compare.h"
+#include "judge_server/test_case_store.h"
+
+namespace judge {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int64_t kMaxExecutableBytes = 64LL << 20;
+constexpr size_t kMaxCompileMessage = 8 << 10;
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// A fresh directory: whatever was at `path` is removed first (never followed).
+absl::Status FreshDir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (mkdir(path.c_str(), mode) != 0 || chown(path.c_str(), uid, gid) != 0 ||
+      chmod(path.c_str(), mode) != 0) {
+    return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteNewFile(const std::string& path, std::string_view data, mode_t mode, uid_t uid,
+                          gid_t gid) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n <= 0) break;
+    done += n;
+  }
+  bool ok = done == data.size() && fchown(fd, uid, gid) == 0 && fchmod(fd, mode) == 0;
+  close(fd);
+  if (!ok) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+// Reads the compiler's output without following a link the compile could have planted.
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max_bytes) {
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError("the compiler produced no executable");
+  struct stat st;
+  std::string data;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > max_bytes) {
+    close(fd);
+    return absl::FailedPreconditionError("the compiler's output is not a plain file of sane size");
+  }
+  data.resize(st.st_size);
+  ssize_t n = pread(fd, data.data(), data.size(), 0);
+  close(fd);
+  if (n != st.st_size) return absl::InternalError("short read of the executable");
+  return data;
+}
+
+std::vector<std::string> SandboxEnv(const std::string& dir) {
+  return {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "HOME=" + dir,
+          "TMPDIR=" + dir, "ONLINE_JUDGE=1"};
+}
+
+uid_t RandomUidBase() {
+  // Ranges of 64 uids far above any real account; random per server so that two judge
+  // servers on one kernel (replicas of one node) never kill each other's runs.
+  std::random_device rd;
+  return 300000 + (rd() % 10000) * 64;
+}
+
+}  // namespace
+
+int64_t ElfStaticMemory(std::string_view b) {
+  if (b.size() < sizeof(Elf64_Ehdr) || b.substr(0, 4) != ELFMAG || b[EI_CLASS] != ELFCLASS64) {
+    return 0;
+  }
+  Elf64_Ehdr eh;
+  memcpy(&eh, b.data(), sizeof(eh));
+  int64_t total = 0;
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    uint64_t off = eh.e_phoff + static_cast<uint64_t>(i) * eh.e_phentsize;
+    if (eh.e_phentsize < sizeof(Elf64_Phdr) || off + sizeof(Elf64_Phdr) > b.size()) return total;
+    Elf64_Phdr ph;
+    memcpy(&ph, b.data() + off, sizeof(ph));
+    if (ph.p_type == PT_LOAD) total += static_cast<int64_t>(ph.p_memsz);
+  }
+  return total;
+}
+
+absl::StatusOr<std::unique_ptr<Judge>> Judge::Create(const JudgeOptions& options,
+                                                     Metrics& metrics) {
+  if (options.slots < 1 || options.slots > 64) {
+    return absl::InvalidArgumentError("slots must be between 1 and 64");
+  }
+  JudgeOptions o = options;
+  if (o.uid_base == 0) o.uid_base = RandomUidBase();
+  std::error_code ec;
+  fs::create_directories(o.work_root, ec);
+  // Traversable but not listable: a run finds no other run's directory by name.
+  if (ec || chmod(o.work_root.c_str(), 0711) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("work root ", o.work_root, " cannot be created; set --work-dir"));
+  }
+  for (int slot = 0; slot < o.slots; ++slot) {
+    std::string dir = absl::StrCat(o.work_root, "/slot-", slot);
+    if (auto s = FreshDir(dir, 0711, 0, 0); !s.ok()) return s;
+  }
+  auto sandbox = Sandbox::Create();
+  if (!sandbox.ok()) return sandbox.status();
+  return std::unique_ptr<Judge>(new Judge(std::move(o), *std::move(sandbox), metrics));
+}
+
+std::string Judge::SlotDir(int slot) const { return absl::StrCat(options_.work_root, "/slot-", slot); }
+
+std::shared_ptr<const CompiledProgram> Judge::Compile(const Language& language,
+                                                      const std::string& source, int slot,
+                                                      absl::Status* error, bool* cache_hit) {
+  const std::string key = Sha256Hex(absl::StrCat(CompileFingerprint(language), source));
+  if (auto hit = cache_.Find(key)) {
+    metrics_.CountCacheLookup(true);
+    *cache_hit = true;
+    return hit;
+  }
+  metrics_.CountCacheLookup(false);
+  auto program = std::make_shared<CompiledProgram>();
+  if (language.compile.empty()) {
+    program->ok = true;
+    program->program = source;
+    cache_.Insert(key, program);
+    return program;
+  }
+  const uid_t uid = SlotUid(slot);
+  const std::string dir = SlotDir(slot) + "/compile";
+  absl::Status s = FreshDir(dir, 0700, uid, uid);
+  if (s.ok()) s = WriteNewFile(dir + "/" + language.src_name, source, 0400, uid, uid);
+  if (!s.ok()) {
+    *error = s;
+    return nullptr;
+  }
+  RunSpec spec;
+  spec.argv = ExpandCommand(language.compile, language, dir);
+  spec.env = SandboxEnv(dir);
+  spec.cwd = dir;
+  spec.uid = uid;
+  spec.gid = uid;
+  spec.profile = SeccompProfile::kCompile;
+  spec.limits.cpu_time_ms = 10000;
+  spec.limits.real_time_ms = 20000;
+  spec.limits.address_space_bytes = 2048LL << 20;
+  spec.limits.file_size_bytes = kMaxExecutableBytes;
+  spec.limits.open_files = 256;
+  spec.limits.processes = 64;
+  spec.limits.stdout_bytes = 64 << 10;
+  const auto start = std::chrono::steady_clock::now();
+  auto run = sandbox_->Run(spec);
+  metrics_.compile_seconds().Observe(SecondsSince(start));
+  if (!run.ok()) {
+    *error = run.status();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    return nullptr;
+  }
+  std::string message = run->stderr_data + run->stdout_data;
+  if (message.size() > kMaxCompileMessage) {
+    message.resize(kMaxCompileMessage);
+    message += "\n[compiler output truncated]";
+  }
+  // Diagnostics name files relative to the submission, never the server's paths.
+  message = absl::StrReplaceAll(message, {{dir + "/", ""}});
+  if (run->cpu_time_exceeded || run->real_time_exceeded) {
+    message = "compilation exceeded its time limit\n" + message;
+  } else if (run->output_exceeded) {
+    message = "compilation produced too much output\n" + message;
+  } else if (run->exit_code == 0 && run->signal == 0) {
+    auto exe = ReadRegularFile(dir + "/" + language.exe_name, kMaxExecutableBytes);
+    if (exe.ok()) {
+      program->ok = true;
+      program->program = *std::move(exe);
+    } else {
+      message = std::string(exe.status().message());
+    }
+  } else if (run->signal != 0) {
+    message = absl::StrCat("the compiler was killed by signal ", run->signal,
+                           " (memory or process limit)\n", message);
+  }
+  program->message = std::move(message);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  // A compiler killed by its limits says nothing about the source for sure: don't cache.
+  if (program->ok || (!run->cpu_time_exceeded && !run->real_time_exceeded && run->signal == 0)) {
+    cache_.Insert(key, program);
+  }
+  return program;
+}
+
+JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
+  JudgeOutcome outcome;
+  const Language& language = *request.language;
+
+  std::vector<TestCase> loaded;
+  const std::vector<TestCase>* cases = &request.test_cases;
+  if (request.test_case_id.has_value()) {
+    auto l = LoadTestCases(options_.test_case_root, *request.test_case_id);
+    if (!l.ok()) {
+      outcome.error = l.status();
+      return outcome;
+    }
+    loaded = *std::move(l);
+    cases = &loaded;
+  }
+
+  auto program = Compile(language, request.source, slot, &outcome.error, &outcome.cache_hit);
+  if (program == nullptr) return outcome;
+  if (!program->ok) {
+    outcome.verdict = Verdict::kCompileError;
+    outcome.compile_message = program->message;
+    return outcome;
+  }
+
+  const CaseLimits limits{request.max_cpu_time_ms, request.max_real_time_ms,
+                          request.max_memory_bytes};
+  // A static array larger than the limit is MLE before anything runs.
+  if (language.native) {
+    int64_t static_bytes = ElfStaticMemory(program->program);
+    if (static_bytes > request.max_memory_bytes) {
+      for (const TestCase& tc : *cases) {
+        CaseResult r;
+        r.test_case = tc.id;
+        r.verdict = Verdict::kMemoryLimitExceeded;
+        r.run.memory_bytes = static_bytes;
+        outcome.cases.push_back(std::move(r));
+      }
+      outcome.verdict = Verdict::kMemoryLimitExceeded;
+      return outcome;
+    }
+  }
+
+  const uid_t uid = SlotUid(slot);
+  // Readable by the slot's group, writable by no one but root: the program cannot plant
+  // links or files where the server works.
+  const std::string dir = SlotDir(slot) + "/run";
+  absl::Status s = FreshDir(dir, 0750, 0, uid);
+  if (s.ok()) {
+    s = WriteNewFile(dir + "/" + language.exe_name, program->program, language.native ? 0550 : 0440,
+                     0, uid);
+  }
+  if (!s.ok()) {
+    outcome.error = s;
+    return outcome;
+  }
+
+  RunSpec spec;
+  spec.argv = ExpandCommand(language.run, language, dir);
+  spec.env = SandboxEnv(dir);
+  spec.cwd = dir;
+  spec.uid = uid;
+  spec.gid = uid;
+  spec.profile = SeccompProfile::kRun;
+  spec.limits.cpu_time_ms = request.max_cpu_time_ms;
+  spec.limits.real_time_ms = request.max_real_time_ms;
+  // Twice the limit so that a program that overruns is seen using more than the limit
+  // (MLE) instead of just failing an allocation.
+  spec.limits.address_space_bytes = request.max_memory_bytes * 2 + language.extra_address_space;
+  spec.limits.stack_bytes = std::max<int64_t>(8LL << 20, request.max_memory_bytes / 2);
+  spec.limits.file_size_bytes = 8LL << 20;
+  spec.limits.stdout_bytes = request.max_output_bytes;
+
+  std::vector<Verdict> verdicts;
+  for (const TestCase& tc : *cases) {
+    spec.stdin_data = tc.input;
+    const auto start = std::chrono::steady_clock::now();
+    auto run = sandbox_->Run(spec);
+    metrics_.run_seconds().Observe(SecondsSince(start));
+    CaseResult r;
+    r.test_case = tc.id;
+    if (!run.ok()) {
+      r.verdict = Verdict::kSystemError;
+      r.run.stderr_data = std::string(run.status().message());
+    } else {
+      r.run = *std::move(run);
+      bool match = OutputsMatch(r.run.stdout_data, tc.expected_output, request.compare);
+      r.verdict = ClassifyRun(r.run, limits, match);
+      r.output_md5 = StrippedOutputMd5(r.run.stdout_data);
+    }
+    if (!request.return_output) r.run.stdout_data.clear();
+    verdicts.push_back(r.verdict);
+    outcome.cases.push_back(std::move(r));
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  outcome.verdict = OverallVerdict(verdicts);
+  return outcome;
+}
+
+}  // namespace judge

@@ -1,0 +1,85 @@
+// The judge core: compile (through the cache), run every test case in the sandbox,
+// compare, and decide verdicts.
+//
+// Each judging runs in one slot. A slot owns an unprivileged uid/gid (uid_base + slot)
+// and a directory under the work root; no two judgings share a slot at once.
+// Thread-safety: Judge() may be called concurrently for distinct slots.
+#ifndef JUDGE_SERVER_JUDGE_H_
+#define JUDGE_SERVER_JUDGE_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "judge_server/compile_cache.h"
+#include "judge_server/judge_request.h"
+#include "judge_server/metrics.h"
+#include "judge_server/sandbox.h"
+#include "judge_server/verdict.h"
+
+namespace judge {
+
+struct JudgeOptions {
+  std::string work_root = "/tmp/judge_server";
+  std::string test_case_root = "/var/lib/judge_server/test_cases";
+  uid_t uid_base = 0;  // 0: pick a random range so that two servers never share uids
+  int slots = 1;
+  size_t cache_entries = 256;
+  size_t cache_bytes = 256 << 20;
+};
+
+struct CaseResult {
+  std::string test_case;
+  Verdict verdict = Verdict::kSystemError;
+  RunResult run;
+  std::string output_md5;
+};
+
+struct JudgeOutcome {
+  Verdict verdict = Verdict::kSystemError;
+  std::string compile_message;  // set for CE
+  absl::Status error;           // not OK when no case could run (verdict SE)
+  bool cache_hit = false;
+  std::vector<CaseResult> cases;
+};
+
+class Judge {
+ public:
+  static absl::StatusOr<std::unique_ptr<Judge>> Create(const JudgeOptions& options,
+                                                       Metrics& metrics);
+  Judge(const Judge&) = delete;
+  Judge& operator=(const Judge&) = delete;
+
+  JudgeOutcome Run(const JudgeRequest& request, int slot);
+
+  const Sandbox& sandbox() const { return *sandbox_; }
+  uid_t SlotUid(int slot) const { return options_.uid_base + slot; }
+
+ private:
+  Judge(JudgeOptions options, std::unique_ptr<Sandbox> sandbox, Metrics& metrics)
+      : options_(std::move(options)),
+        sandbox_(std::move(sandbox)),
+        metrics_(metrics),
+        cache_(options_.cache_entries, options_.cache_bytes) {}
+
+  std::shared_ptr<const CompiledProgram> Compile(const Language& language,
+                                                 const std::string& source, int slot,
+                                                 absl::Status* error, bool* cache_hit);
+  std::string SlotDir(int slot) const;
+
+  const JudgeOptions options_;
+  const std::unique_ptr<Sandbox> sandbox_;
+  Metrics& metrics_;
+  CompileCache cache_;
+};
+
+// Memory an ELF executable needs before it runs: the sum of its loadable segments
+// (code, data and the zero-filled bss of static arrays). 0 when it is not ELF64.
+int64_t ElfStaticMemory(std::string_view binary);
+
+}  // namespace judge
+
+#endif  // JUDGE_SERVER_JUDGE_H_

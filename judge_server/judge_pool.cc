@@ -1,0 +1,63 @@
+#include "judge_server/judge_pool.h"
+
+namespace judge {
+
+JudgePool::JudgePool(int slots, int queue_capacity) : capacity_(queue_capacity) {
+  for (int i = 0; i < slots; ++i) threads_.emplace_back([this, i] { Loop(i); });
+}
+
+JudgePool::~JudgePool() { Drain(); }
+
+bool JudgePool::TrySubmit(Task task) {
+  {
+    std::lock_guard lock(mu_);
+    if (draining_ || static_cast<int>(queue_.size()) >= capacity_) return false;
+    queue_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void JudgePool::Close() {
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+  }
+  cv_.notify_all();
+}
+
+void JudgePool::Drain() {
+  Close();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+int JudgePool::running() const {
+  std::lock_guard lock(mu_);
+  return running_;
+}
+
+int JudgePool::queued() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(queue_.size());
+}
+
+void JudgePool::Loop(int slot) {
+  while (true) {
+    Task task;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return draining_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // draining and nothing left
+      task = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+    }
+    task(slot);
+    std::lock_guard lock(mu_);
+    --running_;
+  }
+}
+
+}  // namespace judge

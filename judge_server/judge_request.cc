@@ -1,0 +1,191 @@
+#include "judge_server/judge_request.h"
+
+#include <boost/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace judge {
+namespace json = boost::json;
+namespace {
+
+absl::Status Invalid(std::string_view field, std::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("field '", std::string(field), "' ", std::string(what)));
+}
+
+// An integral JSON number, or nullopt with `status` set.
+absl::StatusOr<std::optional<int64_t>> OptionalInt(const json::object& o, std::string_view field,
+                                                   int64_t min, int64_t max) {
+  const json::value* v = o.if_contains(field);
+  if (v == nullptr || v->is_null()) return std::optional<int64_t>();
+  int64_t n;
+  if (v->is_int64()) {
+    n = v->as_int64();
+  } else if (v->is_uint64() && v->as_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
+    n = static_cast<int64_t>(v->as_uint64());
+  } else if (v->is_double() && v->as_double() == static_cast<double>(static_cast<int64_t>(v->as_double()))) {
+    n = static_cast<int64_t>(v->as_double());
+  } else {
+    return Invalid(field, "must be an integer");
+  }
+  if (n < min || n > max) {
+    return Invalid(field, absl::StrCat("is ", n, ", must be between ", min, " and ", max));
+  }
+  return std::optional<int64_t>(n);
+}
+
+absl::StatusOr<int64_t> RequiredInt(const json::object& o, std::string_view field, int64_t min,
+                                    int64_t max) {
+  auto v = OptionalInt(o, field, min, max);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return Invalid(field, "is required");
+  return **v;
+}
+
+absl::StatusOr<std::string> RequiredString(const json::object& o, std::string_view field) {
+  const json::value* v = o.if_contains(field);
+  if (v == nullptr || v->is_null()) return Invalid(field, "is required");
+  if (!v->is_string()) return Invalid(field, "must be a string");
+  return std::string(v->as_string());
+}
+
+absl::StatusOr<const Language*> ResolveLanguage(const json::object& o) {
+  if (const json::value* v = o.if_contains("language"); v != nullptr && !v->is_null()) {
+    if (!v->is_string()) return Invalid("language", "must be a string such as \"cpp\"");
+    const Language* l = FindLanguage(v->as_string());
+    if (l == nullptr) {
+      return Invalid("language", absl::StrCat("names unknown language '",
+                                              std::string(v->as_string()),
+                                              "'; GET /languages lists c, cpp, python3"));
+    }
+    return l;
+  }
+  const json::value* config = o.if_contains("language_config");
+  if (config == nullptr || config->is_null()) {
+    return Invalid("language", "is required (or QingdaoU's 'language_config')");
+  }
+  if (!config->is_object()) return Invalid("language_config", "must be an object");
+  std::string src_name, run_command;
+  if (const json::value* c = config->as_object().if_contains("compile"); c && c->is_object()) {
+    if (const json::value* s = c->as_object().if_contains("src_name"); s && s->is_string()) {
+      src_name = std::string(s->as_string());
+    }
+  }
+  if (const json::value* r = config->as_object().if_contains("run"); r && r->is_object()) {
+    if (const json::value* s = r->as_object().if_contains("command"); s && s->is_string()) {
+      run_command = std::string(s->as_string());
+    }
+  }
+  const Language* l = LanguageForQingdaoConfig(src_name, run_command);
+  if (l == nullptr) {
+    return Invalid("language_config",
+                   absl::StrCat("selects no language this judge has (src_name '", src_name,
+                                "'); use main.c, main.cpp or a python3 config"));
+  }
+  return l;
+}
+
+absl::Status ParseTestCases(const json::value& v, int64_t max_cases, JudgeRequest& out) {
+  if (!v.is_array()) return Invalid("test_case", "must be a list of {\"input\", \"output\"}");
+  const json::array& cases = v.as_array();
+  if (cases.empty()) return Invalid("test_case", "is empty; give at least one case");
+  if (static_cast<int64_t>(cases.size()) > max_cases) {
+    return Invalid("test_case", absl::StrCat("has ", cases.size(), " cases, at most ", max_cases));
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    std::string field = absl::StrCat("test_case[", i, "]");
+    if (!cases[i].is_object()) return Invalid(field, "must be an object");
+    const json::object& c = cases[i].as_object();
+    TestCase tc;
+    tc.id = absl::StrCat(i + 1);
+    auto in = RequiredString(c, "input");
+    if (!in.ok()) return Invalid(field, std::string(in.status().message()));
+    auto expected = RequiredString(c, "output");
+    if (!expected.ok()) return Invalid(field, std::string(expected.status().message()));
+    tc.input = *std::move(in);
+    tc.expected_output = *std::move(expected);
+    out.test_cases.push_back(std::move(tc));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool IsValidTestCaseId(std::string_view id) {
+  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+absl::StatusOr<JudgeRequest> ParseJudgeRequest(std::string_view body, const RequestBounds& b) {
+  boost::system::error_code ec;
+  json::value root = json::parse(body, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("body is not valid JSON: ", ec.message()));
+  if (!root.is_object()) return absl::InvalidArgumentError("body must be a JSON object");
+  const json::object& o = root.as_object();
+
+  JudgeRequest r;
+  auto language = ResolveLanguage(o);
+  if (!language.ok()) return language.status();
+  r.language = *language;
+
+  auto src = RequiredString(o, "src");
+  if (!src.ok()) return src.status();
+  if (src->empty()) return Invalid("src", "is empty");
+  if (static_cast<int64_t>(src->size()) > b.max_source_bytes) {
+    return Invalid("src", absl::StrCat("is ", src->size(), " bytes, at most ", b.max_source_bytes));
+  }
+  r.source = *std::move(src);
+
+  auto cpu = RequiredInt(o, "max_cpu_time", 1, b.max_cpu_time_ms);
+  if (!cpu.ok()) return cpu.status();
+  r.max_cpu_time_ms = *cpu;
+  auto real = OptionalInt(o, "max_real_time", 1, b.max_real_time_ms);
+  if (!real.ok()) return real.status();
+  r.max_real_time_ms = real->value_or(std::min(b.max_real_time_ms, r.max_cpu_time_ms * 3));
+  auto memory = RequiredInt(o, "max_memory", b.min_memory_bytes, b.max_memory_bytes);
+  if (!memory.ok()) return memory.status();
+  r.max_memory_bytes = *memory;
+  auto output = OptionalInt(o, "max_output_size", 1, b.max_output_bytes);
+  if (!output.ok()) return output.status();
+  r.max_output_bytes = output->value_or(r.max_output_bytes);
+
+  if (const json::value* v = o.if_contains("output"); v && !v->is_null()) {
+    if (!v->is_bool()) return Invalid("output", "must be true or false");
+    r.return_output = v->as_bool();
+  }
+  if (const json::value* v = o.if_contains("compare"); v && !v->is_null()) {
+    if (v->is_string() && v->as_string() == "exact") {
+      r.compare = CompareMode::kExact;
+    } else if (v->is_string() && v->as_string() == "ignore_trailing_whitespace") {
+      r.compare = CompareMode::kIgnoreTrailingWhitespace;
+    } else {
+      return Invalid("compare", "must be \"exact\" or \"ignore_trailing_whitespace\"");
+    }
+  }
+  if (const json::value* v = o.if_contains("spj_version"); v && !v->is_null()) {
+    return Invalid("spj_version", "asks for a special judge, which this server does not support");
+  }
+
+  const json::value* inline_cases = o.if_contains("test_case");
+  const json::value* case_id = o.if_contains("test_case_id");
+  bool has_inline = inline_cases && !inline_cases->is_null();
+  bool has_id = case_id && !case_id->is_null();
+  if (has_inline == has_id) {
+    return Invalid("test_case", "or 'test_case_id' is required, and not both");
+  }
+  if (has_inline) {
+    if (auto s = ParseTestCases(*inline_cases, b.max_test_cases, r); !s.ok()) return s;
+  } else {
+    if (!case_id->is_string() || !IsValidTestCaseId(case_id->as_string())) {
+      return Invalid("test_case_id", "must be a directory name of letters, digits, '-', '_', '.'");
+    }
+    r.test_case_id = std::string(case_id->as_string());
+  }
+  return r;
+}
+
+}  // namespace judge

@@ -1,0 +1,217 @@
+#include "judge_server/judge_service.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "judge_server/compare.h"
+#include "judge_server/router.h"
+
+namespace judge {
+namespace json = boost::json;
+namespace {
+
+HttpReply JsonReply(int status, const json::value& v) {
+  HttpReply r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return r;
+}
+
+HttpReply ErrorReply(int status, std::string_view err, std::string_view message,
+                     std::string_view hostname) {
+  return JsonReply(status, json::object{{"err", err}, {"data", message}, {"hostname", hostname}});
+}
+
+int HttpStatusFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument: return 400;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kFailedPrecondition: return 422;
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+json::value RenderLanguages() {
+  json::array list;
+  for (const Language& l : Languages()) {
+    json::array compile, run;
+    for (const auto& p : l.compile) compile.emplace_back(p);
+    for (const auto& p : l.run) run.emplace_back(p);
+    list.push_back(json::object{{"id", l.id},
+                                {"name", l.name},
+                                {"src_name", l.src_name},
+                                {"compile_command", compile},
+                                {"run_command", run}});
+  }
+  return list;
+}
+
+}  // namespace
+
+std::string RenderOutcome(const JudgeOutcome& o, bool return_output, std::string_view hostname) {
+  json::object root;
+  root["verdict"] = VerdictName(o.verdict);
+  root["hostname"] = hostname;
+  if (!o.error.ok()) {
+    root["err"] = "JudgeClientError";
+    root["data"] = std::string(o.error.message());
+    return json::serialize(root);
+  }
+  if (o.verdict == Verdict::kCompileError) {
+    root["err"] = "CompileError";
+    root["data"] = o.compile_message;
+    return json::serialize(root);
+  }
+  json::array cases;
+  for (const CaseResult& c : o.cases) {
+    json::object j{{"test_case", c.test_case},
+                   {"result", ResultCode(c.verdict)},
+                   {"verdict", VerdictName(c.verdict)},
+                   {"cpu_time", c.run.cpu_time_ms},
+                   {"real_time", c.run.real_time_ms},
+                   {"memory", c.run.memory_bytes},
+                   {"signal", c.run.signal},
+                   {"exit_code", c.run.exit_code},
+                   {"error", c.verdict == Verdict::kSystemError ? 1 : 0},
+                   {"output_md5", c.output_md5}};
+    if (return_output) {
+      j["output"] = c.run.stdout_data;
+    } else {
+      j["output"] = nullptr;
+    }
+    cases.push_back(std::move(j));
+  }
+  root["err"] = nullptr;
+  root["data"] = std::move(cases);
+  root["compile_cache_hit"] = o.cache_hit;
+  return json::serialize(root);
+}
+
+JudgeService::JudgeService(Judge& judge, JudgePool& pool, Metrics& metrics,
+                           std::string_view token, std::string hostname)
+    : judge_(judge),
+      pool_(pool),
+      metrics_(metrics),
+      token_sha256_(Sha256Hex(token)),
+      hostname_(std::move(hostname)) {}
+
+JudgeService::SystemStats JudgeService::CurrentStats() {
+  std::lock_guard lock(stats_mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (stats_.memory_total != 0 && now - stats_time_ < std::chrono::seconds(1)) return stats_;
+  stats_time_ = now;
+  getloadavg(stats_.load, 3);
+  std::ifstream meminfo("/proc/meminfo");
+  std::string line;
+  while (std::getline(meminfo, line)) {
+    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    int64_t kb;
+    if (parts.size() < 2 || !absl::SimpleAtoi(parts[1], &kb)) continue;
+    if (parts[0] == "MemTotal:") stats_.memory_total = kb * 1024;
+    if (parts[0] == "MemAvailable:") stats_.memory_available = kb * 1024;
+  }
+  return stats_;
+}
+
+HttpReply JudgeService::Ping() {
+  SystemStats s = CurrentStats();
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  double used = s.memory_total ? 100.0 * (s.memory_total - s.memory_available) / s.memory_total : 0;
+  double uptime =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  // QingdaoU's heartbeat fields (judger_version, hostname, cpu_core, memory, cpu, action)
+  // plus ours, both in "data" and, for plain curl, at the top level.
+  json::object data{{"action", "pong"},
+                    {"hostname", hostname_},
+                    {"judger_version", kJudgeServerVersion},
+                    {"cpu_core", cores},
+                    {"cpu", cores ? 100.0 * s.load[0] / cores : 0.0},
+                    {"memory", used},
+                    {"load", json::array{s.load[0], s.load[1], s.load[2]}},
+                    {"memory_total", s.memory_total},
+                    {"memory_available", s.memory_available},
+                    {"running", pool_.running()},
+                    {"queued", pool_.queued()},
+                    {"slots", pool_.slots()},
+                    {"uptime_seconds", uptime}};
+  json::object root = data;
+  root["err"] = nullptr;
+  root["data"] = std::move(data);
+  return JsonReply(200, root);
+}
+
+void JudgeService::Handle(HttpRequestView request, std::function<void(HttpReply)> done) {
+  Route route = ResolveRoute(request.method, request.target);
+  auto counted = [this, label = RouteLabel(route), done = std::move(done)](HttpReply reply) {
+    metrics_.CountRequest(label, reply.status);
+    done(std::move(reply));
+  };
+  switch (route) {
+    case Route::kPing:
+      return counted(Ping());
+    case Route::kHealthz:
+      return counted(JsonReply(200, json::object{{"status", "ok"}, {"hostname", hostname_}}));
+    case Route::kLanguages:
+      return counted(JsonReply(200, json::object{{"err", nullptr}, {"data", RenderLanguages()}, {"hostname", hostname_}}));
+    case Route::kMetrics: {
+      HttpReply r;
+      r.content_type = "text/plain; version=0.0.4";
+      r.body = metrics_.Render(pool_.running(), pool_.queued(), pool_.slots());
+      return counted(std::move(r));
+    }
+    case Route::kJudge:
+      return HandleJudge(request, std::move(counted));
+    case Route::kMethodNotAllowed: {
+      HttpReply r = ErrorReply(405, "MethodNotAllowed",
+                               absl::StrCat(std::string(request.method), " is not allowed on this path; use ",
+                                            std::string(AllowedMethods(request.target))),
+                               hostname_);
+      r.allow = std::string(AllowedMethods(request.target));
+      return counted(std::move(r));
+    }
+    case Route::kNotFound:
+      return counted(ErrorReply(404, "NotFound",
+                                "no such path; try GET /ping, /healthz, /metrics, /languages or POST /judge",
+                                hostname_));
+  }
+}
+
+void JudgeService::HandleJudge(HttpRequestView& request, std::function<void(HttpReply)> done) {
+  if (!ConstantTimeEquals(absl::AsciiStrToLower(std::string(request.token)), token_sha256_)) {
+    return done(ErrorReply(401, "TokenVerificationFailed",
+                           "header X-Judge-Server-Token must be the sha256 hex of the server's token",
+                           hostname_));
+  }
+  auto parsed = ParseJudgeRequest(request.body);
+  if (!parsed.ok()) {
+    return done(ErrorReply(400, "JudgeClientError", std::string(parsed.status().message()), hostname_));
+  }
+  auto shared = std::make_shared<JudgeRequest>(*std::move(parsed));
+  auto task = [this, shared, done](int slot) {
+    JudgeOutcome outcome = judge_.Run(*shared, slot);
+    metrics_.CountVerdict(outcome.verdict);
+    HttpReply reply;
+    reply.status = outcome.error.ok() ? 200 : HttpStatusFor(outcome.error);
+    reply.body = RenderOutcome(outcome, shared->return_output, hostname_);
+    done(std::move(reply));
+  };
+  if (!pool_.TrySubmit(std::move(task))) {
+    HttpReply r = ErrorReply(503, "ServerBusy",
+                             "every judge slot is busy and the queue is full; retry after a moment",
+                             hostname_);
+    r.retry_after_seconds = 1;
+    done(std::move(r));
+  }
+}
+
+}  // namespace judge

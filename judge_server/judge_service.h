@@ -1,0 +1,79 @@
+// The judge server's HTTP API, independent of the transport: takes a parsed request,
+// answers through a callback (at once, or from a judge slot when judging finishes).
+//
+// Every reply is JSON in QingdaoU's envelope {"err": null | "<Error>", "data": ...}
+// plus "hostname", with proper HTTP statuses (400, 401, 404, 503 with Retry-After).
+// Thread-safe.
+#ifndef JUDGE_SERVER_JUDGE_SERVICE_H_
+#define JUDGE_SERVER_JUDGE_SERVICE_H_
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "judge_server/judge.h"
+#include "judge_server/judge_pool.h"
+#include "judge_server/metrics.h"
+
+namespace judge {
+
+inline constexpr std::string_view kJudgeServerVersion = "0.1.0";
+
+struct HttpRequestView {
+  std::string_view method;
+  std::string_view target;
+  std::string_view token;  // X-Judge-Server-Token
+  std::string body;
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  int retry_after_seconds = 0;  // sent as Retry-After when > 0
+  std::string allow;            // sent as Allow on 405
+};
+
+class JudgeService {
+ public:
+  // `token` is the shared secret; clients send sha256 hex of it.
+  JudgeService(Judge& judge, JudgePool& pool, Metrics& metrics, std::string_view token,
+               std::string hostname);
+
+  // Calls `done` exactly once, possibly from another thread.
+  void Handle(HttpRequestView request, std::function<void(HttpReply)> done);
+
+  const std::string& hostname() const { return hostname_; }
+
+ private:
+  HttpReply Ping();
+  void HandleJudge(HttpRequestView& request, std::function<void(HttpReply)> done);
+
+  Judge& judge_;
+  JudgePool& pool_;
+  Metrics& metrics_;
+  const std::string token_sha256_;
+  const std::string hostname_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  // Load and memory read from /proc at most once a second, so /ping stays cheap.
+  struct SystemStats {
+    double load[3] = {0, 0, 0};
+    int64_t memory_total = 0;
+    int64_t memory_available = 0;
+  };
+  SystemStats CurrentStats();
+  std::mutex stats_mu_;
+  SystemStats stats_ ABSL_GUARDED_BY(stats_mu_);
+  std::chrono::steady_clock::time_point stats_time_ ABSL_GUARDED_BY(stats_mu_);
+};
+
+// Renders a judging's reply body (exposed for tests).
+std::string RenderOutcome(const JudgeOutcome& outcome, bool return_output,
+                          std::string_view hostname);
+
+}  // namespace judge
+
+#endif  // JUDGE_SERVER_JUDGE_SERVICE_H_

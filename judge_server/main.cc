@@ -1,0 +1,181 @@
+// judge_server: the online-judge HTTP server (see judge_server/judge_service.h).
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "judge_server/http_server.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(judge_server: compiles and runs submissions in a sandbox and answers verdicts
+
+Usage: judge_server [flags]
+  --port N           listen port (env JUDGE_PORT, default 8090; 0 picks one)
+  --address A        listen address (env JUDGE_ADDRESS, default 0.0.0.0)
+  --token T          shared secret; POST /judge must send X-Judge-Server-Token:
+                     sha256 hex of it (env JUDGE_TOKEN; required; prefer the env,
+                     since flags are visible to other processes)
+  --slots N          concurrent judgings (env JUDGE_SLOTS, default: CPU count)
+  --queue N          judgings waiting for a slot before 503 (env JUDGE_QUEUE, default 16)
+  --work-dir D       where runs get private directories (env JUDGE_WORK_DIR,
+                     default /tmp/judge_server)
+  --test-case-dir D  root of test_case_id directories (env JUDGE_TEST_CASE_DIR,
+                     default /var/lib/judge_server/test_cases)
+  --threads N        HTTP threads (env JUDGE_THREADS, default: CPU count)
+  --help             this text
+
+Routes: GET /ping, GET /healthz, GET /metrics, GET /languages, POST /judge.
+Must run as root: every submission runs as a fresh unprivileged uid.
+)";
+
+struct Flags {
+  std::string port = "8090", address = "0.0.0.0", token, slots, queue = "16",
+              work_dir = "/tmp/judge_server", test_case_dir = "/var/lib/judge_server/test_cases",
+              threads;
+};
+
+bool ParseInt(const std::string& text, const char* name, int min, int max, int* out) {
+  if (!absl::SimpleAtoi(text, out) || *out < min || *out > max) {
+    std::cerr << "judge_server: " << name << " must be an integer from " << min << " to " << max
+              << ", got '" << text << "'\n";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  f.slots = f.threads = std::to_string(cpus);
+  struct Option {
+    const char* flag;
+    const char* env;
+    std::string* value;
+  };
+  Option options[] = {{"--port", "JUDGE_PORT", &f.port},
+                      {"--address", "JUDGE_ADDRESS", &f.address},
+                      {"--token", "JUDGE_TOKEN", &f.token},
+                      {"--slots", "JUDGE_SLOTS", &f.slots},
+                      {"--queue", "JUDGE_QUEUE", &f.queue},
+                      {"--work-dir", "JUDGE_WORK_DIR", &f.work_dir},
+                      {"--test-case-dir", "JUDGE_TEST_CASE_DIR", &f.test_case_dir},
+                      {"--threads", "JUDGE_THREADS", &f.threads}};
+  for (const Option& o : options) {
+    if (const char* v = getenv(o.env); v != nullptr && *v != '\0') *o.value = v;
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    bool known = false;
+    for (const Option& o : options) {
+      std::string flag = o.flag;
+      if (arg == flag && i + 1 < argc) {
+        *o.value = argv[++i];
+        // Hide the secret from /proc/<pid>/cmdline.
+        if (flag == "--token") memset(argv[i], 'x', strlen(argv[i]));
+        known = true;
+      } else if (arg.rfind(flag + "=", 0) == 0) {
+        *o.value = arg.substr(flag.size() + 1);
+        if (flag == "--token") memset(argv[i] + flag.size() + 1, 'x', o.value->size());
+        known = true;
+      }
+      if (known) break;
+    }
+    if (!known) {
+      std::cerr << "judge_server: unknown flag '" << arg << "'; see --help\n";
+      return 2;
+    }
+  }
+  unsetenv("JUDGE_TOKEN");  // never inherited by anything the server starts
+
+  int port, slots, queue, threads;
+  if (!ParseInt(f.port, "--port", 0, 65535, &port) || !ParseInt(f.slots, "--slots", 1, 64, &slots) ||
+      !ParseInt(f.queue, "--queue", 0, 10000, &queue) ||
+      !ParseInt(f.threads, "--threads", 1, 64, &threads)) {
+    return 2;
+  }
+  if (f.token.empty()) {
+    std::cerr << "judge_server: no token: set JUDGE_TOKEN (or --token); clients send its sha256 "
+                 "hex in X-Judge-Server-Token\n";
+    return 2;
+  }
+  if (geteuid() != 0) {
+    std::cerr << "judge_server: must run as root, so that each submission runs as its own "
+                 "unprivileged uid (in a container: the default root user is enough)\n";
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);  // a program closing its stdin must not kill the server
+
+  judge::Metrics metrics;
+  judge::JudgeOptions judge_options;
+  judge_options.slots = slots;
+  judge_options.work_root = f.work_dir;
+  judge_options.test_case_root = f.test_case_dir;
+  auto judge = judge::Judge::Create(judge_options, metrics);
+  if (!judge.ok()) {
+    std::cerr << "judge_server: " << judge.status().message() << "\n";
+    return 1;
+  }
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  judge::JudgePool pool(slots, queue);
+  judge::JudgeService service(**judge, pool, metrics, f.token, host);
+  f.token.assign(f.token.size(), '\0');
+
+  boost::asio::io_context io(threads);
+  judge::HttpServerOptions http_options;
+  http_options.address = f.address;
+  http_options.port = static_cast<uint16_t>(port);
+  judge::HttpServer server(io, service, http_options);
+  auto bound = server.Start();
+  if (!bound.ok()) {
+    std::cerr << "judge_server: " << bound.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "judge_server " << judge::kJudgeServerVersion << " listening on " << f.address << ":"
+            << *bound << " as " << host << " (" << slots << " slots, queue " << queue
+            << ", network isolation: "
+            << ((*judge)->sandbox().has_private_network() ? "private netns" : "seccomp only")
+            << ")" << std::endl;
+
+  // SIGTERM (docker stop, swarm updates): stop accepting, let running and queued
+  // judgings finish and their replies go out, then exit.
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  boost::asio::steady_timer drain_timer(io);
+  std::function<void()> wait_drained = [&] {
+    if (pool.idle() && server.in_flight() == 0) return io.stop();
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](boost::system::error_code) { wait_drained(); });
+  };
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    std::cout << "judge_server: signal " << sig << ", finishing " << pool.running() + pool.queued()
+              << " judging(s) before exit" << std::endl;
+    server.BeginShutdown();
+    pool.Close();
+    wait_drained();
+  });
+
+  std::vector<std::thread> workers;
+  for (int i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : workers) t.join();
+  pool.Drain();
+  std::cout << "judge_server: stopped" << std::endl;
+  return 0;
+}

@@ -1,0 +1,77 @@
+#include "judge_server/metrics.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace judge {
+
+void Histogram::Observe(double seconds) {
+  size_t i = 0;
+  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  std::lock_guard lock(mu_);
+  ++counts_[i];
+  sum_ += seconds;
+}
+
+void Histogram::Render(absl::string_view name, std::string& out) const {
+  std::lock_guard lock(mu_);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kBounds.size(); ++i) {
+    cumulative += counts_[i];
+    absl::StrAppend(&out, name, "_bucket{le=\"", kBounds[i], "\"} ", cumulative, "\n");
+  }
+  cumulative += counts_[kBounds.size()];
+  absl::StrAppend(&out, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n", name, "_sum ", sum_,
+                  "\n", name, "_count ", cumulative, "\n");
+}
+
+void Metrics::CountRequest(std::string_view route, int status) {
+  std::lock_guard lock(mu_);
+  ++requests_[{std::string(route), status}];
+}
+
+void Metrics::CountVerdict(Verdict v) {
+  std::lock_guard lock(mu_);
+  ++verdicts_[std::string(VerdictName(v))];
+}
+
+void Metrics::CountCacheLookup(bool hit) {
+  std::lock_guard lock(mu_);
+  ++(hit ? cache_hits_ : cache_misses_);
+}
+
+std::string Metrics::Render(int64_t running, int64_t queued, int64_t slots) const {
+  std::string out;
+  {
+    std::lock_guard lock(mu_);
+    out += "# HELP judge_http_requests_total HTTP requests by route and status.\n"
+           "# TYPE judge_http_requests_total counter\n";
+    for (const auto& [key, n] : requests_) {
+      absl::StrAppend(&out, "judge_http_requests_total{route=\"", key.first, "\",status=\"",
+                      key.second, "\"} ", n, "\n");
+    }
+    out += "# HELP judge_verdicts_total Judgings by overall verdict.\n"
+           "# TYPE judge_verdicts_total counter\n";
+    for (const auto& [verdict, n] : verdicts_) {
+      absl::StrAppend(&out, "judge_verdicts_total{verdict=\"", verdict, "\"} ", n, "\n");
+    }
+    absl::StrAppend(&out,
+                    "# HELP judge_compile_cache_lookups_total Compile cache lookups by result.\n"
+                    "# TYPE judge_compile_cache_lookups_total counter\n"
+                    "judge_compile_cache_lookups_total{result=\"hit\"} ", cache_hits_, "\n",
+                    "judge_compile_cache_lookups_total{result=\"miss\"} ", cache_misses_, "\n");
+  }
+  absl::StrAppend(&out,
+                  "# HELP judge_queue_depth Judgings waiting for a slot.\n"
+                  "# TYPE judge_queue_depth gauge\njudge_queue_depth ", queued, "\n",
+                  "# HELP judge_running Judgings running now.\n"
+                  "# TYPE judge_running gauge\njudge_running ", running, "\n",
+                  "# HELP judge_slots Judge slots (concurrent judgings).\n"
+                  "# TYPE judge_slots gauge\njudge_slots ", slots, "\n");
+  out += "# HELP judge_compile_seconds Compile wall time.\n# TYPE judge_compile_seconds histogram\n";
+  compile_seconds_.Render("judge_compile_seconds", out);
+  out += "# HELP judge_run_seconds Wall time of one test-case run.\n# TYPE judge_run_seconds histogram\n";
+  run_seconds_.Render("judge_run_seconds", out);
+  return out;
+}
+
+}  // namespace judge

@@ -1,0 +1,57 @@
+// Counters and histograms of the judge server, rendered as Prometheus text.
+// Thread-safe: every method may be called from any thread.
+#ifndef JUDGE_SERVER_METRICS_H_
+#define JUDGE_SERVER_METRICS_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
+#include "judge_server/verdict.h"
+
+namespace judge {
+
+// A cumulative histogram with fixed bounds in seconds.
+class Histogram {
+ public:
+  static constexpr std::array<double, 12> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                     0.1,   0.25,   0.5,   1,    2.5,   10};
+  void Observe(double seconds);
+  // Appends the _bucket, _sum and _count lines of `name`.
+  void Render(absl::string_view name, std::string& out) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::array<uint64_t, kBounds.size() + 1> counts_ ABSL_GUARDED_BY(mu_) = {};
+  double sum_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class Metrics {
+ public:
+  void CountRequest(std::string_view route, int status);
+  void CountVerdict(Verdict v);
+  void CountCacheLookup(bool hit);
+  Histogram& compile_seconds() { return compile_seconds_; }
+  Histogram& run_seconds() { return run_seconds_; }
+
+  std::string Render(int64_t running, int64_t queued, int64_t slots) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> verdicts_ ABSL_GUARDED_BY(mu_);
+  uint64_t cache_hits_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t cache_misses_ ABSL_GUARDED_BY(mu_) = 0;
+  Histogram compile_seconds_;
+  Histogram run_seconds_;
+};
+
+}  // namespace judge
+
+#endif  // JUDGE_SERVER_METRICS_H_
