@@ -11,7 +11,9 @@ JudgePool::~JudgePool() { Drain(); }
 bool JudgePool::TrySubmit(Task task) {
   {
     std::lock_guard lock(mu_);
-    if (draining_ || static_cast<int>(queue_.size()) >= capacity_) return false;
+    // Idle slots take tasks at once; beyond them up to `capacity_` may wait.
+    const int idle = static_cast<int>(threads_.size()) - running_;
+    if (draining_ || static_cast<int>(queue_.size()) >= capacity_ + idle) return false;
     queue_.push_back(std::move(task));
   }
   cv_.notify_one();

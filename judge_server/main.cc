@@ -32,6 +32,9 @@ Usage: judge_server [flags]
   --test-case-dir D  root of test_case_id directories (env JUDGE_TEST_CASE_DIR,
                      default /var/lib/judge_server/test_cases)
   --threads N        HTTP threads (env JUDGE_THREADS, default: CPU count)
+  --uid-base N       first of the uids the slots run as, one per slot (env
+                     JUDGE_UID_BASE; default: a random range above 300000, so that
+                     servers sharing a kernel never share uids)
   --help             this text
 
 Routes: GET /ping, GET /healthz, GET /metrics, GET /languages, POST /judge.
@@ -41,7 +44,7 @@ Must run as root: every submission runs as a fresh unprivileged uid.
 struct Flags {
   std::string port = "8090", address = "0.0.0.0", token, slots, queue = "16",
               work_dir = "/tmp/judge_server", test_case_dir = "/var/lib/judge_server/test_cases",
-              threads;
+              threads, uid_base = "0";
 };
 
 bool ParseInt(const std::string& text, const char* name, int min, int max, int* out) {
@@ -71,7 +74,8 @@ int main(int argc, char** argv) {
                       {"--queue", "JUDGE_QUEUE", &f.queue},
                       {"--work-dir", "JUDGE_WORK_DIR", &f.work_dir},
                       {"--test-case-dir", "JUDGE_TEST_CASE_DIR", &f.test_case_dir},
-                      {"--threads", "JUDGE_THREADS", &f.threads}};
+                      {"--threads", "JUDGE_THREADS", &f.threads},
+                      {"--uid-base", "JUDGE_UID_BASE", &f.uid_base}};
   for (const Option& o : options) {
     if (const char* v = getenv(o.env); v != nullptr && *v != '\0') *o.value = v;
   }
@@ -103,10 +107,13 @@ int main(int argc, char** argv) {
   }
   unsetenv("JUDGE_TOKEN");  // never inherited by anything the server starts
 
-  int port, slots, queue, threads;
+  int port, slots, queue, threads, uid_base;
   if (!ParseInt(f.port, "--port", 0, 65535, &port) || !ParseInt(f.slots, "--slots", 1, 64, &slots) ||
       !ParseInt(f.queue, "--queue", 0, 10000, &queue) ||
-      !ParseInt(f.threads, "--threads", 1, 64, &threads)) {
+      !ParseInt(f.threads, "--threads", 1, 64, &threads) ||
+      !ParseInt(f.uid_base, "--uid-base", 0, 2000000000, &uid_base) ||
+      (uid_base > 0 && uid_base < 1000 && (std::cerr << "judge_server: --uid-base must be 0 "
+                                                        "(random) or at least 1000\n", true))) {
     return 2;
   }
   if (f.token.empty()) {
@@ -124,6 +131,7 @@ int main(int argc, char** argv) {
   judge::Metrics metrics;
   judge::JudgeOptions judge_options;
   judge_options.slots = slots;
+  judge_options.uid_base = static_cast<uid_t>(uid_base);
   judge_options.work_root = f.work_dir;
   judge_options.test_case_root = f.test_case_dir;
   auto judge = judge::Judge::Create(judge_options, metrics);

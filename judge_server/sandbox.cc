@@ -143,6 +143,10 @@ int64_t ProcessCpuMillis(pid_t pid) {
 absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create() {
   // One empty network namespace for all runs: joining it (setns) costs half of making
   // a new one per run. Made from a short-lived thread so the server keeps its network.
+  // Orphans of a run (double forks) become the server's children instead of init's,
+  // so that the server can reap them: an init that does not reap would otherwise
+  // collect zombies that count against the slot's process limit.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   int netns_fd = -1;
   std::thread([&netns_fd] {
     if (unshare(CLONE_NEWNET) == 0) netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -165,11 +169,14 @@ void Sandbox::KillLeftovers(pid_t pgid, uid_t uid) const {
     kill(-1, SIGKILL);
     if (syscall(SYS_setresuid, 0, 0, 0) != 0) abort();  // never judge on with wrong creds
   }
-  // Killed orphans stay group members until their new parent reaps them: wait (bounded)
-  // so that the next run starts with the slot empty.
-  for (int attempt = 0; attempt < 400; ++attempt) {
+  // The server is a child subreaper, so the run's orphans are its children now: reap
+  // exactly this group (other slots' groups are left alone) until it is gone. Bounded,
+  // in case something forked between kill and wait.
+  for (int attempt = 0; attempt < 2000; ++attempt) {
+    while (waitpid(-pgid, nullptr, WNOHANG) > 0) {
+    }
     if (kill(-pgid, SIGKILL) != 0 && errno == ESRCH) return;
-    usleep(250);
+    usleep(100);
   }
 }
 

@@ -1,0 +1,154 @@
+#include "tests/judge_server/server_process.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "judge_server/compare.h"
+
+namespace judge::testing {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+boost::json::value HttpResponse::Json() const {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (ec) return boost::json::object{{"unparsable_body", body}};
+  return v;
+}
+
+HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,
+                         const std::string& body, const std::map<std::string, std::string>& headers) {
+  HttpResponse out;
+  try {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(120));
+    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.body() = body;
+    if (req.find(http::field::content_length) == req.end()) req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(256 << 20);
+    http::read(stream, buffer, parser);
+    const auto& res = parser.get();
+    out.status = res.result_int();
+    for (const auto& f : res) out.headers[std::string(f.name_string())] = std::string(f.value());
+    out.body = res.body();
+  } catch (const std::exception&) {
+    out.status = 0;
+  }
+  return out;
+}
+
+std::string TokenHeader() { return Sha256Hex(ServerProcess::kToken); }
+
+ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
+  std::random_device rd;
+  uid_base_ = 500000 + (rd() % 20000) * 64;
+  work_dir_ = std::filesystem::temp_directory_path() / ("judge_test_" + std::to_string(rd()));
+  for (size_t i = 0; i + 1 < extra_args.size(); ++i) {
+    if (extra_args[i] == "--slots") slots_ = std::stoi(extra_args[i + 1]);
+  }
+  std::vector<std::string> args = {"build/judge_server/judge_server", "--port", "0",
+                                   "--work-dir",  work_dir_,          "--uid-base",
+                                   std::to_string(uid_base_), "--slots", std::to_string(slots_)};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  int out[2];
+  if (pipe(out) != 0) throw std::runtime_error("pipe");
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    setenv("JUDGE_TOKEN", kToken, 1);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  // The first line names the bound port: "... listening on 0.0.0.0:PORT as ...".
+  std::string line;
+  char c;
+  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  close(out[0]);  // later output goes nowhere; the server ignores SIGPIPE
+  auto pos = line.find("listening on ");
+  if (pos == std::string::npos) throw std::runtime_error("judge_server did not start: " + line);
+  auto colon = line.find(':', pos);
+  port_ = std::stoi(line.substr(colon + 1));
+}
+
+ServerProcess::~ServerProcess() {
+  if (Alive()) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(work_dir_, ec);
+}
+
+bool ServerProcess::Alive() const {
+  if (pid_ <= 0) return false;
+  return waitpid(pid_, nullptr, WNOHANG) == 0;
+}
+
+int ServerProcess::Terminate() {
+  int status = -1;
+  kill(pid_, SIGTERM);
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+HttpResponse ServerProcess::Judge(const boost::json::object& request) const {
+  return HttpRequest(port_, "POST", "/judge", boost::json::serialize(request),
+                     {{"X-Judge-Server-Token", TokenHeader()}});
+}
+
+std::vector<pid_t> ServerProcess::SlotProcesses() const {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream status(entry.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("Uid:", 0) != 0) continue;
+      uid_t uid = static_cast<uid_t>(std::stoul(line.substr(4)));
+      if (uid >= uid_base_ && uid < uid_base_ + static_cast<uid_t>(slots_)) {
+        found.push_back(std::stoi(name));
+      }
+      break;
+    }
+  }
+  return found;
+}
+
+boost::json::object JudgeRequest(const std::string& language, const std::string& source,
+                                 const std::vector<std::pair<std::string, std::string>>& cases,
+                                 int64_t cpu_ms, int64_t memory) {
+  boost::json::array list;
+  for (const auto& [in, out] : cases) list.push_back(boost::json::object{{"input", in}, {"output", out}});
+  return boost::json::object{{"language", language}, {"src", source},
+                             {"max_cpu_time", cpu_ms}, {"max_memory", memory},
+                             {"test_case", list}};
+}
+
+}  // namespace judge::testing
