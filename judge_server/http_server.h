@@ -1,8 +1,9 @@
 // HTTP/1.1 transport of the judge server on Boost.Beast: keep-alive, a request body
 // limit, idle timeouts, and a graceful shutdown that lets in-flight requests (running
 // judgings included) get their replies.
-// Thread-safety: run the io_context from any number of threads; each connection is
-// serialized on its own strand.
+// Threading, as nginx does it: one single-threaded io_context per thread, each with
+// its own SO_REUSEPORT acceptor, so that the kernel spreads connections and no lock is
+// shared between threads on the request path.
 #ifndef JUDGE_SERVER_HTTP_SERVER_H_
 #define JUDGE_SERVER_HTTP_SERVER_H_
 
@@ -11,7 +12,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "judge_server/judge_service.h"
@@ -27,7 +30,9 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& io, JudgeService& service, HttpServerOptions options);
+  // REQUIRES: each context is run by exactly one thread.
+  HttpServer(std::vector<boost::asio::io_context*> contexts, JudgeService& service,
+             HttpServerOptions options);
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
@@ -41,12 +46,11 @@ class HttpServer {
 
  private:
   class Session;
-  void Accept();
+  void Accept(boost::asio::ip::tcp::acceptor& acceptor);
 
-  boost::asio::io_context& io_;
   JudgeService& service_;
   const HttpServerOptions options_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int64_t> in_flight_{0};
 };

@@ -56,6 +56,7 @@ class JudgeService {
   Metrics& metrics_;
   const std::string token_sha256_;
   const std::string hostname_;
+  const std::string hostname_json_;  // quoted and escaped once
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   // Load and memory read from /proc at most once a second, so /ping stays cheap.

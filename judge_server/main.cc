@@ -145,11 +145,17 @@ int main(int argc, char** argv) {
   judge::JudgeService service(**judge, pool, metrics, f.token, host);
   f.token.assign(f.token.size(), '\0');
 
-  boost::asio::io_context io(threads);
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
+  std::vector<boost::asio::io_context*> context_ptrs;
+  for (int i = 0; i < threads; ++i) {
+    contexts.push_back(std::make_unique<boost::asio::io_context>(1));
+    context_ptrs.push_back(contexts.back().get());
+  }
+  boost::asio::io_context& io = *contexts[0];  // also runs signals and the drain timer
   judge::HttpServerOptions http_options;
   http_options.address = f.address;
   http_options.port = static_cast<uint16_t>(port);
-  judge::HttpServer server(io, service, http_options);
+  judge::HttpServer server(context_ptrs, service, http_options);
   auto bound = server.Start();
   if (!bound.ok()) {
     std::cerr << "judge_server: " << bound.status().message() << "\n";
@@ -166,7 +172,10 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
   boost::asio::steady_timer drain_timer(io);
   std::function<void()> wait_drained = [&] {
-    if (pool.idle() && server.in_flight() == 0) return io.stop();
+    if (pool.idle() && server.in_flight() == 0) {
+      for (auto& c : contexts) c->stop();
+      return;
+    }
     drain_timer.expires_after(std::chrono::milliseconds(20));
     drain_timer.async_wait([&](boost::system::error_code) { wait_drained(); });
   };
@@ -180,7 +189,7 @@ int main(int argc, char** argv) {
   });
 
   std::vector<std::thread> workers;
-  for (int i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
+  for (int i = 1; i < threads; ++i) workers.emplace_back([&contexts, i] { contexts[i]->run(); });
   io.run();
   for (auto& t : workers) t.join();
   pool.Drain();

@@ -24,9 +24,10 @@ void Histogram::Render(absl::string_view name, std::string& out) const {
                   "\n", name, "_count ", cumulative, "\n");
 }
 
-void Metrics::CountRequest(std::string_view route, int status) {
-  std::lock_guard lock(mu_);
-  ++requests_[{std::string(route), status}];
+void Metrics::CountRequest(Route route, int status) {
+  size_t i = 0;
+  while (i + 1 < kStatuses.size() && kStatuses[i] != status) ++i;
+  requests_[static_cast<int>(route)][i].fetch_add(1, std::memory_order_relaxed);
 }
 
 void Metrics::CountVerdict(Verdict v) {
@@ -45,9 +46,15 @@ std::string Metrics::Render(int64_t running, int64_t queued, int64_t slots) cons
     std::lock_guard lock(mu_);
     out += "# HELP judge_http_requests_total HTTP requests by route and status.\n"
            "# TYPE judge_http_requests_total counter\n";
-    for (const auto& [key, n] : requests_) {
-      absl::StrAppend(&out, "judge_http_requests_total{route=\"", key.first, "\",status=\"",
-                      key.second, "\"} ", n, "\n");
+    for (int r = 0; r < kRoutes; ++r) {
+      for (size_t s = 0; s < kStatuses.size(); ++s) {
+        uint64_t n = requests_[r][s].load(std::memory_order_relaxed);
+        if (n == 0) continue;
+        std::string status = kStatuses[s] ? std::to_string(kStatuses[s]) : "other";
+        absl::StrAppend(&out, "judge_http_requests_total{route=\"",
+                        std::string(RouteLabel(static_cast<Route>(r))), "\",status=\"", status,
+                        "\"} ", n, "\n");
+      }
     }
     out += "# HELP judge_verdicts_total Judgings by overall verdict.\n"
            "# TYPE judge_verdicts_total counter\n";

@@ -4,6 +4,7 @@
 #define JUDGE_SERVER_METRICS_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -13,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "judge_server/router.h"
 #include "judge_server/verdict.h"
 
 namespace judge {
@@ -34,7 +36,8 @@ class Histogram {
 
 class Metrics {
  public:
-  void CountRequest(std::string_view route, int status);
+  // Lock-free: it is on every request's path.
+  void CountRequest(Route route, int status);
   void CountVerdict(Verdict v);
   void CountCacheLookup(bool hit);
   Histogram& compile_seconds() { return compile_seconds_; }
@@ -43,8 +46,11 @@ class Metrics {
   std::string Render(int64_t running, int64_t queued, int64_t slots) const;
 
  private:
+  static constexpr std::array<int, 10> kStatuses = {200, 400, 401, 404, 405,
+                                                     413, 422, 500, 503, 0 /* other */};
+  static constexpr int kRoutes = static_cast<int>(Route::kMethodNotAllowed) + 1;
+  std::array<std::array<std::atomic<uint64_t>, kStatuses.size()>, kRoutes> requests_ = {};
   mutable std::mutex mu_;
-  std::map<std::pair<std::string, int>, uint64_t> requests_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> verdicts_ ABSL_GUARDED_BY(mu_);
   uint64_t cache_hits_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t cache_misses_ ABSL_GUARDED_BY(mu_) = 0;

@@ -236,13 +236,15 @@ TEST(LanguagesTest, FindsByIdAliasAndExpandsCommands) {
 
 TEST(MetricsTest, RendersPrometheusText) {
   Metrics m;
-  m.CountRequest("/ping", 200);
-  m.CountRequest("/ping", 200);
+  m.CountRequest(Route::kPing, 200);
+  m.CountRequest(Route::kPing, 200);
+  m.CountRequest(Route::kNotFound, 404);
   m.CountVerdict(Verdict::kAccepted);
   m.compile_seconds().Observe(0.3);
   m.run_seconds().Observe(20);
   std::string text = m.Render(1, 2, 4);
   EXPECT_THAT(text, HasSubstr("judge_http_requests_total{route=\"/ping\",status=\"200\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("judge_http_requests_total{route=\"other\",status=\"404\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("judge_verdicts_total{verdict=\"AC\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("judge_queue_depth 2\n"));
   EXPECT_THAT(text, HasSubstr("judge_running 1\n"));

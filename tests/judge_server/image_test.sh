@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The judge_server image under a real dockerd: build it, run it unprivileged, check
+# /ping, /healthz via HEALTHCHECK, one /judge through the container, and a clean SIGTERM
+# stop. Leaves no container behind.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+tag=judge_server:1.0
+name=judge-image-test-$$
+token=image-test-token
+passed=0 failed=0
+check() {  # check NAME COMMAND...
+  if "${@:2}"; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
+}
+cleanup() { docker rm -f "$name" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+docker/judge_server/build "$tag"
+docker run -d --name "$name" -e JUDGE_TOKEN="$token" -p 127.0.0.1::8090 "$tag" >/dev/null
+port=$(docker port "$name" 8090/tcp | head -1 | sed 's/.*://')
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+
+container_host=$(docker inspect -f '{{.Config.Hostname}}' "$name")
+ping=$(curl -sf "http://127.0.0.1:$port/ping")
+check "ping answers with the container's hostname" grep -q "\"hostname\":\"$container_host\"" <<<"$ping"
+
+body='{"language":"cpp","src":"#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b<<std::endl;}","max_cpu_time":2000,"max_memory":268435456,"test_case":[{"input":"1 2\n","output":"3\n"},{"input":"20 22\n","output":"42\n"}]}'
+reply=$(curl -s -H "X-Judge-Server-Token: $(printf %s "$token" | sha256sum | cut -d' ' -f1)" \
+  --data-binary "$body" "http://127.0.0.1:$port/judge")
+echo "judge reply: $reply"
+check "judge inside the container accepts A+B" grep -q '"verdict":"AC"' <<<"$reply"
+check "judge refuses a wrong token" test "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Judge-Server-Token: x' \
+  --data-binary "$body" "http://127.0.0.1:$port/judge")" = 401
+
+health=starting
+for _ in $(seq 150); do
+  health=$(docker inspect -f '{{.State.Health.Status}}' "$name")
+  [ "$health" = healthy ] && break
+  sleep 0.2
+done
+check "HEALTHCHECK reports healthy" test "$health" = healthy
+
+start=$(date +%s%N)
+docker stop -t 10 "$name" >/dev/null
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
+echo "docker stop took ${elapsed_ms} ms, exit code $code"
+check "SIGTERM stops the server cleanly (exit 0, not killed)" test "$code" = 0
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
