@@ -104,7 +104,9 @@ JudgeService::JudgeService(Judge& judge, JudgePool& pool, Metrics& metrics,
       metrics_(metrics),
       token_sha256_(Sha256Hex(token)),
       hostname_(std::move(hostname)),
-      hostname_json_(json::serialize(json::value(hostname_))) {}
+      hostname_json_(json::serialize(json::value(hostname_))),
+      // glibc reads sysfs on every call: ask once.
+      cores_(static_cast<int>(std::thread::hardware_concurrency())) {}
 
 JudgeService::SystemStats JudgeService::CurrentStats() {
   std::lock_guard lock(stats_mu_);
@@ -126,7 +128,7 @@ JudgeService::SystemStats JudgeService::CurrentStats() {
 
 HttpReply JudgeService::Ping() {
   SystemStats s = CurrentStats();
-  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int cores = cores_;
   double used = s.memory_total ? 100.0 * (s.memory_total - s.memory_available) / s.memory_total : 0;
   double uptime =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();

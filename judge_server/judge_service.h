@@ -57,6 +57,7 @@ class JudgeService {
   const std::string token_sha256_;
   const std::string hostname_;
   const std::string hostname_json_;  // quoted and escaped once
+  const int cores_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   // Load and memory read from /proc at most once a second, so /ping stays cheap.
