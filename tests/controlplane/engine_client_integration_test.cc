@@ -1,0 +1,56 @@
+// The Engine API client against the host's real dockerd (started by scripts/test).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "controlplane/engine/engine_client.h"
+
+namespace musketeer::engine {
+namespace {
+
+EngineClient& Docker() {
+  static EngineClient* client = new EngineClient(*Endpoint::Parse("unix:///var/run/docker.sock"));
+  return *client;
+}
+
+TEST(RealEngineTest, NegotiatesAndReadsInfo) {
+  auto version = Docker().ApiVersion();
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_FALSE(VersionLess(EngineClient::kMaxApiVersion, *version));
+  auto info = Docker().Info();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_FALSE(info->as_object().at("ID").as_string().empty());
+  EXPECT_TRUE(info->as_object().contains("Swarm"));
+}
+
+TEST(RealEngineTest, ListsImagesIncludingTheJudgeBase) {
+  auto images = Docker().ListImages();
+  ASSERT_TRUE(images.ok()) << images.status();
+  EXPECT_TRUE(images->is_array());
+}
+
+TEST(RealEngineTest, UnknownObjectsAreNotFoundWithTheDaemonsMessage) {
+  auto r = Docker().Call("GET", "/containers/musketeer-no-such-container/json");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("No such container"));
+}
+
+TEST(RealEngineTest, SwarmCallsOnANonManagerAreRefusedWithACode) {
+  auto info = Docker().Info();
+  ASSERT_TRUE(info.ok());
+  if (info->as_object().at("Swarm").as_object().at("LocalNodeState") == "active") {
+    GTEST_SKIP() << "the host engine is in a swarm";
+  }
+  auto r = Docker().Call("GET", "/services");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("swarm"));
+}
+
+TEST(RealEngineTest, ManyCallsReuseOneConnection) {
+  for (int i = 0; i < 50; ++i) {
+    absl::Status s = Docker().Ping();
+    ASSERT_TRUE(s.ok()) << s;
+  }
+}
+
+}  // namespace
+}  // namespace musketeer::engine
