@@ -54,6 +54,10 @@ class AdversarialTest : public ::testing::Test {
     EXPECT_TRUE(server_->Alive());
     EXPECT_EQ(HttpRequest(server_->port(), "GET", "/ping").status, 200);
     EXPECT_THAT(server_->SlotProcesses(), IsEmpty());
+    // ... and no compile or run directory outlives its judging.
+    for (const auto& slot : std::filesystem::directory_iterator(server_->work_dir())) {
+      EXPECT_TRUE(std::filesystem::is_empty(slot.path())) << slot.path();
+    }
   }
 
   std::unique_ptr<ServerProcess> server_ = std::make_unique<ServerProcess>();
