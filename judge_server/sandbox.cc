@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cstring>
 #include <thread>
 
@@ -158,6 +160,23 @@ Sandbox::~Sandbox() {
   if (netns_fd_ >= 0) close(netns_fd_);
 }
 
+void Sandbox::RemoveFilesOf(uid_t uid) const {
+  if (!is_root_ || uid == 0) return;
+  // The world-writable places a run can write to: what it left there could carry data to
+  // its next run (or fill the disk). Top-level entries it owns go; links are not followed.
+  for (const char* dir : {"/tmp", "/var/tmp", "/dev/shm"}) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      struct stat st;
+      if (lstat(it->path().c_str(), &st) == 0 && st.st_uid == uid) {
+        std::error_code ignored;
+        std::filesystem::remove_all(it->path(), ignored);
+      }
+    }
+  }
+}
+
 void Sandbox::KillLeftovers(pid_t pgid, uid_t uid) const {
   // The filter denies setsid and setpgid, so every descendant stays in the run's
   // process group, double-forked orphans included.
@@ -169,6 +188,7 @@ void Sandbox::KillLeftovers(pid_t pgid, uid_t uid) const {
     kill(-1, SIGKILL);
     if (syscall(SYS_setresuid, 0, 0, 0) != 0) abort();  // never judge on with wrong creds
   }
+  RemoveFilesOf(uid);
   // The server is a child subreaper, so the run's orphans are its children now: reap
   // exactly this group (other slots' groups are left alone) until it is gone. Bounded,
   // in case something forked between kill and wait.

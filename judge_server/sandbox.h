@@ -5,7 +5,8 @@
 // directory, rlimits, a fresh unprivileged uid/gid (one per judge slot), NO_NEW_PRIVS,
 // then a seccomp filter, then execve. The parent feeds stdin and drains stdout/stderr
 // through pipes with caps, enforces the wall clock and CPU time, and afterwards kills
-// every process left with the slot's uid (setsid and double-fork escapees included).
+// every process left with the slot's uid (setsid and double-fork escapees included)
+// and every file the run left in /tmp, /var/tmp and /dev/shm.
 //
 // Thread-safety: a Sandbox may be used from several threads at once as long as no two
 // concurrent runs share a uid (each judge slot owns one).
@@ -80,6 +81,8 @@ class Sandbox {
   // Kills the run's process group and every process of `uid`, and waits (bounded)
   // until the group is gone.
   void KillLeftovers(pid_t pgid, uid_t uid) const;
+  // Removes what `uid` left in /tmp, /var/tmp and /dev/shm.
+  void RemoveFilesOf(uid_t uid) const;
   int netns_fd_;
   bool is_root_;
 };

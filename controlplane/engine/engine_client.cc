@@ -231,7 +231,9 @@ absl::StatusOr<HttpResult> EngineClient::RawLocked(const std::string& method,
     }
     bool stale = false;
     auto result = connection_->Exchange(req, deadline, &stale);
-    if (result.ok() || fresh || !stale) return result;
+    // Retry only what is safe to repeat: a POST the daemon may have seen is not.
+    const bool idempotent = req.method() == http::verb::get || req.method() == http::verb::head;
+    if (result.ok() || fresh || !stale || !idempotent) return result;
     connection_.reset();  // the daemon closed the idle connection: once more, fresh
   }
   return absl::UnavailableError("unreachable");

@@ -295,6 +295,18 @@ int main(){
   EXPECT_EQ(o.verdict, "AC");
 }
 
+TEST_F(AdversarialTest, FilesLeftInTmpDoNotOutliveTheRun) {
+  const std::string marker = "/tmp/judge_leak_" + std::to_string(getpid());
+  const std::string shm = "/dev/shm/judge_leak_" + std::to_string(getpid());
+  Outcome o = Submit("c", "#define A \"" + marker + "\"\n#define B \"" + shm + R"("
+#include <stdio.h>
+int main(){ FILE* a = fopen(A, "w"); FILE* b = fopen(B, "w");
+  if (a) fputs("answers", a); if (b) fputs("answers", b); puts(a && b ? "3" : "no tmp"); return 0; })");
+  EXPECT_EQ(o.verdict, "AC");  // writing there works during the run ...
+  EXPECT_FALSE(std::filesystem::exists(marker));  // ... and nothing stays
+  EXPECT_FALSE(std::filesystem::exists(shm));
+}
+
 TEST_F(AdversarialTest, IncludingShadowIsACompileErrorWithoutItsContents) {
   Outcome o = Submit("c", "#include \"/etc/shadow\"\nint main(){}");
   EXPECT_EQ(o.verdict, "CE");
