@@ -2,7 +2,6 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
@@ -72,8 +71,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     view.target = req.target();
     if (auto it = req.find("X-Judge-Server-Token"); it != req.end()) view.token = it->value();
     view.body = std::move(parser_->get().body());
-    // Most routes answer inside Handle, on this strand: write at once. A judging
-    // answers later from a slot thread: hop back onto this connection's strand.
+    // Most routes answer inside Handle, on this connection's thread: write at once. A
+    // judging answers later from a slot thread: hop back onto this connection's context.
     const std::thread::id handler_thread = std::this_thread::get_id();
     std::optional<HttpReply> immediate;
     bool returned = false;  // read only on handler_thread

@@ -16,8 +16,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
@@ -143,12 +143,12 @@ int64_t ProcessCpuMillis(pid_t pid) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create() {
-  // One empty network namespace for all runs: joining it (setns) costs half of making
-  // a new one per run. Made from a short-lived thread so the server keeps its network.
   // Orphans of a run (double forks) become the server's children instead of init's,
   // so that the server can reap them: an init that does not reap would otherwise
   // collect zombies that count against the slot's process limit.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
+  // One empty network namespace for all runs: joining it (setns) costs half of making
+  // a new one per run. Made from a short-lived thread so the server keeps its network.
   int netns_fd = -1;
   std::thread([&netns_fd] {
     if (unshare(CLONE_NEWNET) == 0) netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -188,7 +188,6 @@ void Sandbox::KillLeftovers(pid_t pgid, uid_t uid) const {
     kill(-1, SIGKILL);
     if (syscall(SYS_setresuid, 0, 0, 0) != 0) abort();  // never judge on with wrong creds
   }
-  RemoveFilesOf(uid);
   // The server is a child subreaper, so the run's orphans are its children now: reap
   // exactly this group (other slots' groups are left alone) until it is gone. Bounded,
   // in case something forked between kill and wait.
@@ -244,6 +243,7 @@ absl::StatusOr<RunResult> Sandbox::Run(const RunSpec& spec) const {
     }
     const int64_t real_time_ms = MillisSince(start);
     KillLeftovers(pid, spec.uid);
+    RemoveFilesOf(spec.uid);  // after the reap: no writer of the run is left
     if (result == nullptr) return;
     result->real_time_ms = real_time_ms;
     result->cpu_time_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +

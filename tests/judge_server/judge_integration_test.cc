@@ -193,11 +193,7 @@ TEST(JudgeHttpTest, FullQueueAnswers503WithRetryAfter) {
   auto slow = JudgeRequest("c", "#include <unistd.h>\nint main(){sleep(2);return 0;}", {{"", ""}}, 1000);
   slow["max_real_time"] = 4000;
   auto pending = std::async(std::launch::async, [&] { return server.Judge(slow); });
-  // Wait until the slow judging holds the only slot.
-  for (int i = 0; i < 200; ++i) {
-    if (HttpRequest(server.port(), "GET", "/ping").Json().as_object()["running"] == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  server.WaitForRunning(1);  // the slow judging holds a slot
   HttpResponse busy = server.Judge(JudgeRequest("c", "int main(){}", {{"", ""}}));
   EXPECT_EQ(busy.status, 503);
   EXPECT_EQ(busy.headers["Retry-After"], "1");
@@ -210,10 +206,7 @@ TEST(JudgeHttpTest, SigtermFinishesRunningJudgingThenExits) {
   auto slow = JudgeRequest("c", "#include <stdio.h>\n#include <unistd.h>\nint main(){usleep(800000);puts(\"3\");}",
                            {{"", "3"}}, 1000);
   auto pending = std::async(std::launch::async, [&] { return server.Judge(slow); });
-  for (int i = 0; i < 300; ++i) {
-    if (HttpRequest(server.port(), "GET", "/ping").Json().as_object()["running"] == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  server.WaitForRunning(1);  // the slow judging holds a slot
   int status = server.Terminate();
   HttpResponse r = pending.get();
   EXPECT_EQ(r.status, 200);

@@ -205,10 +205,7 @@ TEST_F(AdversarialTest, CannotReachAnotherRunsDirectory) {
   auto sleeper = std::async(std::launch::async, [&] {
     return Submit("c", "#include <unistd.h>\n#include <stdio.h>\nint main(){usleep(1500000);puts(\"3\");}");
   });
-  for (int i = 0; i < 300; ++i) {
-    if (HttpRequest(server_->port(), "GET", "/ping").Json().as_object()["running"] == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  server_->WaitForRunning(1);
   const std::string w = server_->work_dir();
   Outcome o = Submit("c", "#define W \"" + w + R"("
 #include <stdio.h>

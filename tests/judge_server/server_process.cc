@@ -117,6 +117,13 @@ int ServerProcess::Terminate() {
   return status;
 }
 
+void ServerProcess::WaitForRunning(int n) const {
+  for (int i = 0; i < 250; ++i) {
+    if (HttpRequest(port_, "GET", "/ping").Json().as_object()["running"] == n) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 HttpResponse ServerProcess::Judge(const boost::json::object& request) const {
   return HttpRequest(port_, "POST", "/judge", boost::json::serialize(request),
                      {{"X-Judge-Server-Token", TokenHeader()}});

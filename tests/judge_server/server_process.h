@@ -42,6 +42,9 @@ class ServerProcess {
   int Terminate();
   bool Alive() const;
 
+  // Polls /ping (bounded, about 5 s) until `n` judgings are running.
+  void WaitForRunning(int n) const;
+
   // Pids of processes whose real uid is in this server's slot range.
   std::vector<pid_t> SlotProcesses() const;
 
