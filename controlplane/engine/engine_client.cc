@@ -4,6 +4,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <optional>
@@ -95,88 +97,64 @@ bool VersionLess(const std::string& a, const std::string& b) {
   return false;
 }
 
-// One socket and the io_context that drives it; every operation runs with a deadline
-// by running the context for at most that long.
+// One socket (unix, TCP or TLS over TCP) and the io_context that drives it; every
+// operation runs with a deadline by running the context for at most that long.
 class EngineClient::Connection {
  public:
+  using SslStream = asio::ssl::stream<tcp::socket>;
+
   explicit Connection(const Endpoint& endpoint) : endpoint_(endpoint) {}
 
   absl::Status Connect(std::chrono::milliseconds deadline) {
-    beast::error_code result = asio::error::would_block;
+    const std::string where = endpoint_.ToString();
     if (endpoint_.kind == Endpoint::Kind::kUnix) {
       unix_.emplace(io_);
-      unix_->async_connect(unix_socket::endpoint(endpoint_.path),
-                           [&](beast::error_code ec) { result = ec; });
+      return Op([&](auto done) { unix_->async_connect(unix_socket::endpoint(endpoint_.path), done); },
+                deadline, absl::StrCat("connecting to the engine at ", where));
+    }
+    beast::error_code ec;
+    auto address = asio::ip::make_address(endpoint_.host, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("engine host '", endpoint_.host, "' is not an IP address"));
+    tcp::socket* socket;
+    if (endpoint_.tls) {
+      if (absl::Status s = MakeSslContext(); !s.ok()) return s;
+      ssl_.emplace(io_, *ssl_context_);
+      ssl_->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
+      socket = &ssl_->next_layer();
     } else {
       tcp_.emplace(io_);
-      beast::error_code ec;
-      auto address = asio::ip::make_address(endpoint_.host, ec);
-      if (ec) return absl::InvalidArgumentError(absl::StrCat("engine host '", endpoint_.host, "' is not an IP address"));
-      tcp_->async_connect(tcp::endpoint(address, endpoint_.port), [&](beast::error_code e) { result = e; });
+      socket = &*tcp_;
     }
-    if (!RunFor(deadline)) {
-      return absl::DeadlineExceededError(absl::StrCat("connecting to the engine at ", endpoint_.ToString(), " timed out; is dockerd running and reachable?"));
+    if (absl::Status s = Op([&](auto done) { socket->async_connect(tcp::endpoint(address, endpoint_.port), done); },
+                            deadline, absl::StrCat("connecting to the engine at ", where));
+        !s.ok()) {
+      return s;
     }
-    if (result) {
-      return absl::UnavailableError(absl::StrCat("cannot connect to the engine at ", endpoint_.ToString(), ": ", result.message(), "; is dockerd running there?"));
+    socket->set_option(tcp::no_delay(true));
+    if (!ssl_) return absl::OkStatus();
+    absl::Status s = Op([&](auto done) { ssl_->async_handshake(asio::ssl::stream_base::client, done); },
+                        deadline, absl::StrCat("TLS handshake with ", where));
+    if (!s.ok()) {
+      return absl::UnavailableError(absl::StrCat(s.message(), "; the engine's certificate must be signed by ", endpoint_.tls->ca, " and name ", endpoint_.host, ", and it must accept ours (regenerate-certs fixes both)"));
     }
-    return absl::OkStatus();
+    return s;
   }
 
   // One request and its response. `stale` is set when the failure looks like a
   // connection the daemon had already closed (worth one retry on a fresh one).
   absl::StatusOr<HttpResult> Exchange(http::request<http::string_body>& req,
                                       std::chrono::milliseconds deadline, bool* stale) {
-    *stale = false;
-    return endpoint_.kind == Endpoint::Kind::kUnix ? ExchangeOn(*unix_, req, deadline, stale)
-                                                   : ExchangeOn(*tcp_, req, deadline, stale);
-  }
-
- private:
-  // Runs the context until the work is done or the deadline passes (then cancels).
-  bool RunFor(std::chrono::milliseconds deadline) {
-    io_.restart();
-    io_.run_for(deadline);
-    if (!io_.stopped()) {
-      Close();
-      io_.restart();
-      io_.run();  // let the cancelled handlers finish
-      return false;
-    }
-    return true;
-  }
-
-  void Close() {
-    beast::error_code ignored;
-    if (unix_) unix_->close(ignored);
-    if (tcp_) tcp_->close(ignored);
-  }
-
-  template <class Socket>
-  absl::StatusOr<HttpResult> ExchangeOn(Socket& socket, http::request<http::string_body>& req,
-                                        std::chrono::milliseconds deadline, bool* stale) {
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxResponseBytes);
-    beast::error_code result = asio::error::would_block;
-    size_t read_bytes = 0;
-    http::async_write(socket, req, [&](beast::error_code ec, size_t) {
-      if (ec) {
-        result = ec;
-        return;
-      }
-      http::async_read(socket, buffer_, parser, [&](beast::error_code e, size_t n) {
-        result = e;
-        read_bytes = n;
-      });
-    });
-    if (!RunFor(deadline)) {
-      return absl::DeadlineExceededError(absl::StrCat(std::string(req.method_string()), " ", std::string(req.target()), " on ", endpoint_.ToString(), ": no answer within ", deadline.count(), " ms"));
+    const std::string what = Describe(req.method_string(), req.target());
+    absl::Status s = Op([&](auto done) { WithStream([&](auto& stream) { http::async_write(stream, req, done); }); },
+                        deadline, what);
+    if (s.ok()) {
+      s = Op([&](auto done) { WithStream([&](auto& stream) { http::async_read(stream, buffer_, parser, done); }); },
+             deadline, what);
     }
-    if (result) {
-      *stale = read_bytes == 0 && IsStaleConnectionError(result);
-      Close();
-      return absl::UnavailableError(absl::StrCat(std::string(req.method_string()), " ", std::string(req.target()), " on ", endpoint_.ToString(), ": ", result.message()));
-    }
+    *stale = !s.ok() && last_bytes_ == 0 && IsStaleConnectionError(last_error_);
+    if (!s.ok()) return s;
     HttpResult out;
     out.status = parser.get().result_int();
     out.body = std::move(parser.get().body());
@@ -184,15 +162,182 @@ class EngineClient::Connection {
     return out;
   }
 
+  // The streaming half: headers (chunked when there is an upload), the upload, then the
+  // response header. The body is then read with ReadSome.
+  absl::StatusOr<int> StartStream(http::request<http::empty_body>& req, const BodySource* upload,
+                                  std::chrono::milliseconds idle) {
+    const std::string what = Describe(req.method_string(), req.target());
+    http::request_serializer<http::empty_body> header(req);
+    if (auto s = Op([&](auto done) { WithStream([&](auto& st) { http::async_write_header(st, header, done); }); }, idle, what); !s.ok()) {
+      return s;
+    }
+    if (upload != nullptr) {
+      std::vector<char> chunk(kStreamChunk);
+      for (;;) {
+        auto n = (*upload)(chunk.data(), chunk.size());
+        if (!n.ok()) return n.status();
+        if (*n == 0) break;
+        auto piece = http::make_chunk(asio::buffer(chunk.data(), *n));
+        if (auto s = Op([&](auto done) { WithStream([&](auto& st) { asio::async_write(st, piece, done); }); }, idle, what); !s.ok()) {
+          return s;
+        }
+      }
+      auto last = http::make_chunk_last();
+      if (auto s = Op([&](auto done) { WithStream([&](auto& st) { asio::async_write(st, last, done); }); }, idle, what); !s.ok()) {
+        return s;
+      }
+    }
+    stream_parser_.emplace();
+    stream_parser_->body_limit(boost::none);
+    if (auto s = Op([&](auto done) { WithStream([&](auto& st) { http::async_read_header(st, buffer_, *stream_parser_, done); }); }, idle, what); !s.ok()) {
+      return s;
+    }
+    what_ = what;
+    return stream_parser_->get().result_int();
+  }
+
+  absl::StatusOr<size_t> ReadSome(char* buf, size_t cap, std::chrono::milliseconds idle) {
+    // A read may consume only framing (chunk headers): go on until bytes or the end.
+    while (!stream_parser_->is_done()) {
+      auto& body = stream_parser_->get().body();
+      body.data = buf;
+      body.size = cap;
+      absl::Status s = Op([&](auto done) { WithStream([&](auto& st) { http::async_read_some(st, buffer_, *stream_parser_, done); }); }, idle, what_);
+      if (!s.ok()) return s;
+      if (size_t n = cap - stream_parser_->get().body().size; n > 0) return n;
+    }
+    return 0;
+  }
+
+  bool is_open() const {
+    return (unix_ && unix_->is_open()) || (tcp_ && tcp_->is_open()) ||
+           (ssl_ && ssl_->next_layer().is_open());
+  }
+
+ private:
+  static constexpr size_t kStreamChunk = 64 * 1024;
+
+  std::string Describe(beast::string_view method, beast::string_view target) const {
+    return absl::StrCat(std::string(method), " ", std::string(target), " on ", endpoint_.ToString());
+  }
+
+  absl::Status MakeSslContext() {
+    ssl_context_.emplace(asio::ssl::context::tls_client);
+    ssl_context_->set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    ssl_context_->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    beast::error_code ec;
+    ssl_context_->load_verify_file(endpoint_.tls->ca, ec);
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot load the CA ", endpoint_.tls->ca, ": ", ec.message()));
+    ssl_context_->use_certificate_chain_file(endpoint_.tls->cert, ec);
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot load the client certificate ", endpoint_.tls->cert, ": ", ec.message()));
+    // The key's path goes into the message, never its contents.
+    ssl_context_->use_private_key_file(endpoint_.tls->key, asio::ssl::context::pem, ec);
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot load the client key ", endpoint_.tls->key, ": ", ec.message()));
+    return absl::OkStatus();
+  }
+
+  template <class F>
+  void WithStream(F&& f) {
+    if (unix_) return f(*unix_);
+    if (ssl_) return f(*ssl_);
+    f(*tcp_);
+  }
+
+  // Starts one async operation through `start(handler)` and runs it to completion or the
+  // deadline. Failures close the connection (its state is unknown afterwards).
+  template <class Start>
+  absl::Status Op(Start start, std::chrono::milliseconds deadline, const std::string& what) {
+    struct Done {
+      Connection* c;
+      void operator()(beast::error_code ec) const { c->last_error_ = ec; }
+      void operator()(beast::error_code ec, size_t n) const { c->last_error_ = ec; c->last_bytes_ = n; }
+      void operator()(beast::error_code ec, const tcp::endpoint&) const { c->last_error_ = ec; }
+    };
+    last_error_ = asio::error::would_block;
+    last_bytes_ = 0;
+    start(Done{this});
+    io_.restart();
+    io_.run_for(deadline);
+    if (!io_.stopped()) {
+      Close();
+      io_.restart();
+      io_.run();  // let the cancelled handlers finish
+      return absl::DeadlineExceededError(absl::StrCat(what, ": no answer within ", deadline.count(), " ms; is dockerd running and reachable?"));
+    }
+    if (last_error_ && last_error_ != http::error::need_buffer) {
+      const std::string reason = last_error_.message();
+      Close();
+      return absl::UnavailableError(absl::StrCat(what, ": ", reason));
+    }
+    return absl::OkStatus();
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    if (unix_) unix_->close(ignored);
+    if (tcp_) tcp_->close(ignored);
+    if (ssl_) ssl_->next_layer().close(ignored);
+  }
+
   const Endpoint endpoint_;
   asio::io_context io_{1};
+  std::optional<asio::ssl::context> ssl_context_;
   std::optional<unix_socket::socket> unix_;
   std::optional<tcp::socket> tcp_;
+  std::optional<SslStream> ssl_;
   beast::flat_buffer buffer_;
-
- public:
-  bool is_open() const { return (unix_ && unix_->is_open()) || (tcp_ && tcp_->is_open()); }
+  beast::error_code last_error_;
+  size_t last_bytes_ = 0;
+  std::optional<http::response_parser<http::buffer_body>> stream_parser_;
+  std::string what_;
 };
+
+namespace {
+class HttpResponseStream : public ResponseStream {
+ public:
+  HttpResponseStream(std::unique_ptr<EngineClient::Connection>&& c, std::chrono::milliseconds idle)
+      : connection_(std::move(c)), idle_(idle) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override {
+      return connection_->ReadSome(buf, cap, idle_);
+  }
+
+ private:
+  std::unique_ptr<EngineClient::Connection> connection_;
+  std::chrono::milliseconds idle_;
+};
+}  // namespace
+
+absl::StatusOr<std::optional<std::string>> ResponseStream::ReadLine() {
+  for (;;) {
+    if (auto nl = pending_.find('\n'); nl != std::string::npos) {
+      std::string line = pending_.substr(0, nl);
+      pending_.erase(0, nl + 1);
+      return std::optional<std::string>(std::move(line));
+    }
+    if (eof_) {
+      if (pending_.empty()) return std::optional<std::string>();
+      return std::optional<std::string>(std::exchange(pending_, {}));
+    }
+    char buf[16 * 1024];
+    auto n = Read(buf, sizeof buf);
+    if (!n.ok()) return n.status();
+    if (*n == 0) eof_ = true;
+    pending_.append(buf, *n);
+  }
+}
+
+void LogDemuxer::Feed(std::string_view bytes) {
+  buffer_.append(bytes);
+  size_t pos = 0;
+  while (buffer_.size() - pos >= 8) {
+    const auto* h = reinterpret_cast<const unsigned char*>(buffer_.data() + pos);
+    const uint32_t size = (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) | h[7];
+    if (buffer_.size() - pos - 8 < size) break;
+    emit_(h[0], std::string_view(buffer_).substr(pos + 8, size));
+    pos += 8 + size;
+  }
+  buffer_.erase(0, pos);
+}
 
 EngineClient::EngineClient(Endpoint endpoint, std::chrono::milliseconds default_deadline)
     : endpoint_(std::move(endpoint)), default_deadline_(default_deadline) {}
@@ -237,6 +382,42 @@ absl::StatusOr<HttpResult> EngineClient::RawLocked(const std::string& method,
     connection_.reset();  // the daemon closed the idle connection: once more, fresh
   }
   return absl::UnavailableError("unreachable");
+}
+
+absl::StatusOr<std::unique_ptr<ResponseStream>> EngineClient::OpenStream(
+    const std::string& method, const std::string& path, const BodySource* upload,
+    const std::string& content_type, std::chrono::milliseconds idle) {
+  std::string version;
+  {
+    std::lock_guard lock(mu_);
+    auto v = ApiVersionLocked();
+    if (!v.ok()) return v.status();
+    version = *v;
+  }
+  http::request<http::empty_body> req(http::string_to_verb(method), absl::StrCat("/v", version, path), 11);
+  req.set(http::field::host, endpoint_.kind == Endpoint::Kind::kUnix ? "docker" : endpoint_.host);
+  req.set(http::field::user_agent, "musketeerd");
+  if (upload != nullptr) {
+    req.set(http::field::content_type, content_type);
+    req.chunked(true);
+  }
+  req.keep_alive(false);
+  auto connection = std::make_unique<Connection>(endpoint_);
+  if (absl::Status s = connection->Connect(idle); !s.ok()) return s;
+  auto status = connection->StartStream(req, upload, idle);
+  if (!status.ok()) return status.status();
+  auto stream = std::make_unique<HttpResponseStream>(std::move(connection), idle);
+  if (*status < 200 || *status >= 300) {
+    std::string body;
+    char buf[4096];
+    for (;;) {
+      auto n = stream->Read(buf, sizeof buf);
+      if (!n.ok() || *n == 0 || body.size() > 64 * 1024) break;
+      body.append(buf, *n);
+    }
+    return StatusFromHttp(*status, body, absl::StrCat(method, " ", path, " on ", endpoint_.ToString()));
+  }
+  return std::unique_ptr<ResponseStream>(std::move(stream));
 }
 
 absl::StatusOr<std::string> EngineClient::ApiVersionLocked() {

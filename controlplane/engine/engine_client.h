@@ -15,6 +15,8 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <functional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -22,12 +24,20 @@
 
 namespace musketeer::engine {
 
-// Where an engine listens: "unix:///var/run/docker.sock" or "tcp://10.0.0.2:2375".
+// Client side of mutual TLS: the CA that signed the engine's certificate, and our own
+// certificate and key. The engine's certificate must name the host we dial (IP or DNS).
+struct TlsFiles {
+  std::string ca, cert, key;
+};
+
+// Where an engine listens: "unix:///var/run/docker.sock" or "tcp://10.0.0.2:2375",
+// with `tls` set for "tcp://10.213.0.2:2376" under --tlsverify.
 struct Endpoint {
   enum class Kind { kUnix, kTcp } kind = Kind::kUnix;
   std::string path;  // unix
   std::string host;  // tcp
   uint16_t port = 0;
+  std::optional<TlsFiles> tls;
   static absl::StatusOr<Endpoint> Parse(const std::string& url);
   std::string ToString() const;
 };
@@ -35,6 +45,24 @@ struct Endpoint {
 struct HttpResult {
   int status = 0;
   std::string body;
+};
+
+// Pulls the next piece of a request body into `buf` (at most `cap` bytes); 0 means the end.
+using BodySource = std::function<absl::StatusOr<size_t>(char* buf, size_t cap)>;
+
+// A response read piece by piece, so that image tarballs, build output and logs never sit
+// whole in memory. Owns its own connection. Not thread-safe.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Reads up to `cap` bytes of the body; 0 at the end. Each read has the stream's idle deadline.
+  virtual absl::StatusOr<size_t> Read(char* buf, size_t cap) = 0;
+  // Reads one line (without the newline); nullopt at the end. For JSON-lines bodies.
+  absl::StatusOr<std::optional<std::string>> ReadLine();
+
+ private:
+  std::string pending_;
+  bool eof_ = false;
 };
 
 class EngineClient {
@@ -67,6 +95,14 @@ class EngineClient {
   absl::StatusOr<boost::json::value> ListContainers() { return Call("GET", "/containers/json?all=1"); }
   absl::StatusOr<boost::json::value> ListNetworks() { return Call("GET", "/networks"); }
 
+  // A streaming call to the versioned API: sends `upload` (chunked) when given, then returns
+  // the response body as a stream once the status line says success. `idle` bounds each
+  // step (connect, every write and read), not the whole transfer.
+  absl::StatusOr<std::unique_ptr<ResponseStream>> OpenStream(
+      const std::string& method, const std::string& path, const BodySource* upload,
+      const std::string& content_type = "application/x-tar",
+      std::chrono::milliseconds idle = std::chrono::seconds(120));
+
   // One raw HTTP exchange without the version prefix or error mapping (for tests and
   // for /_ping). Exposed for the layers above that need the status.
   absl::StatusOr<HttpResult> Raw(const std::string& method, const std::string& target,
@@ -74,8 +110,10 @@ class EngineClient {
 
   const Endpoint& endpoint() const { return endpoint_; }
 
+ public:
+  class Connection;  // one socket; defined in the .cc
+
  private:
-  class Connection;
   absl::StatusOr<HttpResult> RawLocked(const std::string& method, const std::string& target,
                                        const std::string& body, std::chrono::milliseconds deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -91,6 +129,19 @@ class EngineClient {
 // Maps an Engine API answer to a status: OK for 2xx, else the code for the HTTP status
 // with the daemon's "message" (or the body) as the message.
 absl::Status StatusFromHttp(int status, const std::string& body, const std::string& what);
+
+// Docker's multiplexed stream (logs without a TTY): frames of [stream, 0, 0, 0, size(BE32)]
+// then `size` bytes. Feed bytes in; complete frames come out through `emit`.
+class LogDemuxer {
+ public:
+  using Emit = std::function<void(int stream, std::string_view data)>;
+  explicit LogDemuxer(Emit emit) : emit_(std::move(emit)) {}
+  void Feed(std::string_view bytes);
+
+ private:
+  Emit emit_;
+  std::string buffer_;
+};
 
 // "1.40" < "1.41": compares dotted versions numerically.
 bool VersionLess(const std::string& a, const std::string& b);
