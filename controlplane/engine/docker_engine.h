@@ -1,0 +1,87 @@
+// DockerEngine: the calls the control plane makes to one Docker Engine, typed by purpose.
+// Payloads are the Engine API's own JSON objects (ServiceSpec, Node, Task ...), so that
+// what a test or a log shows is exactly what the daemon sees. Two implementations:
+// HttpDockerEngine (the real one, over EngineClient) and FakeDockerEngine (tests).
+// Thread-safety: implementations are thread-safe.
+#ifndef CONTROLPLANE_ENGINE_DOCKER_ENGINE_H_
+#define CONTROLPLANE_ENGINE_DOCKER_ENGINE_H_
+
+#include <boost/json.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "controlplane/engine/engine_client.h"
+
+namespace musketeer::engine {
+
+namespace json = boost::json;
+
+// Receives each line of a streamed JSON-lines answer (build output, load progress).
+using LineSink = std::function<void(const json::value& line)>;
+// Receives log output: stream 1 stdout, 2 stderr.
+using LogSink = std::function<bool(int stream, std::string_view data)>;  // false stops
+
+class DockerEngine {
+ public:
+  virtual ~DockerEngine() = default;
+  virtual std::string address() const = 0;  // for messages: "tcp://10.213.0.2:2376"
+
+  virtual absl::Status Ping() = 0;
+  virtual absl::StatusOr<json::value> Info() = 0;
+  virtual absl::StatusOr<json::value> Version() = 0;
+
+  // Swarm (POST /swarm/init answers the new node's id).
+  virtual absl::StatusOr<std::string> SwarmInit(const json::object& request) = 0;
+  virtual absl::Status SwarmJoin(const json::object& request) = 0;
+  virtual absl::Status SwarmLeave(bool force) = 0;
+  virtual absl::StatusOr<json::value> SwarmInspect() = 0;
+  virtual absl::Status SwarmUpdate(uint64_t version, const json::value& spec, bool rotate_worker_token,
+                                   bool rotate_manager_token) = 0;
+
+  // Swarm nodes (on a manager).
+  virtual absl::StatusOr<json::array> ListNodes() = 0;
+  virtual absl::Status UpdateNode(const std::string& id, uint64_t version, const json::value& spec) = 0;
+  virtual absl::Status RemoveNode(const std::string& id, bool force) = 0;
+
+  // Networks.
+  virtual absl::StatusOr<std::string> CreateNetwork(const json::object& request) = 0;
+  virtual absl::StatusOr<json::array> ListNetworks() = 0;
+  virtual absl::Status RemoveNetwork(const std::string& id) = 0;
+
+  // Services and tasks (on a manager). UpdateService fails with "update out of sequence"
+  // (UNKNOWN from a 500) when `version` is stale: callers read, modify and retry.
+  virtual absl::StatusOr<std::string> CreateService(const json::value& spec) = 0;
+  virtual absl::StatusOr<json::value> InspectService(const std::string& id_or_name) = 0;
+  virtual absl::Status UpdateService(const std::string& id, uint64_t version, const json::value& spec,
+                                     bool rollback) = 0;
+  virtual absl::Status RemoveService(const std::string& id_or_name) = 0;
+  virtual absl::StatusOr<json::array> ListServices() = 0;
+  // Tasks of one service (all services when empty).
+  virtual absl::StatusOr<json::array> ListTasks(const std::string& service_id) = 0;
+  virtual absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink) = 0;
+
+  // Images. Build sends a tar stream as the context; output lines go to `sink`.
+  virtual absl::Status BuildImage(const std::string& tag, const BodySource& context, const LineSink& sink) = 0;
+  virtual absl::Status ImportImage(const std::string& repo, const std::string& tag, const BodySource& rootfs) = 0;
+  // The image as a tarball stream (docker save), for LoadImage on another engine.
+  virtual absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) = 0;
+  virtual absl::Status LoadImage(const BodySource& tarball) = 0;
+  virtual absl::StatusOr<json::value> InspectImage(const std::string& name) = 0;
+  virtual absl::StatusOr<json::array> ListImages() = 0;
+
+  // Containers (for probes and tests).
+  virtual absl::StatusOr<json::array> ListContainers() = 0;
+};
+
+// The real engine over HTTP. `client` is owned.
+std::unique_ptr<DockerEngine> NewHttpDockerEngine(Endpoint endpoint);
+
+// Copies `image` from one engine to another without a registry and without holding the
+// tarball in memory: GET /images/{name}/get piped into POST /images/load.
+absl::Status CopyImage(DockerEngine& from, DockerEngine& to, const std::string& image);
+
+}  // namespace musketeer::engine
+
+#endif  // CONTROLPLANE_ENGINE_DOCKER_ENGINE_H_

@@ -1,0 +1,92 @@
+// The control plane's own state in SQLite (WAL mode, synchronous=NORMAL): access tokens
+// (hashed), operations (with request ids for idempotent retries), an audit log and the
+// routing the control plane chose for each service. Swarm objects themselves are not
+// copied here: the swarm is their source of truth.
+// Thread-safety: thread-safe (one connection behind a mutex; SQLite serializes writers).
+#ifndef CONTROLPLANE_STATE_STATE_STORE_H_
+#define CONTROLPLANE_STATE_STATE_STORE_H_
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+
+namespace musketeer::state {
+
+enum class Role { kViewer = 0, kOperator = 1, kAdmin = 2 };
+const char* RoleName(Role r);
+absl::StatusOr<Role> ParseRole(const std::string& s);
+
+struct TokenRecord {
+  std::string name;
+  Role role = Role::kViewer;
+  std::string created_at;
+};
+
+struct Operation {
+  int64_t id = 0;
+  std::string request_id, kind, target, state, result;
+};
+
+struct AuditRecord {
+  std::string at, who, method, target, result;
+};
+
+// How a service's published ports are kept reachable on every node.
+struct ServiceRouting {
+  std::string service;
+  std::string mode;          // "ingress" or "edge-proxy"
+  std::string edge_service;  // edge-proxy: the global proxy service's name
+  std::string ports_json;    // the published ports as JSON
+};
+
+class StateStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<StateStore>> Open(const std::string& path);
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  // Tokens: only a SHA-256 of the secret is stored. Returns the new secret.
+  absl::StatusOr<std::string> CreateToken(const std::string& name, Role role);
+  absl::StatusOr<TokenRecord> Authenticate(const std::string& secret);
+  std::vector<TokenRecord> ListTokens();
+  absl::Status DeleteToken(const std::string& name);
+
+  // Operations: Begin fails with ALREADY_EXISTS (carrying the earlier operation's target and
+  // result) when `request_id` was seen before.
+  absl::StatusOr<int64_t> BeginOperation(const std::string& request_id, const std::string& kind,
+                                         const std::string& target);
+  std::optional<Operation> FindOperation(const std::string& request_id);
+  void FinishOperation(int64_t id, const absl::Status& result);
+  // Operations a crash left "running": marked "interrupted" and returned for reconciliation.
+  std::vector<Operation> InterruptedOperations();
+
+  void Audit(const std::string& who, const std::string& method, const std::string& target,
+             const absl::Status& result);
+  std::vector<AuditRecord> ListAudit(int limit);
+
+  absl::Status PutRouting(const ServiceRouting& r);
+  std::optional<ServiceRouting> GetRouting(const std::string& service);
+  std::vector<ServiceRouting> ListRouting();
+  void DeleteRouting(const std::string& service);
+
+ private:
+  explicit StateStore(sqlite3* db) : db_(db) {}
+  absl::Status Exec(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+};
+
+// Hex SHA-256, used for token hashes.
+std::string Sha256Hex(const std::string& data);
+
+}  // namespace musketeer::state
+
+#endif  // CONTROLPLANE_STATE_STATE_STORE_H_
