@@ -1,0 +1,661 @@
+// Cluster: nodes, swarm, networks and images. Services and stacks are in services.cc.
+#include "controlplane/cluster/cluster.h"
+
+#include <filesystem>
+#include <future>
+#include <regex>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controlplane/cluster/tar_stream.h"
+
+namespace musketeer::cluster {
+namespace json = boost::json;
+
+namespace {
+std::string Str(const json::object& o, const char* key) {
+  const json::value* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : "";
+}
+const json::object* Obj(const json::object& o, const char* key) {
+  const json::value* v = o.if_contains(key);
+  return v && v->is_object() ? &v->as_object() : nullptr;
+}
+}  // namespace
+
+Cluster::Cluster(std::map<std::string, nodes::NodeDriver*> drivers, EngineFactory engines,
+                 state::StateStore& store, PingProbe probe, ClusterOptions options)
+    : drivers_(std::move(drivers)),
+      engine_factory_(std::move(engines)),
+      store_(store),
+      probe_(std::move(probe)),
+      options_(options) {}
+
+// ---------------------------------------------------------------- nodes
+
+absl::StatusOr<Cluster::NodeHandle> Cluster::FindNode(const std::string& name) {
+  if (auto s = nodes::ValidateNodeName(name); !s.ok()) return s;
+  for (auto& [driver_name, driver] : drivers_) {
+    auto n = driver->Inspect(name);
+    if (n.ok()) return NodeHandle{*n, driver};
+    if (n.status().code() != absl::StatusCode::kNotFound) return n.status();
+  }
+  return absl::NotFoundError(absl::StrCat("node '", name, "' does not exist; `musketeer node ls` lists the nodes"));
+}
+
+std::vector<Cluster::NodeHandle> Cluster::AllNodes() {
+  std::vector<NodeHandle> out;
+  for (auto& [name, driver] : drivers_) {
+    for (auto& n : driver->List()) out.push_back({n, driver});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.node.name < b.node.name; });
+  return out;
+}
+
+std::shared_ptr<engine::DockerEngine> Cluster::Engine(const nodes::Node& node) {
+  const std::string key = node.name + "@" + node.endpoint.ToString();
+  std::lock_guard lock(mu_);
+  auto& e = engines_[key];
+  if (!e) e = engine_factory_(node);
+  return e;
+}
+
+absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cluster::Manager(
+    const std::string& preferred) {
+  std::vector<nodes::Node> candidates;
+  if (!preferred.empty()) {
+    auto h = FindNode(preferred);
+    if (!h.ok()) return h.status();
+    candidates.push_back(h->node);
+  } else {
+    std::string last;
+    {
+      std::lock_guard lock(mu_);
+      last = last_manager_;
+    }
+    for (auto& h : AllNodes()) {
+      if (h.node.state == nodes::NodeState::kStopped) continue;
+      if (h.node.name == last) candidates.insert(candidates.begin(), h.node);
+      else candidates.push_back(h.node);
+    }
+  }
+  for (const auto& n : candidates) {
+    auto e = Engine(n);
+    auto info = e->Info();
+    if (!info.ok()) continue;
+    const json::object* swarm = Obj(info->as_object(), "Swarm");
+    const json::value* control = swarm ? swarm->if_contains("ControlAvailable") : nullptr;
+    if (control && control->is_bool() && control->as_bool()) {
+      std::lock_guard lock(mu_);
+      last_manager_ = n.name;
+      return std::make_pair(n, e);
+    }
+  }
+  if (!preferred.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("node '", preferred, "' is not a reachable swarm manager"));
+  }
+  return absl::FailedPreconditionError("there is no swarm (or no manager answers): `musketeer swarm init NODE` first");
+}
+
+std::map<std::string, std::string> Cluster::SwarmNodeNames(engine::DockerEngine& manager) {
+  std::map<std::string, std::string> out;
+  if (auto list = manager.ListNodes(); list.ok()) {
+    for (const auto& v : *list) {
+      const auto& o = v.as_object();
+      const json::object* desc = Obj(o, "Description");
+      out[Str(o, "ID")] = desc ? Str(*desc, "Hostname") : "";
+    }
+  }
+  return out;
+}
+
+pb::Node Cluster::ToProto(const nodes::Node& n, const json::object* swarm_node) {
+  pb::Node p;
+  p.set_name(n.name);
+  p.set_driver(n.driver);
+  p.set_address(n.ip);
+  p.set_engine_url(n.endpoint.ToString());
+  p.set_state(nodes::NodeStateName(n.state));
+  p.set_created_at(n.created_at);
+  if (swarm_node != nullptr) {
+    p.set_swarm_node_id(Str(*swarm_node, "ID"));
+    if (const json::object* spec = Obj(*swarm_node, "Spec")) {
+      p.set_swarm_role(Str(*spec, "Role"));
+      p.set_availability(Str(*spec, "Availability"));
+      if (const json::object* labels = Obj(*spec, "Labels")) {
+        for (const auto& [k, v] : *labels) {
+          if (v.is_string()) (*p.mutable_labels())[std::string(k)] = std::string(v.as_string());
+        }
+      }
+    }
+    if (const json::object* status = Obj(*swarm_node, "Status")) p.set_swarm_status(Str(*status, "State"));
+    if (const json::object* desc = Obj(*swarm_node, "Description")) {
+      if (const json::object* eng = Obj(*desc, "Engine")) p.set_engine_version(Str(*eng, "EngineVersion"));
+    }
+  }
+  return p;
+}
+
+absl::StatusOr<pb::Node> Cluster::CreateNode(const pb::CreateNodeRequest& req) {
+  const std::string driver_name = req.driver().empty() ? "local" : req.driver();
+  auto it = drivers_.find(driver_name);
+  if (it == drivers_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("driver: '", driver_name, "' is not one of local, remote"));
+  }
+  for (auto& [other_name, other] : drivers_) {
+    if (other->Inspect(req.name()).ok()) {
+      return absl::AlreadyExistsError(absl::StrCat("node '", req.name(), "' already exists (driver ", other_name, ")"));
+    }
+  }
+  nodes::RemoteSpec remote{req.url(), req.tls_ca(), req.tls_cert(), req.tls_key()};
+  auto n = it->second->Create(req.name(), driver_name == "remote" ? &remote : nullptr);
+  if (!n.ok()) return n.status();
+  return ToProto(*n, nullptr);
+}
+
+absl::StatusOr<pb::Node> Cluster::GetNode(const std::string& name) {
+  auto h = FindNode(name);
+  if (!h.ok()) return h.status();
+  if (auto m = Manager(); m.ok()) {
+    if (auto list = m->second->ListNodes(); list.ok()) {
+      for (const auto& v : *list) {
+        const json::object* desc = Obj(v.as_object(), "Description");
+        if (desc && Str(*desc, "Hostname") == name) return ToProto(h->node, &v.as_object());
+      }
+    }
+  }
+  return ToProto(h->node, nullptr);
+}
+
+absl::StatusOr<std::vector<pb::Node>> Cluster::ListNodes() {
+  std::vector<NodeHandle> all = AllNodes();
+  std::map<std::string, json::object> swarm_nodes;  // by hostname
+  if (auto m = Manager(); m.ok()) {
+    if (auto list = m->second->ListNodes(); list.ok()) {
+      for (const auto& v : *list) {
+        const json::object* desc = Obj(v.as_object(), "Description");
+        if (desc) swarm_nodes[Str(*desc, "Hostname")] = v.as_object();
+      }
+    }
+  }
+  std::vector<pb::Node> out;
+  for (const auto& h : all) {
+    auto it = swarm_nodes.find(h.node.name);
+    out.push_back(ToProto(h.node, it == swarm_nodes.end() ? nullptr : &it->second));
+  }
+  return out;
+}
+
+absl::Status Cluster::DeleteNode(const std::string& name, bool force) {
+  auto h = FindNode(name);
+  if (!h.ok()) return h.status();
+  auto node = GetNode(name);
+  if (node.ok() && !node->swarm_node_id().empty()) {
+    if (node->swarm_role() == "manager" && !force) {
+      return absl::FailedPreconditionError(absl::StrCat("node '", name, "' is a swarm manager; demote it first, or pass force (the swarm may lose its quorum)"));
+    }
+    if (h->node.state == nodes::NodeState::kRunning) (void)Engine(h->node)->SwarmLeave(true);
+    if (auto m = Manager(); m.ok() && m->first.name != name) {
+      (void)m->second->RemoveNode(node->swarm_node_id(), true);
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    engines_.erase(h->node.name + "@" + h->node.endpoint.ToString());
+    if (last_manager_ == name) last_manager_.clear();
+  }
+  return h->driver->Remove(name);
+}
+
+absl::StatusOr<pb::Node> Cluster::NodeAction(const std::string& name, const std::string& action) {
+  auto h = FindNode(name);
+  if (!h.ok()) return h.status();
+  absl::Status s;
+  if (action == "start") s = h->driver->Start(name);
+  else if (action == "stop") s = h->driver->Stop(name);
+  else if (action == "kill") s = h->driver->Kill(name);
+  else if (action == "regenerate-certs") s = h->driver->RegenerateCerts(name);
+  else return absl::InvalidArgumentError(absl::StrCat("unknown node action '", action, "'"));
+  if (!s.ok()) return s;
+  {
+    std::lock_guard lock(mu_);  // the engine may have restarted: drop the old connection
+    engines_.erase(h->node.name + "@" + h->node.endpoint.ToString());
+  }
+  return GetNode(name);
+}
+
+absl::StatusOr<pb::Node> Cluster::UpdateNode(const pb::UpdateNodeRequest& req) {
+  const std::string& a = req.availability();
+  if (!a.empty() && a != "active" && a != "pause" && a != "drain") {
+    return absl::InvalidArgumentError(absl::StrCat("availability: '", a, "' is not active, pause or drain"));
+  }
+  if (!req.role().empty() && req.role() != "manager" && req.role() != "worker") {
+    return absl::InvalidArgumentError(absl::StrCat("role: '", req.role(), "' is not manager or worker"));
+  }
+  auto node = GetNode(req.name());
+  if (!node.ok()) return node.status();
+  if (node->swarm_node_id().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("node '", req.name(), "' is not in the swarm; `musketeer swarm join ", req.name(), "` first"));
+  }
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto list = m->second->ListNodes();
+    if (!list.ok()) return list.status();
+    for (const auto& v : *list) {
+      const auto& o = v.as_object();
+      if (Str(o, "ID") != node->swarm_node_id()) continue;
+      json::object spec = o.at("Spec").as_object();
+      if (!a.empty()) spec["Availability"] = a;
+      if (!req.role().empty()) spec["Role"] = req.role();
+      json::object labels = spec.contains("Labels") && spec["Labels"].is_object() ? spec["Labels"].as_object() : json::object{};
+      for (const auto& [k, v2] : req.add_labels()) labels[k] = v2;
+      for (const auto& k : req.remove_labels()) labels.erase(k);
+      spec["Labels"] = labels;
+      const uint64_t version = o.at("Version").at("Index").to_number<uint64_t>();
+      absl::Status s = m->second->UpdateNode(Str(o, "ID"), version, spec);
+      if (s.ok()) return GetNode(req.name());
+      if (!absl::StrContains(s.message(), "out of sequence")) return s;
+    }
+  }
+  return absl::AbortedError("the node kept changing under the update; try again");
+}
+
+absl::StatusOr<pb::NodeEnv> Cluster::NodeEnv(const std::string& name) {
+  auto h = FindNode(name);
+  if (!h.ok()) return h.status();
+  pb::NodeEnv env;
+  const auto& e = h->node.endpoint;
+  env.set_docker_host(e.kind == engine::Endpoint::Kind::kUnix ? "unix://" + e.path : e.ToString());
+  env.set_docker_tls_verify(e.tls.has_value());
+  env.set_docker_cert_path(h->node.cert_path);
+  std::string shell = absl::StrCat("export DOCKER_HOST=\"", env.docker_host(), "\"\n");
+  if (e.tls) {
+    absl::StrAppend(&shell, "export DOCKER_TLS_VERIFY=\"1\"\nexport DOCKER_CERT_PATH=\"", env.docker_cert_path(), "\"\n");
+  } else {
+    absl::StrAppend(&shell, "unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH\n");
+  }
+  absl::StrAppend(&shell, "# Run this command to configure your shell:\n# eval \"$(musketeer node env ", name, ")\"\n");
+  env.set_shell(shell);
+  return env;
+}
+
+absl::StatusOr<pb::NodePreflight> Cluster::Preflight(const std::string& name) {
+  auto h = FindNode(name);
+  if (!h.ok()) return h.status();
+  pb::NodePreflight p;
+  p.set_name(name);
+  auto e = Engine(h->node);
+  auto version = e->Version();
+  p.set_engine_reachable(version.ok());
+  if (version.ok()) p.set_api_version(Str(version->as_object(), "ApiVersion"));
+  p.add_notes(version.ok() ? "engine answered GET /version over " + h->node.endpoint.ToString()
+                           : "engine unreachable: " + std::string(version.status().message()));
+  if (h->node.driver == "local") {
+    // Local nodes share this machine's kernel.
+    p.set_ipvs(std::filesystem::exists("/proc/net/ip_vs") || std::filesystem::exists("/sys/module/ip_vs"));
+    p.set_overlay(std::filesystem::exists("/sys/module/vxlan") && std::filesystem::exists("/sys/module/overlay"));
+    p.add_notes("ipvs: /proc/net/ip_vs or /sys/module/ip_vs on the shared kernel");
+    p.add_notes("overlay: vxlan and overlay kernel modules loaded");
+  } else {
+    p.set_ipvs(options_.ipvs);
+    p.set_overlay(true);
+    p.add_notes("remote node: ipvs and overlay taken from the control plane's setting (cannot inspect a remote kernel through the Engine API)");
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------- swarm
+
+absl::StatusOr<pb::Swarm> Cluster::InitSwarm(const pb::InitSwarmRequest& req) {
+  auto h = FindNode(req.node());
+  if (!h.ok()) return h.status();
+  if (Manager().ok()) {
+    return absl::FailedPreconditionError("a swarm already exists; join this node to it with `musketeer swarm join`");
+  }
+  json::object body{{"ListenAddr", req.listen_addr().empty() ? "0.0.0.0:2377" : req.listen_addr()},
+                    {"AdvertiseAddr", req.advertise_addr().empty() ? h->node.ip : req.advertise_addr()}};
+  if (!req.data_path_addr().empty()) body["DataPathAddr"] = req.data_path_addr();
+  json::object spec;
+  if (req.dispatcher_heartbeat_seconds() > 0) {
+    spec["Dispatcher"] = json::object{{"HeartbeatPeriod", int64_t{req.dispatcher_heartbeat_seconds()} * 1000000000}};
+  }
+  body["Spec"] = spec;
+  auto id = Engine(h->node)->SwarmInit(body);
+  if (!id.ok()) {
+    if (id.status().code() == absl::StatusCode::kUnavailable && absl::StrContains(id.status().message(), "already part of a swarm")) {
+      return absl::FailedPreconditionError(absl::StrCat("node '", req.node(), "' is already in a swarm; `musketeer swarm leave ", req.node(), " --force` first"));
+    }
+    return id.status();
+  }
+  {
+    std::lock_guard lock(mu_);
+    last_manager_ = req.node();
+  }
+  return GetSwarm(false);
+}
+
+absl::StatusOr<pb::Node> Cluster::JoinSwarm(const pb::JoinSwarmRequest& req) {
+  if (!req.role().empty() && req.role() != "worker" && req.role() != "manager") {
+    return absl::InvalidArgumentError(absl::StrCat("role: '", req.role(), "' is not worker or manager"));
+  }
+  auto h = FindNode(req.node());
+  if (!h.ok()) return h.status();
+  auto m = Manager(req.manager());
+  if (!m.ok()) return m.status();
+  if (m->first.name == req.node()) return absl::FailedPreconditionError(absl::StrCat("node '", req.node(), "' is already the swarm's manager"));
+  auto swarm = m->second->SwarmInspect();
+  if (!swarm.ok()) return swarm.status();
+  const json::object* tokens = Obj(swarm->as_object(), "JoinTokens");
+  if (tokens == nullptr) return absl::InternalError("the manager answered without join tokens");
+  // The manager's advertised address (the one other nodes dial).
+  json::array remotes{json::value(absl::StrCat(m->first.ip, ":2377"))};
+  json::object body{{"ListenAddr", "0.0.0.0:2377"},
+                    {"AdvertiseAddr", h->node.ip},
+                    {"RemoteAddrs", remotes},
+                    {"JoinToken", Str(*tokens, req.role() == "manager" ? "Manager" : "Worker")}};
+  absl::Status s = Engine(h->node)->SwarmJoin(body);
+  if (!s.ok()) {
+    if (absl::StrContains(s.message(), "already part of a swarm")) {
+      return absl::FailedPreconditionError(absl::StrCat("node '", req.node(), "' is already in a swarm; `musketeer swarm leave ", req.node(), "` first"));
+    }
+    return s;  // the message carries the daemon's reason; the token itself never appears in it
+  }
+  return GetNode(req.node());
+}
+
+absl::Status Cluster::LeaveSwarm(const std::string& node, bool force) {
+  auto h = FindNode(node);
+  if (!h.ok()) return h.status();
+  absl::Status s = Engine(h->node)->SwarmLeave(force);
+  if (!s.ok() && absl::StrContains(s.message(), "not part of a swarm")) {
+    return absl::FailedPreconditionError(absl::StrCat("node '", node, "' is not in a swarm"));
+  }
+  if (!s.ok() && absl::StrContains(s.message(), "--force")) {
+    return absl::FailedPreconditionError(absl::StrCat("node '", node, "' is a manager whose leaving would break the swarm; pass force to leave anyway"));
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (last_manager_ == node) last_manager_.clear();
+  }
+  return s;
+}
+
+absl::StatusOr<pb::Swarm> Cluster::GetSwarm(bool show_tokens) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  auto swarm = m->second->SwarmInspect();
+  if (!swarm.ok()) return swarm.status();
+  const auto& o = swarm->as_object();
+  pb::Swarm out;
+  out.set_id(Str(o, "ID"));
+  out.set_created_at(Str(o, "CreatedAt"));
+  out.set_ipvs(options_.ipvs);
+  if (show_tokens) {
+    if (const json::object* t = Obj(o, "JoinTokens")) {
+      out.set_worker_join_token(Str(*t, "Worker"));
+      out.set_manager_join_token(Str(*t, "Manager"));
+    }
+  }
+  if (auto list = m->second->ListNodes(); list.ok()) {
+    for (const auto& v : *list) {
+      const json::object* desc = Obj(v.as_object(), "Description");
+      const json::object* spec = Obj(v.as_object(), "Spec");
+      const std::string host = desc ? Str(*desc, "Hostname") : "";
+      if (spec && Str(*spec, "Role") == "manager") out.add_managers(host);
+      else out.add_workers(host);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<pb::Swarm> Cluster::RotateJoinTokens(bool worker, bool manager) {
+  if (!worker && !manager) return absl::InvalidArgumentError("say which tokens to rotate: worker, manager or both");
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  auto swarm = m->second->SwarmInspect();
+  if (!swarm.ok()) return swarm.status();
+  const auto& o = swarm->as_object();
+  const uint64_t version = o.at("Version").at("Index").to_number<uint64_t>();
+  if (auto s = m->second->SwarmUpdate(version, o.at("Spec"), worker, manager); !s.ok()) return s;
+  return GetSwarm(false);
+}
+
+// ---------------------------------------------------------------- networks
+
+absl::StatusOr<pb::Network> Cluster::CreateNetwork(const pb::CreateNetworkRequest& req) {
+  static const std::regex kName("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}");
+  if (!std::regex_match(req.name(), kName)) {
+    return absl::InvalidArgumentError(absl::StrCat("name: '", req.name(), "' is invalid; use 1-63 of [a-zA-Z0-9_.-]"));
+  }
+  if (!req.driver().empty() && req.driver() != "overlay") {
+    return absl::InvalidArgumentError(absl::StrCat("driver: '", req.driver(), "' is not supported; swarm networks use overlay"));
+  }
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  if (auto list = ListNetworks(); list.ok()) {
+    for (const auto& n : *list) {
+      if (n.name() == req.name()) return absl::AlreadyExistsError(absl::StrCat("network '", req.name(), "' already exists"));
+    }
+  }
+  json::object body{{"Name", req.name()}, {"Driver", "overlay"}, {"Attachable", req.attachable()}, {"CheckDuplicate", true}};
+  if (!req.subnet().empty()) {
+    body["IPAM"] = json::object{{"Driver", "default"}, {"Config", json::array{json::object{{"Subnet", req.subnet()}}}}};
+  }
+  auto id = m->second->CreateNetwork(body);
+  if (!id.ok()) return id.status();
+  pb::Network out;
+  out.set_name(req.name());
+  out.set_id(*id);
+  out.set_driver("overlay");
+  out.set_attachable(req.attachable());
+  out.set_subnet(req.subnet());
+  out.set_scope("swarm");
+  return out;
+}
+
+absl::StatusOr<std::vector<pb::Network>> Cluster::ListNetworks() {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  auto list = m->second->ListNetworks();
+  if (!list.ok()) return list.status();
+  std::vector<pb::Network> out;
+  for (const auto& v : *list) {
+    const auto& o = v.as_object();
+    if (Str(o, "Scope") != "swarm" || Str(o, "Name") == "ingress") continue;
+    pb::Network n;
+    n.set_name(Str(o, "Name"));
+    n.set_id(Str(o, "Id"));
+    n.set_driver(Str(o, "Driver"));
+    n.set_scope("swarm");
+    if (const json::value* a = o.if_contains("Attachable"); a && a->is_bool()) n.set_attachable(a->as_bool());
+    if (const json::object* ipam = Obj(o, "IPAM")) {
+      if (const json::value* cfg = ipam->if_contains("Config"); cfg && cfg->is_array() && !cfg->as_array().empty()) {
+        n.set_subnet(Str(cfg->as_array()[0].as_object(), "Subnet"));
+      }
+    }
+    out.push_back(std::move(n));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name() < b.name(); });
+  return out;
+}
+
+absl::Status Cluster::DeleteNetwork(const std::string& name) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  absl::Status s = m->second->RemoveNetwork(name);
+  if (s.code() == absl::StatusCode::kNotFound) return absl::NotFoundError(absl::StrCat("network '", name, "' does not exist"));
+  if (s.code() == absl::StatusCode::kFailedPrecondition || absl::StrContains(s.message(), "in use")) {
+    return absl::FailedPreconditionError(absl::StrCat("network '", name, "' is in use by a service; remove the service first"));
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------- images
+
+namespace {
+// Runs `work` for every node in parallel; the first failure wins, after all finished.
+absl::Status ForEachParallel(const std::vector<nodes::Node>& nodes,
+                             const std::function<absl::Status(const nodes::Node&)>& work) {
+  std::vector<std::future<absl::Status>> futures;
+  for (const auto& n : nodes) futures.push_back(std::async(std::launch::async, work, n));
+  absl::Status first = absl::OkStatus();
+  for (auto& f : futures) {
+    absl::Status s = f.get();
+    if (first.ok() && !s.ok()) first = s;
+  }
+  return first;
+}
+}  // namespace
+
+absl::Status Cluster::BuildImage(const pb::BuildImageRequest& req, const ImageSink& sink) {
+  if (req.tag().empty()) return absl::InvalidArgumentError("tag: required, e.g. judge_server:1.0");
+  auto context = TarDirectory(req.context_dir());
+  if (!context.ok()) return context.status();
+  nodes::Node target;
+  if (!req.node().empty()) {
+    auto h = FindNode(req.node());
+    if (!h.ok()) return h.status();
+    target = h->node;
+  } else if (auto m = Manager(); m.ok()) {
+    target = m->first;
+  } else {
+    auto all = AllNodes();
+    if (all.empty()) return absl::FailedPreconditionError("there are no nodes to build on; `musketeer node create` one first");
+    target = all.front().node;
+  }
+  std::mutex sink_mu;
+  auto emit = [&](const std::string& node, const std::string& message, bool done) {
+    pb::ImageProgress p;
+    p.set_node(node);
+    p.set_message(message);
+    p.set_done(done);
+    std::lock_guard lock(sink_mu);
+    sink(p);
+  };
+  absl::Status s = Engine(target)->BuildImage(req.tag(), *context, [&](const json::value& line) {
+    if (!line.is_object()) return;
+    std::string text = Str(line.as_object(), "stream");
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    if (!text.empty()) emit(target.name, text, false);
+  });
+  if (!s.ok()) return s;
+  emit(target.name, absl::StrCat("built ", req.tag()), true);
+  if (!req.distribute()) return absl::OkStatus();
+  pb::DistributeImageRequest d;
+  d.set_image(req.tag());
+  d.set_from_node(target.name);
+  return DistributeImage(d, sink);
+}
+
+absl::Status Cluster::ImportImage(const pb::ImportImageRequest& req, const ImageSink& sink) {
+  auto colon = req.tag().rfind(':');
+  if (req.tag().empty() || colon == 0) return absl::InvalidArgumentError("tag: required, e.g. musketeer/base:bookworm");
+  const std::string repo = colon == std::string::npos ? req.tag() : req.tag().substr(0, colon);
+  const std::string tag = colon == std::string::npos ? "latest" : req.tag().substr(colon + 1);
+  if (!ReadFileSource(req.rootfs_tar()).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("rootfs_tar: '", req.rootfs_tar(), "' cannot be read on the control plane's machine"));
+  }
+  std::vector<nodes::Node> targets;
+  if (req.nodes_size() == 0) {
+    for (auto& h : AllNodes()) targets.push_back(h.node);
+  } else {
+    for (const auto& name : req.nodes()) {
+      auto h = FindNode(name);
+      if (!h.ok()) return h.status();
+      targets.push_back(h->node);
+    }
+  }
+  if (targets.empty()) return absl::FailedPreconditionError("there are no nodes; `musketeer node create` one first");
+  std::mutex sink_mu;
+  return ForEachParallel(targets, [&](const nodes::Node& n) -> absl::Status {
+    auto source = ReadFileSource(req.rootfs_tar());
+    if (!source.ok()) return source.status();
+    absl::Status s = Engine(n)->ImportImage(repo, tag, *source);
+    pb::ImageProgress p;
+    p.set_node(n.name);
+    p.set_message(s.ok() ? absl::StrCat("imported ", req.tag()) : std::string(s.message()));
+    p.set_done(s.ok());
+    std::lock_guard lock(sink_mu);
+    sink(p);
+    return s;
+  });
+}
+
+absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req, const ImageSink& sink) {
+  if (req.image().empty()) return absl::InvalidArgumentError("image: required");
+  std::vector<nodes::Node> all;
+  for (auto& h : AllNodes()) all.push_back(h.node);
+  nodes::Node source;
+  if (!req.from_node().empty()) {
+    auto h = FindNode(req.from_node());
+    if (!h.ok()) return h.status();
+    source = h->node;
+    if (!Engine(source)->InspectImage(req.image()).ok()) {
+      return absl::NotFoundError(absl::StrCat("node '", source.name, "' has no image ", req.image()));
+    }
+  } else {
+    for (const auto& n : all) {
+      if (Engine(n)->InspectImage(req.image()).ok()) {
+        source = n;
+        break;
+      }
+    }
+    if (source.name.empty()) return absl::NotFoundError(absl::StrCat("no node has image ", req.image(), "; build or import it first"));
+  }
+  std::vector<nodes::Node> targets;
+  for (const auto& n : all) {
+    if (n.name == source.name) continue;
+    if (req.nodes_size() > 0 && std::find(req.nodes().begin(), req.nodes().end(), n.name) == req.nodes().end()) continue;
+    if (req.nodes_size() == 0 && Engine(n)->InspectImage(req.image()).ok()) continue;  // already there
+    targets.push_back(n);
+  }
+  auto src = Engine(source);
+  std::mutex sink_mu;
+  return ForEachParallel(targets, [&](const nodes::Node& n) -> absl::Status {
+    absl::Status s = engine::CopyImage(*src, *Engine(n), req.image());
+    pb::ImageProgress p;
+    p.set_node(n.name);
+    p.set_message(s.ok() ? absl::StrCat("copied ", req.image(), " from ", source.name) : std::string(s.message()));
+    p.set_done(s.ok());
+    std::lock_guard lock(sink_mu);
+    sink(p);
+    return s;
+  });
+}
+
+absl::StatusOr<std::vector<pb::Image>> Cluster::ListImages(const std::string& node) {
+  std::vector<nodes::Node> targets;
+  if (!node.empty()) {
+    auto h = FindNode(node);
+    if (!h.ok()) return h.status();
+    targets.push_back(h->node);
+  } else {
+    for (auto& h : AllNodes()) {
+      if (h.node.state == nodes::NodeState::kRunning) targets.push_back(h.node);
+    }
+  }
+  std::vector<pb::Image> out;
+  for (const auto& n : targets) {
+    auto list = Engine(n)->ListImages();
+    if (!list.ok()) return list.status();
+    for (const auto& v : *list) {
+      const auto& o = v.as_object();
+      pb::Image img;
+      img.set_node(n.name);
+      img.set_id(Str(o, "Id"));
+      if (const json::value* tags = o.if_contains("RepoTags"); tags && tags->is_array()) {
+        for (const auto& t : tags->as_array()) {
+          if (t.is_string()) img.add_tags(std::string(t.as_string()));
+        }
+      }
+      if (const json::value* size = o.if_contains("Size"); size && size->is_number()) img.set_size_bytes(size->to_number<int64_t>());
+      out.push_back(std::move(img));
+    }
+  }
+  return out;
+}
+
+}  // namespace musketeer::cluster

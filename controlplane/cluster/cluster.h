@@ -1,0 +1,152 @@
+// Cluster: the control plane's operations on nodes, the swarm, networks, images, services
+// and stacks. Plain C++ over three interfaces (node drivers, DockerEngine through a
+// factory, StateStore); the gRPC layer only authenticates, converts and streams.
+// The API's messages (musketeer.v1) double as the value types here: they are plain data,
+// and one set of types keeps the two layers from drifting apart.
+//
+// Thread-safety: thread-safe. Operations on one service are serialized; different
+// services proceed in parallel.
+#ifndef CONTROLPLANE_CLUSTER_CLUSTER_H_
+#define CONTROLPLANE_CLUSTER_CLUSTER_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controlplane/engine/docker_engine.h"
+#include "controlplane/nodes/node_driver.h"
+#include "controlplane/state/state_store.h"
+#include "musketeer/v1/musketeer.pb.h"
+
+namespace musketeer::cluster {
+
+namespace pb = ::musketeer::v1;
+
+using EngineFactory = std::function<std::unique_ptr<engine::DockerEngine>(const nodes::Node&)>;
+// Answers /ping of host:port: the body, or an error.
+using PingProbe = std::function<absl::StatusOr<std::string>(const std::string& host, uint16_t port)>;
+// Receives progress; returns false when the listener has gone (stop streaming).
+using ProgressSink = std::function<bool(const pb::ServiceProgress&)>;
+using ImageSink = std::function<void(const pb::ImageProgress&)>;
+
+struct ClusterOptions {
+  // Whether the nodes' kernels have IPVS (the ingress routing mesh needs it). Detected at
+  // start from /proc/net/ip_vs; tests set it.
+  bool ipvs = false;
+  std::string edge_image = "musketeer/edge:1";
+  absl::Duration poll_interval = absl::Milliseconds(200);  // what the docker CLI polls at
+  absl::Duration stable_for = absl::Seconds(1);  // converged state must hold this long
+  int probe_requests = 12;                       // /ping requests per node after convergence
+};
+
+class Cluster {
+ public:
+  Cluster(std::map<std::string, nodes::NodeDriver*> drivers, EngineFactory engines,
+          state::StateStore& store, PingProbe probe, ClusterOptions options);
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Nodes.
+  absl::StatusOr<pb::Node> CreateNode(const pb::CreateNodeRequest& req);
+  absl::StatusOr<pb::Node> GetNode(const std::string& name);
+  absl::StatusOr<std::vector<pb::Node>> ListNodes();
+  absl::Status DeleteNode(const std::string& name, bool force);
+  absl::StatusOr<pb::Node> NodeAction(const std::string& name, const std::string& action);
+  absl::StatusOr<pb::Node> UpdateNode(const pb::UpdateNodeRequest& req);
+  absl::StatusOr<pb::NodeEnv> NodeEnv(const std::string& name);
+  absl::StatusOr<pb::NodePreflight> Preflight(const std::string& name);
+
+  // Swarm.
+  absl::StatusOr<pb::Swarm> InitSwarm(const pb::InitSwarmRequest& req);
+  absl::StatusOr<pb::Node> JoinSwarm(const pb::JoinSwarmRequest& req);
+  absl::Status LeaveSwarm(const std::string& node, bool force);
+  absl::StatusOr<pb::Swarm> GetSwarm(bool show_tokens);
+  absl::StatusOr<pb::Swarm> RotateJoinTokens(bool worker, bool manager);
+
+  // Networks.
+  absl::StatusOr<pb::Network> CreateNetwork(const pb::CreateNetworkRequest& req);
+  absl::StatusOr<std::vector<pb::Network>> ListNetworks();
+  absl::Status DeleteNetwork(const std::string& name);
+
+  // Images.
+  absl::Status BuildImage(const pb::BuildImageRequest& req, const ImageSink& sink);
+  absl::Status ImportImage(const pb::ImportImageRequest& req, const ImageSink& sink);
+  absl::Status DistributeImage(const pb::DistributeImageRequest& req, const ImageSink& sink);
+  absl::StatusOr<std::vector<pb::Image>> ListImages(const std::string& node);
+
+  // Services. With wait, the call returns once converged (routing probed), or fails with
+  // the reason it cannot converge; `deadline` bounds the wait.
+  absl::StatusOr<pb::Service> CreateService(const pb::CreateServiceRequest& req, absl::Time deadline);
+  absl::StatusOr<pb::Service> GetService(const std::string& name);
+  absl::StatusOr<std::vector<pb::Service>> ListServices(const std::string& stack);
+  absl::StatusOr<pb::Service> UpdateService(const pb::UpdateServiceRequest& req, absl::Time deadline);
+  absl::StatusOr<pb::Service> RollbackService(const std::string& name, bool wait, absl::Time deadline);
+  absl::Status DeleteService(const std::string& name);
+  absl::StatusOr<std::vector<pb::Task>> ListTasks(const std::string& service);
+  // Streams progress until converged, failed, rolled back, the deadline, or `sink` says stop.
+  absl::StatusOr<pb::ServiceProgress> WatchService(const std::string& name, absl::Time deadline,
+                                                   const ProgressSink& sink);
+  absl::Status ServiceLogs(const std::string& name, bool follow, int tail, const engine::LogSink& sink);
+
+  // Stacks (compose version 3, as `docker stack deploy`).
+  absl::StatusOr<pb::Stack> DeployStack(const pb::DeployStackRequest& req, absl::Time deadline);
+  absl::StatusOr<std::vector<pb::Stack>> ListStacks();
+  absl::Status DeleteStack(const std::string& name);
+
+  // After a restart: settles operations a crash interrupted (half-made edge proxies).
+  void Reconcile();
+
+ private:
+  struct NodeHandle {
+    nodes::Node node;
+    nodes::NodeDriver* driver = nullptr;
+  };
+  absl::StatusOr<NodeHandle> FindNode(const std::string& name);
+  std::vector<NodeHandle> AllNodes();
+  std::shared_ptr<engine::DockerEngine> Engine(const nodes::Node& node);
+  // A reachable manager (any when `preferred` is empty). FAILED_PRECONDITION without a swarm.
+  absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Manager(
+      const std::string& preferred = "");
+  std::map<std::string, std::string> SwarmNodeNames(engine::DockerEngine& manager);  // id -> name
+  pb::Node ToProto(const nodes::Node& n, const boost::json::object* swarm_node);
+  std::mutex& ServiceMutex(const std::string& name);
+  absl::StatusOr<pb::Service> CreateServiceLocked(const pb::ServiceSpec& spec, absl::Time deadline,
+                                                  bool wait, const std::string& stack);
+  absl::StatusOr<pb::Service> WaitAndDescribe(const std::string& name, bool wait, absl::Time deadline);
+  absl::Status UpdateSpec(const std::string& name, const std::function<absl::Status(boost::json::object&)>& edit,
+                          bool rollback);
+  pb::Routing Probe(const std::string& name, const state::ServiceRouting& routing);
+  absl::Status RemoveServiceAndEdge(engine::DockerEngine& manager, const std::string& name);
+
+  std::map<std::string, nodes::NodeDriver*> drivers_;
+  EngineFactory engine_factory_;
+  state::StateStore& store_;
+  PingProbe probe_;
+  const ClusterOptions options_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<engine::DockerEngine>> engines_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<std::mutex>> service_mu_ ABSL_GUARDED_BY(mu_);
+  std::string last_manager_ ABSL_GUARDED_BY(mu_);
+};
+
+// Converts a ServiceSpec to the Engine API's spec. `endpoint_mode` is "vip" or "dnsrr";
+// dnsrr drops published ports (the edge proxy publishes them instead).
+absl::StatusOr<boost::json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge_routed,
+                                                 const std::string& stack);
+absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec);
+// Parses a compose file (version 3) into service specs and networks (names unprefixed).
+struct ComposeFile {
+  std::vector<pb::ServiceSpec> services;
+  std::vector<pb::CreateNetworkRequest> networks;
+};
+absl::StatusOr<ComposeFile> ParseCompose(const std::string& yaml);
+
+}  // namespace musketeer::cluster
+
+#endif  // CONTROLPLANE_CLUSTER_CLUSTER_H_

@@ -1,0 +1,332 @@
+// ServiceSpec (the API's) to the Engine API's service spec, its validation, and the
+// compose file parser for stacks.
+#include <yaml-cpp/yaml.h>
+
+#include <regex>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "controlplane/cluster/cluster.h"
+
+namespace musketeer::cluster {
+namespace json = boost::json;
+
+namespace {
+constexpr int64_t kMs = 1000000;  // Engine durations are nanoseconds
+
+json::object ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
+  json::object o;
+  o["Parallelism"] = p.parallelism() ? p.parallelism() : 1;
+  o["Delay"] = int64_t{p.delay_ms()} * kMs;
+  o["FailureAction"] = p.failure_action().empty() ? (rollback ? "pause" : "rollback") : p.failure_action();
+  o["Monitor"] = int64_t{p.monitor_ms() ? p.monitor_ms() : 5000} * kMs;
+  o["Order"] = p.order().empty() ? "stop-first" : p.order();
+  return o;
+}
+}  // namespace
+
+absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
+  static const std::regex kName("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}");
+  if (!std::regex_match(spec.name(), kName)) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.name: '", spec.name(), "' is invalid; use 1-63 of [a-zA-Z0-9_.-], starting with a letter or digit"));
+  }
+  if (spec.image().empty()) return absl::InvalidArgumentError("spec.image: required, e.g. judge_server:1.0");
+  if (!spec.mode().empty() && spec.mode() != "replicated" && spec.mode() != "global") {
+    return absl::InvalidArgumentError(absl::StrCat("spec.mode: '", spec.mode(), "' is not replicated or global"));
+  }
+  if (spec.replicas() > 1000) return absl::InvalidArgumentError("spec.replicas: at most 1000");
+  for (const auto& p : spec.ports()) {
+    if (p.published() == 0 || p.published() > 65535 || p.target() == 0 || p.target() > 65535) {
+      return absl::InvalidArgumentError("spec.ports: published and target must be 1-65535, e.g. 8090:8090");
+    }
+    if (!p.protocol().empty() && p.protocol() != "tcp" && p.protocol() != "udp") {
+      return absl::InvalidArgumentError(absl::StrCat("spec.ports.protocol: '", p.protocol(), "' is not tcp or udp"));
+    }
+  }
+  for (const auto& policy : {spec.update_policy(), spec.rollback_policy()}) {
+    const auto& a = policy.failure_action();
+    if (!a.empty() && a != "pause" && a != "continue" && a != "rollback") {
+      return absl::InvalidArgumentError(absl::StrCat("spec.update_policy.failure_action: '", a, "' is not pause, continue or rollback"));
+    }
+    if (!policy.order().empty() && policy.order() != "stop-first" && policy.order() != "start-first") {
+      return absl::InvalidArgumentError(absl::StrCat("spec.update_policy.order: '", policy.order(), "' is not stop-first or start-first"));
+    }
+  }
+  if (spec.resources().cpus() < 0 || spec.resources().memory_bytes() < 0) {
+    return absl::InvalidArgumentError("spec.resources: limits cannot be negative");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge_routed, const std::string& stack) {
+  if (auto s = ValidateServiceSpec(spec); !s.ok()) return s;
+  json::object container{{"Image", spec.image()}};
+  json::array env;
+  for (const auto& [k, v] : spec.env()) env.emplace_back(absl::StrCat(k, "=", v));
+  if (!env.empty()) container["Env"] = env;
+  if (spec.command_size() > 0) {
+    json::array cmd;
+    for (const auto& c : spec.command()) cmd.emplace_back(c);
+    container["Command"] = cmd;
+  }
+  if (spec.cap_add_size() > 0) {
+    json::array caps;
+    for (const auto& c : spec.cap_add()) caps.emplace_back(c);
+    container["CapabilityAdd"] = caps;
+  }
+  if (spec.has_healthcheck() && spec.healthcheck().test_size() > 0) {
+    json::array test;
+    for (const auto& t : spec.healthcheck().test()) test.emplace_back(t);
+    container["Healthcheck"] = json::object{
+        {"Test", test},
+        {"Interval", int64_t{spec.healthcheck().interval_ms()} * kMs},
+        {"Timeout", int64_t{spec.healthcheck().timeout_ms()} * kMs},
+        {"Retries", spec.healthcheck().retries()}};
+  }
+  json::object labels;
+  for (const auto& [k, v] : spec.labels()) labels[k] = v;
+  if (!stack.empty()) {
+    labels["com.docker.stack.namespace"] = stack;
+    container["Labels"] = json::object{{"com.docker.stack.namespace", stack}};
+  }
+  json::object task{{"ContainerSpec", container},
+                    {"RestartPolicy", json::object{{"Condition", "any"}, {"Delay", int64_t{1000} * kMs}}}};
+  json::object limits, reservations;
+  if (spec.resources().cpus() > 0) limits["NanoCPUs"] = static_cast<int64_t>(spec.resources().cpus() * 1e9);
+  if (spec.resources().memory_bytes() > 0) limits["MemoryBytes"] = spec.resources().memory_bytes();
+  if (spec.resources().reserve_cpus() > 0) reservations["NanoCPUs"] = static_cast<int64_t>(spec.resources().reserve_cpus() * 1e9);
+  if (spec.resources().reserve_memory_bytes() > 0) reservations["MemoryBytes"] = spec.resources().reserve_memory_bytes();
+  task["Resources"] = json::object{{"Limits", limits}, {"Reservations", reservations}};
+  if (spec.constraints_size() > 0) {
+    json::array c;
+    for (const auto& x : spec.constraints()) c.emplace_back(x);
+    task["Placement"] = json::object{{"Constraints", c}};
+  }
+  json::array networks;
+  for (const auto& n : spec.networks()) networks.emplace_back(json::object{{"Target", n}});
+  if (!networks.empty()) task["Networks"] = networks;
+
+  json::object out{{"Name", spec.name()}, {"Labels", labels}, {"TaskTemplate", task}};
+  if (spec.mode() == "global") {
+    out["Mode"] = json::object{{"Global", json::object{}}};
+  } else {
+    out["Mode"] = json::object{{"Replicated", json::object{{"Replicas", spec.replicas() ? spec.replicas() : 1}}}};
+  }
+  out["UpdateConfig"] = ToPolicy(spec.update_policy(), false);
+  out["RollbackConfig"] = ToPolicy(spec.rollback_policy(), true);
+  json::object endpoint{{"Mode", edge_routed ? "dnsrr" : "vip"}};
+  if (!edge_routed) {
+    json::array ports;
+    for (const auto& p : spec.ports()) {
+      ports.emplace_back(json::object{{"Protocol", p.protocol().empty() ? "tcp" : p.protocol()},
+                                      {"TargetPort", p.target()},
+                                      {"PublishedPort", p.published()},
+                                      {"PublishMode", "ingress"}});
+    }
+    endpoint["Ports"] = ports;
+  }
+  out["EndpointSpec"] = endpoint;
+  return out;
+}
+
+namespace {
+
+absl::StatusOr<int64_t> ParseDurationMs(const std::string& s, const std::string& field) {
+  // compose durations: "10s", "500ms", "1m30s"
+  static const std::regex kPart("(\\d+(?:\\.\\d+)?)(ms|s|m|h)");
+  int64_t total = 0;
+  size_t matched = 0;
+  for (std::sregex_iterator it(s.begin(), s.end(), kPart), end; it != end; ++it) {
+    double v = std::stod((*it)[1]);
+    const std::string unit = (*it)[2];
+    total += static_cast<int64_t>(v * (unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000 : 3600000));
+    matched += it->length();
+  }
+  if (matched != s.size() || s.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": '", s, "' is not a duration like 10s or 500ms"));
+  return total;
+}
+
+absl::StatusOr<int64_t> ParseBytes(const std::string& s, const std::string& field) {
+  static const std::regex kBytes("(\\d+(?:\\.\\d+)?)\\s*([kKmMgG]?)[bB]?");
+  std::smatch m;
+  if (!std::regex_match(s, m, kBytes)) return absl::InvalidArgumentError(absl::StrCat(field, ": '", s, "' is not a size like 512M"));
+  double v = std::stod(m[1]);
+  const char u = m[2].length() ? tolower(m[2].str()[0]) : 'b';
+  return static_cast<int64_t>(v * (u == 'k' ? 1024.0 : u == 'm' ? 1048576.0 : u == 'g' ? 1073741824.0 : 1.0));
+}
+
+absl::Status ParsePolicy(const YAML::Node& n, pb::UpdatePolicy* p, const std::string& field) {
+  if (!n) return absl::OkStatus();
+  if (n["parallelism"]) p->set_parallelism(n["parallelism"].as<unsigned>());
+  if (n["delay"]) {
+    auto d = ParseDurationMs(n["delay"].as<std::string>(), field + ".delay");
+    if (!d.ok()) return d.status();
+    p->set_delay_ms(*d);
+  }
+  if (n["monitor"]) {
+    auto d = ParseDurationMs(n["monitor"].as<std::string>(), field + ".monitor");
+    if (!d.ok()) return d.status();
+    p->set_monitor_ms(*d);
+  }
+  if (n["failure_action"]) p->set_failure_action(n["failure_action"].as<std::string>());
+  if (n["order"]) p->set_order(n["order"].as<std::string>());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pb::PortConfig> ParsePort(const YAML::Node& n, const std::string& field) {
+  pb::PortConfig p;
+  if (n.IsMap()) {
+    p.set_target(n["target"].as<unsigned>(0));
+    p.set_published(n["published"].as<unsigned>(0));
+    p.set_protocol(n["protocol"].as<std::string>("tcp"));
+    return p;
+  }
+  std::string s = n.as<std::string>();
+  std::string proto = "tcp";
+  if (auto slash = s.find('/'); slash != std::string::npos) {
+    proto = s.substr(slash + 1);
+    s = s.substr(0, slash);
+  }
+  std::vector<std::string> parts = absl::StrSplit(s, ':');
+  unsigned published = 0, target = 0;
+  if (parts.size() == 1 && absl::SimpleAtoi(parts[0], &target)) {
+    published = target;
+  } else if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &published) || !absl::SimpleAtoi(parts[1], &target)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", n.as<std::string>(), "' is not PUBLISHED:TARGET"));
+  }
+  p.set_published(published);
+  p.set_target(target);
+  p.set_protocol(proto);
+  return p;
+}
+
+}  // namespace
+
+absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("compose_yaml: not valid YAML: ", e.what()));
+  }
+  if (!root.IsMap() || !root["services"] || !root["services"].IsMap()) {
+    return absl::InvalidArgumentError("compose_yaml: needs a top-level 'services' mapping");
+  }
+  if (root["version"]) {
+    const std::string v = root["version"].as<std::string>();
+    if (v.empty() || v[0] != '3') return absl::InvalidArgumentError(absl::StrCat("compose_yaml: version '", v, "' is not supported; use version 3.x"));
+  }
+  ComposeFile out;
+  try {
+    if (root["networks"] && root["networks"].IsMap()) {
+      for (const auto& it : root["networks"]) {
+        pb::CreateNetworkRequest n;
+        n.set_name(it.first.as<std::string>());
+        const YAML::Node& def = it.second;
+        n.set_driver(def && def["driver"] ? def["driver"].as<std::string>() : "overlay");
+        if (def && def["attachable"]) n.set_attachable(def["attachable"].as<bool>());
+        if (def && def["ipam"] && def["ipam"]["config"] && def["ipam"]["config"][0]["subnet"]) {
+          n.set_subnet(def["ipam"]["config"][0]["subnet"].as<std::string>());
+        }
+        out.networks.push_back(n);
+      }
+    }
+    for (const auto& it : root["services"]) {
+      const std::string name = it.first.as<std::string>();
+      const std::string field = "services." + name;
+      const YAML::Node& s = it.second;
+      pb::ServiceSpec spec;
+      spec.set_name(name);
+      if (!s["image"]) return absl::InvalidArgumentError(field + ".image: required (building from compose is not supported; build with `musketeer image build` first)");
+      spec.set_image(s["image"].as<std::string>());
+      if (s["command"]) {
+        if (s["command"].IsSequence()) {
+          for (const auto& c : s["command"]) spec.add_command(c.as<std::string>());
+        } else {
+          for (auto part : absl::StrSplit(s["command"].as<std::string>(), ' ', absl::SkipEmpty())) spec.add_command(std::string(part));
+        }
+      }
+      if (s["environment"]) {
+        if (s["environment"].IsMap()) {
+          for (const auto& e : s["environment"]) (*spec.mutable_env())[e.first.as<std::string>()] = e.second.as<std::string>("");
+        } else {
+          for (const auto& e : s["environment"]) {
+            std::string kv = e.as<std::string>();
+            auto eq = kv.find('=');
+            (*spec.mutable_env())[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+          }
+        }
+      }
+      for (const auto& p : s["ports"]) {
+        auto port = ParsePort(p, field + ".ports");
+        if (!port.ok()) return port.status();
+        *spec.add_ports() = *port;
+      }
+      if (s["networks"]) {
+        if (s["networks"].IsMap()) {
+          for (const auto& n : s["networks"]) spec.add_networks(n.first.as<std::string>());
+        } else {
+          for (const auto& n : s["networks"]) spec.add_networks(n.as<std::string>());
+        }
+      }
+      for (const auto& c : s["cap_add"]) spec.add_cap_add(c.as<std::string>());
+      if (const YAML::Node hc = s["healthcheck"]) {
+        auto* h = spec.mutable_healthcheck();
+        if (hc["test"].IsSequence()) {
+          for (const auto& t : hc["test"]) h->add_test(t.as<std::string>());
+        } else if (hc["test"]) {
+          h->add_test("CMD-SHELL");
+          h->add_test(hc["test"].as<std::string>());
+        }
+        for (auto [key, setter] : {std::pair<const char*, void (pb::Healthcheck::*)(uint32_t)>{"interval", &pb::Healthcheck::set_interval_ms}, {"timeout", &pb::Healthcheck::set_timeout_ms}}) {
+          if (hc[key]) {
+            auto d = ParseDurationMs(hc[key].as<std::string>(), field + ".healthcheck." + key);
+            if (!d.ok()) return d.status();
+            (h->*setter)(*d);
+          }
+        }
+        if (hc["retries"]) h->set_retries(hc["retries"].as<unsigned>());
+      }
+      if (const YAML::Node d = s["deploy"]) {
+        if (d["mode"]) spec.set_mode(d["mode"].as<std::string>());
+        if (d["replicas"]) spec.set_replicas(d["replicas"].as<unsigned>());
+        if (d["placement"] && d["placement"]["constraints"]) {
+          for (const auto& c : d["placement"]["constraints"]) spec.add_constraints(c.as<std::string>());
+        }
+        if (d["labels"] && d["labels"].IsMap()) {
+          for (const auto& l : d["labels"]) (*spec.mutable_labels())[l.first.as<std::string>()] = l.second.as<std::string>();
+        }
+        if (const YAML::Node lim = d["resources"]["limits"]) {
+          if (lim["cpus"]) spec.mutable_resources()->set_cpus(std::stod(lim["cpus"].as<std::string>()));
+          if (lim["memory"]) {
+            auto b = ParseBytes(lim["memory"].as<std::string>(), field + ".deploy.resources.limits.memory");
+            if (!b.ok()) return b.status();
+            spec.mutable_resources()->set_memory_bytes(*b);
+          }
+        }
+        if (const YAML::Node res = d["resources"]["reservations"]) {
+          if (res["cpus"]) spec.mutable_resources()->set_reserve_cpus(std::stod(res["cpus"].as<std::string>()));
+          if (res["memory"]) {
+            auto b = ParseBytes(res["memory"].as<std::string>(), field + ".deploy.resources.reservations.memory");
+            if (!b.ok()) return b.status();
+            spec.mutable_resources()->set_reserve_memory_bytes(*b);
+          }
+        }
+        if (auto st = ParsePolicy(d["update_config"], spec.mutable_update_policy(), field + ".deploy.update_config"); !st.ok()) return st;
+        if (auto st = ParsePolicy(d["rollback_config"], spec.mutable_rollback_policy(), field + ".deploy.rollback_config"); !st.ok()) return st;
+      }
+      if (auto st = ValidateServiceSpec(spec); !st.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(field, ": ", st.message()));
+      }
+      out.services.push_back(std::move(spec));
+    }
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("compose_yaml: ", e.what()));
+  } catch (const std::invalid_argument& e) {
+    return absl::InvalidArgumentError(absl::StrCat("compose_yaml: a number was expected: ", e.what()));
+  }
+  return out;
+}
+
+}  // namespace musketeer::cluster

@@ -1,0 +1,730 @@
+// Cluster: services (with the edge-proxy fallback where IPVS is missing), convergence
+// watching, stacks and reconciliation.
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "controlplane/cluster/cluster.h"
+#include "controlplane/cluster/http_probe.h"
+
+namespace musketeer::cluster {
+namespace json = boost::json;
+
+namespace {
+constexpr const char* kStackLabel = "com.docker.stack.namespace";
+constexpr const char* kEdgeForLabel = "musketeer.edge-for";
+constexpr const char* kEdgeNetwork = "musketeer-edge";
+
+std::string Str(const json::object& o, const char* key) {
+  const json::value* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : "";
+}
+const json::object* Obj(const json::object& o, const char* key) {
+  const json::value* v = o.if_contains(key);
+  return v && v->is_object() ? &v->as_object() : nullptr;
+}
+const json::value* Path(const json::value& v, std::initializer_list<const char*> keys) {
+  const json::value* cur = &v;
+  for (const char* k : keys) {
+    if (!cur->is_object()) return nullptr;
+    cur = cur->as_object().if_contains(k);
+    if (cur == nullptr) return nullptr;
+  }
+  return cur;
+}
+std::string PathStr(const json::value& v, std::initializer_list<const char*> keys) {
+  const json::value* x = Path(v, keys);
+  return x && x->is_string() ? std::string(x->as_string()) : "";
+}
+std::string EdgeName(const std::string& service) { return service + "-edge"; }
+
+std::string PortsJson(const pb::ServiceSpec& spec) {
+  json::array a;
+  for (const auto& p : spec.ports()) a.emplace_back(json::array{p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
+  return json::serialize(a);
+}
+
+// The spec the API shows for a service, read back from the engine's spec.
+pb::ServiceSpec FromEngineSpec(const json::value& spec, const std::string& ports_json) {
+  pb::ServiceSpec s;
+  s.set_name(PathStr(spec, {"Name"}));
+  s.set_image(PathStr(spec, {"TaskTemplate", "ContainerSpec", "Image"}));
+  if (Path(spec, {"Mode", "Global"})) {
+    s.set_mode("global");
+  } else {
+    s.set_mode("replicated");
+    if (const json::value* r = Path(spec, {"Mode", "Replicated", "Replicas"}); r && r->is_number()) s.set_replicas(r->to_number<uint32_t>());
+  }
+  if (const json::value* env = Path(spec, {"TaskTemplate", "ContainerSpec", "Env"}); env && env->is_array()) {
+    for (const auto& e : env->as_array()) {
+      std::string kv(e.as_string());
+      auto eq = kv.find('=');
+      (*s.mutable_env())[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    }
+  }
+  if (const json::value* nets = Path(spec, {"TaskTemplate", "Networks"}); nets && nets->is_array()) {
+    for (const auto& n : nets->as_array()) s.add_networks(PathStr(n, {"Target"}));
+  }
+  if (!ports_json.empty()) {
+    boost::system::error_code ec;
+    json::value ports = json::parse(ports_json, ec);
+    if (!ec && ports.is_array()) {
+      for (const auto& p : ports.as_array()) {
+        auto* port = s.add_ports();
+        port->set_published(p.as_array()[0].to_number<uint32_t>());
+        port->set_target(p.as_array()[1].to_number<uint32_t>());
+        port->set_protocol(std::string(p.as_array()[2].as_string()));
+      }
+    }
+  } else if (const json::value* ports = Path(spec, {"EndpointSpec", "Ports"}); ports && ports->is_array()) {
+    for (const auto& p : ports->as_array()) {
+      auto* port = s.add_ports();
+      port->set_published(Path(p, {"PublishedPort"})->to_number<uint32_t>());
+      port->set_target(Path(p, {"TargetPort"})->to_number<uint32_t>());
+      port->set_protocol(PathStr(p, {"Protocol"}));
+    }
+  }
+  if (const json::value* labels = Path(spec, {"Labels"}); labels && labels->is_object()) {
+    for (const auto& [k, v] : labels->as_object()) {
+      if (v.is_string()) (*s.mutable_labels())[std::string(k)] = std::string(v.as_string());
+    }
+  }
+  return s;
+}
+
+bool SameTaskSpec(const json::value& task, const json::value& service) {
+  const json::value* a = Path(task, {"Spec", "ContainerSpec"});
+  const json::value* b = Path(service, {"Spec", "TaskTemplate", "ContainerSpec"});
+  if (!a || !b) return false;
+  auto field = [](const json::value* v, const char* k) {
+    const json::value* x = v->as_object().if_contains(k);
+    return x ? json::serialize(*x) : std::string();
+  };
+  return field(a, "Image") == field(b, "Image") && field(a, "Env") == field(b, "Env") &&
+         field(a, "Command") == field(b, "Command");
+}
+}  // namespace
+
+std::mutex& Cluster::ServiceMutex(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto& m = service_mu_[name];
+  if (!m) m = std::make_unique<std::mutex>();
+  return *m;
+}
+
+// ---------------------------------------------------------------- create
+
+absl::StatusOr<pb::Service> Cluster::CreateService(const pb::CreateServiceRequest& req, absl::Time deadline) {
+  if (auto s = ValidateServiceSpec(req.spec()); !s.ok()) return s;
+  if (auto op = store_.FindOperation(req.request_id()); op.has_value()) {
+    if (op->state == "running") return absl::AbortedError(absl::StrCat("request_id '", req.request_id(), "' is still in progress; retry later"));
+    if (op->target != req.spec().name()) {
+      return absl::AlreadyExistsError(absl::StrCat("request_id '", req.request_id(), "' was used for another service (", op->target, ")"));
+    }
+    if (op->state == "done") return WaitAndDescribe(req.spec().name(), req.wait(), deadline);
+  }
+  std::lock_guard service_lock(ServiceMutex(req.spec().name()));
+  auto op = store_.BeginOperation(req.request_id(), "create_service", req.spec().name());
+  if (!op.ok()) return op.status();
+  auto created = CreateServiceLocked(req.spec(), deadline, req.wait(), "");
+  store_.FinishOperation(*op, created.status());
+  return created;
+}
+
+absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& in, absl::Time deadline, bool wait,
+                                                         const std::string& stack) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  engine::DockerEngine& manager = *m->second;
+  if (manager.InspectService(in.name()).ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("service '", in.name(), "' already exists; update it or remove it first"));
+  }
+  pb::ServiceSpec spec = in;
+  const bool edge = spec.ports_size() > 0 && !options_.ipvs;
+  state::ServiceRouting routing{spec.name(), edge ? "edge-proxy" : "ingress", edge ? EdgeName(spec.name()) : "", PortsJson(spec)};
+  if (edge) {
+    // The edge proxy has to see the service's tasks on a shared overlay network.
+    if (spec.networks_size() == 0) {
+      if (!manager.ListNetworks().ok()) return absl::UnavailableError("cannot list networks on the manager");
+      bool found = false;
+      for (const auto& n : *manager.ListNetworks()) found = found || Str(n.as_object(), "Name") == kEdgeNetwork;
+      if (!found) {
+        auto id = manager.CreateNetwork(json::object{{"Name", kEdgeNetwork}, {"Driver", "overlay"}, {"Attachable", true}, {"CheckDuplicate", true}});
+        if (!id.ok() && id.status().code() != absl::StatusCode::kAlreadyExists) return id.status();
+      }
+      spec.add_networks(kEdgeNetwork);
+    }
+    // Every node runs the edge task, so every node needs its image.
+    for (auto& h : AllNodes()) {
+      if (h.node.state != nodes::NodeState::kRunning) continue;
+      if (!Engine(h.node)->InspectImage(options_.edge_image).ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "this cluster has no IPVS, so published ports go through an edge proxy, and node '", h.node.name,
+            "' lacks its image ", options_.edge_image, ": `musketeer image build docker/edge -t ", options_.edge_image, "` first"));
+      }
+    }
+  }
+  auto engine_spec = ToEngineSpec(spec, edge, stack);
+  if (!engine_spec.ok()) return engine_spec.status();
+  // Intent first: a crash between the two creates is repaired by Reconcile().
+  if (auto s = store_.PutRouting(routing); !s.ok()) return s;
+  auto id = manager.CreateService(*engine_spec);
+  if (!id.ok()) {
+    store_.DeleteRouting(spec.name());
+    if (absl::StrContains(id.status().message(), "No such network") || absl::StrContains(id.status().message(), "network") ) {
+      return absl::Status(id.status().code(), absl::StrCat(id.status().message(), "; create the network first (`musketeer network create --driver overlay NAME`)"));
+    }
+    return id.status();
+  }
+  if (edge) {
+    pb::ServiceSpec proxy;
+    proxy.set_name(EdgeName(spec.name()));
+    proxy.set_image(options_.edge_image);
+    proxy.set_mode("global");
+    (*proxy.mutable_env())["EDGE_BACKEND"] = "tasks." + spec.name();
+    std::vector<std::string> ports;
+    for (const auto& p : spec.ports()) ports.push_back(absl::StrCat(p.published(), ":", p.target()));
+    (*proxy.mutable_env())["EDGE_PORTS"] = absl::StrJoin(ports, ",");
+    for (const auto& n : spec.networks()) proxy.add_networks(n);
+    auto proxy_spec = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
+    if (!proxy_spec.ok()) return proxy_spec.status();
+    (*proxy_spec)["Labels"].as_object()[kEdgeForLabel] = spec.name();
+    // Host-mode publishing on every node: plain DNAT, no IPVS needed.
+    json::array host_ports;
+    for (const auto& p : spec.ports()) {
+      host_ports.emplace_back(json::object{{"Protocol", "tcp"}, {"TargetPort", p.published()}, {"PublishedPort", p.published()}, {"PublishMode", "host"}});
+    }
+    (*proxy_spec)["EndpointSpec"] = json::object{{"Mode", "dnsrr"}, {"Ports", host_ports}};
+    if (auto pid = manager.CreateService(*proxy_spec); !pid.ok()) {
+      (void)manager.RemoveService(spec.name());  // no half-made service
+      store_.DeleteRouting(spec.name());
+      return pid.status();
+    }
+  }
+  return WaitAndDescribe(spec.name(), wait, deadline);
+}
+
+absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bool wait, absl::Time deadline) {
+  if (!wait) return GetService(name);
+  auto progress = WatchService(name, deadline, [](const pb::ServiceProgress&) { return true; });
+  if (!progress.ok()) return progress.status();
+  auto svc = GetService(name);
+  if (!svc.ok()) return svc;
+  *svc->mutable_routing() = progress->routing();
+  if (progress->state() == "converged" || progress->state() == "rolled_back") return svc;
+  return absl::Status(progress->state() == "failed" ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kDeadlineExceeded,
+                      absl::StrCat("service '", name, "' did not converge (", progress->state(), ": ", progress->message(), ")"));
+}
+
+// ---------------------------------------------------------------- read
+
+absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  auto v = m->second->InspectService(name);
+  if (!v.ok()) {
+    if (v.status().code() == absl::StatusCode::kNotFound) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist; `musketeer service ls` lists them"));
+    return v.status();
+  }
+  auto routing = store_.GetRouting(name);
+  pb::Service out;
+  *out.mutable_spec() = FromEngineSpec(v->at("Spec"), routing ? routing->ports_json : "");
+  out.set_id(Str(v->as_object(), "ID"));
+  out.set_version(Path(*v, {"Version", "Index"})->to_number<uint64_t>());
+  out.set_created_at(Str(v->as_object(), "CreatedAt"));
+  out.set_updated_at(Str(v->as_object(), "UpdatedAt"));
+  out.set_update_state(PathStr(*v, {"UpdateStatus", "State"}));
+  out.set_update_message(PathStr(*v, {"UpdateStatus", "Message"}));
+  out.set_stack(PathStr(*v, {"Spec", "Labels", kStackLabel}));
+  if (routing) {
+    out.mutable_routing()->set_mode(routing->mode);
+    out.mutable_routing()->set_edge_service(routing->edge_service);
+    if (routing->mode == "edge-proxy") out.mutable_routing()->set_reason("the nodes' kernel has no IPVS, so the ingress routing mesh cannot balance; a global HAProxy service publishes the ports in host mode on every node and spreads requests over tasks.<service>");
+  }
+  auto tasks = m->second->ListTasks(out.id());
+  if (tasks.ok()) {
+    uint32_t running = 0;
+    for (const auto& t : *tasks) {
+      if (PathStr(t, {"DesiredState"}) == "running" && PathStr(t, {"Status", "State"}) == "running") ++running;
+    }
+    out.set_running(running);
+  }
+  if (out.spec().mode() == "global") {
+    std::set<std::string> nodes;
+    if (tasks.ok()) for (const auto& t : *tasks) if (PathStr(t, {"DesiredState"}) == "running") nodes.insert(PathStr(t, {"NodeID"}));
+    out.set_desired(nodes.size());
+  } else {
+    out.set_desired(out.spec().replicas());
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string& stack) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  auto list = m->second->ListServices();
+  if (!list.ok()) return list.status();
+  std::vector<pb::Service> out;
+  for (const auto& v : *list) {
+    const std::string name = PathStr(v, {"Spec", "Name"});
+    if (!stack.empty() && PathStr(v, {"Spec", "Labels", kStackLabel}) != stack) continue;
+    auto routing = store_.GetRouting(name);
+    pb::Service s;
+    *s.mutable_spec() = FromEngineSpec(v.at("Spec"), routing ? routing->ports_json : "");
+    s.set_id(Str(v.as_object(), "ID"));
+    s.set_stack(PathStr(v, {"Spec", "Labels", kStackLabel}));
+    s.set_update_state(PathStr(v, {"UpdateStatus", "State"}));
+    if (const json::value* r = Path(v, {"ServiceStatus", "RunningTasks"}); r && r->is_number()) s.set_running(r->to_number<uint32_t>());
+    if (const json::value* d = Path(v, {"ServiceStatus", "DesiredTasks"}); d && d->is_number()) s.set_desired(d->to_number<uint32_t>());
+    if (routing) s.mutable_routing()->set_mode(routing->mode);
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.spec().name() < b.spec().name(); });
+  return out;
+}
+
+absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& service) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  auto svc = m->second->InspectService(service);
+  if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", service, "' does not exist"));
+  auto tasks = m->second->ListTasks(Str(svc->as_object(), "ID"));
+  if (!tasks.ok()) return tasks.status();
+  auto names = SwarmNodeNames(*m->second);
+  std::vector<pb::Task> out;
+  for (const auto& t : *tasks) {
+    pb::Task task;
+    task.set_id(PathStr(t, {"ID"}));
+    task.set_service(service);
+    if (const json::value* slot = Path(t, {"Slot"}); slot && slot->is_number()) task.set_slot(slot->to_number<uint32_t>());
+    task.set_node(names[PathStr(t, {"NodeID"})]);
+    task.set_image(PathStr(t, {"Spec", "ContainerSpec", "Image"}));
+    task.set_state(PathStr(t, {"Status", "State"}));
+    task.set_desired_state(PathStr(t, {"DesiredState"}));
+    task.set_error(PathStr(t, {"Status", "Err"}));
+    task.set_updated_at(PathStr(t, {"UpdatedAt"}));
+    task.set_container_id(PathStr(t, {"Status", "ContainerStatus", "ContainerID"}));
+    out.push_back(std::move(task));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    if (a.slot() != b.slot()) return a.slot() < b.slot();
+    return a.updated_at() > b.updated_at();
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- watch
+
+absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& name, absl::Time deadline,
+                                                          const ProgressSink& sink) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  engine::DockerEngine& manager = *m->second;
+  pb::ServiceProgress progress;
+  absl::Time stable_since = absl::InfiniteFuture();
+  std::string last_rendered;
+  for (;;) {
+    auto svc = manager.InspectService(name);
+    if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+    auto tasks = manager.ListTasks(Str(svc->as_object(), "ID"));
+    auto swarm_nodes = manager.ListNodes();
+    if (!tasks.ok()) return tasks.status();
+    std::set<std::string> down;
+    std::map<std::string, std::string> names;
+    if (swarm_nodes.ok()) {
+      for (const auto& n : *swarm_nodes) {
+        names[PathStr(n, {"ID"})] = PathStr(n, {"Description", "Hostname"});
+        if (PathStr(n, {"Status", "State"}) != "ready") down.insert(PathStr(n, {"ID"}));
+      }
+    }
+    const bool global = Path(*svc, {"Spec", "Mode", "Global"}) != nullptr;
+    // One entry per slot (replicated) or node (global): the newest task that should run.
+    std::map<std::string, const json::value*> slots;
+    int failures = 0;
+    std::string last_error;
+    for (const auto& t : *tasks) {
+      const std::string key = global ? PathStr(t, {"NodeID"}) : std::to_string(Path(t, {"Slot"}) ? Path(t, {"Slot"})->to_number<int64_t>() : 0);
+      const std::string state = PathStr(t, {"Status", "State"});
+      if ((state == "failed" || state == "rejected") && SameTaskSpec(t, *svc)) {
+        ++failures;
+        if (!PathStr(t, {"Status", "Err"}).empty()) last_error = PathStr(t, {"Status", "Err"});
+      }
+      if (PathStr(t, {"DesiredState"}) != "running") continue;
+      auto& cur = slots[key];
+      if (cur == nullptr || PathStr(t, {"UpdatedAt"}) > PathStr(*cur, {"UpdatedAt"})) cur = &t;
+    }
+    uint32_t desired = 0;
+    if (global) {
+      for (const auto& n : swarm_nodes.ok() ? *swarm_nodes : json::array{}) {
+        if (!down.count(PathStr(n, {"ID"})) && PathStr(n, {"Spec", "Availability"}) == "active") ++desired;
+      }
+    } else if (const json::value* r = Path(*svc, {"Spec", "Mode", "Replicated", "Replicas"})) {
+      desired = r->to_number<uint32_t>();
+    }
+    progress.Clear();
+    uint32_t running = 0;
+    for (const auto& [key, t] : slots) {
+      auto* slot = progress.add_slots();
+      if (!global) slot->set_slot(std::stoul(key));
+      slot->set_node(names[PathStr(*t, {"NodeID"})]);
+      slot->set_state(PathStr(*t, {"Status", "State"}));
+      slot->set_error(PathStr(*t, {"Status", "Err"}));
+      if (slot->state() == "running" && SameTaskSpec(*t, *svc) && !down.count(PathStr(*t, {"NodeID"}))) ++running;
+    }
+    progress.set_running(std::min(running, desired));
+    progress.set_desired(desired);
+    const std::string update = PathStr(*svc, {"UpdateStatus", "State"});
+    const bool updating = update == "updating" || update == "rollback_started";
+    std::string state = updating ? (update == "updating" ? "updating" : "rolling_back") : "converging";
+    if (update == "paused" || update == "rollback_paused") {
+      progress.set_state("failed");
+      progress.set_message(absl::StrCat("update ", update, ": ", PathStr(*svc, {"UpdateStatus", "Message"})));
+      sink(progress);
+      return progress;
+    }
+    if (failures >= 3 * std::max<uint32_t>(desired, 1) && running < desired) {
+      progress.set_state("failed");
+      progress.set_message(absl::StrCat(failures, " tasks failed; the last: ", last_error.empty() ? "(no error reported)" : last_error));
+      sink(progress);
+      return progress;
+    }
+    const absl::Time now = absl::Now();
+    if (running >= desired && !updating) {
+      if (stable_since == absl::InfiniteFuture()) stable_since = now;
+      if (now - stable_since >= options_.stable_for) {
+        progress.set_state(update == "rollback_completed" ? "rolled_back" : "converged");
+        progress.set_message(update == "rollback_completed" ? PathStr(*svc, {"UpdateStatus", "Message"}) : "");
+        if (auto routing = store_.GetRouting(name); routing && !routing->ports_json.empty() && routing->ports_json != "[]") {
+          *progress.mutable_routing() = Probe(name, *routing);
+        }
+        sink(progress);
+        return progress;
+      }
+    } else {
+      stable_since = absl::InfiniteFuture();
+    }
+    progress.set_state(state);
+    if (!last_error.empty()) progress.set_message(last_error);
+    const std::string rendered = progress.SerializeAsString();
+    if (rendered != last_rendered) {
+      last_rendered = rendered;
+      if (!sink(progress)) return progress;
+    }
+    if (now + options_.poll_interval > deadline) {
+      progress.set_message(absl::StrCat("not converged before the deadline: ", progress.running(), " of ", desired, " running"));
+      return progress;
+    }
+    absl::SleepFor(options_.poll_interval);
+  }
+}
+
+pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting& routing) {
+  pb::Routing out;
+  out.set_mode(routing.mode);
+  out.set_edge_service(routing.edge_service);
+  boost::system::error_code ec;
+  json::value ports = json::parse(routing.ports_json, ec);
+  if (ec || !ports.is_array() || ports.as_array().empty()) return out;
+  const uint16_t port = ports.as_array()[0].as_array()[0].to_number<uint16_t>();
+  std::vector<nodes::Node> targets;
+  for (auto& h : AllNodes()) {
+    if (h.node.state == nodes::NodeState::kRunning) targets.push_back(h.node);
+  }
+  std::vector<pb::PortProbe> probes(targets.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    threads.emplace_back([&, i] {
+      pb::PortProbe& p = probes[i];
+      p.set_node(targets[i].name);
+      p.set_address(absl::StrCat(targets[i].ip, ":", port));
+      std::set<std::string> hosts;
+      // The edge proxy may still be resolving the tasks: a few seconds of patience.
+      const absl::Time until = absl::Now() + absl::Seconds(10);
+      for (int n = 0; n < options_.probe_requests || (hosts.empty() && absl::Now() < until); ++n) {
+        auto body = probe_(targets[i].ip, port);
+        if (body.ok()) {
+          p.set_answered(true);
+          if (auto h = HostnameOf(*body); !h.empty()) hosts.insert(h);
+        } else {
+          p.set_error(std::string(body.status().message()));
+          if (n >= options_.probe_requests) absl::SleepFor(absl::Milliseconds(200));
+        }
+      }
+      if (p.answered()) p.clear_error();
+      for (const auto& h : hosts) p.add_hostnames(h);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& p : probes) *out.add_probes() = std::move(p);
+  return out;
+}
+
+// ---------------------------------------------------------------- update
+
+absl::Status Cluster::UpdateSpec(const std::string& name, const std::function<absl::Status(json::object&)>& edit,
+                                 bool rollback) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  // Read-modify-write: the swarm refuses a stale version ("update out of sequence").
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto svc = m->second->InspectService(name);
+    if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+    json::object spec = svc->at("Spec").as_object();
+    if (rollback && !svc->as_object().contains("PreviousSpec")) {
+      return absl::FailedPreconditionError(absl::StrCat("service '", name, "' has no previous version to roll back to"));
+    }
+    if (auto s = edit(spec); !s.ok()) return s;
+    const uint64_t version = Path(*svc, {"Version", "Index"})->to_number<uint64_t>();
+    absl::Status s = m->second->UpdateService(Str(svc->as_object(), "ID"), version, spec, rollback);
+    if (s.ok() || !absl::StrContains(s.message(), "out of sequence")) return s;
+  }
+  return absl::AbortedError(absl::StrCat("service '", name, "' kept changing under the update; try again"));
+}
+
+absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceRequest& req, absl::Time deadline) {
+  if (!req.has_replicas() && !req.has_image() && req.set_env().empty()) {
+    return absl::InvalidArgumentError("nothing to update: set replicas, image or set_env");
+  }
+  if (req.has_image() && req.image().empty()) return absl::InvalidArgumentError("image: cannot be empty");
+  if (req.has_replicas() && req.replicas() > 1000) return absl::InvalidArgumentError("replicas: at most 1000");
+  {
+    std::lock_guard service_lock(ServiceMutex(req.name()));
+    auto op = store_.BeginOperation(req.request_id(), "update_service", req.name());
+    if (!op.ok()) {
+      if (op.status().code() == absl::StatusCode::kAlreadyExists) return WaitAndDescribe(req.name(), req.wait(), deadline);
+      return op.status();
+    }
+    absl::Status s = UpdateSpec(req.name(), [&](json::object& spec) -> absl::Status {
+      if (req.has_replicas()) {
+        json::value* replicated = spec.contains("Mode") ? spec["Mode"].as_object().if_contains("Replicated") : nullptr;
+        if (replicated == nullptr) return absl::FailedPreconditionError(absl::StrCat("service '", req.name(), "' is global; it cannot be scaled"));
+        replicated->as_object()["Replicas"] = req.replicas();
+      }
+      json::object& container = spec["TaskTemplate"].as_object()["ContainerSpec"].as_object();
+      if (req.has_image()) container["Image"] = req.image();
+      if (!req.set_env().empty()) {
+        std::map<std::string, std::string> env;
+        if (container.contains("Env")) {
+          for (const auto& e : container["Env"].as_array()) {
+            std::string kv(e.as_string());
+            auto eq = kv.find('=');
+            env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+          }
+        }
+        for (const auto& [k, v] : req.set_env()) env[k] = v;
+        json::array out;
+        for (const auto& [k, v] : env) out.emplace_back(absl::StrCat(k, "=", v));
+        container["Env"] = out;
+      }
+      return absl::OkStatus();
+    }, /*rollback=*/false);
+    store_.FinishOperation(*op, s);
+    if (!s.ok()) return s;
+  }
+  return WaitAndDescribe(req.name(), req.wait(), deadline);
+}
+
+absl::StatusOr<pb::Service> Cluster::RollbackService(const std::string& name, bool wait, absl::Time deadline) {
+  {
+    std::lock_guard service_lock(ServiceMutex(name));
+    absl::Status s = UpdateSpec(name, [](json::object&) { return absl::OkStatus(); }, /*rollback=*/true);
+    if (!s.ok()) return s;
+  }
+  return WaitAndDescribe(name, wait, deadline);
+}
+
+// ---------------------------------------------------------------- delete
+
+absl::Status Cluster::RemoveServiceAndEdge(engine::DockerEngine& manager, const std::string& name) {
+  absl::Status s = manager.RemoveService(name);
+  if (s.code() == absl::StatusCode::kNotFound) s = absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+  if (auto routing = store_.GetRouting(name); routing && !routing->edge_service.empty()) {
+    absl::Status e = manager.RemoveService(routing->edge_service);
+    if (!e.ok() && e.code() != absl::StatusCode::kNotFound) return e;
+    if (s.code() == absl::StatusCode::kNotFound) s = absl::OkStatus();  // finishing an interrupted removal
+  }
+  if (s.ok()) store_.DeleteRouting(name);
+  return s;
+}
+
+absl::Status Cluster::DeleteService(const std::string& name) {
+  std::lock_guard service_lock(ServiceMutex(name));
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  return RemoveServiceAndEdge(*m->second, name);
+}
+
+absl::Status Cluster::ServiceLogs(const std::string& name, bool follow, int tail, const engine::LogSink& sink) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  auto svc = m->second->InspectService(name);
+  if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+  return m->second->ServiceLogs(Str(svc->as_object(), "ID"), follow, tail, sink);
+}
+
+// ---------------------------------------------------------------- stacks
+
+absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req, absl::Time deadline) {
+  static const std::regex kName("[a-z0-9][a-z0-9_-]{0,30}");
+  if (!std::regex_match(req.name(), kName)) {
+    return absl::InvalidArgumentError(absl::StrCat("name: '", req.name(), "' is invalid; use 1-31 of [a-z0-9_-]"));
+  }
+  auto compose = ParseCompose(req.compose_yaml());
+  if (!compose.ok()) return compose.status();
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  engine::DockerEngine& manager = *m->second;
+  const std::string prefix = req.name() + "_";
+  pb::Stack stack;
+  stack.set_name(req.name());
+  // Networks: the file's, plus "default" for services that name none (as docker stack does).
+  std::vector<pb::CreateNetworkRequest> networks = compose->networks;
+  bool needs_default = false;
+  for (const auto& s : compose->services) needs_default = needs_default || s.networks_size() == 0;
+  if (needs_default) {
+    pb::CreateNetworkRequest d;
+    d.set_name("default");
+    d.set_driver("overlay");
+    networks.push_back(d);
+  }
+  auto existing = manager.ListNetworks();
+  if (!existing.ok()) return existing.status();
+  std::set<std::string> have;
+  for (const auto& n : *existing) have.insert(Str(n.as_object(), "Name"));
+  std::set<std::string> declared;
+  for (const auto& n : networks) {
+    declared.insert(n.name());
+    stack.add_networks(prefix + n.name());
+    if (have.count(prefix + n.name())) continue;
+    json::object body{{"Name", prefix + n.name()}, {"Driver", "overlay"}, {"Attachable", n.attachable()},
+                      {"CheckDuplicate", true}, {"Labels", json::object{{kStackLabel, req.name()}}}};
+    if (!n.subnet().empty()) body["IPAM"] = json::object{{"Config", json::array{json::object{{"Subnet", n.subnet()}}}}};
+    if (auto id = manager.CreateNetwork(body); !id.ok()) return id.status();
+  }
+  std::set<std::string> wanted;
+  for (pb::ServiceSpec spec : compose->services) {
+    for (auto& n : *spec.mutable_networks()) {
+      if (!declared.count(n)) return absl::InvalidArgumentError(absl::StrCat("services.", spec.name(), ".networks: '", n, "' is not declared under networks"));
+      n = prefix + n;
+    }
+    if (spec.networks_size() == 0) spec.add_networks(prefix + "default");
+    spec.set_name(prefix + spec.name());
+    wanted.insert(spec.name());
+    stack.add_services(spec.name());
+    std::lock_guard service_lock(ServiceMutex(spec.name()));
+    if (manager.InspectService(spec.name()).ok()) {
+      const bool edge = store_.GetRouting(spec.name()) && store_.GetRouting(spec.name())->mode == "edge-proxy";
+      auto engine_spec = ToEngineSpec(spec, edge, req.name());
+      if (!engine_spec.ok()) return engine_spec.status();
+      absl::Status s = UpdateSpec(spec.name(), [&](json::object& cur) {
+        cur = *engine_spec;
+        return absl::OkStatus();
+      }, false);
+      if (!s.ok()) return s;
+    } else {
+      auto created = CreateServiceLocked(spec, deadline, false, req.name());
+      if (!created.ok()) return created.status();
+    }
+  }
+  if (req.prune()) {
+    if (auto list = manager.ListServices(); list.ok()) {
+      for (const auto& v : *list) {
+        const std::string name = PathStr(v, {"Spec", "Name"});
+        if (PathStr(v, {"Spec", "Labels", kStackLabel}) == req.name() && !wanted.count(name) &&
+            PathStr(v, {"Spec", "Labels", kEdgeForLabel}).empty()) {
+          (void)RemoveServiceAndEdge(manager, name);
+        }
+      }
+    }
+  }
+  if (req.wait()) {
+    for (const auto& name : stack.services()) {
+      auto p = WatchService(name, deadline, [](const pb::ServiceProgress&) { return true; });
+      if (!p.ok()) return p.status();
+      if (p->state() != "converged") {
+        return absl::DeadlineExceededError(absl::StrCat("stack service '", name, "' did not converge: ", p->state(), " ", p->message()));
+      }
+    }
+  }
+  return stack;
+}
+
+absl::StatusOr<std::vector<pb::Stack>> Cluster::ListStacks() {
+  auto services = ListServices("");
+  if (!services.ok()) return services.status();
+  std::map<std::string, pb::Stack> stacks;
+  for (const auto& s : *services) {
+    if (s.stack().empty()) continue;
+    auto& st = stacks[s.stack()];
+    st.set_name(s.stack());
+    st.add_services(s.spec().name());
+  }
+  std::vector<pb::Stack> out;
+  for (auto& [name, st] : stacks) out.push_back(st);
+  return out;
+}
+
+absl::Status Cluster::DeleteStack(const std::string& name) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  engine::DockerEngine& manager = *m->second;
+  bool found = false;
+  if (auto list = manager.ListServices(); list.ok()) {
+    for (const auto& v : *list) {
+      const std::string service = PathStr(v, {"Spec", "Name"});
+      if (PathStr(v, {"Spec", "Labels", kStackLabel}) != name || !PathStr(v, {"Spec", "Labels", kEdgeForLabel}).empty()) continue;
+      found = true;
+      std::lock_guard service_lock(ServiceMutex(service));
+      if (auto s = RemoveServiceAndEdge(manager, service); !s.ok() && s.code() != absl::StatusCode::kNotFound) return s;
+    }
+  }
+  // Networks go once their tasks are gone; the swarm needs a moment to release them.
+  if (auto nets = manager.ListNetworks(); nets.ok()) {
+    for (const auto& n : *nets) {
+      if (PathStr(n, {"Labels", kStackLabel}) != name) continue;
+      found = true;
+      const absl::Time until = absl::Now() + absl::Seconds(20);
+      absl::Status s;
+      do {
+        s = manager.RemoveNetwork(Str(n.as_object(), "Id"));
+        if (s.ok() || s.code() == absl::StatusCode::kNotFound) break;
+        absl::SleepFor(absl::Milliseconds(250));
+      } while (absl::Now() < until);
+    }
+  }
+  if (!found) return absl::NotFoundError(absl::StrCat("stack '", name, "' does not exist"));
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- reconcile
+
+void Cluster::Reconcile() {
+  (void)store_.InterruptedOperations();
+  auto m = Manager();
+  if (!m.ok()) return;
+  engine::DockerEngine& manager = *m->second;
+  for (const auto& routing : store_.ListRouting()) {
+    std::lock_guard service_lock(ServiceMutex(routing.service));
+    const bool service = manager.InspectService(routing.service).ok();
+    const bool edge = routing.edge_service.empty() || manager.InspectService(routing.edge_service).ok();
+    if (!service) {
+      // The create never finished (or a removal did not): remove what is left.
+      if (!routing.edge_service.empty()) (void)manager.RemoveService(routing.edge_service);
+      store_.DeleteRouting(routing.service);
+    } else if (!edge) {
+      // The service exists without its edge proxy: finish the create by making it again.
+      auto svc = GetService(routing.service);
+      if (!svc.ok()) continue;
+      (void)manager.RemoveService(routing.service);
+      store_.DeleteRouting(routing.service);
+      (void)CreateServiceLocked(svc->spec(), absl::Now(), false, svc->stack());
+    }
+  }
+}
+
+}  // namespace musketeer::cluster

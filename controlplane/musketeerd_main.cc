@@ -1,0 +1,178 @@
+// musketeerd: the control plane daemon. Serves the musketeer.v1 gRPC API over TLS
+// (certificate from the built-in CA), keeps state in STATE_DIR/state.db, and drives
+// nodes through the local and remote drivers.
+//
+// On first start it creates the CA, a client certificate for the engines, a server
+// certificate for the API, and an admin token written to STATE_DIR/admin.token (0600).
+#include <signal.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "controlplane/cluster/cluster.h"
+#include "controlplane/cluster/http_probe.h"
+#include "controlplane/nodes/local_driver.h"
+#include "controlplane/nodes/remote_driver.h"
+#include "controlplane/pki/pki.h"
+#include "controlplane/server/api.h"
+#include "controlplane/server/auth.h"
+
+namespace {
+using namespace musketeer;
+
+struct Flags {
+  std::string state_dir = "/var/lib/musketeer";
+  std::string run_dir = "/run/musketeer";
+  std::string listen = "127.0.0.1:7443";
+  std::string node_subnet = "10.213.0.0/24";
+  std::string bridge = "musk0";
+  std::string ipvs = "auto";  // auto, yes, no
+  std::string edge_image = "musketeer/edge:1";
+};
+
+void Usage() {
+  std::cerr << "usage: musketeerd [--state-dir DIR] [--run-dir DIR] [--listen HOST:PORT] [--node-subnet CIDR]\n"
+               "                  [--bridge NAME] [--ipvs auto|yes|no] [--edge-image IMAGE]\n"
+               "defaults: --state-dir /var/lib/musketeer --run-dir /run/musketeer --listen 127.0.0.1:7443\n"
+               "          --node-subnet 10.213.0.0/24 --bridge musk0 --ipvs auto --edge-image musketeer/edge:1\n";
+}
+
+bool ParseFlags(int argc, char** argv, Flags& f) {
+  std::map<std::string, std::string*> known = {
+      {"--state-dir", &f.state_dir}, {"--run-dir", &f.run_dir}, {"--listen", &f.listen},
+      {"--node-subnet", &f.node_subnet}, {"--bridge", &f.bridge}, {"--ipvs", &f.ipvs},
+      {"--edge-image", &f.edge_image}};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i], value;
+    if (arg == "--help" || arg == "-h") return false;
+    auto eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    }
+    auto it = known.find(arg);
+    if (it == known.end()) {
+      std::cerr << "musketeerd: unknown flag " << arg << "\n";
+      return false;
+    }
+    *it->second = value;
+  }
+  if (f.ipvs != "auto" && f.ipvs != "yes" && f.ipvs != "no") {
+    std::cerr << "musketeerd: --ipvs must be auto, yes or no\n";
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<grpc::Server>* g_server = nullptr;
+
+int Fail(const absl::Status& s) {
+  std::cerr << "musketeerd: " << s.message() << "\n";
+  return 1;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  if (!ParseFlags(argc, argv, flags)) {
+    Usage();
+    return 2;
+  }
+  if (geteuid() != 0) {
+    std::cerr << "musketeerd: must run as root (it creates network namespaces and runs dockerd for local nodes)\n";
+    return 1;
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(flags.state_dir, ec);
+  chmod(flags.state_dir.c_str(), 0700);
+  auto ca = pki::Authority::OpenOrCreate(flags.state_dir + "/pki/ca", "musketeer CA");
+  if (!ca.ok()) return Fail(ca.status());
+  const pki::Bundle client{flags.state_dir + "/pki/client"};
+  if (!fs::exists(client.key())) {
+    if (auto c = (*ca)->IssueClient(client.dir, "musketeerd"); !c.ok()) return Fail(c.status());
+  }
+  const std::string host = flags.listen.substr(0, flags.listen.rfind(':'));
+  auto server_bundle = (*ca)->IssueServer(flags.state_dir + "/pki/api", "musketeerd",
+                                          host == "0.0.0.0" || host == "localhost" ? std::vector<std::string>{"127.0.0.1"} : std::vector<std::string>{host, "127.0.0.1"},
+                                          {"localhost"});
+  if (!server_bundle.ok()) return Fail(server_bundle.status());
+
+  auto store = state::StateStore::Open(flags.state_dir + "/state.db");
+  if (!store.ok()) return Fail(store.status());
+  if ((*store)->ListTokens().empty()) {
+    auto secret = (*store)->CreateToken("admin", state::Role::kAdmin);
+    if (!secret.ok()) return Fail(secret.status());
+    if (auto s = pki::WriteFileAtomic(flags.state_dir + "/admin.token", *secret + "\n", 0600); !s.ok()) return Fail(s);
+    std::cerr << "musketeerd: created the admin token in " << flags.state_dir << "/admin.token\n";
+  }
+
+  nodes::LocalDriverConfig local_config;
+  local_config.state_dir = flags.state_dir;
+  local_config.run_dir = flags.run_dir;
+  local_config.bridge = flags.bridge;
+  local_config.subnet = flags.node_subnet;
+  auto local = nodes::LocalDriver::Create(local_config, **ca, client);
+  if (!local.ok()) return Fail(local.status());
+  nodes::RemoteDriver remote(flags.state_dir);
+
+  cluster::ClusterOptions options;
+  options.ipvs = flags.ipvs == "yes" || (flags.ipvs == "auto" && (fs::exists("/proc/net/ip_vs") || fs::exists("/sys/module/ip_vs")));
+  options.edge_image = flags.edge_image;
+  cluster::Cluster cluster(
+      {{"local", local->get()}, {"remote", &remote}},
+      [](const nodes::Node& n) { return engine::NewHttpDockerEngine(n.endpoint); }, **store,
+      [](const std::string& ip, uint16_t port) { return cluster::HttpGet(ip, port, "/ping", std::chrono::seconds(2)); },
+      options);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*pki::ReadFile(server_bundle->key()), *pki::ReadFile(server_bundle->cert())});
+  auto credentials = grpc::SslServerCredentials(ssl);
+  credentials->SetAuthMetadataProcessor(std::make_shared<server::TokenProcessor>(**store));
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(flags.listen, credentials, &port);
+  auto services = server::NewApiServices(cluster, **store);
+  for (auto& s : services) builder.RegisterService(s.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    std::cerr << "musketeerd: cannot listen on " << flags.listen << " (in use?)\n";
+    return 1;
+  }
+  std::cerr << "musketeerd: listening on " << host << ":" << port << " (TLS; CA " << (*ca)->ca_path()
+            << "), ipvs " << (options.ipvs ? "yes: ingress routing mesh" : "no: edge proxy for published ports") << "\n";
+  // Finish what a crash interrupted, without holding up the API.
+  std::thread([&cluster] { cluster.Reconcile(); }).detach();
+
+  g_server = &server;
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {};
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread shutdown([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    std::cerr << "musketeerd: shutting down (nodes keep running)\n";
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  });
+  server->Wait();
+  shutdown.join();
+  return 0;
+}

@@ -1,0 +1,22 @@
+// The gRPC face of the control plane: every method authorizes (least role), converts,
+// calls Cluster, audits mutations and maps absl::Status codes 1:1 to gRPC codes.
+#ifndef CONTROLPLANE_SERVER_API_H_
+#define CONTROLPLANE_SERVER_API_H_
+
+#include <memory>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include "controlplane/cluster/cluster.h"
+#include "controlplane/state/state_store.h"
+
+namespace musketeer::server {
+
+// All API services, ready to register on a ServerBuilder.
+std::vector<std::unique_ptr<grpc::Service>> NewApiServices(cluster::Cluster& cluster, state::StateStore& store);
+
+}  // namespace musketeer::server
+
+#endif  // CONTROLPLANE_SERVER_API_H_
