@@ -605,14 +605,18 @@ absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req, con
     }
     if (source.name.empty()) return absl::NotFoundError(absl::StrCat("no node has image ", req.image(), "; build or import it first"));
   }
+  auto src = Engine(source);
+  auto source_image = src->InspectImage(req.image());
+  if (!source_image.ok()) return source_image.status();
+  const std::string source_id = Str(source_image->as_object(), "Id");
   std::vector<nodes::Node> targets;
   for (const auto& n : all) {
-    if (n.name == source.name) continue;
+    if (n.name == source.name || n.state != nodes::NodeState::kRunning) continue;
     if (req.nodes_size() > 0 && std::find(req.nodes().begin(), req.nodes().end(), n.name) == req.nodes().end()) continue;
-    if (req.nodes_size() == 0 && Engine(n)->InspectImage(req.image()).ok()) continue;  // already there
+    // Already there when the same image (by id, not just by tag) is present.
+    if (auto there = Engine(n)->InspectImage(req.image()); there.ok() && Str(there->as_object(), "Id") == source_id) continue;
     targets.push_back(n);
   }
-  auto src = Engine(source);
   std::mutex sink_mu;
   return ForEachParallel(targets, [&](const nodes::Node& n) -> absl::Status {
     absl::Status s = engine::CopyImage(*src, *Engine(n), req.image());

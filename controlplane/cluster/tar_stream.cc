@@ -18,6 +18,7 @@ struct Entry {
   fs::path path;
   bool dir = false;
   uint64_t size = 0;
+  unsigned mode = 0644;  // permission bits, kept so executables stay executable
 };
 
 // One 512-byte ustar header.
@@ -38,7 +39,7 @@ absl::StatusOr<std::string> Header(const Entry& e) {
     std::string s = absl::StrFormat("%0*o", static_cast<int>(len - 1), v);
     memcpy(&h[off], s.data(), len - 1);
   };
-  octal(100, 8, e.dir ? 0755 : 0644);
+  octal(100, 8, e.mode);
   octal(108, 8, 0);
   octal(116, 8, 0);
   octal(124, 12, e.dir ? 0 : e.size);
@@ -125,6 +126,7 @@ absl::StatusOr<engine::BodySource> TarDirectory(const std::string& dir) {
     Entry e;
     e.path = it->path();
     e.name = fs::relative(it->path(), dir).generic_string();
+    e.mode = static_cast<unsigned>(it->status(ec).permissions()) & 0777;
     if (it->is_directory(ec)) {
       e.dir = true;
     } else if (it->is_regular_file(ec)) {

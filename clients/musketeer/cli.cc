@@ -1,0 +1,145 @@
+#include "clients/musketeer/cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace musketeer::cli {
+
+Args::Args(const std::vector<std::string>& argv, const std::vector<std::string>& booleans, bool interspersed) {
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    const bool after_positional = !interspersed && !positional_.empty();
+    if (a == "--" || after_positional) {
+      positional_.insert(positional_.end(), argv.begin() + i + (a == "--" && !after_positional ? 1 : 0), argv.end());
+      break;
+    }
+    if (a.size() > 1 && a[0] == '-') {
+      std::string flag = a, value;
+      auto eq = a.find('=');
+      if (eq != std::string::npos) {
+        flag = a.substr(0, eq);
+        value = a.substr(eq + 1);
+      } else if (std::find(booleans.begin(), booleans.end(), a) != booleans.end()) {
+        value = "true";
+      } else if (i + 1 < argv.size()) {
+        value = argv[++i];
+      } else {
+        error_ = "flag " + a + " needs a value";
+        return;
+      }
+      values_.emplace(flag, value);
+      continue;
+    }
+    positional_.push_back(a);
+  }
+}
+
+std::string Args::Get(const std::string& flag, const std::string& fallback) const {
+  auto it = values_.find(flag);
+  return it == values_.end() ? fallback : it->second;
+}
+
+std::vector<std::string> Args::All(const std::string& flag) const {
+  std::vector<std::string> out;
+  for (auto [it, end] = values_.equal_range(flag); it != end; ++it) out.push_back(it->second);
+  return out;
+}
+
+namespace {
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+std::string Trim(std::string s) {
+  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+}  // namespace
+
+Connection ResolveConnection(const Args& args) {
+  Connection c{"127.0.0.1:7443", "", "/var/lib/musketeer/pki/ca/ca.pem"};
+  const char* home = getenv("HOME");
+  std::string config = getenv("MUSKETEER_CONFIG") ? getenv("MUSKETEER_CONFIG") : std::string(home ? home : "/root") + "/.config/musketeer/config.json";
+  boost::system::error_code ec;
+  auto v = boost::json::parse(ReadAll(config), ec);
+  if (!ec && v.is_object()) {
+    const auto& o = v.as_object();
+    auto str = [&](const char* k) { return o.contains(k) && o.at(k).is_string() ? std::string(o.at(k).as_string()) : ""; };
+    if (!str("endpoint").empty()) c.endpoint = str("endpoint");
+    if (!str("ca").empty()) c.ca = str("ca");
+    if (!str("token_file").empty()) c.token = Trim(ReadAll(str("token_file")));
+    if (!str("token").empty()) c.token = str("token");
+  }
+  if (const char* e = getenv("MUSKETEER_ENDPOINT")) c.endpoint = e;
+  if (const char* e = getenv("MUSKETEER_CA")) c.ca = e;
+  if (const char* e = getenv("MUSKETEER_TOKEN")) c.token = e;
+  c.endpoint = args.Get("--endpoint", c.endpoint);
+  c.ca = args.Get("--ca", c.ca);
+  c.token = args.Get("--token", c.token);
+  return c;
+}
+
+std::shared_ptr<grpc::Channel> Dial(const Connection& c) {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadAll(c.ca);
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(c.endpoint, grpc::SslCredentials(ssl), channel_args);
+}
+
+std::unique_ptr<grpc::ClientContext> Context(const Connection& c, int deadline_seconds) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!c.token.empty()) ctx->AddMetadata("authorization", "Bearer " + c.token);
+  if (deadline_seconds > 0) ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_seconds));
+  return ctx;
+}
+
+int Report(const grpc::Status& s) {
+  if (s.ok()) return kOk;
+  std::cerr << "Error: " << s.error_message() << "\n";
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      std::cerr << "(is musketeerd running? start it with `scripts/demo` or `musketeerd &`; endpoint and CA come from --endpoint/--ca, MUSKETEER_ENDPOINT/MUSKETEER_CA or ~/.config/musketeer/config.json)\n";
+      return kUnreachable;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return kUnreachable;
+    default:
+      return kFailed;
+  }
+}
+
+void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 3, ' ');
+    }
+    std::cout << out << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+std::string Bar(unsigned done, unsigned total, int width) {
+  int filled = total == 0 ? width : static_cast<int>(static_cast<double>(done) / total * width);
+  filled = std::min(filled, width);
+  std::string bar = "[" + std::string(filled, '=');
+  if (filled < width) bar += ">" + std::string(width - filled - 1, ' ');
+  return bar + "]";
+}
+
+}  // namespace musketeer::cli
