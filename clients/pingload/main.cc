@@ -62,9 +62,9 @@ std::string HostnameOf(std::string_view body) {
 class Worker : public std::enable_shared_from_this<Worker> {
  public:
   Worker(asio::io_context& io, const Options& o, TargetStats& stats, tcp::endpoint ep, Histogram& hist,
-         std::atomic<int64_t>& budget, Clock::time_point end, double interval_s,
+         std::atomic<int64_t>& budget, int& active, Clock::time_point end, double interval_s,
          std::vector<std::pair<double, double>>* timeline, Clock::time_point start)
-      : socket_(io), timer_(io), o_(o), stats_(stats), ep_(ep), hist_(hist), budget_(budget), end_(end),
+      : io_(io), socket_(io), timer_(io), o_(o), stats_(stats), ep_(ep), hist_(hist), budget_(budget), active_(active), end_(end),
         interval_(interval_s), timeline_(timeline), start_(start) {
     req_ = {http::verb::get, o.path, 11};
     req_.set(http::field::host, ep.address().to_string() + ":" + std::to_string(ep.port()));
@@ -75,9 +75,14 @@ class Worker : public std::enable_shared_from_this<Worker> {
   void Start() { Connect(); }
 
  private:
+  // True once this worker should stop; the last worker to stop ends the run.
   bool Done() {
-    if (o_.requests > 0) return budget_.fetch_sub(1) <= 0;
-    return Clock::now() >= end_;
+    const bool done = o_.requests > 0 ? budget_.fetch_sub(1) <= 0 : Clock::now() >= end_;
+    if (done && !finished_) {
+      finished_ = true;
+      if (--active_ == 0) io_.stop();
+    }
+    return done;
   }
   void Connect() {
     socket_ = tcp::socket(socket_.get_executor());
@@ -131,6 +136,7 @@ class Worker : public std::enable_shared_from_this<Worker> {
     }
   }
 
+  asio::io_context& io_;
   tcp::socket socket_;
   asio::steady_timer timer_;
   const Options& o_;
@@ -138,6 +144,8 @@ class Worker : public std::enable_shared_from_this<Worker> {
   tcp::endpoint ep_;
   Histogram& hist_;
   std::atomic<int64_t>& budget_;
+  int& active_;  // workers still running (one thread: no atomics needed)
+  bool finished_ = false;
   Clock::time_point end_, next_, sent_at_;
   double interval_;
   std::vector<std::pair<double, double>>* timeline_;
@@ -248,9 +256,10 @@ int main(int argc, char** argv) {
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(bound_s));
   const double interval = o.rate > 0 ? o.connections / o.rate : 0;
+  int active = o.connections;
   for (int c = 0; c < o.connections; ++c) {
     const size_t t = c % o.targets.size();
-    std::make_shared<Worker>(io, o, stats[t], endpoints[t], hist, budget, end, interval,
+    std::make_shared<Worker>(io, o, stats[t], endpoints[t], hist, budget, active, end, interval,
                              o.svg.empty() ? nullptr : &timeline, start)->Start();
   }
   asio::steady_timer stop(io);

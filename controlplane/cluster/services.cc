@@ -659,7 +659,7 @@ absl::StatusOr<std::vector<pb::Stack>> Cluster::ListStacks() {
   if (!services.ok()) return services.status();
   std::map<std::string, pb::Stack> stacks;
   for (const auto& s : *services) {
-    if (s.stack().empty()) continue;
+    if (s.stack().empty() || s.spec().labels().count(kEdgeForLabel)) continue;
     auto& st = stacks[s.stack()];
     st.set_name(s.stack());
     st.add_services(s.spec().name());
