@@ -74,8 +74,6 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
   return true;
 }
 
-std::unique_ptr<grpc::Server>* g_server = nullptr;
-
 int Fail(const absl::Status& s) {
   std::cerr << "musketeerd: " << s.message() << "\n";
   return 1;
@@ -83,6 +81,13 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Block the shutdown signals before any thread exists (gRPC starts many), so that only
+  // the sigwait thread below ever receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   Flags flags;
   if (!ParseFlags(argc, argv, flags)) {
     Usage();
@@ -142,6 +147,8 @@ int main(int argc, char** argv) {
   auto credentials = grpc::SslServerCredentials(ssl);
   credentials->SetAuthMetadataProcessor(std::make_shared<server::TokenProcessor>(**store));
   grpc::ServerBuilder builder;
+  // A second musketeerd on the same port must fail, not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int port = 0;
   builder.AddListeningPort(flags.listen, credentials, &port);
   auto services = server::NewApiServices(cluster, **store);
@@ -156,16 +163,6 @@ int main(int argc, char** argv) {
   // Finish what a crash interrupted, without holding up the API.
   std::thread([&cluster] { cluster.Reconcile(); }).detach();
 
-  g_server = &server;
-  struct sigaction sa {};
-  sa.sa_handler = [](int) {};
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::thread shutdown([&] {
     int sig = 0;
     sigwait(&set, &sig);

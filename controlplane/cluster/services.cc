@@ -24,10 +24,6 @@ std::string Str(const json::object& o, const char* key) {
   const json::value* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : "";
 }
-const json::object* Obj(const json::object& o, const char* key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_object() ? &v->as_object() : nullptr;
-}
 const json::value* Path(const json::value& v, std::initializer_list<const char*> keys) {
   const json::value* cur = &v;
   for (const char* k : keys) {
@@ -150,9 +146,10 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
   if (edge) {
     // The edge proxy has to see the service's tasks on a shared overlay network.
     if (spec.networks_size() == 0) {
-      if (!manager.ListNetworks().ok()) return absl::UnavailableError("cannot list networks on the manager");
+      auto networks = manager.ListNetworks();
+      if (!networks.ok()) return networks.status();
       bool found = false;
-      for (const auto& n : *manager.ListNetworks()) found = found || Str(n.as_object(), "Name") == kEdgeNetwork;
+      for (const auto& n : *networks) found = found || Str(n.as_object(), "Name") == kEdgeNetwork;
       if (!found) {
         auto id = manager.CreateNetwork(json::object{{"Name", kEdgeNetwork}, {"Driver", "overlay"}, {"Attachable", true}, {"CheckDuplicate", true}});
         if (!id.ok() && id.status().code() != absl::StatusCode::kAlreadyExists) return id.status();
@@ -387,7 +384,7 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
       sink(progress);
       return progress;
     }
-    if (failures >= 3 * std::max<uint32_t>(desired, 1) && running < desired) {
+    if (failures >= 3 * static_cast<int>(std::max<uint32_t>(desired, 1)) && running < desired) {
       progress.set_state("failed");
       progress.set_message(absl::StrCat(failures, " tasks failed; the last: ", last_error.empty() ? "(no error reported)" : last_error));
       sink(progress);
