@@ -297,7 +297,8 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         if (d["labels"] && d["labels"].IsMap()) {
           for (const auto& l : d["labels"]) (*spec.mutable_labels())[l.first.as<std::string>()] = l.second.as<std::string>();
         }
-        if (const YAML::Node lim = d["resources"]["limits"]) {
+        const YAML::Node resources = d["resources"];
+        if (const YAML::Node lim = resources ? resources["limits"] : YAML::Node()) {
           if (lim["cpus"]) spec.mutable_resources()->set_cpus(std::stod(lim["cpus"].as<std::string>()));
           if (lim["memory"]) {
             auto b = ParseBytes(lim["memory"].as<std::string>(), field + ".deploy.resources.limits.memory");
@@ -305,7 +306,7 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
             spec.mutable_resources()->set_memory_bytes(*b);
           }
         }
-        if (const YAML::Node res = d["resources"]["reservations"]) {
+        if (const YAML::Node res = resources ? resources["reservations"] : YAML::Node()) {
           if (res["cpus"]) spec.mutable_resources()->set_reserve_cpus(std::stod(res["cpus"].as<std::string>()));
           if (res["memory"]) {
             auto b = ParseBytes(res["memory"].as<std::string>(), field + ".deploy.resources.reservations.memory");

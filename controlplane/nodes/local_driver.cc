@@ -129,6 +129,16 @@ bool ProcessAlive(int pid) {
 
 }  // namespace
 
+std::string LocalDriver::VethName(const std::string& node) const {
+  // Unique per (bridge, node): two drivers on one machine (a test and the demo) must never
+  // name, and so never delete, each other's links. 14 characters: within IFNAMSIZ with "p".
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (char c : config_.bridge + "/" + node) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  char buf[16];
+  snprintf(buf, sizeof buf, "mk%08x", h);
+  return buf;
+}
+
 absl::StatusOr<Subnet> Subnet::Parse(const std::string& cidr) {
   std::vector<std::string> parts = absl::StrSplit(cidr, '/');
   in_addr addr{};
@@ -289,7 +299,7 @@ absl::Status LocalDriver::Launch(const Record& r) {
       "--host=tcp://" + r.ip + ":2376",
       "--tlsverify", "--tlscacert=" + certs + "/ca.pem", "--tlscert=" + certs + "/cert.pem",
       "--tlskey=" + certs + "/key.pem",
-      "--cgroup-parent=/musketeer/" + r.name,
+      "--cgroup-parent=/musketeer/" + NetnsName(r.name),
       "--userland-proxy=false"};
   try {
     std::lock_guard spawn_lock(SpawnMutex());
@@ -363,7 +373,7 @@ absl::StatusOr<Node> LocalDriver::Create(const std::string& name, const RemoteSp
     return s;
   };
   const std::string ns = NetnsName(name);
-  const std::string veth = "mkv" + std::to_string(r.host), peer = "mkp" + std::to_string(r.host);
+  const std::string veth = VethName(name), peer = veth + "p";
   const std::string gateway = subnet_.Address(1);
   auto step = [&]() -> absl::Status {
     std::error_code ec;
@@ -453,7 +463,7 @@ void LocalDriver::KillAll(const std::string& name) {
   fs::remove(RunDir(name) + "/dockerd.pid", ec);
   // Containers' cgroups in every controller (runc made them under --cgroup-parent).
   for (const auto& controller : fs::directory_iterator("/sys/fs/cgroup", ec)) {
-    const std::string dir = controller.path().string() + "/musketeer/" + name;
+    const std::string dir = controller.path().string() + "/musketeer/" + NetnsName(name);
     if (controller.path().filename() != "pids") RemoveCgroupTree(dir);
   }
 }
@@ -462,7 +472,7 @@ void LocalDriver::Destroy(const Record& r) {
   KillAll(r.name);
   RemoveCgroupTree(CgroupDir(r.name));
   (void)Run({"ip", "netns", "del", NetnsName(r.name)});
-  if (r.host != 0) (void)Run({"ip", "link", "del", "mkv" + std::to_string(r.host)});
+  (void)Run({"ip", "link", "del", VethName(r.name)});
   std::error_code ec;
   fs::remove_all(RunDir(r.name), ec);
   fs::remove_all(NodeDir(r.name), ec);

@@ -2,7 +2,7 @@
 // its own hostname (a UTS namespace), an address from a configurable subnet and its own
 // dockerd (data and exec roots of its own) listening on a unix socket and on
 // tcp://NODE_IP:2376 with --tlsverify. dockerd and everything it starts live in the pids
-// cgroup musketeer/NAME, so kill and rm can reach every process of a node.
+// cgroup musketeer/BRIDGE-NAME, so kill and rm can reach every process of a node.
 //
 // Node directories (STATE/nodes/NAME/node.json) are the record of what exists on this
 // machine: a restarted control plane re-adopts running nodes from them.
@@ -60,10 +60,14 @@ class LocalDriver : public NodeDriver {
   absl::Status RegenerateCerts(const std::string& name) override;
 
   // Names of the system objects a node owns (for tests and for messages).
-  std::string NetnsName(const std::string& node) const { return "musketeer-" + node; }
+  // Namespace and cgroup names carry the bridge, so that two drivers on one machine (the
+  // demo's and a test's) never share, and so never remove, each other's objects.
+  std::string NetnsName(const std::string& node) const { return config_.bridge + "-" + node; }
   std::string NodeDir(const std::string& node) const { return config_.state_dir + "/nodes/" + node; }
   std::string RunDir(const std::string& node) const { return config_.run_dir + "/" + node; }
-  std::string CgroupDir(const std::string& node) const { return "/sys/fs/cgroup/pids/musketeer/" + node; }
+  std::string CgroupDir(const std::string& node) const { return "/sys/fs/cgroup/pids/musketeer/" + NetnsName(node); }
+  // The host end of the node's veth (the peer inside the namespace is renamed eth0).
+  std::string VethName(const std::string& node) const;
 
  private:
   struct Record {

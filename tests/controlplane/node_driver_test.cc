@@ -52,9 +52,9 @@ class LocalDriverTest : public ::testing::Test {
     fs::remove_all(config_.run_dir, ec);
   }
   // What must not exist once a node is gone.
-  void ExpectNothingLeft(const std::string& name, const std::string& ip_suffix) {
+  void ExpectNothingLeft(const std::string& name) {
     EXPECT_FALSE(NetnsExists(driver_->NetnsName(name)));
-    EXPECT_FALSE(LinkExists("mkv" + ip_suffix));
+    EXPECT_FALSE(LinkExists(driver_->VethName(name)));
     EXPECT_FALSE(fs::exists(driver_->NodeDir(name)));
     EXPECT_FALSE(fs::exists(driver_->RunDir(name)));
     EXPECT_FALSE(fs::exists(driver_->CgroupDir(name))) << "processes or cgroup left";
@@ -84,7 +84,7 @@ TEST_F(LocalDriverTest, CreatesThreeNodesInParallelEachAnsweringOverTlsWithItsOw
     auto info = client.Info();
     ASSERT_TRUE(info.ok()) << info.status();
     EXPECT_EQ(info->at("Name").as_string(), names[i]) << "each node has its own hostname";
-    EXPECT_TRUE(NetnsExists("musketeer-" + names[i]));
+    EXPECT_TRUE(NetnsExists(driver_->NetnsName(names[i])));
     struct stat st{};
     ASSERT_EQ(stat((driver_->NodeDir(names[i]) + "/certs/key.pem").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u) << "private keys are 0600";
@@ -92,9 +92,9 @@ TEST_F(LocalDriverTest, CreatesThreeNodesInParallelEachAnsweringOverTlsWithItsOw
   EXPECT_EQ(ips.size(), 3u) << "every node has its own address";
   EXPECT_EQ(driver_->List().size(), 3u);
   for (size_t i = 0; i < names.size(); ++i) {
-    const std::string suffix = created[i]->ip.substr(created[i]->ip.rfind('.') + 1);
+    EXPECT_TRUE(LinkExists(driver_->VethName(names[i])));
     ASSERT_TRUE(driver_->Remove(names[i]).ok());
-    ExpectNothingLeft(names[i], suffix);
+    ExpectNothingLeft(names[i]);
   }
 }
 
@@ -124,14 +124,30 @@ TEST_F(LocalDriverTest, StopStartKillAndReadoptionAfterRestart) {
   EXPECT_EQ(driver_->Inspect("node1")->state, NodeState::kStopped);
 }
 
-TEST_F(LocalDriverTest, FailedCreateLeavesNothingBehind) {
+TEST_F(LocalDriverTest, FailedCreateLeavesNothingBehindAndTouchesNoOtherDriversNode) {
+  // A healthy node of another driver (its own bridge and subnet, same address index).
+  LocalDriverConfig other_config = config_;
+  other_config.bridge += "o";
+  other_config.subnet = "10.213.202.0/24";
+  other_config.run_dir += "o";
+  other_config.state_dir += "-other";
+  auto other = LocalDriver::Create(other_config, *ca_, pki::Bundle{root_ + "/pki/client"});
+  ASSERT_TRUE(other.ok());
+  auto keeper = (*other)->Create("broken", nullptr);  // same name, same .2, other driver
+  ASSERT_TRUE(keeper.ok()) << keeper.status();
+
   config_.dockerd = "/bin/false";  // dies at once: the last step fails
   MakeDriver(pki::Bundle{root_ + "/pki/client"});
   auto n = driver_->Create("broken", nullptr);
   ASSERT_FALSE(n.ok());
   EXPECT_NE(n.status().message().find("everything it made was removed"), std::string::npos) << n.status();
-  ExpectNothingLeft("broken", "2");
+  ExpectNothingLeft("broken");
   EXPECT_FALSE(LinkExists(config_.bridge));
+  EXPECT_TRUE(engine::EngineClient(keeper->endpoint, std::chrono::seconds(5)).Ping().ok())
+      << "the failed create broke another driver's node";
+  EXPECT_TRUE((*other)->Remove("broken").ok());
+  std::error_code ec;
+  fs::remove_all(other_config.run_dir, ec);
 }
 
 TEST_F(LocalDriverTest, BadNamesDuplicatesAndAnExhaustedSubnetGiveClearErrors) {

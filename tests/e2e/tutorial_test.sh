@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The tutorial end to end through musketeerd's API (via the musketeer CLI), on a cluster
+# of its own (own state directory, subnet, bridge and port), then scale, rolling update and
+# rollback, a stack, node loss, auth denials and bad input. Cleans up on any exit.
+# Usage: tests/e2e/tutorial_test.sh BUILD_DIR
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+tmp=$(mktemp -d /tmp/mk-e2e.XXXX)
+state=$tmp/state run=/run/mke2e port=7543
+M="$build/clients/musketeer --endpoint 127.0.0.1:$port --ca $state/pki/ca/ca.pem"
+passed=0 failed=0
+ok() { echo "PASS $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+check() {
+  local what=$1 out; shift
+  if out=$("$@" 2>&1); then ok "$what"; else bad "$what: $(echo "$out" | tail -3)"; fi
+}
+
+cleanup() {
+  if [ -n "${daemon:-}" ]; then
+    for n in e2e-m1 e2e-w1 e2e-w2; do $M --token "$admin" node rm --force $n >/dev/null 2>&1; done
+    kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
+  fi
+  rm -rf "$tmp" "$run"
+  local left
+  left=$(ip netns | grep -c mke2e- || true)
+  [ "$left" = 0 ] || echo "FAIL cleanup left $left namespaces"
+  echo "$passed passed, $failed failed"
+}
+trap cleanup EXIT
+
+docker/base/build >/dev/null
+"$build/controlplane/musketeerd" --state-dir "$state" --run-dir "$run" --listen 127.0.0.1:$port \
+  --node-subnet 10.213.150.0/24 --bridge mke2e >"$tmp/daemon.log" 2>&1 &
+daemon=$!
+for _ in $(seq 100); do [ -s "$state/admin.token" ] && break; sleep 0.1; done
+admin=$(cat "$state/admin.token")
+export MUSKETEER_TOKEN=$admin MUSKETEER_CONFIG=/nonexistent
+
+# Auth: no token, a wrong token, a viewer that tries to deploy.
+MUSKETEER_TOKEN= $M node ls >/dev/null 2>&1; [ $? = 3 ] && ok "no token is refused (exit 3)" || bad "no token is refused"
+$M --token mk_wrong node ls >/dev/null 2>&1; [ $? = 3 ] && ok "a wrong token is refused" || bad "a wrong token is refused"
+viewer=$($M token create --role viewer e2e-viewer)
+operator=$($M token create --role operator e2e-operator)
+check "a viewer can list nodes" $M --token "$viewer" node ls
+out=$($M --token "$viewer" network create e2e_denied 2>&1); [[ $? = 1 && $out == *"needs the operator role"* ]] && ok "a viewer cannot create networks" || bad "viewer denial: $out"
+out=$($M --token "$operator" node create e2e-x 2>&1); [[ $out == *"needs the admin role"* ]] && ok "an operator cannot create nodes" || bad "operator denial: $out"
+
+# Bad input: clear errors, nothing made.
+out=$($M node create Bad_Name 2>&1); [[ $out == *"node name 'Bad_Name' is invalid"* ]] && ok "bad node name" || bad "bad node name: $out"
+out=$($M swarm join e2e-nosuch 2>&1); [[ $out == *"does not exist"* ]] && ok "join of an unknown node" || bad "unknown node: $out"
+
+# The tutorial.
+check "three nodes created in parallel" $M node create e2e-m1 e2e-w1 e2e-w2
+out=$($M swarm join e2e-w1 2>&1); [[ $out == *"swarm init"* ]] && ok "join before init is a failed precondition" || bad "join before init: $out"
+check "swarm init" $M swarm init e2e-m1
+check "swarm join" $M swarm join e2e-w1 e2e-w2 --manager e2e-m1
+[ "$($M --format json node ls | grep -c '"swarm_status": "ready"')" = 3 ] && ok "three ready swarm nodes" || bad "swarm nodes not ready"
+check "overlay network swarm_test" $M network create --driver overlay swarm_test
+out=$($M network create swarm_test 2>&1); [[ $out == *"already exists"* ]] && ok "duplicate network" || bad "duplicate network: $out"
+check "base image imported on all nodes" $M image import /var/cache/musketeer/base-bookworm.tar musketeer/base:bookworm
+docker/judge_server/build --context "$tmp/ctx" >/dev/null
+check "judge image built and distributed" $M image build "$tmp/ctx" -t judge_server:1.0
+check "edge image built and distributed" $M image build docker/edge -t musketeer/edge:1
+[ "$($M image ls | grep -c 'judge_server:1.0')" = 3 ] && ok "judge image on every node" || bad "judge image not everywhere"
+check "judge_swarm: 3 replicas converge" $M --token "$operator" service create --replicas 3 --name judge_swarm -p 8090:8090 \
+  --network swarm_test -e JUDGE_TOKEN=e2e judge_server:1.0
+ips=$(for n in e2e-m1 e2e-w1 e2e-w2; do echo "$($M node ip $n):8090"; done)
+load=$("$build/clients/pingload" --json -c 6 -n 600 $ips)
+replicas=$(echo "$load" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(min(len(t["hostnames"]) for t in d["targets"]), d["errors"])')
+[ "$replicas" = "3 0" ] && ok "every node's 8090 is answered by all 3 replicas" || bad "replicas per node / errors: $replicas"
+
+# Scale, rolling update, rollback.
+check "scale 3 -> 5" $M service scale judge_swarm=5
+[ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; print(json.load(sys.stdin)["running"])')" = 5 ] && ok "5 running" || bad "not 5 running"
+check "scale 5 -> 2" $M service scale judge_swarm=2
+out=$($M service update --image judge_server:nosuch judge_swarm 2>&1)
+[[ $? = 1 && $out == *"did not converge"* ]] && ok "an update to a missing image fails and says why" || bad "bad update: $out"
+check "rollback converges" $M service rollback judge_swarm
+[ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["image"])')" = judge_server:1.0 ] && ok "rolled back to judge_server:1.0" || bad "rollback image"
+
+# A stack from the shipped compose file.
+check "stack deploy docker/compose.yml" $M stack deploy -c docker/compose.yml judge
+[ "$($M stack ls | grep -c '^judge ')" = 1 ] && ok "stack listed" || bad "stack not listed"
+check "stack rm" $M stack rm judge
+
+# Node loss: kill a worker's dockerd, the swarm reschedules, the service is back to N of N.
+check "scale to 3" $M service scale judge_swarm=3
+check "kill e2e-w2" $M node kill e2e-w2
+down=0
+for _ in $(seq 120); do $M node ls | grep e2e-w2 | grep -q down && { down=1; break; }; sleep 1; done
+[ $down = 1 ] && ok "the swarm sees e2e-w2 down" || bad "e2e-w2 not down"
+back=0
+for _ in $(seq 120); do
+  r=$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["running"], d["desired"])')
+  [ "$r" = "3 3" ] && { back=1; break; }; sleep 1
+done
+[ $back = 1 ] && ok "judge_swarm back to 3 of 3 without e2e-w2" || bad "not back to 3/3: $r"
+check "start e2e-w2 again" $M node start e2e-w2
+
+# The audit log names who did what.
+[ "$($M audit ls --limit 200 | grep -c 'e2e-viewer.*\|(denied)')" -ge 1 ] && ok "denials audited" || bad "no audit of denials"
+check "service rm" $M service rm judge_swarm
+[ $failed = 0 ]
