@@ -50,7 +50,8 @@ int Usage(const Command& c, const std::string& problem) {
 
 // Follows a service until it converges, like `docker service create` does:
 // "overall progress: 2 out of 3 tasks", one bar per slot, then "verify: Service converged".
-int Follow(const Connection& c, const std::string& name, bool json) {
+// After an update, an automatic rollback is a failure; after `service rollback` it is the goal.
+int Follow(const Connection& c, const std::string& name, bool json, bool rollback_is_success = false) {
   auto stub = pb::Services::NewStub(Dial(c));
   auto ctx = Context(c, kLongDeadline);
   pb::WatchServiceRequest req;
@@ -87,6 +88,10 @@ int Follow(const Connection& c, const std::string& name, bool json) {
     std::cout << "verify: Service converged\n";
   } else if (final.state() == "rolled_back") {
     std::cout << "rollback: " << (final.message().empty() ? "rolled back" : final.message()) << "\n";
+    if (!rollback_is_success) {
+      std::cerr << "Error: the update of " << name << " failed and was rolled back; `musketeer service ps " << name << "` shows why\n";
+      return kFailed;
+    }
   } else {
     std::cerr << "Error: service " << name << " did not converge: " << final.state() << (final.message().empty() ? "" : ": " + final.message()) << "\n";
     return kFailed;
@@ -661,7 +666,7 @@ int ServiceRollback(const Args& a, const Connection& c) {
   if (!s.ok()) return Report(s);
   std::cout << req.name() << "\nrollback: manually requested rollback\n";
   if (a.Has("--detach") || a.Has("-d")) return kOk;
-  return Follow(c, req.name(), Json(a));
+  return Follow(c, req.name(), Json(a), /*rollback_is_success=*/true);
 }
 
 int ServiceRm(const Args& a, const Connection& c) {

@@ -118,7 +118,9 @@ class Cluster {
   std::mutex& ServiceMutex(const std::string& name);
   absl::StatusOr<pb::Service> CreateServiceLocked(const pb::ServiceSpec& spec, absl::Time deadline,
                                                   bool wait, const std::string& stack);
-  absl::StatusOr<pb::Service> WaitAndDescribe(const std::string& name, bool wait, absl::Time deadline);
+  // An automatic rollback means the change failed, unless a rollback is what was asked.
+  absl::StatusOr<pb::Service> WaitAndDescribe(const std::string& name, bool wait, absl::Time deadline,
+                                              bool rollback_is_success = false);
   absl::Status UpdateSpec(const std::string& name, const std::function<absl::Status(boost::json::object&)>& edit,
                           bool rollback);
   pb::Routing Probe(const std::string& name, const state::ServiceRouting& routing);

@@ -206,14 +206,15 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
   return WaitAndDescribe(spec.name(), wait, deadline);
 }
 
-absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bool wait, absl::Time deadline) {
+absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bool wait, absl::Time deadline,
+                                                     bool rollback_is_success) {
   if (!wait) return GetService(name);
   auto progress = WatchService(name, deadline, [](const pb::ServiceProgress&) { return true; });
   if (!progress.ok()) return progress.status();
   auto svc = GetService(name);
   if (!svc.ok()) return svc;
   *svc->mutable_routing() = progress->routing();
-  if (progress->state() == "converged" || progress->state() == "rolled_back") return svc;
+  if (progress->state() == "converged" || (rollback_is_success && progress->state() == "rolled_back")) return svc;
   return absl::Status(progress->state() == "failed" ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kDeadlineExceeded,
                       absl::StrCat("service '", name, "' did not converge (", progress->state(), ": ", progress->message(), ")"));
 }
@@ -532,7 +533,7 @@ absl::StatusOr<pb::Service> Cluster::RollbackService(const std::string& name, bo
     absl::Status s = UpdateSpec(name, [](json::object&) { return absl::OkStatus(); }, /*rollback=*/true);
     if (!s.ok()) return s;
   }
-  return WaitAndDescribe(name, wait, deadline);
+  return WaitAndDescribe(name, wait, deadline, /*rollback_is_success=*/true);
 }
 
 // ---------------------------------------------------------------- delete

@@ -75,10 +75,18 @@ replicas=$(echo "$load" | python3 -c 'import json,sys; d=json.load(sys.stdin); p
 check "scale 3 -> 5" $M service scale judge_swarm=5
 [ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; print(json.load(sys.stdin)["running"])')" = 5 ] && ok "5 running" || bad "not 5 running"
 check "scale 5 -> 2" $M service scale judge_swarm=2
+check "rolling update (env) converges" $M service update --env-add COLOR=blue judge_swarm
+check "manual rollback converges" $M service rollback judge_swarm
+[ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["env"].get("COLOR", "none"))')" = none ] && ok "rolled back to the previous spec" || bad "rollback kept COLOR"
 out=$($M service update --image judge_server:nosuch judge_swarm 2>&1)
-[[ $? = 1 && $out == *"did not converge"* ]] && ok "an update to a missing image fails and says why" || bad "bad update: $out"
-check "rollback converges" $M service rollback judge_swarm
-[ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["image"])')" = judge_server:1.0 ] && ok "rolled back to judge_server:1.0" || bad "rollback image"
+[[ $? = 1 && $out == *"rolled back"* ]] && ok "an update to a missing image fails and is rolled back" || bad "bad update: $out"
+[ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["image"])')" = judge_server:1.0 ] && ok "back on judge_server:1.0" || bad "image after failed update"
+
+# Another service calling the API from Python (Debian's python3-grpcio).
+out=$(/usr/bin/python3 clients/python/musketeer_client.py --endpoint 127.0.0.1:$port --ca "$state/pki/ca/ca.pem" --token "$admin" 2>&1)
+[ "$(echo "$out" | grep -c '^node ')" = 3 ] && [[ $out == *"judge_swarm"* ]] && ok "python client lists nodes and services" || bad "python client: $out"
+check "python client is denied with a viewer token" /usr/bin/python3 clients/python/musketeer_client.py --endpoint 127.0.0.1:$port \
+  --ca "$state/pki/ca/ca.pem" --token "$viewer" --expect-denied
 
 # A stack from the shipped compose file.
 check "stack deploy docker/compose.yml" $M stack deploy -c docker/compose.yml judge
