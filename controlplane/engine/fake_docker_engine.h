@@ -1,0 +1,103 @@
+// A recording fake of DockerEngine for unit tests of the layers above: several fake
+// engines share one FakeSwarm (init, join, nodes, networks, services whose tasks run at
+// once, spread over the nodes), images kept per host, and every call is recorded as
+// "HOST: Method args" so a test can assert on what the control plane asked for.
+// `FailNext("UpdateService", status)` makes the next such call fail once (e.g. "update
+// out of sequence"). Thread-safe.
+#ifndef CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
+#define CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "controlplane/engine/docker_engine.h"
+
+namespace musketeer::engine {
+
+class FakeSwarm {
+ public:
+  std::vector<std::string> Calls();           // every call so far, in order
+  std::string CallsMatching(const std::string& needle);  // the matching ones, one per line
+  void FailNext(const std::string& method, absl::Status status);
+  // Marks a node down (as a killed dockerd would be seen by the managers).
+  void SetNodeDown(const std::string& hostname, bool down);
+  // Images live per host, so that engines made later for the same host see them.
+  void AddImage(const std::string& hostname, const std::string& image);
+  bool HasImage(const std::string& hostname, const std::string& image);
+
+ private:
+  friend class FakeDockerEngine;
+  struct Node {
+    std::string id, hostname, addr, role = "worker", availability = "active", state = "ready";
+    uint64_t version = 1;
+    json::object labels;
+  };
+  struct Service {
+    std::string id;
+    json::value spec, previous;
+    uint64_t version = 1;
+  };
+  absl::Status Record(const std::string& host, const std::string& call);
+
+  std::mutex mu_;
+  std::vector<std::string> calls_;
+  std::map<std::string, absl::Status> fail_next_;
+  bool initialized_ = false;
+  std::string worker_token_ = "SWMTKN-worker", manager_token_ = "SWMTKN-manager";
+  std::vector<Node> nodes_;
+  std::map<std::string, json::object> networks_;  // by name
+  std::map<std::string, Service> services_;       // by name
+  std::map<std::string, std::set<std::string>> images_;  // by hostname
+  int next_id_ = 1;
+};
+
+class FakeDockerEngine : public DockerEngine {
+ public:
+  FakeDockerEngine(std::shared_ptr<FakeSwarm> swarm, std::string hostname, std::string addr)
+      : swarm_(std::move(swarm)), hostname_(std::move(hostname)), addr_(std::move(addr)) {}
+
+  std::string address() const override { return "fake://" + hostname_; }
+  absl::Status Ping() override;
+  absl::StatusOr<json::value> Info() override;
+  absl::StatusOr<json::value> Version() override;
+  absl::StatusOr<std::string> SwarmInit(const json::object& request) override;
+  absl::Status SwarmJoin(const json::object& request) override;
+  absl::Status SwarmLeave(bool force) override;
+  absl::StatusOr<json::value> SwarmInspect() override;
+  absl::Status SwarmUpdate(uint64_t version, const json::value& spec, bool rotate_worker, bool rotate_manager) override;
+  absl::StatusOr<json::array> ListNodes() override;
+  absl::Status UpdateNode(const std::string& id, uint64_t version, const json::value& spec) override;
+  absl::Status RemoveNode(const std::string& id, bool force) override;
+  absl::StatusOr<std::string> CreateNetwork(const json::object& request) override;
+  absl::StatusOr<json::array> ListNetworks() override;
+  absl::Status RemoveNetwork(const std::string& id) override;
+  absl::StatusOr<std::string> CreateService(const json::value& spec) override;
+  absl::StatusOr<json::value> InspectService(const std::string& id_or_name) override;
+  absl::Status UpdateService(const std::string& id, uint64_t version, const json::value& spec, bool rollback) override;
+  absl::Status RemoveService(const std::string& id_or_name) override;
+  absl::StatusOr<json::array> ListServices() override;
+  absl::StatusOr<json::array> ListTasks(const std::string& service_id) override;
+  absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink) override;
+  absl::Status BuildImage(const std::string& tag, const BodySource& context, const LineSink& sink) override;
+  absl::Status ImportImage(const std::string& repo, const std::string& tag, const BodySource& rootfs) override;
+  absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) override;
+  absl::Status LoadImage(const BodySource& tarball) override;
+  absl::StatusOr<json::value> InspectImage(const std::string& name) override;
+  absl::StatusOr<json::array> ListImages() override;
+  absl::StatusOr<json::array> ListContainers() override;
+
+ private:
+  bool InSwarm();  // REQUIRES: swarm_->mu_ held
+  FakeSwarm::Service* FindService(const std::string& id_or_name);  // REQUIRES: swarm_->mu_ held
+
+  std::shared_ptr<FakeSwarm> swarm_;
+  const std::string hostname_, addr_;
+};
+
+}  // namespace musketeer::engine
+
+#endif  // CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
