@@ -58,6 +58,15 @@ check "swarm init" $M swarm init e2e-m1
 check "swarm join" $M swarm join e2e-w1 e2e-w2 --manager e2e-m1
 [ "$($M --format json node ls | grep -c '"swarm_status": "ready"')" = 3 ] && ok "three ready swarm nodes" || bad "swarm nodes not ready"
 check "overlay network swarm_test" $M network create --driver overlay swarm_test
+# The CLI's contract: help, formats, exit codes, and `node env` for the real docker CLI.
+check "--help exits 0" $M service create --help
+$M frobnicate >/dev/null 2>&1; [ $? = 2 ] && ok "an unknown command exits 2" || bad "unknown command exit"
+$M service scale judge_swarm >/dev/null 2>&1; [ $? = 2 ] && ok "a malformed scale exits 2" || bad "malformed scale exit"
+[ "$($M --format json node ls | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["nodes"]))')" = 3 ] && ok "--format json" || bad "--format json"
+[ "$($M node ls | head -1 | awk '{print $1, $2, $3}')" = "NAME DRIVER STATE" ] && ok "table header" || bad "table header"
+name=$(eval "$($M node env e2e-w1)"; docker info --format '{{.Name}}' 2>/dev/null)
+[ "$name" = e2e-w1 ] && ok "eval \$(node env) points the docker CLI at the node over TLS" || bad "node env: $name"
+
 out=$($M network create swarm_test 2>&1); [[ $out == *"already exists"* ]] && ok "duplicate network" || bad "duplicate network: $out"
 check "base image imported on all nodes" $M image import /var/cache/musketeer/base-bookworm.tar musketeer/base:bookworm
 docker/judge_server/build --context "$tmp/ctx" >/dev/null
@@ -110,4 +119,27 @@ check "start e2e-w2 again" $M node start e2e-w2
 # The audit log names who did what.
 [ "$($M audit ls --limit 200 | grep -c 'e2e-viewer.*\|(denied)')" -ge 1 ] && ok "denials audited" || bad "no audit of denials"
 check "service rm" $M service rm judge_swarm
+
+# kill -9 of musketeerd in the middle of a deployment, then a restart: the service is
+# either whole (with its edge proxy) or absent, never half made.
+$M service create -d --replicas 1 --name midway -p 8095:8090 --network swarm_test -e JUDGE_TOKEN=x judge_server:1.0 >/dev/null 2>&1 &
+sleep 0.2
+kill -9 "$daemon"; wait "$daemon" 2>/dev/null
+"$build/controlplane/musketeerd" --state-dir "$state" --run-dir "$run" --listen 127.0.0.1:$port \
+  --node-subnet 10.213.150.0/24 --bridge mke2e >>"$tmp/daemon.log" 2>&1 &
+daemon=$!
+consistent=0
+for _ in $(seq 60); do
+  names=$($M service ls 2>/dev/null | awk 'NR > 1 {print $2}' | tr '\n' ' ')
+  if [ -n "$names" ] || $M node ls >/dev/null 2>&1; then
+    case "$names" in
+      *"midway midway-edge"*|"") consistent=1; break ;;
+    esac
+  fi
+  sleep 1
+done
+[ $consistent = 1 ] && ok "after kill -9 and restart the service is whole or absent ($names)" || bad "half-made after restart: $names"
+[ "$($M node ls | grep -c running)" = 3 ] && ok "the restarted daemon re-adopted the 3 running nodes" || bad "nodes after restart"
+$M service rm midway >/dev/null 2>&1
+
 [ $failed = 0 ]
