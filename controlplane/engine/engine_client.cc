@@ -107,10 +107,14 @@ class EngineClient::Connection {
 
   absl::Status Connect(std::chrono::milliseconds deadline) {
     const std::string where = endpoint_.ToString();
+    auto with_hint = [&](absl::Status s) {
+      if (s.ok()) return s;
+      return absl::Status(s.code(), absl::StrCat(s.message(), "; is dockerd running there?"));
+    };
     if (endpoint_.kind == Endpoint::Kind::kUnix) {
       unix_.emplace(io_);
-      return Op([&](auto done) { unix_->async_connect(unix_socket::endpoint(endpoint_.path), done); },
-                deadline, absl::StrCat("connecting to the engine at ", where));
+      return with_hint(Op([&](auto done) { unix_->async_connect(unix_socket::endpoint(endpoint_.path), done); },
+                          deadline, absl::StrCat("connecting to the engine at ", where)));
     }
     beast::error_code ec;
     auto address = asio::ip::make_address(endpoint_.host, ec);
@@ -128,7 +132,7 @@ class EngineClient::Connection {
     if (absl::Status s = Op([&](auto done) { socket->async_connect(tcp::endpoint(address, endpoint_.port), done); },
                             deadline, absl::StrCat("connecting to the engine at ", where));
         !s.ok()) {
-      return s;
+      return with_hint(s);
     }
     socket->set_option(tcp::no_delay(true));
     if (!ssl_) return absl::OkStatus();
@@ -262,7 +266,7 @@ class EngineClient::Connection {
       Close();
       io_.restart();
       io_.run();  // let the cancelled handlers finish
-      return absl::DeadlineExceededError(absl::StrCat(what, ": no answer within ", deadline.count(), " ms; is dockerd running and reachable?"));
+      return absl::DeadlineExceededError(absl::StrCat(what, ": no answer within ", deadline.count(), " ms"));
     }
     if (last_error_ && last_error_ != http::error::need_buffer) {
       const std::string reason = last_error_.message();

@@ -1,7 +1,9 @@
 #include "controlplane/nodes/remote_driver.h"
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <filesystem>
+#include <future>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -113,11 +115,18 @@ absl::StatusOr<Node> RemoteDriver::Inspect(const std::string& name) {
 }
 
 std::vector<Node> RemoteDriver::List() {
-  std::vector<Node> nodes;
+  // Each engine is pinged with its own 2 s timeout, all at once: one dead host does not
+  // hold up the listing of the others.
+  std::vector<std::future<absl::StatusOr<Node>>> pending;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    if (auto n = Load(entry.path().filename()); n.ok()) nodes.push_back(*n);
+    pending.push_back(std::async(std::launch::async, [this, name = entry.path().filename().string()] { return Load(name); }));
   }
+  std::vector<Node> nodes;
+  for (auto& f : pending) {
+    if (auto n = f.get(); n.ok()) nodes.push_back(*n);
+  }
+  std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
   return nodes;
 }
 

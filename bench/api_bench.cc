@@ -1,0 +1,70 @@
+// Unary latency and throughput of the musketeer API under concurrency.
+//   api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService[:NAME]
+// Prints one JSON object: calls, errors, calls_per_second, p50_ms, p99_ms.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "musketeer/v1/musketeer.grpc.pb.h"
+
+namespace pb = ::musketeer::v1;
+using Clock = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+  if (argc != 7) {
+    std::cerr << "usage: api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService:NAME\n";
+    return 2;
+  }
+  std::ifstream ca_in(argv[2]);
+  std::stringstream ca;
+  ca << ca_in.rdbuf();
+  const std::string token = argv[3], method = argv[6];
+  const int threads = std::stoi(argv[4]);
+  const double seconds = std::stod(argv[5]);
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ca.str();
+  auto channel = grpc::CreateChannel(argv[1], grpc::SslCredentials(ssl));
+  std::vector<std::vector<double>> latencies(threads);
+  std::atomic<int> errors{0};
+  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      auto nodes = pb::Nodes::NewStub(channel);
+      auto services = pb::Services::NewStub(channel);
+      while (Clock::now() < end) {
+        grpc::ClientContext ctx;
+        ctx.AddMetadata("authorization", "Bearer " + token);
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        const auto start = Clock::now();
+        grpc::Status s;
+        if (method == "ListNodes") {
+          pb::ListNodesResponse out;
+          s = nodes->ListNodes(&ctx, {}, &out);
+        } else {
+          pb::GetServiceRequest req;
+          req.set_name(method.substr(method.find(':') + 1));
+          pb::Service out;
+          s = services->GetService(&ctx, req, &out);
+        }
+        if (!s.ok()) ++errors;
+        latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p / 100 * all.size()))]; };
+  std::cout << "{\"method\": \"" << method << "\", \"threads\": " << threads << ", \"calls\": " << all.size()
+            << ", \"errors\": " << errors << ", \"calls_per_second\": " << all.size() / seconds
+            << ", \"p50_ms\": " << pct(50) << ", \"p99_ms\": " << pct(99) << "}\n";
+  return errors == 0 ? 0 : 1;
+}
