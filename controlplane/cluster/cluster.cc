@@ -299,6 +299,24 @@ absl::StatusOr<pb::NodePreflight> Cluster::Preflight(const std::string& name) {
     p.set_overlay(std::filesystem::exists("/sys/module/vxlan") && std::filesystem::exists("/sys/module/overlay"));
     p.add_notes("ipvs: /proc/net/ip_vs or /sys/module/ip_vs on the shared kernel");
     p.add_notes("overlay: vxlan and overlay kernel modules loaded");
+    // Swarm's TCP ports on the other swarm nodes, from inside this one. (7946/udp and
+    // 4789/udp have no handshake to test; VXLAN is exercised by the overlay itself.)
+    auto node = GetNode(name);
+    auto all = ListNodes();
+    if (node.ok() && !node->swarm_node_id().empty() && all.ok()) {
+      for (const auto& other : *all) {
+        if (other.name() == name || other.swarm_node_id().empty()) continue;
+        for (uint16_t port : {uint16_t{2377}, uint16_t{7946}}) {
+          if (port == 2377 && other.swarm_role() != "manager") continue;
+          absl::Status s = h->driver->ProbeTcp(name, other.address(), port);
+          p.add_notes(absl::StrCat("tcp ", other.address(), ":", port, " (", other.name(), "): ",
+                                   s.ok() ? "reachable" : std::string(s.message())));
+          if (!s.ok()) p.add_unreachable(absl::StrCat(other.name(), ":", port));
+        }
+      }
+    } else {
+      p.add_notes("swarm ports: not checked (the node is not in a swarm yet)");
+    }
   } else {
     p.set_ipvs(options_.ipvs);
     p.set_overlay(true);

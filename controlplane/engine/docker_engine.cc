@@ -164,6 +164,23 @@ class HttpDockerEngine : public DockerEngine {
   absl::StatusOr<json::array> ListImages() override { return AsArray(client_.ListImages()); }
   absl::StatusOr<json::array> ListContainers() override { return AsArray(client_.ListContainers()); }
 
+  absl::Status Events(int64_t since, int64_t until, const json::object& filters, const EventSink& sink) override {
+    std::string path = absl::StrCat("/events?since=", since);
+    if (until > 0) absl::StrAppend(&path, "&until=", until);
+    if (!filters.empty()) absl::StrAppend(&path, "&filters=", Escape(json::serialize(filters)));
+    auto stream = client_.OpenStream("GET", path, nullptr, "", until > 0 ? std::chrono::seconds(30) : std::chrono::hours(24));
+    if (!stream.ok()) return stream.status();
+    for (;;) {
+      auto line = (*stream)->ReadLine();
+      if (!line.ok()) return line.status();
+      if (!line->has_value()) return absl::OkStatus();
+      boost::system::error_code ec;
+      json::value v = json::parse(**line, ec);
+      if (ec || !v.is_object()) continue;
+      if (!sink(v.as_object())) return absl::OkStatus();
+    }
+  }
+
  private:
   EngineClient client_;
 };

@@ -73,6 +73,12 @@ class DockerEngine {
 
   // Containers (for probes and tests).
   virtual absl::StatusOr<json::array> ListContainers() = 0;
+
+  // Events between `since` and `until` (Unix seconds; until 0 = follow until `sink`
+  // returns false), filtered by `filters` (the Engine API's map, e.g. {"type": ["network"]}).
+  using EventSink = std::function<bool(const json::object& event)>;
+  virtual absl::Status Events(int64_t since, int64_t until, const json::object& filters,
+                              const EventSink& sink) = 0;
 };
 
 // The real engine over HTTP. `client` is owned.

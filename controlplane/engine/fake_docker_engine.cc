@@ -368,4 +368,9 @@ absl::StatusOr<json::array> FakeDockerEngine::ListImages() {
 
 absl::StatusOr<json::array> FakeDockerEngine::ListContainers() { return json::array{}; }
 
+absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const json::object& filters, const EventSink&) {
+  FAKE_RECORD(absl::StrCat("Events since=", since, " until=", until, " ", json::serialize(filters)));
+  return absl::OkStatus();  // the fake's world has no event history
+}
+
 }  // namespace musketeer::engine

@@ -89,6 +89,7 @@ class FakeDockerEngine : public DockerEngine {
   absl::StatusOr<json::value> InspectImage(const std::string& name) override;
   absl::StatusOr<json::array> ListImages() override;
   absl::StatusOr<json::array> ListContainers() override;
+  absl::Status Events(int64_t since, int64_t until, const json::object& filters, const EventSink& sink) override;
 
  private:
   bool InSwarm();  // REQUIRES: swarm_->mu_ held

@@ -507,6 +507,17 @@ std::vector<Node> LocalDriver::List() {
   return nodes;
 }
 
+absl::Status LocalDriver::ProbeTcp(const std::string& from_node, const std::string& ip, uint16_t port) {
+  if (auto s = ValidateNodeName(from_node); !s.ok()) return s;
+  in_addr parsed{};
+  if (inet_pton(AF_INET, ip.c_str(), &parsed) != 1) return absl::InvalidArgumentError("'" + ip + "' is not an IPv4 address");
+  // A connect from inside the node's network namespace, bounded by timeout(1).
+  auto r = Run({"nsenter", "--net=/var/run/netns/" + NetnsName(from_node), "timeout", "2", "bash", "-c",
+                "exec 3<>\"/dev/tcp/$0/$1\"", ip, std::to_string(port)});
+  if (!r.ok()) return absl::UnavailableError(absl::StrCat(from_node, " cannot reach ", ip, ":", port));
+  return absl::OkStatus();
+}
+
 absl::Status LocalDriver::RegenerateCerts(const std::string& name) {
   auto r = ReadRecord(name);
   if (!r.ok()) return r.status();

@@ -58,6 +58,7 @@ class LocalDriver : public NodeDriver {
   absl::StatusOr<Node> Inspect(const std::string& name) override;
   std::vector<Node> List() override;
   absl::Status RegenerateCerts(const std::string& name) override;
+  absl::Status ProbeTcp(const std::string& from_node, const std::string& ip, uint16_t port) override;
 
   // Names of the system objects a node owns (for tests and for messages).
   // Namespace and cgroup names carry the bridge, so that two drivers on one machine (the

@@ -47,6 +47,11 @@ class NodeDriver {
   virtual absl::StatusOr<Node> Inspect(const std::string& name) = 0;
   virtual std::vector<Node> List() = 0;
   virtual absl::Status RegenerateCerts(const std::string& name) = 0;
+  // Whether `from_node` can open a TCP connection to ip:port (preflight of the swarm ports
+  // between nodes). UNIMPLEMENTED where the driver cannot act from inside the node.
+  virtual absl::Status ProbeTcp(const std::string& from_node, const std::string& ip, uint16_t port) {
+    return absl::UnimplementedError("this driver cannot probe from inside its nodes");
+  }
 };
 
 // Node names become hostnames, namespace and directory names: 1-30 of [a-z0-9-],

@@ -2,6 +2,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <ctime>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "controlplane/engine/docker_engine.h"
 #include "controlplane/engine/engine_client.h"
 
 namespace musketeer::engine {
@@ -20,6 +25,23 @@ TEST(RealEngineTest, NegotiatesAndReadsInfo) {
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_FALSE(info->as_object().at("ID").as_string().empty());
   EXPECT_TRUE(info->as_object().contains("Swarm"));
+}
+
+TEST(RealEngineTest, StreamsTheEventsOfANetworkItMadeAndRemoved) {
+  auto engine = NewHttpDockerEngine(*Endpoint::Parse("unix:///var/run/docker.sock"));
+  const int64_t since = time(nullptr) - 1;
+  const std::string name = absl::StrCat("mk-events-", getpid());
+  auto id = engine->CreateNetwork(json::object{{"Name", name}, {"Driver", "bridge"}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(engine->RemoveNetwork(*id).ok());
+  std::vector<std::string> actions;
+  json::object filters{{"type", json::array{json::value("network")}}, {"network", json::array{json::value(*id)}}};
+  absl::Status s = engine->Events(since, time(nullptr) + 1, filters, [&](const json::object& e) {
+    actions.push_back(std::string(e.at("Action").as_string()));
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(actions, ::testing::ElementsAre("create", "destroy"));
 }
 
 TEST(RealEngineTest, ListsImagesIncludingTheJudgeBase) {

@@ -57,6 +57,9 @@ out=$($M swarm join e2e-w1 2>&1); [[ $out == *"swarm init"* ]] && ok "join befor
 check "swarm init" $M swarm init e2e-m1
 check "swarm join" $M swarm join e2e-w1 e2e-w2 --manager e2e-m1
 [ "$($M --format json node ls | grep -c '"swarm_status": "ready"')" = 3 ] && ok "three ready swarm nodes" || bad "swarm nodes not ready"
+pre=$($M node preflight e2e-w1)
+[[ $pre == *'"api_version": "1.41"'* && $pre == *"2377 (e2e-m1): reachable"* && $pre != *'"unreachable"'* ]] \
+  && ok "preflight: API 1.41, swarm ports reachable from e2e-w1" || bad "preflight: $pre"
 check "overlay network swarm_test" $M network create --driver overlay swarm_test
 # The CLI's contract: help, formats, exit codes, and `node env` for the real docker CLI.
 check "--help exits 0" $M service create --help
