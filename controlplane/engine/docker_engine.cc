@@ -75,6 +75,7 @@ class HttpDockerEngine : public DockerEngine {
   }
 
   absl::StatusOr<json::array> ListNodes() override { return AsArray(client_.Call("GET", "/nodes")); }
+  absl::StatusOr<json::value> InspectNode(const std::string& id) override { return client_.Call("GET", "/nodes/" + Escape(id)); }
   absl::Status UpdateNode(const std::string& id, uint64_t version, const json::value& spec) override {
     return client_.Call("POST", absl::StrCat("/nodes/", Escape(id), "/update?version=", version), &spec).status();
   }
@@ -162,7 +163,13 @@ class HttpDockerEngine : public DockerEngine {
     return client_.Call("GET", absl::StrCat("/images/", Escape(name), "/json"));
   }
   absl::StatusOr<json::array> ListImages() override { return AsArray(client_.ListImages()); }
+  absl::Status RemoveImage(const std::string& name, bool force) override {
+    return client_.Call("DELETE", absl::StrCat("/images/", Escape(name), force ? "?force=1" : "")).status();
+  }
   absl::StatusOr<json::array> ListContainers() override { return AsArray(client_.ListContainers()); }
+  absl::StatusOr<json::value> InspectContainer(const std::string& id) override {
+    return client_.Call("GET", absl::StrCat("/containers/", Escape(id), "/json"));
+  }
 
   absl::Status Events(int64_t since, int64_t until, const json::object& filters, const EventSink& sink) override {
     std::string path = absl::StrCat("/events?since=", since);

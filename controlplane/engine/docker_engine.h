@@ -42,6 +42,7 @@ class DockerEngine {
 
   // Swarm nodes (on a manager).
   virtual absl::StatusOr<json::array> ListNodes() = 0;
+  virtual absl::StatusOr<json::value> InspectNode(const std::string& id) = 0;
   virtual absl::Status UpdateNode(const std::string& id, uint64_t version, const json::value& spec) = 0;
   virtual absl::Status RemoveNode(const std::string& id, bool force) = 0;
 
@@ -70,9 +71,11 @@ class DockerEngine {
   virtual absl::Status LoadImage(const BodySource& tarball) = 0;
   virtual absl::StatusOr<json::value> InspectImage(const std::string& name) = 0;
   virtual absl::StatusOr<json::array> ListImages() = 0;
+  virtual absl::Status RemoveImage(const std::string& name, bool force) = 0;
 
   // Containers (for probes and tests).
   virtual absl::StatusOr<json::array> ListContainers() = 0;
+  virtual absl::StatusOr<json::value> InspectContainer(const std::string& id) = 0;
 
   // Events between `since` and `until` (Unix seconds; until 0 = follow until `sink`
   // returns false), filtered by `filters` (the Engine API's map, e.g. {"type": ["network"]}).

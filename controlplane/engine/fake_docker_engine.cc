@@ -368,6 +368,25 @@ absl::StatusOr<json::array> FakeDockerEngine::ListImages() {
 
 absl::StatusOr<json::array> FakeDockerEngine::ListContainers() { return json::array{}; }
 
+absl::StatusOr<json::value> FakeDockerEngine::InspectContainer(const std::string& id) {
+  return absl::NotFoundError("No such container: " + id);  // the fake runs no containers
+}
+
+absl::StatusOr<json::value> FakeDockerEngine::InspectNode(const std::string& id) {
+  auto nodes = ListNodes();
+  if (!nodes.ok()) return nodes.status();
+  for (const auto& n : *nodes) {
+    if (n.at("ID").as_string() == id) return n;
+  }
+  return absl::NotFoundError("node " + id + " not found");
+}
+
+absl::Status FakeDockerEngine::RemoveImage(const std::string& name, bool force) {
+  FAKE_RECORD(absl::StrCat("RemoveImage ", name, " force=", force));
+  if (swarm_->images_[hostname_].erase(name) == 0) return absl::NotFoundError("No such image: " + name);
+  return absl::OkStatus();
+}
+
 absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const json::object& filters, const EventSink&) {
   FAKE_RECORD(absl::StrCat("Events since=", since, " until=", until, " ", json::serialize(filters)));
   return absl::OkStatus();  // the fake's world has no event history

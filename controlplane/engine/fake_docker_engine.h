@@ -70,6 +70,7 @@ class FakeDockerEngine : public DockerEngine {
   absl::StatusOr<json::value> SwarmInspect() override;
   absl::Status SwarmUpdate(uint64_t version, const json::value& spec, bool rotate_worker, bool rotate_manager) override;
   absl::StatusOr<json::array> ListNodes() override;
+  absl::StatusOr<json::value> InspectNode(const std::string& id) override;
   absl::Status UpdateNode(const std::string& id, uint64_t version, const json::value& spec) override;
   absl::Status RemoveNode(const std::string& id, bool force) override;
   absl::StatusOr<std::string> CreateNetwork(const json::object& request) override;
@@ -88,7 +89,9 @@ class FakeDockerEngine : public DockerEngine {
   absl::Status LoadImage(const BodySource& tarball) override;
   absl::StatusOr<json::value> InspectImage(const std::string& name) override;
   absl::StatusOr<json::array> ListImages() override;
+  absl::Status RemoveImage(const std::string& name, bool force) override;
   absl::StatusOr<json::array> ListContainers() override;
+  absl::StatusOr<json::value> InspectContainer(const std::string& id) override;
   absl::Status Events(int64_t since, int64_t until, const json::object& filters, const EventSink& sink) override;
 
  private:

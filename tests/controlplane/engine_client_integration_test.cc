@@ -44,6 +44,14 @@ TEST(RealEngineTest, StreamsTheEventsOfANetworkItMadeAndRemoved) {
   EXPECT_THAT(actions, ::testing::ElementsAre("create", "destroy"));
 }
 
+TEST(RealEngineTest, MissingImagesContainersAndNodesAreNotFoundOrPreconditions) {
+  auto engine = NewHttpDockerEngine(*Endpoint::Parse("unix:///var/run/docker.sock"));
+  EXPECT_EQ(engine->RemoveImage("musketeer/nosuch:0", false).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine->InspectContainer("musketeer-nosuch").status().code(), absl::StatusCode::kNotFound);
+  // The host engine is not a swarm manager: 503 "This node is not a swarm manager".
+  EXPECT_FALSE(engine->InspectNode("nosuch").ok());
+}
+
 TEST(RealEngineTest, ListsImagesIncludingTheJudgeBase) {
   auto images = Docker().ListImages();
   ASSERT_TRUE(images.ok()) << images.status();
