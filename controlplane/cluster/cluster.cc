@@ -1,5 +1,6 @@
 // Cluster: nodes, swarm, networks and images. Services and stacks are in services.cc.
 #include "controlplane/cluster/cluster.h"
+#include "controlplane/cluster/json_access.h"
 
 #include <filesystem>
 #include <future>
@@ -13,17 +14,6 @@
 
 namespace musketeer::cluster {
 namespace json = boost::json;
-
-namespace {
-std::string Str(const json::object& o, const char* key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : "";
-}
-const json::object* Obj(const json::object& o, const char* key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_object() ? &v->as_object() : nullptr;
-}
-}  // namespace
 
 Cluster::Cluster(std::map<std::string, nodes::NodeDriver*> drivers, EngineFactory engines,
                  state::StateStore& store, PingProbe probe, ClusterOptions options)

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "controlplane/cluster/cluster.h"
+#include "controlplane/cluster/json_access.h"
 #include "controlplane/cluster/http_probe.h"
 
 namespace musketeer::cluster {
@@ -20,23 +21,6 @@ constexpr const char* kStackLabel = "com.docker.stack.namespace";
 constexpr const char* kEdgeForLabel = "musketeer.edge-for";
 constexpr const char* kEdgeNetwork = "musketeer-edge";
 
-std::string Str(const json::object& o, const char* key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : "";
-}
-const json::value* Path(const json::value& v, std::initializer_list<const char*> keys) {
-  const json::value* cur = &v;
-  for (const char* k : keys) {
-    if (!cur->is_object()) return nullptr;
-    cur = cur->as_object().if_contains(k);
-    if (cur == nullptr) return nullptr;
-  }
-  return cur;
-}
-std::string PathStr(const json::value& v, std::initializer_list<const char*> keys) {
-  const json::value* x = Path(v, keys);
-  return x && x->is_string() ? std::string(x->as_string()) : "";
-}
 std::string EdgeName(const std::string& service) { return service + "-edge"; }
 
 std::string PortsJson(const pb::ServiceSpec& spec) {
