@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
   if (mode == "info" && argc == 4) {
     int n = 0;
     if (!absl::SimpleAtoi(argv[3], &n)) return 2;
-    engine::EngineClient client(engine::Endpoint{engine::Endpoint::Kind::kUnix, argv[2]});
+    engine::Endpoint endpoint;
+    endpoint.path = argv[2];  // kUnix by default
+    engine::EngineClient client(endpoint);
     if (auto s = client.Info(); !s.ok()) {
       std::cerr << s.status() << "\n";
       return 1;

@@ -332,9 +332,28 @@ absl::Status LocalDriver::WaitReady(const Record& r) {
   return absl::DeadlineExceededError(absl::StrCat("dockerd of node '", r.name, "' did not answer over TLS within ", config_.ready_timeout.count(), " s (last: ", last.message(), "); see ", NodeDir(r.name), "/dockerd.log"));
 }
 
+absl::Status LocalDriver::ReclaimLeftovers(const std::string& name) {
+  const std::string ns = NetnsName(name);
+  if (fs::exists(NodeDir(name)) || !fs::exists("/var/run/netns/" + ns)) return absl::OkStatus();
+  // A namespace without a node record: a control plane with this bridge died mid-create or
+  // its state directory was wiped. If nothing lives in it any more it is ours to reclaim;
+  // if something does, it belongs to someone else and is left alone.
+  auto pids = Run({"ip", "netns", "pids", ns});
+  if (!pids.ok()) return pids.status();
+  if (!absl::StripAsciiWhitespace(*pids).empty() || !PidsIn(CgroupDir(name)).empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the network namespace ", ns, " exists with processes in it but node '", name,
+        "' is not in this control plane's state (another musketeerd using bridge ", config_.bridge,
+        "?); stop that one, or start this one with another --bridge"));
+  }
+  Destroy(Record{name, "", "", 0});
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Node> LocalDriver::Create(const std::string& name, const RemoteSpec* remote) {
   if (auto s = ValidateNodeName(name); !s.ok()) return s;
   if (remote != nullptr) return absl::InvalidArgumentError("the local driver takes no remote URL; use --driver remote");
+  if (auto s = ReclaimLeftovers(name); !s.ok()) return s;
   Record r;
   r.name = name;
   r.created_at = Now();

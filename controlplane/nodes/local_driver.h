@@ -90,6 +90,9 @@ class LocalDriver : public NodeDriver {
   // Removes everything of a node, whatever state it is in. Used by Remove and by a failed Create.
   void Destroy(const Record& r);
   void RemoveBridgeIfUnused();
+  // Before a create: removes a namespace of this name that no record owns and no process
+  // uses (left by a crash); refuses, touching nothing, when something still lives in it.
+  absl::Status ReclaimLeftovers(const std::string& name);
 
   const LocalDriverConfig config_;
   const Subnet subnet_;

@@ -150,6 +150,31 @@ TEST_F(LocalDriverTest, FailedCreateLeavesNothingBehindAndTouchesNoOtherDriversN
   fs::remove_all(other_config.run_dir, ec);
 }
 
+TEST_F(LocalDriverTest, CreateReclaimsADeadNamespaceACrashLeftButNotALiveOne) {
+  // What a control plane killed mid-create leaves: a namespace and a veth, no record.
+  const std::string ns = driver_->NetnsName("crashed"), veth = driver_->VethName("crashed");
+  ASSERT_EQ(std::system(("ip netns add " + ns).c_str()), 0);
+  ASSERT_EQ(std::system(("ip link add " + veth + " type veth peer name " + veth + "p").c_str()), 0);
+  auto n = driver_->Create("crashed", nullptr);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_TRUE(engine::EngineClient(n->endpoint, std::chrono::seconds(5)).Ping().ok());
+
+  // A namespace someone still uses is refused and left as it was.
+  const std::string busy = driver_->NetnsName("busy");
+  ASSERT_EQ(std::system(("ip netns add " + busy).c_str()), 0);
+  ASSERT_EQ(std::system(("ip netns exec " + busy + " sleep 60 >/dev/null 2>&1 & echo $! > " + root_ + "/sleeper.pid").c_str()), 0);
+  for (int i = 0; i < 100 && std::system(("test -n \"$(ip netns pids " + busy + ")\"").c_str()) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto refused = driver_->Create("busy", nullptr);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(refused.status().message().find("--bridge"), std::string::npos) << refused.status();
+  EXPECT_TRUE(NetnsExists(busy)) << "a namespace in use was removed";
+  EXPECT_FALSE(fs::exists(driver_->NodeDir("busy")));
+  std::system(("ip netns pids " + busy + " | xargs -r kill -9").c_str());
+  std::system(("ip netns del " + busy).c_str());
+}
+
 TEST_F(LocalDriverTest, BadNamesDuplicatesAndAnExhaustedSubnetGiveClearErrors) {
   for (const std::string& bad : std::vector<std::string>{"", "Manager", "-x", "x-", "a_b", "a/b", std::string(31, 'a')}) {
     auto n = driver_->Create(bad, nullptr);
