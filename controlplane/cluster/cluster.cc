@@ -519,7 +519,7 @@ absl::Status ForEachParallel(const std::vector<nodes::Node>& nodes,
 }  // namespace
 
 absl::Status Cluster::BuildImage(const pb::BuildImageRequest& req, const ImageSink& sink) {
-  if (req.tag().empty()) return absl::InvalidArgumentError("tag: required, e.g. judge_server:1.0");
+  if (auto s = ValidateImageReference("tag", req.tag()); !s.ok()) return s;
   auto context = TarDirectory(req.context_dir());
   if (!context.ok()) return context.status();
   nodes::Node target;
@@ -559,10 +559,9 @@ absl::Status Cluster::BuildImage(const pb::BuildImageRequest& req, const ImageSi
 }
 
 absl::Status Cluster::ImportImage(const pb::ImportImageRequest& req, const ImageSink& sink) {
-  auto colon = req.tag().rfind(':');
-  if (req.tag().empty() || colon == 0) return absl::InvalidArgumentError("tag: required, e.g. musketeer/base:bookworm");
-  const std::string repo = colon == std::string::npos ? req.tag() : req.tag().substr(0, colon);
-  const std::string tag = colon == std::string::npos ? "latest" : req.tag().substr(colon + 1);
+  if (auto s = ValidateImageReference("tag", req.tag()); !s.ok()) return s;
+  if (req.tag().find('@') != std::string::npos) return absl::InvalidArgumentError("tag: an import names a tag, not a digest");
+  const auto [repo, tag] = SplitImageReference(req.tag());
   if (!ReadFileSource(req.rootfs_tar()).ok()) {
     return absl::InvalidArgumentError(absl::StrCat("rootfs_tar: '", req.rootfs_tar(), "' cannot be read on the control plane's machine"));
   }
@@ -593,7 +592,7 @@ absl::Status Cluster::ImportImage(const pb::ImportImageRequest& req, const Image
 }
 
 absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req, const ImageSink& sink) {
-  if (req.image().empty()) return absl::InvalidArgumentError("image: required");
+  if (auto s = ValidateImageReference("image", req.image()); !s.ok()) return s;
   std::vector<nodes::Node> all;
   for (auto& h : AllNodes()) all.push_back(h.node);
   nodes::Node source;

@@ -142,6 +142,10 @@ class Cluster {
 absl::StatusOr<boost::json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge_routed,
                                                  const std::string& stack);
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec);
+// INVALID_ARGUMENT naming `field` unless `ref` is a Docker image reference.
+absl::Status ValidateImageReference(const std::string& field, const std::string& ref);
+// "host:5000/a/b:1.0" -> {"host:5000/a/b", "1.0"}; the tag is "latest" when absent.
+std::pair<std::string, std::string> SplitImageReference(const std::string& ref);
 // Parses a compose file (version 3) into service specs and networks (names unprefixed).
 struct ComposeFile {
   std::vector<pb::ServiceSpec> services;

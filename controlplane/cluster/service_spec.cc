@@ -26,12 +26,32 @@ json::object ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
 }
 }  // namespace
 
+absl::Status ValidateImageReference(const std::string& field, const std::string& ref) {
+  // Docker's reference grammar: [host[:port]/]name[/name...][:tag][@sha256:digest].
+  static const std::regex kRef(
+      "(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+      "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+      "(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?");
+  if (ref.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required, e.g. judge_server:1.0"));
+  if (ref.size() > 255 || !std::regex_match(ref, kRef)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", ref, "' is not an image reference; use lowercase name[:tag], e.g. judge_server:1.0"));
+  }
+  return absl::OkStatus();
+}
+
+std::pair<std::string, std::string> SplitImageReference(const std::string& ref) {
+  const std::string name = ref.substr(0, ref.find('@'));
+  const size_t colon = name.rfind(':');
+  if (colon == std::string::npos || name.find('/', colon) != std::string::npos) return {name, "latest"};
+  return {name.substr(0, colon), name.substr(colon + 1)};
+}
+
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
   static const std::regex kName("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}");
   if (!std::regex_match(spec.name(), kName)) {
     return absl::InvalidArgumentError(absl::StrCat("spec.name: '", spec.name(), "' is invalid; use 1-63 of [a-zA-Z0-9_.-], starting with a letter or digit"));
   }
-  if (spec.image().empty()) return absl::InvalidArgumentError("spec.image: required, e.g. judge_server:1.0");
+  if (auto s = ValidateImageReference("spec.image", spec.image()); !s.ok()) return s;
   if (!spec.mode().empty() && spec.mode() != "replicated" && spec.mode() != "global") {
     return absl::InvalidArgumentError(absl::StrCat("spec.mode: '", spec.mode(), "' is not replicated or global"));
   }

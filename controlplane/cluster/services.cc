@@ -199,7 +199,9 @@ absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bo
   if (!svc.ok()) return svc;
   *svc->mutable_routing() = progress->routing();
   if (progress->state() == "converged" || (rollback_is_success && progress->state() == "rolled_back")) return svc;
-  return absl::Status(progress->state() == "failed" ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kDeadlineExceeded,
+  // Failed, or rolled back by the swarm (its FailureAction): the change did not take.
+  const bool refused = progress->state() == "failed" || progress->state() == "rolled_back";
+  return absl::Status(refused ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kDeadlineExceeded,
                       absl::StrCat("service '", name, "' did not converge (", progress->state(), ": ", progress->message(), ")"));
 }
 
@@ -328,13 +330,21 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
     // One entry per slot (replicated) or node (global): the newest task that should run.
     std::map<std::string, const json::value*> slots;
     int failures = 0;
-    std::string last_error;
+    std::string last_error, newest_error, newest_error_at;
     for (const auto& t : *tasks) {
       const std::string key = global ? PathStr(t, {"NodeID"}) : std::to_string(Path(t, {"Slot"}) ? Path(t, {"Slot"})->to_number<int64_t>() : 0);
       const std::string state = PathStr(t, {"Status", "State"});
-      if ((state == "failed" || state == "rejected") && SameTaskSpec(t, *svc)) {
-        ++failures;
-        if (!PathStr(t, {"Status", "Err"}).empty()) last_error = PathStr(t, {"Status", "Err"});
+      if (state == "failed" || state == "rejected") {
+        const std::string err = PathStr(t, {"Status", "Err"});
+        if (SameTaskSpec(t, *svc)) {
+          ++failures;
+          if (!err.empty()) last_error = err;
+        }
+        // After an automatic rollback the failed tasks are the abandoned version's.
+        if (!err.empty() && PathStr(t, {"UpdatedAt"}) >= newest_error_at) {
+          newest_error_at = PathStr(t, {"UpdatedAt"});
+          newest_error = err;
+        }
       }
       if (PathStr(t, {"DesiredState"}) != "running") continue;
       auto& cur = slots[key];
@@ -380,7 +390,11 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
       if (stable_since == absl::InfiniteFuture()) stable_since = now;
       if (now - stable_since >= options_.stable_for) {
         progress.set_state(update == "rollback_completed" ? "rolled_back" : "converged");
-        progress.set_message(update == "rollback_completed" ? PathStr(*svc, {"UpdateStatus", "Message"}) : "");
+        if (update == "rollback_completed") {
+          std::string why = PathStr(*svc, {"UpdateStatus", "Message"});
+          if (!newest_error.empty()) absl::StrAppend(&why, "; the last task error: ", newest_error);
+          progress.set_message(why);
+        }
         if (auto routing = store_.GetRouting(name); routing && !routing->ports_json.empty() && routing->ports_json != "[]") {
           *progress.mutable_routing() = Probe(name, *routing);
         }
@@ -472,7 +486,9 @@ absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceReques
   if (!req.has_replicas() && !req.has_image() && req.set_env().empty()) {
     return absl::InvalidArgumentError("nothing to update: set replicas, image or set_env");
   }
-  if (req.has_image() && req.image().empty()) return absl::InvalidArgumentError("image: cannot be empty");
+  if (req.has_image()) {
+    if (auto s = ValidateImageReference("image", req.image()); !s.ok()) return s;
+  }
   if (req.has_replicas() && req.replicas() > 1000) return absl::InvalidArgumentError("replicas: at most 1000");
   {
     std::lock_guard service_lock(ServiceMutex(req.name()));

@@ -42,6 +42,11 @@ bool FakeSwarm::HasImage(const std::string& hostname, const std::string& image) 
   return images_[hostname].count(image) > 0;
 }
 
+void FakeSwarm::FailTasksOf(const std::string& image, const std::string& err) {
+  std::lock_guard lock(mu_);
+  failing_images_[image] = err;
+}
+
 absl::Status FakeSwarm::Record(const std::string& host, const std::string& call) {
   calls_.push_back(absl::StrCat(host, ": ", call));
   const std::string method = call.substr(0, call.find(' '));
@@ -189,6 +194,14 @@ absl::Status FakeDockerEngine::RemoveNetwork(const std::string& id) {
   FAKE_RECORD("RemoveNetwork " + id);
   for (auto it = swarm_->networks_.begin(); it != swarm_->networks_.end(); ++it) {
     if (it->first == id || it->second.at("Id").as_string() == id) {
+      for (const auto& [name, svc] : swarm_->services_) {
+        const json::value* nets = svc.spec.at("TaskTemplate").as_object().if_contains("Networks");
+        for (const auto& n : nets ? nets->as_array() : json::array{}) {
+          if (n.at("Target").as_string() == it->first || n.at("Target").as_string() == it->second.at("Id").as_string()) {
+            return absl::FailedPreconditionError("rpc error: code = FailedPrecondition desc = network " + it->first + " is in use by service " + svc.id);
+          }
+        }
+      }
       swarm_->networks_.erase(it);
       return absl::OkStatus();
     }
@@ -218,6 +231,7 @@ absl::StatusOr<json::value> FakeDockerEngine::InspectService(const std::string& 
   if (s == nullptr) return absl::NotFoundError("service " + id + " not found");
   json::object out{{"ID", s->id}, {"Version", {{"Index", s->version}}}, {"Spec", s->spec}, {"CreatedAt", "2026-11-25T00:00:00Z"}};
   if (!s->previous.is_null()) out["PreviousSpec"] = s->previous;
+  if (!s->update_status.empty()) out["UpdateStatus"] = s->update_status;
   return out;
 }
 
@@ -228,9 +242,21 @@ absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t ver
   if (s->version != version) return absl::UnknownError("rpc error: code = Unknown desc = update out of sequence");
   if (rollback) {
     std::swap(s->spec, s->previous);
+    s->update_status = {{"State", "rollback_completed"}, {"Message", "manually requested rollback"}};
   } else {
     s->previous = s->spec;
     s->spec = spec;
+    s->update_status = {{"State", "completed"}, {"Message", "update completed"}};
+    const json::value* image = spec.at("TaskTemplate").at("ContainerSpec").as_object().if_contains("Image");
+    const json::value* action = spec.as_object().contains("UpdateConfig") ? spec.at("UpdateConfig").as_object().if_contains("FailureAction") : nullptr;
+    if (image && swarm_->failing_images_.count(std::string(image->as_string())) && action && *action == "rollback") {
+      std::swap(s->spec, s->previous);  // what the swarm does once the first task fails
+      s->abandoned.push_back(json::object{{"ID", s->id + ".1.9"}, {"Slot", 1}, {"DesiredState", "shutdown"},
+                                          {"UpdatedAt", "2026-11-25T00:00:09Z"},
+                                          {"Spec", {{"ContainerSpec", spec.at("TaskTemplate").at("ContainerSpec")}}},
+                                          {"Status", {{"State", "rejected"}, {"Err", swarm_->failing_images_[std::string(image->as_string())]}}}});
+      s->update_status = {{"State", "rollback_completed"}, {"Message", "update rolled back due to failure or early termination of task " + s->id + ".1"}};
+    }
   }
   ++s->version;
   return absl::OkStatus();
@@ -266,14 +292,23 @@ absl::StatusOr<json::array> FakeDockerEngine::ListTasks(const std::string& servi
     const json::object& mode = s.spec.at("Mode").as_object();
     const bool global = mode.contains("Global");
     const int64_t count = global ? ready.size() : mode.at("Replicated").at("Replicas").to_number<int64_t>();
+    for (const auto& t : s.abandoned) out.push_back(t);
+    const json::value& container = s.spec.at("TaskTemplate").at("ContainerSpec");
+    const json::value* image = container.as_object().if_contains("Image");
+    auto failing = image ? swarm_->failing_images_.find(std::string(image->as_string())) : swarm_->failing_images_.end();
+    const int attempts = failing == swarm_->failing_images_.end() ? 1 : 3;
     for (int64_t i = 0; i < count && !ready.empty(); ++i) {
-      out.push_back(json::object{{"ID", absl::StrCat(s.id, ".", i + 1)},
-                                 {"Slot", global ? 0 : i + 1},
-                                 {"NodeID", ready[i % ready.size()]->id},
-                                 {"DesiredState", "running"},
-                                 {"UpdatedAt", "2026-11-25T00:00:00Z"},
-                                 {"Spec", {{"ContainerSpec", s.spec.at("TaskTemplate").at("ContainerSpec")}}},
-                                 {"Status", {{"State", "running"}}}});
+      for (int a = 1; a <= attempts; ++a) {
+        json::object status{{"State", attempts == 1 ? "running" : "rejected"}};
+        if (attempts > 1) status["Err"] = failing->second;
+        out.push_back(json::object{{"ID", absl::StrCat(s.id, ".", i + 1, ".", a)},
+                                   {"Slot", global ? 0 : i + 1},
+                                   {"NodeID", ready[i % ready.size()]->id},
+                                   {"DesiredState", a == attempts ? "running" : "shutdown"},
+                                   {"UpdatedAt", absl::StrCat("2026-11-25T00:00:0", a, "Z")},
+                                   {"Spec", {{"ContainerSpec", container}}},
+                                   {"Status", std::move(status)}});
+      }
     }
   }
   return out;

@@ -3,7 +3,8 @@
 // once, spread over the nodes), images kept per host, and every call is recorded as
 // "HOST: Method args" so a test can assert on what the control plane asked for.
 // `FailNext("UpdateService", status)` makes the next such call fail once (e.g. "update
-// out of sequence"). Thread-safe.
+// out of sequence"); `FailTasksOf(image, err)` makes every task of that image be rejected,
+// and an update to it roll back by itself when its FailureAction says so. Thread-safe.
 #ifndef CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
 #define CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
 
@@ -28,6 +29,8 @@ class FakeSwarm {
   // Images live per host, so that engines made later for the same host see them.
   void AddImage(const std::string& hostname, const std::string& image);
   bool HasImage(const std::string& hostname, const std::string& image);
+  // Tasks of `image` are rejected with `err`, three attempts per slot, as a swarm retries.
+  void FailTasksOf(const std::string& image, const std::string& err);
 
  private:
   friend class FakeDockerEngine;
@@ -39,6 +42,8 @@ class FakeSwarm {
   struct Service {
     std::string id;
     json::value spec, previous;
+    json::object update_status;  // empty until the first update
+    json::array abandoned;       // tasks of a version the swarm rolled back (kept, as a swarm does)
     uint64_t version = 1;
   };
   absl::Status Record(const std::string& host, const std::string& call);
@@ -52,6 +57,7 @@ class FakeSwarm {
   std::map<std::string, json::object> networks_;  // by name
   std::map<std::string, Service> services_;       // by name
   std::map<std::string, std::set<std::string>> images_;  // by hostname
+  std::map<std::string, std::string> failing_images_;    // image -> task error
   int next_id_ = 1;
 };
 

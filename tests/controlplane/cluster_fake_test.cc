@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -310,6 +312,242 @@ TEST_F(ClusterTest, NodeUpdateDrainsAndLabels) {
   EXPECT_EQ(n->labels().at("zone"), "a");
   req.set_availability("sideways");
   EXPECT_EQ(cluster_->UpdateNode(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClusterTest, NodeStopStartKillAndRolesWithErrorsForBadInput) {
+  Tutorial();
+  for (const char* action : {"stop", "start", "kill", "start", "regenerate-certs"}) {
+    auto n = cluster_->NodeAction("worker1", action);
+    ASSERT_TRUE(n.ok()) << action << ": " << n.status();
+    EXPECT_EQ(n->state(), std::string(action) == "stop" || std::string(action) == "kill" ? "stopped" : "running") << action;
+  }
+  EXPECT_EQ(cluster_->NodeAction("worker1", "explode").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cluster_->NodeAction("nosuch", "start").status().code(), absl::StatusCode::kNotFound);
+
+  pb::UpdateNodeRequest promote;
+  promote.set_name("worker1");
+  promote.set_role("manager");
+  ASSERT_EQ(cluster_->UpdateNode(promote)->swarm_role(), "manager");
+  EXPECT_THAT(swarm_->CallsMatching("UpdateNode"), HasSubstr("\"Role\":\"manager\""));
+  promote.set_role("worker");
+  ASSERT_EQ(cluster_->UpdateNode(promote)->swarm_role(), "worker");
+  promote.set_role("king");
+  EXPECT_EQ(cluster_->UpdateNode(promote).status().code(), absl::StatusCode::kInvalidArgument);
+
+  pb::CreateNodeRequest outsider;
+  outsider.set_name("loner");
+  ASSERT_TRUE(cluster_->CreateNode(outsider).ok());
+  pb::UpdateNodeRequest drain;
+  drain.set_name("loner");
+  drain.set_availability("drain");
+  auto refused = cluster_->UpdateNode(drain);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("swarm join loner"));
+}
+
+TEST_F(ClusterTest, DeletingASwarmNodeLeavesTheSwarmFirstAndAManagerNeedsForce) {
+  Tutorial();
+  auto refused = cluster_->DeleteNode("manager1", /*force=*/false);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("demote"));
+  ASSERT_TRUE(cluster_->DeleteNode("worker2", false).ok());
+  EXPECT_THAT(swarm_->CallsMatching("worker2: SwarmLeave"), HasSubstr("force=1"));
+  EXPECT_THAT(swarm_->CallsMatching("RemoveNode"), HasSubstr("manager1: RemoveNode"));
+  auto nodes = cluster_->ListNodes();
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_EQ(cluster_->GetNode("worker2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(cluster_->DeleteNode("worker2", false).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClusterTest, NodeEnvIsWhatTheDockerCliReads) {
+  Tutorial();
+  auto env = cluster_->NodeEnv("manager1");
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->docker_host(), "unix:///fake/manager1");
+  EXPECT_THAT(env->shell(), HasSubstr("export DOCKER_HOST=\"unix:///fake/manager1\""));
+  EXPECT_THAT(env->shell(), HasSubstr("unset DOCKER_TLS_VERIFY"));
+  EXPECT_EQ(cluster_->NodeEnv("nosuch").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClusterTest, LeaveAndRotateJoinTokens) {
+  Tutorial();
+  auto before = cluster_->GetSwarm(/*show_tokens=*/true);
+  ASSERT_TRUE(before.ok());
+  auto rotated = cluster_->RotateJoinTokens(/*worker=*/true, /*manager=*/false);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  auto after = cluster_->GetSwarm(true);
+  EXPECT_NE(after->worker_join_token(), before->worker_join_token());
+  EXPECT_EQ(after->manager_join_token(), before->manager_join_token());
+  ASSERT_TRUE(cluster_->LeaveSwarm("worker1", false).ok());
+  EXPECT_EQ(cluster_->LeaveSwarm("worker1", false).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(cluster_->GetNode("worker1")->swarm_node_id().empty());
+  // A worker joining now dials with the rotated token.
+  pb::JoinSwarmRequest join;
+  join.set_node("worker1");
+  ASSERT_TRUE(cluster_->JoinSwarm(join).ok());
+  EXPECT_THAT(swarm_->CallsMatching("worker1: SwarmJoin"), HasSubstr("SWMTKN-worker'"));
+}
+
+TEST_F(ClusterTest, NetworksListDeleteAndRefuseToDeleteOneInUse) {
+  Tutorial();
+  pb::CreateNetworkRequest dup;
+  dup.set_name("swarm_test");
+  EXPECT_EQ(cluster_->CreateNetwork(dup).status().code(), absl::StatusCode::kAlreadyExists);
+  pb::CreateNetworkRequest bad;
+  bad.set_name("bad name");
+  EXPECT_EQ(cluster_->CreateNetwork(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  auto nets = cluster_->ListNetworks();
+  ASSERT_TRUE(nets.ok());
+  ASSERT_EQ(nets->size(), 1u);
+  EXPECT_EQ((*nets)[0].name(), "swarm_test");
+  EXPECT_EQ((*nets)[0].driver(), "overlay");
+
+  ASSERT_TRUE(cluster_->CreateService(JudgeService(1), Soon()).ok());
+  auto in_use = cluster_->DeleteNetwork("swarm_test");
+  EXPECT_EQ(in_use.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(in_use.message()), HasSubstr("remove the service first"));
+  ASSERT_TRUE(cluster_->DeleteService("judge_swarm").ok());
+  ASSERT_TRUE(cluster_->DeleteNetwork("swarm_test").ok());
+  EXPECT_TRUE(cluster_->ListNetworks()->empty());
+  EXPECT_EQ(cluster_->DeleteNetwork("swarm_test").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClusterTest, BuildUploadsTheContextToOneNodeThenDistributes) {
+  Tutorial();
+  const std::string context = dir_ + "/ctx";
+  fs::create_directories(context);
+  std::ofstream(context + "/Dockerfile") << "FROM scratch\n";
+  pb::BuildImageRequest req;
+  req.set_context_dir(context);
+  req.set_tag("judge_server:1.0");
+  req.set_node("worker1");
+  req.set_distribute(true);
+  std::vector<std::string> lines;
+  ASSERT_TRUE(cluster_->BuildImage(req, [&](const pb::ImageProgress& p) { lines.push_back(p.node() + ": " + p.message()); }).ok());
+  EXPECT_THAT(swarm_->CallsMatching("BuildImage"), HasSubstr("worker1: BuildImage judge_server:1.0 context_bytes=some"));
+  EXPECT_EQ(swarm_->CallsMatching("manager1: BuildImage"), "") << "built once, on the chosen node";
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("Successfully tagged judge_server:1.0")));
+  for (const char* n : {"manager1", "worker1", "worker2"}) EXPECT_TRUE(swarm_->HasImage(n, "judge_server:1.0")) << n;
+  auto images = cluster_->ListImages("worker2");
+  ASSERT_TRUE(images.ok());
+  EXPECT_THAT((*images)[0].tags(), ::testing::Contains("judge_server:1.0"));
+  EXPECT_EQ((*images)[0].node(), "worker2");
+
+  req.set_context_dir(dir_ + "/nosuch");
+  auto missing = cluster_->BuildImage(req, [](const auto&) {});
+  EXPECT_EQ(missing.code(), absl::StatusCode::kInvalidArgument) << missing;
+  req.set_context_dir(context);
+  req.set_tag("Bad Tag");
+  EXPECT_EQ(cluster_->BuildImage(req, [](const auto&) {}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClusterTest, ImportPutsTheRootfsOnEveryChosenNode) {
+  Tutorial();
+  const std::string tar = dir_ + "/rootfs.tar";
+  std::ofstream(tar) << std::string(1024, '\0');
+  pb::ImportImageRequest req;
+  req.set_rootfs_tar(tar);
+  req.set_tag("musketeer/base:bookworm");
+  req.add_nodes("worker1");
+  req.add_nodes("worker2");
+  ASSERT_TRUE(cluster_->ImportImage(req, [](const auto&) {}).ok());
+  EXPECT_FALSE(swarm_->HasImage("manager1", "musketeer/base:bookworm"));
+  EXPECT_TRUE(swarm_->HasImage("worker1", "musketeer/base:bookworm"));
+  EXPECT_TRUE(swarm_->HasImage("worker2", "musketeer/base:bookworm"));
+  req.set_rootfs_tar(dir_ + "/nosuch.tar");
+  EXPECT_EQ(cluster_->ImportImage(req, [](const auto&) {}).code(), absl::StatusCode::kInvalidArgument);
+  req.set_rootfs_tar(tar);
+  req.add_nodes("nosuch");
+  EXPECT_EQ(cluster_->ImportImage(req, [](const auto&) {}).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClusterTest, WatchStreamsProgressUntilConvergedAndTasksNameTheirNodes) {
+  Tutorial();
+  auto req = JudgeService(3);
+  req.set_wait(false);
+  ASSERT_TRUE(cluster_->CreateService(req, Soon()).ok());
+  std::vector<pb::ServiceProgress> seen;
+  auto last = cluster_->WatchService("judge_swarm", Soon(), [&](const pb::ServiceProgress& p) {
+    seen.push_back(p);
+    return true;
+  });
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->state(), "converged");
+  EXPECT_EQ(last->running(), 3u);
+  EXPECT_EQ(last->desired(), 3u);
+  ASSERT_EQ(last->slots_size(), 3);
+  EXPECT_EQ(last->routing().probes_size(), 3) << "converged progress carries the port probes";
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().state(), "converged");
+
+  auto tasks = cluster_->ListTasks("judge_swarm");
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 3u);
+  std::set<std::string> nodes;
+  for (const auto& t : *tasks) {
+    nodes.insert(t.node());
+    EXPECT_EQ(t.state(), "running");
+    EXPECT_EQ(t.image(), "judge_server:1.0");
+  }
+  EXPECT_EQ(nodes, (std::set<std::string>{"manager1", "worker1", "worker2"}));
+  EXPECT_EQ(cluster_->WatchService("nosuch", Soon(), [](const auto&) { return true; }).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(cluster_->ListTasks("nosuch").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClusterTest, ServiceLogsReachTheSink) {
+  Tutorial();
+  ASSERT_TRUE(cluster_->CreateService(JudgeService(1), Soon()).ok());
+  std::string got;
+  ASSERT_TRUE(cluster_->ServiceLogs("judge_swarm", false, 10, [&](int stream, std::string_view line) {
+    EXPECT_EQ(stream, 1);
+    got += line;
+    return true;
+  }).ok());
+  EXPECT_THAT(got, HasSubstr("listening on 0.0.0.0:8090"));
+  EXPECT_THAT(swarm_->CallsMatching("ServiceLogs"), HasSubstr("svc"));
+  EXPECT_EQ(cluster_->ServiceLogs("nosuch", false, 10, [](int, std::string_view) { return true; }).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClusterTest, AnUpdateTheSwarmRollsBackIsReportedAsAFailureWithTheTasksError) {
+  Tutorial();
+  ASSERT_TRUE(cluster_->CreateService(JudgeService(2), Soon()).ok());
+  swarm_->FailTasksOf("judge_server:broken", "No such image: judge_server:broken");
+  pb::UpdateServiceRequest req;
+  req.set_name("judge_swarm");
+  req.set_image("judge_server:broken");
+  req.set_wait(true);
+  auto r = cluster_->UpdateService(req, Soon());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("rolled_back"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("No such image: judge_server:broken"));
+  EXPECT_EQ(cluster_->GetService("judge_swarm")->spec().image(), "judge_server:1.0") << "the old version runs";
+  EXPECT_EQ(cluster_->GetService("judge_swarm")->running(), 2u);
+}
+
+TEST_F(ClusterTest, TasksThatKeepFailingEndTheWaitWithTheirError) {
+  Tutorial();
+  swarm_->FailTasksOf("judge_server:broken", "No such image: judge_server:broken");
+  auto req = JudgeService(2);
+  req.mutable_spec()->set_image("judge_server:broken");
+  auto r = cluster_->CreateService(req, absl::Now() + absl::Seconds(30));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("No such image: judge_server:broken"));
+}
+
+TEST_F(ClusterTest, WhenANodeIsLostItShowsDownAndItsTasksMoveToTheOthers) {
+  Tutorial();
+  ASSERT_TRUE(cluster_->CreateService(JudgeService(3), Soon()).ok());
+  swarm_->SetNodeDown("worker2", true);
+  EXPECT_EQ(cluster_->GetNode("worker2")->swarm_status(), "down");
+  auto tasks = cluster_->ListTasks("judge_swarm");
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 3u);
+  for (const auto& t : *tasks) EXPECT_NE(t.node(), "worker2") << "task " << t.id() << " did not move";
+  auto svc = cluster_->GetService("judge_swarm");
+  EXPECT_EQ(svc->running(), 3u);
+  EXPECT_EQ(svc->desired(), 3u);
 }
 
 }  // namespace

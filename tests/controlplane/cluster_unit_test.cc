@@ -84,6 +84,21 @@ TEST(ServiceSpecTest, BadSpecsNameTheField) {
   }
 }
 
+TEST(ImageReferenceTest, AcceptsDockersGrammarAndSplitsTheTag) {
+  for (const std::string& ok : std::vector<std::string>{"judge_server:1.0", "judge_server", "musketeer/base:bookworm", "localhost:5000/a/b:v1.2-rc_3",
+                               "registry.example.com/team/app", "a__b:x", "nginx@sha256:" + std::string(64, 'a')}) {
+    EXPECT_TRUE(cluster::ValidateImageReference("image", ok).ok()) << ok;
+  }
+  for (const std::string& bad : std::vector<std::string>{"", "Bad Tag", "Judge:1.0", "x:", ":1.0", "a//b", "a:b:c", "-a", "a:-1", "a@sha256:zz"}) {
+    auto s = cluster::ValidateImageReference("image", bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(std::string(s.message()).rfind("image:", 0), 0u) << "names the field: " << s;
+  }
+  EXPECT_EQ(cluster::SplitImageReference("judge_server:1.0"), std::make_pair(std::string("judge_server"), std::string("1.0")));
+  EXPECT_EQ(cluster::SplitImageReference("localhost:5000/app"), std::make_pair(std::string("localhost:5000/app"), std::string("latest")));
+  EXPECT_EQ(cluster::SplitImageReference("localhost:5000/app:2"), std::make_pair(std::string("localhost:5000/app"), std::string("2")));
+}
+
 TEST(ComposeTest, ParsesTheShippedJudgeStack) {
   std::ifstream in("docker/compose.yml");
   std::string text{std::istreambuf_iterator<char>(in), {}};

@@ -127,6 +127,13 @@ for _ in $(seq 120); do
   [ "$r" = "3 3" ] && { back=1; break; }; sleep 1
 done
 [ $back = 1 ] && ok "judge_swarm back to 3 of 3 without e2e-w2" || bad "not back to 3/3: $r"
+# The tasks moved: 3 running elsewhere, e2e-w2's old ones told to shut down.
+moved=$($M --format json service ps judge_swarm | python3 -c '
+import json, sys
+tasks = json.load(sys.stdin).get("tasks", [])
+live = [t for t in tasks if t.get("desired_state") == "running" and t.get("state") == "running"]
+print(len(live), sum(t.get("node") == "e2e-w2" for t in live), sum(t.get("node") == "e2e-w2" and t.get("desired_state") == "shutdown" for t in tasks) > 0)')
+[ "$moved" = "3 0 True" ] && ok "service ps: the tasks moved off e2e-w2" || bad "tasks did not move (running, on e2e-w2, old ones shut down): $moved"
 check "start e2e-w2 again" $M node start e2e-w2
 
 # The audit log names who did what.
