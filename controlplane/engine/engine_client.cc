@@ -351,14 +351,26 @@ EngineClient::~EngineClient() = default;
 absl::StatusOr<HttpResult> EngineClient::Raw(const std::string& method, const std::string& target,
                                              const std::string& body,
                                              std::chrono::milliseconds deadline) {
-  std::lock_guard lock(mu_);
-  return RawLocked(method, target, body, deadline.count() ? deadline : default_deadline_);
+  return Exchange(method, target, body, deadline.count() ? deadline : default_deadline_);
 }
 
-absl::StatusOr<HttpResult> EngineClient::RawLocked(const std::string& method,
-                                                   const std::string& target,
-                                                   const std::string& body,
-                                                   std::chrono::milliseconds deadline) {
+std::unique_ptr<EngineClient::Connection> EngineClient::TakeIdle() {
+  std::lock_guard lock(mu_);
+  if (idle_.empty()) return nullptr;
+  auto c = std::move(idle_.back());
+  idle_.pop_back();
+  return c;
+}
+
+void EngineClient::ReturnIdle(std::unique_ptr<Connection> c) {
+  if (!c->is_open()) return;
+  std::lock_guard lock(mu_);
+  if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(c));
+}
+
+absl::StatusOr<HttpResult> EngineClient::Exchange(const std::string& method, const std::string& target,
+                                                  const std::string& body,
+                                                  std::chrono::milliseconds deadline) {
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   if (req.method() == http::verb::unknown) {
     return absl::InvalidArgumentError(absl::StrCat("unknown HTTP method '", method, "'"));
@@ -369,21 +381,25 @@ absl::StatusOr<HttpResult> EngineClient::RawLocked(const std::string& method,
   req.body() = body;
   req.prepare_payload();
   req.keep_alive(true);
+  // Each call has a connection to itself (an idle one when there is one), so a slow call
+  // never holds up the others.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const bool fresh = connection_ == nullptr || !connection_->is_open();
+    std::unique_ptr<Connection> connection = attempt == 0 ? TakeIdle() : nullptr;
+    const bool fresh = connection == nullptr;
     if (fresh) {
-      connection_ = std::make_unique<Connection>(endpoint_);
-      if (absl::Status s = connection_->Connect(deadline); !s.ok()) {
-        connection_.reset();
-        return s;
-      }
+      connection = std::make_unique<Connection>(endpoint_);
+      if (absl::Status s = connection->Connect(deadline); !s.ok()) return s;
     }
     bool stale = false;
-    auto result = connection_->Exchange(req, deadline, &stale);
+    auto result = connection->Exchange(req, deadline, &stale);
+    if (result.ok()) {
+      ReturnIdle(std::move(connection));
+      return result;
+    }
     // Retry only what is safe to repeat: a POST the daemon may have seen is not.
     const bool idempotent = req.method() == http::verb::get || req.method() == http::verb::head;
-    if (result.ok() || fresh || !stale || !idempotent) return result;
-    connection_.reset();  // the daemon closed the idle connection: once more, fresh
+    if (fresh || !stale || !idempotent) return result;
+    // The daemon closed the idle connection: once more, fresh.
   }
   return absl::UnavailableError("unreachable");
 }
@@ -391,13 +407,9 @@ absl::StatusOr<HttpResult> EngineClient::RawLocked(const std::string& method,
 absl::StatusOr<std::unique_ptr<ResponseStream>> EngineClient::OpenStream(
     const std::string& method, const std::string& path, const BodySource* upload,
     const std::string& content_type, std::chrono::milliseconds idle) {
-  std::string version;
-  {
-    std::lock_guard lock(mu_);
-    auto v = ApiVersionLocked();
-    if (!v.ok()) return v.status();
-    version = *v;
-  }
+  auto v = ApiVersion();
+  if (!v.ok()) return v.status();
+  const std::string version = *v;
   http::request<http::empty_body> req(http::string_to_verb(method), absl::StrCat("/v", version, path), 11);
   req.set(http::field::host, endpoint_.kind == Endpoint::Kind::kUnix ? "docker" : endpoint_.host);
   req.set(http::field::user_agent, "musketeerd");
@@ -424,9 +436,13 @@ absl::StatusOr<std::unique_ptr<ResponseStream>> EngineClient::OpenStream(
   return std::unique_ptr<ResponseStream>(std::move(stream));
 }
 
-absl::StatusOr<std::string> EngineClient::ApiVersionLocked() {
-  if (!api_version_.empty()) return api_version_;
-  auto r = RawLocked("GET", "/version", "", default_deadline_);
+absl::StatusOr<std::string> EngineClient::ApiVersion() {
+  {
+    std::lock_guard lock(mu_);
+    if (!api_version_.empty()) return api_version_;
+  }
+  // Two first calls may both negotiate; they agree.
+  auto r = Exchange("GET", "/version", "", default_deadline_);
   if (!r.ok()) return r.status();
   if (absl::Status s = StatusFromHttp(r->status, r->body, "GET /version"); !s.ok()) return s;
   boost::system::error_code ec;
@@ -436,6 +452,7 @@ absl::StatusOr<std::string> EngineClient::ApiVersionLocked() {
     return absl::FailedPreconditionError(absl::StrCat("the engine at ", endpoint_.ToString(), " answered /version without ApiVersion; is it a Docker Engine?"));
   }
   std::string theirs(version->as_string());
+  std::lock_guard lock(mu_);
   api_version_ = VersionLess(theirs, kMaxApiVersion) ? theirs : kMaxApiVersion;
   return api_version_;
 }
@@ -446,19 +463,13 @@ absl::Status EngineClient::Ping() {
   return StatusFromHttp(r->status, r->body, "GET /_ping on " + endpoint_.ToString());
 }
 
-absl::StatusOr<std::string> EngineClient::ApiVersion() {
-  std::lock_guard lock(mu_);
-  return ApiVersionLocked();
-}
-
 absl::StatusOr<json::value> EngineClient::Call(const std::string& method, const std::string& path,
                                                const json::value* body,
                                                std::chrono::milliseconds deadline) {
-  std::lock_guard lock(mu_);
-  auto version = ApiVersionLocked();
+  auto version = ApiVersion();
   if (!version.ok()) return version.status();
   const std::string what = absl::StrCat(method, " ", path, " on ", endpoint_.ToString());
-  auto r = RawLocked(method, absl::StrCat("/v", *version, path), body ? json::serialize(*body) : "",
+  auto r = Exchange(method, absl::StrCat("/v", *version, path), body ? json::serialize(*body) : "",
                      deadline.count() ? deadline : default_deadline_);
   if (!r.ok()) return r.status();
   if (absl::Status s = StatusFromHttp(r->status, r->body, what); !s.ok()) return s;

@@ -1,13 +1,14 @@
 // A client of one Docker Engine through the Engine API: HTTP/1.1 (Boost.Beast) over a
 // unix socket or TCP. Never shells out to the docker CLI.
 //
-// Calls are blocking with a deadline each, over one reused connection (reconnected when
-// the daemon closes it). The API version is negotiated on first use: GET /version, then
-// every path is prefixed /v1.41/ (or the daemon's version when it is lower).
+// Calls are blocking with a deadline each, over reused keep-alive connections (a fresh
+// one when the daemon has closed an idle one). The API version is negotiated on first
+// use: GET /version, then every path is prefixed /v1.41/ (or the daemon's, when lower).
 // Daemon errors ({"message": ...}) become absl::Status with the matching code:
 // 400 INVALID_ARGUMENT, 401/403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS,
 // 5xx UNAVAILABLE for 503 and INTERNAL otherwise.
-// Thread-safety: thread-safe; calls on one client are serialized.
+// Thread-safety: thread-safe; concurrent calls run in parallel, each on its own connection
+// (idle ones are pooled and reused).
 #ifndef CONTROLPLANE_ENGINE_ENGINE_CLIENT_H_
 #define CONTROLPLANE_ENGINE_ENGINE_CLIENT_H_
 
@@ -114,15 +115,17 @@ class EngineClient {
   class Connection;  // one socket; defined in the .cc
 
  private:
-  absl::StatusOr<HttpResult> RawLocked(const std::string& method, const std::string& target,
-                                       const std::string& body, std::chrono::milliseconds deadline)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<std::string> ApiVersionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Idle keep-alive connections kept for reuse; more may be open while calls run.
+  static constexpr size_t kMaxIdleConnections = 8;
+  absl::StatusOr<HttpResult> Exchange(const std::string& method, const std::string& target,
+                                      const std::string& body, std::chrono::milliseconds deadline);
+  std::unique_ptr<Connection> TakeIdle();
+  void ReturnIdle(std::unique_ptr<Connection> connection);
 
   const Endpoint endpoint_;
   const std::chrono::milliseconds default_deadline_;
   std::mutex mu_;
-  std::unique_ptr<Connection> connection_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
   std::string api_version_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "controlplane/engine/engine_client.h"
@@ -38,6 +39,11 @@ class ScriptedServer {
     shutdown(fd_, SHUT_RDWR);
     close(fd_);
     thread_.join();
+    {
+      std::lock_guard lock(mu_);
+      for (int c : open_) shutdown(c, SHUT_RDWR);
+    }
+    for (auto& t : connections_) t.join();
     unlink(path_.c_str());
   }
   Endpoint endpoint() const { return *Endpoint::Parse("unix://" + path_); }
@@ -48,11 +54,19 @@ class ScriptedServer {
   }
 
  private:
+  // Each connection is served by a thread of its own, as dockerd does.
   void Serve() {
     while (true) {
       int c = accept(fd_, nullptr, nullptr);
       if (c < 0) return;
       ++accepts_;
+      std::lock_guard lock(mu_);
+      open_.insert(c);
+      connections_.emplace_back([this, c] { ServeConnection(c); });
+    }
+  }
+  void ServeConnection(int c) {
+    {
       std::string buf;
       char chunk[4096];
       while (true) {
@@ -82,8 +96,10 @@ class ScriptedServer {
         (void)!write(c, answer.data(), answer.size());
         if (close_after) break;
       }
-      close(c);
     }
+    std::lock_guard lock(mu_);
+    open_.erase(c);
+    close(c);
   }
 
   static inline std::atomic<int> counter_{0};
@@ -94,6 +110,8 @@ class ScriptedServer {
   std::atomic<int> accepts_{0};
   std::mutex mu_;
   std::vector<std::string> targets_;
+  std::set<int> open_;
+  std::vector<std::thread> connections_;
 };
 
 std::string Json(int status, const std::string& body) {
@@ -206,6 +224,27 @@ TEST(EngineClientTest, ReconnectsWhenTheDaemonClosedTheIdleConnection) {
   ASSERT_TRUE(client.Info().ok());
   EXPECT_EQ(served, 3);
   EXPECT_EQ(server.accepts(), 3);
+}
+
+TEST(EngineClientTest, ASlowCallDoesNotHoldUpTheOthersAndIdleConnectionsAreReused) {
+  std::atomic<bool> slow_answered{false};
+  ScriptedServer server([&](const std::string& head) {
+    if (head.rfind("GET /v1.41/slow ", 0) == 0) {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      slow_answered = true;
+    }
+    return VersionOr(head, Json(200, "{}"));
+  });
+  EngineClient client(server.endpoint());
+  ASSERT_TRUE(client.Info().ok());  // negotiates; leaves one idle connection
+  std::thread slow([&] { EXPECT_TRUE(client.Call("GET", "/slow").ok()); });
+  while (server.targets().size() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(client.Info().ok());
+  EXPECT_FALSE(slow_answered) << "the fast calls waited for the slow one";
+  slow.join();
+  EXPECT_EQ(server.accepts(), 2) << "the slow call took the idle connection, the fast ones shared one more";
+  ASSERT_TRUE(client.Info().ok());
+  EXPECT_EQ(server.accepts(), 2) << "both connections went back to the pool";
 }
 
 TEST(VersionTest, ComparesNumerically) {
