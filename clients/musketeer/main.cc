@@ -46,6 +46,44 @@ int Usage(const Command& c, const std::string& problem) {
   return kUsage;
 }
 
+// One unary call to musketeerd: a fresh stub, the token, a deadline of `seconds`.
+template <class Stub, class Request, class Reply>
+grpc::Status Unary(const Connection& c, int seconds,
+                   grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Reply*),
+                   const Request& req, Reply* out) {
+  Stub stub(Dial(c));
+  auto ctx = Context(c, seconds);
+  return (stub.*method)(ctx.get(), req, out);
+}
+
+// A unary call whose reply is shown: as JSON with --format json, else by `print`.
+template <class Stub, class Request, class Reply, class Print>
+int Show(const Args& a, const Connection& c, int seconds,
+         grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Reply*),
+         const Request& req, Print print) {
+  Reply out;
+  if (grpc::Status s = Unary(c, seconds, method, req, &out); !s.ok()) return Report(s);
+  if (Json(a)) return PrintJson(out), kOk;
+  print(out);
+  return kOk;
+}
+
+// The same call once per positional argument (rm, start, ...); the last failure's exit code.
+template <class Stub, class Request, class Reply, class Fill, class Done>
+int ForEachName(const Args& a, const Connection& c, int seconds,
+                grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Reply*), Fill fill, Done done) {
+  if (a.positional().empty()) return kUsage;
+  int rc = kOk;
+  for (const auto& name : a.positional()) {
+    Request req;
+    fill(name, req);
+    Reply out;
+    if (grpc::Status s = Unary(c, seconds, method, req, &out); !s.ok()) rc = Report(s);
+    else done(name, out);
+  }
+  return rc;
+}
+
 // ---------------------------------------------------------------- progress
 
 // Follows a service until it converges, like `docker service create` does:
@@ -107,10 +145,17 @@ int Follow(const Connection& c, const std::string& name, bool json, bool rollbac
   return kOk;
 }
 
-int ImageStream(grpc::ClientReader<pb::ImageProgress>* reader, bool json) {
+// A streaming image operation (build, import, distribute): its progress lines as they come.
+template <class Request>
+int ImageOperation(const Args& a, const Connection& c,
+                   std::unique_ptr<grpc::ClientReader<pb::ImageProgress>> (pb::Images::Stub::*method)(grpc::ClientContext*, const Request&),
+                   const Request& req) {
+  pb::Images::Stub stub(Dial(c));
+  auto ctx = Context(c, kLongDeadline);
+  auto reader = (stub.*method)(ctx.get(), req);
   pb::ImageProgress p;
   while (reader->Read(&p)) {
-    if (json) {
+    if (Json(a)) {
       PrintJson(p);
     } else {
       std::cout << p.node() << ": " << p.message() << "\n" << std::flush;
@@ -162,87 +207,50 @@ int NodeCreate(const Args& a, const Connection& c) {
 }
 
 int NodeLs(const Args& a, const Connection& c) {
-  auto ctx = Context(c, 60);
-  pb::ListNodesResponse out;
-  grpc::Status s = pb::Nodes::NewStub(Dial(c))->ListNodes(ctx.get(), {}, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& n : out.nodes()) rows.push_back(NodeRow(n));
-  PrintTable(kNodeHeader, rows);
-  return kOk;
+  return Show(a, c, 60, &pb::Nodes::Stub::ListNodes, {}, [](const pb::ListNodesResponse& out) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : out.nodes()) rows.push_back(NodeRow(n));
+    PrintTable(kNodeHeader, rows);
+  });
+}
+
+pb::GetNodeRequest NodeNamed(const Args& a) {
+  pb::GetNodeRequest req;
+  req.set_name(a.positional().empty() ? "" : a.positional()[0]);
+  return req;
 }
 
 int NodeInspect(const Args& a, const Connection& c) {
   if (a.positional().size() != 1) return kUsage;
-  pb::GetNodeRequest req;
-  req.set_name(a.positional()[0]);
-  pb::Node out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Nodes::NewStub(Dial(c))->GetNode(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  PrintJson(out);
-  return kOk;
+  return Show(a, c, 60, &pb::Nodes::Stub::GetNode, NodeNamed(a), [](const pb::Node& out) { PrintJson(out); });
 }
 
 int NodeIp(const Args& a, const Connection& c) {
   if (a.positional().size() != 1) return kUsage;
-  pb::GetNodeRequest req;
-  req.set_name(a.positional()[0]);
-  pb::Node out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Nodes::NewStub(Dial(c))->GetNode(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  std::cout << out.address() << "\n";
-  return kOk;
+  return Show(a, c, 60, &pb::Nodes::Stub::GetNode, NodeNamed(a), [](const pb::Node& out) { std::cout << out.address() << "\n"; });
 }
 
 int NodeEnv(const Args& a, const Connection& c) {
   if (a.positional().size() != 1) return kUsage;
-  pb::GetNodeRequest req;
-  req.set_name(a.positional()[0]);
-  pb::NodeEnv out;
-  auto ctx = Context(c, 30);
-  grpc::Status s = pb::Nodes::NewStub(Dial(c))->GetNodeEnv(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::cout << out.shell();
-  return kOk;
+  return Show(a, c, 30, &pb::Nodes::Stub::GetNodeEnv, NodeNamed(a), [](const pb::NodeEnv& out) { std::cout << out.shell(); });
 }
 
 int NodeRm(const Args& a, const Connection& c) {
-  if (a.positional().empty()) return kUsage;
-  int rc = kOk;
-  for (const auto& name : a.positional()) {
-    pb::DeleteNodeRequest req;
-    req.set_name(name);
-    req.set_force(a.Has("--force") || a.Has("-f"));
-    pb::Empty out;
-    auto ctx = Context(c, 120);
-    grpc::Status s = pb::Nodes::NewStub(Dial(c))->DeleteNode(ctx.get(), req, &out);
-    if (!s.ok()) rc = Report(s);
-    else std::cout << "removed " << name << "\n";
-  }
-  return rc;
+  const bool force = a.Has("--force") || a.Has("-f");
+  return ForEachName(
+      a, c, 120, &pb::Nodes::Stub::DeleteNode,
+      [&](const std::string& name, pb::DeleteNodeRequest& req) {
+        req.set_name(name);
+        req.set_force(force);
+      },
+      [](const std::string& name, const pb::Empty&) { std::cout << "removed " << name << "\n"; });
 }
 
-int NodeAction(const Args& a, const Connection& c, const std::string& action) {
-  if (a.positional().empty()) return kUsage;
-  int rc = kOk;
-  for (const auto& name : a.positional()) {
-    pb::NodeActionRequest req;
-    req.set_name(name);
-    pb::Node out;
-    auto ctx = Context(c, 120);
-    auto stub = pb::Nodes::NewStub(Dial(c));
-    grpc::Status s = action == "start" ? stub->StartNode(ctx.get(), req, &out)
-                     : action == "stop" ? stub->StopNode(ctx.get(), req, &out)
-                     : action == "kill" ? stub->KillNode(ctx.get(), req, &out)
-                                        : stub->RegenerateNodeCerts(ctx.get(), req, &out);
-    if (!s.ok()) rc = Report(s);
-    else std::cout << name << ": " << out.state() << "\n";
-  }
-  return rc;
+int NodeAction(const Args& a, const Connection& c,
+               grpc::Status (pb::Nodes::Stub::*action)(grpc::ClientContext*, const pb::NodeActionRequest&, pb::Node*)) {
+  return ForEachName(
+      a, c, 120, action, [](const std::string& name, pb::NodeActionRequest& req) { req.set_name(name); },
+      [](const std::string& name, const pb::Node& out) { std::cout << name << ": " << out.state() << "\n"; });
 }
 
 int NodeUpdate(const Args& a, const Connection& c, const std::string& role) {
@@ -256,25 +264,12 @@ int NodeUpdate(const Args& a, const Connection& c, const std::string& role) {
     (*req.mutable_add_labels())[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
   }
   for (const auto& l : a.All("--label-rm")) req.add_remove_labels(l);
-  pb::Node out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Nodes::NewStub(Dial(c))->UpdateNode(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  PrintTable(kNodeHeader, {NodeRow(out)});
-  return kOk;
+  return Show(a, c, 60, &pb::Nodes::Stub::UpdateNode, req, [](const pb::Node& out) { PrintTable(kNodeHeader, {NodeRow(out)}); });
 }
 
 int NodePreflight(const Args& a, const Connection& c) {
   if (a.positional().size() != 1) return kUsage;
-  pb::GetNodeRequest req;
-  req.set_name(a.positional()[0]);
-  pb::NodePreflight out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Nodes::NewStub(Dial(c))->PreflightNode(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  PrintJson(out);
-  return kOk;
+  return Show(a, c, 60, &pb::Nodes::Stub::PreflightNode, NodeNamed(a), [](const pb::NodePreflight& out) { PrintJson(out); });
 }
 
 // ---------------------------------------------------------------- swarm
@@ -289,32 +284,25 @@ int SwarmInit(const Args& a, const Connection& c) {
   unsigned hb = 0;
   if (a.Has("--dispatcher-heartbeat") && !absl::SimpleAtoi(a.Get("--dispatcher-heartbeat"), &hb)) return kUsage;
   req.set_dispatcher_heartbeat_seconds(hb);
-  pb::Swarm out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::SwarmApi::NewStub(Dial(c))->InitSwarm(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::cout << "Swarm initialized: " << req.node() << " is now a manager (swarm " << out.id() << ").\n"
-            << "To add a worker: musketeer swarm join NODE --manager " << req.node() << "\n";
-  return kOk;
+  return Show(a, c, 60, &pb::SwarmApi::Stub::InitSwarm, req, [&](const pb::Swarm& out) {
+    std::cout << "Swarm initialized: " << req.node() << " is now a manager (swarm " << out.id() << ").\n"
+              << "To add a worker: musketeer swarm join NODE --manager " << req.node() << "\n";
+  });
 }
 
 int SwarmJoin(const Args& a, const Connection& c) {
-  if (a.positional().empty()) return kUsage;
-  int rc = kOk;
-  for (const auto& node : a.positional()) {
-    pb::JoinSwarmRequest req;
-    req.set_node(node);
-    req.set_manager(a.Get("--manager"));
-    req.set_role(a.Get("--role", "worker"));
-    pb::Node out;
-    auto ctx = Context(c, 120);
-    grpc::Status s = pb::SwarmApi::NewStub(Dial(c))->JoinSwarm(ctx.get(), req, &out);
-    if (!s.ok()) rc = Report(s);
-    else if (Json(a)) PrintJson(out);
-    else std::cout << "This node joined a swarm as a " << req.role() << ": " << node << "\n";
-  }
-  return rc;
+  const std::string role = a.Get("--role", "worker");
+  return ForEachName(
+      a, c, 120, &pb::SwarmApi::Stub::JoinSwarm,
+      [&](const std::string& node, pb::JoinSwarmRequest& req) {
+        req.set_node(node);
+        req.set_manager(a.Get("--manager"));
+        req.set_role(role);
+      },
+      [&](const std::string& node, const pb::Node& out) {
+        if (Json(a)) PrintJson(out);
+        else std::cout << "This node joined a swarm as a " << role << ": " << node << "\n";
+      });
 }
 
 int SwarmLeave(const Args& a, const Connection& c) {
@@ -322,35 +310,20 @@ int SwarmLeave(const Args& a, const Connection& c) {
   pb::LeaveSwarmRequest req;
   req.set_node(a.positional()[0]);
   req.set_force(a.Has("--force") || a.Has("-f"));
-  pb::Empty out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::SwarmApi::NewStub(Dial(c))->LeaveSwarm(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  std::cout << req.node() << " left the swarm\n";
-  return kOk;
+  return Show(a, c, 60, &pb::SwarmApi::Stub::LeaveSwarm, req, [&](const pb::Empty&) { std::cout << req.node() << " left the swarm\n"; });
 }
 
 int SwarmInspect(const Args& a, const Connection& c) {
   pb::GetSwarmRequest req;
   req.set_show_tokens(a.Has("--show-tokens"));
-  pb::Swarm out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::SwarmApi::NewStub(Dial(c))->GetSwarm(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  PrintJson(out);
-  return kOk;
+  return Show(a, c, 60, &pb::SwarmApi::Stub::GetSwarm, req, [](const pb::Swarm& out) { PrintJson(out); });
 }
 
 int SwarmRotate(const Args& a, const Connection& c) {
   pb::RotateJoinTokensRequest req;
   req.set_worker(a.Has("--worker") || !a.Has("--manager"));
   req.set_manager(a.Has("--manager"));
-  pb::Swarm out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::SwarmApi::NewStub(Dial(c))->RotateJoinTokens(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  std::cout << "join tokens rotated\n";
-  return kOk;
+  return Show(a, c, 60, &pb::SwarmApi::Stub::RotateJoinTokens, req, [](const pb::Swarm&) { std::cout << "join tokens rotated\n"; });
 }
 
 // ---------------------------------------------------------------- networks
@@ -362,40 +335,21 @@ int NetworkCreate(const Args& a, const Connection& c) {
   req.set_driver(a.Get("--driver", a.Get("-d", "overlay")));
   req.set_attachable(a.Has("--attachable"));
   req.set_subnet(a.Get("--subnet"));
-  pb::Network out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Networks::NewStub(Dial(c))->CreateNetwork(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::cout << out.id() << "\n";
-  return kOk;
+  return Show(a, c, 60, &pb::Networks::Stub::CreateNetwork, req, [](const pb::Network& out) { std::cout << out.id() << "\n"; });
 }
 
 int NetworkLs(const Args& a, const Connection& c) {
-  pb::ListNetworksResponse out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Networks::NewStub(Dial(c))->ListNetworks(ctx.get(), {}, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& n : out.networks()) rows.push_back({n.id().substr(0, 12), n.name(), n.driver(), n.scope(), n.subnet().empty() ? "-" : n.subnet()});
-  PrintTable({"NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET"}, rows);
-  return kOk;
+  return Show(a, c, 60, &pb::Networks::Stub::ListNetworks, {}, [](const pb::ListNetworksResponse& out) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : out.networks()) rows.push_back({n.id().substr(0, 12), n.name(), n.driver(), n.scope(), n.subnet().empty() ? "-" : n.subnet()});
+    PrintTable({"NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET"}, rows);
+  });
 }
 
 int NetworkRm(const Args& a, const Connection& c) {
-  if (a.positional().empty()) return kUsage;
-  int rc = kOk;
-  for (const auto& name : a.positional()) {
-    pb::DeleteNetworkRequest req;
-    req.set_name(name);
-    pb::Empty out;
-    auto ctx = Context(c, 60);
-    grpc::Status s = pb::Networks::NewStub(Dial(c))->DeleteNetwork(ctx.get(), req, &out);
-    if (!s.ok()) rc = Report(s);
-    else std::cout << name << "\n";
-  }
-  return rc;
+  return ForEachName(
+      a, c, 60, &pb::Networks::Stub::DeleteNetwork, [](const std::string& name, pb::DeleteNetworkRequest& req) { req.set_name(name); },
+      [](const std::string& name, const pb::Empty&) { std::cout << name << "\n"; });
 }
 
 // ---------------------------------------------------------------- images
@@ -413,9 +367,7 @@ int ImageBuild(const Args& a, const Connection& c) {
   req.set_tag(a.Get("-t", a.Get("--tag")));
   req.set_node(a.Get("--node"));
   req.set_distribute(!a.Has("--no-distribute"));
-  auto ctx = Context(c, kLongDeadline);
-  auto reader = pb::Images::NewStub(Dial(c))->BuildImage(ctx.get(), req);
-  return ImageStream(reader.get(), Json(a));
+  return ImageOperation(a, c, &pb::Images::Stub::BuildImage, req);
 }
 
 int ImageImport(const Args& a, const Connection& c) {
@@ -424,9 +376,7 @@ int ImageImport(const Args& a, const Connection& c) {
   req.set_rootfs_tar(Absolute(a.positional()[0]));
   req.set_tag(a.positional()[1]);
   for (const auto& n : a.All("--node")) req.add_nodes(n);
-  auto ctx = Context(c, kLongDeadline);
-  auto reader = pb::Images::NewStub(Dial(c))->ImportImage(ctx.get(), req);
-  return ImageStream(reader.get(), Json(a));
+  return ImageOperation(a, c, &pb::Images::Stub::ImportImage, req);
 }
 
 int ImageDistribute(const Args& a, const Connection& c) {
@@ -435,26 +385,20 @@ int ImageDistribute(const Args& a, const Connection& c) {
   req.set_image(a.positional()[0]);
   req.set_from_node(a.Get("--from"));
   for (const auto& n : a.All("--node")) req.add_nodes(n);
-  auto ctx = Context(c, kLongDeadline);
-  auto reader = pb::Images::NewStub(Dial(c))->DistributeImage(ctx.get(), req);
-  return ImageStream(reader.get(), Json(a));
+  return ImageOperation(a, c, &pb::Images::Stub::DistributeImage, req);
 }
 
 int ImageLs(const Args& a, const Connection& c) {
   pb::ListImagesRequest req;
   req.set_node(a.Get("--node"));
-  pb::ListImagesResponse out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Images::NewStub(Dial(c))->ListImages(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& i : out.images()) {
-    std::string id = i.id().substr(i.id().find(':') + 1).substr(0, 12);
-    rows.push_back({i.node(), i.tags_size() ? absl::StrJoin(i.tags(), ",") : "<none>", id, absl::StrCat(i.size_bytes() / 1000000, "MB")});
-  }
-  PrintTable({"NODE", "IMAGE", "IMAGE ID", "SIZE"}, rows);
-  return kOk;
+  return Show(a, c, 60, &pb::Images::Stub::ListImages, req, [](const pb::ListImagesResponse& out) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& i : out.images()) {
+      std::string id = i.id().substr(i.id().find(':') + 1).substr(0, 12);
+      rows.push_back({i.node(), i.tags_size() ? absl::StrJoin(i.tags(), ",") : "<none>", id, absl::StrCat(i.size_bytes() / 1000000, "MB")});
+    }
+    PrintTable({"NODE", "IMAGE", "IMAGE ID", "SIZE"}, rows);
+  });
 }
 
 // ---------------------------------------------------------------- services
@@ -550,9 +494,7 @@ int ServiceCreate(const Args& a, const Connection& c, const Command& cmd) {
   up->set_order(a.Get("--update-order"));
   req.set_request_id(a.Get("--request-id"));
   pb::Service out;
-  auto ctx = Context(c, 120);
-  grpc::Status s = pb::Services::NewStub(Dial(c))->CreateService(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
+  if (grpc::Status s = Unary(c, 120, &pb::Services::Stub::CreateService, req, &out); !s.ok()) return Report(s);
   if (a.Has("--detach") || a.Has("-d")) {
     if (Json(a)) return PrintJson(out), kOk;
     std::cout << out.id() << "\n";
@@ -565,62 +507,44 @@ int ServiceCreate(const Args& a, const Connection& c, const Command& cmd) {
 int ServiceLs(const Args& a, const Connection& c) {
   pb::ListServicesRequest req;
   req.set_stack(a.Get("--stack"));
-  pb::ListServicesResponse out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Services::NewStub(Dial(c))->ListServices(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& svc : out.services()) {
-    std::vector<std::string> ports;
-    for (const auto& p : svc.spec().ports()) ports.push_back(absl::StrCat("*:", p.published(), "->", p.target(), "/", p.protocol()));
-    rows.push_back({svc.id().substr(0, 12), svc.spec().name(), svc.spec().mode(), absl::StrCat(svc.running(), "/", svc.desired()),
-                    svc.spec().image(), ports.empty() ? "" : absl::StrJoin(ports, ",") + (svc.routing().mode() == "edge-proxy" ? " (edge)" : "")});
-  }
-  PrintTable({"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"}, rows);
-  return kOk;
+  return Show(a, c, 60, &pb::Services::Stub::ListServices, req, [](const pb::ListServicesResponse& out) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& svc : out.services()) {
+      std::vector<std::string> ports;
+      for (const auto& p : svc.spec().ports()) ports.push_back(absl::StrCat("*:", p.published(), "->", p.target(), "/", p.protocol()));
+      rows.push_back({svc.id().substr(0, 12), svc.spec().name(), svc.spec().mode(), absl::StrCat(svc.running(), "/", svc.desired()),
+                      svc.spec().image(), ports.empty() ? "" : absl::StrJoin(ports, ",") + (svc.routing().mode() == "edge-proxy" ? " (edge)" : "")});
+    }
+    PrintTable({"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"}, rows);
+  });
 }
 
 int ServicePs(const Args& a, const Connection& c) {
   if (a.positional().size() != 1) return kUsage;
   pb::ListTasksRequest req;
   req.set_service(a.positional()[0]);
-  pb::ListTasksResponse out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Services::NewStub(Dial(c))->ListTasks(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& t : out.tasks()) {
-    rows.push_back({t.id().substr(0, 12), t.slot() ? absl::StrCat(t.service(), ".", t.slot()) : t.service(), t.image(), t.node(),
-                    t.desired_state(), t.state(), t.error()});
-  }
-  PrintTable({"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"}, rows);
-  return kOk;
+  return Show(a, c, 60, &pb::Services::Stub::ListTasks, req, [](const pb::ListTasksResponse& out) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& t : out.tasks()) {
+      rows.push_back({t.id().substr(0, 12), t.slot() ? absl::StrCat(t.service(), ".", t.slot()) : t.service(), t.image(), t.node(),
+                      t.desired_state(), t.state(), t.error()});
+    }
+    PrintTable({"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"}, rows);
+  });
 }
 
 int ServiceInspect(const Args& a, const Connection& c) {
   if (a.positional().size() != 1) return kUsage;
   pb::GetServiceRequest req;
   req.set_name(a.positional()[0]);
-  pb::Service out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Services::NewStub(Dial(c))->GetService(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  PrintJson(out);
-  return kOk;
+  return Show(a, c, 60, &pb::Services::Stub::GetService, req, [](const pb::Service& out) { PrintJson(out); });
 }
 
 int ServiceUpdateCall(const Args& a, const Connection& c, pb::UpdateServiceRequest req) {
   pb::Service out;
-  auto ctx = Context(c, 120);
-  grpc::Status s = pb::Services::NewStub(Dial(c))->UpdateService(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (a.Has("--detach") || a.Has("-d")) {
-    std::cout << req.name() << "\n";
-    return kOk;
-  }
+  if (grpc::Status s = Unary(c, 120, &pb::Services::Stub::UpdateService, req, &out); !s.ok()) return Report(s);
   std::cout << req.name() << "\n";
+  if (a.Has("--detach") || a.Has("-d")) return kOk;
   return Follow(c, req.name(), Json(a));
 }
 
@@ -661,27 +585,16 @@ int ServiceRollback(const Args& a, const Connection& c) {
   pb::RollbackServiceRequest req;
   req.set_name(a.positional()[0]);
   pb::Service out;
-  auto ctx = Context(c, 120);
-  grpc::Status s = pb::Services::NewStub(Dial(c))->RollbackService(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
+  if (grpc::Status s = Unary(c, 120, &pb::Services::Stub::RollbackService, req, &out); !s.ok()) return Report(s);
   std::cout << req.name() << "\nrollback: manually requested rollback\n";
   if (a.Has("--detach") || a.Has("-d")) return kOk;
   return Follow(c, req.name(), Json(a), /*rollback_is_success=*/true);
 }
 
 int ServiceRm(const Args& a, const Connection& c) {
-  if (a.positional().empty()) return kUsage;
-  int rc = kOk;
-  for (const auto& name : a.positional()) {
-    pb::DeleteServiceRequest req;
-    req.set_name(name);
-    pb::Empty out;
-    auto ctx = Context(c, 60);
-    grpc::Status s = pb::Services::NewStub(Dial(c))->DeleteService(ctx.get(), req, &out);
-    if (!s.ok()) rc = Report(s);
-    else std::cout << name << "\n";
-  }
-  return rc;
+  return ForEachName(
+      a, c, 60, &pb::Services::Stub::DeleteService, [](const std::string& name, pb::DeleteServiceRequest& req) { req.set_name(name); },
+      [](const std::string& name, const pb::Empty&) { std::cout << name << "\n"; });
 }
 
 int ServiceLogs(const Args& a, const Connection& c) {
@@ -713,38 +626,25 @@ int StackDeploy(const Args& a, const Connection& c, const Command& cmd) {
   req.set_compose_yaml(ss.str());
   req.set_prune(a.Has("--prune"));
   req.set_wait(!a.Has("--detach") && !a.Has("-d"));
-  pb::Stack out;
-  auto ctx = Context(c, kLongDeadline);
-  grpc::Status s = pb::Stacks::NewStub(Dial(c))->DeployStack(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  for (const auto& n : out.networks()) std::cout << "Network " << n << "\n";
-  for (const auto& n : out.services()) std::cout << "Service " << n << (req.wait() ? " converged" : "") << "\n";
-  return kOk;
+  return Show(a, c, kLongDeadline, &pb::Stacks::Stub::DeployStack, req, [&](const pb::Stack& out) {
+    for (const auto& n : out.networks()) std::cout << "Network " << n << "\n";
+    for (const auto& n : out.services()) std::cout << "Service " << n << (req.wait() ? " converged" : "") << "\n";
+  });
 }
 
 int StackLs(const Args& a, const Connection& c) {
-  pb::ListStacksResponse out;
-  auto ctx = Context(c, 60);
-  grpc::Status s = pb::Stacks::NewStub(Dial(c))->ListStacks(ctx.get(), {}, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& st : out.stacks()) rows.push_back({st.name(), std::to_string(st.services_size())});
-  PrintTable({"NAME", "SERVICES"}, rows);
-  return kOk;
+  return Show(a, c, 60, &pb::Stacks::Stub::ListStacks, {}, [](const pb::ListStacksResponse& out) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& st : out.stacks()) rows.push_back({st.name(), std::to_string(st.services_size())});
+    PrintTable({"NAME", "SERVICES"}, rows);
+  });
 }
 
 int StackRm(const Args& a, const Connection& c) {
   if (a.positional().size() != 1) return kUsage;
   pb::DeleteStackRequest req;
   req.set_name(a.positional()[0]);
-  pb::Empty out;
-  auto ctx = Context(c, 120);
-  grpc::Status s = pb::Stacks::NewStub(Dial(c))->DeleteStack(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  std::cout << "Removed stack " << req.name() << "\n";
-  return kOk;
+  return Show(a, c, 120, &pb::Stacks::Stub::DeleteStack, req, [&](const pb::Empty&) { std::cout << "Removed stack " << req.name() << "\n"; });
 }
 
 // ---------------------------------------------------------------- access
@@ -754,25 +654,15 @@ int TokenCreate(const Args& a, const Connection& c) {
   pb::CreateTokenRequest req;
   req.set_name(a.positional()[0]);
   req.set_role(a.Get("--role", "viewer"));
-  pb::Token out;
-  auto ctx = Context(c, 30);
-  grpc::Status s = pb::Access::NewStub(Dial(c))->CreateToken(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::cout << out.secret() << "\n";
-  return kOk;
+  return Show(a, c, 30, &pb::Access::Stub::CreateToken, req, [](const pb::Token& out) { std::cout << out.secret() << "\n"; });
 }
 
 int TokenLs(const Args& a, const Connection& c) {
-  pb::ListTokensResponse out;
-  auto ctx = Context(c, 30);
-  grpc::Status s = pb::Access::NewStub(Dial(c))->ListTokens(ctx.get(), {}, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& t : out.tokens()) rows.push_back({t.name(), t.role(), t.created_at()});
-  PrintTable({"NAME", "ROLE", "CREATED"}, rows);
-  return kOk;
+  return Show(a, c, 30, &pb::Access::Stub::ListTokens, {}, [](const pb::ListTokensResponse& out) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& t : out.tokens()) rows.push_back({t.name(), t.role(), t.created_at()});
+    PrintTable({"NAME", "ROLE", "CREATED"}, rows);
+  });
 }
 
 int TokenRm(const Args& a, const Connection& c) {
@@ -780,8 +670,7 @@ int TokenRm(const Args& a, const Connection& c) {
   pb::DeleteTokenRequest req;
   req.set_name(a.positional()[0]);
   pb::Empty out;
-  auto ctx = Context(c, 30);
-  return Report(pb::Access::NewStub(Dial(c))->DeleteToken(ctx.get(), req, &out));
+  return Report(Unary(c, 30, &pb::Access::Stub::DeleteToken, req, &out));
 }
 
 int Audit(const Args& a, const Connection& c) {
@@ -789,15 +678,11 @@ int Audit(const Args& a, const Connection& c) {
   unsigned limit = 50;
   (void)absl::SimpleAtoi(a.Get("--limit", "50"), &limit);
   req.set_limit(limit);
-  pb::ListAuditResponse out;
-  auto ctx = Context(c, 30);
-  grpc::Status s = pb::Access::NewStub(Dial(c))->ListAudit(ctx.get(), req, &out);
-  if (!s.ok()) return Report(s);
-  if (Json(a)) return PrintJson(out), kOk;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& e : out.entries()) rows.push_back({e.at(), e.who(), e.method(), e.target(), e.result()});
-  PrintTable({"AT", "WHO", "METHOD", "TARGET", "RESULT"}, rows);
-  return kOk;
+  return Show(a, c, 30, &pb::Access::Stub::ListAudit, req, [](const pb::ListAuditResponse& out) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : out.entries()) rows.push_back({e.at(), e.who(), e.method(), e.target(), e.result()});
+    PrintTable({"AT", "WHO", "METHOD", "TARGET", "RESULT"}, rows);
+  });
 }
 
 std::vector<Command> Commands() {
@@ -808,10 +693,10 @@ std::vector<Command> Commands() {
       {"node", "ip", "NAME", "Print a node's IP address", {}, NodeIp},
       {"node", "env", "NAME", "Print the environment for the docker CLI: eval \"$(musketeer node env NAME)\"", {}, NodeEnv},
       {"node", "rm", "[-f] NAME...", "Remove nodes (leaves nothing behind)", {"-f", "--force"}, NodeRm},
-      {"node", "start", "NAME...", "Start stopped nodes", {}, [](const Args& a, const Connection& c) { return NodeAction(a, c, "start"); }},
-      {"node", "stop", "NAME...", "Stop nodes gracefully", {}, [](const Args& a, const Connection& c) { return NodeAction(a, c, "stop"); }},
-      {"node", "kill", "NAME...", "Kill nodes (like pulling the plug)", {}, [](const Args& a, const Connection& c) { return NodeAction(a, c, "kill"); }},
-      {"node", "regenerate-certs", "NAME...", "Issue new TLS certificates and restart the engine", {}, [](const Args& a, const Connection& c) { return NodeAction(a, c, "regenerate-certs"); }},
+      {"node", "start", "NAME...", "Start stopped nodes", {}, [](const Args& a, const Connection& c) { return NodeAction(a, c, &pb::Nodes::Stub::StartNode); }},
+      {"node", "stop", "NAME...", "Stop nodes gracefully", {}, [](const Args& a, const Connection& c) { return NodeAction(a, c, &pb::Nodes::Stub::StopNode); }},
+      {"node", "kill", "NAME...", "Kill nodes (like pulling the plug)", {}, [](const Args& a, const Connection& c) { return NodeAction(a, c, &pb::Nodes::Stub::KillNode); }},
+      {"node", "regenerate-certs", "NAME...", "Issue new TLS certificates and restart the engine", {}, [](const Args& a, const Connection& c) { return NodeAction(a, c, &pb::Nodes::Stub::RegenerateNodeCerts); }},
       {"node", "update", "[--availability active|pause|drain] [--role manager|worker] [--label-add K=V] [--label-rm K] NAME", "Update a swarm node", {}, [](const Args& a, const Connection& c) { return NodeUpdate(a, c, ""); }},
       {"node", "promote", "NAME", "Make a worker a manager", {}, [](const Args& a, const Connection& c) { return NodeUpdate(a, c, "manager"); }},
       {"node", "demote", "NAME", "Make a manager a worker", {}, [](const Args& a, const Connection& c) { return NodeUpdate(a, c, "worker"); }},

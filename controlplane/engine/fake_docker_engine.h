@@ -37,14 +37,14 @@ class FakeSwarm {
   struct Node {
     std::string id, hostname, addr, role = "worker", availability = "active", state = "ready";
     uint64_t version = 1;
-    json::object labels;
+    json::object labels = {};
   };
   struct Service {
     std::string id;
     json::value spec, previous;
-    json::object update_status;  // empty until the first update
-    json::array abandoned;       // tasks of a version the swarm rolled back (kept, as a swarm does)
     uint64_t version = 1;
+    json::object update_status = {};  // empty until the first update
+    json::array abandoned = {};       // tasks of a version the swarm rolled back (kept, as a swarm does)
   };
   absl::Status Record(const std::string& host, const std::string& call);
 

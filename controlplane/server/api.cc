@@ -58,6 +58,14 @@ absl::Status Assign(absl::StatusOr<T> r, Out* out) {
   return absl::OkStatus();
 }
 
+// A list answer: every element moved into the reply's repeated field.
+template <class T>
+absl::Status AssignAll(absl::StatusOr<std::vector<T>> r, google::protobuf::RepeatedPtrField<T>* field) {
+  if (!r.ok()) return r.status();
+  for (auto& x : *r) *field->Add() = std::move(x);
+  return absl::OkStatus();
+}
+
 class NodesImpl final : public pb::Nodes::Service, Guard {
  public:
   using Guard::Guard;
@@ -68,12 +76,7 @@ class NodesImpl final : public pb::Nodes::Service, Guard {
     return Read(ctx, [&] { return Assign(cluster_.GetNode(req->name()), out); });
   }
   grpc::Status ListNodes(grpc::ServerContext* ctx, const pb::ListNodesRequest*, pb::ListNodesResponse* out) override {
-    return Read(ctx, [&]() -> absl::Status {
-      auto nodes = cluster_.ListNodes();
-      if (!nodes.ok()) return nodes.status();
-      for (auto& n : *nodes) *out->add_nodes() = std::move(n);
-      return absl::OkStatus();
-    });
+    return Read(ctx, [&] { return AssignAll(cluster_.ListNodes(), out->mutable_nodes()); });
   }
   grpc::Status DeleteNode(grpc::ServerContext* ctx, const pb::DeleteNodeRequest* req, pb::Empty*) override {
     return Mutate(ctx, Role::kAdmin, "DeleteNode", req->name(), [&] { return cluster_.DeleteNode(req->name(), req->force()); });
@@ -137,12 +140,7 @@ class NetworksImpl final : public pb::Networks::Service, Guard {
     return Mutate(ctx, Role::kOperator, "CreateNetwork", req->name(), [&] { return Assign(cluster_.CreateNetwork(*req), out); });
   }
   grpc::Status ListNetworks(grpc::ServerContext* ctx, const pb::ListNetworksRequest*, pb::ListNetworksResponse* out) override {
-    return Read(ctx, [&]() -> absl::Status {
-      auto list = cluster_.ListNetworks();
-      if (!list.ok()) return list.status();
-      for (auto& n : *list) *out->add_networks() = std::move(n);
-      return absl::OkStatus();
-    });
+    return Read(ctx, [&] { return AssignAll(cluster_.ListNetworks(), out->mutable_networks()); });
   }
   grpc::Status DeleteNetwork(grpc::ServerContext* ctx, const pb::DeleteNetworkRequest* req, pb::Empty*) override {
     return Mutate(ctx, Role::kOperator, "DeleteNetwork", req->name(), [&] { return cluster_.DeleteNetwork(req->name()); });
@@ -162,12 +160,7 @@ class ImagesImpl final : public pb::Images::Service, Guard {
     return Mutate(ctx, Role::kOperator, "DistributeImage", req->image(), [&] { return cluster_.DistributeImage(*req, Writer(w)); });
   }
   grpc::Status ListImages(grpc::ServerContext* ctx, const pb::ListImagesRequest* req, pb::ListImagesResponse* out) override {
-    return Read(ctx, [&]() -> absl::Status {
-      auto list = cluster_.ListImages(req->node());
-      if (!list.ok()) return list.status();
-      for (auto& i : *list) *out->add_images() = std::move(i);
-      return absl::OkStatus();
-    });
+    return Read(ctx, [&] { return AssignAll(cluster_.ListImages(req->node()), out->mutable_images()); });
   }
 
  private:
@@ -186,12 +179,7 @@ class ServicesImpl final : public pb::Services::Service, Guard {
     return Read(ctx, [&] { return Assign(cluster_.GetService(req->name()), out); });
   }
   grpc::Status ListServices(grpc::ServerContext* ctx, const pb::ListServicesRequest* req, pb::ListServicesResponse* out) override {
-    return Read(ctx, [&]() -> absl::Status {
-      auto list = cluster_.ListServices(req->stack());
-      if (!list.ok()) return list.status();
-      for (auto& s : *list) *out->add_services() = std::move(s);
-      return absl::OkStatus();
-    });
+    return Read(ctx, [&] { return AssignAll(cluster_.ListServices(req->stack()), out->mutable_services()); });
   }
   grpc::Status UpdateService(grpc::ServerContext* ctx, const pb::UpdateServiceRequest* req, pb::Service* out) override {
     return Mutate(ctx, Role::kOperator, "UpdateService", req->name(), [&] { return Assign(cluster_.UpdateService(*req, Deadline(*ctx)), out); });
@@ -203,12 +191,7 @@ class ServicesImpl final : public pb::Services::Service, Guard {
     return Mutate(ctx, Role::kOperator, "DeleteService", req->name(), [&] { return cluster_.DeleteService(req->name()); });
   }
   grpc::Status ListTasks(grpc::ServerContext* ctx, const pb::ListTasksRequest* req, pb::ListTasksResponse* out) override {
-    return Read(ctx, [&]() -> absl::Status {
-      auto list = cluster_.ListTasks(req->service());
-      if (!list.ok()) return list.status();
-      for (auto& t : *list) *out->add_tasks() = std::move(t);
-      return absl::OkStatus();
-    });
+    return Read(ctx, [&] { return AssignAll(cluster_.ListTasks(req->service()), out->mutable_tasks()); });
   }
   grpc::Status WatchService(grpc::ServerContext* ctx, const pb::WatchServiceRequest* req, grpc::ServerWriter<pb::ServiceProgress>* w) override {
     return Read(ctx, [&]() -> absl::Status {
@@ -237,12 +220,7 @@ class StacksImpl final : public pb::Stacks::Service, Guard {
     return Mutate(ctx, Role::kOperator, "DeployStack", req->name(), [&] { return Assign(cluster_.DeployStack(*req, Deadline(*ctx)), out); });
   }
   grpc::Status ListStacks(grpc::ServerContext* ctx, const pb::ListStacksRequest*, pb::ListStacksResponse* out) override {
-    return Read(ctx, [&]() -> absl::Status {
-      auto list = cluster_.ListStacks();
-      if (!list.ok()) return list.status();
-      for (auto& s : *list) *out->add_stacks() = std::move(s);
-      return absl::OkStatus();
-    });
+    return Read(ctx, [&] { return AssignAll(cluster_.ListStacks(), out->mutable_stacks()); });
   }
   grpc::Status DeleteStack(grpc::ServerContext* ctx, const pb::DeleteStackRequest* req, pb::Empty*) override {
     return Mutate(ctx, Role::kOperator, "DeleteStack", req->name(), [&] { return cluster_.DeleteStack(req->name()); });
