@@ -145,6 +145,32 @@ TEST_F(ClusterTest, JoinBeforeInitIsAFailedPreconditionWithAHint) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("swarm init"));
 }
 
+TEST_F(ClusterTest, InitAdvertisesTheNodesAddressUnlessToldAndSetsTheHeartbeat) {
+  for (const char* n : {"manager1", "manager2"}) {
+    pb::CreateNodeRequest req;
+    req.set_name(n);
+    ASSERT_TRUE(cluster_->CreateNode(req).ok());
+  }
+  pb::InitSwarmRequest init;
+  init.set_node("manager1");
+  init.set_listen_addr("0.0.0.0:4567");
+  init.set_data_path_addr("10.0.0.2");
+  init.set_dispatcher_heartbeat_seconds(5);
+  auto swarm = cluster_->InitSwarm(init);
+  ASSERT_TRUE(swarm.ok()) << swarm.status();
+  const std::string call = swarm_->CallsMatching("SwarmInit");
+  EXPECT_THAT(call, HasSubstr("\"AdvertiseAddr\":\"10.0.0.2\""));
+  EXPECT_THAT(call, HasSubstr("\"ListenAddr\":\"0.0.0.0:4567\""));
+  EXPECT_THAT(call, HasSubstr("\"DataPathAddr\":\"10.0.0.2\""));
+  EXPECT_THAT(call, HasSubstr("\"HeartbeatPeriod\":5000000000"));
+  init.set_node("manager2");
+  auto again = cluster_->InitSwarm(init);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(again.status().message()), HasSubstr("swarm join"));
+  init.set_node("nosuch");
+  EXPECT_EQ(cluster_->InitSwarm(init).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(ClusterTest, JoinFetchesTheWorkerTokenAndDialsTheManager) {
   Tutorial();
   EXPECT_THAT(swarm_->CallsMatching("SwarmJoin"), HasSubstr("\"RemoteAddrs\":[\"10.0.0.2:2377\"]"));
