@@ -23,7 +23,6 @@
 #include "controlplane/nodes/remote_driver.h"
 #include "controlplane/pki/pki.h"
 #include "controlplane/server/api.h"
-#include "controlplane/server/auth.h"
 
 namespace {
 using namespace musketeer;
@@ -145,7 +144,6 @@ int main(int argc, char** argv) {
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({*pki::ReadFile(server_bundle->key()), *pki::ReadFile(server_bundle->cert())});
   auto credentials = grpc::SslServerCredentials(ssl);
-  credentials->SetAuthMetadataProcessor(std::make_shared<server::TokenProcessor>(**store));
   grpc::ServerBuilder builder;
   // A second musketeerd on the same port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

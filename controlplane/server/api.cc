@@ -31,13 +31,13 @@ class Guard {
 
   template <class F>
   grpc::Status Read(grpc::ServerContext* ctx, F&& body) {
-    auto who = Authorize(*ctx, Role::kViewer);
+    auto who = Authorize(*ctx, store_, Role::kViewer);
     if (!who.ok()) return ToGrpc(who.status());
     return ToGrpc(body());
   }
   template <class F>
   grpc::Status Mutate(grpc::ServerContext* ctx, Role least, const char* method, const std::string& target, F&& body) {
-    auto who = Authorize(*ctx, least);
+    auto who = Authorize(*ctx, store_, least);
     if (!who.ok()) {
       store_.Audit("(denied)", method, target, who.status());
       return ToGrpc(who.status());
