@@ -51,6 +51,11 @@ class FakeNodeDriver : public nodes::NodeDriver {
     return out;
   }
   absl::Status RegenerateCerts(const std::string& n) override { return Inspect(n).status(); }
+  absl::Status ProbeTcp(const std::string& from, const std::string& ip, uint16_t port) override {
+    if (blocked.count(absl::StrCat(ip, ":", port))) return absl::UnavailableError(absl::StrCat(from, " cannot reach ", ip, ":", port));
+    return absl::OkStatus();
+  }
+  std::set<std::string> blocked;  // "ip:port" no node can reach
 
  private:
   absl::Status Set(const std::string& n, nodes::NodeState s) {
@@ -383,6 +388,26 @@ TEST_F(ClusterTest, DeletingASwarmNodeLeavesTheSwarmFirstAndAManagerNeedsForce) 
   ASSERT_EQ(nodes->size(), 2u);
   EXPECT_EQ(cluster_->GetNode("worker2").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(cluster_->DeleteNode("worker2", false).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClusterTest, PreflightProbesTheSwarmPortsOfTheOtherNodesAndNamesTheUnreachable) {
+  pb::CreateNodeRequest loner;
+  loner.set_name("loner");
+  ASSERT_TRUE(cluster_->CreateNode(loner).ok());
+  auto outside = cluster_->Preflight("loner");
+  ASSERT_TRUE(outside.ok()) << outside.status();
+  EXPECT_TRUE(outside->engine_reachable());
+  EXPECT_EQ(outside->api_version(), "1.41");
+  EXPECT_THAT(outside->notes(), ::testing::Contains(HasSubstr("not in a swarm yet")));
+
+  Tutorial();
+  driver_.blocked.insert("10.0.0.3:2377");  // manager1's (10.0.0.3 after loner) manager port
+  auto p = cluster_->Preflight("worker1");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(p->unreachable(), ::testing::ElementsAre("manager1:2377"));
+  EXPECT_THAT(p->notes(), ::testing::Contains(HasSubstr("7946 (worker2): reachable")));
+  EXPECT_THAT(p->notes(), ::testing::Not(::testing::Contains(HasSubstr("2377 (worker2)")))) << "2377 only on managers";
+  EXPECT_EQ(cluster_->Preflight("nosuch").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(ClusterTest, NodeEnvIsWhatTheDockerCliReads) {
