@@ -87,6 +87,8 @@ for _ in $(seq 20); do
   sleep 1
 done
 [[ $logs == *"listening on 0.0.0.0:8090"* ]] && ok "service logs" || bad "service logs: $(echo "$logs" | tail -3)"
+follow=$(timeout 5 $M service logs -f --tail 5 judge_swarm 2>&1); rc=$?
+[[ $rc = 124 && $follow == *"listening on 0.0.0.0:8090"* ]] && ok "service logs -f streams until stopped" || bad "logs -f (exit $rc): $(echo "$follow" | tail -3)"
 [ "$($M service ls | awk '$2 == "judge_swarm" {print $4}')" = 3/3 ] && ok "service ls shows 3/3" || bad "service ls"
 ips=$(for n in e2e-m1 e2e-w1 e2e-w2; do echo "$($M node ip $n):8090"; done)
 load=$("$build/clients/pingload" --json -c 6 -n 600 $ips)
