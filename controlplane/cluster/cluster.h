@@ -92,7 +92,9 @@ class Cluster {
   // Streams progress until converged, failed, rolled back, the deadline, or `sink` says stop.
   absl::StatusOr<pb::ServiceProgress> WatchService(const std::string& name, absl::Time deadline,
                                                    const ProgressSink& sink);
-  absl::Status ServiceLogs(const std::string& name, bool follow, int tail, const engine::LogSink& sink);
+  // Streams until the end (or, with follow, until `cancelled` says the reader has gone).
+  absl::Status ServiceLogs(const std::string& name, bool follow, int tail, const engine::LogSink& sink,
+                           const std::function<bool()>& cancelled = {});
 
   // Stacks (compose version 3, as `docker stack deploy`).
   absl::StatusOr<pb::Stack> DeployStack(const pb::DeployStackRequest& req, absl::Time deadline);

@@ -557,12 +557,13 @@ absl::Status Cluster::DeleteService(const std::string& name) {
   return RemoveServiceAndEdge(*m->second, name);
 }
 
-absl::Status Cluster::ServiceLogs(const std::string& name, bool follow, int tail, const engine::LogSink& sink) {
+absl::Status Cluster::ServiceLogs(const std::string& name, bool follow, int tail, const engine::LogSink& sink,
+                                  const std::function<bool()>& cancelled) {
   auto m = Manager();
   if (!m.ok()) return m.status();
   auto svc = m->second->InspectService(name);
   if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
-  return m->second->ServiceLogs(Str(svc->as_object(), "ID"), follow, tail, sink);
+  return m->second->ServiceLogs(Str(svc->as_object(), "ID"), follow, tail, sink, cancelled);
 }
 
 // ---------------------------------------------------------------- stacks

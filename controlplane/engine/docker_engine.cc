@@ -119,12 +119,14 @@ class HttpDockerEngine : public DockerEngine {
     json::object filters{{"service", json::array{json::value(service_id)}}};
     return AsArray(client_.Call("GET", "/tasks?filters=" + Escape(json::serialize(filters))));
   }
-  absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink) override {
+  absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink,
+                           const std::function<bool()>& cancelled) override {
     auto stream = client_.OpenStream(
         "GET", absl::StrCat("/services/", Escape(id), "/logs?stdout=1&stderr=1&timestamps=0&follow=",
                             follow ? 1 : 0, "&tail=", tail < 0 ? std::string("all") : std::to_string(tail)),
         nullptr, "", follow ? std::chrono::hours(24) : std::chrono::seconds(30));
     if (!stream.ok()) return stream.status();
+    if (cancelled) (*stream)->set_cancelled(cancelled);
     bool go_on = true;
     LogDemuxer demux([&](int s, std::string_view data) { go_on = go_on && sink(s, data); });
     char buf[16 * 1024];

@@ -61,7 +61,9 @@ class DockerEngine {
   virtual absl::StatusOr<json::array> ListServices() = 0;
   // Tasks of one service (all services when empty).
   virtual absl::StatusOr<json::array> ListTasks(const std::string& service_id) = 0;
-  virtual absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink) = 0;
+  // With follow, `cancelled` is asked while no line arrives; true ends the stream.
+  virtual absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink,
+                                   const std::function<bool()>& cancelled) = 0;
 
   // Images. Build sends a tar stream as the context; output lines go to `sink`.
   virtual absl::Status BuildImage(const std::string& tag, const BodySource& context, const LineSink& sink) = 0;

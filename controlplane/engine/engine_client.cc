@@ -200,13 +200,14 @@ class EngineClient::Connection {
     return stream_parser_->get().result_int();
   }
 
-  absl::StatusOr<size_t> ReadSome(char* buf, size_t cap, std::chrono::milliseconds idle) {
+  absl::StatusOr<size_t> ReadSome(char* buf, size_t cap, std::chrono::milliseconds idle,
+                                  const std::function<bool()>* cancelled) {
     // A read may consume only framing (chunk headers): go on until bytes or the end.
     while (!stream_parser_->is_done()) {
       auto& body = stream_parser_->get().body();
       body.data = buf;
       body.size = cap;
-      absl::Status s = Op([&](auto done) { WithStream([&](auto& st) { http::async_read_some(st, buffer_, *stream_parser_, done); }); }, idle, what_);
+      absl::Status s = Op([&](auto done) { WithStream([&](auto& st) { http::async_read_some(st, buffer_, *stream_parser_, done); }); }, idle, what_, cancelled);
       if (!s.ok()) return s;
       if (size_t n = cap - stream_parser_->get().body().size; n > 0) return n;
     }
@@ -248,9 +249,11 @@ class EngineClient::Connection {
   }
 
   // Starts one async operation through `start(handler)` and runs it to completion or the
-  // deadline. Failures close the connection (its state is unknown afterwards).
+  // deadline; with `cancelled`, that is asked twice a second and ends the wait when true.
+  // Failures close the connection (its state is unknown afterwards).
   template <class Start>
-  absl::Status Op(Start start, std::chrono::milliseconds deadline, const std::string& what) {
+  absl::Status Op(Start start, std::chrono::milliseconds deadline, const std::string& what,
+                  const std::function<bool()>* cancelled = nullptr) {
     struct Done {
       Connection* c;
       void operator()(beast::error_code ec) const { c->last_error_ = ec; }
@@ -261,11 +264,23 @@ class EngineClient::Connection {
     last_bytes_ = 0;
     start(Done{this});
     io_.restart();
-    io_.run_for(deadline);
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    bool gave_up = false;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      io_.run_for(cancelled != nullptr ? std::min<std::chrono::milliseconds>(left, std::chrono::milliseconds(500)) : left);
+      if (io_.stopped()) break;
+      if (cancelled != nullptr && (*cancelled)()) {
+        gave_up = true;
+        break;
+      }
+    }
     if (!io_.stopped()) {
       Close();
       io_.restart();
       io_.run();  // let the cancelled handlers finish
+      if (gave_up) return absl::CancelledError(absl::StrCat(what, ": the caller went away"));
       return absl::DeadlineExceededError(absl::StrCat(what, ": no answer within ", deadline.count(), " ms"));
     }
     if (last_error_ && last_error_ != http::error::need_buffer) {
@@ -302,7 +317,7 @@ class HttpResponseStream : public ResponseStream {
   HttpResponseStream(std::unique_ptr<EngineClient::Connection>&& c, std::chrono::milliseconds idle)
       : connection_(std::move(c)), idle_(idle) {}
   absl::StatusOr<size_t> Read(char* buf, size_t cap) override {
-      return connection_->ReadSome(buf, cap, idle_);
+    return connection_->ReadSome(buf, cap, idle_, cancelled() ? &cancelled() : nullptr);
   }
 
  private:

@@ -60,8 +60,15 @@ class ResponseStream {
   virtual absl::StatusOr<size_t> Read(char* buf, size_t cap) = 0;
   // Reads one line (without the newline); nullopt at the end. For JSON-lines bodies.
   absl::StatusOr<std::optional<std::string>> ReadLine();
+  // Asked while a read waits (twice a second); true ends the read with CANCELLED. For long
+  // follows (logs -f) whose reader may go away while nothing arrives.
+  void set_cancelled(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
+
+ protected:
+  const std::function<bool()>& cancelled() const { return cancelled_; }
 
  private:
+  std::function<bool()> cancelled_;
   std::string pending_;
   bool eof_ = false;
 };

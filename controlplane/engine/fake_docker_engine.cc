@@ -314,7 +314,8 @@ absl::StatusOr<json::array> FakeDockerEngine::ListTasks(const std::string& servi
   return out;
 }
 
-absl::Status FakeDockerEngine::ServiceLogs(const std::string& id, bool, int, const LogSink& sink) {
+absl::Status FakeDockerEngine::ServiceLogs(const std::string& id, bool, int, const LogSink& sink,
+                                           const std::function<bool()>&) {
   {
     FAKE_RECORD("ServiceLogs " + id);
   }

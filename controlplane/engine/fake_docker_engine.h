@@ -88,7 +88,8 @@ class FakeDockerEngine : public DockerEngine {
   absl::Status RemoveService(const std::string& id_or_name) override;
   absl::StatusOr<json::array> ListServices() override;
   absl::StatusOr<json::array> ListTasks(const std::string& service_id) override;
-  absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink) override;
+  absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink,
+                           const std::function<bool()>& cancelled) override;
   absl::Status BuildImage(const std::string& tag, const BodySource& context, const LineSink& sink) override;
   absl::Status ImportImage(const std::string& repo, const std::string& tag, const BodySource& rootfs) override;
   absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) override;

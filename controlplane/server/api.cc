@@ -208,7 +208,7 @@ class ServicesImpl final : public pb::Services::Service, Guard {
         chunk.set_data(std::string(data));
         chunk.set_stderr(stream == 2);
         return !ctx->IsCancelled() && w->Write(chunk);
-      });
+      }, [ctx] { return ctx->IsCancelled(); });  // a quiet follow ends when the client leaves
     });
   }
 };

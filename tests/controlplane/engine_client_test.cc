@@ -20,8 +20,9 @@ namespace {
 using ::testing::HasSubstr;
 
 // Serves each request with whatever `respond(request_head)` returns as raw bytes;
-// an empty answer closes the connection, "HANG" answers nothing, and an answer ending
-// in "<<close>>" is written and then the connection closed.
+// an empty answer closes the connection, "HANG" answers nothing, an answer ending in
+// "<<close>>" is written and then the connection closed, and one ending in "<<hold>>" is
+// written and the connection then kept open without another byte.
 class ScriptedServer {
  public:
   explicit ScriptedServer(std::function<std::string(const std::string&)> respond)
@@ -89,6 +90,14 @@ class ScriptedServer {
           break;
         }
         if (answer.empty()) break;
+        const std::string kHold = "<<hold>>";  // write, then keep the connection open and quiet
+        if (answer.size() >= kHold.size() && answer.compare(answer.size() - kHold.size(), kHold.size(), kHold) == 0) {
+          answer.resize(answer.size() - kHold.size());
+          (void)!write(c, answer.data(), answer.size());
+          while (read(c, chunk, sizeof(chunk)) > 0) {
+          }
+          break;
+        }
         const std::string kClose = "<<close>>";
         bool close_after = answer.size() >= kClose.size() &&
                            answer.compare(answer.size() - kClose.size(), kClose.size(), kClose) == 0;
@@ -245,6 +254,29 @@ TEST(EngineClientTest, ASlowCallDoesNotHoldUpTheOthersAndIdleConnectionsAreReuse
   EXPECT_EQ(server.accepts(), 2) << "the slow call took the idle connection, the fast ones shared one more";
   ASSERT_TRUE(client.Info().ok());
   EXPECT_EQ(server.accepts(), 2) << "both connections went back to the pool";
+}
+
+TEST(EngineClientTest, AFollowedStreamEndsWhenItsReaderGoesAwayThoughNothingArrives) {
+  ScriptedServer server([](const std::string& head) {
+    return VersionOr(head, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n<<hold>>");
+  });
+  EngineClient client(server.endpoint());
+  auto stream = client.OpenStream("GET", "/services/x/logs?follow=1", nullptr, "", std::chrono::hours(1));
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  std::atomic<bool> gone{false};
+  (*stream)->set_cancelled([&] { return gone.load(); });
+  char buf[64];
+  auto n = (*stream)->Read(buf, sizeof buf);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "hello");
+  // Nothing more comes; the reader leaves. The read must end now, not after the hour.
+  std::thread leave([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    gone = true;
+  });
+  auto r = (*stream)->Read(buf, sizeof buf);
+  leave.join();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
 }
 
 TEST(VersionTest, ComparesNumerically) {
