@@ -78,7 +78,13 @@ TEST_P(VerdictTest, JudgesToExpectedVerdict) {
     json::array cases = reply["data"].as_array();
     ASSERT_EQ(cases.size(), 2u);
     json::object first = cases[0].as_object();
-    EXPECT_EQ(first["result"].to_number<int>(), c.result) << r.body;
+    if (c.verdict == "TLE") {
+      // A busy machine may starve the loop of CPU until the wall-clock limit (result 2)
+      // comes before the CPU limit (result 1); both are time limits.
+      EXPECT_THAT(first["result"].to_number<int>(), ::testing::AnyOf(1, 2)) << r.body;
+    } else {
+      EXPECT_EQ(first["result"].to_number<int>(), c.result) << r.body;
+    }
     EXPECT_EQ(first["test_case"], "1");
     for (const char* field : {"cpu_time", "real_time", "memory", "signal", "exit_code", "error", "output_md5"}) {
       EXPECT_TRUE(first.contains(field)) << field;
