@@ -95,13 +95,16 @@ class ClusterTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // The tutorial's cluster: manager1, worker1, worker2 in one swarm, network swarm_test.
-  void Tutorial() {
-    for (const char* n : {"manager1", "worker1", "worker2"}) {
+  void CreateNodes(std::initializer_list<const char*> names) {
+    for (const char* n : names) {
       pb::CreateNodeRequest req;
       req.set_name(n);
-      ASSERT_TRUE(cluster_->CreateNode(req).ok());
+      ASSERT_TRUE(cluster_->CreateNode(req).ok()) << n;
     }
+  }
+  // The tutorial's cluster: manager1, worker1, worker2 in one swarm, network swarm_test.
+  void Tutorial() {
+    CreateNodes({"manager1", "worker1", "worker2"});
     pb::InitSwarmRequest init;
     init.set_node("manager1");
     ASSERT_TRUE(cluster_->InitSwarm(init).ok());
@@ -140,9 +143,7 @@ class ClusterTest : public ::testing::Test {
 };
 
 TEST_F(ClusterTest, JoinBeforeInitIsAFailedPreconditionWithAHint) {
-  pb::CreateNodeRequest req;
-  req.set_name("worker1");
-  ASSERT_TRUE(cluster_->CreateNode(req).ok());
+  CreateNodes({"worker1"});
   pb::JoinSwarmRequest join;
   join.set_node("worker1");
   auto r = cluster_->JoinSwarm(join);
@@ -151,11 +152,7 @@ TEST_F(ClusterTest, JoinBeforeInitIsAFailedPreconditionWithAHint) {
 }
 
 TEST_F(ClusterTest, InitAdvertisesTheNodesAddressUnlessToldAndSetsTheHeartbeat) {
-  for (const char* n : {"manager1", "manager2"}) {
-    pb::CreateNodeRequest req;
-    req.set_name(n);
-    ASSERT_TRUE(cluster_->CreateNode(req).ok());
-  }
+  CreateNodes({"manager1", "manager2"});
   pb::InitSwarmRequest init;
   init.set_node("manager1");
   init.set_listen_addr("0.0.0.0:4567");
@@ -226,9 +223,7 @@ TEST_F(ClusterTest, WithIpvsPublishedPortsUseTheIngressMesh) {
 }
 
 TEST_F(ClusterTest, AMissingEdgeImageIsRefusedBeforeAnythingIsCreated) {
-  pb::CreateNodeRequest node;
-  node.set_name("manager1");
-  ASSERT_TRUE(cluster_->CreateNode(node).ok());
+  CreateNodes({"manager1"});
   pb::InitSwarmRequest init;
   init.set_node("manager1");
   ASSERT_TRUE(cluster_->InitSwarm(init).ok());
@@ -365,9 +360,7 @@ TEST_F(ClusterTest, NodeStopStartKillAndRolesWithErrorsForBadInput) {
   promote.set_role("king");
   EXPECT_EQ(cluster_->UpdateNode(promote).status().code(), absl::StatusCode::kInvalidArgument);
 
-  pb::CreateNodeRequest outsider;
-  outsider.set_name("loner");
-  ASSERT_TRUE(cluster_->CreateNode(outsider).ok());
+  CreateNodes({"loner"});
   pb::UpdateNodeRequest drain;
   drain.set_name("loner");
   drain.set_availability("drain");
@@ -391,9 +384,7 @@ TEST_F(ClusterTest, DeletingASwarmNodeLeavesTheSwarmFirstAndAManagerNeedsForce) 
 }
 
 TEST_F(ClusterTest, PreflightProbesTheSwarmPortsOfTheOtherNodesAndNamesTheUnreachable) {
-  pb::CreateNodeRequest loner;
-  loner.set_name("loner");
-  ASSERT_TRUE(cluster_->CreateNode(loner).ok());
+  CreateNodes({"loner"});
   auto outside = cluster_->Preflight("loner");
   ASSERT_TRUE(outside.ok()) << outside.status();
   EXPECT_TRUE(outside->engine_reachable());
