@@ -112,6 +112,11 @@ out=$(/usr/bin/python3 clients/python/musketeer_client.py --endpoint 127.0.0.1:$
 check "python client is denied with a viewer token" /usr/bin/python3 clients/python/musketeer_client.py --endpoint 127.0.0.1:$port \
   --ca "$state/pki/ca/ca.pem" --token "$viewer" --expect-denied
 
+# 8 concurrent callers sharing one connection for 2 s: no call fails, the daemon stays up.
+conc=$("$build/bench/api_bench" 127.0.0.1:$port "$state/pki/ca/ca.pem" "$viewer" 8 2 ListNodes 2>&1)
+errs=$(echo "$conc" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["errors"], d["calls"] > 0)' 2>&1)
+[ "$errs" = "0 True" ] && kill -0 "$daemon" && ok "8 concurrent callers on one connection: no errors, daemon up" || bad "concurrent calls: $conc"
+
 # A stack from the shipped compose file.
 check "stack deploy docker/compose.yml" $M stack deploy -c docker/compose.yml judge
 [ "$($M stack ls | grep -c '^judge ')" = 1 ] && ok "stack listed" || bad "stack not listed"
