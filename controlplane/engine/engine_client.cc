@@ -363,12 +363,6 @@ EngineClient::EngineClient(Endpoint endpoint, std::chrono::milliseconds default_
 
 EngineClient::~EngineClient() = default;
 
-absl::StatusOr<HttpResult> EngineClient::Raw(const std::string& method, const std::string& target,
-                                             const std::string& body,
-                                             std::chrono::milliseconds deadline) {
-  return Exchange(method, target, body, deadline.count() ? deadline : default_deadline_);
-}
-
 std::unique_ptr<EngineClient::Connection> EngineClient::TakeIdle() {
   std::lock_guard lock(mu_);
   if (idle_.empty()) return nullptr;
@@ -383,9 +377,10 @@ void EngineClient::ReturnIdle(std::unique_ptr<Connection> c) {
   if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(c));
 }
 
-absl::StatusOr<HttpResult> EngineClient::Exchange(const std::string& method, const std::string& target,
-                                                  const std::string& body,
-                                                  std::chrono::milliseconds deadline) {
+absl::StatusOr<HttpResult> EngineClient::Raw(const std::string& method, const std::string& target,
+                                             const std::string& body,
+                                             std::chrono::milliseconds deadline) {
+  if (deadline.count() == 0) deadline = default_deadline_;
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   if (req.method() == http::verb::unknown) {
     return absl::InvalidArgumentError(absl::StrCat("unknown HTTP method '", method, "'"));
@@ -457,7 +452,7 @@ absl::StatusOr<std::string> EngineClient::ApiVersion() {
     if (!api_version_.empty()) return api_version_;
   }
   // Two first calls may both negotiate; they agree.
-  auto r = Exchange("GET", "/version", "", default_deadline_);
+  auto r = Raw("GET", "/version", "", {});
   if (!r.ok()) return r.status();
   if (absl::Status s = StatusFromHttp(r->status, r->body, "GET /version"); !s.ok()) return s;
   boost::system::error_code ec;
@@ -484,8 +479,7 @@ absl::StatusOr<json::value> EngineClient::Call(const std::string& method, const 
   auto version = ApiVersion();
   if (!version.ok()) return version.status();
   const std::string what = absl::StrCat(method, " ", path, " on ", endpoint_.ToString());
-  auto r = Exchange(method, absl::StrCat("/v", *version, path), body ? json::serialize(*body) : "",
-                     deadline.count() ? deadline : default_deadline_);
+  auto r = Raw(method, absl::StrCat("/v", *version, path), body ? json::serialize(*body) : "", deadline);
   if (!r.ok()) return r.status();
   if (absl::Status s = StatusFromHttp(r->status, r->body, what); !s.ok()) return s;
   if (r->body.empty()) return json::value(nullptr);

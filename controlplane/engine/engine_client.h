@@ -111,8 +111,8 @@ class EngineClient {
       const std::string& content_type = "application/x-tar",
       std::chrono::milliseconds idle = std::chrono::seconds(120));
 
-  // One raw HTTP exchange without the version prefix or error mapping (for tests and
-  // for /_ping). Exposed for the layers above that need the status.
+  // One HTTP exchange without the version prefix or error mapping (what Call, /_ping and
+  // the version negotiation use; tests too). A zero deadline means the client's default.
   absl::StatusOr<HttpResult> Raw(const std::string& method, const std::string& target,
                                  const std::string& body, std::chrono::milliseconds deadline);
 
@@ -124,8 +124,6 @@ class EngineClient {
  private:
   // Idle keep-alive connections kept for reuse; more may be open while calls run.
   static constexpr size_t kMaxIdleConnections = 8;
-  absl::StatusOr<HttpResult> Exchange(const std::string& method, const std::string& target,
-                                      const std::string& body, std::chrono::milliseconds deadline);
   std::unique_ptr<Connection> TakeIdle();
   void ReturnIdle(std::unique_ptr<Connection> connection);
 
