@@ -2,6 +2,7 @@
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/cluster/json_access.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <regex>
@@ -291,9 +292,11 @@ absl::StatusOr<pb::NodePreflight> Cluster::Preflight(const std::string& name) {
     p.add_notes("overlay: vxlan and overlay kernel modules loaded");
     // Swarm's TCP ports on the other swarm nodes, from inside this one. (7946/udp and
     // 4789/udp have no handshake to test; VXLAN is exercised by the overlay itself.)
-    auto node = GetNode(name);
     auto all = ListNodes();
-    if (node.ok() && !node->swarm_node_id().empty() && all.ok()) {
+    const bool in_swarm = all.ok() && std::any_of(all->begin(), all->end(), [&](const pb::Node& n) {
+      return n.name() == name && !n.swarm_node_id().empty();
+    });
+    if (in_swarm) {
       for (const auto& other : *all) {
         if (other.name() == name || other.swarm_node_id().empty()) continue;
         for (uint16_t port : {uint16_t{2377}, uint16_t{7946}}) {
