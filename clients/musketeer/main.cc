@@ -178,7 +178,6 @@ int NodeCreate(const Args& a, const Connection& c) {
   std::vector<std::thread> threads;
   std::vector<grpc::Status> results(a.positional().size());
   std::vector<pb::Node> nodes(a.positional().size());
-  auto stub = pb::Nodes::NewStub(Dial(c));
   for (size_t i = 0; i < a.positional().size(); ++i) {
     threads.emplace_back([&, i] {
       pb::CreateNodeRequest req;
@@ -188,8 +187,7 @@ int NodeCreate(const Args& a, const Connection& c) {
       req.set_tls_ca(a.Get("--tls-ca"));
       req.set_tls_cert(a.Get("--tls-cert"));
       req.set_tls_key(a.Get("--tls-key"));
-      auto ctx = Context(c, 300);
-      results[i] = stub->CreateNode(ctx.get(), req, &nodes[i]);
+      results[i] = Unary(c, 300, &pb::Nodes::Stub::CreateNode, req, &nodes[i]);
     });
   }
   for (auto& t : threads) t.join();
