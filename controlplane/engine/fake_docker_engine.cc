@@ -65,6 +65,26 @@ bool FakeDockerEngine::InSwarm() {
   return false;
 }
 
+const std::string* FakeDockerEngine::TaskErrorOf(const json::value& spec) {
+  const json::value* image = spec.at("TaskTemplate").at("ContainerSpec").as_object().if_contains("Image");
+  if (image == nullptr) return nullptr;
+  auto it = swarm_->failing_images_.find(std::string(image->as_string()));
+  return it == swarm_->failing_images_.end() ? nullptr : &it->second;
+}
+
+namespace {
+json::object Task(const std::string& id, int64_t slot, const std::string& node, const char* desired, int second,
+                  const json::value& container, json::object status) {
+  return json::object{{"ID", id},
+                      {"Slot", slot},
+                      {"NodeID", node},
+                      {"DesiredState", desired},
+                      {"UpdatedAt", absl::StrCat("2026-11-25T00:00:0", second, "Z")},
+                      {"Spec", {{"ContainerSpec", container}}},
+                      {"Status", std::move(status)}};
+}
+}  // namespace
+
 FakeSwarm::Service* FakeDockerEngine::FindService(const std::string& id_or_name) {
   for (auto& [name, s] : swarm_->services_) {
     if (name == id_or_name || s.id == id_or_name) return &s;
@@ -247,14 +267,12 @@ absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t ver
     s->previous = s->spec;
     s->spec = spec;
     s->update_status = {{"State", "completed"}, {"Message", "update completed"}};
-    const json::value* image = spec.at("TaskTemplate").at("ContainerSpec").as_object().if_contains("Image");
+    const std::string* err = TaskErrorOf(spec);
     const json::value* action = spec.as_object().contains("UpdateConfig") ? spec.at("UpdateConfig").as_object().if_contains("FailureAction") : nullptr;
-    if (image && swarm_->failing_images_.count(std::string(image->as_string())) && action && *action == "rollback") {
+    if (err != nullptr && action && *action == "rollback") {
       std::swap(s->spec, s->previous);  // what the swarm does once the first task fails
-      s->abandoned.push_back(json::object{{"ID", s->id + ".1.9"}, {"Slot", 1}, {"DesiredState", "shutdown"},
-                                          {"UpdatedAt", "2026-11-25T00:00:09Z"},
-                                          {"Spec", {{"ContainerSpec", spec.at("TaskTemplate").at("ContainerSpec")}}},
-                                          {"Status", {{"State", "rejected"}, {"Err", swarm_->failing_images_[std::string(image->as_string())]}}}});
+      s->abandoned.push_back(Task(s->id + ".1.9", 1, "", "shutdown", 9, spec.at("TaskTemplate").at("ContainerSpec"),
+                                  {{"State", "rejected"}, {"Err", *err}}));
       s->update_status = {{"State", "rollback_completed"}, {"Message", "update rolled back due to failure or early termination of task " + s->id + ".1"}};
     }
   }
@@ -294,20 +312,14 @@ absl::StatusOr<json::array> FakeDockerEngine::ListTasks(const std::string& servi
     const int64_t count = global ? ready.size() : mode.at("Replicated").at("Replicas").to_number<int64_t>();
     for (const auto& t : s.abandoned) out.push_back(t);
     const json::value& container = s.spec.at("TaskTemplate").at("ContainerSpec");
-    const json::value* image = container.as_object().if_contains("Image");
-    auto failing = image ? swarm_->failing_images_.find(std::string(image->as_string())) : swarm_->failing_images_.end();
-    const int attempts = failing == swarm_->failing_images_.end() ? 1 : 3;
+    const std::string* err = TaskErrorOf(s.spec);
+    const int attempts = err == nullptr ? 1 : 3;
     for (int64_t i = 0; i < count && !ready.empty(); ++i) {
       for (int a = 1; a <= attempts; ++a) {
-        json::object status{{"State", attempts == 1 ? "running" : "rejected"}};
-        if (attempts > 1) status["Err"] = failing->second;
-        out.push_back(json::object{{"ID", absl::StrCat(s.id, ".", i + 1, ".", a)},
-                                   {"Slot", global ? 0 : i + 1},
-                                   {"NodeID", ready[i % ready.size()]->id},
-                                   {"DesiredState", a == attempts ? "running" : "shutdown"},
-                                   {"UpdatedAt", absl::StrCat("2026-11-25T00:00:0", a, "Z")},
-                                   {"Spec", {{"ContainerSpec", container}}},
-                                   {"Status", std::move(status)}});
+        json::object status{{"State", err == nullptr ? "running" : "rejected"}};
+        if (err != nullptr) status["Err"] = *err;
+        out.push_back(Task(absl::StrCat(s.id, ".", i + 1, ".", a), global ? 0 : i + 1, ready[i % ready.size()]->id,
+                           a == attempts ? "running" : "shutdown", a, container, std::move(status)));
       }
     }
   }

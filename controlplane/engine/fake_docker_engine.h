@@ -104,6 +104,8 @@ class FakeDockerEngine : public DockerEngine {
  private:
   bool InSwarm();  // REQUIRES: swarm_->mu_ held
   FakeSwarm::Service* FindService(const std::string& id_or_name);  // REQUIRES: swarm_->mu_ held
+  // The error tasks of this service spec fail with (FailTasksOf), or null. REQUIRES: mu_ held.
+  const std::string* TaskErrorOf(const json::value& spec);
 
   std::shared_ptr<FakeSwarm> swarm_;
   const std::string hostname_, addr_;
