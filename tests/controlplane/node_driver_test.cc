@@ -153,6 +153,16 @@ TEST_F(LocalDriverTest, FailedCreateLeavesNothingBehindAndTouchesNoOtherDriversN
 TEST_F(LocalDriverTest, CreateReclaimsADeadNamespaceACrashLeftButNotALiveOne) {
   // What a control plane killed mid-create leaves: a namespace and a veth, no record.
   const std::string ns = driver_->NetnsName("crashed"), veth = driver_->VethName("crashed");
+  const std::string busy = driver_->NetnsName("busy");
+  // What this test makes by hand goes, whatever assertion fails (the node goes in TearDown).
+  struct Leftovers {
+    std::string ns, veth, busy, node_dir;
+    ~Leftovers() {
+      std::system(("ip netns pids " + busy + " 2>/dev/null | xargs -r kill -9; ip netns del " + busy + " 2>/dev/null").c_str());
+      if (fs::exists(node_dir)) return;  // created: the node (with its namespace and veth) goes in TearDown
+      std::system(("ip netns del " + ns + " 2>/dev/null; ip link del " + veth + " 2>/dev/null").c_str());
+    }
+  } leftovers{ns, veth, busy, driver_->NodeDir("crashed")};
   ASSERT_EQ(std::system(("ip netns add " + ns).c_str()), 0);
   ASSERT_EQ(std::system(("ip link add " + veth + " type veth peer name " + veth + "p").c_str()), 0);
   auto n = driver_->Create("crashed", nullptr);
@@ -160,9 +170,8 @@ TEST_F(LocalDriverTest, CreateReclaimsADeadNamespaceACrashLeftButNotALiveOne) {
   EXPECT_TRUE(engine::EngineClient(n->endpoint, std::chrono::seconds(5)).Ping().ok());
 
   // A namespace someone still uses is refused and left as it was.
-  const std::string busy = driver_->NetnsName("busy");
   ASSERT_EQ(std::system(("ip netns add " + busy).c_str()), 0);
-  ASSERT_EQ(std::system(("ip netns exec " + busy + " sleep 60 >/dev/null 2>&1 & echo $! > " + root_ + "/sleeper.pid").c_str()), 0);
+  ASSERT_EQ(std::system(("ip netns exec " + busy + " sleep 60 >/dev/null 2>&1 &").c_str()), 0);
   for (int i = 0; i < 100 && std::system(("test -n \"$(ip netns pids " + busy + ")\"").c_str()) != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -171,8 +180,6 @@ TEST_F(LocalDriverTest, CreateReclaimsADeadNamespaceACrashLeftButNotALiveOne) {
   EXPECT_NE(refused.status().message().find("--bridge"), std::string::npos) << refused.status();
   EXPECT_TRUE(NetnsExists(busy)) << "a namespace in use was removed";
   EXPECT_FALSE(fs::exists(driver_->NodeDir("busy")));
-  std::system(("ip netns pids " + busy + " | xargs -r kill -9").c_str());
-  std::system(("ip netns del " + busy).c_str());
 }
 
 TEST_F(LocalDriverTest, BadNamesDuplicatesAndAnExhaustedSubnetGiveClearErrors) {
