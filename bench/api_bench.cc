@@ -1,6 +1,8 @@
 // Unary latency and throughput of the musketeer API under concurrency.
 //   api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService[:NAME]
 // Prints one JSON object: calls, errors, calls_per_second, p50_ms, p99_ms.
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -8,8 +10,6 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "musketeer/v1/musketeer.grpc.pb.h"
 
@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateChannel(argv[1], grpc::SslCredentials(ssl));
   std::vector<std::vector<double>> latencies(threads);
   std::atomic<int> errors{0};
-  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(seconds));
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
@@ -54,7 +55,8 @@ int main(int argc, char** argv) {
           s = services->GetService(&ctx, req, &out);
         }
         if (!s.ok()) ++errors;
-        latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+        latencies[t].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - start).count());
       }
     });
   }
@@ -62,9 +64,13 @@ int main(int argc, char** argv) {
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
-  auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p / 100 * all.size()))]; };
-  std::cout << "{\"method\": \"" << method << "\", \"threads\": " << threads << ", \"calls\": " << all.size()
-            << ", \"errors\": " << errors << ", \"calls_per_second\": " << all.size() / seconds
-            << ", \"p50_ms\": " << pct(50) << ", \"p99_ms\": " << pct(99) << "}\n";
+  auto pct = [&](double p) {
+    return all.empty() ? 0.0
+                       : all[std::min(all.size() - 1, static_cast<size_t>(p / 100 * all.size()))];
+  };
+  std::cout << "{\"method\": \"" << method << "\", \"threads\": " << threads
+            << ", \"calls\": " << all.size() << ", \"errors\": " << errors
+            << ", \"calls_per_second\": " << all.size() / seconds << ", \"p50_ms\": " << pct(50)
+            << ", \"p99_ms\": " << pct(99) << "}\n";
   return errors == 0 ? 0 : 1;
 }

@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
       if (!client.Info().ok()) return 1;
     }
     const double s = std::chrono::duration<double>(Clock::now() - start).count();
-    std::cout << "{\"calls\": " << n << ", \"seconds\": " << s << ", \"calls_per_second\": " << n / s << "}\n";
+    std::cout << "{\"calls\": " << n << ", \"seconds\": " << s
+              << ", \"calls_per_second\": " << n / s << "}\n";
     return 0;
   }
   if (mode == "nodes" && argc == 3) {
@@ -75,7 +76,8 @@ int main(int argc, char** argv) {
     std::filesystem::remove_all(config.run_dir, ec);
     double slowest = 0;
     for (double s : seconds) slowest = std::max(slowest, s);
-    std::cout << "{\"nodes\": " << count << ", \"all_ready_seconds\": " << all << ", \"slowest_node_seconds\": " << slowest << "}\n";
+    std::cout << "{\"nodes\": " << count << ", \"all_ready_seconds\": " << all
+              << ", \"slowest_node_seconds\": " << slowest << "}\n";
     return ok ? 0 : 1;
   }
   std::cerr << "usage: controlplane_bench info SOCKET N | nodes COUNT\n";

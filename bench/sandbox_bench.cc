@@ -15,7 +15,9 @@ namespace {
 double MicrosPerRun(int n, auto&& body) {
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) body();
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() / n;
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+             .count() /
+         n;
 }
 }  // namespace
 

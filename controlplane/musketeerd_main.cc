@@ -4,16 +4,15 @@
 //
 // On first start it creates the CA, a client certificate for the engines, a server
 // certificate for the API, and an admin token written to STATE_DIR/admin.token (0600).
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <thread>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -38,16 +37,19 @@ struct Flags {
 };
 
 void Usage() {
-  std::cerr << "usage: musketeerd [--state-dir DIR] [--run-dir DIR] [--listen HOST:PORT] [--node-subnet CIDR]\n"
+  std::cerr << "usage: musketeerd [--state-dir DIR] [--run-dir DIR] [--listen HOST:PORT] "
+               "[--node-subnet CIDR]\n"
                "                  [--bridge NAME] [--ipvs auto|yes|no] [--edge-image IMAGE]\n"
-               "defaults: --state-dir /var/lib/musketeer --run-dir /run/musketeer --listen 127.0.0.1:7443\n"
-               "          --node-subnet 10.213.0.0/24 --bridge musk0 --ipvs auto --edge-image musketeer/edge:1\n";
+               "defaults: --state-dir /var/lib/musketeer --run-dir /run/musketeer --listen "
+               "127.0.0.1:7443\n"
+               "          --node-subnet 10.213.0.0/24 --bridge musk0 --ipvs auto --edge-image "
+               "musketeer/edge:1\n";
 }
 
 bool ParseFlags(int argc, char** argv, Flags& f) {
   std::map<std::string, std::string*> known = {
-      {"--state-dir", &f.state_dir}, {"--run-dir", &f.run_dir}, {"--listen", &f.listen},
-      {"--node-subnet", &f.node_subnet}, {"--bridge", &f.bridge}, {"--ipvs", &f.ipvs},
+      {"--state-dir", &f.state_dir},     {"--run-dir", &f.run_dir}, {"--listen", &f.listen},
+      {"--node-subnet", &f.node_subnet}, {"--bridge", &f.bridge},   {"--ipvs", &f.ipvs},
       {"--edge-image", &f.edge_image}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
@@ -93,7 +95,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (geteuid() != 0) {
-    std::cerr << "musketeerd: must run as root (it creates network namespaces and runs dockerd for local nodes)\n";
+    std::cerr << "musketeerd: must run as root (it creates network namespaces and runs dockerd for "
+                 "local nodes)\n";
     return 1;
   }
   namespace fs = std::filesystem;
@@ -108,7 +111,9 @@ int main(int argc, char** argv) {
   }
   const std::string host = flags.listen.substr(0, flags.listen.rfind(':'));
   auto server_bundle = (*ca)->IssueServer(flags.state_dir + "/pki/api", "musketeerd",
-                                          host == "0.0.0.0" || host == "localhost" ? std::vector<std::string>{"127.0.0.1"} : std::vector<std::string>{host, "127.0.0.1"},
+                                          host == "0.0.0.0" || host == "localhost"
+                                              ? std::vector<std::string>{"127.0.0.1"}
+                                              : std::vector<std::string>{host, "127.0.0.1"},
                                           {"localhost"});
   if (!server_bundle.ok()) return Fail(server_bundle.status());
 
@@ -117,7 +122,9 @@ int main(int argc, char** argv) {
   if ((*store)->ListTokens().empty()) {
     auto secret = (*store)->CreateToken("admin", state::Role::kAdmin);
     if (!secret.ok()) return Fail(secret.status());
-    if (auto s = pki::WriteFileAtomic(flags.state_dir + "/admin.token", *secret + "\n", 0600); !s.ok()) return Fail(s);
+    if (auto s = pki::WriteFileAtomic(flags.state_dir + "/admin.token", *secret + "\n", 0600);
+        !s.ok())
+      return Fail(s);
     std::cerr << "musketeerd: created the admin token in " << flags.state_dir << "/admin.token\n";
   }
 
@@ -131,18 +138,23 @@ int main(int argc, char** argv) {
   nodes::RemoteDriver remote(flags.state_dir);
 
   cluster::ClusterOptions options;
-  options.ipvs = flags.ipvs == "yes" || (flags.ipvs == "auto" && (fs::exists("/proc/net/ip_vs") || fs::exists("/sys/module/ip_vs")));
+  options.ipvs =
+      flags.ipvs == "yes" ||
+      (flags.ipvs == "auto" && (fs::exists("/proc/net/ip_vs") || fs::exists("/sys/module/ip_vs")));
   options.edge_image = flags.edge_image;
   cluster::Cluster cluster(
       {{"local", local->get()}, {"remote", &remote}},
       [](const nodes::Node& n) { return engine::NewHttpDockerEngine(n.endpoint); }, **store,
-      [](const std::string& ip, uint16_t port) { return cluster::HttpGet(ip, port, "/ping", std::chrono::seconds(2)); },
+      [](const std::string& ip, uint16_t port) {
+        return cluster::HttpGet(ip, port, "/ping", std::chrono::seconds(2));
+      },
       options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::SslServerCredentialsOptions ssl;
-  ssl.pem_key_cert_pairs.push_back({*pki::ReadFile(server_bundle->key()), *pki::ReadFile(server_bundle->cert())});
+  ssl.pem_key_cert_pairs.push_back(
+      {*pki::ReadFile(server_bundle->key()), *pki::ReadFile(server_bundle->cert())});
   auto credentials = grpc::SslServerCredentials(ssl);
   grpc::ServerBuilder builder;
   // A second musketeerd on the same port must fail, not share it.
@@ -156,8 +168,10 @@ int main(int argc, char** argv) {
     std::cerr << "musketeerd: cannot listen on " << flags.listen << " (in use?)\n";
     return 1;
   }
-  std::cerr << "musketeerd: listening on " << host << ":" << port << " (TLS; CA " << (*ca)->ca_path()
-            << "), ipvs " << (options.ipvs ? "yes: ingress routing mesh" : "no: edge proxy for published ports") << "\n";
+  std::cerr << "musketeerd: listening on " << host << ":" << port << " (TLS; CA "
+            << (*ca)->ca_path() << "), ipvs "
+            << (options.ipvs ? "yes: ingress routing mesh" : "no: edge proxy for published ports")
+            << "\n";
   // Finish what a crash interrupted, without holding up the API.
   std::thread([&cluster] { cluster.Reconcile(); }).detach();
 

@@ -46,8 +46,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     last_activity_ = std::chrono::steady_clock::now();
     parser_.emplace();
     parser_->body_limit(server_.options_.body_limit);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -76,8 +77,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     const std::thread::id handler_thread = std::this_thread::get_id();
     std::optional<HttpReply> immediate;
     bool returned = false;  // read only on handler_thread
-    server_.service_.Handle(std::move(view), [self = shared_from_this(), handler_thread,
-                                              &immediate, &returned](HttpReply reply) {
+    server_.service_.Handle(std::move(view), [self = shared_from_this(), handler_thread, &immediate,
+                                              &returned](HttpReply reply) {
       if (std::this_thread::get_id() == handler_thread && !returned) {
         immediate = std::move(reply);
         return;
@@ -100,19 +101,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     res->result(static_cast<http::status>(reply.status));
     res->set(http::field::server, "judge_server");
     res->set(http::field::content_type, reply.content_type);
-    if (reply.retry_after_seconds > 0) res->set(http::field::retry_after, std::to_string(reply.retry_after_seconds));
+    if (reply.retry_after_seconds > 0)
+      res->set(http::field::retry_after, std::to_string(reply.retry_after_seconds));
     if (!reply.allow.empty()) res->set(http::field::allow, reply.allow);
     if (server_.shutting_down()) keep_alive_ = false;
     res->keep_alive(keep_alive_);
     res->body() = std::move(reply.body);
     res->prepare_payload();
     if (head_) res->body().clear();  // Content-Length stays that of the GET
-    http::async_write(stream_, *res,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        --self->server_.in_flight_;
-                        if (ec || !self->keep_alive_) return self->Close();
-                        self->Read();
-                      });
+    http::async_write(stream_, *res, [self = shared_from_this()](beast::error_code ec, size_t) {
+      --self->server_.in_flight_;
+      if (ec || !self->keep_alive_) return self->Close();
+      self->Read();
+    });
   }
 
   void Close() {

@@ -39,7 +39,8 @@ absl::Status FreshDir(const std::string& path, mode_t mode, uid_t uid, gid_t gid
 absl::Status WriteNewFile(const std::string& path, std::string_view data, mode_t mode, uid_t uid,
                           gid_t gid) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = write(fd, data.data() + done, data.size() - done);
@@ -70,8 +71,8 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max
 }
 
 std::vector<std::string> SandboxEnv(const std::string& dir) {
-  return {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "HOME=" + dir,
-          "TMPDIR=" + dir, "ONLINE_JUDGE=1"};
+  return {"PATH=/usr/bin:/bin", "LANG=C.UTF-8",  "LC_ALL=C.UTF-8",
+          "HOME=" + dir,        "TMPDIR=" + dir, "ONLINE_JUDGE=1"};
 }
 
 uid_t RandomUidBase() {
@@ -123,7 +124,9 @@ absl::StatusOr<std::unique_ptr<Judge>> Judge::Create(const JudgeOptions& options
   return std::unique_ptr<Judge>(new Judge(std::move(o), *std::move(sandbox), metrics));
 }
 
-std::string Judge::SlotDir(int slot) const { return absl::StrCat(options_.work_root, "/slot-", slot); }
+std::string Judge::SlotDir(int slot) const {
+  return absl::StrCat(options_.work_root, "/slot-", slot);
+}
 
 std::shared_ptr<const CompiledProgram> Judge::Compile(const Language& language,
                                                       const std::string& source, int slot,

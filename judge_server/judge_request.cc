@@ -24,7 +24,8 @@ absl::StatusOr<std::optional<int64_t>> OptionalInt(const json::object& o, std::s
     n = v->as_int64();
   } else if (v->is_uint64() && v->as_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
     n = static_cast<int64_t>(v->as_uint64());
-  } else if (v->is_double() && v->as_double() == static_cast<double>(static_cast<int64_t>(v->as_double()))) {
+  } else if (v->is_double() &&
+             v->as_double() == static_cast<double>(static_cast<int64_t>(v->as_double()))) {
     n = static_cast<int64_t>(v->as_double());
   } else {
     return Invalid(field, "must be an integer");
@@ -55,9 +56,9 @@ absl::StatusOr<const Language*> ResolveLanguage(const json::object& o) {
     if (!v->is_string()) return Invalid("language", "must be a string such as \"cpp\"");
     const Language* l = FindLanguage(v->as_string());
     if (l == nullptr) {
-      return Invalid("language", absl::StrCat("names unknown language '",
-                                              std::string(v->as_string()),
-                                              "'; GET /languages lists c, cpp, python3"));
+      return Invalid("language",
+                     absl::StrCat("names unknown language '", std::string(v->as_string()),
+                                  "'; GET /languages lists c, cpp, python3"));
     }
     return l;
   }

@@ -30,7 +30,7 @@ struct JudgeRequest {
   int64_t max_real_time_ms = 3000;
   int64_t max_memory_bytes = 256LL << 20;
   int64_t max_output_bytes = 16LL << 20;
-  std::vector<TestCase> test_cases;   // inline cases
+  std::vector<TestCase> test_cases;         // inline cases
   std::optional<std::string> test_case_id;  // or a directory under the test-case root
   bool return_output = false;
   CompareMode compare = CompareMode::kIgnoreTrailingWhitespace;

@@ -32,12 +32,17 @@ HttpReply ErrorReply(int status, std::string_view err, std::string_view message,
 
 int HttpStatusFor(const absl::Status& s) {
   switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: return 400;
-    case absl::StatusCode::kNotFound: return 404;
-    case absl::StatusCode::kFailedPrecondition: return 422;
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kFailedPrecondition:
+      return 422;
     case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnavailable: return 503;
-    default: return 500;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
   }
 }
 
@@ -97,8 +102,8 @@ std::string RenderOutcome(const JudgeOutcome& o, bool return_output, std::string
   return json::serialize(root);
 }
 
-JudgeService::JudgeService(Judge& judge, JudgePool& pool, Metrics& metrics,
-                           std::string_view token, std::string hostname)
+JudgeService::JudgeService(Judge& judge, JudgePool& pool, Metrics& metrics, std::string_view token,
+                           std::string hostname)
     : judge_(judge),
       pool_(pool),
       metrics_(metrics),
@@ -136,15 +141,16 @@ HttpReply JudgeService::Ping() {
   // plus ours, both in "data" and, for plain curl, at the top level. Formatted by hand:
   // /ping is the load-balancing probe and must stay cheap.
   char fields[1024];
-  int n = snprintf(fields, sizeof(fields),
-                   "\"action\":\"pong\",\"hostname\":%s,\"judger_version\":\"%s\",\"cpu_core\":%d,"
-                   "\"cpu\":%.1f,\"memory\":%.1f,\"load\":[%.2f,%.2f,%.2f],\"memory_total\":%lld,"
-                   "\"memory_available\":%lld,\"running\":%d,\"queued\":%d,\"slots\":%d,"
-                   "\"uptime_seconds\":%.3f",
-                   hostname_json_.c_str(), kJudgeServerVersion.data(), cores,
-                   cores ? 100.0 * s.load[0] / cores : 0.0, used, s.load[0], s.load[1], s.load[2],
-                   static_cast<long long>(s.memory_total), static_cast<long long>(s.memory_available),
-                   pool_.running(), pool_.queued(), pool_.slots(), uptime);
+  int n =
+      snprintf(fields, sizeof(fields),
+               "\"action\":\"pong\",\"hostname\":%s,\"judger_version\":\"%s\",\"cpu_core\":%d,"
+               "\"cpu\":%.1f,\"memory\":%.1f,\"load\":[%.2f,%.2f,%.2f],\"memory_total\":%lld,"
+               "\"memory_available\":%lld,\"running\":%d,\"queued\":%d,\"slots\":%d,"
+               "\"uptime_seconds\":%.3f",
+               hostname_json_.c_str(), kJudgeServerVersion.data(), cores,
+               cores ? 100.0 * s.load[0] / cores : 0.0, used, s.load[0], s.load[1], s.load[2],
+               static_cast<long long>(s.memory_total), static_cast<long long>(s.memory_available),
+               pool_.running(), pool_.queued(), pool_.slots(), uptime);
   std::string_view f(fields, std::min<size_t>(n, sizeof(fields) - 1));
   HttpReply r;
   r.body.reserve(2 * f.size() + 32);
@@ -164,7 +170,9 @@ void JudgeService::Handle(HttpRequestView request, std::function<void(HttpReply)
     case Route::kHealthz:
       return counted(JsonReply(200, json::object{{"status", "ok"}, {"hostname", hostname_}}));
     case Route::kLanguages:
-      return counted(JsonReply(200, json::object{{"err", nullptr}, {"data", RenderLanguages()}, {"hostname", hostname_}}));
+      return counted(JsonReply(
+          200,
+          json::object{{"err", nullptr}, {"data", RenderLanguages()}, {"hostname", hostname_}}));
     case Route::kMetrics: {
       HttpReply r;
       r.content_type = "text/plain; version=0.0.4";
@@ -174,29 +182,31 @@ void JudgeService::Handle(HttpRequestView request, std::function<void(HttpReply)
     case Route::kJudge:
       return HandleJudge(request, std::move(counted));
     case Route::kMethodNotAllowed: {
-      HttpReply r = ErrorReply(405, "MethodNotAllowed",
-                               absl::StrCat(std::string(request.method), " is not allowed on this path; use ",
-                                            std::string(AllowedMethods(request.target))),
-                               hostname_);
+      HttpReply r =
+          ErrorReply(405, "MethodNotAllowed",
+                     absl::StrCat(std::string(request.method), " is not allowed on this path; use ",
+                                  std::string(AllowedMethods(request.target))),
+                     hostname_);
       r.allow = std::string(AllowedMethods(request.target));
       return counted(std::move(r));
     }
     case Route::kNotFound:
-      return counted(ErrorReply(404, "NotFound",
-                                "no such path; try GET /ping, /healthz, /metrics, /languages or POST /judge",
-                                hostname_));
+      return counted(ErrorReply(
+          404, "NotFound",
+          "no such path; try GET /ping, /healthz, /metrics, /languages or POST /judge", hostname_));
   }
 }
 
 void JudgeService::HandleJudge(HttpRequestView& request, std::function<void(HttpReply)> done) {
   if (!ConstantTimeEquals(absl::AsciiStrToLower(std::string(request.token)), token_sha256_)) {
-    return done(ErrorReply(401, "TokenVerificationFailed",
-                           "header X-Judge-Server-Token must be the sha256 hex of the server's token",
-                           hostname_));
+    return done(ErrorReply(
+        401, "TokenVerificationFailed",
+        "header X-Judge-Server-Token must be the sha256 hex of the server's token", hostname_));
   }
   auto parsed = ParseJudgeRequest(request.body);
   if (!parsed.ok()) {
-    return done(ErrorReply(400, "JudgeClientError", std::string(parsed.status().message()), hostname_));
+    return done(
+        ErrorReply(400, "JudgeClientError", std::string(parsed.status().message()), hostname_));
   }
   auto shared = std::make_shared<JudgeRequest>(*std::move(parsed));
   auto task = [this, shared, done](int slot) {

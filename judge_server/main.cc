@@ -17,7 +17,8 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(judge_server: compiles and runs submissions in a sandbox and answers verdicts
+constexpr const char* kUsage =
+    R"(judge_server: compiles and runs submissions in a sandbox and answers verdicts
 
 Usage: judge_server [flags]
   --port N           listen port (env JUDGE_PORT, default 8090; 0 picks one)
@@ -108,12 +109,15 @@ int main(int argc, char** argv) {
   unsetenv("JUDGE_TOKEN");  // never inherited by anything the server starts
 
   int port, slots, queue, threads, uid_base;
-  if (!ParseInt(f.port, "--port", 0, 65535, &port) || !ParseInt(f.slots, "--slots", 1, 64, &slots) ||
+  if (!ParseInt(f.port, "--port", 0, 65535, &port) ||
+      !ParseInt(f.slots, "--slots", 1, 64, &slots) ||
       !ParseInt(f.queue, "--queue", 0, 10000, &queue) ||
       !ParseInt(f.threads, "--threads", 1, 64, &threads) ||
       !ParseInt(f.uid_base, "--uid-base", 0, 2000000000, &uid_base) ||
-      (uid_base > 0 && uid_base < 1000 && (std::cerr << "judge_server: --uid-base must be 0 "
-                                                        "(random) or at least 1000\n", true))) {
+      (uid_base > 0 && uid_base < 1000 &&
+       (std::cerr << "judge_server: --uid-base must be 0 "
+                     "(random) or at least 1000\n",
+        true))) {
     return 2;
   }
   if (f.token.empty()) {
@@ -164,8 +168,8 @@ int main(int argc, char** argv) {
   std::cout << "judge_server " << judge::kJudgeServerVersion << " listening on " << f.address << ":"
             << *bound << " as " << host << " (" << slots << " slots, queue " << queue
             << ", network isolation: "
-            << ((*judge)->sandbox().has_private_network() ? "private netns" : "seccomp only")
-            << ")" << std::endl;
+            << ((*judge)->sandbox().has_private_network() ? "private netns" : "seccomp only") << ")"
+            << std::endl;
 
   // SIGTERM (docker stop, swarm updates): stop accepting, let running and queued
   // judgings finish and their replies go out, then exit.

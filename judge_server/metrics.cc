@@ -20,8 +20,8 @@ void Histogram::Render(absl::string_view name, std::string& out) const {
     absl::StrAppend(&out, name, "_bucket{le=\"", kBounds[i], "\"} ", cumulative, "\n");
   }
   cumulative += counts_[kBounds.size()];
-  absl::StrAppend(&out, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n", name, "_sum ", sum_,
-                  "\n", name, "_count ", cumulative, "\n");
+  absl::StrAppend(&out, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n", name, "_sum ", sum_, "\n",
+                  name, "_count ", cumulative, "\n");
 }
 
 void Metrics::CountRequest(Route route, int status) {
@@ -44,8 +44,9 @@ std::string Metrics::Render(int64_t running, int64_t queued, int64_t slots) cons
   std::string out;
   {
     std::lock_guard lock(mu_);
-    out += "# HELP judge_http_requests_total HTTP requests by route and status.\n"
-           "# TYPE judge_http_requests_total counter\n";
+    out +=
+        "# HELP judge_http_requests_total HTTP requests by route and status.\n"
+        "# TYPE judge_http_requests_total counter\n";
     for (int r = 0; r < kRoutes; ++r) {
       for (size_t s = 0; s < kStatuses.size(); ++s) {
         uint64_t n = requests_[r][s].load(std::memory_order_relaxed);
@@ -56,27 +57,35 @@ std::string Metrics::Render(int64_t running, int64_t queued, int64_t slots) cons
                         "\"} ", n, "\n");
       }
     }
-    out += "# HELP judge_verdicts_total Judgings by overall verdict.\n"
-           "# TYPE judge_verdicts_total counter\n";
+    out +=
+        "# HELP judge_verdicts_total Judgings by overall verdict.\n"
+        "# TYPE judge_verdicts_total counter\n";
     for (const auto& [verdict, n] : verdicts_) {
       absl::StrAppend(&out, "judge_verdicts_total{verdict=\"", verdict, "\"} ", n, "\n");
     }
     absl::StrAppend(&out,
                     "# HELP judge_compile_cache_lookups_total Compile cache lookups by result.\n"
                     "# TYPE judge_compile_cache_lookups_total counter\n"
-                    "judge_compile_cache_lookups_total{result=\"hit\"} ", cache_hits_, "\n",
-                    "judge_compile_cache_lookups_total{result=\"miss\"} ", cache_misses_, "\n");
+                    "judge_compile_cache_lookups_total{result=\"hit\"} ",
+                    cache_hits_, "\n", "judge_compile_cache_lookups_total{result=\"miss\"} ",
+                    cache_misses_, "\n");
   }
   absl::StrAppend(&out,
                   "# HELP judge_queue_depth Judgings waiting for a slot.\n"
-                  "# TYPE judge_queue_depth gauge\njudge_queue_depth ", queued, "\n",
+                  "# TYPE judge_queue_depth gauge\njudge_queue_depth ",
+                  queued, "\n",
                   "# HELP judge_running Judgings running now.\n"
-                  "# TYPE judge_running gauge\njudge_running ", running, "\n",
+                  "# TYPE judge_running gauge\njudge_running ",
+                  running, "\n",
                   "# HELP judge_slots Judge slots (concurrent judgings).\n"
-                  "# TYPE judge_slots gauge\njudge_slots ", slots, "\n");
-  out += "# HELP judge_compile_seconds Compile wall time.\n# TYPE judge_compile_seconds histogram\n";
+                  "# TYPE judge_slots gauge\njudge_slots ",
+                  slots, "\n");
+  out +=
+      "# HELP judge_compile_seconds Compile wall time.\n# TYPE judge_compile_seconds histogram\n";
   compile_seconds_.Render("judge_compile_seconds", out);
-  out += "# HELP judge_run_seconds Wall time of one test-case run.\n# TYPE judge_run_seconds histogram\n";
+  out +=
+      "# HELP judge_run_seconds Wall time of one test-case run.\n# TYPE judge_run_seconds "
+      "histogram\n";
   run_seconds_.Render("judge_run_seconds", out);
   return out;
 }

@@ -47,7 +47,7 @@ class Metrics {
 
  private:
   static constexpr std::array<int, 10> kStatuses = {200, 400, 401, 404, 405,
-                                                     413, 422, 500, 503, 0 /* other */};
+                                                    413, 422, 500, 503, 0 /* other */};
   static constexpr int kRoutes = static_cast<int>(Route::kMethodNotAllowed) + 1;
   std::array<std::array<std::atomic<uint64_t>, kStatuses.size()>, kRoutes> requests_ = {};
   mutable std::mutex mu_;

@@ -9,16 +9,12 @@ struct Entry {
   Route route;
 };
 constexpr Entry kRoutes[] = {
-    {"/ping", "GET, POST", Route::kPing},
-    {"/healthz", "GET", Route::kHealthz},
-    {"/metrics", "GET", Route::kMetrics},
-    {"/languages", "GET", Route::kLanguages},
+    {"/ping", "GET, POST", Route::kPing}, {"/healthz", "GET", Route::kHealthz},
+    {"/metrics", "GET", Route::kMetrics}, {"/languages", "GET", Route::kLanguages},
     {"/judge", "POST", Route::kJudge},
 };
 
-std::string_view PathOf(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
 bool Allows(std::string_view methods, std::string_view method) {
   if (method == "HEAD") method = "GET";

@@ -42,7 +42,7 @@ struct ChildError {
   int step;
   int err;
 };
-constexpr const char* kSteps[] = {"setpgid", "setns",  "dup2",   "chdir",   "setrlimit",
+constexpr const char* kSteps[] = {"setpgid", "setns",  "dup2",       "chdir",   "setrlimit",
                                   "setgid",  "setuid", "nonewprivs", "seccomp", "execve"};
 
 [[noreturn]] void ChildFail(int fd, int step) {
@@ -65,9 +65,8 @@ bool SetLimit(int resource, int64_t soft, int64_t hard) {
 
 // Everything between fork and execve: only async-signal-safe calls, no allocation.
 [[noreturn]] void RunChild(const RunSpec& spec, char* const* argv, char* const* envp,
-                           const char* exec_path, const SeccompProgram& filter,
-                           int netns_fd, bool drop_privileges, int in_fd, int out_fd,
-                           int err_fd, int report_fd) {
+                           const char* exec_path, const SeccompProgram& filter, int netns_fd,
+                           bool drop_privileges, int in_fd, int out_fd, int err_fd, int report_fd) {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_UNBLOCK, &all, nullptr);
@@ -151,7 +150,8 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create() {
   // a new one per run. Made from a short-lived thread so the server keeps its network.
   int netns_fd = -1;
   std::thread([&netns_fd] {
-    if (unshare(CLONE_NEWNET) == 0) netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (unshare(CLONE_NEWNET) == 0)
+      netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   }).join();
   return std::unique_ptr<Sandbox>(new Sandbox(netns_fd, geteuid() == 0));
 }
@@ -226,10 +226,11 @@ absl::StatusOr<RunResult> Sandbox::Run(const RunSpec& spec) const {
 
   const Clock::time_point start = Clock::now();
   pid_t pid = fork();
-  if (pid < 0) return absl::ResourceExhaustedError(absl::StrCat("sandbox: fork: ", strerror(errno)));
+  if (pid < 0)
+    return absl::ResourceExhaustedError(absl::StrCat("sandbox: fork: ", strerror(errno)));
   if (pid == 0) {
-    RunChild(spec, argv.data(), envp.data(), exec_path, *filter, netns_fd_, is_root_, in[0],
-             out[1], err[1], report[1]);
+    RunChild(spec, argv.data(), envp.data(), exec_path, *filter, netns_fd_, is_root_, in[0], out[1],
+             err[1], report[1]);
   }
   CloseFd(in[0]);
   CloseFd(out[1]);
@@ -259,8 +260,8 @@ absl::StatusOr<RunResult> Sandbox::Run(const RunSpec& spec) const {
   }
   if (n == sizeof(child_error)) {
     reap(nullptr);
-    return absl::InternalError(absl::StrCat("sandbox: ", kSteps[child_error.step], " failed: ",
-                                            strerror(child_error.err)));
+    return absl::InternalError(absl::StrCat("sandbox: ", kSteps[child_error.step],
+                                            " failed: ", strerror(child_error.err)));
   }
 
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));

@@ -31,7 +31,7 @@ struct RunLimits {
   int64_t stack_bytes = 64LL << 20;
   int64_t file_size_bytes = 16LL << 20;  // RLIMIT_FSIZE for files the program writes
   int64_t open_files = 64;
-  int64_t processes = 64;  // RLIMIT_NPROC, counted per uid: threads included
+  int64_t processes = 64;             // RLIMIT_NPROC, counted per uid: threads included
   int64_t stdout_bytes = 16LL << 20;  // past this the run is killed: output limit exceeded
   int64_t stderr_bytes = 16 << 10;    // past this stderr is dropped silently
 };

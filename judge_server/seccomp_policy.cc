@@ -2,11 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <linux/seccomp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,25 +20,61 @@ namespace {
 // Calls that have no business in a judged program or a compiler. EPERM rather than a
 // kill, so that a program probing for them sees an ordinary failure.
 constexpr const char* kDeniedCalls[] = {
-    "ptrace",          "process_vm_readv", "process_vm_writev", "mount",
-    "umount2",         "pivot_root",       "chroot",            "unshare",
-    "setns",           "io_uring_setup",   "io_uring_enter",    "io_uring_register",
-    "kexec_load",      "kexec_file_load",  "init_module",       "finit_module",
-    "delete_module",   "bpf",              "perf_event_open",   "keyctl",
-    "add_key",         "request_key",      "userfaultfd",       "reboot",
-    "swapon",          "swapoff",          "acct",              "open_by_handle_at",
-    "name_to_handle_at", "fsopen",         "fsmount",           "fsconfig",
-    "fspick",          "move_mount",       "open_tree",         "mount_setattr",
-    "quotactl",        "syslog",           "iopl",              "ioperm",
-    "settimeofday",    "clock_settime",    "adjtimex",          "clock_adjtime",
-    "vhangup",         "lookup_dcookie",   "pidfd_getfd",       "kcmp",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "userfaultfd",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "quotactl",
+    "syslog",
+    "iopl",
+    "ioperm",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "clock_adjtime",
+    "vhangup",
+    "lookup_dcookie",
+    "pidfd_getfd",
+    "kcmp",
     // Leaving the run's process group would let a process outlive the run.
-    "setsid",          "setpgid",
+    "setsid",
+    "setpgid",
 };
 
-constexpr uint64_t kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,
-                                        CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
-                                        CLONE_NEWCGROUP};
+constexpr uint64_t kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
+                                        CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
 
 struct CtxDeleter {
   void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
@@ -46,8 +82,8 @@ struct CtxDeleter {
 
 absl::Status Check(int rc, const char* what) {
   if (rc == 0) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("seccomp: cannot add rule for ", what, ": ",
-                                          strerror(-rc)));
+  return absl::InternalError(
+      absl::StrCat("seccomp: cannot add rule for ", what, ": ", strerror(-rc)));
 }
 
 }  // namespace
@@ -81,8 +117,7 @@ absl::StatusOr<SeccompProgram> SeccompProgram::Build(SeccompProfile profile,
     }
   }
   // clone3 passes its flags in memory, which a filter cannot read: make libc use clone.
-  if (auto s = Check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0),
-                     "clone3");
+  if (auto s = Check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "clone3");
       !s.ok()) {
     return s;
   }
@@ -94,8 +129,8 @@ absl::StatusOr<SeccompProgram> SeccompProgram::Build(SeccompProfile profile,
         !s.ok()) {
       return s;
     }
-    if (auto s = Check(seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execveat), 0),
-                       "execveat");
+    if (auto s =
+            Check(seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execveat), 0), "execveat");
         !s.ok()) {
       return s;
     }

@@ -31,13 +31,16 @@ absl::StatusOr<std::vector<TestCase>> LoadTestCases(const std::string& root,
   const std::string dir = absl::StrCat(root, "/", id);
   auto info_text = ReadFile(dir + "/info");
   if (!info_text.ok()) {
-    return absl::NotFoundError(absl::StrCat("test_case_id '", id, "' has no info file under the test-case root"));
+    return absl::NotFoundError(
+        absl::StrCat("test_case_id '", id, "' has no info file under the test-case root"));
   }
   boost::system::error_code ec;
   json::value info = json::parse(*info_text, ec);
-  const json::value* cases = info.is_object() ? info.as_object().if_contains("test_cases") : nullptr;
+  const json::value* cases =
+      info.is_object() ? info.as_object().if_contains("test_cases") : nullptr;
   if (ec || cases == nullptr || !cases->is_object()) {
-    return absl::FailedPreconditionError(absl::StrCat("test_case_id '", id, "': info is not valid"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("test_case_id '", id, "': info is not valid"));
   }
   std::vector<TestCase> out;
   for (const auto& [key, value] : cases->as_object()) {
@@ -46,8 +49,8 @@ absl::StatusOr<std::vector<TestCase>> LoadTestCases(const std::string& root,
     const json::value* out_name = c ? c->if_contains("output_name") : nullptr;
     if (!in_name || !out_name || !in_name->is_string() || !out_name->is_string() ||
         !IsPlainName(in_name->as_string()) || !IsPlainName(out_name->as_string())) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("test_case_id '", id, "': case ", std::string(key), " lacks input_name/output_name"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "test_case_id '", id, "': case ", std::string(key), " lacks input_name/output_name"));
     }
     TestCase tc;
     tc.id = std::string(key);
@@ -59,7 +62,8 @@ absl::StatusOr<std::vector<TestCase>> LoadTestCases(const std::string& root,
     tc.expected_output = *std::move(expected);
     out.push_back(std::move(tc));
   }
-  if (out.empty()) return absl::FailedPreconditionError(absl::StrCat("test_case_id '", id, "' has no cases"));
+  if (out.empty())
+    return absl::FailedPreconditionError(absl::StrCat("test_case_id '", id, "' has no cases"));
   // "1", "2", ..., "10" in numeric order where the ids are numbers.
   std::sort(out.begin(), out.end(), [](const TestCase& a, const TestCase& b) {
     int x, y;

@@ -15,8 +15,7 @@ namespace judge {
 
 // Loads the cases of `id`. NOT_FOUND when the directory or a file is missing.
 // REQUIRES: IsValidTestCaseId(id).
-absl::StatusOr<std::vector<TestCase>> LoadTestCases(const std::string& root,
-                                                    const std::string& id);
+absl::StatusOr<std::vector<TestCase>> LoadTestCases(const std::string& root, const std::string& id);
 
 }  // namespace judge
 

@@ -4,30 +4,47 @@ namespace judge {
 
 int ResultCode(Verdict v) {
   switch (v) {
-    case Verdict::kWrongAnswer: return -1;
-    case Verdict::kAccepted: return 0;
-    case Verdict::kCpuTimeLimitExceeded: return 1;
-    case Verdict::kRealTimeLimitExceeded: return 2;
-    case Verdict::kMemoryLimitExceeded: return 3;
-    case Verdict::kRuntimeError: return 4;
-    case Verdict::kSystemError: return 5;
-    case Verdict::kOutputLimitExceeded: return 6;
-    case Verdict::kCompileError: return -2;
+    case Verdict::kWrongAnswer:
+      return -1;
+    case Verdict::kAccepted:
+      return 0;
+    case Verdict::kCpuTimeLimitExceeded:
+      return 1;
+    case Verdict::kRealTimeLimitExceeded:
+      return 2;
+    case Verdict::kMemoryLimitExceeded:
+      return 3;
+    case Verdict::kRuntimeError:
+      return 4;
+    case Verdict::kSystemError:
+      return 5;
+    case Verdict::kOutputLimitExceeded:
+      return 6;
+    case Verdict::kCompileError:
+      return -2;
   }
   return 5;
 }
 
 std::string_view VerdictName(Verdict v) {
   switch (v) {
-    case Verdict::kAccepted: return "AC";
-    case Verdict::kWrongAnswer: return "WA";
-    case Verdict::kCompileError: return "CE";
+    case Verdict::kAccepted:
+      return "AC";
+    case Verdict::kWrongAnswer:
+      return "WA";
+    case Verdict::kCompileError:
+      return "CE";
     case Verdict::kCpuTimeLimitExceeded:
-    case Verdict::kRealTimeLimitExceeded: return "TLE";
-    case Verdict::kMemoryLimitExceeded: return "MLE";
-    case Verdict::kOutputLimitExceeded: return "OLE";
-    case Verdict::kRuntimeError: return "RE";
-    case Verdict::kSystemError: return "SE";
+    case Verdict::kRealTimeLimitExceeded:
+      return "TLE";
+    case Verdict::kMemoryLimitExceeded:
+      return "MLE";
+    case Verdict::kOutputLimitExceeded:
+      return "OLE";
+    case Verdict::kRuntimeError:
+      return "RE";
+    case Verdict::kSystemError:
+      return "SE";
   }
   return "SE";
 }

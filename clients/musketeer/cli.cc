@@ -11,12 +11,14 @@
 
 namespace musketeer::cli {
 
-Args::Args(const std::vector<std::string>& argv, const std::vector<std::string>& booleans, bool interspersed) {
+Args::Args(const std::vector<std::string>& argv, const std::vector<std::string>& booleans,
+           bool interspersed) {
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     const bool after_positional = !interspersed && !positional_.empty();
     if (a == "--" || after_positional) {
-      positional_.insert(positional_.end(), argv.begin() + i + (a == "--" && !after_positional ? 1 : 0), argv.end());
+      positional_.insert(positional_.end(),
+                         argv.begin() + i + (a == "--" && !after_positional ? 1 : 0), argv.end());
       break;
     }
     if (a.size() > 1 && a[0] == '-') {
@@ -67,12 +69,16 @@ std::string Trim(std::string s) {
 Connection ResolveConnection(const Args& args) {
   Connection c{"127.0.0.1:7443", "", "/var/lib/musketeer/pki/ca/ca.pem"};
   const char* home = getenv("HOME");
-  std::string config = getenv("MUSKETEER_CONFIG") ? getenv("MUSKETEER_CONFIG") : std::string(home ? home : "/root") + "/.config/musketeer/config.json";
+  std::string config = getenv("MUSKETEER_CONFIG")
+                           ? getenv("MUSKETEER_CONFIG")
+                           : std::string(home ? home : "/root") + "/.config/musketeer/config.json";
   boost::system::error_code ec;
   auto v = boost::json::parse(ReadAll(config), ec);
   if (!ec && v.is_object()) {
     const auto& o = v.as_object();
-    auto str = [&](const char* k) { return o.contains(k) && o.at(k).is_string() ? std::string(o.at(k).as_string()) : ""; };
+    auto str = [&](const char* k) {
+      return o.contains(k) && o.at(k).is_string() ? std::string(o.at(k).as_string()) : "";
+    };
     if (!str("endpoint").empty()) c.endpoint = str("endpoint");
     if (!str("ca").empty()) c.ca = str("ca");
     if (!str("token_file").empty()) c.token = Trim(ReadAll(str("token_file")));
@@ -98,7 +104,8 @@ std::shared_ptr<grpc::Channel> Dial(const Connection& c) {
 std::unique_ptr<grpc::ClientContext> Context(const Connection& c, int deadline_seconds) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   if (!c.token.empty()) ctx->AddMetadata("authorization", "Bearer " + c.token);
-  if (deadline_seconds > 0) ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_seconds));
+  if (deadline_seconds > 0)
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_seconds));
   return ctx;
 }
 
@@ -107,7 +114,9 @@ int Report(const grpc::Status& s) {
   std::cerr << "Error: " << s.error_message() << "\n";
   switch (s.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-      std::cerr << "(is musketeerd running? start it with `scripts/demo` or `musketeerd &`; endpoint and CA come from --endpoint/--ca, MUSKETEER_ENDPOINT/MUSKETEER_CA or ~/.config/musketeer/config.json)\n";
+      std::cerr << "(is musketeerd running? start it with `scripts/demo` or `musketeerd &`; "
+                   "endpoint and CA come from --endpoint/--ca, MUSKETEER_ENDPOINT/MUSKETEER_CA or "
+                   "~/.config/musketeer/config.json)\n";
       return kUnreachable;
     case grpc::StatusCode::UNAUTHENTICATED:
       return kUnreachable;
@@ -116,11 +125,13 @@ int Report(const grpc::Status& s) {
   }
 }
 
-void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size());
   for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
   for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], r[i].size());
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string out;

@@ -3,20 +3,20 @@
 #ifndef CLIENTS_MUSKETEER_CLI_H_
 #define CLIENTS_MUSKETEER_CLI_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 namespace musketeer::cli {
 
 // Exit codes scripts can rely on.
 constexpr int kOk = 0;
-constexpr int kFailed = 1;        // the operation failed (message on stderr)
-constexpr int kUsage = 2;         // bad command line
-constexpr int kUnreachable = 3;   // musketeerd could not be reached or refused the credentials
+constexpr int kFailed = 1;       // the operation failed (message on stderr)
+constexpr int kUsage = 2;        // bad command line
+constexpr int kUnreachable = 3;  // musketeerd could not be reached or refused the credentials
 
 // Parsed arguments of one command: --flag value, --flag=value, -f value, booleans, positionals.
 class Args {
@@ -50,7 +50,8 @@ std::unique_ptr<grpc::ClientContext> Context(const Connection& c, int deadline_s
 int Report(const grpc::Status& s);
 
 // A table like docker's: columns padded to their widest cell, two spaces apart.
-void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows);
 // "[=====>     ]" of `width` characters for done/total.
 std::string Bar(unsigned done, unsigned total, int width);
 

@@ -42,7 +42,7 @@ class Histogram {
   static size_t Index(uint64_t v) {
     if (v < kSub) return v;
     const int octave = 63 - __builtin_clzll(v) - 6;  // >= 1 for v >= 128
-    const uint64_t sub = v >> octave;  // in [64, 128): 64 linear steps per octave
+    const uint64_t sub = v >> octave;                // in [64, 128): 64 linear steps per octave
     return std::min<size_t>(static_cast<size_t>(octave) * (kSub / 2) + sub, kSub * kOctaves - 1);
   }
   static double UpperEdge(size_t i) {

@@ -1,6 +1,5 @@
 // Cluster: nodes, swarm, networks and images. Services and stacks are in services.cc.
 #include "controlplane/cluster/cluster.h"
-#include "controlplane/cluster/json_access.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "controlplane/cluster/json_access.h"
 #include "controlplane/cluster/tar_stream.h"
 
 namespace musketeer::cluster {
@@ -33,7 +33,8 @@ absl::StatusOr<Cluster::NodeHandle> Cluster::FindNode(const std::string& name) {
     if (n.ok()) return NodeHandle{*n, driver};
     if (n.status().code() != absl::StatusCode::kNotFound) return n.status();
   }
-  return absl::NotFoundError(absl::StrCat("node '", name, "' does not exist; `musketeer node ls` lists the nodes"));
+  return absl::NotFoundError(
+      absl::StrCat("node '", name, "' does not exist; `musketeer node ls` lists the nodes"));
 }
 
 std::vector<Cluster::NodeHandle> Cluster::AllNodes() {
@@ -41,7 +42,8 @@ std::vector<Cluster::NodeHandle> Cluster::AllNodes() {
   for (auto& [name, driver] : drivers_) {
     for (auto& n : driver->List()) out.push_back({n, driver});
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.node.name < b.node.name; });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.node.name < b.node.name; });
   return out;
 }
 
@@ -68,8 +70,10 @@ absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cl
     }
     for (auto& h : AllNodes()) {
       if (h.node.state == nodes::NodeState::kStopped) continue;
-      if (h.node.name == last) candidates.insert(candidates.begin(), h.node);
-      else candidates.push_back(h.node);
+      if (h.node.name == last)
+        candidates.insert(candidates.begin(), h.node);
+      else
+        candidates.push_back(h.node);
     }
   }
   for (const auto& n : candidates) {
@@ -85,9 +89,11 @@ absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cl
     }
   }
   if (!preferred.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("node '", preferred, "' is not a reachable swarm manager"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("node '", preferred, "' is not a reachable swarm manager"));
   }
-  return absl::FailedPreconditionError("there is no swarm (or no manager answers): `musketeer swarm init NODE` first");
+  return absl::FailedPreconditionError(
+      "there is no swarm (or no manager answers): `musketeer swarm init NODE` first");
 }
 
 std::map<std::string, std::string> Cluster::SwarmNodeNames(engine::DockerEngine& manager) {
@@ -121,9 +127,11 @@ pb::Node Cluster::ToProto(const nodes::Node& n, const json::object* swarm_node) 
         }
       }
     }
-    if (const json::object* status = Obj(*swarm_node, "Status")) p.set_swarm_status(Str(*status, "State"));
+    if (const json::object* status = Obj(*swarm_node, "Status"))
+      p.set_swarm_status(Str(*status, "State"));
     if (const json::object* desc = Obj(*swarm_node, "Description")) {
-      if (const json::object* eng = Obj(*desc, "Engine")) p.set_engine_version(Str(*eng, "EngineVersion"));
+      if (const json::object* eng = Obj(*desc, "Engine"))
+        p.set_engine_version(Str(*eng, "EngineVersion"));
     }
   }
   return p;
@@ -133,11 +141,13 @@ absl::StatusOr<pb::Node> Cluster::CreateNode(const pb::CreateNodeRequest& req) {
   const std::string driver_name = req.driver().empty() ? "local" : req.driver();
   auto it = drivers_.find(driver_name);
   if (it == drivers_.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("driver: '", driver_name, "' is not one of local, remote"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("driver: '", driver_name, "' is not one of local, remote"));
   }
   for (auto& [other_name, other] : drivers_) {
     if (other->Inspect(req.name()).ok()) {
-      return absl::AlreadyExistsError(absl::StrCat("node '", req.name(), "' already exists (driver ", other_name, ")"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("node '", req.name(), "' already exists (driver ", other_name, ")"));
     }
   }
   nodes::RemoteSpec remote{req.url(), req.tls_ca(), req.tls_cert(), req.tls_key()};
@@ -185,7 +195,9 @@ absl::Status Cluster::DeleteNode(const std::string& name, bool force) {
   auto node = GetNode(name);
   if (node.ok() && !node->swarm_node_id().empty()) {
     if (node->swarm_role() == "manager" && !force) {
-      return absl::FailedPreconditionError(absl::StrCat("node '", name, "' is a swarm manager; demote it first, or pass force (the swarm may lose its quorum)"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node '", name,
+          "' is a swarm manager; demote it first, or pass force (the swarm may lose its quorum)"));
     }
     if (h->node.state == nodes::NodeState::kRunning) (void)Engine(h->node)->SwarmLeave(true);
     if (auto m = Manager(); m.ok() && m->first.name != name) {
@@ -204,11 +216,16 @@ absl::StatusOr<pb::Node> Cluster::NodeAction(const std::string& name, const std:
   auto h = FindNode(name);
   if (!h.ok()) return h.status();
   absl::Status s;
-  if (action == "start") s = h->driver->Start(name);
-  else if (action == "stop") s = h->driver->Stop(name);
-  else if (action == "kill") s = h->driver->Kill(name);
-  else if (action == "regenerate-certs") s = h->driver->RegenerateCerts(name);
-  else return absl::InvalidArgumentError(absl::StrCat("unknown node action '", action, "'"));
+  if (action == "start")
+    s = h->driver->Start(name);
+  else if (action == "stop")
+    s = h->driver->Stop(name);
+  else if (action == "kill")
+    s = h->driver->Kill(name);
+  else if (action == "regenerate-certs")
+    s = h->driver->RegenerateCerts(name);
+  else
+    return absl::InvalidArgumentError(absl::StrCat("unknown node action '", action, "'"));
   if (!s.ok()) return s;
   {
     std::lock_guard lock(mu_);  // the engine may have restarted: drop the old connection
@@ -220,15 +237,19 @@ absl::StatusOr<pb::Node> Cluster::NodeAction(const std::string& name, const std:
 absl::StatusOr<pb::Node> Cluster::UpdateNode(const pb::UpdateNodeRequest& req) {
   const std::string& a = req.availability();
   if (!a.empty() && a != "active" && a != "pause" && a != "drain") {
-    return absl::InvalidArgumentError(absl::StrCat("availability: '", a, "' is not active, pause or drain"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("availability: '", a, "' is not active, pause or drain"));
   }
   if (!req.role().empty() && req.role() != "manager" && req.role() != "worker") {
-    return absl::InvalidArgumentError(absl::StrCat("role: '", req.role(), "' is not manager or worker"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("role: '", req.role(), "' is not manager or worker"));
   }
   auto node = GetNode(req.name());
   if (!node.ok()) return node.status();
   if (node->swarm_node_id().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("node '", req.name(), "' is not in the swarm; `musketeer swarm join ", req.name(), "` first"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("node '", req.name(), "' is not in the swarm; `musketeer swarm join ",
+                     req.name(), "` first"));
   }
   auto m = Manager();
   if (!m.ok()) return m.status();
@@ -241,7 +262,9 @@ absl::StatusOr<pb::Node> Cluster::UpdateNode(const pb::UpdateNodeRequest& req) {
       json::object spec = o.at("Spec").as_object();
       if (!a.empty()) spec["Availability"] = a;
       if (!req.role().empty()) spec["Role"] = req.role();
-      json::object labels = spec.contains("Labels") && spec["Labels"].is_object() ? spec["Labels"].as_object() : json::object{};
+      json::object labels = spec.contains("Labels") && spec["Labels"].is_object()
+                                ? spec["Labels"].as_object()
+                                : json::object{};
       for (const auto& [k, v2] : req.add_labels()) labels[k] = v2;
       for (const auto& k : req.remove_labels()) labels.erase(k);
       spec["Labels"] = labels;
@@ -264,11 +287,14 @@ absl::StatusOr<pb::NodeEnv> Cluster::NodeEnv(const std::string& name) {
   env.set_docker_cert_path(h->node.cert_path);
   std::string shell = absl::StrCat("export DOCKER_HOST=\"", env.docker_host(), "\"\n");
   if (e.tls) {
-    absl::StrAppend(&shell, "export DOCKER_TLS_VERIFY=\"1\"\nexport DOCKER_CERT_PATH=\"", env.docker_cert_path(), "\"\n");
+    absl::StrAppend(&shell, "export DOCKER_TLS_VERIFY=\"1\"\nexport DOCKER_CERT_PATH=\"",
+                    env.docker_cert_path(), "\"\n");
   } else {
     absl::StrAppend(&shell, "unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH\n");
   }
-  absl::StrAppend(&shell, "# Run this command to configure your shell:\n# eval \"$(musketeer node env ", name, ")\"\n");
+  absl::StrAppend(&shell,
+                  "# Run this command to configure your shell:\n# eval \"$(musketeer node env ",
+                  name, ")\"\n");
   env.set_shell(shell);
   return env;
 }
@@ -286,24 +312,26 @@ absl::StatusOr<pb::NodePreflight> Cluster::Preflight(const std::string& name) {
                            : "engine unreachable: " + std::string(version.status().message()));
   if (h->node.driver == "local") {
     // Local nodes share this machine's kernel.
-    p.set_ipvs(std::filesystem::exists("/proc/net/ip_vs") || std::filesystem::exists("/sys/module/ip_vs"));
-    p.set_overlay(std::filesystem::exists("/sys/module/vxlan") && std::filesystem::exists("/sys/module/overlay"));
+    p.set_ipvs(std::filesystem::exists("/proc/net/ip_vs") ||
+               std::filesystem::exists("/sys/module/ip_vs"));
+    p.set_overlay(std::filesystem::exists("/sys/module/vxlan") &&
+                  std::filesystem::exists("/sys/module/overlay"));
     p.add_notes("ipvs: /proc/net/ip_vs or /sys/module/ip_vs on the shared kernel");
     p.add_notes("overlay: vxlan and overlay kernel modules loaded");
     // Swarm's TCP ports on the other swarm nodes, from inside this one. (7946/udp and
     // 4789/udp have no handshake to test; VXLAN is exercised by the overlay itself.)
     auto all = ListNodes();
     const bool in_swarm = all.ok() && std::any_of(all->begin(), all->end(), [&](const pb::Node& n) {
-      return n.name() == name && !n.swarm_node_id().empty();
-    });
+                            return n.name() == name && !n.swarm_node_id().empty();
+                          });
     if (in_swarm) {
       for (const auto& other : *all) {
         if (other.name() == name || other.swarm_node_id().empty()) continue;
         for (uint16_t port : {uint16_t{2377}, uint16_t{7946}}) {
           if (port == 2377 && other.swarm_role() != "manager") continue;
           absl::Status s = h->driver->ProbeTcp(name, other.address(), port);
-          p.add_notes(absl::StrCat("tcp ", other.address(), ":", port, " (", other.name(), "): ",
-                                   s.ok() ? "reachable" : std::string(s.message())));
+          p.add_notes(absl::StrCat("tcp ", other.address(), ":", port, " (", other.name(),
+                                   "): ", s.ok() ? "reachable" : std::string(s.message())));
           if (!s.ok()) p.add_unreachable(absl::StrCat(other.name(), ":", port));
         }
       }
@@ -313,7 +341,9 @@ absl::StatusOr<pb::NodePreflight> Cluster::Preflight(const std::string& name) {
   } else {
     p.set_ipvs(options_.ipvs);
     p.set_overlay(true);
-    p.add_notes("remote node: ipvs and overlay taken from the control plane's setting (cannot inspect a remote kernel through the Engine API)");
+    p.add_notes(
+        "remote node: ipvs and overlay taken from the control plane's setting (cannot inspect a "
+        "remote kernel through the Engine API)");
   }
   return p;
 }
@@ -324,20 +354,26 @@ absl::StatusOr<pb::Swarm> Cluster::InitSwarm(const pb::InitSwarmRequest& req) {
   auto h = FindNode(req.node());
   if (!h.ok()) return h.status();
   if (Manager().ok()) {
-    return absl::FailedPreconditionError("a swarm already exists; join this node to it with `musketeer swarm join`");
+    return absl::FailedPreconditionError(
+        "a swarm already exists; join this node to it with `musketeer swarm join`");
   }
-  json::object body{{"ListenAddr", req.listen_addr().empty() ? "0.0.0.0:2377" : req.listen_addr()},
-                    {"AdvertiseAddr", req.advertise_addr().empty() ? h->node.ip : req.advertise_addr()}};
+  json::object body{
+      {"ListenAddr", req.listen_addr().empty() ? "0.0.0.0:2377" : req.listen_addr()},
+      {"AdvertiseAddr", req.advertise_addr().empty() ? h->node.ip : req.advertise_addr()}};
   if (!req.data_path_addr().empty()) body["DataPathAddr"] = req.data_path_addr();
   json::object spec;
   if (req.dispatcher_heartbeat_seconds() > 0) {
-    spec["Dispatcher"] = json::object{{"HeartbeatPeriod", int64_t{req.dispatcher_heartbeat_seconds()} * 1000000000}};
+    spec["Dispatcher"] =
+        json::object{{"HeartbeatPeriod", int64_t{req.dispatcher_heartbeat_seconds()} * 1000000000}};
   }
   body["Spec"] = spec;
   auto id = Engine(h->node)->SwarmInit(body);
   if (!id.ok()) {
-    if (id.status().code() == absl::StatusCode::kUnavailable && absl::StrContains(id.status().message(), "already part of a swarm")) {
-      return absl::FailedPreconditionError(absl::StrCat("node '", req.node(), "' is already in a swarm; `musketeer swarm leave ", req.node(), " --force` first"));
+    if (id.status().code() == absl::StatusCode::kUnavailable &&
+        absl::StrContains(id.status().message(), "already part of a swarm")) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("node '", req.node(), "' is already in a swarm; `musketeer swarm leave ",
+                       req.node(), " --force` first"));
     }
     return id.status();
   }
@@ -350,13 +386,16 @@ absl::StatusOr<pb::Swarm> Cluster::InitSwarm(const pb::InitSwarmRequest& req) {
 
 absl::StatusOr<pb::Node> Cluster::JoinSwarm(const pb::JoinSwarmRequest& req) {
   if (!req.role().empty() && req.role() != "worker" && req.role() != "manager") {
-    return absl::InvalidArgumentError(absl::StrCat("role: '", req.role(), "' is not worker or manager"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("role: '", req.role(), "' is not worker or manager"));
   }
   auto h = FindNode(req.node());
   if (!h.ok()) return h.status();
   auto m = Manager(req.manager());
   if (!m.ok()) return m.status();
-  if (m->first.name == req.node()) return absl::FailedPreconditionError(absl::StrCat("node '", req.node(), "' is already the swarm's manager"));
+  if (m->first.name == req.node())
+    return absl::FailedPreconditionError(
+        absl::StrCat("node '", req.node(), "' is already the swarm's manager"));
   auto swarm = m->second->SwarmInspect();
   if (!swarm.ok()) return swarm.status();
   const json::object* tokens = Obj(swarm->as_object(), "JoinTokens");
@@ -370,7 +409,9 @@ absl::StatusOr<pb::Node> Cluster::JoinSwarm(const pb::JoinSwarmRequest& req) {
   absl::Status s = Engine(h->node)->SwarmJoin(body);
   if (!s.ok()) {
     if (absl::StrContains(s.message(), "already part of a swarm")) {
-      return absl::FailedPreconditionError(absl::StrCat("node '", req.node(), "' is already in a swarm; `musketeer swarm leave ", req.node(), "` first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("node '", req.node(), "' is already in a swarm; `musketeer swarm leave ",
+                       req.node(), "` first"));
     }
     return s;  // the message carries the daemon's reason; the token itself never appears in it
   }
@@ -385,7 +426,9 @@ absl::Status Cluster::LeaveSwarm(const std::string& node, bool force) {
     return absl::FailedPreconditionError(absl::StrCat("node '", node, "' is not in a swarm"));
   }
   if (!s.ok() && absl::StrContains(s.message(), "--force")) {
-    return absl::FailedPreconditionError(absl::StrCat("node '", node, "' is a manager whose leaving would break the swarm; pass force to leave anyway"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node '", node,
+        "' is a manager whose leaving would break the swarm; pass force to leave anyway"));
   }
   {
     std::lock_guard lock(mu_);
@@ -415,15 +458,18 @@ absl::StatusOr<pb::Swarm> Cluster::GetSwarm(bool show_tokens) {
       const json::object* desc = Obj(v.as_object(), "Description");
       const json::object* spec = Obj(v.as_object(), "Spec");
       const std::string host = desc ? Str(*desc, "Hostname") : "";
-      if (spec && Str(*spec, "Role") == "manager") out.add_managers(host);
-      else out.add_workers(host);
+      if (spec && Str(*spec, "Role") == "manager")
+        out.add_managers(host);
+      else
+        out.add_workers(host);
     }
   }
   return out;
 }
 
 absl::StatusOr<pb::Swarm> Cluster::RotateJoinTokens(bool worker, bool manager) {
-  if (!worker && !manager) return absl::InvalidArgumentError("say which tokens to rotate: worker, manager or both");
+  if (!worker && !manager)
+    return absl::InvalidArgumentError("say which tokens to rotate: worker, manager or both");
   auto m = Manager();
   if (!m.ok()) return m.status();
   auto swarm = m->second->SwarmInspect();
@@ -439,21 +485,28 @@ absl::StatusOr<pb::Swarm> Cluster::RotateJoinTokens(bool worker, bool manager) {
 absl::StatusOr<pb::Network> Cluster::CreateNetwork(const pb::CreateNetworkRequest& req) {
   static const std::regex kName("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}");
   if (!std::regex_match(req.name(), kName)) {
-    return absl::InvalidArgumentError(absl::StrCat("name: '", req.name(), "' is invalid; use 1-63 of [a-zA-Z0-9_.-]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("name: '", req.name(), "' is invalid; use 1-63 of [a-zA-Z0-9_.-]"));
   }
   if (!req.driver().empty() && req.driver() != "overlay") {
-    return absl::InvalidArgumentError(absl::StrCat("driver: '", req.driver(), "' is not supported; swarm networks use overlay"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("driver: '", req.driver(), "' is not supported; swarm networks use overlay"));
   }
   auto m = Manager();
   if (!m.ok()) return m.status();
   if (auto list = ListNetworks(); list.ok()) {
     for (const auto& n : *list) {
-      if (n.name() == req.name()) return absl::AlreadyExistsError(absl::StrCat("network '", req.name(), "' already exists"));
+      if (n.name() == req.name())
+        return absl::AlreadyExistsError(absl::StrCat("network '", req.name(), "' already exists"));
     }
   }
-  json::object body{{"Name", req.name()}, {"Driver", "overlay"}, {"Attachable", req.attachable()}, {"CheckDuplicate", true}};
+  json::object body{{"Name", req.name()},
+                    {"Driver", "overlay"},
+                    {"Attachable", req.attachable()},
+                    {"CheckDuplicate", true}};
   if (!req.subnet().empty()) {
-    body["IPAM"] = json::object{{"Driver", "default"}, {"Config", json::array{json::object{{"Subnet", req.subnet()}}}}};
+    body["IPAM"] = json::object{{"Driver", "default"},
+                                {"Config", json::array{json::object{{"Subnet", req.subnet()}}}}};
   }
   auto id = m->second->CreateNetwork(body);
   if (!id.ok()) return id.status();
@@ -481,15 +534,18 @@ absl::StatusOr<std::vector<pb::Network>> Cluster::ListNetworks() {
     n.set_id(Str(o, "Id"));
     n.set_driver(Str(o, "Driver"));
     n.set_scope("swarm");
-    if (const json::value* a = o.if_contains("Attachable"); a && a->is_bool()) n.set_attachable(a->as_bool());
+    if (const json::value* a = o.if_contains("Attachable"); a && a->is_bool())
+      n.set_attachable(a->as_bool());
     if (const json::object* ipam = Obj(o, "IPAM")) {
-      if (const json::value* cfg = ipam->if_contains("Config"); cfg && cfg->is_array() && !cfg->as_array().empty()) {
+      if (const json::value* cfg = ipam->if_contains("Config");
+          cfg && cfg->is_array() && !cfg->as_array().empty()) {
         n.set_subnet(Str(cfg->as_array()[0].as_object(), "Subnet"));
       }
     }
     out.push_back(std::move(n));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name() < b.name(); });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.name() < b.name(); });
   return out;
 }
 
@@ -497,9 +553,12 @@ absl::Status Cluster::DeleteNetwork(const std::string& name) {
   auto m = Manager();
   if (!m.ok()) return m.status();
   absl::Status s = m->second->RemoveNetwork(name);
-  if (s.code() == absl::StatusCode::kNotFound) return absl::NotFoundError(absl::StrCat("network '", name, "' does not exist"));
-  if (s.code() == absl::StatusCode::kFailedPrecondition || absl::StrContains(s.message(), "in use")) {
-    return absl::FailedPreconditionError(absl::StrCat("network '", name, "' is in use by a service; remove the service first"));
+  if (s.code() == absl::StatusCode::kNotFound)
+    return absl::NotFoundError(absl::StrCat("network '", name, "' does not exist"));
+  if (s.code() == absl::StatusCode::kFailedPrecondition ||
+      absl::StrContains(s.message(), "in use")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("network '", name, "' is in use by a service; remove the service first"));
   }
   return s;
 }
@@ -534,7 +593,9 @@ absl::Status Cluster::BuildImage(const pb::BuildImageRequest& req, const ImageSi
     target = m->first;
   } else {
     auto all = AllNodes();
-    if (all.empty()) return absl::FailedPreconditionError("there are no nodes to build on; `musketeer node create` one first");
+    if (all.empty())
+      return absl::FailedPreconditionError(
+          "there are no nodes to build on; `musketeer node create` one first");
     target = all.front().node;
   }
   std::mutex sink_mu;
@@ -563,10 +624,12 @@ absl::Status Cluster::BuildImage(const pb::BuildImageRequest& req, const ImageSi
 
 absl::Status Cluster::ImportImage(const pb::ImportImageRequest& req, const ImageSink& sink) {
   if (auto s = ValidateImageReference("tag", req.tag()); !s.ok()) return s;
-  if (req.tag().find('@') != std::string::npos) return absl::InvalidArgumentError("tag: an import names a tag, not a digest");
+  if (req.tag().find('@') != std::string::npos)
+    return absl::InvalidArgumentError("tag: an import names a tag, not a digest");
   const auto [repo, tag] = SplitImageReference(req.tag());
   if (!ReadFileSource(req.rootfs_tar()).ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("rootfs_tar: '", req.rootfs_tar(), "' cannot be read on the control plane's machine"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rootfs_tar: '", req.rootfs_tar(), "' cannot be read on the control plane's machine"));
   }
   std::vector<nodes::Node> targets;
   if (req.nodes_size() == 0) {
@@ -578,7 +641,8 @@ absl::Status Cluster::ImportImage(const pb::ImportImageRequest& req, const Image
       targets.push_back(h->node);
     }
   }
-  if (targets.empty()) return absl::FailedPreconditionError("there are no nodes; `musketeer node create` one first");
+  if (targets.empty())
+    return absl::FailedPreconditionError("there are no nodes; `musketeer node create` one first");
   std::mutex sink_mu;
   return ForEachParallel(targets, [&](const nodes::Node& n) -> absl::Status {
     auto source = ReadFileSource(req.rootfs_tar());
@@ -594,7 +658,8 @@ absl::Status Cluster::ImportImage(const pb::ImportImageRequest& req, const Image
   });
 }
 
-absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req, const ImageSink& sink) {
+absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req,
+                                      const ImageSink& sink) {
   if (auto s = ValidateImageReference("image", req.image()); !s.ok()) return s;
   std::vector<nodes::Node> all;
   for (auto& h : AllNodes()) all.push_back(h.node);
@@ -604,7 +669,8 @@ absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req, con
     if (!h.ok()) return h.status();
     source = h->node;
     if (!Engine(source)->InspectImage(req.image()).ok()) {
-      return absl::NotFoundError(absl::StrCat("node '", source.name, "' has no image ", req.image()));
+      return absl::NotFoundError(
+          absl::StrCat("node '", source.name, "' has no image ", req.image()));
     }
   } else {
     for (const auto& n : all) {
@@ -613,7 +679,9 @@ absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req, con
         break;
       }
     }
-    if (source.name.empty()) return absl::NotFoundError(absl::StrCat("no node has image ", req.image(), "; build or import it first"));
+    if (source.name.empty())
+      return absl::NotFoundError(
+          absl::StrCat("no node has image ", req.image(), "; build or import it first"));
   }
   auto src = Engine(source);
   auto source_image = src->InspectImage(req.image());
@@ -622,9 +690,13 @@ absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req, con
   std::vector<nodes::Node> targets;
   for (const auto& n : all) {
     if (n.name == source.name || n.state != nodes::NodeState::kRunning) continue;
-    if (req.nodes_size() > 0 && std::find(req.nodes().begin(), req.nodes().end(), n.name) == req.nodes().end()) continue;
+    if (req.nodes_size() > 0 &&
+        std::find(req.nodes().begin(), req.nodes().end(), n.name) == req.nodes().end())
+      continue;
     // Already there when the same image (by id, not just by tag) is present.
-    if (auto there = Engine(n)->InspectImage(req.image()); there.ok() && Str(there->as_object(), "Id") == source_id) continue;
+    if (auto there = Engine(n)->InspectImage(req.image());
+        there.ok() && Str(there->as_object(), "Id") == source_id)
+      continue;
     targets.push_back(n);
   }
   std::mutex sink_mu;
@@ -632,7 +704,8 @@ absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req, con
     absl::Status s = engine::CopyImage(*src, *Engine(n), req.image());
     pb::ImageProgress p;
     p.set_node(n.name);
-    p.set_message(s.ok() ? absl::StrCat("copied ", req.image(), " from ", source.name) : std::string(s.message()));
+    p.set_message(s.ok() ? absl::StrCat("copied ", req.image(), " from ", source.name)
+                         : std::string(s.message()));
     p.set_done(s.ok());
     std::lock_guard lock(sink_mu);
     sink(p);
@@ -665,7 +738,8 @@ absl::StatusOr<std::vector<pb::Image>> Cluster::ListImages(const std::string& no
           if (t.is_string()) img.add_tags(std::string(t.as_string()));
         }
       }
-      if (const json::value* size = o.if_contains("Size"); size && size->is_number()) img.set_size_bytes(size->to_number<int64_t>());
+      if (const json::value* size = o.if_contains("Size"); size && size->is_number())
+        img.set_size_bytes(size->to_number<int64_t>());
       out.push_back(std::move(img));
     }
   }

@@ -30,7 +30,8 @@ namespace pb = ::musketeer::v1;
 
 using EngineFactory = std::function<std::unique_ptr<engine::DockerEngine>(const nodes::Node&)>;
 // Answers /ping of host:port: the body, or an error.
-using PingProbe = std::function<absl::StatusOr<std::string>(const std::string& host, uint16_t port)>;
+using PingProbe =
+    std::function<absl::StatusOr<std::string>(const std::string& host, uint16_t port)>;
 // Receives progress; returns false when the listener has gone (stop streaming).
 using ProgressSink = std::function<bool(const pb::ServiceProgress&)>;
 using ImageSink = std::function<void(const pb::ImageProgress&)>;
@@ -41,8 +42,8 @@ struct ClusterOptions {
   bool ipvs = false;
   std::string edge_image = "musketeer/edge:1";
   absl::Duration poll_interval = absl::Milliseconds(200);  // what the docker CLI polls at
-  absl::Duration stable_for = absl::Seconds(1);  // converged state must hold this long
-  int probe_requests = 12;                       // /ping requests per node after convergence
+  absl::Duration stable_for = absl::Seconds(1);            // converged state must hold this long
+  int probe_requests = 12;  // /ping requests per node after convergence
 };
 
 class Cluster {
@@ -82,18 +83,22 @@ class Cluster {
 
   // Services. With wait, the call returns once converged (routing probed), or fails with
   // the reason it cannot converge; `deadline` bounds the wait.
-  absl::StatusOr<pb::Service> CreateService(const pb::CreateServiceRequest& req, absl::Time deadline);
+  absl::StatusOr<pb::Service> CreateService(const pb::CreateServiceRequest& req,
+                                            absl::Time deadline);
   absl::StatusOr<pb::Service> GetService(const std::string& name);
   absl::StatusOr<std::vector<pb::Service>> ListServices(const std::string& stack);
-  absl::StatusOr<pb::Service> UpdateService(const pb::UpdateServiceRequest& req, absl::Time deadline);
-  absl::StatusOr<pb::Service> RollbackService(const std::string& name, bool wait, absl::Time deadline);
+  absl::StatusOr<pb::Service> UpdateService(const pb::UpdateServiceRequest& req,
+                                            absl::Time deadline);
+  absl::StatusOr<pb::Service> RollbackService(const std::string& name, bool wait,
+                                              absl::Time deadline);
   absl::Status DeleteService(const std::string& name);
   absl::StatusOr<std::vector<pb::Task>> ListTasks(const std::string& service);
   // Streams progress until converged, failed, rolled back, the deadline, or `sink` says stop.
   absl::StatusOr<pb::ServiceProgress> WatchService(const std::string& name, absl::Time deadline,
                                                    const ProgressSink& sink);
   // Streams until the end (or, with follow, until `cancelled` says the reader has gone).
-  absl::Status ServiceLogs(const std::string& name, bool follow, int tail, const engine::LogSink& sink,
+  absl::Status ServiceLogs(const std::string& name, bool follow, int tail,
+                           const engine::LogSink& sink,
                            const std::function<bool()>& cancelled = {});
 
   // Stacks (compose version 3, as `docker stack deploy`).
@@ -121,9 +126,11 @@ class Cluster {
   absl::StatusOr<pb::Service> CreateServiceLocked(const pb::ServiceSpec& spec, absl::Time deadline,
                                                   bool wait, const std::string& stack);
   // An automatic rollback means the change failed, unless a rollback is what was asked.
-  absl::StatusOr<pb::Service> WaitAndDescribe(const std::string& name, bool wait, absl::Time deadline,
+  absl::StatusOr<pb::Service> WaitAndDescribe(const std::string& name, bool wait,
+                                              absl::Time deadline,
                                               bool rollback_is_success = false);
-  absl::Status UpdateSpec(const std::string& name, const std::function<absl::Status(boost::json::object&)>& edit,
+  absl::Status UpdateSpec(const std::string& name,
+                          const std::function<absl::Status(boost::json::object&)>& edit,
                           bool rollback);
   pb::Routing Probe(const std::string& name, const state::ServiceRouting& routing);
   absl::Status RemoveServiceAndEdge(engine::DockerEngine& manager, const std::string& name);

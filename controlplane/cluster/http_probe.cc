@@ -13,8 +13,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-absl::StatusOr<std::string> HttpGet(const std::string& host, uint16_t port, const std::string& target,
-                                    std::chrono::milliseconds deadline) {
+absl::StatusOr<std::string> HttpGet(const std::string& host, uint16_t port,
+                                    const std::string& target, std::chrono::milliseconds deadline) {
   const std::string where = absl::StrCat(host, ":", port);
   asio::io_context io;
   beast::tcp_stream stream(io);
@@ -28,16 +28,24 @@ absl::StatusOr<std::string> HttpGet(const std::string& host, uint16_t port, cons
   http::response<http::string_body> res;
   stream.expires_after(deadline);
   stream.async_connect(asio::ip::tcp::endpoint(address, port), [&](beast::error_code e) {
-    if (e) { ec = e; return; }
+    if (e) {
+      ec = e;
+      return;
+    }
     http::async_write(stream, req, [&](beast::error_code e2, size_t) {
-      if (e2) { ec = e2; return; }
+      if (e2) {
+        ec = e2;
+        return;
+      }
       http::async_read(stream, buffer, res, [&](beast::error_code e3, size_t) { ec = e3; });
     });
   });
   io.run();
-  if (ec) return absl::UnavailableError(absl::StrCat("GET ", target, " on ", where, ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("GET ", target, " on ", where, ": ", ec.message()));
   if (res.result_int() / 100 != 2) {
-    return absl::UnavailableError(absl::StrCat("GET ", target, " on ", where, ": HTTP ", res.result_int()));
+    return absl::UnavailableError(
+        absl::StrCat("GET ", target, " on ", where, ": HTTP ", res.result_int()));
   }
   return std::move(res.body());
 }

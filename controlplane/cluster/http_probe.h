@@ -11,8 +11,8 @@
 namespace musketeer::cluster {
 
 // GET http://host:port/target on a fresh connection; the body of a 2xx answer.
-absl::StatusOr<std::string> HttpGet(const std::string& host, uint16_t port, const std::string& target,
-                                    std::chrono::milliseconds deadline);
+absl::StatusOr<std::string> HttpGet(const std::string& host, uint16_t port,
+                                    const std::string& target, std::chrono::milliseconds deadline);
 
 // The "hostname" field of a judge_server /ping answer; empty if there is none.
 std::string HostnameOf(const std::string& ping_body);

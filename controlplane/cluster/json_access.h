@@ -19,7 +19,8 @@ inline const boost::json::object* Obj(const boost::json::object& o, const char* 
   return v && v->is_object() ? &v->as_object() : nullptr;
 }
 // v[k1][k2]..., or null when any step is missing.
-inline const boost::json::value* Path(const boost::json::value& v, std::initializer_list<const char*> keys) {
+inline const boost::json::value* Path(const boost::json::value& v,
+                                      std::initializer_list<const char*> keys) {
   const boost::json::value* cur = &v;
   for (const char* k : keys) {
     if (!cur->is_object()) return nullptr;

@@ -19,7 +19,8 @@ json::object ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
   json::object o;
   o["Parallelism"] = p.parallelism() ? p.parallelism() : 1;
   o["Delay"] = int64_t{p.delay_ms()} * kMs;
-  o["FailureAction"] = p.failure_action().empty() ? (rollback ? "pause" : "rollback") : p.failure_action();
+  o["FailureAction"] =
+      p.failure_action().empty() ? (rollback ? "pause" : "rollback") : p.failure_action();
   o["Monitor"] = int64_t{p.monitor_ms() ? p.monitor_ms() : 5000} * kMs;
   o["Order"] = p.order().empty() ? "stop-first" : p.order();
   return o;
@@ -29,12 +30,16 @@ json::object ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
 absl::Status ValidateImageReference(const std::string& field, const std::string& ref) {
   // Docker's reference grammar: [host[:port]/]name[/name...][:tag][@sha256:digest].
   static const std::regex kRef(
-      "(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+      "(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*("
+      "?::[0-9]+)?/)?"
       "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
       "(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?");
-  if (ref.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required, e.g. judge_server:1.0"));
+  if (ref.empty())
+    return absl::InvalidArgumentError(absl::StrCat(field, ": required, e.g. judge_server:1.0"));
   if (ref.size() > 255 || !std::regex_match(ref, kRef)) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": '", ref, "' is not an image reference; use lowercase name[:tag], e.g. judge_server:1.0"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": '", ref,
+        "' is not an image reference; use lowercase name[:tag], e.g. judge_server:1.0"));
   }
   return absl::OkStatus();
 }
@@ -42,35 +47,44 @@ absl::Status ValidateImageReference(const std::string& field, const std::string&
 std::pair<std::string, std::string> SplitImageReference(const std::string& ref) {
   const std::string name = ref.substr(0, ref.find('@'));
   const size_t colon = name.rfind(':');
-  if (colon == std::string::npos || name.find('/', colon) != std::string::npos) return {name, "latest"};
+  if (colon == std::string::npos || name.find('/', colon) != std::string::npos)
+    return {name, "latest"};
   return {name.substr(0, colon), name.substr(colon + 1)};
 }
 
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
   static const std::regex kName("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}");
   if (!std::regex_match(spec.name(), kName)) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.name: '", spec.name(), "' is invalid; use 1-63 of [a-zA-Z0-9_.-], starting with a letter or digit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.name: '", spec.name(),
+                     "' is invalid; use 1-63 of [a-zA-Z0-9_.-], starting with a letter or digit"));
   }
   if (auto s = ValidateImageReference("spec.image", spec.image()); !s.ok()) return s;
   if (!spec.mode().empty() && spec.mode() != "replicated" && spec.mode() != "global") {
-    return absl::InvalidArgumentError(absl::StrCat("spec.mode: '", spec.mode(), "' is not replicated or global"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.mode: '", spec.mode(), "' is not replicated or global"));
   }
   if (spec.replicas() > 1000) return absl::InvalidArgumentError("spec.replicas: at most 1000");
   for (const auto& p : spec.ports()) {
     if (p.published() == 0 || p.published() > 65535 || p.target() == 0 || p.target() > 65535) {
-      return absl::InvalidArgumentError("spec.ports: published and target must be 1-65535, e.g. 8090:8090");
+      return absl::InvalidArgumentError(
+          "spec.ports: published and target must be 1-65535, e.g. 8090:8090");
     }
     if (!p.protocol().empty() && p.protocol() != "tcp" && p.protocol() != "udp") {
-      return absl::InvalidArgumentError(absl::StrCat("spec.ports.protocol: '", p.protocol(), "' is not tcp or udp"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.ports.protocol: '", p.protocol(), "' is not tcp or udp"));
     }
   }
   for (const auto& policy : {spec.update_policy(), spec.rollback_policy()}) {
     const auto& a = policy.failure_action();
     if (!a.empty() && a != "pause" && a != "continue" && a != "rollback") {
-      return absl::InvalidArgumentError(absl::StrCat("spec.update_policy.failure_action: '", a, "' is not pause, continue or rollback"));
+      return absl::InvalidArgumentError(absl::StrCat("spec.update_policy.failure_action: '", a,
+                                                     "' is not pause, continue or rollback"));
     }
-    if (!policy.order().empty() && policy.order() != "stop-first" && policy.order() != "start-first") {
-      return absl::InvalidArgumentError(absl::StrCat("spec.update_policy.order: '", policy.order(), "' is not stop-first or start-first"));
+    if (!policy.order().empty() && policy.order() != "stop-first" &&
+        policy.order() != "start-first") {
+      return absl::InvalidArgumentError(absl::StrCat("spec.update_policy.order: '", policy.order(),
+                                                     "' is not stop-first or start-first"));
     }
   }
   if (spec.resources().cpus() < 0 || spec.resources().memory_bytes() < 0) {
@@ -79,7 +93,8 @@ absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge_routed, const std::string& stack) {
+absl::StatusOr<json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge_routed,
+                                          const std::string& stack) {
   if (auto s = ValidateServiceSpec(spec); !s.ok()) return s;
   json::object container{{"Image", spec.image()}};
   json::array env;
@@ -98,11 +113,11 @@ absl::StatusOr<json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge
   if (spec.has_healthcheck() && spec.healthcheck().test_size() > 0) {
     json::array test;
     for (const auto& t : spec.healthcheck().test()) test.emplace_back(t);
-    container["Healthcheck"] = json::object{
-        {"Test", test},
-        {"Interval", int64_t{spec.healthcheck().interval_ms()} * kMs},
-        {"Timeout", int64_t{spec.healthcheck().timeout_ms()} * kMs},
-        {"Retries", spec.healthcheck().retries()}};
+    container["Healthcheck"] =
+        json::object{{"Test", test},
+                     {"Interval", int64_t{spec.healthcheck().interval_ms()} * kMs},
+                     {"Timeout", int64_t{spec.healthcheck().timeout_ms()} * kMs},
+                     {"Retries", spec.healthcheck().retries()}};
   }
   json::object labels;
   for (const auto& [k, v] : spec.labels()) labels[k] = v;
@@ -110,13 +125,17 @@ absl::StatusOr<json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge
     labels["com.docker.stack.namespace"] = stack;
     container["Labels"] = json::object{{"com.docker.stack.namespace", stack}};
   }
-  json::object task{{"ContainerSpec", container},
-                    {"RestartPolicy", json::object{{"Condition", "any"}, {"Delay", int64_t{1000} * kMs}}}};
+  json::object task{
+      {"ContainerSpec", container},
+      {"RestartPolicy", json::object{{"Condition", "any"}, {"Delay", int64_t{1000} * kMs}}}};
   json::object limits, reservations;
-  if (spec.resources().cpus() > 0) limits["NanoCPUs"] = static_cast<int64_t>(spec.resources().cpus() * 1e9);
+  if (spec.resources().cpus() > 0)
+    limits["NanoCPUs"] = static_cast<int64_t>(spec.resources().cpus() * 1e9);
   if (spec.resources().memory_bytes() > 0) limits["MemoryBytes"] = spec.resources().memory_bytes();
-  if (spec.resources().reserve_cpus() > 0) reservations["NanoCPUs"] = static_cast<int64_t>(spec.resources().reserve_cpus() * 1e9);
-  if (spec.resources().reserve_memory_bytes() > 0) reservations["MemoryBytes"] = spec.resources().reserve_memory_bytes();
+  if (spec.resources().reserve_cpus() > 0)
+    reservations["NanoCPUs"] = static_cast<int64_t>(spec.resources().reserve_cpus() * 1e9);
+  if (spec.resources().reserve_memory_bytes() > 0)
+    reservations["MemoryBytes"] = spec.resources().reserve_memory_bytes();
   task["Resources"] = json::object{{"Limits", limits}, {"Reservations", reservations}};
   if (spec.constraints_size() > 0) {
     json::array c;
@@ -131,7 +150,8 @@ absl::StatusOr<json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge
   if (spec.mode() == "global") {
     out["Mode"] = json::object{{"Global", json::object{}}};
   } else {
-    out["Mode"] = json::object{{"Replicated", json::object{{"Replicas", spec.replicas() ? spec.replicas() : 1}}}};
+    out["Mode"] = json::object{
+        {"Replicated", json::object{{"Replicas", spec.replicas() ? spec.replicas() : 1}}}};
   }
   out["UpdateConfig"] = ToPolicy(spec.update_policy(), false);
   out["RollbackConfig"] = ToPolicy(spec.rollback_policy(), true);
@@ -160,20 +180,29 @@ absl::StatusOr<int64_t> ParseDurationMs(const std::string& s, const std::string&
   for (std::sregex_iterator it(s.begin(), s.end(), kPart), end; it != end; ++it) {
     double v = std::stod((*it)[1]);
     const std::string unit = (*it)[2];
-    total += static_cast<int64_t>(v * (unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000 : 3600000));
+    total += static_cast<int64_t>(v * (unit == "ms"  ? 1
+                                       : unit == "s" ? 1000
+                                       : unit == "m" ? 60000
+                                                     : 3600000));
     matched += it->length();
   }
-  if (matched != s.size() || s.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": '", s, "' is not a duration like 10s or 500ms"));
+  if (matched != s.size() || s.empty())
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": '", s, "' is not a duration like 10s or 500ms"));
   return total;
 }
 
 absl::StatusOr<int64_t> ParseBytes(const std::string& s, const std::string& field) {
   static const std::regex kBytes("(\\d+(?:\\.\\d+)?)\\s*([kKmMgG]?)[bB]?");
   std::smatch m;
-  if (!std::regex_match(s, m, kBytes)) return absl::InvalidArgumentError(absl::StrCat(field, ": '", s, "' is not a size like 512M"));
+  if (!std::regex_match(s, m, kBytes))
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", s, "' is not a size like 512M"));
   double v = std::stod(m[1]);
   const char u = m[2].length() ? tolower(m[2].str()[0]) : 'b';
-  return static_cast<int64_t>(v * (u == 'k' ? 1024.0 : u == 'm' ? 1048576.0 : u == 'g' ? 1073741824.0 : 1.0));
+  return static_cast<int64_t>(v * (u == 'k'   ? 1024.0
+                                   : u == 'm' ? 1048576.0
+                                   : u == 'g' ? 1073741824.0
+                                              : 1.0));
 }
 
 absl::Status ParsePolicy(const YAML::Node& n, pb::UpdatePolicy* p, const std::string& field) {
@@ -212,8 +241,10 @@ absl::StatusOr<pb::PortConfig> ParsePort(const YAML::Node& n, const std::string&
   unsigned published = 0, target = 0;
   if (parts.size() == 1 && absl::SimpleAtoi(parts[0], &target)) {
     published = target;
-  } else if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &published) || !absl::SimpleAtoi(parts[1], &target)) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": '", n.as<std::string>(), "' is not PUBLISHED:TARGET"));
+  } else if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &published) ||
+             !absl::SimpleAtoi(parts[1], &target)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": '", n.as<std::string>(), "' is not PUBLISHED:TARGET"));
   }
   p.set_published(published);
   p.set_target(target);
@@ -235,7 +266,9 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
   }
   if (root["version"]) {
     const std::string v = root["version"].as<std::string>();
-    if (v.empty() || v[0] != '3') return absl::InvalidArgumentError(absl::StrCat("compose_yaml: version '", v, "' is not supported; use version 3.x"));
+    if (v.empty() || v[0] != '3')
+      return absl::InvalidArgumentError(
+          absl::StrCat("compose_yaml: version '", v, "' is not supported; use version 3.x"));
   }
   ComposeFile out;
   try {
@@ -258,23 +291,29 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
       const YAML::Node& s = it.second;
       pb::ServiceSpec spec;
       spec.set_name(name);
-      if (!s["image"]) return absl::InvalidArgumentError(field + ".image: required (building from compose is not supported; build with `musketeer image build` first)");
+      if (!s["image"])
+        return absl::InvalidArgumentError(field +
+                                          ".image: required (building from compose is not "
+                                          "supported; build with `musketeer image build` first)");
       spec.set_image(s["image"].as<std::string>());
       if (s["command"]) {
         if (s["command"].IsSequence()) {
           for (const auto& c : s["command"]) spec.add_command(c.as<std::string>());
         } else {
-          for (auto part : absl::StrSplit(s["command"].as<std::string>(), ' ', absl::SkipEmpty())) spec.add_command(std::string(part));
+          for (auto part : absl::StrSplit(s["command"].as<std::string>(), ' ', absl::SkipEmpty()))
+            spec.add_command(std::string(part));
         }
       }
       if (s["environment"]) {
         if (s["environment"].IsMap()) {
-          for (const auto& e : s["environment"]) (*spec.mutable_env())[e.first.as<std::string>()] = e.second.as<std::string>("");
+          for (const auto& e : s["environment"])
+            (*spec.mutable_env())[e.first.as<std::string>()] = e.second.as<std::string>("");
         } else {
           for (const auto& e : s["environment"]) {
             std::string kv = e.as<std::string>();
             auto eq = kv.find('=');
-            (*spec.mutable_env())[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+            (*spec.mutable_env())[kv.substr(0, eq)] =
+                eq == std::string::npos ? "" : kv.substr(eq + 1);
           }
         }
       }
@@ -299,7 +338,9 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
           h->add_test("CMD-SHELL");
           h->add_test(hc["test"].as<std::string>());
         }
-        for (auto [key, setter] : {std::pair<const char*, void (pb::Healthcheck::*)(uint32_t)>{"interval", &pb::Healthcheck::set_interval_ms}, {"timeout", &pb::Healthcheck::set_timeout_ms}}) {
+        for (auto [key, setter] : {std::pair<const char*, void (pb::Healthcheck::*)(uint32_t)>{
+                                       "interval", &pb::Healthcheck::set_interval_ms},
+                                   {"timeout", &pb::Healthcheck::set_timeout_ms}}) {
           if (hc[key]) {
             auto d = ParseDurationMs(hc[key].as<std::string>(), field + ".healthcheck." + key);
             if (!d.ok()) return d.status();
@@ -312,30 +353,42 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         if (d["mode"]) spec.set_mode(d["mode"].as<std::string>());
         if (d["replicas"]) spec.set_replicas(d["replicas"].as<unsigned>());
         if (d["placement"] && d["placement"]["constraints"]) {
-          for (const auto& c : d["placement"]["constraints"]) spec.add_constraints(c.as<std::string>());
+          for (const auto& c : d["placement"]["constraints"])
+            spec.add_constraints(c.as<std::string>());
         }
         if (d["labels"] && d["labels"].IsMap()) {
-          for (const auto& l : d["labels"]) (*spec.mutable_labels())[l.first.as<std::string>()] = l.second.as<std::string>();
+          for (const auto& l : d["labels"])
+            (*spec.mutable_labels())[l.first.as<std::string>()] = l.second.as<std::string>();
         }
         const YAML::Node resources = d["resources"];
         if (const YAML::Node lim = resources ? resources["limits"] : YAML::Node()) {
-          if (lim["cpus"]) spec.mutable_resources()->set_cpus(std::stod(lim["cpus"].as<std::string>()));
+          if (lim["cpus"])
+            spec.mutable_resources()->set_cpus(std::stod(lim["cpus"].as<std::string>()));
           if (lim["memory"]) {
-            auto b = ParseBytes(lim["memory"].as<std::string>(), field + ".deploy.resources.limits.memory");
+            auto b = ParseBytes(lim["memory"].as<std::string>(),
+                                field + ".deploy.resources.limits.memory");
             if (!b.ok()) return b.status();
             spec.mutable_resources()->set_memory_bytes(*b);
           }
         }
         if (const YAML::Node res = resources ? resources["reservations"] : YAML::Node()) {
-          if (res["cpus"]) spec.mutable_resources()->set_reserve_cpus(std::stod(res["cpus"].as<std::string>()));
+          if (res["cpus"])
+            spec.mutable_resources()->set_reserve_cpus(std::stod(res["cpus"].as<std::string>()));
           if (res["memory"]) {
-            auto b = ParseBytes(res["memory"].as<std::string>(), field + ".deploy.resources.reservations.memory");
+            auto b = ParseBytes(res["memory"].as<std::string>(),
+                                field + ".deploy.resources.reservations.memory");
             if (!b.ok()) return b.status();
             spec.mutable_resources()->set_reserve_memory_bytes(*b);
           }
         }
-        if (auto st = ParsePolicy(d["update_config"], spec.mutable_update_policy(), field + ".deploy.update_config"); !st.ok()) return st;
-        if (auto st = ParsePolicy(d["rollback_config"], spec.mutable_rollback_policy(), field + ".deploy.rollback_config"); !st.ok()) return st;
+        if (auto st = ParsePolicy(d["update_config"], spec.mutable_update_policy(),
+                                  field + ".deploy.update_config");
+            !st.ok())
+          return st;
+        if (auto st = ParsePolicy(d["rollback_config"], spec.mutable_rollback_policy(),
+                                  field + ".deploy.rollback_config");
+            !st.ok())
+          return st;
       }
       if (auto st = ValidateServiceSpec(spec); !st.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(field, ": ", st.message()));
@@ -345,7 +398,8 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("compose_yaml: ", e.what()));
   } catch (const std::invalid_argument& e) {
-    return absl::InvalidArgumentError(absl::StrCat("compose_yaml: a number was expected: ", e.what()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("compose_yaml: a number was expected: ", e.what()));
   }
   return out;
 }

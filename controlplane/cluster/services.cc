@@ -10,8 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "controlplane/cluster/cluster.h"
-#include "controlplane/cluster/json_access.h"
 #include "controlplane/cluster/http_probe.h"
+#include "controlplane/cluster/json_access.h"
 
 namespace musketeer::cluster {
 namespace json = boost::json;
@@ -25,7 +25,9 @@ std::string EdgeName(const std::string& service) { return service + "-edge"; }
 
 std::string PortsJson(const pb::ServiceSpec& spec) {
   json::array a;
-  for (const auto& p : spec.ports()) a.emplace_back(json::array{p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
+  for (const auto& p : spec.ports())
+    a.emplace_back(
+        json::array{p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
   return json::serialize(a);
 }
 
@@ -38,16 +40,19 @@ pb::ServiceSpec FromEngineSpec(const json::value& spec, const std::string& ports
     s.set_mode("global");
   } else {
     s.set_mode("replicated");
-    if (const json::value* r = Path(spec, {"Mode", "Replicated", "Replicas"}); r && r->is_number()) s.set_replicas(r->to_number<uint32_t>());
+    if (const json::value* r = Path(spec, {"Mode", "Replicated", "Replicas"}); r && r->is_number())
+      s.set_replicas(r->to_number<uint32_t>());
   }
-  if (const json::value* env = Path(spec, {"TaskTemplate", "ContainerSpec", "Env"}); env && env->is_array()) {
+  if (const json::value* env = Path(spec, {"TaskTemplate", "ContainerSpec", "Env"});
+      env && env->is_array()) {
     for (const auto& e : env->as_array()) {
       std::string kv(e.as_string());
       auto eq = kv.find('=');
       (*s.mutable_env())[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
     }
   }
-  if (const json::value* nets = Path(spec, {"TaskTemplate", "Networks"}); nets && nets->is_array()) {
+  if (const json::value* nets = Path(spec, {"TaskTemplate", "Networks"});
+      nets && nets->is_array()) {
     for (const auto& n : nets->as_array()) s.add_networks(PathStr(n, {"Target"}));
   }
   if (!ports_json.empty()) {
@@ -61,7 +66,8 @@ pb::ServiceSpec FromEngineSpec(const json::value& spec, const std::string& ports
         port->set_protocol(std::string(p.as_array()[2].as_string()));
       }
     }
-  } else if (const json::value* ports = Path(spec, {"EndpointSpec", "Ports"}); ports && ports->is_array()) {
+  } else if (const json::value* ports = Path(spec, {"EndpointSpec", "Ports"});
+             ports && ports->is_array()) {
     for (const auto& p : ports->as_array()) {
       auto* port = s.add_ports();
       port->set_published(Path(p, {"PublishedPort"})->to_number<uint32_t>());
@@ -99,12 +105,16 @@ std::mutex& Cluster::ServiceMutex(const std::string& name) {
 
 // ---------------------------------------------------------------- create
 
-absl::StatusOr<pb::Service> Cluster::CreateService(const pb::CreateServiceRequest& req, absl::Time deadline) {
+absl::StatusOr<pb::Service> Cluster::CreateService(const pb::CreateServiceRequest& req,
+                                                   absl::Time deadline) {
   if (auto s = ValidateServiceSpec(req.spec()); !s.ok()) return s;
   if (auto op = store_.FindOperation(req.request_id()); op.has_value()) {
-    if (op->state == "running") return absl::AbortedError(absl::StrCat("request_id '", req.request_id(), "' is still in progress; retry later"));
+    if (op->state == "running")
+      return absl::AbortedError(
+          absl::StrCat("request_id '", req.request_id(), "' is still in progress; retry later"));
     if (op->target != req.spec().name()) {
-      return absl::AlreadyExistsError(absl::StrCat("request_id '", req.request_id(), "' was used for another service (", op->target, ")"));
+      return absl::AlreadyExistsError(absl::StrCat(
+          "request_id '", req.request_id(), "' was used for another service (", op->target, ")"));
     }
     if (op->state == "done") return WaitAndDescribe(req.spec().name(), req.wait(), deadline);
   }
@@ -116,17 +126,20 @@ absl::StatusOr<pb::Service> Cluster::CreateService(const pb::CreateServiceReques
   return created;
 }
 
-absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& in, absl::Time deadline, bool wait,
+absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& in,
+                                                         absl::Time deadline, bool wait,
                                                          const std::string& stack) {
   auto m = Manager();
   if (!m.ok()) return m.status();
   engine::DockerEngine& manager = *m->second;
   if (manager.InspectService(in.name()).ok()) {
-    return absl::AlreadyExistsError(absl::StrCat("service '", in.name(), "' already exists; update it or remove it first"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("service '", in.name(), "' already exists; update it or remove it first"));
   }
   pb::ServiceSpec spec = in;
   const bool edge = spec.ports_size() > 0 && !options_.ipvs;
-  state::ServiceRouting routing{spec.name(), edge ? "edge-proxy" : "ingress", edge ? EdgeName(spec.name()) : "", PortsJson(spec)};
+  state::ServiceRouting routing{spec.name(), edge ? "edge-proxy" : "ingress",
+                                edge ? EdgeName(spec.name()) : "", PortsJson(spec)};
   if (edge) {
     // The edge proxy has to see the service's tasks on a shared overlay network.
     if (spec.networks_size() == 0) {
@@ -135,7 +148,10 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
       bool found = false;
       for (const auto& n : *networks) found = found || Str(n.as_object(), "Name") == kEdgeNetwork;
       if (!found) {
-        auto id = manager.CreateNetwork(json::object{{"Name", kEdgeNetwork}, {"Driver", "overlay"}, {"Attachable", true}, {"CheckDuplicate", true}});
+        auto id = manager.CreateNetwork(json::object{{"Name", kEdgeNetwork},
+                                                     {"Driver", "overlay"},
+                                                     {"Attachable", true},
+                                                     {"CheckDuplicate", true}});
         if (!id.ok() && id.status().code() != absl::StatusCode::kAlreadyExists) return id.status();
       }
       spec.add_networks(kEdgeNetwork);
@@ -145,8 +161,9 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
       if (h.node.state != nodes::NodeState::kRunning) continue;
       if (!Engine(h.node)->InspectImage(options_.edge_image).ok()) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "this cluster has no IPVS, so published ports go through an edge proxy, and node '", h.node.name,
-            "' lacks its image ", options_.edge_image, ": `musketeer image build docker/edge -t ", options_.edge_image, "` first"));
+            "this cluster has no IPVS, so published ports go through an edge proxy, and node '",
+            h.node.name, "' lacks its image ", options_.edge_image,
+            ": `musketeer image build docker/edge -t ", options_.edge_image, "` first"));
       }
     }
   }
@@ -157,8 +174,13 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
   auto id = manager.CreateService(*engine_spec);
   if (!id.ok()) {
     store_.DeleteRouting(spec.name());
-    if (absl::StrContains(id.status().message(), "No such network") || absl::StrContains(id.status().message(), "network") ) {
-      return absl::Status(id.status().code(), absl::StrCat(id.status().message(), "; create the network first (`musketeer network create --driver overlay NAME`)"));
+    if (absl::StrContains(id.status().message(), "No such network") ||
+        absl::StrContains(id.status().message(), "network")) {
+      return absl::Status(
+          id.status().code(),
+          absl::StrCat(
+              id.status().message(),
+              "; create the network first (`musketeer network create --driver overlay NAME`)"));
     }
     return id.status();
   }
@@ -169,7 +191,8 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
     proxy.set_mode("global");
     (*proxy.mutable_env())["EDGE_BACKEND"] = "tasks." + spec.name();
     std::vector<std::string> ports;
-    for (const auto& p : spec.ports()) ports.push_back(absl::StrCat(p.published(), ":", p.target()));
+    for (const auto& p : spec.ports())
+      ports.push_back(absl::StrCat(p.published(), ":", p.target()));
     (*proxy.mutable_env())["EDGE_PORTS"] = absl::StrJoin(ports, ",");
     for (const auto& n : spec.networks()) proxy.add_networks(n);
     auto proxy_spec = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
@@ -178,7 +201,10 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
     // Host-mode publishing on every node: plain DNAT, no IPVS needed.
     json::array host_ports;
     for (const auto& p : spec.ports()) {
-      host_ports.emplace_back(json::object{{"Protocol", "tcp"}, {"TargetPort", p.published()}, {"PublishedPort", p.published()}, {"PublishMode", "host"}});
+      host_ports.emplace_back(json::object{{"Protocol", "tcp"},
+                                           {"TargetPort", p.published()},
+                                           {"PublishedPort", p.published()},
+                                           {"PublishMode", "host"}});
     }
     (*proxy_spec)["EndpointSpec"] = json::object{{"Mode", "dnsrr"}, {"Ports", host_ports}};
     if (auto pid = manager.CreateService(*proxy_spec); !pid.ok()) {
@@ -190,7 +216,8 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
   return WaitAndDescribe(spec.name(), wait, deadline);
 }
 
-absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bool wait, absl::Time deadline,
+absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bool wait,
+                                                     absl::Time deadline,
                                                      bool rollback_is_success) {
   if (!wait) return GetService(name);
   auto progress = WatchService(name, deadline, [](const pb::ServiceProgress&) { return true; });
@@ -198,11 +225,15 @@ absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bo
   auto svc = GetService(name);
   if (!svc.ok()) return svc;
   *svc->mutable_routing() = progress->routing();
-  if (progress->state() == "converged" || (rollback_is_success && progress->state() == "rolled_back")) return svc;
+  if (progress->state() == "converged" ||
+      (rollback_is_success && progress->state() == "rolled_back"))
+    return svc;
   // Failed, or rolled back by the swarm (its FailureAction): the change did not take.
   const bool refused = progress->state() == "failed" || progress->state() == "rolled_back";
-  return absl::Status(refused ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kDeadlineExceeded,
-                      absl::StrCat("service '", name, "' did not converge (", progress->state(), ": ", progress->message(), ")"));
+  return absl::Status(
+      refused ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kDeadlineExceeded,
+      absl::StrCat("service '", name, "' did not converge (", progress->state(), ": ",
+                   progress->message(), ")"));
 }
 
 // ---------------------------------------------------------------- read
@@ -212,7 +243,9 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
   if (!m.ok()) return m.status();
   auto v = m->second->InspectService(name);
   if (!v.ok()) {
-    if (v.status().code() == absl::StatusCode::kNotFound) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist; `musketeer service ls` lists them"));
+    if (v.status().code() == absl::StatusCode::kNotFound)
+      return absl::NotFoundError(
+          absl::StrCat("service '", name, "' does not exist; `musketeer service ls` lists them"));
     return v.status();
   }
   auto routing = store_.GetRouting(name);
@@ -228,19 +261,26 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
   if (routing) {
     out.mutable_routing()->set_mode(routing->mode);
     out.mutable_routing()->set_edge_service(routing->edge_service);
-    if (routing->mode == "edge-proxy") out.mutable_routing()->set_reason("the nodes' kernel has no IPVS, so the ingress routing mesh cannot balance; a global HAProxy service publishes the ports in host mode on every node and spreads requests over tasks.<service>");
+    if (routing->mode == "edge-proxy")
+      out.mutable_routing()->set_reason(
+          "the nodes' kernel has no IPVS, so the ingress routing mesh cannot balance; a global "
+          "HAProxy service publishes the ports in host mode on every node and spreads requests "
+          "over tasks.<service>");
   }
   auto tasks = m->second->ListTasks(out.id());
   if (tasks.ok()) {
     uint32_t running = 0;
     for (const auto& t : *tasks) {
-      if (PathStr(t, {"DesiredState"}) == "running" && PathStr(t, {"Status", "State"}) == "running") ++running;
+      if (PathStr(t, {"DesiredState"}) == "running" && PathStr(t, {"Status", "State"}) == "running")
+        ++running;
     }
     out.set_running(running);
   }
   if (out.spec().mode() == "global") {
     std::set<std::string> nodes;
-    if (tasks.ok()) for (const auto& t : *tasks) if (PathStr(t, {"DesiredState"}) == "running") nodes.insert(PathStr(t, {"NodeID"}));
+    if (tasks.ok())
+      for (const auto& t : *tasks)
+        if (PathStr(t, {"DesiredState"}) == "running") nodes.insert(PathStr(t, {"NodeID"}));
     out.set_desired(nodes.size());
   } else {
     out.set_desired(out.spec().replicas());
@@ -263,12 +303,15 @@ absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string
     s.set_id(Str(v.as_object(), "ID"));
     s.set_stack(PathStr(v, {"Spec", "Labels", kStackLabel}));
     s.set_update_state(PathStr(v, {"UpdateStatus", "State"}));
-    if (const json::value* r = Path(v, {"ServiceStatus", "RunningTasks"}); r && r->is_number()) s.set_running(r->to_number<uint32_t>());
-    if (const json::value* d = Path(v, {"ServiceStatus", "DesiredTasks"}); d && d->is_number()) s.set_desired(d->to_number<uint32_t>());
+    if (const json::value* r = Path(v, {"ServiceStatus", "RunningTasks"}); r && r->is_number())
+      s.set_running(r->to_number<uint32_t>());
+    if (const json::value* d = Path(v, {"ServiceStatus", "DesiredTasks"}); d && d->is_number())
+      s.set_desired(d->to_number<uint32_t>());
     if (routing) s.mutable_routing()->set_mode(routing->mode);
     out.push_back(std::move(s));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.spec().name() < b.spec().name(); });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.spec().name() < b.spec().name(); });
   return out;
 }
 
@@ -285,7 +328,8 @@ absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& serv
     pb::Task task;
     task.set_id(PathStr(t, {"ID"}));
     task.set_service(service);
-    if (const json::value* slot = Path(t, {"Slot"}); slot && slot->is_number()) task.set_slot(slot->to_number<uint32_t>());
+    if (const json::value* slot = Path(t, {"Slot"}); slot && slot->is_number())
+      task.set_slot(slot->to_number<uint32_t>());
     task.set_node(names[PathStr(t, {"NodeID"})]);
     task.set_image(PathStr(t, {"Spec", "ContainerSpec", "Image"}));
     task.set_state(PathStr(t, {"Status", "State"}));
@@ -304,7 +348,8 @@ absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& serv
 
 // ---------------------------------------------------------------- watch
 
-absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& name, absl::Time deadline,
+absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& name,
+                                                          absl::Time deadline,
                                                           const ProgressSink& sink) {
   auto m = Manager();
   if (!m.ok()) return m.status();
@@ -332,7 +377,9 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
     int failures = 0;
     std::string last_error, newest_error, newest_error_at;
     for (const auto& t : *tasks) {
-      const std::string key = global ? PathStr(t, {"NodeID"}) : std::to_string(Path(t, {"Slot"}) ? Path(t, {"Slot"})->to_number<int64_t>() : 0);
+      const std::string key =
+          global ? PathStr(t, {"NodeID"})
+                 : std::to_string(Path(t, {"Slot"}) ? Path(t, {"Slot"})->to_number<int64_t>() : 0);
       const std::string state = PathStr(t, {"Status", "State"});
       if (state == "failed" || state == "rejected") {
         const std::string err = PathStr(t, {"Status", "Err"});
@@ -353,7 +400,8 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
     uint32_t desired = 0;
     if (global) {
       for (const auto& n : swarm_nodes.ok() ? *swarm_nodes : json::array{}) {
-        if (!down.count(PathStr(n, {"ID"})) && PathStr(n, {"Spec", "Availability"}) == "active") ++desired;
+        if (!down.count(PathStr(n, {"ID"})) && PathStr(n, {"Spec", "Availability"}) == "active")
+          ++desired;
       }
     } else if (const json::value* r = Path(*svc, {"Spec", "Mode", "Replicated", "Replicas"})) {
       desired = r->to_number<uint32_t>();
@@ -366,22 +414,27 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
       slot->set_node(names[PathStr(*t, {"NodeID"})]);
       slot->set_state(PathStr(*t, {"Status", "State"}));
       slot->set_error(PathStr(*t, {"Status", "Err"}));
-      if (slot->state() == "running" && SameTaskSpec(*t, *svc) && !down.count(PathStr(*t, {"NodeID"}))) ++running;
+      if (slot->state() == "running" && SameTaskSpec(*t, *svc) &&
+          !down.count(PathStr(*t, {"NodeID"})))
+        ++running;
     }
     progress.set_running(std::min(running, desired));
     progress.set_desired(desired);
     const std::string update = PathStr(*svc, {"UpdateStatus", "State"});
     const bool updating = update == "updating" || update == "rollback_started";
-    std::string state = updating ? (update == "updating" ? "updating" : "rolling_back") : "converging";
+    std::string state =
+        updating ? (update == "updating" ? "updating" : "rolling_back") : "converging";
     if (update == "paused" || update == "rollback_paused") {
       progress.set_state("failed");
-      progress.set_message(absl::StrCat("update ", update, ": ", PathStr(*svc, {"UpdateStatus", "Message"})));
+      progress.set_message(
+          absl::StrCat("update ", update, ": ", PathStr(*svc, {"UpdateStatus", "Message"})));
       sink(progress);
       return progress;
     }
     if (failures >= 3 * static_cast<int>(std::max<uint32_t>(desired, 1)) && running < desired) {
       progress.set_state("failed");
-      progress.set_message(absl::StrCat(failures, " tasks failed; the last: ", last_error.empty() ? "(no error reported)" : last_error));
+      progress.set_message(absl::StrCat(failures, " tasks failed; the last: ",
+                                        last_error.empty() ? "(no error reported)" : last_error));
       sink(progress);
       return progress;
     }
@@ -395,7 +448,8 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
           if (!newest_error.empty()) absl::StrAppend(&why, "; the last task error: ", newest_error);
           progress.set_message(why);
         }
-        if (auto routing = store_.GetRouting(name); routing && !routing->ports_json.empty() && routing->ports_json != "[]") {
+        if (auto routing = store_.GetRouting(name);
+            routing && !routing->ports_json.empty() && routing->ports_json != "[]") {
           *progress.mutable_routing() = Probe(name, *routing);
         }
         sink(progress);
@@ -412,7 +466,8 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
       if (!sink(progress)) return progress;
     }
     if (now + options_.poll_interval > deadline) {
-      progress.set_message(absl::StrCat("not converged before the deadline: ", progress.running(), " of ", desired, " running"));
+      progress.set_message(absl::StrCat("not converged before the deadline: ", progress.running(),
+                                        " of ", desired, " running"));
       return progress;
     }
     absl::SleepFor(options_.poll_interval);
@@ -462,7 +517,8 @@ pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting&
 
 // ---------------------------------------------------------------- update
 
-absl::Status Cluster::UpdateSpec(const std::string& name, const std::function<absl::Status(json::object&)>& edit,
+absl::Status Cluster::UpdateSpec(const std::string& name,
+                                 const std::function<absl::Status(json::object&)>& edit,
                                  bool rollback) {
   auto m = Manager();
   if (!m.ok()) return m.status();
@@ -472,65 +528,79 @@ absl::Status Cluster::UpdateSpec(const std::string& name, const std::function<ab
     if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
     json::object spec = svc->at("Spec").as_object();
     if (rollback && !svc->as_object().contains("PreviousSpec")) {
-      return absl::FailedPreconditionError(absl::StrCat("service '", name, "' has no previous version to roll back to"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("service '", name, "' has no previous version to roll back to"));
     }
     if (auto s = edit(spec); !s.ok()) return s;
     const uint64_t version = Path(*svc, {"Version", "Index"})->to_number<uint64_t>();
     absl::Status s = m->second->UpdateService(Str(svc->as_object(), "ID"), version, spec, rollback);
     if (s.ok() || !absl::StrContains(s.message(), "out of sequence")) return s;
   }
-  return absl::AbortedError(absl::StrCat("service '", name, "' kept changing under the update; try again"));
+  return absl::AbortedError(
+      absl::StrCat("service '", name, "' kept changing under the update; try again"));
 }
 
-absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceRequest& req, absl::Time deadline) {
+absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceRequest& req,
+                                                   absl::Time deadline) {
   if (!req.has_replicas() && !req.has_image() && req.set_env().empty()) {
     return absl::InvalidArgumentError("nothing to update: set replicas, image or set_env");
   }
   if (req.has_image()) {
     if (auto s = ValidateImageReference("image", req.image()); !s.ok()) return s;
   }
-  if (req.has_replicas() && req.replicas() > 1000) return absl::InvalidArgumentError("replicas: at most 1000");
+  if (req.has_replicas() && req.replicas() > 1000)
+    return absl::InvalidArgumentError("replicas: at most 1000");
   {
     std::lock_guard service_lock(ServiceMutex(req.name()));
     auto op = store_.BeginOperation(req.request_id(), "update_service", req.name());
     if (!op.ok()) {
-      if (op.status().code() == absl::StatusCode::kAlreadyExists) return WaitAndDescribe(req.name(), req.wait(), deadline);
+      if (op.status().code() == absl::StatusCode::kAlreadyExists)
+        return WaitAndDescribe(req.name(), req.wait(), deadline);
       return op.status();
     }
-    absl::Status s = UpdateSpec(req.name(), [&](json::object& spec) -> absl::Status {
-      if (req.has_replicas()) {
-        json::value* replicated = spec.contains("Mode") ? spec["Mode"].as_object().if_contains("Replicated") : nullptr;
-        if (replicated == nullptr) return absl::FailedPreconditionError(absl::StrCat("service '", req.name(), "' is global; it cannot be scaled"));
-        replicated->as_object()["Replicas"] = req.replicas();
-      }
-      json::object& container = spec["TaskTemplate"].as_object()["ContainerSpec"].as_object();
-      if (req.has_image()) container["Image"] = req.image();
-      if (!req.set_env().empty()) {
-        std::map<std::string, std::string> env;
-        if (container.contains("Env")) {
-          for (const auto& e : container["Env"].as_array()) {
-            std::string kv(e.as_string());
-            auto eq = kv.find('=');
-            env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    absl::Status s = UpdateSpec(
+        req.name(),
+        [&](json::object& spec) -> absl::Status {
+          if (req.has_replicas()) {
+            json::value* replicated = spec.contains("Mode")
+                                          ? spec["Mode"].as_object().if_contains("Replicated")
+                                          : nullptr;
+            if (replicated == nullptr)
+              return absl::FailedPreconditionError(
+                  absl::StrCat("service '", req.name(), "' is global; it cannot be scaled"));
+            replicated->as_object()["Replicas"] = req.replicas();
           }
-        }
-        for (const auto& [k, v] : req.set_env()) env[k] = v;
-        json::array out;
-        for (const auto& [k, v] : env) out.emplace_back(absl::StrCat(k, "=", v));
-        container["Env"] = out;
-      }
-      return absl::OkStatus();
-    }, /*rollback=*/false);
+          json::object& container = spec["TaskTemplate"].as_object()["ContainerSpec"].as_object();
+          if (req.has_image()) container["Image"] = req.image();
+          if (!req.set_env().empty()) {
+            std::map<std::string, std::string> env;
+            if (container.contains("Env")) {
+              for (const auto& e : container["Env"].as_array()) {
+                std::string kv(e.as_string());
+                auto eq = kv.find('=');
+                env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+              }
+            }
+            for (const auto& [k, v] : req.set_env()) env[k] = v;
+            json::array out;
+            for (const auto& [k, v] : env) out.emplace_back(absl::StrCat(k, "=", v));
+            container["Env"] = out;
+          }
+          return absl::OkStatus();
+        },
+        /*rollback=*/false);
     store_.FinishOperation(*op, s);
     if (!s.ok()) return s;
   }
   return WaitAndDescribe(req.name(), req.wait(), deadline);
 }
 
-absl::StatusOr<pb::Service> Cluster::RollbackService(const std::string& name, bool wait, absl::Time deadline) {
+absl::StatusOr<pb::Service> Cluster::RollbackService(const std::string& name, bool wait,
+                                                     absl::Time deadline) {
   {
     std::lock_guard service_lock(ServiceMutex(name));
-    absl::Status s = UpdateSpec(name, [](json::object&) { return absl::OkStatus(); }, /*rollback=*/true);
+    absl::Status s = UpdateSpec(
+        name, [](json::object&) { return absl::OkStatus(); }, /*rollback=*/true);
     if (!s.ok()) return s;
   }
   return WaitAndDescribe(name, wait, deadline, /*rollback_is_success=*/true);
@@ -540,11 +610,13 @@ absl::StatusOr<pb::Service> Cluster::RollbackService(const std::string& name, bo
 
 absl::Status Cluster::RemoveServiceAndEdge(engine::DockerEngine& manager, const std::string& name) {
   absl::Status s = manager.RemoveService(name);
-  if (s.code() == absl::StatusCode::kNotFound) s = absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+  if (s.code() == absl::StatusCode::kNotFound)
+    s = absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
   if (auto routing = store_.GetRouting(name); routing && !routing->edge_service.empty()) {
     absl::Status e = manager.RemoveService(routing->edge_service);
     if (!e.ok() && e.code() != absl::StatusCode::kNotFound) return e;
-    if (s.code() == absl::StatusCode::kNotFound) s = absl::OkStatus();  // finishing an interrupted removal
+    if (s.code() == absl::StatusCode::kNotFound)
+      s = absl::OkStatus();  // finishing an interrupted removal
   }
   if (s.ok()) store_.DeleteRouting(name);
   return s;
@@ -557,7 +629,8 @@ absl::Status Cluster::DeleteService(const std::string& name) {
   return RemoveServiceAndEdge(*m->second, name);
 }
 
-absl::Status Cluster::ServiceLogs(const std::string& name, bool follow, int tail, const engine::LogSink& sink,
+absl::Status Cluster::ServiceLogs(const std::string& name, bool follow, int tail,
+                                  const engine::LogSink& sink,
                                   const std::function<bool()>& cancelled) {
   auto m = Manager();
   if (!m.ok()) return m.status();
@@ -568,10 +641,12 @@ absl::Status Cluster::ServiceLogs(const std::string& name, bool follow, int tail
 
 // ---------------------------------------------------------------- stacks
 
-absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req, absl::Time deadline) {
+absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req,
+                                               absl::Time deadline) {
   static const std::regex kName("[a-z0-9][a-z0-9_-]{0,30}");
   if (!std::regex_match(req.name(), kName)) {
-    return absl::InvalidArgumentError(absl::StrCat("name: '", req.name(), "' is invalid; use 1-31 of [a-z0-9_-]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("name: '", req.name(), "' is invalid; use 1-31 of [a-z0-9_-]"));
   }
   auto compose = ParseCompose(req.compose_yaml());
   if (!compose.ok()) return compose.status();
@@ -600,15 +675,21 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
     declared.insert(n.name());
     stack.add_networks(prefix + n.name());
     if (have.count(prefix + n.name())) continue;
-    json::object body{{"Name", prefix + n.name()}, {"Driver", "overlay"}, {"Attachable", n.attachable()},
-                      {"CheckDuplicate", true}, {"Labels", json::object{{kStackLabel, req.name()}}}};
-    if (!n.subnet().empty()) body["IPAM"] = json::object{{"Config", json::array{json::object{{"Subnet", n.subnet()}}}}};
+    json::object body{{"Name", prefix + n.name()},
+                      {"Driver", "overlay"},
+                      {"Attachable", n.attachable()},
+                      {"CheckDuplicate", true},
+                      {"Labels", json::object{{kStackLabel, req.name()}}}};
+    if (!n.subnet().empty())
+      body["IPAM"] = json::object{{"Config", json::array{json::object{{"Subnet", n.subnet()}}}}};
     if (auto id = manager.CreateNetwork(body); !id.ok()) return id.status();
   }
   std::set<std::string> wanted;
   for (pb::ServiceSpec spec : compose->services) {
     for (auto& n : *spec.mutable_networks()) {
-      if (!declared.count(n)) return absl::InvalidArgumentError(absl::StrCat("services.", spec.name(), ".networks: '", n, "' is not declared under networks"));
+      if (!declared.count(n))
+        return absl::InvalidArgumentError(absl::StrCat("services.", spec.name(), ".networks: '", n,
+                                                       "' is not declared under networks"));
       n = prefix + n;
     }
     if (spec.networks_size() == 0) spec.add_networks(prefix + "default");
@@ -617,13 +698,17 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
     stack.add_services(spec.name());
     std::lock_guard service_lock(ServiceMutex(spec.name()));
     if (manager.InspectService(spec.name()).ok()) {
-      const bool edge = store_.GetRouting(spec.name()) && store_.GetRouting(spec.name())->mode == "edge-proxy";
+      const bool edge =
+          store_.GetRouting(spec.name()) && store_.GetRouting(spec.name())->mode == "edge-proxy";
       auto engine_spec = ToEngineSpec(spec, edge, req.name());
       if (!engine_spec.ok()) return engine_spec.status();
-      absl::Status s = UpdateSpec(spec.name(), [&](json::object& cur) {
-        cur = *engine_spec;
-        return absl::OkStatus();
-      }, false);
+      absl::Status s = UpdateSpec(
+          spec.name(),
+          [&](json::object& cur) {
+            cur = *engine_spec;
+            return absl::OkStatus();
+          },
+          false);
       if (!s.ok()) return s;
     } else {
       auto created = CreateServiceLocked(spec, deadline, false, req.name());
@@ -646,7 +731,8 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
       auto p = WatchService(name, deadline, [](const pb::ServiceProgress&) { return true; });
       if (!p.ok()) return p.status();
       if (p->state() != "converged") {
-        return absl::DeadlineExceededError(absl::StrCat("stack service '", name, "' did not converge: ", p->state(), " ", p->message()));
+        return absl::DeadlineExceededError(absl::StrCat(
+            "stack service '", name, "' did not converge: ", p->state(), " ", p->message()));
       }
     }
   }
@@ -676,10 +762,14 @@ absl::Status Cluster::DeleteStack(const std::string& name) {
   if (auto list = manager.ListServices(); list.ok()) {
     for (const auto& v : *list) {
       const std::string service = PathStr(v, {"Spec", "Name"});
-      if (PathStr(v, {"Spec", "Labels", kStackLabel}) != name || !PathStr(v, {"Spec", "Labels", kEdgeForLabel}).empty()) continue;
+      if (PathStr(v, {"Spec", "Labels", kStackLabel}) != name ||
+          !PathStr(v, {"Spec", "Labels", kEdgeForLabel}).empty())
+        continue;
       found = true;
       std::lock_guard service_lock(ServiceMutex(service));
-      if (auto s = RemoveServiceAndEdge(manager, service); !s.ok() && s.code() != absl::StatusCode::kNotFound) return s;
+      if (auto s = RemoveServiceAndEdge(manager, service);
+          !s.ok() && s.code() != absl::StatusCode::kNotFound)
+        return s;
     }
   }
   // Networks go once their tasks are gone; the swarm needs a moment to release them.
@@ -710,7 +800,8 @@ void Cluster::Reconcile() {
   for (const auto& routing : store_.ListRouting()) {
     std::lock_guard service_lock(ServiceMutex(routing.service));
     const bool service = manager.InspectService(routing.service).ok();
-    const bool edge = routing.edge_service.empty() || manager.InspectService(routing.edge_service).ok();
+    const bool edge =
+        routing.edge_service.empty() || manager.InspectService(routing.edge_service).ok();
     if (!service) {
       // The create never finished (or a removal did not): remove what is left.
       if (!routing.edge_service.empty()) (void)manager.RemoveService(routing.edge_service);

@@ -27,7 +27,8 @@ absl::StatusOr<std::string> Header(const Entry& e) {
   std::string name = e.dir ? e.name + "/" : e.name, prefix;
   if (name.size() > 100) {
     auto slash = name.rfind('/', name.size() - 2);
-    while (slash != std::string::npos && name.size() - slash - 1 > 100) slash = name.rfind('/', slash - 1);
+    while (slash != std::string::npos && name.size() - slash - 1 > 100)
+      slash = name.rfind('/', slash - 1);
     if (slash == std::string::npos || slash > 155) {
       return absl::InvalidArgumentError(absl::StrCat("path too long for a build context: ", name));
     }
@@ -45,7 +46,10 @@ absl::StatusOr<std::string> Header(const Entry& e) {
   octal(124, 12, e.dir ? 0 : e.size);
   octal(136, 12, 0);
   h[156] = e.dir ? '5' : '0';
-  memcpy(&h[257], "ustar\0" "00", 8);
+  memcpy(&h[257],
+         "ustar\0"
+         "00",
+         8);
   memcpy(&h[345], prefix.data(), prefix.size());
   memset(&h[148], ' ', 8);
   unsigned sum = 0;
@@ -74,7 +78,8 @@ class TarSource {
       if (file_.is_open()) {
         file_.read(buf + n, std::min<uint64_t>(cap - n, remaining_));
         size_t got = file_.gcount();
-        if (got == 0) return absl::DataLossError(absl::StrCat("a build context file shrank while being sent"));
+        if (got == 0)
+          return absl::DataLossError(absl::StrCat("a build context file shrank while being sent"));
         n += got;
         remaining_ -= got;
         if (remaining_ == 0) {
@@ -119,10 +124,14 @@ class TarSource {
 
 absl::StatusOr<engine::BodySource> TarDirectory(const std::string& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return absl::InvalidArgumentError(absl::StrCat("context_dir: '", dir, "' is not a directory on the control plane's machine"));
-  if (!fs::exists(fs::path(dir) / "Dockerfile", ec)) return absl::InvalidArgumentError(absl::StrCat("context_dir: '", dir, "' has no Dockerfile"));
+  if (!fs::is_directory(dir, ec))
+    return absl::InvalidArgumentError(
+        absl::StrCat("context_dir: '", dir, "' is not a directory on the control plane's machine"));
+  if (!fs::exists(fs::path(dir) / "Dockerfile", ec))
+    return absl::InvalidArgumentError(absl::StrCat("context_dir: '", dir, "' has no Dockerfile"));
   std::vector<Entry> entries;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
     Entry e;
     e.path = it->path();
     e.name = fs::relative(it->path(), dir).generic_string();
@@ -137,14 +146,17 @@ absl::StatusOr<engine::BodySource> TarDirectory(const std::string& dir) {
     entries.push_back(std::move(e));
   }
   if (ec) return absl::InternalError(absl::StrCat("cannot read ", dir, ": ", ec.message()));
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.name < b.name; });
   auto source = std::make_shared<TarSource>(std::move(entries));
   return engine::BodySource([source](char* buf, size_t cap) { return source->Read(buf, cap); });
 }
 
 absl::StatusOr<engine::BodySource> ReadFileSource(const std::string& path) {
   auto in = std::make_shared<std::ifstream>(path, std::ios::binary);
-  if (!*in) return absl::InvalidArgumentError(absl::StrCat("'", path, "' cannot be read on the control plane's machine"));
+  if (!*in)
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' cannot be read on the control plane's machine"));
   return engine::BodySource([in](char* buf, size_t cap) -> absl::StatusOr<size_t> {
     in->read(buf, cap);
     return static_cast<size_t>(in->gcount());

@@ -19,7 +19,8 @@ std::string Escape(const std::string& s) {
 
 absl::StatusOr<json::array> AsArray(absl::StatusOr<json::value> v) {
   if (!v.ok()) return v.status();
-  if (!v->is_array()) return absl::InternalError("the engine answered with something other than a list");
+  if (!v->is_array())
+    return absl::InternalError("the engine answered with something other than a list");
   return std::move(v->as_array());
 }
 
@@ -36,7 +37,8 @@ absl::Status DrainJsonLines(ResponseStream& stream, const LineSink* sink, const 
     if (ec) continue;
     if (v.is_object()) {
       if (const json::value* err = v.as_object().if_contains("error"); err && err->is_string()) {
-        return absl::FailedPreconditionError(absl::StrCat(what, ": ", std::string(err->as_string())));
+        return absl::FailedPreconditionError(
+            absl::StrCat(what, ": ", std::string(err->as_string())));
       }
     }
     if (sink) (*sink)(v);
@@ -68,19 +70,30 @@ class HttpDockerEngine : public DockerEngine {
   absl::StatusOr<json::value> SwarmInspect() override { return client_.SwarmInspect(); }
   absl::Status SwarmUpdate(uint64_t version, const json::value& spec, bool rotate_worker,
                            bool rotate_manager) override {
-    return client_.Call("POST", absl::StrCat("/swarm/update?version=", version,
-                                             "&rotateWorkerToken=", rotate_worker ? "true" : "false",
-                                             "&rotateManagerToken=", rotate_manager ? "true" : "false"),
-                        &spec).status();
+    return client_
+        .Call("POST",
+              absl::StrCat("/swarm/update?version=", version,
+                           "&rotateWorkerToken=", rotate_worker ? "true" : "false",
+                           "&rotateManagerToken=", rotate_manager ? "true" : "false"),
+              &spec)
+        .status();
   }
 
-  absl::StatusOr<json::array> ListNodes() override { return AsArray(client_.Call("GET", "/nodes")); }
-  absl::StatusOr<json::value> InspectNode(const std::string& id) override { return client_.Call("GET", "/nodes/" + Escape(id)); }
-  absl::Status UpdateNode(const std::string& id, uint64_t version, const json::value& spec) override {
-    return client_.Call("POST", absl::StrCat("/nodes/", Escape(id), "/update?version=", version), &spec).status();
+  absl::StatusOr<json::array> ListNodes() override {
+    return AsArray(client_.Call("GET", "/nodes"));
+  }
+  absl::StatusOr<json::value> InspectNode(const std::string& id) override {
+    return client_.Call("GET", "/nodes/" + Escape(id));
+  }
+  absl::Status UpdateNode(const std::string& id, uint64_t version,
+                          const json::value& spec) override {
+    return client_
+        .Call("POST", absl::StrCat("/nodes/", Escape(id), "/update?version=", version), &spec)
+        .status();
   }
   absl::Status RemoveNode(const std::string& id, bool force) override {
-    return client_.Call("DELETE", absl::StrCat("/nodes/", Escape(id), force ? "?force=1" : "")).status();
+    return client_.Call("DELETE", absl::StrCat("/nodes/", Escape(id), force ? "?force=1" : ""))
+        .status();
   }
 
   absl::StatusOr<std::string> CreateNetwork(const json::object& request) override {
@@ -104,9 +117,12 @@ class HttpDockerEngine : public DockerEngine {
   }
   absl::Status UpdateService(const std::string& id, uint64_t version, const json::value& spec,
                              bool rollback) override {
-    return client_.Call("POST", absl::StrCat("/services/", Escape(id), "/update?version=", version,
-                                             rollback ? "&rollback=previous" : ""),
-                        &spec).status();
+    return client_
+        .Call("POST",
+              absl::StrCat("/services/", Escape(id), "/update?version=", version,
+                           rollback ? "&rollback=previous" : ""),
+              &spec)
+        .status();
   }
   absl::Status RemoveService(const std::string& id) override {
     return client_.Call("DELETE", "/services/" + Escape(id)).status();
@@ -122,8 +138,10 @@ class HttpDockerEngine : public DockerEngine {
   absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink,
                            const std::function<bool()>& cancelled) override {
     auto stream = client_.OpenStream(
-        "GET", absl::StrCat("/services/", Escape(id), "/logs?stdout=1&stderr=1&timestamps=0&follow=",
-                            follow ? 1 : 0, "&tail=", tail < 0 ? std::string("all") : std::to_string(tail)),
+        "GET",
+        absl::StrCat("/services/", Escape(id),
+                     "/logs?stdout=1&stderr=1&timestamps=0&follow=", follow ? 1 : 0,
+                     "&tail=", tail < 0 ? std::string("all") : std::to_string(tail)),
         nullptr, "", follow ? std::chrono::hours(24) : std::chrono::seconds(30));
     if (!stream.ok()) return stream.status();
     if (cancelled) (*stream)->set_cancelled(cancelled);
@@ -139,17 +157,23 @@ class HttpDockerEngine : public DockerEngine {
     return absl::OkStatus();
   }
 
-  absl::Status BuildImage(const std::string& tag, const BodySource& context, const LineSink& sink) override {
+  absl::Status BuildImage(const std::string& tag, const BodySource& context,
+                          const LineSink& sink) override {
     const std::string path = absl::StrCat("/build?t=", Escape(tag), "&rm=1&forcerm=1");
-    auto stream = client_.OpenStream("POST", path, &context, "application/x-tar", std::chrono::minutes(10));
+    auto stream =
+        client_.OpenStream("POST", path, &context, "application/x-tar", std::chrono::minutes(10));
     if (!stream.ok()) return stream.status();
     return DrainJsonLines(**stream, &sink, absl::StrCat("building ", tag, " on ", address()));
   }
-  absl::Status ImportImage(const std::string& repo, const std::string& tag, const BodySource& rootfs) override {
-    const std::string path = absl::StrCat("/images/create?fromSrc=-&repo=", Escape(repo), "&tag=", Escape(tag));
-    auto stream = client_.OpenStream("POST", path, &rootfs, "application/x-tar", std::chrono::minutes(5));
+  absl::Status ImportImage(const std::string& repo, const std::string& tag,
+                           const BodySource& rootfs) override {
+    const std::string path =
+        absl::StrCat("/images/create?fromSrc=-&repo=", Escape(repo), "&tag=", Escape(tag));
+    auto stream =
+        client_.OpenStream("POST", path, &rootfs, "application/x-tar", std::chrono::minutes(5));
     if (!stream.ok()) return stream.status();
-    return DrainJsonLines(**stream, nullptr, absl::StrCat("importing ", repo, ":", tag, " on ", address()));
+    return DrainJsonLines(**stream, nullptr,
+                          absl::StrCat("importing ", repo, ":", tag, " on ", address()));
   }
   absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) override {
     return client_.OpenStream("GET", absl::StrCat("/images/", Escape(name), "/get"), nullptr, "",
@@ -166,18 +190,23 @@ class HttpDockerEngine : public DockerEngine {
   }
   absl::StatusOr<json::array> ListImages() override { return AsArray(client_.ListImages()); }
   absl::Status RemoveImage(const std::string& name, bool force) override {
-    return client_.Call("DELETE", absl::StrCat("/images/", Escape(name), force ? "?force=1" : "")).status();
+    return client_.Call("DELETE", absl::StrCat("/images/", Escape(name), force ? "?force=1" : ""))
+        .status();
   }
-  absl::StatusOr<json::array> ListContainers() override { return AsArray(client_.ListContainers()); }
+  absl::StatusOr<json::array> ListContainers() override {
+    return AsArray(client_.ListContainers());
+  }
   absl::StatusOr<json::value> InspectContainer(const std::string& id) override {
     return client_.Call("GET", absl::StrCat("/containers/", Escape(id), "/json"));
   }
 
-  absl::Status Events(int64_t since, int64_t until, const json::object& filters, const EventSink& sink) override {
+  absl::Status Events(int64_t since, int64_t until, const json::object& filters,
+                      const EventSink& sink) override {
     std::string path = absl::StrCat("/events?since=", since);
     if (until > 0) absl::StrAppend(&path, "&until=", until);
     if (!filters.empty()) absl::StrAppend(&path, "&filters=", Escape(json::serialize(filters)));
-    auto stream = client_.OpenStream("GET", path, nullptr, "", until > 0 ? std::chrono::seconds(30) : std::chrono::hours(24));
+    auto stream = client_.OpenStream("GET", path, nullptr, "",
+                                     until > 0 ? std::chrono::seconds(30) : std::chrono::hours(24));
     if (!stream.ok()) return stream.status();
     for (;;) {
       auto line = (*stream)->ReadLine();
@@ -206,7 +235,8 @@ absl::Status CopyImage(DockerEngine& from, DockerEngine& to, const std::string& 
   ResponseStream& stream = **source;
   BodySource pipe = [&](char* buf, size_t cap) { return stream.Read(buf, cap); };
   if (absl::Status s = to.LoadImage(pipe); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("copying ", image, " from ", from.address(), " to ", to.address(), ": ", s.message()));
+    return absl::Status(s.code(), absl::StrCat("copying ", image, " from ", from.address(), " to ",
+                                               to.address(), ": ", s.message()));
   }
   return absl::OkStatus();
 }

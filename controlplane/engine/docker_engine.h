@@ -37,13 +37,14 @@ class DockerEngine {
   virtual absl::Status SwarmJoin(const json::object& request) = 0;
   virtual absl::Status SwarmLeave(bool force) = 0;
   virtual absl::StatusOr<json::value> SwarmInspect() = 0;
-  virtual absl::Status SwarmUpdate(uint64_t version, const json::value& spec, bool rotate_worker_token,
-                                   bool rotate_manager_token) = 0;
+  virtual absl::Status SwarmUpdate(uint64_t version, const json::value& spec,
+                                   bool rotate_worker_token, bool rotate_manager_token) = 0;
 
   // Swarm nodes (on a manager).
   virtual absl::StatusOr<json::array> ListNodes() = 0;
   virtual absl::StatusOr<json::value> InspectNode(const std::string& id) = 0;
-  virtual absl::Status UpdateNode(const std::string& id, uint64_t version, const json::value& spec) = 0;
+  virtual absl::Status UpdateNode(const std::string& id, uint64_t version,
+                                  const json::value& spec) = 0;
   virtual absl::Status RemoveNode(const std::string& id, bool force) = 0;
 
   // Networks.
@@ -55,19 +56,21 @@ class DockerEngine {
   // (UNKNOWN from a 500) when `version` is stale: callers read, modify and retry.
   virtual absl::StatusOr<std::string> CreateService(const json::value& spec) = 0;
   virtual absl::StatusOr<json::value> InspectService(const std::string& id_or_name) = 0;
-  virtual absl::Status UpdateService(const std::string& id, uint64_t version, const json::value& spec,
-                                     bool rollback) = 0;
+  virtual absl::Status UpdateService(const std::string& id, uint64_t version,
+                                     const json::value& spec, bool rollback) = 0;
   virtual absl::Status RemoveService(const std::string& id_or_name) = 0;
   virtual absl::StatusOr<json::array> ListServices() = 0;
   // Tasks of one service (all services when empty).
   virtual absl::StatusOr<json::array> ListTasks(const std::string& service_id) = 0;
   // With follow, `cancelled` is asked while no line arrives; true ends the stream.
-  virtual absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink,
-                                   const std::function<bool()>& cancelled) = 0;
+  virtual absl::Status ServiceLogs(const std::string& id, bool follow, int tail,
+                                   const LogSink& sink, const std::function<bool()>& cancelled) = 0;
 
   // Images. Build sends a tar stream as the context; output lines go to `sink`.
-  virtual absl::Status BuildImage(const std::string& tag, const BodySource& context, const LineSink& sink) = 0;
-  virtual absl::Status ImportImage(const std::string& repo, const std::string& tag, const BodySource& rootfs) = 0;
+  virtual absl::Status BuildImage(const std::string& tag, const BodySource& context,
+                                  const LineSink& sink) = 0;
+  virtual absl::Status ImportImage(const std::string& repo, const std::string& tag,
+                                   const BodySource& rootfs) = 0;
   // The image as a tarball stream (docker save), for LoadImage on another engine.
   virtual absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) = 0;
   virtual absl::Status LoadImage(const BodySource& tarball) = 0;

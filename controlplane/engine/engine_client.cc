@@ -37,7 +37,9 @@ absl::StatusOr<Endpoint> Endpoint::Parse(const std::string& url) {
     e.kind = Kind::kUnix;
     e.path = url.substr(7);
     if (e.path.empty() || e.path[0] != '/') {
-      return absl::InvalidArgumentError(absl::StrCat("endpoint '", url, "': unix:// needs an absolute socket path, e.g. unix:///var/run/docker.sock"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "endpoint '", url,
+          "': unix:// needs an absolute socket path, e.g. unix:///var/run/docker.sock"));
     }
     return e;
   }
@@ -45,16 +47,18 @@ absl::StatusOr<Endpoint> Endpoint::Parse(const std::string& url) {
     std::string rest = url.substr(6);
     auto colon = rest.rfind(':');
     int port = 0;
-    if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(rest.substr(colon + 1), &port) ||
-        port <= 0 || port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("endpoint '", url, "': expected tcp://HOST:PORT, e.g. tcp://10.213.0.2:2376"));
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port <= 0 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "endpoint '", url, "': expected tcp://HOST:PORT, e.g. tcp://10.213.0.2:2376"));
     }
     e.kind = Kind::kTcp;
     e.host = rest.substr(0, colon);
     e.port = static_cast<uint16_t>(port);
     return e;
   }
-  return absl::InvalidArgumentError(absl::StrCat("endpoint '", url, "': use unix:///path or tcp://host:port"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("endpoint '", url, "': use unix:///path or tcp://host:port"));
 }
 
 std::string Endpoint::ToString() const {
@@ -74,15 +78,22 @@ absl::Status StatusFromHttp(int status, const std::string& body, const std::stri
   if (message.size() > 1024) message.resize(1024);
   message = absl::StrCat(what, ": ", message, " (HTTP ", status, ")");
   switch (status) {
-    case 400: return absl::InvalidArgumentError(message);
+    case 400:
+      return absl::InvalidArgumentError(message);
     case 401:
-    case 403: return absl::PermissionDeniedError(message);
-    case 404: return absl::NotFoundError(message);
-    case 409: return absl::AlreadyExistsError(message);
+    case 403:
+      return absl::PermissionDeniedError(message);
+    case 404:
+      return absl::NotFoundError(message);
+    case 409:
+      return absl::AlreadyExistsError(message);
     case 406:  // e.g. "node is not part of a swarm"
-    case 412: return absl::FailedPreconditionError(message);
-    case 503: return absl::UnavailableError(message);
-    default: return status >= 500 ? absl::InternalError(message) : absl::UnknownError(message);
+    case 412:
+      return absl::FailedPreconditionError(message);
+    case 503:
+      return absl::UnavailableError(message);
+    default:
+      return status >= 500 ? absl::InternalError(message) : absl::UnknownError(message);
   }
 }
 
@@ -113,12 +124,15 @@ class EngineClient::Connection {
     };
     if (endpoint_.kind == Endpoint::Kind::kUnix) {
       unix_.emplace(io_);
-      return with_hint(Op([&](auto done) { unix_->async_connect(unix_socket::endpoint(endpoint_.path), done); },
-                          deadline, absl::StrCat("connecting to the engine at ", where)));
+      return with_hint(
+          Op([&](auto done) { unix_->async_connect(unix_socket::endpoint(endpoint_.path), done); },
+             deadline, absl::StrCat("connecting to the engine at ", where)));
     }
     beast::error_code ec;
     auto address = asio::ip::make_address(endpoint_.host, ec);
-    if (ec) return absl::InvalidArgumentError(absl::StrCat("engine host '", endpoint_.host, "' is not an IP address"));
+    if (ec)
+      return absl::InvalidArgumentError(
+          absl::StrCat("engine host '", endpoint_.host, "' is not an IP address"));
     tcp::socket* socket;
     if (endpoint_.tls) {
       if (absl::Status s = MakeSslContext(); !s.ok()) return s;
@@ -129,17 +143,21 @@ class EngineClient::Connection {
       tcp_.emplace(io_);
       socket = &*tcp_;
     }
-    if (absl::Status s = Op([&](auto done) { socket->async_connect(tcp::endpoint(address, endpoint_.port), done); },
-                            deadline, absl::StrCat("connecting to the engine at ", where));
+    if (absl::Status s = Op(
+            [&](auto done) { socket->async_connect(tcp::endpoint(address, endpoint_.port), done); },
+            deadline, absl::StrCat("connecting to the engine at ", where));
         !s.ok()) {
       return with_hint(s);
     }
     socket->set_option(tcp::no_delay(true));
     if (!ssl_) return absl::OkStatus();
-    absl::Status s = Op([&](auto done) { ssl_->async_handshake(asio::ssl::stream_base::client, done); },
-                        deadline, absl::StrCat("TLS handshake with ", where));
+    absl::Status s =
+        Op([&](auto done) { ssl_->async_handshake(asio::ssl::stream_base::client, done); },
+           deadline, absl::StrCat("TLS handshake with ", where));
     if (!s.ok()) {
-      return absl::UnavailableError(absl::StrCat(s.message(), "; the engine's certificate must be signed by ", endpoint_.tls->ca, " and name ", endpoint_.host, ", and it must accept ours (regenerate-certs fixes both)"));
+      return absl::UnavailableError(absl::StrCat(
+          s.message(), "; the engine's certificate must be signed by ", endpoint_.tls->ca,
+          " and name ", endpoint_.host, ", and it must accept ours (regenerate-certs fixes both)"));
     }
     return s;
   }
@@ -151,11 +169,15 @@ class EngineClient::Connection {
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxResponseBytes);
     const std::string what = Describe(req.method_string(), req.target());
-    absl::Status s = Op([&](auto done) { WithStream([&](auto& stream) { http::async_write(stream, req, done); }); },
-                        deadline, what);
+    absl::Status s = Op(
+        [&](auto done) { WithStream([&](auto& stream) { http::async_write(stream, req, done); }); },
+        deadline, what);
     if (s.ok()) {
-      s = Op([&](auto done) { WithStream([&](auto& stream) { http::async_read(stream, buffer_, parser, done); }); },
-             deadline, what);
+      s = Op(
+          [&](auto done) {
+            WithStream([&](auto& stream) { http::async_read(stream, buffer_, parser, done); });
+          },
+          deadline, what);
     }
     *stale = !s.ok() && last_bytes_ == 0 && IsStaleConnectionError(last_error_);
     if (!s.ok()) return s;
@@ -172,7 +194,12 @@ class EngineClient::Connection {
                                   std::chrono::milliseconds idle) {
     const std::string what = Describe(req.method_string(), req.target());
     http::request_serializer<http::empty_body> header(req);
-    if (auto s = Op([&](auto done) { WithStream([&](auto& st) { http::async_write_header(st, header, done); }); }, idle, what); !s.ok()) {
+    if (auto s = Op(
+            [&](auto done) {
+              WithStream([&](auto& st) { http::async_write_header(st, header, done); });
+            },
+            idle, what);
+        !s.ok()) {
       return s;
     }
     if (upload != nullptr) {
@@ -182,18 +209,32 @@ class EngineClient::Connection {
         if (!n.ok()) return n.status();
         if (*n == 0) break;
         auto piece = http::make_chunk(asio::buffer(chunk.data(), *n));
-        if (auto s = Op([&](auto done) { WithStream([&](auto& st) { asio::async_write(st, piece, done); }); }, idle, what); !s.ok()) {
+        if (auto s = Op(
+                [&](auto done) {
+                  WithStream([&](auto& st) { asio::async_write(st, piece, done); });
+                },
+                idle, what);
+            !s.ok()) {
           return s;
         }
       }
       auto last = http::make_chunk_last();
-      if (auto s = Op([&](auto done) { WithStream([&](auto& st) { asio::async_write(st, last, done); }); }, idle, what); !s.ok()) {
+      if (auto s = Op(
+              [&](auto done) { WithStream([&](auto& st) { asio::async_write(st, last, done); }); },
+              idle, what);
+          !s.ok()) {
         return s;
       }
     }
     stream_parser_.emplace();
     stream_parser_->body_limit(boost::none);
-    if (auto s = Op([&](auto done) { WithStream([&](auto& st) { http::async_read_header(st, buffer_, *stream_parser_, done); }); }, idle, what); !s.ok()) {
+    if (auto s = Op(
+            [&](auto done) {
+              WithStream(
+                  [&](auto& st) { http::async_read_header(st, buffer_, *stream_parser_, done); });
+            },
+            idle, what);
+        !s.ok()) {
       return s;
     }
     what_ = what;
@@ -207,7 +248,12 @@ class EngineClient::Connection {
       auto& body = stream_parser_->get().body();
       body.data = buf;
       body.size = cap;
-      absl::Status s = Op([&](auto done) { WithStream([&](auto& st) { http::async_read_some(st, buffer_, *stream_parser_, done); }); }, idle, what_, cancelled);
+      absl::Status s = Op(
+          [&](auto done) {
+            WithStream(
+                [&](auto& st) { http::async_read_some(st, buffer_, *stream_parser_, done); });
+          },
+          idle, what_, cancelled);
       if (!s.ok()) return s;
       if (size_t n = cap - stream_parser_->get().body().size; n > 0) return n;
     }
@@ -223,7 +269,8 @@ class EngineClient::Connection {
   static constexpr size_t kStreamChunk = 64 * 1024;
 
   std::string Describe(beast::string_view method, beast::string_view target) const {
-    return absl::StrCat(std::string(method), " ", std::string(target), " on ", endpoint_.ToString());
+    return absl::StrCat(std::string(method), " ", std::string(target), " on ",
+                        endpoint_.ToString());
   }
 
   absl::Status MakeSslContext() {
@@ -232,12 +279,18 @@ class EngineClient::Connection {
     ssl_context_->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
     beast::error_code ec;
     ssl_context_->load_verify_file(endpoint_.tls->ca, ec);
-    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot load the CA ", endpoint_.tls->ca, ": ", ec.message()));
+    if (ec)
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot load the CA ", endpoint_.tls->ca, ": ", ec.message()));
     ssl_context_->use_certificate_chain_file(endpoint_.tls->cert, ec);
-    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot load the client certificate ", endpoint_.tls->cert, ": ", ec.message()));
+    if (ec)
+      return absl::FailedPreconditionError(absl::StrCat("cannot load the client certificate ",
+                                                        endpoint_.tls->cert, ": ", ec.message()));
     // The key's path goes into the message, never its contents.
     ssl_context_->use_private_key_file(endpoint_.tls->key, asio::ssl::context::pem, ec);
-    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot load the client key ", endpoint_.tls->key, ": ", ec.message()));
+    if (ec)
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot load the client key ", endpoint_.tls->key, ": ", ec.message()));
     return absl::OkStatus();
   }
 
@@ -257,7 +310,10 @@ class EngineClient::Connection {
     struct Done {
       Connection* c;
       void operator()(beast::error_code ec) const { c->last_error_ = ec; }
-      void operator()(beast::error_code ec, size_t n) const { c->last_error_ = ec; c->last_bytes_ = n; }
+      void operator()(beast::error_code ec, size_t n) const {
+        c->last_error_ = ec;
+        c->last_bytes_ = n;
+      }
       void operator()(beast::error_code ec, const tcp::endpoint&) const { c->last_error_ = ec; }
     };
     last_error_ = asio::error::would_block;
@@ -267,9 +323,12 @@ class EngineClient::Connection {
     const auto until = std::chrono::steady_clock::now() + deadline;
     bool gave_up = false;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
-      io_.run_for(cancelled != nullptr ? std::min<std::chrono::milliseconds>(left, std::chrono::milliseconds(500)) : left);
+      io_.run_for(cancelled != nullptr
+                      ? std::min<std::chrono::milliseconds>(left, std::chrono::milliseconds(500))
+                      : left);
       if (io_.stopped()) break;
       if (cancelled != nullptr && (*cancelled)()) {
         gave_up = true;
@@ -281,7 +340,8 @@ class EngineClient::Connection {
       io_.restart();
       io_.run();  // let the cancelled handlers finish
       if (gave_up) return absl::CancelledError(absl::StrCat(what, ": the caller went away"));
-      return absl::DeadlineExceededError(absl::StrCat(what, ": no answer within ", deadline.count(), " ms"));
+      return absl::DeadlineExceededError(
+          absl::StrCat(what, ": no answer within ", deadline.count(), " ms"));
     }
     if (last_error_ && last_error_ != http::error::need_buffer) {
       const std::string reason = last_error_.message();
@@ -350,7 +410,8 @@ void LogDemuxer::Feed(std::string_view bytes) {
   size_t pos = 0;
   while (buffer_.size() - pos >= 8) {
     const auto* h = reinterpret_cast<const unsigned char*>(buffer_.data() + pos);
-    const uint32_t size = (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) | h[7];
+    const uint32_t size =
+        (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) | h[7];
     if (buffer_.size() - pos - 8 < size) break;
     emit_(h[0], std::string_view(buffer_).substr(pos + 8, size));
     pos += 8 + size;
@@ -420,7 +481,8 @@ absl::StatusOr<std::unique_ptr<ResponseStream>> EngineClient::OpenStream(
   auto v = ApiVersion();
   if (!v.ok()) return v.status();
   const std::string version = *v;
-  http::request<http::empty_body> req(http::string_to_verb(method), absl::StrCat("/v", version, path), 11);
+  http::request<http::empty_body> req(http::string_to_verb(method),
+                                      absl::StrCat("/v", version, path), 11);
   req.set(http::field::host, endpoint_.kind == Endpoint::Kind::kUnix ? "docker" : endpoint_.host);
   req.set(http::field::user_agent, "musketeerd");
   if (upload != nullptr) {
@@ -441,7 +503,8 @@ absl::StatusOr<std::unique_ptr<ResponseStream>> EngineClient::OpenStream(
       if (!n.ok() || *n == 0 || body.size() > 64 * 1024) break;
       body.append(buf, *n);
     }
-    return StatusFromHttp(*status, body, absl::StrCat(method, " ", path, " on ", endpoint_.ToString()));
+    return StatusFromHttp(*status, body,
+                          absl::StrCat(method, " ", path, " on ", endpoint_.ToString()));
   }
   return std::unique_ptr<ResponseStream>(std::move(stream));
 }
@@ -457,9 +520,12 @@ absl::StatusOr<std::string> EngineClient::ApiVersion() {
   if (absl::Status s = StatusFromHttp(r->status, r->body, "GET /version"); !s.ok()) return s;
   boost::system::error_code ec;
   json::value v = json::parse(r->body, ec);
-  const json::value* version = (!ec && v.is_object()) ? v.as_object().if_contains("ApiVersion") : nullptr;
+  const json::value* version =
+      (!ec && v.is_object()) ? v.as_object().if_contains("ApiVersion") : nullptr;
   if (version == nullptr || !version->is_string()) {
-    return absl::FailedPreconditionError(absl::StrCat("the engine at ", endpoint_.ToString(), " answered /version without ApiVersion; is it a Docker Engine?"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the engine at ", endpoint_.ToString(),
+                     " answered /version without ApiVersion; is it a Docker Engine?"));
   }
   std::string theirs(version->as_string());
   std::lock_guard lock(mu_);
@@ -479,7 +545,8 @@ absl::StatusOr<json::value> EngineClient::Call(const std::string& method, const 
   auto version = ApiVersion();
   if (!version.ok()) return version.status();
   const std::string what = absl::StrCat(method, " ", path, " on ", endpoint_.ToString());
-  auto r = Raw(method, absl::StrCat("/v", *version, path), body ? json::serialize(*body) : "", deadline);
+  auto r =
+      Raw(method, absl::StrCat("/v", *version, path), body ? json::serialize(*body) : "", deadline);
   if (!r.ok()) return r.status();
   if (absl::Status s = StatusFromHttp(r->status, r->body, what); !s.ok()) return s;
   if (r->body.empty()) return json::value(nullptr);

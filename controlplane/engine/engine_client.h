@@ -14,10 +14,10 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <functional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -100,7 +100,9 @@ class EngineClient {
   absl::StatusOr<boost::json::value> Info() { return Call("GET", "/info"); }
   absl::StatusOr<boost::json::value> SwarmInspect() { return Call("GET", "/swarm"); }
   absl::StatusOr<boost::json::value> ListImages() { return Call("GET", "/images/json"); }
-  absl::StatusOr<boost::json::value> ListContainers() { return Call("GET", "/containers/json?all=1"); }
+  absl::StatusOr<boost::json::value> ListContainers() {
+    return Call("GET", "/containers/json?all=1");
+  }
   absl::StatusOr<boost::json::value> ListNetworks() { return Call("GET", "/networks"); }
 
   // A streaming call to the versioned API: sends `upload` (chunked) when given, then returns

@@ -66,15 +66,16 @@ bool FakeDockerEngine::InSwarm() {
 }
 
 const std::string* FakeDockerEngine::TaskErrorOf(const json::value& spec) {
-  const json::value* image = spec.at("TaskTemplate").at("ContainerSpec").as_object().if_contains("Image");
+  const json::value* image =
+      spec.at("TaskTemplate").at("ContainerSpec").as_object().if_contains("Image");
   if (image == nullptr) return nullptr;
   auto it = swarm_->failing_images_.find(std::string(image->as_string()));
   return it == swarm_->failing_images_.end() ? nullptr : &it->second;
 }
 
 namespace {
-json::object Task(const std::string& id, int64_t slot, const std::string& node, const char* desired, int second,
-                  const json::value& container, json::object status) {
+json::object Task(const std::string& id, int64_t slot, const std::string& node, const char* desired,
+                  int second, const json::value& container, json::object status) {
   return json::object{{"ID", id},
                       {"Slot", slot},
                       {"NodeID", node},
@@ -92,8 +93,8 @@ FakeSwarm::Service* FakeDockerEngine::FindService(const std::string& id_or_name)
   return nullptr;
 }
 
-#define FAKE_RECORD(call)                                                   \
-  std::lock_guard lock(swarm_->mu_);                                        \
+#define FAKE_RECORD(call)            \
+  std::lock_guard lock(swarm_->mu_); \
   if (absl::Status s = swarm_->Record(hostname_, call); !s.ok()) return s
 
 absl::Status FakeDockerEngine::Ping() {
@@ -104,9 +105,12 @@ absl::Status FakeDockerEngine::Ping() {
 absl::StatusOr<json::value> FakeDockerEngine::Info() {
   std::lock_guard lock(swarm_->mu_);
   bool manager = false;
-  for (const auto& n : swarm_->nodes_) manager = manager || (n.hostname == hostname_ && n.role == "manager");
-  return json::value{{"Name", hostname_},
-                     {"Swarm", {{"LocalNodeState", InSwarm() ? "active" : "inactive"}, {"ControlAvailable", manager}}}};
+  for (const auto& n : swarm_->nodes_)
+    manager = manager || (n.hostname == hostname_ && n.role == "manager");
+  return json::value{
+      {"Name", hostname_},
+      {"Swarm",
+       {{"LocalNodeState", InSwarm() ? "active" : "inactive"}, {"ControlAvailable", manager}}}};
 }
 
 absl::StatusOr<json::value> FakeDockerEngine::Version() {
@@ -137,7 +141,8 @@ absl::Status FakeDockerEngine::SwarmJoin(const json::object& request) {
 absl::Status FakeDockerEngine::SwarmLeave(bool force) {
   FAKE_RECORD(absl::StrCat("SwarmLeave force=", force));
   auto& nodes = swarm_->nodes_;
-  auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n.hostname == hostname_; });
+  auto it = std::find_if(nodes.begin(), nodes.end(),
+                         [&](const auto& n) { return n.hostname == hostname_; });
   if (it == nodes.end()) return absl::FailedPreconditionError("This node is not part of a swarm");
   nodes.erase(it);
   return absl::OkStatus();
@@ -146,13 +151,15 @@ absl::Status FakeDockerEngine::SwarmLeave(bool force) {
 absl::StatusOr<json::value> FakeDockerEngine::SwarmInspect() {
   FAKE_RECORD("SwarmInspect");
   if (!InSwarm()) return absl::FailedPreconditionError("This node is not a swarm manager.");
-  return json::value{{"ID", "fakeswarm"},
-                     {"Version", {{"Index", 1}}},
-                     {"Spec", json::object{}},
-                     {"JoinTokens", {{"Worker", swarm_->worker_token_}, {"Manager", swarm_->manager_token_}}}};
+  return json::value{
+      {"ID", "fakeswarm"},
+      {"Version", {{"Index", 1}}},
+      {"Spec", json::object{}},
+      {"JoinTokens", {{"Worker", swarm_->worker_token_}, {"Manager", swarm_->manager_token_}}}};
 }
 
-absl::Status FakeDockerEngine::SwarmUpdate(uint64_t, const json::value&, bool rotate_worker, bool rotate_manager) {
+absl::Status FakeDockerEngine::SwarmUpdate(uint64_t, const json::value&, bool rotate_worker,
+                                           bool rotate_manager) {
   FAKE_RECORD(absl::StrCat("SwarmUpdate worker=", rotate_worker, " manager=", rotate_manager));
   if (rotate_worker) swarm_->worker_token_ += "'";
   if (rotate_manager) swarm_->manager_token_ += "'";
@@ -163,16 +170,18 @@ absl::StatusOr<json::array> FakeDockerEngine::ListNodes() {
   FAKE_RECORD("ListNodes");
   json::array out;
   for (const auto& n : swarm_->nodes_) {
-    out.push_back(json::object{{"ID", n.id},
-                               {"Version", {{"Index", n.version}}},
-                               {"Spec", {{"Role", n.role}, {"Availability", n.availability}, {"Labels", n.labels}}},
-                               {"Description", {{"Hostname", n.hostname}, {"Engine", {{"EngineVersion", "20.10.24"}}}}},
-                               {"Status", {{"State", n.state}, {"Addr", n.addr}}}});
+    out.push_back(json::object{
+        {"ID", n.id},
+        {"Version", {{"Index", n.version}}},
+        {"Spec", {{"Role", n.role}, {"Availability", n.availability}, {"Labels", n.labels}}},
+        {"Description", {{"Hostname", n.hostname}, {"Engine", {{"EngineVersion", "20.10.24"}}}}},
+        {"Status", {{"State", n.state}, {"Addr", n.addr}}}});
   }
   return out;
 }
 
-absl::Status FakeDockerEngine::UpdateNode(const std::string& id, uint64_t version, const json::value& spec) {
+absl::Status FakeDockerEngine::UpdateNode(const std::string& id, uint64_t version,
+                                          const json::value& spec) {
   FAKE_RECORD(absl::StrCat("UpdateNode ", id, " version=", version, " ", json::serialize(spec)));
   for (auto& n : swarm_->nodes_) {
     if (n.id != id) continue;
@@ -195,7 +204,8 @@ absl::Status FakeDockerEngine::RemoveNode(const std::string& id, bool force) {
 absl::StatusOr<std::string> FakeDockerEngine::CreateNetwork(const json::object& request) {
   FAKE_RECORD(absl::StrCat("CreateNetwork ", json::serialize(request)));
   const std::string name(request.at("Name").as_string());
-  if (swarm_->networks_.count(name)) return absl::AlreadyExistsError("network with name " + name + " already exists");
+  if (swarm_->networks_.count(name))
+    return absl::AlreadyExistsError("network with name " + name + " already exists");
   json::object net = request;
   net["Id"] = absl::StrCat("net", swarm_->next_id_++);
   net["Scope"] = "swarm";
@@ -217,8 +227,11 @@ absl::Status FakeDockerEngine::RemoveNetwork(const std::string& id) {
       for (const auto& [name, svc] : swarm_->services_) {
         const json::value* nets = svc.spec.at("TaskTemplate").as_object().if_contains("Networks");
         for (const auto& n : nets ? nets->as_array() : json::array{}) {
-          if (n.at("Target").as_string() == it->first || n.at("Target").as_string() == it->second.at("Id").as_string()) {
-            return absl::FailedPreconditionError("rpc error: code = FailedPrecondition desc = network " + it->first + " is in use by service " + svc.id);
+          if (n.at("Target").as_string() == it->first ||
+              n.at("Target").as_string() == it->second.at("Id").as_string()) {
+            return absl::FailedPreconditionError(
+                "rpc error: code = FailedPrecondition desc = network " + it->first +
+                " is in use by service " + svc.id);
           }
         }
       }
@@ -232,11 +245,13 @@ absl::Status FakeDockerEngine::RemoveNetwork(const std::string& id) {
 absl::StatusOr<std::string> FakeDockerEngine::CreateService(const json::value& spec) {
   FAKE_RECORD(absl::StrCat("CreateService ", json::serialize(spec)));
   const std::string name(spec.at("Name").as_string());
-  if (swarm_->services_.count(name)) return absl::AlreadyExistsError("name conflicts with an existing object");
+  if (swarm_->services_.count(name))
+    return absl::AlreadyExistsError("name conflicts with an existing object");
   if (const json::value* nets = spec.at("TaskTemplate").as_object().if_contains("Networks")) {
     for (const auto& n : nets->as_array()) {
       if (!swarm_->networks_.count(std::string(n.at("Target").as_string()))) {
-        return absl::NotFoundError(absl::StrCat("network ", json::serialize(n.at("Target")), " not found"));
+        return absl::NotFoundError(
+            absl::StrCat("network ", json::serialize(n.at("Target")), " not found"));
       }
     }
   }
@@ -249,31 +264,45 @@ absl::StatusOr<json::value> FakeDockerEngine::InspectService(const std::string& 
   FAKE_RECORD("InspectService " + id);
   FakeSwarm::Service* s = FindService(id);
   if (s == nullptr) return absl::NotFoundError("service " + id + " not found");
-  json::object out{{"ID", s->id}, {"Version", {{"Index", s->version}}}, {"Spec", s->spec}, {"CreatedAt", "2026-11-25T00:00:00Z"}};
+  json::object out{{"ID", s->id},
+                   {"Version", {{"Index", s->version}}},
+                   {"Spec", s->spec},
+                   {"CreatedAt", "2026-11-25T00:00:00Z"}};
   if (!s->previous.is_null()) out["PreviousSpec"] = s->previous;
   if (!s->update_status.empty()) out["UpdateStatus"] = s->update_status;
   return out;
 }
 
-absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t version, const json::value& spec, bool rollback) {
-  FAKE_RECORD(absl::StrCat("UpdateService ", id, " version=", version, rollback ? " rollback" : "", " ", json::serialize(spec)));
+absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t version,
+                                             const json::value& spec, bool rollback) {
+  FAKE_RECORD(absl::StrCat("UpdateService ", id, " version=", version, rollback ? " rollback" : "",
+                           " ", json::serialize(spec)));
   FakeSwarm::Service* s = FindService(id);
   if (s == nullptr) return absl::NotFoundError("service " + id + " not found");
-  if (s->version != version) return absl::UnknownError("rpc error: code = Unknown desc = update out of sequence");
+  if (s->version != version)
+    return absl::UnknownError("rpc error: code = Unknown desc = update out of sequence");
   if (rollback) {
     std::swap(s->spec, s->previous);
-    s->update_status = {{"State", "rollback_completed"}, {"Message", "manually requested rollback"}};
+    s->update_status = {{"State", "rollback_completed"},
+                        {"Message", "manually requested rollback"}};
   } else {
     s->previous = s->spec;
     s->spec = spec;
     s->update_status = {{"State", "completed"}, {"Message", "update completed"}};
     const std::string* err = TaskErrorOf(spec);
-    const json::value* action = spec.as_object().contains("UpdateConfig") ? spec.at("UpdateConfig").as_object().if_contains("FailureAction") : nullptr;
+    const json::value* action =
+        spec.as_object().contains("UpdateConfig")
+            ? spec.at("UpdateConfig").as_object().if_contains("FailureAction")
+            : nullptr;
     if (err != nullptr && action && *action == "rollback") {
       std::swap(s->spec, s->previous);  // what the swarm does once the first task fails
-      s->abandoned.push_back(Task(s->id + ".1.9", 1, "", "shutdown", 9, spec.at("TaskTemplate").at("ContainerSpec"),
+      s->abandoned.push_back(Task(s->id + ".1.9", 1, "", "shutdown", 9,
+                                  spec.at("TaskTemplate").at("ContainerSpec"),
                                   {{"State", "rejected"}, {"Err", *err}}));
-      s->update_status = {{"State", "rollback_completed"}, {"Message", "update rolled back due to failure or early termination of task " + s->id + ".1"}};
+      s->update_status = {
+          {"State", "rollback_completed"},
+          {"Message",
+           "update rolled back due to failure or early termination of task " + s->id + ".1"}};
     }
   }
   ++s->version;
@@ -294,7 +323,8 @@ absl::Status FakeDockerEngine::RemoveService(const std::string& id) {
 absl::StatusOr<json::array> FakeDockerEngine::ListServices() {
   FAKE_RECORD("ListServices");
   json::array out;
-  for (const auto& [name, s] : swarm_->services_) out.push_back(json::object{{"ID", s.id}, {"Spec", s.spec}});
+  for (const auto& [name, s] : swarm_->services_)
+    out.push_back(json::object{{"ID", s.id}, {"Spec", s.spec}});
   return out;
 }
 
@@ -309,7 +339,8 @@ absl::StatusOr<json::array> FakeDockerEngine::ListTasks(const std::string& servi
     if (!service_id.empty() && s.id != service_id) continue;
     const json::object& mode = s.spec.at("Mode").as_object();
     const bool global = mode.contains("Global");
-    const int64_t count = global ? ready.size() : mode.at("Replicated").at("Replicas").to_number<int64_t>();
+    const int64_t count =
+        global ? ready.size() : mode.at("Replicated").at("Replicas").to_number<int64_t>();
     for (const auto& t : s.abandoned) out.push_back(t);
     const json::value& container = s.spec.at("TaskTemplate").at("ContainerSpec");
     const std::string* err = TaskErrorOf(s.spec);
@@ -318,8 +349,9 @@ absl::StatusOr<json::array> FakeDockerEngine::ListTasks(const std::string& servi
       for (int a = 1; a <= attempts; ++a) {
         json::object status{{"State", err == nullptr ? "running" : "rejected"}};
         if (err != nullptr) status["Err"] = *err;
-        out.push_back(Task(absl::StrCat(s.id, ".", i + 1, ".", a), global ? 0 : i + 1, ready[i % ready.size()]->id,
-                           a == attempts ? "running" : "shutdown", a, container, std::move(status)));
+        out.push_back(Task(absl::StrCat(s.id, ".", i + 1, ".", a), global ? 0 : i + 1,
+                           ready[i % ready.size()]->id, a == attempts ? "running" : "shutdown", a,
+                           container, std::move(status)));
       }
     }
   }
@@ -328,14 +360,13 @@ absl::StatusOr<json::array> FakeDockerEngine::ListTasks(const std::string& servi
 
 absl::Status FakeDockerEngine::ServiceLogs(const std::string& id, bool, int, const LogSink& sink,
                                            const std::function<bool()>&) {
-  {
-    FAKE_RECORD("ServiceLogs " + id);
-  }
+  { FAKE_RECORD("ServiceLogs " + id); }
   sink(1, "listening on 0.0.0.0:8090\n");
   return absl::OkStatus();
 }
 
-absl::Status FakeDockerEngine::BuildImage(const std::string& tag, const BodySource& context, const LineSink& sink) {
+absl::Status FakeDockerEngine::BuildImage(const std::string& tag, const BodySource& context,
+                                          const LineSink& sink) {
   size_t bytes = 0;
   char buf[4096];
   for (;;) {
@@ -344,18 +375,15 @@ absl::Status FakeDockerEngine::BuildImage(const std::string& tag, const BodySour
     if (*n == 0) break;
     bytes += *n;
   }
-  {
-    FAKE_RECORD(absl::StrCat("BuildImage ", tag, " context_bytes=", bytes > 0 ? "some" : "none"));
-  }
+  { FAKE_RECORD(absl::StrCat("BuildImage ", tag, " context_bytes=", bytes > 0 ? "some" : "none")); }
   swarm_->AddImage(hostname_, tag);
   sink(json::value{{"stream", "Successfully tagged " + tag + "\n"}});
   return absl::OkStatus();
 }
 
-absl::Status FakeDockerEngine::ImportImage(const std::string& repo, const std::string& tag, const BodySource&) {
-  {
-    FAKE_RECORD(absl::StrCat("ImportImage ", repo, ":", tag));
-  }
+absl::Status FakeDockerEngine::ImportImage(const std::string& repo, const std::string& tag,
+                                           const BodySource&) {
+  { FAKE_RECORD(absl::StrCat("ImportImage ", repo, ":", tag)); }
   swarm_->AddImage(hostname_, repo + ":" + tag);
   return absl::OkStatus();
 }
@@ -378,10 +406,9 @@ class NameStream : public ResponseStream {
 };
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ResponseStream>> FakeDockerEngine::SaveImage(const std::string& name) {
-  {
-    FAKE_RECORD("SaveImage " + name);
-  }
+absl::StatusOr<std::unique_ptr<ResponseStream>> FakeDockerEngine::SaveImage(
+    const std::string& name) {
+  { FAKE_RECORD("SaveImage " + name); }
   if (!swarm_->HasImage(hostname_, name)) return absl::NotFoundError("No such image: " + name);
   return std::unique_ptr<ResponseStream>(new NameStream(name));
 }
@@ -395,9 +422,7 @@ absl::Status FakeDockerEngine::LoadImage(const BodySource& tarball) {
     if (*n == 0) break;
     name.append(buf, *n);
   }
-  {
-    FAKE_RECORD("LoadImage " + name);
-  }
+  { FAKE_RECORD("LoadImage " + name); }
   swarm_->AddImage(hostname_, name);
   return absl::OkStatus();
 }
@@ -410,7 +435,9 @@ absl::StatusOr<json::value> FakeDockerEngine::InspectImage(const std::string& na
 absl::StatusOr<json::array> FakeDockerEngine::ListImages() {
   std::lock_guard lock(swarm_->mu_);
   json::array out;
-  for (const auto& i : swarm_->images_[hostname_]) out.push_back(json::object{{"Id", "sha256:" + i}, {"RepoTags", json::array{json::value(i)}}, {"Size", 1000}});
+  for (const auto& i : swarm_->images_[hostname_])
+    out.push_back(json::object{
+        {"Id", "sha256:" + i}, {"RepoTags", json::array{json::value(i)}}, {"Size", 1000}});
   return out;
 }
 
@@ -431,12 +458,15 @@ absl::StatusOr<json::value> FakeDockerEngine::InspectNode(const std::string& id)
 
 absl::Status FakeDockerEngine::RemoveImage(const std::string& name, bool force) {
   FAKE_RECORD(absl::StrCat("RemoveImage ", name, " force=", force));
-  if (swarm_->images_[hostname_].erase(name) == 0) return absl::NotFoundError("No such image: " + name);
+  if (swarm_->images_[hostname_].erase(name) == 0)
+    return absl::NotFoundError("No such image: " + name);
   return absl::OkStatus();
 }
 
-absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const json::object& filters, const EventSink&) {
-  FAKE_RECORD(absl::StrCat("Events since=", since, " until=", until, " ", json::serialize(filters)));
+absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const json::object& filters,
+                                      const EventSink&) {
+  FAKE_RECORD(
+      absl::StrCat("Events since=", since, " until=", until, " ", json::serialize(filters)));
   return absl::OkStatus();  // the fake's world has no event history
 }
 

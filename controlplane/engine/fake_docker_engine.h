@@ -21,7 +21,7 @@ namespace musketeer::engine {
 
 class FakeSwarm {
  public:
-  std::vector<std::string> Calls();           // every call so far, in order
+  std::vector<std::string> Calls();                      // every call so far, in order
   std::string CallsMatching(const std::string& needle);  // the matching ones, one per line
   void FailNext(const std::string& method, absl::Status status);
   // Marks a node down (as a killed dockerd would be seen by the managers).
@@ -44,7 +44,7 @@ class FakeSwarm {
     json::value spec, previous;
     uint64_t version = 1;
     json::object update_status = {};  // empty until the first update
-    json::array abandoned = {};       // tasks of a version the swarm rolled back (kept, as a swarm does)
+    json::array abandoned = {};  // tasks of a version the swarm rolled back (kept, as a swarm does)
   };
   absl::Status Record(const std::string& host, const std::string& call);
 
@@ -54,8 +54,8 @@ class FakeSwarm {
   bool initialized_ = false;
   std::string worker_token_ = "SWMTKN-worker", manager_token_ = "SWMTKN-manager";
   std::vector<Node> nodes_;
-  std::map<std::string, json::object> networks_;  // by name
-  std::map<std::string, Service> services_;       // by name
+  std::map<std::string, json::object> networks_;         // by name
+  std::map<std::string, Service> services_;              // by name
   std::map<std::string, std::set<std::string>> images_;  // by hostname
   std::map<std::string, std::string> failing_images_;    // image -> task error
   int next_id_ = 1;
@@ -74,24 +74,29 @@ class FakeDockerEngine : public DockerEngine {
   absl::Status SwarmJoin(const json::object& request) override;
   absl::Status SwarmLeave(bool force) override;
   absl::StatusOr<json::value> SwarmInspect() override;
-  absl::Status SwarmUpdate(uint64_t version, const json::value& spec, bool rotate_worker, bool rotate_manager) override;
+  absl::Status SwarmUpdate(uint64_t version, const json::value& spec, bool rotate_worker,
+                           bool rotate_manager) override;
   absl::StatusOr<json::array> ListNodes() override;
   absl::StatusOr<json::value> InspectNode(const std::string& id) override;
-  absl::Status UpdateNode(const std::string& id, uint64_t version, const json::value& spec) override;
+  absl::Status UpdateNode(const std::string& id, uint64_t version,
+                          const json::value& spec) override;
   absl::Status RemoveNode(const std::string& id, bool force) override;
   absl::StatusOr<std::string> CreateNetwork(const json::object& request) override;
   absl::StatusOr<json::array> ListNetworks() override;
   absl::Status RemoveNetwork(const std::string& id) override;
   absl::StatusOr<std::string> CreateService(const json::value& spec) override;
   absl::StatusOr<json::value> InspectService(const std::string& id_or_name) override;
-  absl::Status UpdateService(const std::string& id, uint64_t version, const json::value& spec, bool rollback) override;
+  absl::Status UpdateService(const std::string& id, uint64_t version, const json::value& spec,
+                             bool rollback) override;
   absl::Status RemoveService(const std::string& id_or_name) override;
   absl::StatusOr<json::array> ListServices() override;
   absl::StatusOr<json::array> ListTasks(const std::string& service_id) override;
   absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink,
                            const std::function<bool()>& cancelled) override;
-  absl::Status BuildImage(const std::string& tag, const BodySource& context, const LineSink& sink) override;
-  absl::Status ImportImage(const std::string& repo, const std::string& tag, const BodySource& rootfs) override;
+  absl::Status BuildImage(const std::string& tag, const BodySource& context,
+                          const LineSink& sink) override;
+  absl::Status ImportImage(const std::string& repo, const std::string& tag,
+                           const BodySource& rootfs) override;
   absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) override;
   absl::Status LoadImage(const BodySource& tarball) override;
   absl::StatusOr<json::value> InspectImage(const std::string& name) override;
@@ -99,10 +104,11 @@ class FakeDockerEngine : public DockerEngine {
   absl::Status RemoveImage(const std::string& name, bool force) override;
   absl::StatusOr<json::array> ListContainers() override;
   absl::StatusOr<json::value> InspectContainer(const std::string& id) override;
-  absl::Status Events(int64_t since, int64_t until, const json::object& filters, const EventSink& sink) override;
+  absl::Status Events(int64_t since, int64_t until, const json::object& filters,
+                      const EventSink& sink) override;
 
  private:
-  bool InSwarm();  // REQUIRES: swarm_->mu_ held
+  bool InSwarm();                                                  // REQUIRES: swarm_->mu_ held
   FakeSwarm::Service* FindService(const std::string& id_or_name);  // REQUIRES: swarm_->mu_ held
   // The error tasks of this service spec fail with (FailTasksOf), or null. REQUIRES: mu_ held.
   const std::string* TaskErrorOf(const json::value& spec);

@@ -29,9 +29,12 @@ namespace json = boost::json;
 
 const char* NodeStateName(NodeState s) {
   switch (s) {
-    case NodeState::kRunning: return "running";
-    case NodeState::kStopped: return "stopped";
-    case NodeState::kUnreachable: return "unreachable";
+    case NodeState::kRunning:
+      return "running";
+    case NodeState::kStopped:
+      return "stopped";
+    case NodeState::kUnreachable:
+      return "unreachable";
   }
   return "unknown";
 }
@@ -39,7 +42,10 @@ const char* NodeStateName(NodeState s) {
 absl::Status ValidateNodeName(const std::string& name) {
   static const std::regex kName("[a-z]([a-z0-9-]{0,28}[a-z0-9])?");
   if (!std::regex_match(name, kName)) {
-    return absl::InvalidArgumentError(absl::StrCat("node name '", name, "' is invalid: use 1-30 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' (e.g. manager1)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("node name '", name,
+                     "' is invalid: use 1-30 characters of a-z, 0-9 and '-', starting with a "
+                     "letter and not ending with '-' (e.g. manager1)"));
   }
   return absl::OkStatus();
 }
@@ -64,7 +70,8 @@ absl::StatusOr<std::string> Run(const std::vector<std::string>& argv) {
     std::string err_text{std::istreambuf_iterator<char>(err), {}};
     c.wait();
     if (c.exit_code() != 0) {
-      return absl::InternalError(absl::StrCat("`", absl::StrJoin(argv, " "), "` failed: ", err_text));
+      return absl::InternalError(
+          absl::StrCat("`", absl::StrJoin(argv, " "), "` failed: ", err_text));
     }
     return out_text;
   } catch (const std::exception& e) {
@@ -91,7 +98,8 @@ std::vector<std::string> MountsUnder(const std::vector<std::string>& roots) {
       if (f[4] == root || f[4].rfind(root + "/", 0) == 0) found.push_back(f[4]);
     }
   }
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
   return found;
 }
 
@@ -99,7 +107,8 @@ std::vector<int> PidsIn(const std::string& cgroup) {
   std::vector<int> pids;
   std::error_code ec;
   if (!fs::exists(cgroup, ec)) return pids;
-  for (auto it = fs::recursive_directory_iterator(cgroup, ec); !ec && it != fs::end(it); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(cgroup, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
     if (it->path().filename() != "cgroup.procs") continue;
     std::ifstream in(it->path());
     for (int pid; in >> pid;) pids.push_back(pid);
@@ -111,10 +120,12 @@ void RemoveCgroupTree(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return;
   std::vector<fs::path> dirs;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
     if (it->is_directory(ec)) dirs.push_back(it->path());
   }
-  std::sort(dirs.begin(), dirs.end(), [](const auto& a, const auto& b) { return a.native().size() > b.native().size(); });
+  std::sort(dirs.begin(), dirs.end(),
+            [](const auto& a, const auto& b) { return a.native().size() > b.native().size(); });
   for (const auto& d : dirs) rmdir(d.c_str());
   rmdir(dir.c_str());
 }
@@ -145,7 +156,9 @@ absl::StatusOr<Subnet> Subnet::Parse(const std::string& cidr) {
   Subnet s;
   if (parts.size() != 2 || inet_pton(AF_INET, parts[0].c_str(), &addr) != 1 ||
       !absl::SimpleAtoi(parts[1], &s.prefix) || s.prefix < 16 || s.prefix > 30) {
-    return absl::InvalidArgumentError(absl::StrCat("subnet '", cidr, "' is invalid: use an IPv4 CIDR with a prefix of 16 to 30, e.g. 10.213.0.0/24"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "subnet '", cidr,
+        "' is invalid: use an IPv4 CIDR with a prefix of 16 to 30, e.g. 10.213.0.0/24"));
   }
   const uint32_t mask = ~uint32_t{0} << (32 - s.prefix);
   s.network = ntohl(addr.s_addr) & mask;
@@ -161,7 +174,10 @@ std::string Subnet::Address(uint32_t host) const {
 
 LocalDriver::LocalDriver(LocalDriverConfig config, Subnet subnet, pki::Authority& authority,
                          pki::Bundle client)
-    : config_(std::move(config)), subnet_(subnet), authority_(authority), client_(std::move(client)) {}
+    : config_(std::move(config)),
+      subnet_(subnet),
+      authority_(authority),
+      client_(std::move(client)) {}
 
 LocalDriver::~LocalDriver() {
   // Nodes outlive the control plane: a restarted musketeerd re-adopts them.
@@ -170,27 +186,37 @@ LocalDriver::~LocalDriver() {
 }
 
 absl::StatusOr<std::unique_ptr<LocalDriver>> LocalDriver::Create(LocalDriverConfig config,
-                                                                pki::Authority& authority,
-                                                                pki::Bundle client) {
+                                                                 pki::Authority& authority,
+                                                                 pki::Bundle client) {
   auto subnet = Subnet::Parse(config.subnet);
   if (!subnet.ok()) return subnet.status();
   std::error_code ec;
   fs::create_directories(config.state_dir + "/nodes", ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot create ", config.state_dir, "/nodes: ", ec.message()));
+  if (ec)
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create ", config.state_dir, "/nodes: ", ec.message()));
   fs::create_directories(config.run_dir, ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot create ", config.run_dir, ": ", ec.message()));
+  if (ec)
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create ", config.run_dir, ": ", ec.message()));
   if (!fs::exists("/sys/fs/cgroup/pids")) {
-    return absl::FailedPreconditionError("the local driver needs the cgroup v1 pids controller at /sys/fs/cgroup/pids");
+    return absl::FailedPreconditionError(
+        "the local driver needs the cgroup v1 pids controller at /sys/fs/cgroup/pids");
   }
-  return std::unique_ptr<LocalDriver>(new LocalDriver(std::move(config), *subnet, authority, std::move(client)));
+  return std::unique_ptr<LocalDriver>(
+      new LocalDriver(std::move(config), *subnet, authority, std::move(client)));
 }
 
 absl::StatusOr<LocalDriver::Record> LocalDriver::ReadRecord(const std::string& name) const {
   auto text = pki::ReadFile(NodeDir(name) + "/node.json");
-  if (!text.ok()) return absl::NotFoundError(absl::StrCat("node '", name, "' does not exist; `node ls` lists the nodes"));
+  if (!text.ok())
+    return absl::NotFoundError(
+        absl::StrCat("node '", name, "' does not exist; `node ls` lists the nodes"));
   boost::system::error_code ec;
   json::value v = json::parse(*text, ec);
-  if (ec || !v.is_object()) return absl::DataLossError(absl::StrCat(NodeDir(name), "/node.json is corrupt; `node rm ", name, "` removes the node"));
+  if (ec || !v.is_object())
+    return absl::DataLossError(absl::StrCat(NodeDir(name), "/node.json is corrupt; `node rm ", name,
+                                            "` removes the node"));
   const auto& o = v.as_object();
   Record r;
   r.name = name;
@@ -229,7 +255,8 @@ int LocalDriver::AlivePid(const std::string& name) {
   // A node adopted from an earlier control plane: trust its pidfile if that process lives.
   auto text = pki::ReadFile(RunDir(name) + "/dockerd.pid");
   int pid = 0;
-  if (text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) && ProcessAlive(pid)) return pid;
+  if (text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) && ProcessAlive(pid))
+    return pid;
   return 0;
 }
 
@@ -237,19 +264,26 @@ absl::Status LocalDriver::EnsureBridge() {
   std::lock_guard lock(bridge_mu_);
   const std::string gateway = subnet_.Address(1) + "/" + std::to_string(subnet_.prefix);
   if (!fs::exists("/sys/class/net/" + config_.bridge)) {
-    if (auto r = Run({"ip", "link", "add", config_.bridge, "type", "bridge"}); !r.ok() && !fs::exists("/sys/class/net/" + config_.bridge)) {
+    if (auto r = Run({"ip", "link", "add", config_.bridge, "type", "bridge"});
+        !r.ok() && !fs::exists("/sys/class/net/" + config_.bridge)) {
       return r.status();
     }
   }
   auto addrs = Run({"ip", "-o", "addr", "show", "dev", config_.bridge});
   if (!addrs.ok()) return addrs.status();
   if (addrs->find(" " + gateway + " ") == std::string::npos) {
-    if (auto r = Run({"ip", "addr", "add", gateway, "dev", config_.bridge}); !r.ok()) return r.status();
+    if (auto r = Run({"ip", "addr", "add", gateway, "dev", config_.bridge}); !r.ok())
+      return r.status();
   }
   if (auto r = Run({"ip", "link", "set", config_.bridge, "up"}); !r.ok()) return r.status();
   // dockerd in the root namespace sets FORWARD to DROP; traffic between nodes crosses it.
-  if (!Run({"iptables", "-C", "FORWARD", "-i", config_.bridge, "-o", config_.bridge, "-j", "ACCEPT"}).ok()) {
-    if (auto r = Run({"iptables", "-I", "FORWARD", "-i", config_.bridge, "-o", config_.bridge, "-j", "ACCEPT"}); !r.ok()) return r.status();
+  if (!Run({"iptables", "-C", "FORWARD", "-i", config_.bridge, "-o", config_.bridge, "-j",
+            "ACCEPT"})
+           .ok()) {
+    if (auto r = Run({"iptables", "-I", "FORWARD", "-i", config_.bridge, "-o", config_.bridge, "-j",
+                      "ACCEPT"});
+        !r.ok())
+      return r.status();
   }
   return absl::OkStatus();
 }
@@ -265,7 +299,8 @@ void LocalDriver::RemoveBridgeIfUnused() {
     std::lock_guard lock(mu_);
     if (!creating_.empty()) return;
   }
-  (void)Run({"iptables", "-D", "FORWARD", "-i", config_.bridge, "-o", config_.bridge, "-j", "ACCEPT"});
+  (void)Run(
+      {"iptables", "-D", "FORWARD", "-i", config_.bridge, "-o", config_.bridge, "-j", "ACCEPT"});
   (void)Run({"ip", "link", "del", config_.bridge});
   for (const auto& controller : fs::directory_iterator("/sys/fs/cgroup", ec)) {
     rmdir((controller.path() / "musketeer").c_str());  // fails harmlessly if in use
@@ -283,21 +318,31 @@ absl::Status LocalDriver::Launch(const Record& r) {
   std::error_code ec;
   fs::create_directories(run, ec);
   fs::create_directories(cgroup, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create the cgroup ", cgroup, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("cannot create the cgroup ", cgroup, ": ", ec.message()));
   const std::string certs = dir + "/certs";
   // nsenter puts dockerd in the node's network namespace; unshare gives it a hostname of
   // its own (not `ip netns exec`: it remounts /sys and dockerd then finds no cgroups).
   // The shell joins the node's cgroup first, then becomes dockerd (same pid).
   std::vector<std::string> args = {
-      "--net=/var/run/netns/" + NetnsName(r.name), "unshare", "--uts", "sh", "-c",
-      "echo $$ > \"$0/cgroup.procs\" && hostname \"$1\" && shift && exec \"$@\"", cgroup, r.name,
+      "--net=/var/run/netns/" + NetnsName(r.name),
+      "unshare",
+      "--uts",
+      "sh",
+      "-c",
+      "echo $$ > \"$0/cgroup.procs\" && hostname \"$1\" && shift && exec \"$@\"",
+      cgroup,
+      r.name,
       config_.dockerd,
       "--data-root=" + dir + "/docker",
       "--exec-root=" + run + "/exec",
       "--pidfile=" + run + "/dockerd.pid",
       "--host=unix://" + run + "/docker.sock",
       "--host=tcp://" + r.ip + ":2376",
-      "--tlsverify", "--tlscacert=" + certs + "/ca.pem", "--tlscert=" + certs + "/cert.pem",
+      "--tlsverify",
+      "--tlscacert=" + certs + "/ca.pem",
+      "--tlscert=" + certs + "/cert.pem",
       "--tlskey=" + certs + "/key.pem",
       "--cgroup-parent=/musketeer/" + NetnsName(r.name),
       "--userland-proxy=false"};
@@ -306,12 +351,14 @@ absl::Status LocalDriver::Launch(const Record& r) {
     // Appended, so the log of an earlier run (why it died) survives a restart.
     std::unique_ptr<FILE, int (*)(FILE*)> log(fopen((dir + "/dockerd.log").c_str(), "ae"), fclose);
     if (!log) return absl::InternalError(absl::StrCat("cannot open ", dir, "/dockerd.log"));
-    auto child = std::make_unique<bp::child>(bp::search_path("nsenter"), args, bp::std_out > log.get(),
-                                             bp::std_err > log.get(), bp::std_in < bp::null);
+    auto child =
+        std::make_unique<bp::child>(bp::search_path("nsenter"), args, bp::std_out > log.get(),
+                                    bp::std_err > log.get(), bp::std_in < bp::null);
     std::lock_guard lock(mu_);
     children_[r.name] = std::move(child);
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("cannot start dockerd for node '", r.name, "': ", e.what()));
+    return absl::InternalError(
+        absl::StrCat("cannot start dockerd for node '", r.name, "': ", e.what()));
   }
   return absl::OkStatus();
 }
@@ -325,11 +372,16 @@ absl::Status LocalDriver::WaitReady(const Record& r) {
     last = client.Ping();
     if (last.ok()) return absl::OkStatus();
     if (AlivePid(r.name) == 0) {
-      return absl::InternalError(absl::StrCat("dockerd of node '", r.name, "' exited while starting; its log ends with: ", TailOf(NodeDir(r.name) + "/dockerd.log", 3000)));
+      return absl::InternalError(absl::StrCat("dockerd of node '", r.name,
+                                              "' exited while starting; its log ends with: ",
+                                              TailOf(NodeDir(r.name) + "/dockerd.log", 3000)));
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
-  return absl::DeadlineExceededError(absl::StrCat("dockerd of node '", r.name, "' did not answer over TLS within ", config_.ready_timeout.count(), " s (last: ", last.message(), "); see ", NodeDir(r.name), "/dockerd.log"));
+  return absl::DeadlineExceededError(
+      absl::StrCat("dockerd of node '", r.name, "' did not answer over TLS within ",
+                   config_.ready_timeout.count(), " s (last: ", last.message(), "); see ",
+                   NodeDir(r.name), "/dockerd.log"));
 }
 
 absl::Status LocalDriver::ReclaimLeftovers(const std::string& name) {
@@ -341,10 +393,10 @@ absl::Status LocalDriver::ReclaimLeftovers(const std::string& name) {
   auto pids = Run({"ip", "netns", "pids", ns});
   if (!pids.ok()) return pids.status();
   if (!absl::StripAsciiWhitespace(*pids).empty() || !PidsIn(CgroupDir(name)).empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the network namespace ", ns, " exists with processes in it but node '", name,
-        "' is not in this control plane's state (another musketeerd using bridge ", config_.bridge,
-        "?); stop that one, or start this one with another --bridge"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the network namespace ", ns, " exists with processes in it but node '", name,
+                     "' is not in this control plane's state (another musketeerd using bridge ",
+                     config_.bridge, "?); stop that one, or start this one with another --bridge"));
   }
   Destroy(Record{name, "", "", 0});
   return absl::OkStatus();
@@ -352,7 +404,8 @@ absl::Status LocalDriver::ReclaimLeftovers(const std::string& name) {
 
 absl::StatusOr<Node> LocalDriver::Create(const std::string& name, const RemoteSpec* remote) {
   if (auto s = ValidateNodeName(name); !s.ok()) return s;
-  if (remote != nullptr) return absl::InvalidArgumentError("the local driver takes no remote URL; use --driver remote");
+  if (remote != nullptr)
+    return absl::InvalidArgumentError("the local driver takes no remote URL; use --driver remote");
   if (auto s = ReclaimLeftovers(name); !s.ok()) return s;
   Record r;
   r.name = name;
@@ -360,7 +413,8 @@ absl::StatusOr<Node> LocalDriver::Create(const std::string& name, const RemoteSp
   {
     std::lock_guard lock(mu_);
     if (creating_.count(name) || fs::exists(NodeDir(name))) {
-      return absl::AlreadyExistsError(absl::StrCat("node '", name, "' already exists; pick another name or `node rm ", name, "` first"));
+      return absl::AlreadyExistsError(absl::StrCat(
+          "node '", name, "' already exists; pick another name or `node rm ", name, "` first"));
     }
     // Lowest free address: taken ones are in node records or reserved by running creates.
     std::set<uint32_t> used = reserved_;
@@ -375,7 +429,9 @@ absl::StatusOr<Node> LocalDriver::Create(const std::string& name, const RemoteSp
       }
     }
     if (r.host == 0) {
-      return absl::ResourceExhaustedError(absl::StrCat("the node subnet ", config_.subnet, " has no free address; remove a node or start musketeerd with a larger --node-subnet"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the node subnet ", config_.subnet,
+          " has no free address; remove a node or start musketeerd with a larger --node-subnet"));
     }
     r.ip = subnet_.Address(r.host);
     creating_.insert(name);
@@ -397,9 +453,16 @@ absl::StatusOr<Node> LocalDriver::Create(const std::string& name, const RemoteSp
   auto step = [&]() -> absl::Status {
     std::error_code ec;
     fs::create_directories(NodeDir(name), ec);
-    if (ec) return absl::InternalError(absl::StrCat("cannot create ", NodeDir(name), ": ", ec.message()));
-    json::object record{{"name", name}, {"ip", r.ip}, {"host", r.host}, {"created_at", r.created_at}, {"driver", "local"}};
-    if (auto s = pki::WriteFileAtomic(NodeDir(name) + "/node.json", json::serialize(record), 0644); !s.ok()) return s;
+    if (ec)
+      return absl::InternalError(absl::StrCat("cannot create ", NodeDir(name), ": ", ec.message()));
+    json::object record{{"name", name},
+                        {"ip", r.ip},
+                        {"host", r.host},
+                        {"created_at", r.created_at},
+                        {"driver", "local"}};
+    if (auto s = pki::WriteFileAtomic(NodeDir(name) + "/node.json", json::serialize(record), 0644);
+        !s.ok())
+      return s;
     if (auto s = EnsureBridge(); !s.ok()) return s;
     for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
              {"ip", "netns", "add", ns},
@@ -407,7 +470,8 @@ absl::StatusOr<Node> LocalDriver::Create(const std::string& name, const RemoteSp
              {"ip", "link", "set", peer, "netns", ns},
              {"ip", "link", "set", veth, "master", config_.bridge, "up"},
              {"ip", "-n", ns, "link", "set", peer, "name", "eth0"},
-             {"ip", "-n", ns, "addr", "add", r.ip + "/" + std::to_string(subnet_.prefix), "dev", "eth0"},
+             {"ip", "-n", ns, "addr", "add", r.ip + "/" + std::to_string(subnet_.prefix), "dev",
+              "eth0"},
              {"ip", "-n", ns, "link", "set", "eth0", "up"},
              {"ip", "-n", ns, "link", "set", "lo", "up"},
              {"ip", "-n", ns, "route", "add", "default", "via", gateway}}) {
@@ -418,7 +482,9 @@ absl::StatusOr<Node> LocalDriver::Create(const std::string& name, const RemoteSp
     return WaitReady(r);
   };
   if (auto s = finish(step()); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("creating node '", name, "' failed and everything it made was removed: ", s.message()));
+    return absl::Status(s.code(),
+                        absl::StrCat("creating node '", name,
+                                     "' failed and everything it made was removed: ", s.message()));
   }
   return ToNode(r);
 }
@@ -429,7 +495,9 @@ absl::Status LocalDriver::Start(const std::string& name) {
   if (AlivePid(name) > 0) return absl::OkStatus();
   KillAll(name);  // leftovers of a killed node (containerd, shims, mounts) would block a start
   if (!fs::exists("/var/run/netns/" + NetnsName(name))) {
-    return absl::DataLossError(absl::StrCat("the network namespace of node '", name, "' is gone (was the machine rebooted?); `node rm ", name, "` and create it again"));
+    return absl::DataLossError(absl::StrCat("the network namespace of node '", name,
+                                            "' is gone (was the machine rebooted?); `node rm ",
+                                            name, "` and create it again"));
   }
   if (auto s = EnsureBridge(); !s.ok()) return s;
   if (auto s = Launch(*r); !s.ok()) return s;
@@ -474,7 +542,8 @@ void LocalDriver::KillAll(const std::string& name) {
       children_.erase(it);
     }
   }
-  for (const auto& mount : MountsUnder({NodeDir(name), RunDir(name)})) umount2(mount.c_str(), MNT_DETACH);
+  for (const auto& mount : MountsUnder({NodeDir(name), RunDir(name)}))
+    umount2(mount.c_str(), MNT_DETACH);
   // A killed containerd may linger as a zombie (this machine's PID 1 does not reap), and
   // dockerd would take its pidfile for a live containerd and wait on a dead socket.
   std::error_code ec;
@@ -522,18 +591,22 @@ std::vector<Node> LocalDriver::List() {
   for (const auto& entry : fs::directory_iterator(config_.state_dir + "/nodes", ec)) {
     if (auto r = ReadRecord(entry.path().filename()); r.ok()) nodes.push_back(ToNode(*r));
   }
-  std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
+  std::sort(nodes.begin(), nodes.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
   return nodes;
 }
 
-absl::Status LocalDriver::ProbeTcp(const std::string& from_node, const std::string& ip, uint16_t port) {
+absl::Status LocalDriver::ProbeTcp(const std::string& from_node, const std::string& ip,
+                                   uint16_t port) {
   if (auto s = ValidateNodeName(from_node); !s.ok()) return s;
   in_addr parsed{};
-  if (inet_pton(AF_INET, ip.c_str(), &parsed) != 1) return absl::InvalidArgumentError("'" + ip + "' is not an IPv4 address");
+  if (inet_pton(AF_INET, ip.c_str(), &parsed) != 1)
+    return absl::InvalidArgumentError("'" + ip + "' is not an IPv4 address");
   // A connect from inside the node's network namespace, bounded by timeout(1).
-  auto r = Run({"nsenter", "--net=/var/run/netns/" + NetnsName(from_node), "timeout", "2", "bash", "-c",
-                "exec 3<>\"/dev/tcp/$0/$1\"", ip, std::to_string(port)});
-  if (!r.ok()) return absl::UnavailableError(absl::StrCat(from_node, " cannot reach ", ip, ":", port));
+  auto r = Run({"nsenter", "--net=/var/run/netns/" + NetnsName(from_node), "timeout", "2", "bash",
+                "-c", "exec 3<>\"/dev/tcp/$0/$1\"", ip, std::to_string(port)});
+  if (!r.ok())
+    return absl::UnavailableError(absl::StrCat(from_node, " cannot reach ", ip, ":", port));
   return absl::OkStatus();
 }
 

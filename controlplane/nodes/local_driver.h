@@ -27,7 +27,7 @@ struct LocalDriverConfig {
   std::string state_dir = "/var/lib/musketeer";  // nodes/NAME/{docker,certs,node.json,dockerd.log}
   std::string run_dir = "/run/musketeer";        // NAME/{docker.sock,exec root} (short paths)
   std::string bridge = "musk0";
-  std::string subnet = "10.213.0.0/24";          // .1 is the bridge, nodes from .2
+  std::string subnet = "10.213.0.0/24";  // .1 is the bridge, nodes from .2
   std::string dockerd = "/usr/sbin/dockerd";
   std::chrono::seconds ready_timeout{60};
 };
@@ -45,8 +45,8 @@ class LocalDriver : public NodeDriver {
  public:
   // `authority` signs node certificates; `client` is the bundle the control plane uses.
   static absl::StatusOr<std::unique_ptr<LocalDriver>> Create(LocalDriverConfig config,
-                                                            pki::Authority& authority,
-                                                            pki::Bundle client);
+                                                             pki::Authority& authority,
+                                                             pki::Bundle client);
   ~LocalDriver() override;
 
   const char* name() const override { return "local"; }
@@ -58,15 +58,20 @@ class LocalDriver : public NodeDriver {
   absl::StatusOr<Node> Inspect(const std::string& name) override;
   std::vector<Node> List() override;
   absl::Status RegenerateCerts(const std::string& name) override;
-  absl::Status ProbeTcp(const std::string& from_node, const std::string& ip, uint16_t port) override;
+  absl::Status ProbeTcp(const std::string& from_node, const std::string& ip,
+                        uint16_t port) override;
 
   // Names of the system objects a node owns (for tests and for messages).
   // Namespace and cgroup names carry the bridge, so that two drivers on one machine (the
   // demo's and a test's) never share, and so never remove, each other's objects.
   std::string NetnsName(const std::string& node) const { return config_.bridge + "-" + node; }
-  std::string NodeDir(const std::string& node) const { return config_.state_dir + "/nodes/" + node; }
+  std::string NodeDir(const std::string& node) const {
+    return config_.state_dir + "/nodes/" + node;
+  }
   std::string RunDir(const std::string& node) const { return config_.run_dir + "/" + node; }
-  std::string CgroupDir(const std::string& node) const { return "/sys/fs/cgroup/pids/musketeer/" + NetnsName(node); }
+  std::string CgroupDir(const std::string& node) const {
+    return "/sys/fs/cgroup/pids/musketeer/" + NetnsName(node);
+  }
   // The host end of the node's veth (the peer inside the namespace is renamed eth0).
   std::string VethName(const std::string& node) const;
 
@@ -75,7 +80,8 @@ class LocalDriver : public NodeDriver {
     std::string name, ip, created_at;
     uint32_t host = 0;  // index in the subnet
   };
-  LocalDriver(LocalDriverConfig config, Subnet subnet, pki::Authority& authority, pki::Bundle client);
+  LocalDriver(LocalDriverConfig config, Subnet subnet, pki::Authority& authority,
+              pki::Bundle client);
 
   absl::StatusOr<Record> ReadRecord(const std::string& name) const;
   Node ToNode(const Record& r);
@@ -100,8 +106,8 @@ class LocalDriver : public NodeDriver {
   const pki::Bundle client_;
   std::mutex bridge_mu_;  // serializes making and removing the shared bridge
   std::mutex mu_;
-  std::set<std::string> creating_ ABSL_GUARDED_BY(mu_);   // names being created right now
-  std::set<uint32_t> reserved_ ABSL_GUARDED_BY(mu_);      // addresses being assigned right now
+  std::set<std::string> creating_ ABSL_GUARDED_BY(mu_);  // names being created right now
+  std::set<uint32_t> reserved_ ABSL_GUARDED_BY(mu_);     // addresses being assigned right now
   std::map<std::string, std::unique_ptr<boost::process::child>> children_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -18,17 +18,17 @@ const char* NodeStateName(NodeState s);
 
 struct Node {
   std::string name;
-  std::string driver;        // "local" or "remote"
-  std::string ip;            // the address other nodes and clients use
+  std::string driver;         // "local" or "remote"
+  std::string ip;             // the address other nodes and clients use
   engine::Endpoint endpoint;  // how the control plane reaches the engine (TLS for tcp)
-  std::string cert_path;     // DOCKER_CERT_PATH for `env` (ca.pem, cert.pem, key.pem)
+  std::string cert_path;      // DOCKER_CERT_PATH for `env` (ca.pem, cert.pem, key.pem)
   NodeState state = NodeState::kStopped;
-  int pid = 0;               // local: dockerd's pid when running
-  std::string created_at;    // RFC 3339
+  int pid = 0;             // local: dockerd's pid when running
+  std::string created_at;  // RFC 3339
 };
 
 struct RemoteSpec {
-  std::string url;  // unix:///path or tcp://host:port
+  std::string url;            // unix:///path or tcp://host:port
   std::string ca, cert, key;  // required for tcp
 };
 
@@ -49,7 +49,8 @@ class NodeDriver {
   virtual absl::Status RegenerateCerts(const std::string& name) = 0;
   // Whether `from_node` can open a TCP connection to ip:port (preflight of the swarm ports
   // between nodes). UNIMPLEMENTED where the driver cannot act from inside the node.
-  virtual absl::Status ProbeTcp(const std::string& from_node, const std::string& ip, uint16_t port) {
+  virtual absl::Status ProbeTcp(const std::string& from_node, const std::string& ip,
+                                uint16_t port) {
     return absl::UnimplementedError("this driver cannot probe from inside its nodes");
   }
 };

@@ -1,7 +1,7 @@
 #include "controlplane/nodes/remote_driver.h"
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <filesystem>
 #include <future>
 
@@ -17,42 +17,59 @@ namespace json = boost::json;
 absl::StatusOr<Node> RemoteDriver::Create(const std::string& name, const RemoteSpec* remote) {
   if (auto s = ValidateNodeName(name); !s.ok()) return s;
   if (remote == nullptr || remote->url.empty()) {
-    return absl::InvalidArgumentError("the remote driver needs --url (unix:///path or tcp://host:port with --tls-ca, --tls-cert, --tls-key)");
+    return absl::InvalidArgumentError(
+        "the remote driver needs --url (unix:///path or tcp://host:port with --tls-ca, --tls-cert, "
+        "--tls-key)");
   }
   auto endpoint = engine::Endpoint::Parse(remote->url);
   if (!endpoint.ok()) return endpoint.status();
   if (endpoint->kind == engine::Endpoint::Kind::kTcp) {
     if (remote->ca.empty() || remote->cert.empty() || remote->key.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("remote engine ", remote->url, ": tcp:// needs a CA, a client certificate and a key (mutual TLS); plain TCP engines are refused"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("remote engine ", remote->url,
+                       ": tcp:// needs a CA, a client certificate and a key (mutual TLS); plain "
+                       "TCP engines are refused"));
     }
     endpoint->tls = engine::TlsFiles{remote->ca, remote->cert, remote->key};
   }
   std::lock_guard lock(mu_);
   if (fs::exists(NodeDir(name))) {
-    return absl::AlreadyExistsError(absl::StrCat("node '", name, "' already exists; pick another name or `node rm ", name, "` first"));
+    return absl::AlreadyExistsError(absl::StrCat(
+        "node '", name, "' already exists; pick another name or `node rm ", name, "` first"));
   }
   engine::EngineClient client(*endpoint, std::chrono::seconds(5));
   auto version = client.Version();
   if (!version.ok()) {
-    return absl::Status(version.status().code(), absl::StrCat("remote engine ", remote->url, " is not usable: ", version.status().message()));
+    return absl::Status(version.status().code(),
+                        absl::StrCat("remote engine ", remote->url,
+                                     " is not usable: ", version.status().message()));
   }
   const auto& v = version->as_object();
-  const std::string api = v.contains("ApiVersion") ? json::value_to<std::string>(v.at("ApiVersion")) : "";
+  const std::string api =
+      v.contains("ApiVersion") ? json::value_to<std::string>(v.at("ApiVersion")) : "";
   if (api.empty() || engine::VersionLess(api, "1.24")) {
-    return absl::FailedPreconditionError(absl::StrCat("remote engine ", remote->url, " speaks API ", api, "; swarm mode needs 1.24 or later"));
+    return absl::FailedPreconditionError(absl::StrCat("remote engine ", remote->url, " speaks API ",
+                                                      api, "; swarm mode needs 1.24 or later"));
   }
   if (v.contains("Os") && v.at("Os") != "linux") {
-    return absl::FailedPreconditionError(absl::StrCat("remote engine ", remote->url, " runs ", json::serialize(v.at("Os")), "; only linux engines can run the judge"));
+    return absl::FailedPreconditionError(absl::StrCat("remote engine ", remote->url, " runs ",
+                                                      json::serialize(v.at("Os")),
+                                                      "; only linux engines can run the judge"));
   }
   // Keep our own copies of the credentials, so the node survives the originals moving.
   const std::string dir = NodeDir(name);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  json::object record{{"name", name}, {"url", remote->url}, {"driver", "remote"},
-                      {"created_at", absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone())}};
+  json::object record{
+      {"name", name},
+      {"url", remote->url},
+      {"driver", "remote"},
+      {"created_at", absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone())}};
   absl::Status s = absl::OkStatus();
   if (endpoint->tls) {
-    for (auto [from, to, mode] : {std::tuple{remote->ca, "ca.pem", 0644}, {remote->cert, "cert.pem", 0644}, {remote->key, "key.pem", 0600}}) {
+    for (auto [from, to, mode] : {std::tuple{remote->ca, "ca.pem", 0644},
+                                  {remote->cert, "cert.pem", 0644},
+                                  {remote->key, "key.pem", 0600}}) {
       auto content = pki::ReadFile(from);
       s = content.ok() ? pki::WriteFileAtomic(dir + "/" + to, *content, mode) : content.status();
       if (!s.ok()) break;
@@ -68,10 +85,14 @@ absl::StatusOr<Node> RemoteDriver::Create(const std::string& name, const RemoteS
 
 absl::StatusOr<Node> RemoteDriver::Load(const std::string& name) {
   auto text = pki::ReadFile(NodeDir(name) + "/node.json");
-  if (!text.ok()) return absl::NotFoundError(absl::StrCat("node '", name, "' does not exist; `node ls` lists the nodes"));
+  if (!text.ok())
+    return absl::NotFoundError(
+        absl::StrCat("node '", name, "' does not exist; `node ls` lists the nodes"));
   boost::system::error_code ec;
   json::value v = json::parse(*text, ec);
-  if (ec || !v.is_object()) return absl::DataLossError(absl::StrCat(NodeDir(name), "/node.json is corrupt; `node rm ", name, "` removes it"));
+  if (ec || !v.is_object())
+    return absl::DataLossError(
+        absl::StrCat(NodeDir(name), "/node.json is corrupt; `node rm ", name, "` removes it"));
   Node n;
   n.name = name;
   n.driver = "remote";
@@ -81,7 +102,8 @@ absl::StatusOr<Node> RemoteDriver::Load(const std::string& name) {
   n.endpoint = *endpoint;
   if (n.endpoint.kind == engine::Endpoint::Kind::kTcp) {
     n.cert_path = NodeDir(name);
-    n.endpoint.tls = engine::TlsFiles{n.cert_path + "/ca.pem", n.cert_path + "/cert.pem", n.cert_path + "/key.pem"};
+    n.endpoint.tls = engine::TlsFiles{n.cert_path + "/ca.pem", n.cert_path + "/cert.pem",
+                                      n.cert_path + "/key.pem"};
     n.ip = n.endpoint.host;
   } else {
     n.ip = "127.0.0.1";
@@ -92,18 +114,23 @@ absl::StatusOr<Node> RemoteDriver::Load(const std::string& name) {
 }
 
 absl::Status RemoteDriver::Start(const std::string& name) {
-  return absl::FailedPreconditionError(absl::StrCat("node '", name, "' is remote: musketeer does not manage its engine's process; start it where it runs"));
+  return absl::FailedPreconditionError(absl::StrCat(
+      "node '", name,
+      "' is remote: musketeer does not manage its engine's process; start it where it runs"));
 }
 absl::Status RemoteDriver::Stop(const std::string& name) { return Start(name); }
 absl::Status RemoteDriver::Kill(const std::string& name) { return Start(name); }
 absl::Status RemoteDriver::RegenerateCerts(const std::string& name) {
-  return absl::FailedPreconditionError(absl::StrCat("node '", name, "' is remote: its certificates are not ours; `node rm` it and add it again with new files"));
+  return absl::FailedPreconditionError(absl::StrCat(
+      "node '", name,
+      "' is remote: its certificates are not ours; `node rm` it and add it again with new files"));
 }
 
 absl::Status RemoteDriver::Remove(const std::string& name) {
   if (auto s = ValidateNodeName(name); !s.ok()) return s;
   std::lock_guard lock(mu_);
-  if (!fs::exists(NodeDir(name))) return absl::NotFoundError(absl::StrCat("node '", name, "' does not exist"));
+  if (!fs::exists(NodeDir(name)))
+    return absl::NotFoundError(absl::StrCat("node '", name, "' does not exist"));
   std::error_code ec;
   fs::remove_all(NodeDir(name), ec);
   return absl::OkStatus();
@@ -120,13 +147,16 @@ std::vector<Node> RemoteDriver::List() {
   std::vector<std::future<absl::StatusOr<Node>>> pending;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    pending.push_back(std::async(std::launch::async, [this, name = entry.path().filename().string()] { return Load(name); }));
+    pending.push_back(
+        std::async(std::launch::async,
+                   [this, name = entry.path().filename().string()] { return Load(name); }));
   }
   std::vector<Node> nodes;
   for (auto& f : pending) {
     if (auto n = f.get(); n.ok()) nodes.push_back(*n);
   }
-  std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
+  std::sort(nodes.begin(), nodes.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
   return nodes;
 }
 

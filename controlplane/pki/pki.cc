@@ -24,9 +24,15 @@ namespace {
 
 constexpr long kValidDays = 3650;
 
-struct BioDeleter { void operator()(BIO* b) const { BIO_free(b); } };
-struct KeyDeleter { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
-struct CertDeleter { void operator()(X509* c) const { X509_free(c); } };
+struct BioDeleter {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct KeyDeleter {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct CertDeleter {
+  void operator()(X509* c) const { X509_free(c); }
+};
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, KeyDeleter>;
 using CertPtr = std::unique_ptr<X509, CertDeleter>;
@@ -47,7 +53,8 @@ absl::StatusOr<std::string> KeyPem(EVP_PKEY* key) {
 
 absl::StatusOr<std::string> CertPem(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!PEM_write_bio_X509(bio.get(), cert)) return absl::InternalError("cannot encode a certificate");
+  if (!PEM_write_bio_X509(bio.get(), cert))
+    return absl::InternalError("cannot encode a certificate");
   return BioString(bio.get());
 }
 
@@ -79,8 +86,10 @@ CertPtr NewCert(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* is
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), kValidDays * 24 * 3600);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("musketeer"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("musketeer"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : name);
   return cert;
 }
@@ -90,7 +99,8 @@ CertPtr NewCert(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* is
 absl::Status WriteFileAtomic(const std::string& path, const std::string& contents, int mode) {
   const std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", strerror(errno)));
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", strerror(errno)));
   fchmod(fd, mode);  // the umask may have narrowed it; a key must end at exactly 0600
   bool ok = write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
             fsync(fd) == 0;
@@ -135,7 +145,9 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::OpenOrCreate(const std::st
     keys->cert.reset(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
     keys->key.reset(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
     if (!keys->cert || !keys->key) {
-      return absl::DataLossError(absl::StrCat("the CA in ", dir, " is unreadable; move it away to create a new one (every node certificate must then be regenerated)"));
+      return absl::DataLossError(absl::StrCat("the CA in ", dir,
+                                              " is unreadable; move it away to create a new one "
+                                              "(every node certificate must then be regenerated)"));
     }
   } else {
     keys->key = NewKey();
@@ -144,7 +156,8 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::OpenOrCreate(const std::st
     AddExtension(keys->cert.get(), keys->cert.get(), NID_basic_constraints, "critical,CA:TRUE");
     AddExtension(keys->cert.get(), keys->cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
     AddExtension(keys->cert.get(), keys->cert.get(), NID_subject_key_identifier, "hash");
-    if (!X509_sign(keys->cert.get(), keys->key.get(), EVP_sha256())) return absl::InternalError("cannot sign the CA");
+    if (!X509_sign(keys->cert.get(), keys->key.get(), EVP_sha256()))
+      return absl::InternalError("cannot sign the CA");
     auto key_pem = KeyPem(keys->key.get());
     auto cert_pem = CertPem(keys->cert.get());
     if (!key_pem.ok() || !cert_pem.ok()) return absl::InternalError("cannot encode the CA");
@@ -175,22 +188,28 @@ absl::StatusOr<Bundle> Authority::Issue(const std::string& out_dir, const std::s
   if (!key) return absl::InternalError("cannot generate a key");
   CertPtr cert = NewCert(key.get(), cn, keys_->cert.get(), keys_->key.get());
   AddExtension(cert.get(), keys_->cert.get(), NID_basic_constraints, "critical,CA:FALSE");
-  AddExtension(cert.get(), keys_->cert.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
-  AddExtension(cert.get(), keys_->cert.get(), NID_ext_key_usage, server ? "serverAuth" : "clientAuth");
+  AddExtension(cert.get(), keys_->cert.get(), NID_key_usage,
+               "critical,digitalSignature,keyEncipherment");
+  AddExtension(cert.get(), keys_->cert.get(), NID_ext_key_usage,
+               server ? "serverAuth" : "clientAuth");
   AddExtension(cert.get(), keys_->cert.get(), NID_authority_key_identifier, "keyid:always");
   if (server) {
     std::vector<std::string> sans;
     for (const auto& ip : ips) sans.push_back("IP:" + ip);
     for (const auto& dns : dns_names) sans.push_back("DNS:" + dns);
-    if (!sans.empty() && !AddExtension(cert.get(), keys_->cert.get(), NID_subject_alt_name, absl::StrJoin(sans, ","))) {
-      return absl::InvalidArgumentError(absl::StrCat("invalid subjectAltName for ", cn, ": ", absl::StrJoin(sans, ",")));
+    if (!sans.empty() && !AddExtension(cert.get(), keys_->cert.get(), NID_subject_alt_name,
+                                       absl::StrJoin(sans, ","))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid subjectAltName for ", cn, ": ", absl::StrJoin(sans, ",")));
     }
   }
-  if (!X509_sign(cert.get(), keys_->key.get(), EVP_sha256())) return absl::InternalError("cannot sign a certificate");
+  if (!X509_sign(cert.get(), keys_->key.get(), EVP_sha256()))
+    return absl::InternalError("cannot sign a certificate");
   auto key_pem = KeyPem(key.get());
   auto cert_pem = CertPem(cert.get());
   auto ca_pem = CertPem(keys_->cert.get());
-  if (!key_pem.ok() || !cert_pem.ok() || !ca_pem.ok()) return absl::InternalError("cannot encode a certificate");
+  if (!key_pem.ok() || !cert_pem.ok() || !ca_pem.ok())
+    return absl::InternalError("cannot encode a certificate");
   Bundle bundle{out_dir};
   if (auto s = WriteFileAtomic(bundle.key(), *key_pem, 0600); !s.ok()) return s;
   if (auto s = WriteFileAtomic(bundle.cert(), *cert_pem, 0644); !s.ok()) return s;

@@ -13,12 +13,14 @@ namespace pb = ::musketeer::v1;
 using state::Role;
 
 grpc::Status ToGrpc(const absl::Status& s) {
-  return s.ok() ? grpc::Status::OK : grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+  return s.ok() ? grpc::Status::OK
+                : grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
 absl::Time Deadline(const grpc::ServerContext& ctx) {
   auto d = ctx.deadline();
-  if (d == std::chrono::system_clock::time_point::max() || d > std::chrono::system_clock::now() + std::chrono::hours(1)) {
+  if (d == std::chrono::system_clock::time_point::max() ||
+      d > std::chrono::system_clock::now() + std::chrono::hours(1)) {
     return absl::Now() + absl::Minutes(10);  // no deadline given: long operations still end
   }
   return absl::FromChrono(d);
@@ -36,7 +38,8 @@ class Guard {
     return ToGrpc(body());
   }
   template <class F>
-  grpc::Status Mutate(grpc::ServerContext* ctx, Role least, const char* method, const std::string& target, F&& body) {
+  grpc::Status Mutate(grpc::ServerContext* ctx, Role least, const char* method,
+                      const std::string& target, F&& body) {
     auto who = Authorize(*ctx, store_, least);
     if (!who.ok()) {
       store_.Audit("(denied)", method, target, who.status());
@@ -60,7 +63,8 @@ absl::Status Assign(absl::StatusOr<T> r, Out* out) {
 
 // A list answer: every element moved into the reply's repeated field.
 template <class T>
-absl::Status AssignAll(absl::StatusOr<std::vector<T>> r, google::protobuf::RepeatedPtrField<T>* field) {
+absl::Status AssignAll(absl::StatusOr<std::vector<T>> r,
+                       google::protobuf::RepeatedPtrField<T>* field) {
   if (!r.ok()) return r.status();
   for (auto& x : *r) *field->Add() = std::move(x);
   return absl::OkStatus();
@@ -69,98 +73,139 @@ absl::Status AssignAll(absl::StatusOr<std::vector<T>> r, google::protobuf::Repea
 class NodesImpl final : public pb::Nodes::Service, Guard {
  public:
   using Guard::Guard;
-  grpc::Status CreateNode(grpc::ServerContext* ctx, const pb::CreateNodeRequest* req, pb::Node* out) override {
-    return Mutate(ctx, Role::kAdmin, "CreateNode", req->name(), [&] { return Assign(cluster_.CreateNode(*req), out); });
+  grpc::Status CreateNode(grpc::ServerContext* ctx, const pb::CreateNodeRequest* req,
+                          pb::Node* out) override {
+    return Mutate(ctx, Role::kAdmin, "CreateNode", req->name(),
+                  [&] { return Assign(cluster_.CreateNode(*req), out); });
   }
-  grpc::Status GetNode(grpc::ServerContext* ctx, const pb::GetNodeRequest* req, pb::Node* out) override {
+  grpc::Status GetNode(grpc::ServerContext* ctx, const pb::GetNodeRequest* req,
+                       pb::Node* out) override {
     return Read(ctx, [&] { return Assign(cluster_.GetNode(req->name()), out); });
   }
-  grpc::Status ListNodes(grpc::ServerContext* ctx, const pb::ListNodesRequest*, pb::ListNodesResponse* out) override {
+  grpc::Status ListNodes(grpc::ServerContext* ctx, const pb::ListNodesRequest*,
+                         pb::ListNodesResponse* out) override {
     return Read(ctx, [&] { return AssignAll(cluster_.ListNodes(), out->mutable_nodes()); });
   }
-  grpc::Status DeleteNode(grpc::ServerContext* ctx, const pb::DeleteNodeRequest* req, pb::Empty*) override {
-    return Mutate(ctx, Role::kAdmin, "DeleteNode", req->name(), [&] { return cluster_.DeleteNode(req->name(), req->force()); });
+  grpc::Status DeleteNode(grpc::ServerContext* ctx, const pb::DeleteNodeRequest* req,
+                          pb::Empty*) override {
+    return Mutate(ctx, Role::kAdmin, "DeleteNode", req->name(),
+                  [&] { return cluster_.DeleteNode(req->name(), req->force()); });
   }
-  grpc::Status StartNode(grpc::ServerContext* ctx, const pb::NodeActionRequest* req, pb::Node* out) override {
+  grpc::Status StartNode(grpc::ServerContext* ctx, const pb::NodeActionRequest* req,
+                         pb::Node* out) override {
     return Action(ctx, "StartNode", "start", *req, out);
   }
-  grpc::Status StopNode(grpc::ServerContext* ctx, const pb::NodeActionRequest* req, pb::Node* out) override {
+  grpc::Status StopNode(grpc::ServerContext* ctx, const pb::NodeActionRequest* req,
+                        pb::Node* out) override {
     return Action(ctx, "StopNode", "stop", *req, out);
   }
-  grpc::Status KillNode(grpc::ServerContext* ctx, const pb::NodeActionRequest* req, pb::Node* out) override {
+  grpc::Status KillNode(grpc::ServerContext* ctx, const pb::NodeActionRequest* req,
+                        pb::Node* out) override {
     return Action(ctx, "KillNode", "kill", *req, out);
   }
-  grpc::Status RegenerateNodeCerts(grpc::ServerContext* ctx, const pb::NodeActionRequest* req, pb::Node* out) override {
+  grpc::Status RegenerateNodeCerts(grpc::ServerContext* ctx, const pb::NodeActionRequest* req,
+                                   pb::Node* out) override {
     return Action(ctx, "RegenerateNodeCerts", "regenerate-certs", *req, out);
   }
-  grpc::Status UpdateNode(grpc::ServerContext* ctx, const pb::UpdateNodeRequest* req, pb::Node* out) override {
-    return Mutate(ctx, Role::kAdmin, "UpdateNode", req->name(), [&] { return Assign(cluster_.UpdateNode(*req), out); });
+  grpc::Status UpdateNode(grpc::ServerContext* ctx, const pb::UpdateNodeRequest* req,
+                          pb::Node* out) override {
+    return Mutate(ctx, Role::kAdmin, "UpdateNode", req->name(),
+                  [&] { return Assign(cluster_.UpdateNode(*req), out); });
   }
-  grpc::Status GetNodeEnv(grpc::ServerContext* ctx, const pb::GetNodeRequest* req, pb::NodeEnv* out) override {
+  grpc::Status GetNodeEnv(grpc::ServerContext* ctx, const pb::GetNodeRequest* req,
+                          pb::NodeEnv* out) override {
     // The env points at the control plane's client key: as powerful as admin.
-    return Mutate(ctx, Role::kAdmin, "GetNodeEnv", req->name(), [&] { return Assign(cluster_.NodeEnv(req->name()), out); });
+    return Mutate(ctx, Role::kAdmin, "GetNodeEnv", req->name(),
+                  [&] { return Assign(cluster_.NodeEnv(req->name()), out); });
   }
-  grpc::Status PreflightNode(grpc::ServerContext* ctx, const pb::GetNodeRequest* req, pb::NodePreflight* out) override {
+  grpc::Status PreflightNode(grpc::ServerContext* ctx, const pb::GetNodeRequest* req,
+                             pb::NodePreflight* out) override {
     return Read(ctx, [&] { return Assign(cluster_.Preflight(req->name()), out); });
   }
 
  private:
-  grpc::Status Action(grpc::ServerContext* ctx, const char* method, const char* action, const pb::NodeActionRequest& req, pb::Node* out) {
-    return Mutate(ctx, Role::kAdmin, method, req.name(), [&] { return Assign(cluster_.NodeAction(req.name(), action), out); });
+  grpc::Status Action(grpc::ServerContext* ctx, const char* method, const char* action,
+                      const pb::NodeActionRequest& req, pb::Node* out) {
+    return Mutate(ctx, Role::kAdmin, method, req.name(),
+                  [&] { return Assign(cluster_.NodeAction(req.name(), action), out); });
   }
 };
 
 class SwarmImpl final : public pb::SwarmApi::Service, Guard {
  public:
   using Guard::Guard;
-  grpc::Status InitSwarm(grpc::ServerContext* ctx, const pb::InitSwarmRequest* req, pb::Swarm* out) override {
-    return Mutate(ctx, Role::kAdmin, "InitSwarm", req->node(), [&] { return Assign(cluster_.InitSwarm(*req), out); });
+  grpc::Status InitSwarm(grpc::ServerContext* ctx, const pb::InitSwarmRequest* req,
+                         pb::Swarm* out) override {
+    return Mutate(ctx, Role::kAdmin, "InitSwarm", req->node(),
+                  [&] { return Assign(cluster_.InitSwarm(*req), out); });
   }
-  grpc::Status JoinSwarm(grpc::ServerContext* ctx, const pb::JoinSwarmRequest* req, pb::Node* out) override {
-    return Mutate(ctx, Role::kAdmin, "JoinSwarm", req->node(), [&] { return Assign(cluster_.JoinSwarm(*req), out); });
+  grpc::Status JoinSwarm(grpc::ServerContext* ctx, const pb::JoinSwarmRequest* req,
+                         pb::Node* out) override {
+    return Mutate(ctx, Role::kAdmin, "JoinSwarm", req->node(),
+                  [&] { return Assign(cluster_.JoinSwarm(*req), out); });
   }
-  grpc::Status LeaveSwarm(grpc::ServerContext* ctx, const pb::LeaveSwarmRequest* req, pb::Empty*) override {
-    return Mutate(ctx, Role::kAdmin, "LeaveSwarm", req->node(), [&] { return cluster_.LeaveSwarm(req->node(), req->force()); });
+  grpc::Status LeaveSwarm(grpc::ServerContext* ctx, const pb::LeaveSwarmRequest* req,
+                          pb::Empty*) override {
+    return Mutate(ctx, Role::kAdmin, "LeaveSwarm", req->node(),
+                  [&] { return cluster_.LeaveSwarm(req->node(), req->force()); });
   }
-  grpc::Status GetSwarm(grpc::ServerContext* ctx, const pb::GetSwarmRequest* req, pb::Swarm* out) override {
+  grpc::Status GetSwarm(grpc::ServerContext* ctx, const pb::GetSwarmRequest* req,
+                        pb::Swarm* out) override {
     if (req->show_tokens()) {
-      return Mutate(ctx, Role::kAdmin, "GetSwarm(tokens)", "", [&] { return Assign(cluster_.GetSwarm(true), out); });
+      return Mutate(ctx, Role::kAdmin, "GetSwarm(tokens)", "",
+                    [&] { return Assign(cluster_.GetSwarm(true), out); });
     }
     return Read(ctx, [&] { return Assign(cluster_.GetSwarm(false), out); });
   }
-  grpc::Status RotateJoinTokens(grpc::ServerContext* ctx, const pb::RotateJoinTokensRequest* req, pb::Swarm* out) override {
-    return Mutate(ctx, Role::kAdmin, "RotateJoinTokens", "", [&] { return Assign(cluster_.RotateJoinTokens(req->worker(), req->manager()), out); });
+  grpc::Status RotateJoinTokens(grpc::ServerContext* ctx, const pb::RotateJoinTokensRequest* req,
+                                pb::Swarm* out) override {
+    return Mutate(ctx, Role::kAdmin, "RotateJoinTokens", "", [&] {
+      return Assign(cluster_.RotateJoinTokens(req->worker(), req->manager()), out);
+    });
   }
 };
 
 class NetworksImpl final : public pb::Networks::Service, Guard {
  public:
   using Guard::Guard;
-  grpc::Status CreateNetwork(grpc::ServerContext* ctx, const pb::CreateNetworkRequest* req, pb::Network* out) override {
-    return Mutate(ctx, Role::kOperator, "CreateNetwork", req->name(), [&] { return Assign(cluster_.CreateNetwork(*req), out); });
+  grpc::Status CreateNetwork(grpc::ServerContext* ctx, const pb::CreateNetworkRequest* req,
+                             pb::Network* out) override {
+    return Mutate(ctx, Role::kOperator, "CreateNetwork", req->name(),
+                  [&] { return Assign(cluster_.CreateNetwork(*req), out); });
   }
-  grpc::Status ListNetworks(grpc::ServerContext* ctx, const pb::ListNetworksRequest*, pb::ListNetworksResponse* out) override {
+  grpc::Status ListNetworks(grpc::ServerContext* ctx, const pb::ListNetworksRequest*,
+                            pb::ListNetworksResponse* out) override {
     return Read(ctx, [&] { return AssignAll(cluster_.ListNetworks(), out->mutable_networks()); });
   }
-  grpc::Status DeleteNetwork(grpc::ServerContext* ctx, const pb::DeleteNetworkRequest* req, pb::Empty*) override {
-    return Mutate(ctx, Role::kOperator, "DeleteNetwork", req->name(), [&] { return cluster_.DeleteNetwork(req->name()); });
+  grpc::Status DeleteNetwork(grpc::ServerContext* ctx, const pb::DeleteNetworkRequest* req,
+                             pb::Empty*) override {
+    return Mutate(ctx, Role::kOperator, "DeleteNetwork", req->name(),
+                  [&] { return cluster_.DeleteNetwork(req->name()); });
   }
 };
 
 class ImagesImpl final : public pb::Images::Service, Guard {
  public:
   using Guard::Guard;
-  grpc::Status BuildImage(grpc::ServerContext* ctx, const pb::BuildImageRequest* req, grpc::ServerWriter<pb::ImageProgress>* w) override {
-    return Mutate(ctx, Role::kOperator, "BuildImage", req->tag(), [&] { return cluster_.BuildImage(*req, Writer(w)); });
+  grpc::Status BuildImage(grpc::ServerContext* ctx, const pb::BuildImageRequest* req,
+                          grpc::ServerWriter<pb::ImageProgress>* w) override {
+    return Mutate(ctx, Role::kOperator, "BuildImage", req->tag(),
+                  [&] { return cluster_.BuildImage(*req, Writer(w)); });
   }
-  grpc::Status ImportImage(grpc::ServerContext* ctx, const pb::ImportImageRequest* req, grpc::ServerWriter<pb::ImageProgress>* w) override {
-    return Mutate(ctx, Role::kOperator, "ImportImage", req->tag(), [&] { return cluster_.ImportImage(*req, Writer(w)); });
+  grpc::Status ImportImage(grpc::ServerContext* ctx, const pb::ImportImageRequest* req,
+                           grpc::ServerWriter<pb::ImageProgress>* w) override {
+    return Mutate(ctx, Role::kOperator, "ImportImage", req->tag(),
+                  [&] { return cluster_.ImportImage(*req, Writer(w)); });
   }
-  grpc::Status DistributeImage(grpc::ServerContext* ctx, const pb::DistributeImageRequest* req, grpc::ServerWriter<pb::ImageProgress>* w) override {
-    return Mutate(ctx, Role::kOperator, "DistributeImage", req->image(), [&] { return cluster_.DistributeImage(*req, Writer(w)); });
+  grpc::Status DistributeImage(grpc::ServerContext* ctx, const pb::DistributeImageRequest* req,
+                               grpc::ServerWriter<pb::ImageProgress>* w) override {
+    return Mutate(ctx, Role::kOperator, "DistributeImage", req->image(),
+                  [&] { return cluster_.DistributeImage(*req, Writer(w)); });
   }
-  grpc::Status ListImages(grpc::ServerContext* ctx, const pb::ListImagesRequest* req, pb::ListImagesResponse* out) override {
-    return Read(ctx, [&] { return AssignAll(cluster_.ListImages(req->node()), out->mutable_images()); });
+  grpc::Status ListImages(grpc::ServerContext* ctx, const pb::ListImagesRequest* req,
+                          pb::ListImagesResponse* out) override {
+    return Read(ctx,
+                [&] { return AssignAll(cluster_.ListImages(req->node()), out->mutable_images()); });
   }
 
  private:
@@ -172,43 +217,63 @@ class ImagesImpl final : public pb::Images::Service, Guard {
 class ServicesImpl final : public pb::Services::Service, Guard {
  public:
   using Guard::Guard;
-  grpc::Status CreateService(grpc::ServerContext* ctx, const pb::CreateServiceRequest* req, pb::Service* out) override {
-    return Mutate(ctx, Role::kOperator, "CreateService", req->spec().name(), [&] { return Assign(cluster_.CreateService(*req, Deadline(*ctx)), out); });
+  grpc::Status CreateService(grpc::ServerContext* ctx, const pb::CreateServiceRequest* req,
+                             pb::Service* out) override {
+    return Mutate(ctx, Role::kOperator, "CreateService", req->spec().name(),
+                  [&] { return Assign(cluster_.CreateService(*req, Deadline(*ctx)), out); });
   }
-  grpc::Status GetService(grpc::ServerContext* ctx, const pb::GetServiceRequest* req, pb::Service* out) override {
+  grpc::Status GetService(grpc::ServerContext* ctx, const pb::GetServiceRequest* req,
+                          pb::Service* out) override {
     return Read(ctx, [&] { return Assign(cluster_.GetService(req->name()), out); });
   }
-  grpc::Status ListServices(grpc::ServerContext* ctx, const pb::ListServicesRequest* req, pb::ListServicesResponse* out) override {
-    return Read(ctx, [&] { return AssignAll(cluster_.ListServices(req->stack()), out->mutable_services()); });
+  grpc::Status ListServices(grpc::ServerContext* ctx, const pb::ListServicesRequest* req,
+                            pb::ListServicesResponse* out) override {
+    return Read(ctx, [&] {
+      return AssignAll(cluster_.ListServices(req->stack()), out->mutable_services());
+    });
   }
-  grpc::Status UpdateService(grpc::ServerContext* ctx, const pb::UpdateServiceRequest* req, pb::Service* out) override {
-    return Mutate(ctx, Role::kOperator, "UpdateService", req->name(), [&] { return Assign(cluster_.UpdateService(*req, Deadline(*ctx)), out); });
+  grpc::Status UpdateService(grpc::ServerContext* ctx, const pb::UpdateServiceRequest* req,
+                             pb::Service* out) override {
+    return Mutate(ctx, Role::kOperator, "UpdateService", req->name(),
+                  [&] { return Assign(cluster_.UpdateService(*req, Deadline(*ctx)), out); });
   }
-  grpc::Status RollbackService(grpc::ServerContext* ctx, const pb::RollbackServiceRequest* req, pb::Service* out) override {
-    return Mutate(ctx, Role::kOperator, "RollbackService", req->name(), [&] { return Assign(cluster_.RollbackService(req->name(), req->wait(), Deadline(*ctx)), out); });
+  grpc::Status RollbackService(grpc::ServerContext* ctx, const pb::RollbackServiceRequest* req,
+                               pb::Service* out) override {
+    return Mutate(ctx, Role::kOperator, "RollbackService", req->name(), [&] {
+      return Assign(cluster_.RollbackService(req->name(), req->wait(), Deadline(*ctx)), out);
+    });
   }
-  grpc::Status DeleteService(grpc::ServerContext* ctx, const pb::DeleteServiceRequest* req, pb::Empty*) override {
-    return Mutate(ctx, Role::kOperator, "DeleteService", req->name(), [&] { return cluster_.DeleteService(req->name()); });
+  grpc::Status DeleteService(grpc::ServerContext* ctx, const pb::DeleteServiceRequest* req,
+                             pb::Empty*) override {
+    return Mutate(ctx, Role::kOperator, "DeleteService", req->name(),
+                  [&] { return cluster_.DeleteService(req->name()); });
   }
-  grpc::Status ListTasks(grpc::ServerContext* ctx, const pb::ListTasksRequest* req, pb::ListTasksResponse* out) override {
-    return Read(ctx, [&] { return AssignAll(cluster_.ListTasks(req->service()), out->mutable_tasks()); });
+  grpc::Status ListTasks(grpc::ServerContext* ctx, const pb::ListTasksRequest* req,
+                         pb::ListTasksResponse* out) override {
+    return Read(
+        ctx, [&] { return AssignAll(cluster_.ListTasks(req->service()), out->mutable_tasks()); });
   }
-  grpc::Status WatchService(grpc::ServerContext* ctx, const pb::WatchServiceRequest* req, grpc::ServerWriter<pb::ServiceProgress>* w) override {
+  grpc::Status WatchService(grpc::ServerContext* ctx, const pb::WatchServiceRequest* req,
+                            grpc::ServerWriter<pb::ServiceProgress>* w) override {
     return Read(ctx, [&]() -> absl::Status {
-      auto last = cluster_.WatchService(req->name(), Deadline(*ctx), [&](const pb::ServiceProgress& p) {
-        return !ctx->IsCancelled() && w->Write(p);
-      });
+      auto last = cluster_.WatchService(
+          req->name(), Deadline(*ctx),
+          [&](const pb::ServiceProgress& p) { return !ctx->IsCancelled() && w->Write(p); });
       return last.status();
     });
   }
-  grpc::Status ServiceLogs(grpc::ServerContext* ctx, const pb::ServiceLogsRequest* req, grpc::ServerWriter<pb::LogChunk>* w) override {
+  grpc::Status ServiceLogs(grpc::ServerContext* ctx, const pb::ServiceLogsRequest* req,
+                           grpc::ServerWriter<pb::LogChunk>* w) override {
     return Read(ctx, [&] {
-      return cluster_.ServiceLogs(req->name(), req->follow(), req->tail() == 0 ? -1 : req->tail(), [&](int stream, std::string_view data) {
-        pb::LogChunk chunk;
-        chunk.set_data(std::string(data));
-        chunk.set_stderr(stream == 2);
-        return !ctx->IsCancelled() && w->Write(chunk);
-      }, [ctx] { return ctx->IsCancelled(); });  // a quiet follow ends when the client leaves
+      return cluster_.ServiceLogs(
+          req->name(), req->follow(), req->tail() == 0 ? -1 : req->tail(),
+          [&](int stream, std::string_view data) {
+            pb::LogChunk chunk;
+            chunk.set_data(std::string(data));
+            chunk.set_stderr(stream == 2);
+            return !ctx->IsCancelled() && w->Write(chunk);
+          },
+          [ctx] { return ctx->IsCancelled(); });  // a quiet follow ends when the client leaves
     });
   }
 };
@@ -216,24 +281,31 @@ class ServicesImpl final : public pb::Services::Service, Guard {
 class StacksImpl final : public pb::Stacks::Service, Guard {
  public:
   using Guard::Guard;
-  grpc::Status DeployStack(grpc::ServerContext* ctx, const pb::DeployStackRequest* req, pb::Stack* out) override {
-    return Mutate(ctx, Role::kOperator, "DeployStack", req->name(), [&] { return Assign(cluster_.DeployStack(*req, Deadline(*ctx)), out); });
+  grpc::Status DeployStack(grpc::ServerContext* ctx, const pb::DeployStackRequest* req,
+                           pb::Stack* out) override {
+    return Mutate(ctx, Role::kOperator, "DeployStack", req->name(),
+                  [&] { return Assign(cluster_.DeployStack(*req, Deadline(*ctx)), out); });
   }
-  grpc::Status ListStacks(grpc::ServerContext* ctx, const pb::ListStacksRequest*, pb::ListStacksResponse* out) override {
+  grpc::Status ListStacks(grpc::ServerContext* ctx, const pb::ListStacksRequest*,
+                          pb::ListStacksResponse* out) override {
     return Read(ctx, [&] { return AssignAll(cluster_.ListStacks(), out->mutable_stacks()); });
   }
-  grpc::Status DeleteStack(grpc::ServerContext* ctx, const pb::DeleteStackRequest* req, pb::Empty*) override {
-    return Mutate(ctx, Role::kOperator, "DeleteStack", req->name(), [&] { return cluster_.DeleteStack(req->name()); });
+  grpc::Status DeleteStack(grpc::ServerContext* ctx, const pb::DeleteStackRequest* req,
+                           pb::Empty*) override {
+    return Mutate(ctx, Role::kOperator, "DeleteStack", req->name(),
+                  [&] { return cluster_.DeleteStack(req->name()); });
   }
 };
 
 class AccessImpl final : public pb::Access::Service, Guard {
  public:
   using Guard::Guard;
-  grpc::Status CreateToken(grpc::ServerContext* ctx, const pb::CreateTokenRequest* req, pb::Token* out) override {
+  grpc::Status CreateToken(grpc::ServerContext* ctx, const pb::CreateTokenRequest* req,
+                           pb::Token* out) override {
     return Mutate(ctx, Role::kAdmin, "CreateToken", req->name(), [&]() -> absl::Status {
       static const std::regex kName("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}");
-      if (!std::regex_match(req->name(), kName)) return absl::InvalidArgumentError("name: use 1-63 of [a-zA-Z0-9_.-]");
+      if (!std::regex_match(req->name(), kName))
+        return absl::InvalidArgumentError("name: use 1-63 of [a-zA-Z0-9_.-]");
       auto role = state::ParseRole(req->role());
       if (!role.ok()) return role.status();
       auto secret = store_.CreateToken(req->name(), *role);
@@ -244,7 +316,8 @@ class AccessImpl final : public pb::Access::Service, Guard {
       return absl::OkStatus();
     });
   }
-  grpc::Status ListTokens(grpc::ServerContext* ctx, const pb::ListTokensRequest*, pb::ListTokensResponse* out) override {
+  grpc::Status ListTokens(grpc::ServerContext* ctx, const pb::ListTokensRequest*,
+                          pb::ListTokensResponse* out) override {
     return Mutate(ctx, Role::kAdmin, "ListTokens", "", [&] {
       for (const auto& t : store_.ListTokens()) {
         auto* o = out->add_tokens();
@@ -255,10 +328,13 @@ class AccessImpl final : public pb::Access::Service, Guard {
       return absl::OkStatus();
     });
   }
-  grpc::Status DeleteToken(grpc::ServerContext* ctx, const pb::DeleteTokenRequest* req, pb::Empty*) override {
-    return Mutate(ctx, Role::kAdmin, "DeleteToken", req->name(), [&] { return store_.DeleteToken(req->name()); });
+  grpc::Status DeleteToken(grpc::ServerContext* ctx, const pb::DeleteTokenRequest* req,
+                           pb::Empty*) override {
+    return Mutate(ctx, Role::kAdmin, "DeleteToken", req->name(),
+                  [&] { return store_.DeleteToken(req->name()); });
   }
-  grpc::Status ListAudit(grpc::ServerContext* ctx, const pb::ListAuditRequest* req, pb::ListAuditResponse* out) override {
+  grpc::Status ListAudit(grpc::ServerContext* ctx, const pb::ListAuditRequest* req,
+                         pb::ListAuditResponse* out) override {
     return Read(ctx, [&] {
       for (const auto& a : store_.ListAudit(req->limit() ? req->limit() : 100)) {
         auto* e = out->add_entries();
@@ -275,7 +351,8 @@ class AccessImpl final : public pb::Access::Service, Guard {
 
 }  // namespace
 
-std::vector<std::unique_ptr<grpc::Service>> NewApiServices(cluster::Cluster& cluster, state::StateStore& store) {
+std::vector<std::unique_ptr<grpc::Service>> NewApiServices(cluster::Cluster& cluster,
+                                                           state::StateStore& store) {
   std::vector<std::unique_ptr<grpc::Service>> out;
   out.push_back(std::make_unique<NodesImpl>(cluster, store));
   out.push_back(std::make_unique<SwarmImpl>(cluster, store));

@@ -3,11 +3,11 @@
 #ifndef CONTROLPLANE_SERVER_API_H_
 #define CONTROLPLANE_SERVER_API_H_
 
-#include <memory>
-#include <vector>
-
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/service_type.h>
+
+#include <memory>
+#include <vector>
 
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/state/state_store.h"
@@ -15,7 +15,8 @@
 namespace musketeer::server {
 
 // All API services, ready to register on a ServerBuilder.
-std::vector<std::unique_ptr<grpc::Service>> NewApiServices(cluster::Cluster& cluster, state::StateStore& store);
+std::vector<std::unique_ptr<grpc::Service>> NewApiServices(cluster::Cluster& cluster,
+                                                           state::StateStore& store);
 
 }  // namespace musketeer::server
 

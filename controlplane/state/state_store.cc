@@ -12,7 +12,9 @@
 namespace musketeer::state {
 namespace {
 
-std::string Now() { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()); }
+std::string Now() {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+}
 
 // A prepared statement bound in order; finalized on scope exit.
 class Stmt {
@@ -33,7 +35,9 @@ class Stmt {
   int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
 
  private:
-  void BindOne(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), s.size(), SQLITE_TRANSIENT); }
+  void BindOne(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), s.size(), SQLITE_TRANSIENT);
+  }
   void BindOne(int i, const char* s) { sqlite3_bind_text(stmt_, i, s, -1, SQLITE_TRANSIENT); }
   void BindOne(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   void BindOne(int i, int v) { sqlite3_bind_int64(stmt_, i, v); }
@@ -58,9 +62,12 @@ CREATE TABLE IF NOT EXISTS routing (
 
 const char* RoleName(Role r) {
   switch (r) {
-    case Role::kViewer: return "viewer";
-    case Role::kOperator: return "operator";
-    case Role::kAdmin: return "admin";
+    case Role::kViewer:
+      return "viewer";
+    case Role::kOperator:
+      return "operator";
+    case Role::kAdmin:
+      return "admin";
   }
   return "viewer";
 }
@@ -69,7 +76,8 @@ absl::StatusOr<Role> ParseRole(const std::string& s) {
   if (s == "viewer") return Role::kViewer;
   if (s == "operator") return Role::kOperator;
   if (s == "admin") return Role::kAdmin;
-  return absl::InvalidArgumentError(absl::StrCat("role: '", s, "' is not one of viewer, operator, admin"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("role: '", s, "' is not one of viewer, operator, admin"));
 }
 
 std::string Sha256Hex(const std::string& data) {
@@ -80,16 +88,20 @@ std::string Sha256Hex(const std::string& data) {
 
 absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
     std::string err = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
-    return absl::FailedPreconditionError(absl::StrCat("cannot open the state database ", path, ": ", err));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open the state database ", path, ": ", err));
   }
   chmod(path.c_str(), 0600);  // token hashes and the audit log are nobody else's business
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<StateStore> store(new StateStore(db));
   std::lock_guard lock(store->mu_);
-  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", "PRAGMA foreign_keys=ON;", kSchema}) {
+  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;",
+                          "PRAGMA foreign_keys=ON;", kSchema}) {
     if (auto s = store->Exec(sql); !s.ok()) return s;
   }
   return store;
@@ -113,12 +125,16 @@ absl::Status StateStore::Exec(const std::string& sql) {
 absl::StatusOr<std::string> StateStore::CreateToken(const std::string& name, Role role) {
   unsigned char raw[24];
   if (RAND_bytes(raw, sizeof raw) != 1) return absl::InternalError("no randomness for a token");
-  const std::string secret = "mk_" + absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(raw), sizeof raw));
+  const std::string secret =
+      "mk_" + absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(raw), sizeof raw));
   std::lock_guard lock(mu_);
   Stmt st(db_, "INSERT INTO tokens(name, role, hash, created_at) VALUES(?,?,?,?)");
   int rc = st.Bind(name, static_cast<int>(role), Sha256Hex(secret), Now()).Step();
-  if (rc == SQLITE_CONSTRAINT) return absl::AlreadyExistsError(absl::StrCat("token '", name, "' already exists; delete it first or pick another name"));
-  if (rc != SQLITE_DONE) return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
+  if (rc == SQLITE_CONSTRAINT)
+    return absl::AlreadyExistsError(
+        absl::StrCat("token '", name, "' already exists; delete it first or pick another name"));
+  if (rc != SQLITE_DONE)
+    return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
   return secret;
 }
 
@@ -126,7 +142,8 @@ absl::StatusOr<TokenRecord> StateStore::Authenticate(const std::string& secret) 
   std::lock_guard lock(mu_);
   Stmt st(db_, "SELECT name, role, created_at FROM tokens WHERE hash = ?");
   if (st.Bind(Sha256Hex(secret)).Step() != SQLITE_ROW) {
-    return absl::UnauthenticatedError("the token is not valid; ask an admin for one (musketeer token create)");
+    return absl::UnauthenticatedError(
+        "the token is not valid; ask an admin for one (musketeer token create)");
   }
   return TokenRecord{st.Text(0), static_cast<Role>(st.Int(1)), st.Text(2)};
 }
@@ -135,7 +152,8 @@ std::vector<TokenRecord> StateStore::ListTokens() {
   std::lock_guard lock(mu_);
   std::vector<TokenRecord> out;
   Stmt st(db_, "SELECT name, role, created_at FROM tokens ORDER BY name");
-  while (st.Step() == SQLITE_ROW) out.push_back({st.Text(0), static_cast<Role>(st.Int(1)), st.Text(2)});
+  while (st.Step() == SQLITE_ROW)
+    out.push_back({st.Text(0), static_cast<Role>(st.Int(1)), st.Text(2)});
   return out;
 }
 
@@ -143,24 +161,32 @@ absl::Status StateStore::DeleteToken(const std::string& name) {
   std::lock_guard lock(mu_);
   Stmt st(db_, "DELETE FROM tokens WHERE name = ?");
   st.Bind(name).Step();
-  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("token '", name, "' does not exist"));
+  if (sqlite3_changes(db_) == 0)
+    return absl::NotFoundError(absl::StrCat("token '", name, "' does not exist"));
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> StateStore::BeginOperation(const std::string& request_id, const std::string& kind,
+absl::StatusOr<int64_t> StateStore::BeginOperation(const std::string& request_id,
+                                                   const std::string& kind,
                                                    const std::string& target) {
   std::lock_guard lock(mu_);
-  Stmt st2(db_, "INSERT INTO operations(request_id, kind, target, state, started_at) VALUES(NULLIF(?, ''),?,?,'running',?)");
+  Stmt st2(db_,
+           "INSERT INTO operations(request_id, kind, target, state, started_at) VALUES(NULLIF(?, "
+           "''),?,?,'running',?)");
   int rc = st2.Bind(request_id, kind, target, Now()).Step();
-  if (rc == SQLITE_CONSTRAINT) return absl::AlreadyExistsError(absl::StrCat("request_id '", request_id, "' was used before"));
-  if (rc != SQLITE_DONE) return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
+  if (rc == SQLITE_CONSTRAINT)
+    return absl::AlreadyExistsError(absl::StrCat("request_id '", request_id, "' was used before"));
+  if (rc != SQLITE_DONE)
+    return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
   return sqlite3_last_insert_rowid(db_);
 }
 
 std::optional<Operation> StateStore::FindOperation(const std::string& request_id) {
   if (request_id.empty()) return std::nullopt;
   std::lock_guard lock(mu_);
-  Stmt st(db_, "SELECT id, request_id, kind, target, state, result FROM operations WHERE request_id = ?");
+  Stmt st(
+      db_,
+      "SELECT id, request_id, kind, target, state, result FROM operations WHERE request_id = ?");
   if (st.Bind(request_id).Step() != SQLITE_ROW) return std::nullopt;
   return Operation{st.Int(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5)};
 }
@@ -168,17 +194,23 @@ std::optional<Operation> StateStore::FindOperation(const std::string& request_id
 void StateStore::FinishOperation(int64_t id, const absl::Status& result) {
   std::lock_guard lock(mu_);
   Stmt st(db_, "UPDATE operations SET state = ?, result = ?, finished_at = ? WHERE id = ?");
-  st.Bind(result.ok() ? "done" : "failed", result.ok() ? std::string("OK") : result.ToString(), Now(), id).Step();
+  st.Bind(result.ok() ? "done" : "failed", result.ok() ? std::string("OK") : result.ToString(),
+          Now(), id)
+      .Step();
 }
 
 std::vector<Operation> StateStore::InterruptedOperations() {
   std::lock_guard lock(mu_);
   std::vector<Operation> out;
   {
-    Stmt st(db_, "SELECT id, COALESCE(request_id, ''), kind, target, state, result FROM operations WHERE state = 'running'");
-    while (st.Step() == SQLITE_ROW) out.push_back({st.Int(0), st.Text(1), st.Text(2), st.Text(3), "interrupted", ""});
+    Stmt st(db_,
+            "SELECT id, COALESCE(request_id, ''), kind, target, state, result FROM operations "
+            "WHERE state = 'running'");
+    while (st.Step() == SQLITE_ROW)
+      out.push_back({st.Int(0), st.Text(1), st.Text(2), st.Text(3), "interrupted", ""});
   }
-  Stmt up(db_, "UPDATE operations SET state = 'interrupted', finished_at = ? WHERE state = 'running'");
+  Stmt up(db_,
+          "UPDATE operations SET state = 'interrupted', finished_at = ? WHERE state = 'running'");
   up.Bind(Now()).Step();
   return out;
 }
@@ -187,7 +219,9 @@ void StateStore::Audit(const std::string& who, const std::string& method, const 
                        const absl::Status& result) {
   std::lock_guard lock(mu_);
   Stmt st(db_, "INSERT INTO audit(at, who, method, target, result) VALUES(?,?,?,?,?)");
-  st.Bind(Now(), who, method, target, result.ok() ? std::string("OK") : std::string(absl::StatusCodeToString(result.code()))).Step();
+  st.Bind(Now(), who, method, target,
+          result.ok() ? std::string("OK") : std::string(absl::StatusCodeToString(result.code())))
+      .Step();
 }
 
 std::vector<AuditRecord> StateStore::ListAudit(int limit) {
@@ -195,13 +229,16 @@ std::vector<AuditRecord> StateStore::ListAudit(int limit) {
   std::vector<AuditRecord> out;
   Stmt st(db_, "SELECT at, who, method, target, result FROM audit ORDER BY id DESC LIMIT ?");
   st.Bind(limit);
-  while (st.Step() == SQLITE_ROW) out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4)});
+  while (st.Step() == SQLITE_ROW)
+    out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4)});
   return out;
 }
 
 absl::Status StateStore::PutRouting(const ServiceRouting& r) {
   std::lock_guard lock(mu_);
-  Stmt st(db_, "INSERT OR REPLACE INTO routing(service, mode, edge_service, ports_json) VALUES(?,?,?,?)");
+  Stmt st(
+      db_,
+      "INSERT OR REPLACE INTO routing(service, mode, edge_service, ports_json) VALUES(?,?,?,?)");
   if (st.Bind(r.service, r.mode, r.edge_service, r.ports_json).Step() != SQLITE_DONE) {
     return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
   }

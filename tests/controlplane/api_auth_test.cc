@@ -31,7 +31,9 @@ class ApiAuthTest : public ::testing::Test {
     auto swarm = std::make_shared<engine::FakeSwarm>();
     cluster_ = std::make_unique<cluster::Cluster>(
         std::map<std::string, nodes::NodeDriver*>{},
-        [swarm](const nodes::Node& n) { return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip); },
+        [swarm](const nodes::Node& n) {
+          return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip);
+        },
         *store_, [](const std::string&, uint16_t) -> absl::StatusOr<std::string> { return "{}"; },
         cluster::ClusterOptions{});
     services_ = NewApiServices(*cluster_, *store_);
@@ -50,7 +52,8 @@ class ApiAuthTest : public ::testing::Test {
     // One channel: every call below shares one connection.
     grpc::SslCredentialsOptions client;
     client.pem_root_certs = *pki::ReadFile(cert->ca());
-    stub_ = pb::Access::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(client)));
+    stub_ = pb::Access::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(client)));
   }
   void TearDown() override {
     server_->Shutdown();
@@ -78,11 +81,15 @@ TEST_F(ApiAuthTest, EachCallIsJudgedByItsOwnTokenOnASharedConnection) {
   EXPECT_EQ(ListTokens("Bearer " + admin_), grpc::StatusCode::OK);
   // The same connection, no token: the admin of the call before must not carry over.
   EXPECT_EQ(ListTokens(""), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_NE(last_.error_message().find("needs a token"), std::string::npos) << last_.error_message();
+  EXPECT_NE(last_.error_message().find("needs a token"), std::string::npos)
+      << last_.error_message();
   EXPECT_EQ(ListTokens("Bearer " + viewer_), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_NE(last_.error_message().find("needs the admin role; token 'watcher' has viewer"), std::string::npos) << last_.error_message();
+  EXPECT_NE(last_.error_message().find("needs the admin role; token 'watcher' has viewer"),
+            std::string::npos)
+      << last_.error_message();
   EXPECT_EQ(ListTokens("Bearer mk_wrong"), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(last_.error_message().find("mk_wrong"), std::string::npos) << "a token in an error message";
+  EXPECT_EQ(last_.error_message().find("mk_wrong"), std::string::npos)
+      << "a token in an error message";
   EXPECT_EQ(ListTokens("Basic " + admin_), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(ListTokens("Bearer " + admin_), grpc::StatusCode::OK);
 }
@@ -99,7 +106,7 @@ TEST_F(ApiAuthTest, ConcurrentCallsWithDifferentTokensOnOneConnectionStayApart) 
         if (kind == 1) ctx.AddMetadata("authorization", "Bearer " + viewer_);
         pb::ListTokensResponse out;
         const grpc::StatusCode got = stub_->ListTokens(&ctx, {}, &out).error_code();
-        const grpc::StatusCode want = kind == 0 ? grpc::StatusCode::OK
+        const grpc::StatusCode want = kind == 0   ? grpc::StatusCode::OK
                                       : kind == 1 ? grpc::StatusCode::PERMISSION_DENIED
                                                   : grpc::StatusCode::UNAUTHENTICATED;
         if (got != want) ++wrong;

@@ -38,7 +38,8 @@ class FakeNodeDriver : public nodes::NodeDriver {
   absl::Status Stop(const std::string& n) override { return Set(n, nodes::NodeState::kStopped); }
   absl::Status Kill(const std::string& n) override { return Set(n, nodes::NodeState::kStopped); }
   absl::Status Remove(const std::string& n) override {
-    return nodes_.erase(n) ? absl::OkStatus() : absl::NotFoundError("node '" + n + "' does not exist");
+    return nodes_.erase(n) ? absl::OkStatus()
+                           : absl::NotFoundError("node '" + n + "' does not exist");
   }
   absl::StatusOr<nodes::Node> Inspect(const std::string& n) override {
     auto it = nodes_.find(n);
@@ -52,7 +53,8 @@ class FakeNodeDriver : public nodes::NodeDriver {
   }
   absl::Status RegenerateCerts(const std::string& n) override { return Inspect(n).status(); }
   absl::Status ProbeTcp(const std::string& from, const std::string& ip, uint16_t port) override {
-    if (blocked.count(absl::StrCat(ip, ":", port))) return absl::UnavailableError(absl::StrCat(from, " cannot reach ", ip, ":", port));
+    if (blocked.count(absl::StrCat(ip, ":", port)))
+      return absl::UnavailableError(absl::StrCat(from, " cannot reach ", ip, ":", port));
     return absl::OkStatus();
   }
   std::set<std::string> blocked;  // "ip:port" no node can reach
@@ -83,7 +85,9 @@ class ClusterTest : public ::testing::Test {
     auto swarm = swarm_;
     cluster_ = std::make_unique<Cluster>(
         std::map<std::string, nodes::NodeDriver*>{{"local", &driver_}},
-        [swarm](const nodes::Node& n) { return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip); },
+        [swarm](const nodes::Node& n) {
+          return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip);
+        },
         *store_,
         // The edge answers from the three replicas in turn, per node (probes run in parallel).
         [this](const std::string& ip, uint16_t port) -> absl::StatusOr<std::string> {
@@ -116,7 +120,8 @@ class ClusterTest : public ::testing::Test {
     pb::CreateNetworkRequest net;
     net.set_name("swarm_test");
     ASSERT_TRUE(cluster_->CreateNetwork(net).ok());
-    for (const char* n : {"manager1", "worker1", "worker2"}) swarm_->AddImage(n, "musketeer/edge:1");
+    for (const char* n : {"manager1", "worker1", "worker2"})
+      swarm_->AddImage(n, "musketeer/edge:1");
   }
   pb::CreateServiceRequest JudgeService(int replicas) {
     pb::CreateServiceRequest req;
@@ -278,7 +283,8 @@ TEST_F(ClusterTest, CreateWithTheSameRequestIdIsIdempotent) {
   EXPECT_EQ(again->id(), first->id());
   auto other = JudgeService(1);
   other.set_request_id("req-43");
-  EXPECT_EQ(cluster_->CreateService(other, Soon()).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(cluster_->CreateService(other, Soon()).status().code(),
+            absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(ClusterTest, ImagesAreDistributedOnlyWhereMissing) {
@@ -288,7 +294,10 @@ TEST_F(ClusterTest, ImagesAreDistributedOnlyWhereMissing) {
   pb::DistributeImageRequest req;
   req.set_image("judge_server:1.0");
   std::vector<std::string> progress;
-  ASSERT_TRUE(cluster_->DistributeImage(req, [&](const pb::ImageProgress& p) { progress.push_back(p.node()); }).ok());
+  ASSERT_TRUE(
+      cluster_
+          ->DistributeImage(req, [&](const pb::ImageProgress& p) { progress.push_back(p.node()); })
+          .ok());
   EXPECT_EQ(progress, std::vector<std::string>{"worker2"});
   EXPECT_TRUE(swarm_->HasImage("worker2", "judge_server:1.0"));
   req.set_image("nosuch:1");
@@ -300,12 +309,14 @@ TEST_F(ClusterTest, StackDeployPrefixesNamesAndLabelsAndRemoveCleansUp) {
   pb::DeployStackRequest req;
   req.set_name("judge");
   req.set_compose_yaml(
-      "version: '3.8'\nservices:\n  server:\n    image: judge_server:1.0\n    ports: ['8091:8090']\n"
+      "version: '3.8'\nservices:\n  server:\n    image: judge_server:1.0\n    ports: "
+      "['8091:8090']\n"
       "    networks: [net]\n    deploy: {replicas: 2}\nnetworks:\n  net: {driver: overlay}\n");
   auto stack = cluster_->DeployStack(req, Soon());
   ASSERT_TRUE(stack.ok()) << stack.status();
   EXPECT_THAT(swarm_->CallsMatching("CreateNetwork"), HasSubstr("\"Name\":\"judge_net\""));
-  EXPECT_THAT(swarm_->CallsMatching("CreateService"), HasSubstr("\"com.docker.stack.namespace\":\"judge\""));
+  EXPECT_THAT(swarm_->CallsMatching("CreateService"),
+              HasSubstr("\"com.docker.stack.namespace\":\"judge\""));
   auto stacks = cluster_->ListStacks();
   ASSERT_TRUE(stacks.ok());
   ASSERT_EQ(stacks->size(), 1u);
@@ -322,7 +333,8 @@ TEST_F(ClusterTest, ReconcileRemovesTheEdgeOfAServiceACrashLeftHalfMade) {
   auto manager = std::make_unique<engine::FakeDockerEngine>(swarm_, "manager1", "10.0.0.2");
   ASSERT_TRUE(manager->RemoveService("judge_swarm").ok());
   cluster_->Reconcile();
-  EXPECT_EQ(manager->InspectService("judge_swarm-edge").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager->InspectService("judge_swarm-edge").status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_FALSE(store_->GetRouting("judge_swarm").has_value());
 }
 
@@ -345,9 +357,13 @@ TEST_F(ClusterTest, NodeStopStartKillAndRolesWithErrorsForBadInput) {
   for (const char* action : {"stop", "start", "kill", "start", "regenerate-certs"}) {
     auto n = cluster_->NodeAction("worker1", action);
     ASSERT_TRUE(n.ok()) << action << ": " << n.status();
-    EXPECT_EQ(n->state(), std::string(action) == "stop" || std::string(action) == "kill" ? "stopped" : "running") << action;
+    EXPECT_EQ(n->state(), std::string(action) == "stop" || std::string(action) == "kill"
+                              ? "stopped"
+                              : "running")
+        << action;
   }
-  EXPECT_EQ(cluster_->NodeAction("worker1", "explode").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cluster_->NodeAction("worker1", "explode").status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(cluster_->NodeAction("nosuch", "start").status().code(), absl::StatusCode::kNotFound);
 
   pb::UpdateNodeRequest promote;
@@ -397,7 +413,8 @@ TEST_F(ClusterTest, PreflightProbesTheSwarmPortsOfTheOtherNodesAndNamesTheUnreac
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_THAT(p->unreachable(), ::testing::ElementsAre("manager1:2377"));
   EXPECT_THAT(p->notes(), ::testing::Contains(HasSubstr("7946 (worker2): reachable")));
-  EXPECT_THAT(p->notes(), ::testing::Not(::testing::Contains(HasSubstr("2377 (worker2)")))) << "2377 only on managers";
+  EXPECT_THAT(p->notes(), ::testing::Not(::testing::Contains(HasSubstr("2377 (worker2)"))))
+      << "2377 only on managers";
   EXPECT_EQ(cluster_->Preflight("nosuch").status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -465,11 +482,18 @@ TEST_F(ClusterTest, BuildUploadsTheContextToOneNodeThenDistributes) {
   req.set_node("worker1");
   req.set_distribute(true);
   std::vector<std::string> lines;
-  ASSERT_TRUE(cluster_->BuildImage(req, [&](const pb::ImageProgress& p) { lines.push_back(p.node() + ": " + p.message()); }).ok());
-  EXPECT_THAT(swarm_->CallsMatching("BuildImage"), HasSubstr("worker1: BuildImage judge_server:1.0 context_bytes=some"));
+  ASSERT_TRUE(cluster_
+                  ->BuildImage(req,
+                               [&](const pb::ImageProgress& p) {
+                                 lines.push_back(p.node() + ": " + p.message());
+                               })
+                  .ok());
+  EXPECT_THAT(swarm_->CallsMatching("BuildImage"),
+              HasSubstr("worker1: BuildImage judge_server:1.0 context_bytes=some"));
   EXPECT_EQ(swarm_->CallsMatching("manager1: BuildImage"), "") << "built once, on the chosen node";
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("Successfully tagged judge_server:1.0")));
-  for (const char* n : {"manager1", "worker1", "worker2"}) EXPECT_TRUE(swarm_->HasImage(n, "judge_server:1.0")) << n;
+  for (const char* n : {"manager1", "worker1", "worker2"})
+    EXPECT_TRUE(swarm_->HasImage(n, "judge_server:1.0")) << n;
   auto images = cluster_->ListImages("worker2");
   ASSERT_TRUE(images.ok());
   EXPECT_THAT((*images)[0].tags(), ::testing::Contains("judge_server:1.0"));
@@ -480,7 +504,8 @@ TEST_F(ClusterTest, BuildUploadsTheContextToOneNodeThenDistributes) {
   EXPECT_EQ(missing.code(), absl::StatusCode::kInvalidArgument) << missing;
   req.set_context_dir(context);
   req.set_tag("Bad Tag");
-  EXPECT_EQ(cluster_->BuildImage(req, [](const auto&) {}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cluster_->BuildImage(req, [](const auto&) {}).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ClusterTest, ImportPutsTheRootfsOnEveryChosenNode) {
@@ -497,7 +522,8 @@ TEST_F(ClusterTest, ImportPutsTheRootfsOnEveryChosenNode) {
   EXPECT_TRUE(swarm_->HasImage("worker1", "musketeer/base:bookworm"));
   EXPECT_TRUE(swarm_->HasImage("worker2", "musketeer/base:bookworm"));
   req.set_rootfs_tar(dir_ + "/nosuch.tar");
-  EXPECT_EQ(cluster_->ImportImage(req, [](const auto&) {}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cluster_->ImportImage(req, [](const auto&) {}).code(),
+            absl::StatusCode::kInvalidArgument);
   req.set_rootfs_tar(tar);
   req.add_nodes("nosuch");
   EXPECT_EQ(cluster_->ImportImage(req, [](const auto&) {}).code(), absl::StatusCode::kNotFound);
@@ -532,7 +558,9 @@ TEST_F(ClusterTest, WatchStreamsProgressUntilConvergedAndTasksNameTheirNodes) {
     EXPECT_EQ(t.image(), "judge_server:1.0");
   }
   EXPECT_EQ(nodes, (std::set<std::string>{"manager1", "worker1", "worker2"}));
-  EXPECT_EQ(cluster_->WatchService("nosuch", Soon(), [](const auto&) { return true; }).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      cluster_->WatchService("nosuch", Soon(), [](const auto&) { return true; }).status().code(),
+      absl::StatusCode::kNotFound);
   EXPECT_EQ(cluster_->ListTasks("nosuch").status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -540,14 +568,19 @@ TEST_F(ClusterTest, ServiceLogsReachTheSink) {
   Tutorial();
   ASSERT_TRUE(cluster_->CreateService(JudgeService(1), Soon()).ok());
   std::string got;
-  ASSERT_TRUE(cluster_->ServiceLogs("judge_swarm", false, 10, [&](int stream, std::string_view line) {
-    EXPECT_EQ(stream, 1);
-    got += line;
-    return true;
-  }).ok());
+  ASSERT_TRUE(cluster_
+                  ->ServiceLogs("judge_swarm", false, 10,
+                                [&](int stream, std::string_view line) {
+                                  EXPECT_EQ(stream, 1);
+                                  got += line;
+                                  return true;
+                                })
+                  .ok());
   EXPECT_THAT(got, HasSubstr("listening on 0.0.0.0:8090"));
   EXPECT_THAT(swarm_->CallsMatching("ServiceLogs"), HasSubstr("svc"));
-  EXPECT_EQ(cluster_->ServiceLogs("nosuch", false, 10, [](int, std::string_view) { return true; }).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      cluster_->ServiceLogs("nosuch", false, 10, [](int, std::string_view) { return true; }).code(),
+      absl::StatusCode::kNotFound);
 }
 
 TEST_F(ClusterTest, AnUpdateTheSwarmRollsBackIsReportedAsAFailureWithTheTasksError) {
@@ -563,7 +596,8 @@ TEST_F(ClusterTest, AnUpdateTheSwarmRollsBackIsReportedAsAFailureWithTheTasksErr
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("rolled_back"));
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("No such image: judge_server:broken"));
-  EXPECT_EQ(cluster_->GetService("judge_swarm")->spec().image(), "judge_server:1.0") << "the old version runs";
+  EXPECT_EQ(cluster_->GetService("judge_swarm")->spec().image(), "judge_server:1.0")
+      << "the old version runs";
   EXPECT_EQ(cluster_->GetService("judge_swarm")->running(), 2u);
 }
 
@@ -586,7 +620,8 @@ TEST_F(ClusterTest, WhenANodeIsLostItShowsDownAndItsTasksMoveToTheOthers) {
   auto tasks = cluster_->ListTasks("judge_swarm");
   ASSERT_TRUE(tasks.ok());
   ASSERT_EQ(tasks->size(), 3u);
-  for (const auto& t : *tasks) EXPECT_NE(t.node(), "worker2") << "task " << t.id() << " did not move";
+  for (const auto& t : *tasks)
+    EXPECT_NE(t.node(), "worker2") << "task " << t.id() << " did not move";
   auto svc = cluster_->GetService("judge_swarm");
   EXPECT_EQ(svc->running(), 3u);
   EXPECT_EQ(svc->desired(), 3u);

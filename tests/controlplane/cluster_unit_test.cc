@@ -19,7 +19,8 @@ namespace json = boost::json;
 namespace pb = ::musketeer::v1;
 
 std::string TempDir(const std::string& name) {
-  std::string dir = absl::StrCat(fs::temp_directory_path().string(), "/mk-unit-", name, "-", getpid());
+  std::string dir =
+      absl::StrCat(fs::temp_directory_path().string(), "/mk-unit-", name, "-", getpid());
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -85,18 +86,25 @@ TEST(ServiceSpecTest, BadSpecsNameTheField) {
 }
 
 TEST(ImageReferenceTest, AcceptsDockersGrammarAndSplitsTheTag) {
-  for (const std::string& ok : std::vector<std::string>{"judge_server:1.0", "judge_server", "musketeer/base:bookworm", "localhost:5000/a/b:v1.2-rc_3",
-                               "registry.example.com/team/app", "a__b:x", "nginx@sha256:" + std::string(64, 'a')}) {
+  for (const std::string& ok :
+       std::vector<std::string>{"judge_server:1.0", "judge_server", "musketeer/base:bookworm",
+                                "localhost:5000/a/b:v1.2-rc_3", "registry.example.com/team/app",
+                                "a__b:x", "nginx@sha256:" + std::string(64, 'a')}) {
     EXPECT_TRUE(cluster::ValidateImageReference("image", ok).ok()) << ok;
   }
-  for (const std::string& bad : std::vector<std::string>{"", "Bad Tag", "Judge:1.0", "x:", ":1.0", "a//b", "a:b:c", "-a", "a:-1", "a@sha256:zz"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "Bad Tag", "Judge:1.0", "x:", ":1.0", "a//b", "a:b:c", "-a",
+                                "a:-1", "a@sha256:zz"}) {
     auto s = cluster::ValidateImageReference("image", bad);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(std::string(s.message()).rfind("image:", 0), 0u) << "names the field: " << s;
   }
-  EXPECT_EQ(cluster::SplitImageReference("judge_server:1.0"), std::make_pair(std::string("judge_server"), std::string("1.0")));
-  EXPECT_EQ(cluster::SplitImageReference("localhost:5000/app"), std::make_pair(std::string("localhost:5000/app"), std::string("latest")));
-  EXPECT_EQ(cluster::SplitImageReference("localhost:5000/app:2"), std::make_pair(std::string("localhost:5000/app"), std::string("2")));
+  EXPECT_EQ(cluster::SplitImageReference("judge_server:1.0"),
+            std::make_pair(std::string("judge_server"), std::string("1.0")));
+  EXPECT_EQ(cluster::SplitImageReference("localhost:5000/app"),
+            std::make_pair(std::string("localhost:5000/app"), std::string("latest")));
+  EXPECT_EQ(cluster::SplitImageReference("localhost:5000/app:2"),
+            std::make_pair(std::string("localhost:5000/app"), std::string("2")));
 }
 
 TEST(ComposeTest, ParsesTheShippedJudgeStack) {
@@ -126,7 +134,8 @@ TEST(ComposeTest, RejectsWhatItCannotDeployWithTheField) {
            {"version: '2'\nservices: {a: {image: x}}", "version"},
            {"services: {a: {build: .}}", "services.a.image"},
            {"services: {a: {image: x, ports: ['80:x']}}", "services.a.ports"},
-           {"services: {a: {image: x, deploy: {update_config: {delay: soon}}}}", "update_config.delay"},
+           {"services: {a: {image: x, deploy: {update_config: {delay: soon}}}}",
+            "update_config.delay"},
            {"services: [1, 2]", "services"},
            {"{{{", "not valid YAML"}}) {
     auto c = cluster::ParseCompose(yaml);
@@ -141,7 +150,8 @@ TEST(StateStoreTest, TokensAreHashedAndRolesChecked) {
   ASSERT_TRUE(store.ok()) << store.status();
   auto secret = (*store)->CreateToken("ops", state::Role::kOperator);
   ASSERT_TRUE(secret.ok());
-  EXPECT_EQ((*store)->CreateToken("ops", state::Role::kAdmin).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ((*store)->CreateToken("ops", state::Role::kAdmin).status().code(),
+            absl::StatusCode::kAlreadyExists);
   auto who = (*store)->Authenticate(*secret);
   ASSERT_TRUE(who.ok());
   EXPECT_EQ(who->name, "ops");
@@ -165,10 +175,12 @@ TEST(StateStoreTest, RequestIdsAndInterruptedOperationsSurviveAReopen) {
     auto done = (*store)->BeginOperation("req-1", "create_service", "web");
     ASSERT_TRUE(done.ok());
     (*store)->FinishOperation(*done, absl::OkStatus());
-    EXPECT_EQ((*store)->BeginOperation("req-1", "create_service", "web").status().code(), absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ((*store)->BeginOperation("req-1", "create_service", "web").status().code(),
+              absl::StatusCode::kAlreadyExists);
     ASSERT_TRUE((*store)->BeginOperation("", "create_service", "crashed").ok());  // never finished
     (*store)->Audit("admin", "CreateService", "web", absl::OkStatus());
-    ASSERT_TRUE((*store)->PutRouting({"web", "edge-proxy", "web-edge", "[[8090,8090,\"tcp\"]]"}).ok());
+    ASSERT_TRUE(
+        (*store)->PutRouting({"web", "edge-proxy", "web-edge", "[[8090,8090,\"tcp\"]]"}).ok());
   }
   auto store = state::StateStore::Open(dir + "/state.db");
   ASSERT_TRUE(store.ok());
@@ -189,7 +201,8 @@ TEST(TarStreamTest, StreamsAContextThatTarReadsBackWithModes) {
   fs::create_directories(dir + "/ctx/sub");
   std::ofstream(dir + "/ctx/Dockerfile") << "FROM scratch\n";
   std::ofstream(dir + "/ctx/sub/run.sh") << "#!/bin/sh\necho hi\n";
-  fs::permissions(dir + "/ctx/sub/run.sh", fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(dir + "/ctx/sub/run.sh",
+                  fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
   auto source = cluster::TarDirectory(dir + "/ctx");
   ASSERT_TRUE(source.ok()) << source.status();
   std::string tar;
@@ -205,8 +218,11 @@ TEST(TarStreamTest, StreamsAContextThatTarReadsBackWithModes) {
   fs::create_directories(dir + "/out");
   ASSERT_EQ(system(("tar -xf " + dir + "/ctx.tar -C " + dir + "/out").c_str()), 0);
   EXPECT_TRUE(fs::exists(dir + "/out/Dockerfile"));
-  EXPECT_NE(fs::status(dir + "/out/sub/run.sh").permissions() & fs::perms::owner_exec, fs::perms::none);
-  EXPECT_EQ(cluster::TarDirectory(dir + "/out/sub").status().code(), absl::StatusCode::kInvalidArgument) << "no Dockerfile";
+  EXPECT_NE(fs::status(dir + "/out/sub/run.sh").permissions() & fs::perms::owner_exec,
+            fs::perms::none);
+  EXPECT_EQ(cluster::TarDirectory(dir + "/out/sub").status().code(),
+            absl::StatusCode::kInvalidArgument)
+      << "no Dockerfile";
   fs::remove_all(dir);
 }
 
@@ -216,15 +232,26 @@ TEST(PkiTest, IssuesCertificatesAndKeepsKeysPrivate) {
   ASSERT_TRUE(ca.ok());
   auto server = (*ca)->IssueServer(dir + "/server", "node1", {"10.213.0.2"}, {"node1"});
   ASSERT_TRUE(server.ok());
-  EXPECT_EQ(fs::status(server->key()).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
-  EXPECT_EQ(system(("openssl verify -CAfile " + dir + "/ca/ca.pem " + server->cert() + " >/dev/null").c_str()), 0);
-  EXPECT_EQ(system(("openssl x509 -in " + server->cert() + " -noout -ext subjectAltName | grep -q 'IP Address:10.213.0.2'").c_str()), 0);
+  EXPECT_EQ(
+      fs::status(server->key()).permissions() & (fs::perms::group_all | fs::perms::others_all),
+      fs::perms::none);
+  EXPECT_EQ(
+      system(("openssl verify -CAfile " + dir + "/ca/ca.pem " + server->cert() + " >/dev/null")
+                 .c_str()),
+      0);
+  EXPECT_EQ(system(("openssl x509 -in " + server->cert() +
+                    " -noout -ext subjectAltName | grep -q 'IP Address:10.213.0.2'")
+                       .c_str()),
+            0);
   // Reopening loads the same CA instead of making a new one.
   auto again = pki::Authority::OpenOrCreate(dir + "/ca", "test");
   ASSERT_TRUE(again.ok());
   auto client = (*again)->IssueClient(dir + "/client", "c");
   ASSERT_TRUE(client.ok());
-  EXPECT_EQ(system(("openssl verify -CAfile " + dir + "/ca/ca.pem " + client->cert() + " >/dev/null").c_str()), 0);
+  EXPECT_EQ(
+      system(("openssl verify -CAfile " + dir + "/ca/ca.pem " + client->cert() + " >/dev/null")
+                 .c_str()),
+      0);
   fs::remove_all(dir);
 }
 

@@ -1,9 +1,9 @@
 // The Engine API client against the host's real dockerd (started by scripts/test).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <ctime>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "controlplane/engine/docker_engine.h"
@@ -35,7 +35,8 @@ TEST(RealEngineTest, StreamsTheEventsOfANetworkItMadeAndRemoved) {
   ASSERT_TRUE(id.ok()) << id.status();
   ASSERT_TRUE(engine->RemoveNetwork(*id).ok());
   std::vector<std::string> actions;
-  json::object filters{{"type", json::array{json::value("network")}}, {"network", json::array{json::value(*id)}}};
+  json::object filters{{"type", json::array{json::value("network")}},
+                       {"network", json::array{json::value(*id)}}};
   absl::Status s = engine->Events(since, time(nullptr) + 1, filters, [&](const json::object& e) {
     actions.push_back(std::string(e.at("Action").as_string()));
     return true;
@@ -47,7 +48,8 @@ TEST(RealEngineTest, StreamsTheEventsOfANetworkItMadeAndRemoved) {
 TEST(RealEngineTest, MissingImagesContainersAndNodesAreNotFoundOrPreconditions) {
   auto engine = NewHttpDockerEngine(*Endpoint::Parse("unix:///var/run/docker.sock"));
   EXPECT_EQ(engine->RemoveImage("musketeer/nosuch:0", false).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(engine->InspectContainer("musketeer-nosuch").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine->InspectContainer("musketeer-nosuch").status().code(),
+            absl::StatusCode::kNotFound);
   // The host engine is not a swarm manager: 503 "This node is not a swarm manager".
   EXPECT_FALSE(engine->InspectNode("nosuch").ok());
 }

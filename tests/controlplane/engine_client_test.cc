@@ -1,6 +1,8 @@
 // The Engine API client against a scripted HTTP server on a unix socket: version
 // negotiation, chunked bodies, error bodies and their codes, deadlines, a server that
 // closes mid-response, connection reuse.
+#include "controlplane/engine/engine_client.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -11,8 +13,6 @@
 #include <functional>
 #include <set>
 #include <thread>
-
-#include "controlplane/engine/engine_client.h"
 
 namespace musketeer::engine {
 namespace {
@@ -27,13 +27,15 @@ class ScriptedServer {
  public:
   explicit ScriptedServer(std::function<std::string(const std::string&)> respond)
       : respond_(std::move(respond)) {
-    path_ = ::testing::TempDir() + "/engine-" + std::to_string(getpid()) + "-" + std::to_string(counter_++) + ".sock";
+    path_ = ::testing::TempDir() + "/engine-" + std::to_string(getpid()) + "-" +
+            std::to_string(counter_++) + ".sock";
     unlink(path_.c_str());
     fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 8) != 0) abort();
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 8) != 0)
+      abort();
     thread_ = std::thread([this] { Serve(); });
   }
   ~ScriptedServer() {
@@ -91,7 +93,8 @@ class ScriptedServer {
         }
         if (answer.empty()) break;
         const std::string kHold = "<<hold>>";  // write, then keep the connection open and quiet
-        if (answer.size() >= kHold.size() && answer.compare(answer.size() - kHold.size(), kHold.size(), kHold) == 0) {
+        if (answer.size() >= kHold.size() &&
+            answer.compare(answer.size() - kHold.size(), kHold.size(), kHold) == 0) {
           answer.resize(answer.size() - kHold.size());
           (void)!write(c, answer.data(), answer.size());
           while (read(c, chunk, sizeof(chunk)) > 0) {
@@ -99,8 +102,9 @@ class ScriptedServer {
           break;
         }
         const std::string kClose = "<<close>>";
-        bool close_after = answer.size() >= kClose.size() &&
-                           answer.compare(answer.size() - kClose.size(), kClose.size(), kClose) == 0;
+        bool close_after =
+            answer.size() >= kClose.size() &&
+            answer.compare(answer.size() - kClose.size(), kClose.size(), kClose) == 0;
         if (close_after) answer.resize(answer.size() - kClose.size());
         (void)!write(c, answer.data(), answer.size());
         if (close_after) break;
@@ -124,12 +128,15 @@ class ScriptedServer {
 };
 
 std::string Json(int status, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(status) +
+         " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
 }
 
-std::string VersionOr(const std::string& head, const std::string& answer, const std::string& api = "1.43") {
-  if (head.rfind("GET /version ", 0) == 0) return Json(200, R"({"ApiVersion":")" + api + R"(","Version":"24.0"})");
+std::string VersionOr(const std::string& head, const std::string& answer,
+                      const std::string& api = "1.43") {
+  if (head.rfind("GET /version ", 0) == 0)
+    return Json(200, R"({"ApiVersion":")" + api + R"(","Version":"24.0"})");
   return answer;
 }
 
@@ -146,18 +153,21 @@ TEST(EndpointTest, ParsesUnixAndTcpAndRejectsTheRest) {
 }
 
 TEST(EngineClientTest, NegotiatesDownToOurMaxAndPrefixesPaths) {
-  ScriptedServer server([](const std::string& head) { return VersionOr(head, Json(200, R"({"ID":"abc"})")); });
+  ScriptedServer server(
+      [](const std::string& head) { return VersionOr(head, Json(200, R"({"ID":"abc"})")); });
   EngineClient client(server.endpoint());
   auto info = client.Info();
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->as_object().at("ID"), "abc");
   EXPECT_EQ(*client.ApiVersion(), "1.41");  // the daemon speaks 1.43, we speak 1.41
-  EXPECT_THAT(server.targets(), ::testing::ElementsAre("GET /version HTTP/1.1", "GET /v1.41/info HTTP/1.1"));
+  EXPECT_THAT(server.targets(),
+              ::testing::ElementsAre("GET /version HTTP/1.1", "GET /v1.41/info HTTP/1.1"));
   EXPECT_EQ(server.accepts(), 1) << "one connection, reused";
 }
 
 TEST(EngineClientTest, UsesAnOlderDaemonsVersion) {
-  ScriptedServer server([](const std::string& head) { return VersionOr(head, Json(200, "[]"), "1.40"); });
+  ScriptedServer server(
+      [](const std::string& head) { return VersionOr(head, Json(200, "[]"), "1.40"); });
   EngineClient client(server.endpoint());
   ASSERT_TRUE(client.ListImages().ok());
   EXPECT_EQ(server.targets().back(), "GET /v1.40/images/json HTTP/1.1");
@@ -165,9 +175,10 @@ TEST(EngineClientTest, UsesAnOlderDaemonsVersion) {
 
 TEST(EngineClientTest, ReadsChunkedBodies) {
   ScriptedServer server([](const std::string& head) {
-    return VersionOr(head,
-                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
-                     "5\r\n[{\"Id\r\n6\r\n\":\"x\"}\r\n1\r\n]\r\n0\r\n\r\n");
+    return VersionOr(
+        head,
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+        "5\r\n[{\"Id\r\n6\r\n\":\"x\"}\r\n1\r\n]\r\n0\r\n\r\n");
   });
   EngineClient client(server.endpoint());
   auto list = client.ListContainers();
@@ -179,9 +190,10 @@ TEST(EngineClientTest, MapsDaemonErrorsToStatusCodesWithTheMessage) {
   struct Case {
     int http;
     absl::StatusCode code;
-  } cases[] = {{400, absl::StatusCode::kInvalidArgument}, {404, absl::StatusCode::kNotFound},
-               {409, absl::StatusCode::kAlreadyExists},   {503, absl::StatusCode::kUnavailable},
-               {500, absl::StatusCode::kInternal},        {403, absl::StatusCode::kPermissionDenied}};
+  } cases[] = {
+      {400, absl::StatusCode::kInvalidArgument}, {404, absl::StatusCode::kNotFound},
+      {409, absl::StatusCode::kAlreadyExists},   {503, absl::StatusCode::kUnavailable},
+      {500, absl::StatusCode::kInternal},        {403, absl::StatusCode::kPermissionDenied}};
   for (const Case& c : cases) {
     ScriptedServer server([&](const std::string& head) {
       return VersionOr(head, Json(c.http, R"({"message":"daemon says no"})"));
@@ -226,7 +238,8 @@ TEST(EngineClientTest, ReconnectsWhenTheDaemonClosedTheIdleConnection) {
     // Answer, then announce close: the client must open a new connection next time.
     ++served;
     std::string body = head.rfind("GET /version ", 0) == 0 ? R"({"ApiVersion":"1.41"})" : "{}";
-    return "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    return "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
   });
   EngineClient client(server.endpoint());
   ASSERT_TRUE(client.Info().ok());
@@ -251,18 +264,21 @@ TEST(EngineClientTest, ASlowCallDoesNotHoldUpTheOthersAndIdleConnectionsAreReuse
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(client.Info().ok());
   EXPECT_FALSE(slow_answered) << "the fast calls waited for the slow one";
   slow.join();
-  EXPECT_EQ(server.accepts(), 2) << "the slow call took the idle connection, the fast ones shared one more";
+  EXPECT_EQ(server.accepts(), 2)
+      << "the slow call took the idle connection, the fast ones shared one more";
   ASSERT_TRUE(client.Info().ok());
   EXPECT_EQ(server.accepts(), 2) << "both connections went back to the pool";
 }
 
 TEST(EngineClientTest, AFollowedStreamEndsWhenItsReaderGoesAwayThoughNothingArrives) {
   ScriptedServer server([](const std::string& head) {
-    return VersionOr(head, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n<<hold>>");
+    return VersionOr(head,
+                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n<<hold>>");
   });
   EngineClient client(server.endpoint());
   // Without the check the read would wait out this idle limit and end DEADLINE_EXCEEDED.
-  auto stream = client.OpenStream("GET", "/services/x/logs?follow=1", nullptr, "", std::chrono::seconds(20));
+  auto stream =
+      client.OpenStream("GET", "/services/x/logs?follow=1", nullptr, "", std::chrono::seconds(20));
   ASSERT_TRUE(stream.ok()) << stream.status();
   std::atomic<bool> gone{false};
   (*stream)->set_cancelled([&] { return gone.load(); });

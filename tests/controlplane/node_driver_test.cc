@@ -85,7 +85,7 @@ TEST_F(LocalDriverTest, CreatesThreeNodesInParallelEachAnsweringOverTlsWithItsOw
     ASSERT_TRUE(info.ok()) << info.status();
     EXPECT_EQ(info->at("Name").as_string(), names[i]) << "each node has its own hostname";
     EXPECT_TRUE(NetnsExists(driver_->NetnsName(names[i])));
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(stat((driver_->NodeDir(names[i]) + "/certs/key.pem").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u) << "private keys are 0600";
   }
@@ -140,7 +140,8 @@ TEST_F(LocalDriverTest, FailedCreateLeavesNothingBehindAndTouchesNoOtherDriversN
   MakeDriver(pki::Bundle{root_ + "/pki/client"});
   auto n = driver_->Create("broken", nullptr);
   ASSERT_FALSE(n.ok());
-  EXPECT_NE(n.status().message().find("everything it made was removed"), std::string::npos) << n.status();
+  EXPECT_NE(n.status().message().find("everything it made was removed"), std::string::npos)
+      << n.status();
   ExpectNothingLeft("broken");
   EXPECT_FALSE(LinkExists(config_.bridge));
   EXPECT_TRUE(engine::EngineClient(keeper->endpoint, std::chrono::seconds(5)).Ping().ok())
@@ -158,9 +159,13 @@ TEST_F(LocalDriverTest, CreateReclaimsADeadNamespaceACrashLeftButNotALiveOne) {
   struct Leftovers {
     std::string ns, veth, busy, node_dir;
     ~Leftovers() {
-      std::system(("ip netns pids " + busy + " 2>/dev/null | xargs -r kill -9; ip netns del " + busy + " 2>/dev/null").c_str());
-      if (fs::exists(node_dir)) return;  // created: the node (with its namespace and veth) goes in TearDown
-      std::system(("ip netns del " + ns + " 2>/dev/null; ip link del " + veth + " 2>/dev/null").c_str());
+      std::system(("ip netns pids " + busy + " 2>/dev/null | xargs -r kill -9; ip netns del " +
+                   busy + " 2>/dev/null")
+                      .c_str());
+      if (fs::exists(node_dir))
+        return;  // created: the node (with its namespace and veth) goes in TearDown
+      std::system(
+          ("ip netns del " + ns + " 2>/dev/null; ip link del " + veth + " 2>/dev/null").c_str());
     }
   } leftovers{ns, veth, busy, driver_->NodeDir("crashed")};
   ASSERT_EQ(std::system(("ip netns add " + ns).c_str()), 0);
@@ -172,7 +177,8 @@ TEST_F(LocalDriverTest, CreateReclaimsADeadNamespaceACrashLeftButNotALiveOne) {
   // A namespace someone still uses is refused and left as it was.
   ASSERT_EQ(std::system(("ip netns add " + busy).c_str()), 0);
   ASSERT_EQ(std::system(("ip netns exec " + busy + " sleep 60 >/dev/null 2>&1 &").c_str()), 0);
-  for (int i = 0; i < 100 && std::system(("test -n \"$(ip netns pids " + busy + ")\"").c_str()) != 0; ++i) {
+  for (int i = 0;
+       i < 100 && std::system(("test -n \"$(ip netns pids " + busy + ")\"").c_str()) != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   auto refused = driver_->Create("busy", nullptr);
@@ -183,7 +189,8 @@ TEST_F(LocalDriverTest, CreateReclaimsADeadNamespaceACrashLeftButNotALiveOne) {
 }
 
 TEST_F(LocalDriverTest, BadNamesDuplicatesAndAnExhaustedSubnetGiveClearErrors) {
-  for (const std::string& bad : std::vector<std::string>{"", "Manager", "-x", "x-", "a_b", "a/b", std::string(31, 'a')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "Manager", "-x", "x-", "a_b", "a/b", std::string(31, 'a')}) {
     auto n = driver_->Create(bad, nullptr);
     EXPECT_EQ(n.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
@@ -210,7 +217,8 @@ TEST_F(LocalDriverTest, WrongCertificateIsRefusedAndRegeneratedCertificatesWork)
   wrong.tls = engine::TlsFiles{stranger->ca(), stranger->cert(), stranger->key()};
   auto refused = engine::EngineClient(wrong, std::chrono::seconds(3)).Ping();
   EXPECT_FALSE(refused.ok());
-  EXPECT_EQ(refused.message().find("PRIVATE KEY"), std::string::npos) << "no key material in errors";
+  EXPECT_EQ(refused.message().find("PRIVATE KEY"), std::string::npos)
+      << "no key material in errors";
   // Our CA but no client certificate the engine trusts: the engine refuses us.
   wrong.tls = engine::TlsFiles{n->endpoint.tls->ca, stranger->cert(), stranger->key()};
   EXPECT_FALSE(engine::EngineClient(wrong, std::chrono::seconds(3)).Ping().ok());
@@ -222,7 +230,8 @@ TEST_F(LocalDriverTest, RemoteDriverAdoptsALocalNodesTlsEndpointAndRefusesBadOne
   auto n = driver_->Create("host1", nullptr);
   ASSERT_TRUE(n.ok()) << n.status();
   RemoteDriver remote(root_ + "/state");
-  RemoteSpec spec{n->endpoint.ToString(), n->endpoint.tls->ca, n->endpoint.tls->cert, n->endpoint.tls->key};
+  RemoteSpec spec{n->endpoint.ToString(), n->endpoint.tls->ca, n->endpoint.tls->cert,
+                  n->endpoint.tls->key};
   auto adopted = remote.Create("adopted", &spec);
   ASSERT_TRUE(adopted.ok()) << adopted.status();
   EXPECT_EQ(adopted->state, NodeState::kRunning);

@@ -31,25 +31,43 @@ struct VerdictCase {
 // Each program reads "a b" and should print a+b.
 std::vector<VerdictCase> VerdictCases() {
   return {
-      {"C_AC", "c", "AC", "#include <stdio.h>\nint main(){long a,b;scanf(\"%ld %ld\",&a,&b);printf(\"%ld\\n\",a+b);return 0;}", 0},
-      {"C_WA", "c", "WA", "#include <stdio.h>\nint main(){long a,b;scanf(\"%ld %ld\",&a,&b);printf(\"%ld\\n\",a-b);return 0;}", -1},
+      {"C_AC", "c", "AC",
+       "#include <stdio.h>\nint main(){long a,b;scanf(\"%ld "
+       "%ld\",&a,&b);printf(\"%ld\\n\",a+b);return 0;}",
+       0},
+      {"C_WA", "c", "WA",
+       "#include <stdio.h>\nint main(){long a,b;scanf(\"%ld "
+       "%ld\",&a,&b);printf(\"%ld\\n\",a-b);return 0;}",
+       -1},
       {"C_CE", "c", "CE", "int main(){ return missing; }", 0},
       {"C_TLE", "c", "TLE", "int main(){volatile unsigned long x=0;for(;;)x++;}", 1},
-      {"C_MLE", "c", "MLE", "#include <stdlib.h>\n#include <string.h>\nint main(){for(;;){char*p=malloc(1<<20);if(!p)return 1;memset(p,1,1<<20);}}", 3},
-      {"C_OLE", "c", "OLE", "#include <stdio.h>\nint main(){for(;;)puts(\"spam spam spam spam spam\");}", 6},
+      {"C_MLE", "c", "MLE",
+       "#include <stdlib.h>\n#include <string.h>\nint "
+       "main(){for(;;){char*p=malloc(1<<20);if(!p)return 1;memset(p,1,1<<20);}}",
+       3},
+      {"C_OLE", "c", "OLE",
+       "#include <stdio.h>\nint main(){for(;;)puts(\"spam spam spam spam spam\");}", 6},
       {"C_RE", "c", "RE", "int main(){volatile int*p=0;*p=1;return 0;}", 4},
-      {"Cpp_AC", "cpp", "AC", "#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b<<std::endl;}", 0},
+      {"Cpp_AC", "cpp", "AC",
+       "#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b<<std::endl;}", 0},
       {"Cpp_WA", "cpp", "WA", "#include <iostream>\nint main(){std::cout<<42<<std::endl;}", -1},
-      {"Cpp_CE", "cpp", "CE", "#include <iostream>\nint main(){ std::cout << undefined_thing; }", 0},
+      {"Cpp_CE", "cpp", "CE", "#include <iostream>\nint main(){ std::cout << undefined_thing; }",
+       0},
       {"Cpp_TLE", "cpp", "TLE", "int main(){volatile unsigned long x=0;while(true)x++;}", 1},
-      {"Cpp_MLE", "cpp", "MLE", "#include <vector>\n#include <cstdio>\nint main(){std::vector<std::vector<char>> v;for(;;)v.emplace_back(1<<20,'x');}", 3},
-      {"Cpp_OLE", "cpp", "OLE", "#include <iostream>\nint main(){for(;;)std::cout<<\"0123456789\\n\";}", 6},
-      {"Cpp_RE", "cpp", "RE", "#include <stdexcept>\nint main(){throw std::runtime_error(\"boom\");}", 4},
+      {"Cpp_MLE", "cpp", "MLE",
+       "#include <vector>\n#include <cstdio>\nint main(){std::vector<std::vector<char>> "
+       "v;for(;;)v.emplace_back(1<<20,'x');}",
+       3},
+      {"Cpp_OLE", "cpp", "OLE",
+       "#include <iostream>\nint main(){for(;;)std::cout<<\"0123456789\\n\";}", 6},
+      {"Cpp_RE", "cpp", "RE",
+       "#include <stdexcept>\nint main(){throw std::runtime_error(\"boom\");}", 4},
       {"Python_AC", "python3", "AC", "a, b = map(int, input().split())\nprint(a + b)\n", 0},
       {"Python_WA", "python3", "WA", "print(0)\n", -1},
       {"Python_CE", "python3", "CE", "def broken(:\n    pass\n", 0},
       {"Python_TLE", "python3", "TLE", "x = 0\nwhile True:\n    x += 1\n", 1},
-      {"Python_MLE", "python3", "MLE", "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))\n", 3},
+      {"Python_MLE", "python3", "MLE",
+       "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))\n", 3},
       {"Python_OLE", "python3", "OLE", "while True:\n    print('spam' * 20)\n", 6},
       {"Python_RE", "python3", "RE", "raise SystemExit(3)\n", 4},
   };
@@ -60,8 +78,8 @@ class VerdictTest : public ::testing::TestWithParam<VerdictCase> {};
 TEST_P(VerdictTest, JudgesToExpectedVerdict) {
   const VerdictCase& c = GetParam();
   ServerProcess server;
-  auto request = JudgeRequest(c.language, c.source, {{"1 2\n", "3\n"}, {"40 2\n", "42\n"}}, 1000,
-                              64 << 20);
+  auto request =
+      JudgeRequest(c.language, c.source, {{"1 2\n", "3\n"}, {"40 2\n", "42\n"}}, 1000, 64 << 20);
   request["max_output_size"] = 1 << 20;
   HttpResponse r = server.Judge(request);
   ASSERT_EQ(r.status, 200) << r.body;
@@ -72,7 +90,8 @@ TEST_P(VerdictTest, JudgesToExpectedVerdict) {
     EXPECT_EQ(reply["err"], "CompileError");
     EXPECT_FALSE(reply["data"].as_string().empty());
     // Diagnostics never show the server's directories.
-    EXPECT_THAT(std::string(reply["data"].as_string()), ::testing::Not(HasSubstr(server.work_dir())));
+    EXPECT_THAT(std::string(reply["data"].as_string()),
+                ::testing::Not(HasSubstr(server.work_dir())));
   } else {
     ASSERT_TRUE(reply["err"].is_null()) << r.body;
     json::array cases = reply["data"].as_array();
@@ -86,7 +105,8 @@ TEST_P(VerdictTest, JudgesToExpectedVerdict) {
       EXPECT_EQ(first["result"].to_number<int>(), c.result) << r.body;
     }
     EXPECT_EQ(first["test_case"], "1");
-    for (const char* field : {"cpu_time", "real_time", "memory", "signal", "exit_code", "error", "output_md5"}) {
+    for (const char* field :
+         {"cpu_time", "real_time", "memory", "signal", "exit_code", "error", "output_md5"}) {
       EXPECT_TRUE(first.contains(field)) << field;
     }
     if (c.verdict == "AC") EXPECT_EQ(first["output_md5"], "eccbc87e4b5ce2fe28308fd9f2a7baf3");
@@ -106,8 +126,8 @@ TEST(JudgeHttpTest, PingHealthzLanguagesMetrics) {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   EXPECT_EQ(p["hostname"], host);
-  for (const char* field : {"judger_version", "cpu_core", "load", "memory_total", "memory_available",
-                            "running", "queued", "uptime_seconds"}) {
+  for (const char* field : {"judger_version", "cpu_core", "load", "memory_total",
+                            "memory_available", "running", "queued", "uptime_seconds"}) {
     EXPECT_TRUE(p.contains(field)) << field;
   }
   EXPECT_EQ(p["data"].as_object()["action"], "pong");
@@ -118,7 +138,8 @@ TEST(JudgeHttpTest, PingHealthzLanguagesMetrics) {
   EXPECT_THAT(langs.body, HasSubstr("\"cpp\""));
   HttpResponse metrics = HttpRequest(server.port(), "GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_THAT(metrics.body, HasSubstr("judge_http_requests_total{route=\"/ping\",status=\"200\"} 2"));
+  EXPECT_THAT(metrics.body,
+              HasSubstr("judge_http_requests_total{route=\"/ping\",status=\"200\"} 2"));
   EXPECT_THAT(metrics.body, HasSubstr("judge_queue_depth 0"));
 }
 
@@ -131,7 +152,8 @@ TEST(JudgeHttpTest, ErrorsHaveStatusAndMessage) {
   r = HttpRequest(server.port(), "POST", "/judge", json::serialize(good),
                   {{"X-Judge-Server-Token", std::string(64, 'a')}});
   EXPECT_EQ(r.status, 401);
-  r = HttpRequest(server.port(), "POST", "/judge", "{oops", {{"X-Judge-Server-Token", TokenHeader()}});
+  r = HttpRequest(server.port(), "POST", "/judge", "{oops",
+                  {{"X-Judge-Server-Token", TokenHeader()}});
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("not valid JSON"));
   auto bad = JudgeRequest("brainfuck", "+", {{"", ""}});
@@ -143,8 +165,9 @@ TEST(JudgeHttpTest, ErrorsHaveStatusAndMessage) {
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.headers["Allow"], "POST");
   // Past the body limit: 413 as soon as the headers announce it, and the server carries on.
-  r = HttpRequest(server.port(), "POST", "/judge", "",
-                  {{"X-Judge-Server-Token", TokenHeader()}, {"Content-Length", std::to_string(9 << 20)}});
+  r = HttpRequest(
+      server.port(), "POST", "/judge", "",
+      {{"X-Judge-Server-Token", TokenHeader()}, {"Content-Length", std::to_string(9 << 20)}});
   EXPECT_EQ(r.status, 413);
   auto missing = JudgeRequest("c", "int main(){}", {{"", ""}});
   missing.erase("test_case");
@@ -180,11 +203,16 @@ TEST(JudgeHttpTest, TestCaseIdReadsQingdaoLayoutAndReturnsOutput) {
   {
     ServerProcess server({"--test-case-dir", root});
     // QingdaoU's own request shape.
-    json::object req{{"language_config", json::object{{"compile", json::object{{"src_name", "main.c"}, {"exe_name", "main"}}},
-                                                       {"run", json::object{{"command", "{exe_path}"}}}}},
-                     {"src", "#include <stdio.h>\nint main(){int a,b;scanf(\"%d%d\",&a,&b);printf(\"%d\\n\",a+b);}"},
-                     {"max_cpu_time", 1000}, {"max_memory", 128 << 20},
-                     {"test_case_id", "aplusb"}, {"output", true}};
+    json::object req{
+        {"language_config",
+         json::object{{"compile", json::object{{"src_name", "main.c"}, {"exe_name", "main"}}},
+                      {"run", json::object{{"command", "{exe_path}"}}}}},
+        {"src",
+         "#include <stdio.h>\nint main(){int a,b;scanf(\"%d%d\",&a,&b);printf(\"%d\\n\",a+b);}"},
+        {"max_cpu_time", 1000},
+        {"max_memory", 128 << 20},
+        {"test_case_id", "aplusb"},
+        {"output", true}};
     HttpResponse r = server.Judge(req);
     ASSERT_EQ(r.status, 200) << r.body;
     json::object reply = r.Json().as_object();
@@ -196,7 +224,8 @@ TEST(JudgeHttpTest, TestCaseIdReadsQingdaoLayoutAndReturnsOutput) {
 
 TEST(JudgeHttpTest, FullQueueAnswers503WithRetryAfter) {
   ServerProcess server({"--slots", "1", "--queue", "0"});
-  auto slow = JudgeRequest("c", "#include <unistd.h>\nint main(){sleep(2);return 0;}", {{"", ""}}, 1000);
+  auto slow =
+      JudgeRequest("c", "#include <unistd.h>\nint main(){sleep(2);return 0;}", {{"", ""}}, 1000);
   slow["max_real_time"] = 4000;
   auto pending = std::async(std::launch::async, [&] { return server.Judge(slow); });
   server.WaitForRunning(1);  // the slow judging holds a slot
@@ -209,8 +238,9 @@ TEST(JudgeHttpTest, FullQueueAnswers503WithRetryAfter) {
 
 TEST(JudgeHttpTest, SigtermFinishesRunningJudgingThenExits) {
   ServerProcess server({"--slots", "1"});
-  auto slow = JudgeRequest("c", "#include <stdio.h>\n#include <unistd.h>\nint main(){usleep(800000);puts(\"3\");}",
-                           {{"", "3"}}, 1000);
+  auto slow = JudgeRequest(
+      "c", "#include <stdio.h>\n#include <unistd.h>\nint main(){usleep(800000);puts(\"3\");}",
+      {{"", "3"}}, 1000);
   auto pending = std::async(std::launch::async, [&] { return server.Judge(slow); });
   server.WaitForRunning(1);  // the slow judging holds a slot
   int status = server.Terminate();

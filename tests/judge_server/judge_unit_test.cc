@@ -28,12 +28,18 @@ TEST(RouterTest, ResolvesEveryRouteAndMethod) {
     const char* target;
     Route want;
   } cases[] = {
-      {"GET", "/ping", Route::kPing},          {"POST", "/ping", Route::kPing},
-      {"HEAD", "/ping", Route::kPing},         {"GET", "/ping?x=1", Route::kPing},
-      {"GET", "/healthz", Route::kHealthz},    {"GET", "/metrics", Route::kMetrics},
-      {"GET", "/languages", Route::kLanguages}, {"POST", "/judge", Route::kJudge},
-      {"GET", "/judge", Route::kMethodNotAllowed}, {"DELETE", "/ping", Route::kMethodNotAllowed},
-      {"GET", "/", Route::kNotFound},          {"GET", "/pingx", Route::kNotFound},
+      {"GET", "/ping", Route::kPing},
+      {"POST", "/ping", Route::kPing},
+      {"HEAD", "/ping", Route::kPing},
+      {"GET", "/ping?x=1", Route::kPing},
+      {"GET", "/healthz", Route::kHealthz},
+      {"GET", "/metrics", Route::kMetrics},
+      {"GET", "/languages", Route::kLanguages},
+      {"POST", "/judge", Route::kJudge},
+      {"GET", "/judge", Route::kMethodNotAllowed},
+      {"DELETE", "/ping", Route::kMethodNotAllowed},
+      {"GET", "/", Route::kNotFound},
+      {"GET", "/pingx", Route::kNotFound},
       {"GET", "/judge/../ping", Route::kNotFound},
   };
   for (const Case& c : cases) {
@@ -50,7 +56,8 @@ std::string Body(const std::string& extra) {
 }
 
 TEST(JudgeRequestTest, ParsesNativeForm) {
-  auto r = ParseJudgeRequest(Body(R"("test_case":[{"input":"1 2","output":"3"}],"output":true,"compare":"exact")"));
+  auto r = ParseJudgeRequest(
+      Body(R"("test_case":[{"input":"1 2","output":"3"}],"output":true,"compare":"exact")"));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->language->id, "cpp");
   EXPECT_EQ(r->max_cpu_time_ms, 1000);
@@ -68,13 +75,17 @@ TEST(JudgeRequestTest, ParsesQingdaoLanguageConfig) {
     const char* config;
     const char* want;
   } cases[] = {
-      {R"({"compile":{"src_name":"main.c","exe_name":"main"},"run":{"command":"{exe_path}"}})", "c"},
-      {R"({"compile":{"src_name":"main.cpp","exe_name":"main"},"run":{"command":"{exe_path}"}})", "cpp"},
-      {R"({"compile":{"src_name":"solution.py","exe_name":"__pycache__/solution.cpython-36.pyc","compile_command":"/usr/bin/python3 -m py_compile {src_path}"},"run":{"command":"/usr/bin/python3 {exe_path}"}})", "python3"},
+      {R"({"compile":{"src_name":"main.c","exe_name":"main"},"run":{"command":"{exe_path}"}})",
+       "c"},
+      {R"({"compile":{"src_name":"main.cpp","exe_name":"main"},"run":{"command":"{exe_path}"}})",
+       "cpp"},
+      {R"({"compile":{"src_name":"solution.py","exe_name":"__pycache__/solution.cpython-36.pyc","compile_command":"/usr/bin/python3 -m py_compile {src_path}"},"run":{"command":"/usr/bin/python3 {exe_path}"}})",
+       "python3"},
   };
   for (const Case& c : cases) {
-    std::string body = std::string(R"({"language_config":)") + c.config +
-                       R"(,"src":"x","max_cpu_time":1000,"max_memory":33554432,"test_case_id":"aplusb"})";
+    std::string body =
+        std::string(R"({"language_config":)") + c.config +
+        R"(,"src":"x","max_cpu_time":1000,"max_memory":33554432,"test_case_id":"aplusb"})";
     auto r = ParseJudgeRequest(body);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->language->id, c.want);
@@ -89,16 +100,26 @@ TEST(JudgeRequestTest, RejectsBadInputNamingTheField) {
   } cases[] = {
       {"{not json", "not valid JSON"},
       {"[1,2]", "JSON object"},
-      {R"({"src":"x","max_cpu_time":1000,"max_memory":268435456,"test_case":[]})", "'language' is required"},
-      {R"({"language":"cobol","src":"x","max_cpu_time":1,"max_memory":268435456,"test_case_id":"a"})", "unknown language 'cobol'"},
-      {R"({"language_config":{"compile":{"src_name":"Main.java"}},"src":"x","max_cpu_time":1,"max_memory":268435456,"test_case_id":"a"})", "'language_config'"},
-      {R"({"language":"c","max_cpu_time":1000,"max_memory":268435456,"test_case_id":"a"})", "'src' is required"},
-      {R"({"language":"c","src":"","max_cpu_time":1000,"max_memory":268435456,"test_case_id":"a"})", "'src' is empty"},
-      {R"({"language":"c","src":"x","max_memory":268435456,"test_case_id":"a"})", "'max_cpu_time' is required"},
-      {R"({"language":"c","src":"x","max_cpu_time":"fast","max_memory":268435456,"test_case_id":"a"})", "'max_cpu_time' must be an integer"},
-      {R"({"language":"c","src":"x","max_cpu_time":0,"max_memory":268435456,"test_case_id":"a"})", "'max_cpu_time' is 0"},
-      {R"({"language":"c","src":"x","max_cpu_time":1000,"max_memory":1,"test_case_id":"a"})", "'max_memory' is 1, must be between"},
-      {R"({"language":"c","src":"x","max_cpu_time":1000,"max_memory":268435456})", "'test_case' or 'test_case_id' is required"},
+      {R"({"src":"x","max_cpu_time":1000,"max_memory":268435456,"test_case":[]})",
+       "'language' is required"},
+      {R"({"language":"cobol","src":"x","max_cpu_time":1,"max_memory":268435456,"test_case_id":"a"})",
+       "unknown language 'cobol'"},
+      {R"({"language_config":{"compile":{"src_name":"Main.java"}},"src":"x","max_cpu_time":1,"max_memory":268435456,"test_case_id":"a"})",
+       "'language_config'"},
+      {R"({"language":"c","max_cpu_time":1000,"max_memory":268435456,"test_case_id":"a"})",
+       "'src' is required"},
+      {R"({"language":"c","src":"","max_cpu_time":1000,"max_memory":268435456,"test_case_id":"a"})",
+       "'src' is empty"},
+      {R"({"language":"c","src":"x","max_memory":268435456,"test_case_id":"a"})",
+       "'max_cpu_time' is required"},
+      {R"({"language":"c","src":"x","max_cpu_time":"fast","max_memory":268435456,"test_case_id":"a"})",
+       "'max_cpu_time' must be an integer"},
+      {R"({"language":"c","src":"x","max_cpu_time":0,"max_memory":268435456,"test_case_id":"a"})",
+       "'max_cpu_time' is 0"},
+      {R"({"language":"c","src":"x","max_cpu_time":1000,"max_memory":1,"test_case_id":"a"})",
+       "'max_memory' is 1, must be between"},
+      {R"({"language":"c","src":"x","max_cpu_time":1000,"max_memory":268435456})",
+       "'test_case' or 'test_case_id' is required"},
       {Body(R"("test_case":[{"input":"1"}])"), "test_case[0]' field 'output' is required"},
       {Body(R"("test_case":"abc")"), "'test_case' must be a list"},
       {Body(R"("test_case_id":"../etc")"), "'test_case_id' must be a directory name"},
@@ -147,10 +168,27 @@ TEST(VerdictTest, ClassifiesRunsInPriorityOrder) {
       {run([](RunResult& r) { r.exit_code = 1; }), true, Verdict::kRuntimeError},
       {run([](RunResult& r) { r.signal = 11; }), false, Verdict::kRuntimeError},
       {run([](RunResult& r) { r.cpu_time_ms = 1001; }), true, Verdict::kCpuTimeLimitExceeded},
-      {run([](RunResult& r) { r.cpu_time_exceeded = true; r.signal = 9; }), false, Verdict::kCpuTimeLimitExceeded},
-      {run([](RunResult& r) { r.real_time_exceeded = true; r.signal = 9; }), false, Verdict::kRealTimeLimitExceeded},
-      {run([](RunResult& r) { r.memory_bytes = 65 << 20; r.signal = 11; }), false, Verdict::kMemoryLimitExceeded},
-      {run([](RunResult& r) { r.output_exceeded = true; r.signal = 9; r.cpu_time_ms = 5000; }), false, Verdict::kOutputLimitExceeded},
+      {run([](RunResult& r) {
+         r.cpu_time_exceeded = true;
+         r.signal = 9;
+       }),
+       false, Verdict::kCpuTimeLimitExceeded},
+      {run([](RunResult& r) {
+         r.real_time_exceeded = true;
+         r.signal = 9;
+       }),
+       false, Verdict::kRealTimeLimitExceeded},
+      {run([](RunResult& r) {
+         r.memory_bytes = 65 << 20;
+         r.signal = 11;
+       }),
+       false, Verdict::kMemoryLimitExceeded},
+      {run([](RunResult& r) {
+         r.output_exceeded = true;
+         r.signal = 9;
+         r.cpu_time_ms = 5000;
+       }),
+       false, Verdict::kOutputLimitExceeded},
   };
   for (const Case& c : cases) EXPECT_EQ(ClassifyRun(c.run, limits, c.match), c.want);
 }
@@ -301,7 +339,8 @@ TEST(TestCaseStoreTest, LoadsQingdaoLayoutInNumericOrder) {
   EXPECT_EQ((*cases)[0].id, "2");
   EXPECT_EQ((*cases)[1].expected_output, "10");
   EXPECT_EQ(LoadTestCases(root, "missing").status().code(), absl::StatusCode::kNotFound);
-  std::ofstream(root + "/ab/info") << R"({"test_cases":{"1":{"input_name":"../../x","output_name":"1.out"}}})";
+  std::ofstream(root + "/ab/info")
+      << R"({"test_cases":{"1":{"input_name":"../../x","output_name":"1.out"}}})";
   EXPECT_FALSE(LoadTestCases(root, "ab").ok());
 }
 

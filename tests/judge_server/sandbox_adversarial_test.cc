@@ -89,8 +89,8 @@ int main(){
 TEST_F(AdversarialTest, MallocMemsetBombIsMemoryLimited) {
   Outcome o = Submit("c", R"(#include <stdlib.h>
 #include <string.h>
-int main(){ for(;;){ char*p=malloc(8<<20); if(!p) return 1; memset(p,7,8<<20);} })", "", "", 1000,
-                     64 << 20);
+int main(){ for(;;){ char*p=malloc(8<<20); if(!p) return 1; memset(p,7,8<<20);} })",
+                     "", "", 1000, 64 << 20);
   EXPECT_EQ(o.verdict, "MLE");
   EXPECT_GT(o.first_case["memory"].to_number<int64_t>(), 64 << 20);
 }
@@ -99,7 +99,8 @@ TEST_F(AdversarialTest, HugeStaticArrayIsMemoryLimited) {
   Outcome o = Submit("cpp", R"(#include <cstring>
 #include <cstdio>
 static char a[1 << 30];
-int main(){ memset(a, 1, sizeof a); printf("%d\n", a[12345]); })", "", "1\n", 1000, 256 << 20);
+int main(){ memset(a, 1, sizeof a); printf("%d\n", a[12345]); })",
+                     "", "1\n", 1000, 256 << 20);
   EXPECT_EQ(o.verdict, "MLE");
 }
 
@@ -132,17 +133,21 @@ TEST_F(AdversarialTest, ProgramIgnoringLargeStdinDoesNotBlockTheServer) {
 }
 
 TEST_F(AdversarialTest, UnboundedStdoutIsOutputLimited) {
-  Outcome o = Submit("c", "#include <stdio.h>\nint main(){for(;;)fputs(\"xxxxxxxxxxxxxxxx\",stdout);}");
+  Outcome o =
+      Submit("c", "#include <stdio.h>\nint main(){for(;;)fputs(\"xxxxxxxxxxxxxxxx\",stdout);}");
   EXPECT_EQ(o.verdict, "OLE");
 }
 
 TEST_F(AdversarialTest, UnboundedStderrIsCappedAndTimeLimited) {
-  Outcome o = Submit("c", "#include <stdio.h>\nint main(){for(;;)fputs(\"eeeeeeeeeeeeeeee\",stderr);}");
+  Outcome o =
+      Submit("c", "#include <stdio.h>\nint main(){for(;;)fputs(\"eeeeeeeeeeeeeeee\",stderr);}");
   EXPECT_EQ(o.verdict, "TLE");
 }
 
 TEST_F(AdversarialTest, InfiniteRecursionIsRuntimeError) {
-  Outcome o = Submit("c", "int f(volatile int n){volatile char pad[64]; pad[0]=n; return f(n+1)+pad[0];}\nint main(){return f(0);}");
+  Outcome o = Submit("c",
+                     "int f(volatile int n){volatile char pad[64]; pad[0]=n; return "
+                     "f(n+1)+pad[0];}\nint main(){return f(0);}");
   EXPECT_EQ(o.verdict, "RE");
   EXPECT_EQ(o.first_case["signal"], 11);
 }
@@ -150,7 +155,8 @@ TEST_F(AdversarialTest, InfiniteRecursionIsRuntimeError) {
 TEST_F(AdversarialTest, DeepLegitimateRecursionPasses) {
   Outcome o = Submit("c", R"(#include <stdio.h>
 long f(int n){ volatile char pad[32]; pad[0]=1; if(n==0) return 0; return f(n-1)+pad[0]; }
-int main(){ printf("%ld\n", f(1000000)); return 0; })", "", "1000000\n");
+int main(){ printf("%ld\n", f(1000000)); return 0; })",
+                     "", "1000000\n");
   EXPECT_EQ(o.verdict, "AC") << o.first_case["signal"];
 }
 
@@ -185,7 +191,8 @@ int main(){ puts(getenv("JUDGE_TOKEN") ? "LEAK" : "3"); return 0; })");
 TEST_F(AdversarialTest, CannotReadTestAnswers) {
   std::string root = "/tmp/judge_answers_" + std::to_string(getpid());
   std::filesystem::create_directories(root + "/p1");
-  std::ofstream(root + "/p1/info") << R"({"test_cases":{"1":{"input_name":"1.in","output_name":"1.out"}}})";
+  std::ofstream(root + "/p1/info")
+      << R"({"test_cases":{"1":{"input_name":"1.in","output_name":"1.out"}}})";
   std::ofstream(root + "/p1/1.in") << "";
   std::ofstream(root + "/p1/1.out") << "3\n";
   chmod(root.c_str(), 0700);
@@ -203,7 +210,8 @@ TEST_F(AdversarialTest, CannotReachAnotherRunsDirectory) {
   server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"--slots", "2"});
   // One judging holds a slot while the other probes both slots' run directories.
   auto sleeper = std::async(std::launch::async, [&] {
-    return Submit("c", "#include <unistd.h>\n#include <stdio.h>\nint main(){usleep(1500000);puts(\"3\");}");
+    return Submit(
+        "c", "#include <unistd.h>\n#include <stdio.h>\nint main(){usleep(1500000);puts(\"3\");}");
   });
   server_->WaitForRunning(1);
   const std::string w = server_->work_dir();
@@ -216,7 +224,8 @@ int main(){
   if (access(W "/slot-0/run/main", R_OK) == 0) readable++;
   if (access(W "/slot-1/run/main", R_OK) == 0) readable++;
   printf("%d %s\n", readable, opendir(W) ? "listed" : "nolist");
-  return 0; })", "", "1 nolist\n");
+  return 0; })",
+                     "", "1 nolist\n");
   EXPECT_EQ(o.verdict, "AC") << "only its own executable is visible";
   EXPECT_EQ(sleeper.get().verdict, "AC");
 }
@@ -299,7 +308,7 @@ TEST_F(AdversarialTest, FilesLeftInTmpDoNotOutliveTheRun) {
 #include <stdio.h>
 int main(){ FILE* a = fopen(A, "w"); FILE* b = fopen(B, "w");
   if (a) fputs("answers", a); if (b) fputs("answers", b); puts(a && b ? "3" : "no tmp"); return 0; })");
-  EXPECT_EQ(o.verdict, "AC");  // writing there works during the run ...
+  EXPECT_EQ(o.verdict, "AC");                     // writing there works during the run ...
   EXPECT_FALSE(std::filesystem::exists(marker));  // ... and nothing stays
   EXPECT_FALSE(std::filesystem::exists(shm));
 }
@@ -317,7 +326,8 @@ TEST_F(AdversarialTest, IncludingDevRandomIsACompileError) {
 
 TEST_F(AdversarialTest, KillMinusOneHurtsNothingButItself) {
   auto bystander = std::async(std::launch::async, [&] {
-    return Submit("c", "#include <unistd.h>\n#include <stdio.h>\nint main(){usleep(700000);puts(\"3\");}");
+    return Submit(
+        "c", "#include <unistd.h>\n#include <stdio.h>\nint main(){usleep(700000);puts(\"3\");}");
   });
   Outcome o = Submit("c", R"(#include <signal.h>
 #include <stdio.h>

@@ -30,7 +30,8 @@ boost::json::value HttpResponse::Json() const {
 }
 
 HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,
-                         const std::string& body, const std::map<std::string, std::string>& headers) {
+                         const std::string& body,
+                         const std::map<std::string, std::string>& headers) {
   HttpResponse out;
   try {
     asio::io_context io;
@@ -66,9 +67,15 @@ ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
   for (size_t i = 0; i + 1 < extra_args.size(); ++i) {
     if (extra_args[i] == "--slots") slots_ = std::stoi(extra_args[i + 1]);
   }
-  std::vector<std::string> args = {"build/judge_server/judge_server", "--port", "0",
-                                   "--work-dir",  work_dir_,          "--uid-base",
-                                   std::to_string(uid_base_), "--slots", std::to_string(slots_)};
+  std::vector<std::string> args = {"build/judge_server/judge_server",
+                                   "--port",
+                                   "0",
+                                   "--work-dir",
+                                   work_dir_,
+                                   "--uid-base",
+                                   std::to_string(uid_base_),
+                                   "--slots",
+                                   std::to_string(slots_)};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   int out[2];
   if (pipe(out) != 0) throw std::runtime_error("pipe");
@@ -152,9 +159,12 @@ boost::json::object JudgeRequest(const std::string& language, const std::string&
                                  const std::vector<std::pair<std::string, std::string>>& cases,
                                  int64_t cpu_ms, int64_t memory) {
   boost::json::array list;
-  for (const auto& [in, out] : cases) list.push_back(boost::json::object{{"input", in}, {"output", out}});
-  return boost::json::object{{"language", language}, {"src", source},
-                             {"max_cpu_time", cpu_ms}, {"max_memory", memory},
+  for (const auto& [in, out] : cases)
+    list.push_back(boost::json::object{{"input", in}, {"output", out}});
+  return boost::json::object{{"language", language},
+                             {"src", source},
+                             {"max_cpu_time", cpu_ms},
+                             {"max_memory", memory},
                              {"test_case", list}};
 }
 
