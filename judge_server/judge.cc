@@ -1,5 +1,6 @@
 #include "judge_server/judge.h"
 
+#include <dirent.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,8 +8,10 @@
 
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <random>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "judge_server/compare.h"
@@ -25,10 +28,69 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Removes a tree without recursion, without an open descriptor per level and without
+// long paths (a 25,000-deep tree defeats all three), never following links: every
+// subdirectory is first moved up to the top level, so nothing is ever more than two
+// levels deep, then emptied and removed.
+absl::Status RemoveTree(const std::string& root) {
+  auto fail = [&](const char* what) {
+    return absl::InternalError(
+        absl::StrCat("cannot remove ", root, ": ", what, ": ", strerror(errno)));
+  };
+  struct stat st;
+  if (lstat(root.c_str(), &st) != 0) return errno == ENOENT ? absl::OkStatus() : fail("stat");
+  if (!S_ISDIR(st.st_mode)) return unlink(root.c_str()) == 0 ? absl::OkStatus() : fail("unlink");
+  int root_fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (root_fd < 0) return fail("open");
+  absl::Cleanup close_root = [&] { close(root_fd); };
+  uint64_t hoisted = 0;
+  // Empties `dir_fd`: files are unlinked, directories moved to the top level.
+  auto empty_dir = [&](int dir_fd, bool is_root) -> bool {
+    DIR* d = fdopendir(dir_fd);
+    if (d == nullptr) return false;
+    bool ok = true;
+    while (dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      struct stat est;
+      if (fstatat(dirfd(d), e->d_name, &est, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (!S_ISDIR(est.st_mode)) {
+        ok = unlinkat(dirfd(d), e->d_name, 0) == 0 && ok;
+      } else if (!is_root) {
+        std::string name = absl::StrCat(".rm-", hoisted++);
+        ok = renameat(dirfd(d), e->d_name, root_fd, name.c_str()) == 0 && ok;
+      }
+    }
+    closedir(d);
+    return ok;
+  };
+  for (int64_t round = 0; round < 10'000'000; ++round) {
+    int scan = dup(root_fd);
+    if (scan < 0) return fail("dup");
+    lseek(scan, 0, SEEK_SET);
+    if (!empty_dir(scan, true)) return fail("empty");
+    // The top level now holds only directories: empty each (hoisting its subdirectories)
+    // and remove it.
+    DIR* d = fdopendir(dup(root_fd));
+    if (d == nullptr) return fail("list");
+    rewinddir(d);
+    bool any = false;
+    while (dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      any = true;
+      int sub = openat(root_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) empty_dir(sub, false);
+      unlinkat(root_fd, e->d_name, AT_REMOVEDIR);  // may need another round: checked below
+    }
+    closedir(d);
+    if (!any) return rmdir(root.c_str()) == 0 ? absl::OkStatus() : fail("rmdir");
+  }
+  errno = E2BIG;
+  return fail("too many entries");
+}
+
 // A fresh directory: whatever was at `path` is removed first (never followed).
 absl::Status FreshDir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
+  if (auto s = RemoveTree(path); !s.ok()) return s;
   if (mkdir(path.c_str(), mode) != 0 || chown(path.c_str(), uid, gid) != 0 ||
       chmod(path.c_str(), mode) != 0) {
     return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
@@ -70,9 +132,9 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max
   return data;
 }
 
-std::vector<std::string> SandboxEnv(const std::string& dir) {
+std::vector<std::string> SandboxEnv(const std::string& home, const std::string& tmp) {
   return {"PATH=/usr/bin:/bin", "LANG=C.UTF-8",  "LC_ALL=C.UTF-8",
-          "HOME=" + dir,        "TMPDIR=" + dir, "ONLINE_JUDGE=1"};
+          "HOME=" + home,       "TMPDIR=" + tmp, "ONLINE_JUDGE=1"};
 }
 
 uid_t RandomUidBase() {
@@ -81,6 +143,8 @@ uid_t RandomUidBase() {
   std::random_device rd;
   return 300000 + (rd() % 10000) * 64;
 }
+
+constexpr uid_t kProbeUidOffset = 63;
 
 }  // namespace
 
@@ -103,8 +167,8 @@ int64_t ElfStaticMemory(std::string_view b) {
 
 absl::StatusOr<std::unique_ptr<Judge>> Judge::Create(const JudgeOptions& options,
                                                      Metrics& metrics) {
-  if (options.slots < 1 || options.slots > 64) {
-    return absl::InvalidArgumentError("slots must be between 1 and 64");
+  if (options.slots < 1 || options.slots > static_cast<int>(kProbeUidOffset)) {
+    return absl::InvalidArgumentError("slots must be between 1 and 63");
   }
   JudgeOptions o = options;
   if (o.uid_base == 0) o.uid_base = RandomUidBase();
@@ -119,13 +183,29 @@ absl::StatusOr<std::unique_ptr<Judge>> Judge::Create(const JudgeOptions& options
     std::string dir = absl::StrCat(o.work_root, "/slot-", slot);
     if (auto s = FreshDir(dir, 0711, 0, 0); !s.ok()) return s;
   }
-  auto sandbox = Sandbox::Create();
+  SandboxOptions sandbox_options;
+  sandbox_options.hidden_paths = {o.test_case_root};
+  sandbox_options.probe_uid = o.uid_base + kProbeUidOffset;
+  auto sandbox = Sandbox::Create(sandbox_options);
   if (!sandbox.ok()) return sandbox.status();
   return std::unique_ptr<Judge>(new Judge(std::move(o), *std::move(sandbox), metrics));
 }
 
 std::string Judge::SlotDir(int slot) const {
   return absl::StrCat(options_.work_root, "/slot-", slot);
+}
+
+void Judge::CleanUp(int slot, const std::string& dir, bool leftovers_survived) {
+  absl::Status removed = RemoveTree(dir);
+  if (!leftovers_survived && removed.ok()) return;
+  // Fail closed: whatever is left could reach the next judging of this slot.
+  if (!out_of_service_[slot].exchange(true)) {
+    metrics_.CountSlotOutOfService();
+    std::cerr << "judge_server: slot " << slot << " taken out of service: "
+              << (leftovers_survived ? "a process of its uid survived the cleanup"
+                                     : std::string(removed.message()))
+              << std::endl;
+  }
 }
 
 std::shared_ptr<const CompiledProgram> Judge::Compile(const Language& language,
@@ -155,7 +235,10 @@ std::shared_ptr<const CompiledProgram> Judge::Compile(const Language& language,
   }
   RunSpec spec;
   spec.argv = ExpandCommand(language.compile, language, dir);
-  spec.env = SandboxEnv(dir);
+  // With namespaces the compiler's temporary files go to the run's private tmpfs;
+  // without them, /tmp is closed to the slot uids and the compile directory serves.
+  const bool private_tmp = sandbox_->mode() == SandboxMode::kNamespaces;
+  spec.env = SandboxEnv(dir, private_tmp ? "/tmp" : dir);
   spec.cwd = dir;
   spec.uid = uid;
   spec.gid = uid;
@@ -163,7 +246,9 @@ std::shared_ptr<const CompiledProgram> Judge::Compile(const Language& language,
   spec.limits.cpu_time_ms = 10000;
   spec.limits.real_time_ms = 20000;
   spec.limits.address_space_bytes = 2048LL << 20;
+  spec.limits.memory_bytes = 2048LL << 20;
   spec.limits.file_size_bytes = kMaxExecutableBytes;
+  spec.limits.tmpfs_bytes = 256LL << 20;
   spec.limits.open_files = 256;
   spec.limits.processes = 64;
   spec.limits.stdout_bytes = 64 << 10;
@@ -172,8 +257,7 @@ std::shared_ptr<const CompiledProgram> Judge::Compile(const Language& language,
   metrics_.compile_seconds().Observe(SecondsSince(start));
   if (!run.ok()) {
     *error = run.status();
-    std::error_code ec;
-    fs::remove_all(dir, ec);
+    CleanUp(slot, dir, false);
     return nullptr;
   }
   std::string message = run->stderr_data + run->stdout_data;
@@ -200,12 +284,10 @@ std::shared_ptr<const CompiledProgram> Judge::Compile(const Language& language,
                            " (memory or process limit)\n", message);
   }
   program->message = std::move(message);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  // A compiler killed by its limits says nothing about the source for sure: don't cache.
-  if (program->ok || (!run->cpu_time_exceeded && !run->real_time_exceeded && run->signal == 0)) {
-    cache_.Insert(key, program);
-  }
+  CleanUp(slot, dir, run->leftovers_survived);
+  // Only programs are cached: a compile error can depend on more than the source (an
+  // #include of a file that changes), and its message would replay that content.
+  if (program->ok) cache_.Insert(key, program);
   return program;
 }
 
@@ -267,7 +349,7 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
 
   RunSpec spec;
   spec.argv = ExpandCommand(language.run, language, dir);
-  spec.env = SandboxEnv(dir);
+  spec.env = SandboxEnv(dir, sandbox_->mode() == SandboxMode::kNamespaces ? "/tmp" : dir);
   spec.cwd = dir;
   spec.uid = uid;
   spec.gid = uid;
@@ -277,8 +359,12 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
   // Twice the limit so that a program that overruns is seen using more than the limit
   // (MLE) instead of just failing an allocation.
   spec.limits.address_space_bytes = request.max_memory_bytes * 2 + language.extra_address_space;
-  spec.limits.stack_bytes = std::max<int64_t>(8LL << 20, request.max_memory_bytes / 2);
+  spec.limits.memory_bytes = request.max_memory_bytes;
+  // The main thread may recurse as deep as the memory allows; an unlimited stack rlimit
+  // also keeps glibc's default thread stacks small (2 MB) instead of one rlimit each.
+  spec.limits.stack_bytes = -1;
   spec.limits.file_size_bytes = 8LL << 20;
+  spec.limits.tmpfs_bytes = 8LL << 20;
   spec.limits.stdout_bytes = request.max_output_bytes;
 
   std::vector<Verdict> verdicts;
@@ -299,11 +385,17 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
       r.output_md5 = StrippedOutputMd5(r.run.stdout_data);
     }
     if (!request.return_output) r.run.stdout_data.clear();
+    const bool dirty = r.run.leftovers_survived;
     verdicts.push_back(r.verdict);
     outcome.cases.push_back(std::move(r));
+    if (dirty) {
+      CleanUp(slot, dir, true);
+      outcome.error = absl::InternalError("a process of the run survived its cleanup");
+      outcome.verdict = Verdict::kSystemError;
+      return outcome;
+    }
   }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+  CleanUp(slot, dir, false);
   outcome.verdict = OverallVerdict(verdicts);
   return outcome;
 }

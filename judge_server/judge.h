@@ -2,13 +2,16 @@
 // compare, and decide verdicts.
 //
 // Each judging runs in one slot. A slot owns an unprivileged uid/gid (uid_base + slot)
-// and a directory under the work root; no two judgings share a slot at once.
+// and a directory under the work root; no two judgings share a slot at once. A slot
+// whose cleanup fails (a process of its uid survives, its directory cannot be removed)
+// is taken out of service, never reused dirty.
 // Thread-safety: Judge() may be called concurrently for distinct slots.
 #ifndef JUDGE_SERVER_JUDGE_H_
 #define JUDGE_SERVER_JUDGE_H_
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +28,8 @@ namespace judge {
 struct JudgeOptions {
   std::string work_root = "/tmp/judge_server";
   std::string test_case_root = "/var/lib/judge_server/test_cases";
-  uid_t uid_base = 0;  // 0: pick a random range so that two servers never share uids
-  int slots = 1;
+  uid_t uid_base = 0;  // 0: pick a random range of 64 so that two servers never share uids
+  int slots = 1;       // at most 63: uid_base + 63 is the sandbox's probe identity
   size_t cache_entries = 256;
   size_t cache_bytes = 256 << 20;
 };
@@ -57,6 +60,7 @@ class Judge {
 
   const Sandbox& sandbox() const { return *sandbox_; }
   uid_t SlotUid(int slot) const { return options_.uid_base + slot; }
+  bool SlotInService(int slot) const { return !out_of_service_[slot].load(); }
 
  private:
   Judge(JudgeOptions options, std::unique_ptr<Sandbox> sandbox, Metrics& metrics)
@@ -69,11 +73,14 @@ class Judge {
                                                  const std::string& source, int slot,
                                                  absl::Status* error, bool* cache_hit);
   std::string SlotDir(int slot) const;
+  // Removes what a compile or run left; on any failure the slot goes out of service.
+  void CleanUp(int slot, const std::string& dir, bool leftovers_survived);
 
   const JudgeOptions options_;
   const std::unique_ptr<Sandbox> sandbox_;
   Metrics& metrics_;
   CompileCache cache_;
+  std::atomic<bool> out_of_service_[64] = {};
 };
 
 // Memory an ELF executable needs before it runs: the sum of its loadable segments

@@ -2,7 +2,8 @@
 
 namespace judge {
 
-JudgePool::JudgePool(int slots, int queue_capacity) : capacity_(queue_capacity) {
+JudgePool::JudgePool(int slots, int queue_capacity, std::function<bool(int slot)> in_service)
+    : capacity_(queue_capacity), in_service_(std::move(in_service)) {
   for (int i = 0; i < slots; ++i) threads_.emplace_back([this, i] { Loop(i); });
 }
 
@@ -12,8 +13,10 @@ bool JudgePool::TrySubmit(Task task) {
   {
     std::lock_guard lock(mu_);
     // Idle slots take tasks at once; beyond them up to `capacity_` may wait.
-    const int idle = static_cast<int>(threads_.size()) - running_;
-    if (draining_ || static_cast<int>(queue_.size()) >= capacity_ + idle) return false;
+    const int idle = static_cast<int>(threads_.size()) - retired_ - running_;
+    if (draining_ || retired_ == static_cast<int>(threads_.size()) ||
+        static_cast<int>(queue_.size()) >= capacity_ + idle)
+      return false;
     queue_.push_back(std::move(task));
   }
   cv_.notify_one();
@@ -33,6 +36,11 @@ void JudgePool::Drain() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+}
+
+int JudgePool::slots() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(threads_.size()) - retired_;
 }
 
 int JudgePool::running() const {
@@ -57,8 +65,13 @@ void JudgePool::Loop(int slot) {
       ++running_;
     }
     task(slot);
+    const bool usable = !in_service_ || in_service_(slot);
     std::lock_guard lock(mu_);
     --running_;
+    if (!usable) {
+      ++retired_;
+      return;
+    }
   }
 }
 

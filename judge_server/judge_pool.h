@@ -18,7 +18,9 @@ class JudgePool {
  public:
   using Task = std::function<void(int slot)>;
 
-  JudgePool(int slots, int queue_capacity);
+  // `in_service` is asked after every task: a slot it calls out of service (its cleanup
+  // failed) takes no more tasks, and the pool shrinks by one.
+  JudgePool(int slots, int queue_capacity, std::function<bool(int slot)> in_service = nullptr);
   ~JudgePool();  // drains
   JudgePool(const JudgePool&) = delete;
   JudgePool& operator=(const JudgePool&) = delete;
@@ -30,7 +32,7 @@ class JudgePool {
   // Close(), then waits for every queued and running task and joins the slots.
   void Drain();
 
-  int slots() const { return static_cast<int>(threads_.size()); }
+  int slots() const;  // in service
   int running() const;
   int queued() const;
   bool idle() const { return running() == 0 && queued() == 0; }
@@ -39,10 +41,12 @@ class JudgePool {
   void Loop(int slot);
 
   const int capacity_;
+  const std::function<bool(int slot)> in_service_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int retired_ ABSL_GUARDED_BY(mu_) = 0;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };

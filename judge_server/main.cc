@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   }
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
-  judge::JudgePool pool(slots, queue);
+  judge::JudgePool pool(slots, queue, [&](int slot) { return (*judge)->SlotInService(slot); });
   judge::JudgeService service(**judge, pool, metrics, f.token, host);
   f.token.assign(f.token.size(), '\0');
 
@@ -167,9 +167,7 @@ int main(int argc, char** argv) {
   }
   std::cout << "judge_server " << judge::kJudgeServerVersion << " listening on " << f.address << ":"
             << *bound << " as " << host << " (" << slots << " slots, queue " << queue
-            << ", network isolation: "
-            << ((*judge)->sandbox().has_private_network() ? "private netns" : "seccomp only") << ")"
-            << std::endl;
+            << ", sandbox: " << (*judge)->sandbox().mode_name() << ")" << std::endl;
 
   // SIGTERM (docker stop, swarm updates): stop accepting, let running and queued
   // judgings finish and their replies go out, then exit.

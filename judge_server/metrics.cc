@@ -77,9 +77,12 @@ std::string Metrics::Render(int64_t running, int64_t queued, int64_t slots) cons
                   "# HELP judge_running Judgings running now.\n"
                   "# TYPE judge_running gauge\njudge_running ",
                   running, "\n",
-                  "# HELP judge_slots Judge slots (concurrent judgings).\n"
+                  "# HELP judge_slots Judge slots (concurrent judgings) in service.\n"
                   "# TYPE judge_slots gauge\njudge_slots ",
-                  slots, "\n");
+                  slots, "\n",
+                  "# HELP judge_slots_out_of_service Slots taken out of service after a failed "
+                  "cleanup.\n# TYPE judge_slots_out_of_service gauge\njudge_slots_out_of_service ",
+                  slots_out_of_service_.load(), "\n");
   out +=
       "# HELP judge_compile_seconds Compile wall time.\n# TYPE judge_compile_seconds histogram\n";
   compile_seconds_.Render("judge_compile_seconds", out);

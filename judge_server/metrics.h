@@ -40,6 +40,8 @@ class Metrics {
   void CountRequest(Route route, int status);
   void CountVerdict(Verdict v);
   void CountCacheLookup(bool hit);
+  // A slot whose cleanup failed and that takes no more judgings.
+  void CountSlotOutOfService() { slots_out_of_service_.fetch_add(1); }
   Histogram& compile_seconds() { return compile_seconds_; }
   Histogram& run_seconds() { return run_seconds_; }
 
@@ -56,6 +58,7 @@ class Metrics {
   uint64_t cache_misses_ ABSL_GUARDED_BY(mu_) = 0;
   Histogram compile_seconds_;
   Histogram run_seconds_;
+  std::atomic<uint64_t> slots_out_of_service_ = 0;
 };
 
 }  // namespace judge

@@ -1,14 +1,28 @@
 // Runs one untrusted program under limits and reports what it did.
 //
-// Isolation, in the order the child applies it: its own process group, the pre-made
-// empty network namespace (when the server holds CAP_SYS_ADMIN), a private working
-// directory, rlimits, a fresh unprivileged uid/gid (one per judge slot), NO_NEW_PRIVS,
-// then a seccomp filter, then execve. The parent feeds stdin and drains stdout/stderr
-// through pipes with caps, enforces the wall clock and CPU time, and afterwards kills
-// every process left with the slot's uid (setsid and double-fork escapees included)
-// and every file the run left in /tmp, /var/tmp and /dev/shm.
+// Every run goes through judge_sandbox_init (sandbox_init.cc), a tiny static program
+// that the server starts per run and that becomes the program's parent: it applies the
+// isolation in the forked child (process group, namespaces and private mounts, rlimits,
+// the slot's unprivileged uid/gid, NO_NEW_PRIVS, a seccomp filter, execve), watches the
+// CPU clock, the wall clock and (for runtimes that reserve big address spaces) the
+// resident set, kills and reaps whatever the run left, and reports. The server feeds
+// stdin and drains stdout/stderr through pipes with caps, and keeps a wall-clock
+// backstop in case the init itself hangs.
 //
-// Thread-safety: a Sandbox may be used from several threads at once as long as no two
+// Two modes, chosen at Create():
+// - kNamespaces (root with CAP_SYS_ADMIN: a bare host, or a container given SYS_ADMIN):
+//   each run gets its own mount and IPC namespaces with one private, size-capped tmpfs
+//   over every world-writable directory (/tmp, /var/tmp, /dev/shm, /run/lock,
+//   /dev/mqueue), the test cases hidden under an empty tmpfs, and an empty network
+//   namespace. Whatever a run writes vanishes with it.
+// - kRestricted (root without CAP_SYS_ADMIN: a default container): no namespaces. The
+//   world-writable directories are made unwritable for the slot uids at Create (only
+//   inside a container, where the server owns the filesystem), so a run can write
+//   nowhere; SysV IPC, POSIX message queues, memfd and sockets are denied by the filter.
+// In both modes runs may create threads but no processes, so every limit (address space,
+// CPU clock, resident set) covers the whole run.
+//
+// Thread-safety: Run() may be called from several threads at once as long as no two
 // concurrent runs share a uid (each judge slot owns one).
 #ifndef JUDGE_SERVER_SANDBOX_H_
 #define JUDGE_SERVER_SANDBOX_H_
@@ -16,6 +30,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,13 +43,18 @@ namespace judge {
 struct RunLimits {
   int64_t cpu_time_ms = 1000;
   int64_t real_time_ms = 3000;
+  // The verdict's memory limit; enforced by polling the resident set when
+  // memory_check_only, otherwise only compared with the peak afterwards.
+  int64_t memory_bytes = 256LL << 20;
   int64_t address_space_bytes = 512LL << 20;  // RLIMIT_AS; -1 = leave as is
-  int64_t stack_bytes = 64LL << 20;
-  int64_t file_size_bytes = 16LL << 20;  // RLIMIT_FSIZE for files the program writes
+  bool memory_check_only = false;             // no RLIMIT_AS (JVM, Go): poll the RSS instead
+  int64_t stack_bytes = 64LL << 20;           // -1 = unlimited (bounded by the address space)
+  int64_t file_size_bytes = 16LL << 20;       // RLIMIT_FSIZE for files the program writes
+  int64_t tmpfs_bytes = 16LL << 20;           // the run's private /tmp (namespaces mode)
   int64_t open_files = 64;
   int64_t processes = 64;             // RLIMIT_NPROC, counted per uid: threads included
   int64_t stdout_bytes = 16LL << 20;  // past this the run is killed: output limit exceeded
-  int64_t stderr_bytes = 16 << 10;    // past this stderr is dropped silently
+  int64_t stderr_bytes = 16 << 10;    // past this stderr is dropped
 };
 
 struct RunSpec {
@@ -43,7 +64,8 @@ struct RunSpec {
   std::string stdin_data;
   RunLimits limits;
   SeccompProfile profile = SeccompProfile::kRun;
-  uid_t uid = 0;  // the slot's unprivileged identity; ignored unless the server is root
+  bool merge_stderr = false;  // stderr into the stdout pipe, as one stream
+  uid_t uid = 0;              // the slot's unprivileged identity
   gid_t gid = 0;
 };
 
@@ -52,40 +74,68 @@ struct RunResult {
   int signal = 0;  // the signal that ended the program, 0 if it exited
   int64_t cpu_time_ms = 0;
   int64_t real_time_ms = 0;
-  int64_t memory_bytes = 0;  // peak resident set
+  int64_t memory_bytes = 0;  // the program's own peak resident set
   bool cpu_time_exceeded = false;
   bool real_time_exceeded = false;
+  bool memory_exceeded = false;  // killed by the resident-set watchdog
   bool output_exceeded = false;
+  // A process of the run's uid survived every kill: the identity must not be used again.
+  bool leftovers_survived = false;
   std::string stdout_data;
   std::string stderr_data;
 };
 
+enum class SandboxMode { kNamespaces, kRestricted };
+
+struct SandboxOptions {
+  // judge_sandbox_init; empty: $JUDGE_SANDBOX_INIT, else beside the running executable,
+  // else where the build put it.
+  std::string init_path;
+  // Directories runs must not see (namespaces mode covers them; restricted mode relies on
+  // their permissions, which Create checks).
+  std::vector<std::string> hidden_paths;
+  // Force a mode; unset: namespaces when they work here, else restricted.
+  std::optional<SandboxMode> mode;
+  // The uid the namespaces probe runs as at Create (every process of it is killed
+  // afterwards, so it must belong to the judge alone).
+  uid_t probe_uid = 0;
+};
+
 class Sandbox {
  public:
-  // Creates the sandbox. When the process may create network namespaces, one empty
-  // namespace is made now and every run joins it.
-  static absl::StatusOr<std::unique_ptr<Sandbox>> Create();
+  static absl::StatusOr<std::unique_ptr<Sandbox>> Create(const SandboxOptions& options = {});
   ~Sandbox();
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
 
   // Runs the program to completion. Errors are the sandbox's own failures (a pipe that
-  // cannot be made, an execve that fails); whatever the program does is in RunResult.
+  // cannot be made, a setup step that fails); whatever the program does is in RunResult.
   absl::StatusOr<RunResult> Run(const RunSpec& spec) const;
 
-  bool has_private_network() const { return netns_fd_ >= 0; }
-  bool drops_privileges() const { return is_root_; }
+  SandboxMode mode() const { return mode_; }
+  // "namespaces" or "restricted", as /ping and /languages report it.
+  std::string_view mode_name() const;
+
+  // Kills every process of `uid` (a backstop after the init itself was killed). False
+  // if one survived.
+  static bool KillAllOf(uid_t uid);
 
  private:
-  Sandbox(int netns_fd, bool is_root) : netns_fd_(netns_fd), is_root_(is_root) {}
-  // Kills the run's process group and every process of `uid`, and waits (bounded)
-  // until the group is gone.
-  void KillLeftovers(pid_t pgid, uid_t uid) const;
-  // Removes what `uid` left in /tmp, /var/tmp and /dev/shm.
-  void RemoveFilesOf(uid_t uid) const;
-  int netns_fd_;
-  bool is_root_;
+  Sandbox(std::string init_path, std::vector<std::string> hidden, int netns_fd, SandboxMode mode)
+      : init_path_(std::move(init_path)),
+        hidden_(std::move(hidden)),
+        netns_fd_(netns_fd),
+        mode_(mode) {}
+  absl::StatusOr<RunResult> RunIn(const RunSpec& spec, SandboxMode mode) const;
+
+  const std::string init_path_;
+  const std::vector<std::string> hidden_;
+  const int netns_fd_;
+  SandboxMode mode_;
 };
+
+// The world-writable directories a run could leave files in.
+const std::vector<std::string>& SharedWritableDirs();
 
 }  // namespace judge
 

@@ -73,6 +73,15 @@ constexpr const char* kDeniedCalls[] = {
     "setpgid",
 };
 
+// State that outlives a process and is shared by everyone on the kernel (or the IPC
+// namespace): one run could leave data in it for the next. memfd is anonymous memory
+// outside the file size and address space limits.
+constexpr const char* kSharedStateCalls[] = {
+    "shmget", "shmat",   "shmctl",    "msgget",       "msgsnd",
+    "msgrcv", "msgctl",  "semget",    "semop",        "semtimedop",
+    "semctl", "mq_open", "mq_unlink", "memfd_create", "memfd_secret",
+};
+
 constexpr uint64_t kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
                                         CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
 
@@ -80,61 +89,55 @@ struct CtxDeleter {
   void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
 };
 
-absl::Status Check(int rc, const char* what) {
-  if (rc == 0) return absl::OkStatus();
-  return absl::InternalError(
-      absl::StrCat("seccomp: cannot add rule for ", what, ": ", strerror(-rc)));
-}
-
 }  // namespace
 
-absl::StatusOr<SeccompProgram> SeccompProgram::Build(SeccompProfile profile,
-                                                     const char* exec_path) {
+absl::StatusOr<SeccompProgram> SeccompProgram::Build(SeccompProfile profile, int exec_fd) {
   std::unique_ptr<void, CtxDeleter> holder(seccomp_init(SCMP_ACT_ALLOW));
   scmp_filter_ctx ctx = holder.get();
   if (ctx == nullptr) return absl::InternalError("seccomp_init failed");
-
+  absl::Status status;
+  // Adds one rule; the first failure is kept and later rules are skipped.
+  auto rule = [&](uint32_t action, int nr, const char* what,
+                  std::initializer_list<scmp_arg_cmp> args = {}) {
+    if (!status.ok() || nr == __NR_SCMP_ERROR) return;  // not on this architecture
+    int rc = seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()),
+                                    args.size() ? args.begin() : nullptr);
+    if (rc != 0) {
+      status = absl::InternalError(
+          absl::StrCat("seccomp: cannot add rule for ", what, ": ", strerror(-rc)));
+    }
+  };
   for (const char* name : kDeniedCalls) {
-    int nr = seccomp_syscall_resolve_name(name);
-    if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
-    if (auto s = Check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0), name); !s.ok()) {
-      return s;
-    }
+    rule(SCMP_ACT_ERRNO(EPERM), seccomp_syscall_resolve_name(name), name);
   }
-  // Only local sockets: no network, whatever namespace the run is in.
-  if (auto s = Check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
-                                      SCMP_A0(SCMP_CMP_NE, AF_UNIX)),
-                     "socket");
-      !s.ok()) {
-    return s;
+  for (const char* name : kSharedStateCalls) {
+    rule(SCMP_ACT_ERRNO(EPERM), seccomp_syscall_resolve_name(name), name);
   }
+  // No sockets at all: no network, and no abstract unix socket (which lives in the
+  // network namespace, not the filesystem) to talk to another run through.
+  rule(SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), "socket");
   for (uint64_t flag : kNamespaceFlags) {
-    if (auto s = Check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                                        SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)),
-                       "clone");
-        !s.ok()) {
-      return s;
-    }
+    rule(SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), "clone",
+         {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
   }
   // clone3 passes its flags in memory, which a filter cannot read: make libc use clone.
-  if (auto s = Check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "clone3");
-      !s.ok()) {
-    return s;
-  }
+  rule(SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), "clone3");
   if (profile == SeccompProfile::kRun) {
-    auto ptr = static_cast<scmp_datum_t>(reinterpret_cast<uintptr_t>(exec_path));
-    if (auto s = Check(seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execve), 1,
-                                        SCMP_A0(SCMP_CMP_NE, ptr)),
-                       "execve");
-        !s.ok()) {
-      return s;
-    }
-    if (auto s =
-            Check(seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execveat), 0), "execveat");
-        !s.ok()) {
-      return s;
-    }
+    // Threads, but no processes: every limit of the run then covers all of it.
+    rule(SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fork), "fork");
+    rule(SCMP_ACT_ERRNO(EPERM), SCMP_SYS(vfork), "vfork");
+    rule(SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), "clone",
+         {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)});
+    // The only execution allowed is the init's execveat(exec_fd, "", ..., AT_EMPTY_PATH)
+    // that starts the program; exec_fd is at or above the program's open-file limit, so
+    // the program itself can never pass this rule.
+    rule(SCMP_ACT_KILL_PROCESS, SCMP_SYS(execve), "execve");
+    rule(SCMP_ACT_KILL_PROCESS, SCMP_SYS(execveat), "execveat",
+         {SCMP_A0(SCMP_CMP_NE, static_cast<scmp_datum_t>(exec_fd))});
+    rule(SCMP_ACT_KILL_PROCESS, SCMP_SYS(execveat), "execveat",
+         {SCMP_A4(SCMP_CMP_NE, AT_EMPTY_PATH)});
   }
+  if (!status.ok()) return status;
 
   // libseccomp 2.5 exports BPF only to a file descriptor.
   int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
@@ -151,13 +154,6 @@ absl::StatusOr<SeccompProgram> SeccompProgram::Build(SeccompProfile profile,
   close(fd);
   if (rc != 0) return absl::InternalError(absl::StrCat("seccomp export: ", strerror(-rc)));
   return program;
-}
-
-int SeccompProgram::Install() const {
-  sock_fprog prog;
-  prog.len = static_cast<unsigned short>(code_.size());
-  prog.filter = const_cast<sock_filter*>(code_.data());
-  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
 }
 
 }  // namespace judge

@@ -1,11 +1,12 @@
 // The system-call filters for untrusted code, built with libseccomp.
 //
-// The filters default to allow and deny what lets a program leave its box or attack the
-// host: sockets other than AF_UNIX, io_uring, ptrace and process_vm_*, mount and friends,
-// namespace creation and joining, kernel module and keyring calls, bpf and perf, and
-// setsid/setpgid (so that every descendant stays in the run's process group). clone3
-// answers ENOSYS so that libc falls back to clone, whose flags can be checked.
-// The run profile also allows exactly one execve: the one of the judged program itself.
+// The filters default to allow and deny what lets a program leave its box, attack the
+// host or leave state behind: every socket, io_uring, ptrace and process_vm_*, mount and
+// friends, namespace creation and joining, kernel module and keyring calls, bpf and perf,
+// setsid/setpgid (every descendant stays in the run's process group), SysV IPC, POSIX
+// message queues and memfd. clone3 answers ENOSYS so that libc falls back to clone, whose
+// flags can be checked. The run profile also allows threads but no processes, and no
+// execution but the one execveat that starts the program (see Build).
 #ifndef JUDGE_SERVER_SECCOMP_POLICY_H_
 #define JUDGE_SERVER_SECCOMP_POLICY_H_
 
@@ -22,14 +23,15 @@ enum class SeccompProfile {
   kRun,      // submissions: the only execve allowed is the one that starts them
 };
 
-// A compiled BPF program, ready for prctl(PR_SET_SECCOMP) in a forked child (which
-// must not allocate). `exec_path` is the pointer the child will pass to execve: the
-// run profile matches on that address, so no later execve can pass.
+// A compiled BPF program, handed to judge_sandbox_init, which installs it in the
+// program's process right before execve.
 class SeccompProgram {
  public:
-  static absl::StatusOr<SeccompProgram> Build(SeccompProfile profile, const char* exec_path);
-  // Installs the filter in the calling thread. Async-signal-safe. REQUIRES: NO_NEW_PRIVS.
-  int Install() const;
+  // `exec_fd`: for the run profile, the descriptor number the init opens the program's
+  // binary at (at or above the program's RLIMIT_NOFILE); the only execution allowed is
+  // execveat(exec_fd, "", ..., AT_EMPTY_PATH).
+  static absl::StatusOr<SeccompProgram> Build(SeccompProfile profile, int exec_fd);
+  const std::vector<sock_filter>& code() const { return code_; }
 
  private:
   std::vector<sock_filter> code_;

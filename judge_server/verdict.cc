@@ -57,7 +57,8 @@ Verdict ClassifyRun(const RunResult& run, const CaseLimits& limits, bool output_
   if (run.real_time_exceeded || run.real_time_ms > limits.real_time_ms) {
     return Verdict::kRealTimeLimitExceeded;
   }
-  if (run.memory_bytes > limits.memory_bytes) return Verdict::kMemoryLimitExceeded;
+  if (run.memory_exceeded || run.memory_bytes > limits.memory_bytes)
+    return Verdict::kMemoryLimitExceeded;
   if (run.signal != 0 || run.exit_code != 0) return Verdict::kRuntimeError;
   return output_matches ? Verdict::kAccepted : Verdict::kWrongAnswer;
 }
