@@ -141,16 +141,16 @@ HttpReply JudgeService::Ping() {
   // plus ours, both in "data" and, for plain curl, at the top level. Formatted by hand:
   // /ping is the load-balancing probe and must stay cheap.
   char fields[1024];
-  int n =
-      snprintf(fields, sizeof(fields),
-               "\"action\":\"pong\",\"hostname\":%s,\"judger_version\":\"%s\",\"cpu_core\":%d,"
-               "\"cpu\":%.1f,\"memory\":%.1f,\"load\":[%.2f,%.2f,%.2f],\"memory_total\":%lld,"
-               "\"memory_available\":%lld,\"running\":%d,\"queued\":%d,\"slots\":%d,"
-               "\"uptime_seconds\":%.3f",
-               hostname_json_.c_str(), kJudgeServerVersion.data(), cores,
-               cores ? 100.0 * s.load[0] / cores : 0.0, used, s.load[0], s.load[1], s.load[2],
-               static_cast<long long>(s.memory_total), static_cast<long long>(s.memory_available),
-               pool_.running(), pool_.queued(), pool_.slots(), uptime);
+  int n = snprintf(fields, sizeof(fields),
+                   "\"action\":\"pong\",\"hostname\":%s,\"judger_version\":\"%s\",\"cpu_core\":%d,"
+                   "\"cpu\":%.1f,\"memory\":%.1f,\"load\":[%.2f,%.2f,%.2f],\"memory_total\":%lld,"
+                   "\"memory_available\":%lld,\"running\":%d,\"queued\":%d,\"slots\":%d,"
+                   "\"uptime_seconds\":%.3f,\"sandbox\":\"%s\"",
+                   hostname_json_.c_str(), kJudgeServerVersion.data(), cores,
+                   cores ? 100.0 * s.load[0] / cores : 0.0, used, s.load[0], s.load[1], s.load[2],
+                   static_cast<long long>(s.memory_total),
+                   static_cast<long long>(s.memory_available), pool_.running(), pool_.queued(),
+                   pool_.slots(), uptime, std::string(judge_.sandbox().mode_name()).c_str());
   std::string_view f(fields, std::min<size_t>(n, sizeof(fields) - 1));
   HttpReply r;
   r.body.reserve(2 * f.size() + 32);
@@ -170,9 +170,10 @@ void JudgeService::Handle(HttpRequestView request, std::function<void(HttpReply)
     case Route::kHealthz:
       return counted(JsonReply(200, json::object{{"status", "ok"}, {"hostname", hostname_}}));
     case Route::kLanguages:
-      return counted(JsonReply(
-          200,
-          json::object{{"err", nullptr}, {"data", RenderLanguages()}, {"hostname", hostname_}}));
+      return counted(JsonReply(200, json::object{{"err", nullptr},
+                                                 {"data", RenderLanguages()},
+                                                 {"hostname", hostname_},
+                                                 {"sandbox", judge_.sandbox().mode_name()}}));
     case Route::kMetrics: {
       HttpReply r;
       r.content_type = "text/plain; version=0.0.4";

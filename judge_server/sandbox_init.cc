@@ -167,7 +167,7 @@ bool IsUnder(const char* path, const char* dir) {
   return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-// mkdir -p, as root, inside the run's own tmpfs.
+// mkdir -p, as root, inside the run's own tmpfs: traversable, not listable, like the work root.
 bool MakePath(const char* path) {
   char buf[4096];
   size_t n = strlen(path);
@@ -177,7 +177,7 @@ bool MakePath(const char* path) {
     if (buf[i] != '/' && buf[i] != '\0') continue;
     char saved = buf[i];
     buf[i] = '\0';
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+    if (mkdir(buf, 0711) != 0 && errno != EEXIST) return false;
     buf[i] = saved;
   }
   return true;
@@ -223,7 +223,8 @@ bool MountPrivateDirs(const Spec& spec) {
     char self[64] = "/proc/self/fd/";
     char digits[16];
     int n = 0;
-    for (int fd = cwd_fd; fd > 0 || n == 0; fd /= 10) digits[n++] = static_cast<char>('0' + fd % 10);
+    for (int fd = cwd_fd; fd > 0 || n == 0; fd /= 10)
+      digits[n++] = static_cast<char>('0' + fd % 10);
     size_t len = strlen(self);
     while (n > 0) self[len++] = digits[--n];
     self[len] = '\0';

@@ -46,8 +46,8 @@ struct SpecHeader {
   int64_t tmpfs_bytes;  // size of the run's private tmpfs (namespaces mode)
   uint32_t uid;
   uint32_t gid;
-  int32_t exec_fd;        // run profile: the fd number the program's binary is opened at
-  uint32_t filter_count;  // sock_filter entries that follow
+  int32_t exec_fd;         // run profile: the fd number the program's binary is opened at
+  uint32_t filter_count;   // sock_filter entries that follow
   uint32_t strings_bytes;  // then NUL-terminated strings: exec path, cwd, argv..., env...,
   uint32_t argc;           // writable dirs to cover..., hidden paths...
   uint32_t envc;

@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "tests/judge_server/server_process.h"
@@ -58,6 +62,50 @@ class AdversarialTest : public ::testing::Test {
     for (const auto& slot : std::filesystem::directory_iterator(server_->work_dir())) {
       EXPECT_TRUE(std::filesystem::is_empty(slot.path())) << slot.path();
     }
+    // ... and the host holds nothing of the slots: no IPC object, no file in a shared dir.
+    EXPECT_THAT(SlotIpcObjects(), IsEmpty());
+    EXPECT_THAT(SlotFilesInSharedDirs(), IsEmpty());
+  }
+
+  bool IsSlotUid(uid_t uid) const {
+    return uid >= server_->uid_base() && uid < server_->uid_base() + 64;
+  }
+
+  // Lines of /proc/sysvipc/{shm,msg,sem} owned by a slot uid.
+  std::vector<std::string> SlotIpcObjects() const {
+    std::vector<std::string> found;
+    for (const char* kind : {"shm", "msg", "sem"}) {
+      std::ifstream in(std::string("/proc/sysvipc/") + kind);
+      std::string line;
+      std::getline(in, line);  // header: the uid column is named "uid"
+      std::istringstream header(line);
+      std::vector<std::string> columns{std::istream_iterator<std::string>(header), {}};
+      auto uid_col = std::find(columns.begin(), columns.end(), "uid") - columns.begin();
+      while (std::getline(in, line)) {
+        std::istringstream row(line);
+        std::vector<std::string> cells{std::istream_iterator<std::string>(row), {}};
+        if (uid_col < static_cast<long>(cells.size()) &&
+            IsSlotUid(static_cast<uid_t>(std::stoul(cells[uid_col])))) {
+          found.push_back(std::string(kind) + ": " + line);
+        }
+      }
+    }
+    return found;
+  }
+
+  std::vector<std::string> SlotFilesInSharedDirs() const {
+    std::vector<std::string> found;
+    for (const char* dir : {"/tmp", "/var/tmp", "/dev/shm", "/run/lock"}) {
+      std::error_code ec;
+      for (auto it = std::filesystem::directory_iterator(dir, ec);
+           !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        struct stat st;
+        if (lstat(it->path().c_str(), &st) == 0 && IsSlotUid(st.st_uid)) {
+          found.push_back(it->path());
+        }
+      }
+    }
+    return found;
   }
 
   std::unique_ptr<ServerProcess> server_ = std::make_unique<ServerProcess>();
@@ -144,11 +192,14 @@ TEST_F(AdversarialTest, UnboundedStderrIsCappedAndTimeLimited) {
   EXPECT_EQ(o.verdict, "TLE");
 }
 
-TEST_F(AdversarialTest, InfiniteRecursionIsRuntimeError) {
+// The stack is memory like any other: recursion without end grows it past the memory
+// limit (as QingdaoU's Judger, a SIGSEGV past the limit is MLE).
+TEST_F(AdversarialTest, InfiniteRecursionIsMemoryLimited) {
   Outcome o = Submit("c",
                      "int f(volatile int n){volatile char pad[64]; pad[0]=n; return "
-                     "f(n+1)+pad[0];}\nint main(){return f(0);}");
-  EXPECT_EQ(o.verdict, "RE");
+                     "f(n+1)+pad[0];}\nint main(){return f(0);}",
+                     "1 2\n", "3\n", 2000, 64 << 20);
+  EXPECT_EQ(o.verdict, "MLE");
   EXPECT_EQ(o.first_case["signal"], 11);
 }
 
@@ -334,6 +385,253 @@ TEST_F(AdversarialTest, KillMinusOneHurtsNothingButItself) {
 int main(){ kill(-1, SIGKILL); puts("3"); return 0; })");
   EXPECT_NE(o.verdict, "SE");
   EXPECT_EQ(bystander.get().verdict, "AC");
+}
+
+// ---- The attack review's classes (issue 9): each reproduced with our own program ----
+
+TEST_F(AdversarialTest, ThreadsFloodingStderrCannotEscapeTheWallClock) {
+  const auto start = std::chrono::steady_clock::now();
+  Outcome o =
+      Submit("cpp", R"(#include <thread>
+#include <vector>
+#include <unistd.h>
+int main(){ static char b[65536]; std::vector<std::thread> t;
+  for (int i = 0; i < 8; i++) t.emplace_back([]{ for(;;) { (void)!write(2, b, sizeof b); } });
+  for (;;) pause(); })",
+             "", "3\n", 1000, 256 << 20, [](json::object& r) { r["max_real_time"] = 1000; });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(o.verdict, "TLE");
+  // The judging (compile included) ends near its limit, not after the writers tire.
+  EXPECT_LT(seconds, 15.0);
+  EXPECT_LE(o.first_case["real_time"].to_number<int64_t>(), 1500);
+}
+
+TEST_F(AdversarialTest, ChildProcessesCannotBeCreated) {
+  Outcome o = Submit("c", R"(#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <spawn.h>
+extern char **environ;
+int main(){ int made = 0;
+  for (int i = 0; i < 6; i++) { pid_t p = fork(); if (p == 0) { char* m = malloc(100<<20); memset(m, 1, 100<<20); pause(); } if (p > 0) made++; }
+  pid_t p; char* argv[] = {"true", 0};
+  if (posix_spawn(&p, "/bin/true", 0, 0, argv, environ) == 0) made++;
+  if (vfork() == 0) _exit(0);
+  printf("%d\n", made); return 0; })",
+                     "", "0\n", 1000, 64 << 20);
+  EXPECT_EQ(o.verdict, "AC") << "no fork, posix_spawn or vfork may succeed";
+}
+
+TEST_F(AdversarialTest, MemoryOfAllThreadsCountsTogether) {
+  // Six threads try to touch 20 MB each at a 64 MB limit: either they cannot get it, or
+  // the verdict is MLE; never 120 MB held with an AC.
+  Outcome o = Submit("cpp", R"(#include <thread>
+#include <vector>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <cstdio>
+int main(){ std::atomic<int> mb{0}; std::vector<std::thread> t;
+  for (int i = 0; i < 6; i++) t.emplace_back([&]{ char* m = (char*)malloc(20<<20); if (m) { memset(m, 1, 20<<20); mb += 20; } });
+  for (auto& x : t) x.join(); printf("%d\n", mb.load()); })",
+                     "", "", 2000, 64 << 20, [](json::object& r) { r["output"] = true; });
+  if (o.verdict != "MLE") {
+    EXPECT_LE(std::stoi(Stdout(o)), 64) << o.verdict;
+    EXPECT_LE(o.first_case["memory"].to_number<int64_t>(), 64 << 20);
+  }
+}
+
+TEST_F(AdversarialTest, CpuOfAllThreadsCountsTogether) {
+  Outcome o = Submit("cpp", R"(#include <thread>
+#include <vector>
+#include <cstdio>
+int main(){ std::vector<std::thread> t;
+  for (int i = 0; i < 8; i++) t.emplace_back([]{ volatile unsigned long x = 0; for (;;) x++; });
+  for (auto& x : t) x.join(); })",
+                     "", "3\n", 1000, 256 << 20);
+  EXPECT_EQ(o.verdict, "TLE");
+  EXPECT_GE(o.first_case["cpu_time"].to_number<int64_t>(), 1000);
+}
+
+TEST_F(AdversarialTest, BusyThreadsInOneSlotDoNotTurnTheOtherSlotsHonestRunIntoTle) {
+  server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"--slots", "2"});
+  auto hog = std::async(std::launch::async, [&] {
+    return Submit("cpp", R"(#include <thread>
+#include <vector>
+int main(){ std::vector<std::thread> t;
+  for (int i = 0; i < 60; i++) t.emplace_back([]{ volatile unsigned long x = 0; for (;;) x++; });
+  for (auto& x : t) x.join(); })",
+                  "", "3\n", 1000, 256 << 20);
+  });
+  server_->WaitForRunning(1);
+  // About 300 ms of CPU, honest, with the usual 3x wall-clock allowance.
+  Outcome o = Submit("c", R"(#include <stdio.h>
+int main(){ volatile unsigned long x = 0; for (unsigned long i = 0; i < 300000000UL; i++) x += i; puts("3"); return 0; })",
+                     "", "3\n", 2000, 64 << 20);
+  EXPECT_EQ(o.verdict, "AC");
+  EXPECT_EQ(hog.get().verdict, "TLE");
+}
+
+TEST_F(AdversarialTest, MemoryIsTheProgramsOwnWhateverTheServersSize) {
+  // Four 40 MB executables in the compile cache make the server large ...
+  for (int i = 0; i < 4; ++i) {
+    Outcome big = Submit("c",
+                         "char a[40<<20] = {" + std::to_string(i + 1) +
+                             "};\n#include <stdio.h>\nint main(){puts(\"3\"); return a[5];}",
+                         "", "3\n", 1000, 256 << 20);
+    ASSERT_EQ(big.verdict, "AC");
+  }
+  // ... and an honest A+B at 16 MB is still AC, charged a few MB at most.
+  Outcome o = Submit("c", R"(#include <stdio.h>
+int main(){ int a, b; scanf("%d %d", &a, &b); printf("%d\n", a + b); return 0; })",
+                     "1 2\n", "3\n", 1000, 16 << 20);
+  EXPECT_EQ(o.verdict, "AC");
+  EXPECT_LT(o.first_case["memory"].to_number<int64_t>(), 4 << 20);
+}
+
+TEST_F(AdversarialTest, MemoryVerdictMatchesTheProgramsPeak) {
+  // 48 MB touched: reported within a few MB of that, whatever else is going on.
+  Outcome o = Submit("c", R"(#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(){ char* m = malloc(48<<20); memset(m, 1, 48<<20); puts("3"); return m[7] - 1; })",
+                     "", "3\n", 1000, 128 << 20);
+  EXPECT_EQ(o.verdict, "AC");
+  const int64_t memory = o.first_case["memory"].to_number<int64_t>();
+  EXPECT_GE(memory, 48 << 20);
+  EXPECT_LT(memory, 51 << 20);
+}
+
+TEST_F(AdversarialTest, SysvIpcIsDenied) {
+  Outcome o = Submit("c", R"(#include <stdio.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+int main(){ int made = 0;
+  if (shmget(IPC_PRIVATE, 96<<20, IPC_CREAT|0666) >= 0) made++;
+  if (shmget(0x4a554447, 4096, IPC_CREAT|0666) >= 0) made++;
+  if (msgget(IPC_PRIVATE, IPC_CREAT|0666) >= 0) made++;
+  if (semget(IPC_PRIVATE, 1, IPC_CREAT|0666) >= 0) made++;
+  printf("%d\n", made); return 0; })",
+                     "", "0\n");
+  EXPECT_EQ(o.verdict, "AC");
+}
+
+TEST_F(AdversarialTest, NothingWrittenToSharedDirsReachesTheNextRunOrCompile) {
+  // One run writes everywhere it might; the next run and the next compile look for it.
+  Outcome writer = Submit("c", R"(#include <stdio.h>
+int main(){ const char* paths[] = {"/tmp/x", "/var/tmp/x", "/dev/shm/x", "/run/lock/x", 0};
+  int wrote = 0; for (int i = 0; paths[i]; i++) { FILE* f = fopen(paths[i], "w"); if (f) { fputs("SECRET", f); fclose(f); wrote++; } }
+  printf("%d\n", wrote >= 0 ? 3 : 0); return 0; })",
+                          "", "3\n");
+  EXPECT_EQ(writer.verdict, "AC");
+  Outcome reader = Submit("c", R"(#include <stdio.h>
+int main(){ const char* paths[] = {"/tmp/x", "/var/tmp/x", "/dev/shm/x", "/run/lock/x", 0};
+  int seen = 0; for (int i = 0; paths[i]; i++) { FILE* f = fopen(paths[i], "r"); if (f) { seen++; fclose(f); } }
+  printf("%d\n", seen); return 0; })",
+                          "", "0\n");
+  EXPECT_EQ(reader.verdict, "AC");
+  Outcome include = Submit("c", "#include \"/run/lock/x\"\nint main(){}");
+  EXPECT_EQ(include.verdict, "CE");
+  EXPECT_THAT(std::string(include.reply["data"].as_string()), ::testing::Not(HasSubstr("SECRET")));
+}
+
+TEST_F(AdversarialTest, DeepTreesInTmpDoNotSurvive) {
+  Outcome o = Submit("c", R"(#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(){ if (chdir("/tmp") != 0) { puts("3"); return 0; }
+  for (int i = 0; i < 25000; i++) { if (mkdir("d", 0700) != 0 || chdir("d") != 0) break; }
+  puts("3"); return 0; })",
+                     "", "3\n", 3000, 256 << 20);
+  EXPECT_EQ(o.verdict, "AC");
+  Outcome next = Submit("c", R"(#include <stdio.h>
+#include <sys/stat.h>
+int main(){ struct stat st; printf("%d\n", stat("/tmp/d", &st) == 0); return 0; })",
+                        "", "0\n");
+  EXPECT_EQ(next.verdict, "AC");
+}
+
+TEST_F(AdversarialTest, FilesInSharedDirsCannotHoldMoreThanTheRunsCap) {
+  // 320 MB into /dev/shm at a 128 MB limit: the writes stop at the run's small tmpfs (or
+  // fail at once where nothing is writable), and the memory is gone after the run.
+  Outcome o = Submit("c", R"(#include <stdio.h>
+#include <string.h>
+#include <signal.h>
+int main(){ static char b[1<<20]; memset(b, 7, sizeof b); long mb = 0; signal(SIGXFSZ, SIG_IGN);
+  FILE* f = fopen("/dev/shm/big", "w");
+  for (int i = 0; f && i < 320; i++) { if (fwrite(b, 1, sizeof b, f) != sizeof b || fflush(f) != 0) break; mb++; }
+  printf("%s\n", mb <= 16 ? "3" : "too much"); return 0; })",
+                     "", "3\n", 3000, 128 << 20);
+  EXPECT_EQ(o.verdict, "AC");
+}
+
+TEST_F(AdversarialTest, RunsCannotTalkThroughAnyUnixSocket) {
+  Outcome o = Submit("c", R"(#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <string.h>
+int main(){ int s = socket(AF_UNIX, SOCK_STREAM, 0); int d = socket(AF_UNIX, SOCK_DGRAM, 0);
+  int n = socket(AF_NETLINK, SOCK_RAW, 0);
+  printf("%d\n", (s >= 0) + (d >= 0) + (n >= 0)); return 0; })",
+                     "", "0\n");
+  EXPECT_EQ(o.verdict, "AC");
+}
+
+TEST_F(AdversarialTest, ExecOfAnotherBinaryThroughAnyDescriptorKillsTheProgram) {
+  // The filter allows one execveat on one descriptor number, which the program cannot
+  // hold: not by dup2 (above its open-file limit), not by raising that limit.
+  Outcome o = Submit("c", R"(#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+int main(){ int fd = open("/bin/true", O_PATH);
+  struct rlimit rl = {4096, 4096}; int raised = setrlimit(RLIMIT_NOFILE, &rl) == 0;
+  int high = 0; for (int n = 64; n < 1024; n++) if (dup2(fd, n) == n) high++;
+  fprintf(stderr, "raised %d high %d\\n", raised, high);
+  char* argv[] = {"true", 0}; char* envp[] = {0};
+  for (int n = 3; n < 64; n++) { dup2(fd, n); syscall(SYS_execveat, n, "", argv, envp, AT_EMPTY_PATH); }
+  puts("still here"); return 0; })");
+  EXPECT_EQ(o.verdict, "RE");
+  EXPECT_EQ(o.first_case["signal"], 31);  // SIGSYS
+}
+
+TEST_F(AdversarialTest, CompileErrorsAreNotCached) {
+  auto cache_hits = [&] {
+    std::string m = HttpRequest(server_->port(), "GET", "/metrics").body;
+    const std::string key = "judge_compile_cache_lookups_total{result=\"hit\"} ";
+    auto at = m.find(key);
+    return at == std::string::npos ? -1 : std::stoi(m.substr(at + key.size()));
+  };
+  Outcome first = Submit("c", "int main(){ return x; }");
+  const int hits = cache_hits();
+  Outcome second = Submit("c", "int main(){ return x; }");
+  EXPECT_EQ(first.verdict, "CE");
+  EXPECT_EQ(second.verdict, "CE");
+  EXPECT_EQ(cache_hits(), hits);
+}
+
+TEST_F(AdversarialTest, ManyThreadsFitWithABigMemoryLimit) {
+  Outcome o = Submit("cpp", R"(#include <thread>
+#include <vector>
+#include <atomic>
+#include <cstdio>
+int main(){ std::atomic<int> n{0}; std::vector<std::thread> t;
+  for (int i = 0; i < 32; i++) t.emplace_back([&]{ n++; });
+  for (auto& x : t) x.join(); printf("%d\n", n.load()); })",
+                     "", "32\n", 2000, 256 << 20);
+  EXPECT_EQ(o.verdict, "AC");
+}
+
+TEST_F(AdversarialTest, SandboxModeIsReported) {
+  json::object ping = HttpRequest(server_->port(), "GET", "/ping").Json().as_object();
+  ASSERT_TRUE(ping.contains("sandbox"));
+  EXPECT_EQ(ping["sandbox"], "namespaces");  // root on the host: the strongest mode
 }
 
 }  // namespace
