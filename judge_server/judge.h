@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct JudgeOptions {
   std::string test_case_root = "/var/lib/judge_server/test_cases";
   uid_t uid_base = 0;  // 0: pick a random range of 64 so that two servers never share uids
   int slots = 1;       // at most 63: uid_base + 63 is the sandbox's probe identity
+  std::optional<SandboxMode> sandbox_mode;  // unset: the strongest that works here
   size_t cache_entries = 256;
   size_t cache_bytes = 256 << 20;
 };

@@ -36,6 +36,9 @@ Usage: judge_server [flags]
   --uid-base N       first of the uids the slots run as, one per slot (env
                      JUDGE_UID_BASE; default: a random range above 300000, so that
                      servers sharing a kernel never share uids)
+  --sandbox M        auto | namespaces | restricted (env JUDGE_SANDBOX, default auto:
+                     namespaces where the server holds CAP_SYS_ADMIN, else restricted;
+                     see README, Sandbox)
   --help             this text
 
 Routes: GET /ping, GET /healthz, GET /metrics, GET /languages, POST /judge.
@@ -45,7 +48,7 @@ Must run as root: every submission runs as a fresh unprivileged uid.
 struct Flags {
   std::string port = "8090", address = "0.0.0.0", token, slots, queue = "16",
               work_dir = "/tmp/judge_server", test_case_dir = "/var/lib/judge_server/test_cases",
-              threads, uid_base = "0";
+              threads, uid_base = "0", sandbox = "auto";
 };
 
 bool ParseInt(const std::string& text, const char* name, int min, int max, int* out) {
@@ -76,7 +79,8 @@ int main(int argc, char** argv) {
                       {"--work-dir", "JUDGE_WORK_DIR", &f.work_dir},
                       {"--test-case-dir", "JUDGE_TEST_CASE_DIR", &f.test_case_dir},
                       {"--threads", "JUDGE_THREADS", &f.threads},
-                      {"--uid-base", "JUDGE_UID_BASE", &f.uid_base}};
+                      {"--uid-base", "JUDGE_UID_BASE", &f.uid_base},
+                      {"--sandbox", "JUDGE_SANDBOX", &f.sandbox}};
   for (const Option& o : options) {
     if (const char* v = getenv(o.env); v != nullptr && *v != '\0') *o.value = v;
   }
@@ -110,7 +114,7 @@ int main(int argc, char** argv) {
 
   int port, slots, queue, threads, uid_base;
   if (!ParseInt(f.port, "--port", 0, 65535, &port) ||
-      !ParseInt(f.slots, "--slots", 1, 64, &slots) ||
+      !ParseInt(f.slots, "--slots", 1, 63, &slots) ||
       !ParseInt(f.queue, "--queue", 0, 10000, &queue) ||
       !ParseInt(f.threads, "--threads", 1, 64, &threads) ||
       !ParseInt(f.uid_base, "--uid-base", 0, 2000000000, &uid_base) ||
@@ -118,6 +122,11 @@ int main(int argc, char** argv) {
        (std::cerr << "judge_server: --uid-base must be 0 "
                      "(random) or at least 1000\n",
         true))) {
+    return 2;
+  }
+  if (f.sandbox != "auto" && f.sandbox != "namespaces" && f.sandbox != "restricted") {
+    std::cerr << "judge_server: --sandbox must be auto, namespaces or restricted, got '"
+              << f.sandbox << "'\n";
     return 2;
   }
   if (f.token.empty()) {
@@ -138,6 +147,8 @@ int main(int argc, char** argv) {
   judge_options.uid_base = static_cast<uid_t>(uid_base);
   judge_options.work_root = f.work_dir;
   judge_options.test_case_root = f.test_case_dir;
+  if (f.sandbox == "namespaces") judge_options.sandbox_mode = judge::SandboxMode::kNamespaces;
+  if (f.sandbox == "restricted") judge_options.sandbox_mode = judge::SandboxMode::kRestricted;
   auto judge = judge::Judge::Create(judge_options, metrics);
   if (!judge.ok()) {
     std::cerr << "judge_server: " << judge.status().message() << "\n";

@@ -77,7 +77,7 @@ check "judge image built and distributed" $M image build "$tmp/ctx" -t judge_ser
 check "edge image built and distributed" $M image build docker/edge -t musketeer/edge:1
 [ "$($M image ls | grep -c 'judge_server:1.0')" = 3 ] && ok "judge image on every node" || bad "judge image not everywhere"
 check "judge_swarm: 3 replicas converge" $M --token "$operator" service create --replicas 3 --name judge_swarm -p 8090:8090 \
-  --network swarm_test -e JUDGE_TOKEN=e2e judge_server:1.0
+  --network swarm_test --cap-add CAP_SYS_ADMIN -e JUDGE_TOKEN=e2e judge_server:1.0
 [ "$($M service ps judge_swarm | grep -c ' running ')" = 3 ] && ok "service ps shows 3 running tasks" || bad "service ps"
 # Task logs reach the manager a moment after the tasks run: poll, bounded.
 logs=""

@@ -28,6 +28,7 @@ reply=$(curl -s -H "X-Judge-Server-Token: $(printf %s "$token" | sha256sum | cut
   --data-binary "$body" "http://127.0.0.1:$port/judge")
 echo "judge reply: $reply"
 check "judge inside the container accepts A+B" grep -q '"verdict":"AC"' <<<"$reply"
+check "without CAP_SYS_ADMIN the judge runs in its restricted mode" grep -q '"sandbox":"restricted"' <<<"$ping"
 check "judge refuses a wrong token" test "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Judge-Server-Token: x' \
   --data-binary "$body" "http://127.0.0.1:$port/judge")" = 401
 
@@ -45,6 +46,11 @@ elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
 echo "docker stop took ${elapsed_ms} ms, exit code $code"
 check "SIGTERM stops the server cleanly (exit 0, not killed)" test "$code" = 0
+
+# The mode the demo deploys (CAP_SYS_ADMIN: namespaces per run) against the whole
+# adversarial suite, each test with a container of its own.
+check "the adversarial suite passes against the image with CAP_SYS_ADMIN" \
+  env JUDGE_TEST_IMAGE="$tag" build/tests/judge_server/sandbox_adversarial_test --gtest_brief=1
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -60,13 +60,72 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
 
 std::string TokenHeader() { return Sha256Hex(ServerProcess::kToken); }
 
+namespace {
+
+std::string RunCommand(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+std::string ServerProcess::Exec(const std::string& command) const {
+  if (container_.empty()) return RunCommand(command);
+  std::string quoted;
+  for (char c : command) {
+    if (c == '\'')
+      quoted += "'\\''";
+    else
+      quoted += c;
+  }
+  return RunCommand("docker exec " + container_ + " sh -c '" + quoted + "'");
+}
+
 ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
   std::random_device rd;
   uid_base_ = 500000 + (rd() % 20000) * 64;
-  work_dir_ = std::filesystem::temp_directory_path() / ("judge_test_" + std::to_string(rd()));
   for (size_t i = 0; i + 1 < extra_args.size(); ++i) {
     if (extra_args[i] == "--slots") slots_ = std::stoi(extra_args[i + 1]);
   }
+  if (const char* image = getenv("JUDGE_TEST_IMAGE"); image != nullptr && *image) {
+    container_ = "judge-test-" + std::to_string(rd());
+    work_dir_ = "/tmp/judge_server";
+    std::string cmd = "docker run -d --name " + container_ +
+                      " --cap-add SYS_ADMIN -p 127.0.0.1::8090 -e JUDGE_TOKEN=" + kToken +
+                      " -e JUDGE_UID_BASE=" + std::to_string(uid_base_) +
+                      " -e JUDGE_SLOTS=" + std::to_string(slots_);
+    for (size_t i = 0; i + 1 < extra_args.size(); i += 2) {
+      if (extra_args[i] == "--test-case-dir") {
+        cmd += " -v " + extra_args[i + 1] + ":" + extra_args[i + 1] +
+               ":ro -e JUDGE_TEST_CASE_DIR=" + extra_args[i + 1];
+      }
+    }
+    cmd += std::string(" ") + image + " >/dev/null";
+    if (system(cmd.c_str()) != 0) throw std::runtime_error("docker run failed: " + cmd);
+    std::string mapped = Trim(RunCommand("docker port " + container_ + " 8090/tcp | head -1"));
+    port_ = std::stoi(mapped.substr(mapped.rfind(':') + 1));
+    for (int i = 0; i < 200 && HttpRequest(port_, "GET", "/healthz").status != 200; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    // The server's pid as the judged programs see it, inside the container.
+    std::string inside =
+        Trim(Exec("for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = judge_server ] && "
+                  "basename $p; done | head -1"));
+    pid_ = inside.empty() ? -1 : std::stoi(inside);
+    return;
+  }
+  work_dir_ = std::filesystem::temp_directory_path() / ("judge_test_" + std::to_string(rd()));
   std::vector<std::string> args = {"build/judge_server/judge_server",
                                    "--port",
                                    "0",
@@ -103,6 +162,10 @@ ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
 }
 
 ServerProcess::~ServerProcess() {
+  if (!container_.empty()) {
+    RunCommand("docker rm -f " + container_ + " >/dev/null 2>&1");
+    return;
+  }
   if (Alive()) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
@@ -112,11 +175,20 @@ ServerProcess::~ServerProcess() {
 }
 
 bool ServerProcess::Alive() const {
+  if (!container_.empty()) {
+    return Trim(RunCommand("docker inspect -f '{{.State.Running}}' " + container_)) == "true";
+  }
   if (pid_ <= 0) return false;
   return waitpid(pid_, nullptr, WNOHANG) == 0;
 }
 
 int ServerProcess::Terminate() {
+  if (!container_.empty()) {
+    RunCommand("docker stop -t 20 " + container_ + " >/dev/null");
+    int code =
+        std::stoi("0" + Trim(RunCommand("docker inspect -f '{{.State.ExitCode}}' " + container_)));
+    return code << 8;  // as waitpid would encode an exit code
+  }
   int status = -1;
   kill(pid_, SIGTERM);
   waitpid(pid_, &status, 0);

@@ -22,7 +22,9 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
                          const std::string& body = "",
                          const std::map<std::string, std::string>& headers = {});
 
-// A judge_server started from the build tree with a fresh work dir and uid range.
+// A judge_server started from the build tree with a fresh work dir and uid range; or,
+// when JUDGE_TEST_IMAGE names an image, that image under dockerd with CAP_SYS_ADMIN
+// (the mode the demo deploys), so that one suite checks both.
 class ServerProcess {
  public:
   static constexpr const char* kToken = "test-token";
@@ -48,12 +50,18 @@ class ServerProcess {
   // Pids of processes whose real uid is in this server's slot range.
   std::vector<pid_t> SlotProcesses() const;
 
+  // Runs a shell command where the server's files are (the host, or inside the
+  // container) and returns its standard output.
+  std::string Exec(const std::string& command) const;
+  bool in_container() const { return !container_.empty(); }
+
  private:
   pid_t pid_ = -1;
   int port_ = 0;
   int slots_ = 2;
   uid_t uid_base_ = 0;
   std::string work_dir_;
+  std::string container_;  // docker mode: the container's name
 };
 
 // A judging request in the native form.
