@@ -187,6 +187,7 @@ absl::StatusOr<std::unique_ptr<Judge>> Judge::Create(const JudgeOptions& options
   sandbox_options.hidden_paths = {o.test_case_root};
   sandbox_options.probe_uid = o.uid_base + kProbeUidOffset;
   sandbox_options.mode = o.sandbox_mode;
+  sandbox_options.close_shared_dirs = o.close_shared_dirs;
   auto sandbox = Sandbox::Create(sandbox_options);
   if (!sandbox.ok()) return sandbox.status();
   return std::unique_ptr<Judge>(new Judge(std::move(o), *std::move(sandbox), metrics));

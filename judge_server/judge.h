@@ -32,6 +32,7 @@ struct JudgeOptions {
   uid_t uid_base = 0;  // 0: pick a random range of 64 so that two servers never share uids
   int slots = 1;       // at most 63: uid_base + 63 is the sandbox's probe identity
   std::optional<SandboxMode> sandbox_mode;  // unset: the strongest that works here
+  bool close_shared_dirs = false;           // see SandboxOptions
   size_t cache_entries = 256;
   size_t cache_bytes = 256 << 20;
 };

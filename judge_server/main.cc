@@ -38,7 +38,9 @@ Usage: judge_server [flags]
                      servers sharing a kernel never share uids)
   --sandbox M        auto | namespaces | restricted (env JUDGE_SANDBOX, default auto:
                      namespaces where the server holds CAP_SYS_ADMIN, else restricted;
-                     see README, Sandbox)
+                     see README, Sandbox). Restricted mode needs /tmp & co. closed to
+                     other users; JUDGE_CLOSE_SHARED_DIRS=1 (set by the image, whose
+                     filesystem is the judge's own) lets it close them itself
   --help             this text
 
 Routes: GET /ping, GET /healthz, GET /metrics, GET /languages, POST /judge.
@@ -149,6 +151,9 @@ int main(int argc, char** argv) {
   judge_options.test_case_root = f.test_case_dir;
   if (f.sandbox == "namespaces") judge_options.sandbox_mode = judge::SandboxMode::kNamespaces;
   if (f.sandbox == "restricted") judge_options.sandbox_mode = judge::SandboxMode::kRestricted;
+  // Only the image sets this: its filesystem is the judge's own.
+  const char* close_dirs = getenv("JUDGE_CLOSE_SHARED_DIRS");
+  judge_options.close_shared_dirs = close_dirs != nullptr && std::string(close_dirs) == "1";
   auto judge = judge::Judge::Create(judge_options, metrics);
   if (!judge.ok()) {
     std::cerr << "judge_server: " << judge.status().message() << "\n";

@@ -90,10 +90,6 @@ int AboveInitFds(int fd) {
   return moved;
 }
 
-bool InContainer() {
-  return access("/.dockerenv", F_OK) == 0 || access("/run/.containerenv", F_OK) == 0;
-}
-
 std::string DefaultInitPath() {
   if (const char* env = getenv("JUDGE_SANDBOX_INIT"); env != nullptr && *env) return env;
   std::error_code ec;
@@ -195,12 +191,13 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxOptions& o
   for (const std::string& dir : SharedWritableDirs()) {
     struct stat st;
     if (stat(dir.c_str(), &st) != 0 || (st.st_mode & S_IWOTH) == 0) continue;
-    if (!InContainer()) {
+    if (!options.close_shared_dirs) {
       return absl::FailedPreconditionError(absl::StrCat(
           "no mount namespaces here and ", dir,
           " is world-writable: a run could leave files for the next one. Run judge_server "
           "as root with CAP_SYS_ADMIN (on the host, or a container with --cap-add "
-          "SYS_ADMIN); its restricted mode changes such directories only inside a container"));
+          "SYS_ADMIN), or, where the filesystem is the judge's own (its image sets "
+          "JUDGE_CLOSE_SHARED_DIRS=1), let it close such directories"));
     }
     // Inside its own container the server owns the filesystem: close the directory.
     if (chmod(dir.c_str(), (st.st_mode & 07777) & ~(S_IWOTH | S_IWGRP)) != 0) {

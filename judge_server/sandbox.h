@@ -17,8 +17,9 @@
 //   namespace. Whatever a run writes vanishes with it.
 // - kRestricted (root without CAP_SYS_ADMIN: a default container): no namespaces. The
 //   world-writable directories are made unwritable for the slot uids at Create (only
-//   inside a container, where the server owns the filesystem), so a run can write
-//   nowhere; SysV IPC, POSIX message queues, memfd and sockets are denied by the filter.
+//   when told the filesystem is the judge's own: close_shared_dirs, set by its image),
+//   so a run can write nowhere; SysV IPC, POSIX message queues, memfd and sockets are denied by the
+//   filter.
 // In both modes runs may create threads but no processes, so every limit (address space,
 // CPU clock, resident set) covers the whole run.
 //
@@ -96,6 +97,9 @@ struct SandboxOptions {
   std::vector<std::string> hidden_paths;
   // Force a mode; unset: namespaces when they work here, else restricted.
   std::optional<SandboxMode> mode;
+  // Restricted mode may chmod world-writable directories (o-w): only where the
+  // filesystem belongs to the judge alone (its container image says so).
+  bool close_shared_dirs = false;
   // The uid the namespaces probe runs as at Create (every process of it is killed
   // afterwards, so it must belong to the judge alone).
   uid_t probe_uid = 0;
