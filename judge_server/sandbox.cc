@@ -74,7 +74,8 @@ bool SetLimit(int resource, int64_t soft, int64_t hard) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (setpgid(0, 0) != 0) ChildFail(report_fd, 0);
   if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) ChildFail(report_fd, 1);
-  if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) {
+  if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
+      dup2(spec.merge_stderr ? out_fd : err_fd, 2) < 0) {
     ChildFail(report_fd, 2);
   }
   // Nothing of the server's survives execve (the report pipe closes on success).

@@ -45,6 +45,9 @@ struct RunSpec {
   SeccompProfile profile = SeccompProfile::kRun;
   uid_t uid = 0;  // the slot's unprivileged identity; ignored unless the server is root
   gid_t gid = 0;
+  // Stderr goes into the stdout pipe (and counts against stdout_bytes), as QingdaoU's
+  // Judger writes both into one file; stderr_data stays empty.
+  bool merge_stderr = false;
 };
 
 struct RunResult {

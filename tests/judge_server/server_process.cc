@@ -60,7 +60,8 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
 
 std::string TokenHeader() { return Sha256Hex(ServerProcess::kToken); }
 
-ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
+ServerProcess::ServerProcess(std::vector<std::string> extra_args,
+                             std::vector<std::pair<std::string, std::string>> env) {
   std::random_device rd;
   uid_base_ = 500000 + (rd() % 20000) * 64;
   work_dir_ = std::filesystem::temp_directory_path() / ("judge_test_" + std::to_string(rd()));
@@ -86,7 +87,12 @@ ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    setenv("JUDGE_TOKEN", kToken, 1);
+    bool token_set = false;
+    for (const auto& [k, v] : env) {
+      setenv(k.c_str(), v.c_str(), 1);
+      token_set = token_set || k == "TOKEN" || k == "JUDGE_TOKEN";
+    }
+    if (!token_set) setenv("JUDGE_TOKEN", kToken, 1);
     execv(argv[0], argv.data());
     _exit(127);
   }
