@@ -218,13 +218,17 @@ std::chrono::milliseconds HeartbeatDelay(int failures, std::chrono::milliseconds
   return std::max(interval, std::min(delay, max_backoff));
 }
 
-absl::StatusOr<std::unique_ptr<Heartbeat>> Heartbeat::Create(HeartbeatOptions options) {
-  auto backend = ParseHttpUrl(options.backend_url);
-  if (!backend.ok()) {
+absl::Status CheckHeartbeatUrls(std::string_view backend_url, std::string_view service_url) {
+  if (auto backend = ParseHttpUrl(backend_url); !backend.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("BACKEND_URL: ", std::string(backend.status().message())));
   }
-  if (auto s = CheckServiceUrlTemplate(options.service_url); !s.ok()) return s;
+  return CheckServiceUrlTemplate(service_url);
+}
+
+absl::StatusOr<std::unique_ptr<Heartbeat>> Heartbeat::Create(HeartbeatOptions options) {
+  if (auto s = CheckHeartbeatUrls(options.backend_url, options.service_url); !s.ok()) return s;
+  auto backend = ParseHttpUrl(options.backend_url);
   if (options.interval <= std::chrono::milliseconds(0)) {
     return absl::InvalidArgumentError("the heartbeat interval must be positive");
   }

@@ -53,6 +53,8 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url);
 
 // OK when the template uses only {ip}, {hostname} and {port} and is an http URL.
 absl::Status CheckServiceUrlTemplate(std::string_view service_url);
+// Both URLs of a heartbeat configuration, checked before anything starts.
+absl::Status CheckHeartbeatUrls(std::string_view backend_url, std::string_view service_url);
 // Fills the template. An IPv6 `ip` is put in brackets.
 std::string ExpandServiceUrl(std::string_view service_url, std::string_view ip,
                              std::string_view hostname, uint16_t port);

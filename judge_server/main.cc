@@ -150,6 +150,12 @@ int main(int argc, char** argv) {
         true))) {
     return 2;
   }
+  if (!f.backend_url.empty()) {
+    if (auto s = judge::CheckHeartbeatUrls(f.backend_url, f.service_url); !s.ok()) {
+      std::cerr << "judge_server: " << s.message() << "\n";
+      return 2;
+    }
+  }
   if (f.token.empty()) {
     std::cerr << "judge_server: no token: set JUDGE_TOKEN (or --token); clients send its sha256 "
                  "hex in X-Judge-Server-Token\n";
