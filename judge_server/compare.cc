@@ -39,15 +39,22 @@ std::string NormalizeTrailingWhitespace(std::string_view text) {
   return out;
 }
 
+std::string_view StripTrailingWhitespace(std::string_view text) {
+  while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
 bool OutputsMatch(std::string_view actual, std::string_view expected, CompareMode mode) {
   if (mode == CompareMode::kExact) return actual == expected;
+  if (mode == CompareMode::kIgnoreTrailingWhitespaceAtEnd) {
+    return StripTrailingWhitespace(actual) == StripTrailingWhitespace(expected);
+  }
   if (actual == expected) return true;
   return NormalizeTrailingWhitespace(actual) == NormalizeTrailingWhitespace(expected);
 }
 
 std::string StrippedOutputMd5(std::string_view output) {
-  while (!output.empty() && IsBlank(output.back())) output.remove_suffix(1);
-  return Md5Hex(output);
+  return Md5Hex(StripTrailingWhitespace(output));
 }
 
 std::string Md5Hex(std::string_view data) { return DigestHex(EVP_md5(), data); }

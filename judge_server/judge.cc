@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "judge_server/compare.h"
+#include "judge_server/spj.h"
 #include "judge_server/test_case_store.h"
 
 namespace judge {
@@ -299,14 +300,32 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
 
   std::vector<TestCase> loaded;
   const std::vector<TestCase>* cases = &request.test_cases;
+  bool spj_cases = request.spj.has_value();  // inline cases: with a checker, as in QingdaoU
   if (request.test_case_id.has_value()) {
     auto l = LoadTestCases(options_.test_case_root, *request.test_case_id);
     if (!l.ok()) {
       outcome.error = l.status();
       return outcome;
     }
-    loaded = *std::move(l);
+    spj_cases = l->spj;
+    loaded = std::move(l->cases);
     cases = &loaded;
+  }
+
+  // The checker first, as QingdaoU does: SPJCompileError comes before CompileError.
+  std::shared_ptr<const CompiledProgram> checker;
+  if (request.spj.has_value()) {
+    auto c = FindOrCompileSpj(*request.spj, slot);
+    if (!c.ok()) {
+      outcome.error = c.status();
+      return outcome;
+    }
+    if (!(*c)->ok) {
+      outcome.spj_compile_error = true;
+      outcome.compile_message = (*c)->message;
+      return outcome;
+    }
+    checker = *std::move(c);
   }
 
   auto program = Compile(language, request.source, slot, &outcome.error, &outcome.cache_hit);
@@ -315,6 +334,18 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
     outcome.verdict = Verdict::kCompileError;
     outcome.compile_message = program->message;
     return outcome;
+  }
+  for (const TestCase& tc : *cases) {
+    if (spj_cases ? checker == nullptr : !CanCompare(tc, request.compare)) {
+      outcome.error = absl::InvalidArgumentError(
+          spj_cases ? "the test cases need a special judge (info has \"spj\": true): send "
+                      "spj_version, spj_config and spj_src"
+                    : absl::StrCat("test case ", tc.id,
+                                   " has only a stripped_output_md5, which "
+                                   "only the comparison \"ignore_trailing_whitespace_at_end\" "
+                                   "(QingdaoU's) can use"));
+      return outcome;
+    }
   }
 
   const CaseLimits limits{request.max_cpu_time_ms, request.max_real_time_ms,
@@ -356,11 +387,15 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
   spec.uid = uid;
   spec.gid = uid;
   spec.profile = SeccompProfile::kRun;
+  spec.merge_stderr = request.qingdao_form;
   spec.limits.cpu_time_ms = request.max_cpu_time_ms;
   spec.limits.real_time_ms = request.max_real_time_ms;
   // Twice the limit so that a program that overruns is seen using more than the limit
   // (MLE) instead of just failing an allocation.
-  spec.limits.address_space_bytes = request.max_memory_bytes * 2 + language.extra_address_space;
+  // At least 64 MB, so that a program given 1 MB starts and gets MLE instead of failing
+  // in execve.
+  spec.limits.address_space_bytes =
+      std::max<int64_t>(request.max_memory_bytes * 2, 64LL << 20) + language.extra_address_space;
   spec.limits.memory_bytes = request.max_memory_bytes;
   // The main thread may recurse as deep as the memory allows; an unlimited stack rlimit
   // also keeps glibc's default thread stacks small (2 MB) instead of one rlimit each.
@@ -372,6 +407,7 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
   std::vector<Verdict> verdicts;
   for (const TestCase& tc : *cases) {
     spec.stdin_data = tc.input;
+    spec.limits.stdout_bytes = CaseOutputLimit(request, tc);
     const auto start = std::chrono::steady_clock::now();
     auto run = sandbox_->Run(spec);
     metrics_.run_seconds().Observe(SecondsSince(start));
@@ -382,9 +418,10 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
       r.run.stderr_data = std::string(run.status().message());
     } else {
       r.run = *std::move(run);
-      bool match = OutputsMatch(r.run.stdout_data, tc.expected_output, request.compare);
-      r.verdict = ClassifyRun(r.run, limits, match);
-      r.output_md5 = StrippedOutputMd5(r.run.stdout_data);
+      r.verdict = ClassifyRun(r.run, limits, /*output_matches=*/true);
+      if (r.verdict == Verdict::kAccepted) {
+        CheckAnswer(request, tc, spj_cases ? checker.get() : nullptr, slot, r);
+      }
     }
     if (!request.return_output) r.run.stdout_data.clear();
     const bool dirty = r.run.leftovers_survived;
@@ -400,6 +437,45 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
   CleanUp(slot, dir, false);
   outcome.verdict = OverallVerdict(verdicts);
   return outcome;
+}
+
+absl::StatusOr<std::shared_ptr<const CompiledProgram>> Judge::FindOrCompileSpj(
+    const SpjRequest& spj, int slot) {
+  if (spj.source.has_value() && spj.language != nullptr) {
+    absl::Status error;
+    auto program = CompileSpj(spj, slot, &error);
+    if (program == nullptr) return error;
+    return program;
+  }
+  if (auto hit = spj_versions_.Find(spj.version)) return hit;
+  return absl::FailedPreconditionError(
+      absl::StrCat("spj_version '", spj.version,
+                   "' was never compiled on this server: POST /compile_spj first, or send "
+                   "spj_src and spj_compile_config with the judging"));
+}
+
+std::shared_ptr<const CompiledProgram> Judge::CompileSpj(const SpjRequest& spj, int slot,
+                                                         absl::Status* error) {
+  bool cache_hit = false;
+  auto program = Compile(*spj.language, *spj.source, slot, error, &cache_hit);
+  if (program != nullptr && program->ok) spj_versions_.Insert(spj.version, program);
+  return program;
+}
+
+void Judge::CheckAnswer(const JudgeRequest& request, const TestCase& tc,
+                        const CompiledProgram* checker, int slot, CaseResult& r) {
+  if (checker == nullptr) {
+    r.output_md5 = StrippedOutputMd5(r.run.stdout_data);
+    r.verdict = AnswerMatches(tc, r.run.stdout_data, request.compare) ? Verdict::kAccepted
+                                                                      : Verdict::kWrongAnswer;
+    return;
+  }
+  auto verdict = RunSpecialJudge(
+      *sandbox_, checker->program, SlotDir(slot) + "/spj", SlotUid(slot), tc.input,
+      r.run.stdout_data,
+      {request.max_cpu_time_ms, request.max_real_time_ms, request.max_memory_bytes});
+  r.verdict = verdict.ok() ? *verdict : Verdict::kSystemError;
+  if (r.verdict == Verdict::kSystemError) r.error = kSpjErrorCode;
 }
 
 }  // namespace judge

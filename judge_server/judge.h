@@ -41,13 +41,15 @@ struct CaseResult {
   std::string test_case;
   Verdict verdict = Verdict::kSystemError;
   RunResult run;
-  std::string output_md5;
+  std::string output_md5;  // empty unless the program ran to its end and was compared
+  int error = 0;           // Judger's error code: kSpjErrorCode when the checker failed
 };
 
 struct JudgeOutcome {
   Verdict verdict = Verdict::kSystemError;
-  std::string compile_message;  // set for CE
-  absl::Status error;           // not OK when no case could run (verdict SE)
+  std::string compile_message;     // set for CE (and for spj_compile_error)
+  absl::Status error;              // not OK when no case could run (verdict SE)
+  bool spj_compile_error = false;  // the special judge did not compile (verdict SE)
   bool cache_hit = false;
   std::vector<CaseResult> cases;
 };
@@ -61,6 +63,13 @@ class Judge {
 
   JudgeOutcome Run(const JudgeRequest& request, int slot);
 
+  // Compiles a special judge (spj.h) and remembers it under its version, for POST
+  // /compile_spj. Null with *error set when the compile could not run; a program with
+  // ok false (and the compiler's message) when the source does not compile.
+  // REQUIRES: spj.language and spj.source are set.
+  std::shared_ptr<const CompiledProgram> CompileSpj(const SpjRequest& spj, int slot,
+                                                    absl::Status* error);
+
   const Sandbox& sandbox() const { return *sandbox_; }
   uid_t SlotUid(int slot) const { return options_.uid_base + slot; }
   bool SlotInService(int slot) const { return !out_of_service_[slot].load(); }
@@ -70,7 +79,8 @@ class Judge {
       : options_(std::move(options)),
         sandbox_(std::move(sandbox)),
         metrics_(metrics),
-        cache_(options_.cache_entries, options_.cache_bytes) {}
+        cache_(options_.cache_entries, options_.cache_bytes),
+        spj_versions_(256, options_.cache_bytes) {}
 
   std::shared_ptr<const CompiledProgram> Compile(const Language& language,
                                                  const std::string& source, int slot,
@@ -78,12 +88,19 @@ class Judge {
   std::string SlotDir(int slot) const;
   // Removes what a compile or run left; on any failure the slot goes out of service.
   void CleanUp(int slot, const std::string& dir, bool leftovers_survived);
+  // The checker a judging names: compiled from spj_src, or found by spj_version.
+  absl::StatusOr<std::shared_ptr<const CompiledProgram>> FindOrCompileSpj(const SpjRequest& spj,
+                                                                          int slot);
+  // Decides AC or WA (or SE for a failed checker) for a case that ran to its end.
+  void CheckAnswer(const JudgeRequest& request, const TestCase& test_case,
+                   const CompiledProgram* checker, int slot, CaseResult& result);
 
   const JudgeOptions options_;
   const std::unique_ptr<Sandbox> sandbox_;
   Metrics& metrics_;
   CompileCache cache_;
   std::atomic<bool> out_of_service_[64] = {};
+  CompileCache spj_versions_;  // checkers by "spj_version"; the programs are shared with cache_
 };
 
 // Memory an ELF executable needs before it runs: the sum of its loadable segments

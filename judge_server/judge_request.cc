@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "judge_server/spj.h"
 
 namespace judge {
 namespace json = boost::json;
@@ -87,6 +88,7 @@ absl::StatusOr<const Language*> ResolveLanguage(const json::object& o) {
   return l;
 }
 
+// With a special judge the outputs are not needed (QingdaoU ignores them).
 absl::Status ParseTestCases(const json::value& v, int64_t max_cases, JudgeRequest& out) {
   if (!v.is_array()) return Invalid("test_case", "must be a list of {\"input\", \"output\"}");
   const json::array& cases = v.as_array();
@@ -102,16 +104,152 @@ absl::Status ParseTestCases(const json::value& v, int64_t max_cases, JudgeReques
     tc.id = absl::StrCat(i + 1);
     auto in = RequiredString(c, "input");
     if (!in.ok()) return Invalid(field, std::string(in.status().message()));
-    auto expected = RequiredString(c, "output");
-    if (!expected.ok()) return Invalid(field, std::string(expected.status().message()));
     tc.input = *std::move(in);
-    tc.expected_output = *std::move(expected);
+    if (out.spj.has_value()) {
+      tc.has_expected_output = false;
+    } else {
+      auto expected = RequiredString(c, "output");
+      if (!expected.ok()) return Invalid(field, std::string(expected.status().message()));
+      tc.expected_output = *std::move(expected);
+      tc.output_size = static_cast<int64_t>(tc.expected_output.size());
+    }
     out.test_cases.push_back(std::move(tc));
   }
   return absl::OkStatus();
 }
 
+// Python's truth value, which QingdaoU's server tests its optional fields with.
+bool Truthy(const json::value* v) {
+  if (v == nullptr || v->is_null()) return false;
+  if (v->is_string()) return !v->as_string().empty();
+  if (v->is_object()) return !v->as_object().empty();
+  if (v->is_array()) return !v->as_array().empty();
+  if (v->is_bool()) return v->as_bool();
+  if (v->is_int64()) return v->as_int64() != 0;
+  if (v->is_uint64()) return v->as_uint64() != 0;
+  return v->as_double() != 0;
+}
+
+// The checker's language: the native spj_language, or QingdaoU's
+// spj_compile_config.src_name ("spj-{spj_version}.c"). Null when neither is given.
+absl::StatusOr<const Language*> SpjLanguage(const json::object& o) {
+  if (const json::value* v = o.if_contains("spj_language"); Truthy(v)) {
+    const Language* l = v->is_string() ? FindLanguage(v->as_string()) : nullptr;
+    if (l == nullptr || !l->native) {
+      return Invalid("spj_language", "must be \"c\" or \"cpp\"");
+    }
+    return l;
+  }
+  const json::value* config = o.if_contains("spj_compile_config");
+  if (!Truthy(config)) return nullptr;
+  if (!config->is_object()) return Invalid("spj_compile_config", "must be an object");
+  const json::value* src_name = config->as_object().if_contains("src_name");
+  if (src_name == nullptr || !src_name->is_string()) {
+    return Invalid("spj_compile_config", "needs src_name, such as \"spj-{spj_version}.c\"");
+  }
+  const Language* l = SpjLanguageForSrcName(src_name->as_string());
+  if (l == nullptr) {
+    return Invalid("spj_compile_config",
+                   absl::StrCat("src_name '", std::string(src_name->as_string()),
+                                "' names no checker language here; special judges are "
+                                "C (.c) or C++ (.cpp)"));
+  }
+  return l;
+}
+
+absl::StatusOr<std::string> SpjVersion(const json::object& o) {
+  const json::value* v = o.if_contains("spj_version");
+  if (v == nullptr || v->is_null()) return std::string();
+  if (!v->is_string()) return Invalid("spj_version", "must be a string");
+  if (v->as_string().size() > 128) return Invalid("spj_version", "is longer than 128 characters");
+  return std::string(v->as_string());
+}
+
+absl::StatusOr<std::optional<std::string>> SpjSource(const json::object& o, int64_t max_bytes) {
+  const json::value* v = o.if_contains("spj_src");
+  if (v == nullptr || v->is_null()) return std::optional<std::string>();
+  if (!v->is_string()) return Invalid("spj_src", "must be a string");
+  if (static_cast<int64_t>(v->as_string().size()) > max_bytes) {
+    return Invalid("spj_src",
+                   absl::StrCat("is ", v->as_string().size(), " bytes, at most ", max_bytes));
+  }
+  if (v->as_string().empty()) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(v->as_string()));
+}
+
+// QingdaoU judges with a checker only when spj_version and spj_config are both set;
+// OnlineJudge sends spj_version "" for ordinary problems and keeps an old version with
+// spj_config null once the special judge is switched off.
+absl::Status ParseSpj(const json::object& o, const RequestBounds& b, JudgeRequest& r) {
+  auto version = SpjVersion(o);
+  if (!version.ok()) return version.status();
+  const json::value* config = o.if_contains("spj_config");
+  if (Truthy(config) && !config->is_object()) return Invalid("spj_config", "must be an object");
+  if (version->empty() || !(Truthy(config) || Truthy(o.if_contains("spj_language")))) {
+    return absl::OkStatus();
+  }
+  SpjRequest spj;
+  spj.version = *std::move(version);
+  auto language = SpjLanguage(o);
+  if (!language.ok()) return language.status();
+  spj.language = *language;
+  auto source = SpjSource(o, b.max_source_bytes);
+  if (!source.ok()) return source.status();
+  spj.source = *std::move(source);
+  if (spj.source.has_value() && spj.language == nullptr) {
+    return Invalid("spj_src",
+                   "needs spj_compile_config (QingdaoU) or spj_language to name its language");
+  }
+  r.spj = std::move(spj);
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<SpjRequest> ParseCompileSpjRequest(std::string_view body, const RequestBounds& b) {
+  boost::system::error_code ec;
+  json::value root = json::parse(body, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("body is not valid JSON: ", ec.message()));
+  if (!root.is_object()) return absl::InvalidArgumentError("body must be a JSON object");
+  const json::object& o = root.as_object();
+  SpjRequest spj;
+  auto version = SpjVersion(o);
+  if (!version.ok()) return version.status();
+  if (version->empty()) return Invalid("spj_version", "is required");
+  spj.version = *std::move(version);
+  auto language = SpjLanguage(o);
+  if (!language.ok()) return language.status();
+  if (*language == nullptr) {
+    return Invalid("spj_compile_config", "is required (or the native 'spj_language')");
+  }
+  spj.language = *language;
+  auto src = RequiredString(o, "src");
+  if (!src.ok()) return src.status();
+  if (src->empty()) return Invalid("src", "is empty");
+  if (static_cast<int64_t>(src->size()) > b.max_source_bytes) {
+    return Invalid("src", absl::StrCat("is ", src->size(), " bytes, at most ", b.max_source_bytes));
+  }
+  spj.source = *std::move(src);
+  return spj;
+}
+
+bool CanCompare(const TestCase& tc, CompareMode mode) {
+  return tc.has_expected_output ||
+         (mode == CompareMode::kIgnoreTrailingWhitespaceAtEnd && !tc.stripped_output_md5.empty());
+}
+
+bool AnswerMatches(const TestCase& tc, std::string_view output, CompareMode mode) {
+  if (mode == CompareMode::kIgnoreTrailingWhitespaceAtEnd && !tc.stripped_output_md5.empty()) {
+    return ConstantTimeEquals(StrippedOutputMd5(output),
+                              absl::AsciiStrToLower(tc.stripped_output_md5));
+  }
+  return OutputsMatch(output, tc.expected_output, mode);
+}
+
+int64_t CaseOutputLimit(const JudgeRequest& r, const TestCase& tc, const RequestBounds& b) {
+  if (!r.qingdao_form) return r.max_output_bytes;
+  return std::min(b.max_output_bytes, std::max(r.max_output_bytes, 2 * tc.output_size));
+}
 
 bool IsValidTestCaseId(std::string_view id) {
   if (id.empty() || id.size() > 128 || id[0] == '.') return false;
@@ -132,6 +270,9 @@ absl::StatusOr<JudgeRequest> ParseJudgeRequest(std::string_view body, const Requ
   auto language = ResolveLanguage(o);
   if (!language.ok()) return language.status();
   r.language = *language;
+  const json::value* native_language = o.if_contains("language");
+  r.qingdao_form = native_language == nullptr || native_language->is_null();
+  if (r.qingdao_form) r.compare = CompareMode::kIgnoreTrailingWhitespaceAtEnd;
 
   auto src = RequiredString(o, "src");
   if (!src.ok()) return src.status();
@@ -163,18 +304,21 @@ absl::StatusOr<JudgeRequest> ParseJudgeRequest(std::string_view body, const Requ
       r.compare = CompareMode::kExact;
     } else if (v->is_string() && v->as_string() == "ignore_trailing_whitespace") {
       r.compare = CompareMode::kIgnoreTrailingWhitespace;
+    } else if (v->is_string() && v->as_string() == "ignore_trailing_whitespace_at_end") {
+      r.compare = CompareMode::kIgnoreTrailingWhitespaceAtEnd;
     } else {
-      return Invalid("compare", "must be \"exact\" or \"ignore_trailing_whitespace\"");
+      return Invalid("compare",
+                     "must be \"exact\", \"ignore_trailing_whitespace\" or "
+                     "\"ignore_trailing_whitespace_at_end\"");
     }
   }
-  if (const json::value* v = o.if_contains("spj_version"); v && !v->is_null()) {
-    return Invalid("spj_version", "asks for a special judge, which this server does not support");
-  }
+  if (auto s = ParseSpj(o, b, r); !s.ok()) return s;
 
+  // Empty values count as absent, as in QingdaoU (its Go client sends "test_case_id": "").
   const json::value* inline_cases = o.if_contains("test_case");
   const json::value* case_id = o.if_contains("test_case_id");
-  bool has_inline = inline_cases && !inline_cases->is_null();
-  bool has_id = case_id && !case_id->is_null();
+  bool has_id = Truthy(case_id);
+  bool has_inline = inline_cases && !inline_cases->is_null() && !(has_id && !Truthy(inline_cases));
   if (has_inline == has_id) {
     return Invalid("test_case", "or 'test_case_id' is required, and not both");
   }

@@ -1,16 +1,11 @@
 #include "judge_server/judge_service.h"
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <boost/json.hpp>
-#include <fstream>
 #include <memory>
 #include <thread>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/str_cat.h"
 #include "judge_server/compare.h"
 #include "judge_server/router.h"
 
@@ -63,7 +58,40 @@ json::value RenderLanguages() {
 
 }  // namespace
 
-std::string RenderOutcome(const JudgeOutcome& o, bool return_output, std::string_view hostname) {
+namespace {
+
+json::object RenderCase(const CaseResult& c, bool return_output, bool qingdao_form) {
+  const bool output_limit = c.verdict == Verdict::kOutputLimitExceeded;
+  // QingdaoU computes the digest only for a program that ran to its end, and not at all
+  // under a special judge (CheckAnswer leaves it empty there).
+  const bool compared = c.verdict == Verdict::kAccepted || c.verdict == Verdict::kWrongAnswer;
+  json::object j{
+      {"test_case", c.test_case},
+      {"result", qingdao_form ? QingdaoResultCode(c.verdict) : ResultCode(c.verdict)},
+      {"verdict", VerdictName(c.verdict)},
+      {"cpu_time", c.run.cpu_time_ms},
+      {"real_time", c.run.real_time_ms},
+      {"memory", c.run.memory_bytes},
+      {"signal", qingdao_form && output_limit ? kQingdaoOutputLimitSignal : c.run.signal},
+      {"exit_code", c.run.exit_code},
+      {"error", c.error != 0 ? c.error : (c.verdict == Verdict::kSystemError ? 1 : 0)}};
+  if (compared && !c.output_md5.empty()) {
+    j["output_md5"] = c.output_md5;
+  } else {
+    j["output_md5"] = nullptr;
+  }
+  if (return_output) {
+    j["output"] = c.run.stdout_data;
+  } else {
+    j["output"] = nullptr;
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string RenderOutcome(const JudgeOutcome& o, bool return_output, std::string_view hostname,
+                          bool qingdao_form) {
   json::object root;
   root["verdict"] = VerdictName(o.verdict);
   root["hostname"] = hostname;
@@ -72,30 +100,18 @@ std::string RenderOutcome(const JudgeOutcome& o, bool return_output, std::string
     root["data"] = std::string(o.error.message());
     return json::serialize(root);
   }
+  if (o.spj_compile_error) {
+    root["err"] = "SPJCompileError";
+    root["data"] = o.compile_message;
+    return json::serialize(root);
+  }
   if (o.verdict == Verdict::kCompileError) {
     root["err"] = "CompileError";
     root["data"] = o.compile_message;
     return json::serialize(root);
   }
   json::array cases;
-  for (const CaseResult& c : o.cases) {
-    json::object j{{"test_case", c.test_case},
-                   {"result", ResultCode(c.verdict)},
-                   {"verdict", VerdictName(c.verdict)},
-                   {"cpu_time", c.run.cpu_time_ms},
-                   {"real_time", c.run.real_time_ms},
-                   {"memory", c.run.memory_bytes},
-                   {"signal", c.run.signal},
-                   {"exit_code", c.run.exit_code},
-                   {"error", c.verdict == Verdict::kSystemError ? 1 : 0},
-                   {"output_md5", c.output_md5}};
-    if (return_output) {
-      j["output"] = c.run.stdout_data;
-    } else {
-      j["output"] = nullptr;
-    }
-    cases.push_back(std::move(j));
-  }
+  for (const CaseResult& c : o.cases) cases.push_back(RenderCase(c, return_output, qingdao_form));
   root["err"] = nullptr;
   root["data"] = std::move(cases);
   root["compile_cache_hit"] = o.cache_hit;
@@ -113,28 +129,9 @@ JudgeService::JudgeService(Judge& judge, JudgePool& pool, Metrics& metrics, std:
       // glibc reads sysfs on every call: ask once.
       cores_(static_cast<int>(std::thread::hardware_concurrency())) {}
 
-JudgeService::SystemStats JudgeService::CurrentStats() {
-  std::lock_guard lock(stats_mu_);
-  auto now = std::chrono::steady_clock::now();
-  if (stats_.memory_total != 0 && now - stats_time_ < std::chrono::seconds(1)) return stats_;
-  stats_time_ = now;
-  getloadavg(stats_.load, 3);
-  std::ifstream meminfo("/proc/meminfo");
-  std::string line;
-  while (std::getline(meminfo, line)) {
-    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    int64_t kb;
-    if (parts.size() < 2 || !absl::SimpleAtoi(parts[1], &kb)) continue;
-    if (parts[0] == "MemTotal:") stats_.memory_total = kb * 1024;
-    if (parts[0] == "MemAvailable:") stats_.memory_available = kb * 1024;
-  }
-  return stats_;
-}
-
 HttpReply JudgeService::Ping() {
-  SystemStats s = CurrentStats();
+  const SystemSample s = stats_.Get();
   const int cores = cores_;
-  double used = s.memory_total ? 100.0 * (s.memory_total - s.memory_available) / s.memory_total : 0;
   double uptime =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   // QingdaoU's heartbeat fields (judger_version, hostname, cpu_core, memory, cpu, action)
@@ -146,10 +143,10 @@ HttpReply JudgeService::Ping() {
                    "\"cpu\":%.1f,\"memory\":%.1f,\"load\":[%.2f,%.2f,%.2f],\"memory_total\":%lld,"
                    "\"memory_available\":%lld,\"running\":%d,\"queued\":%d,\"slots\":%d,"
                    "\"uptime_seconds\":%.3f,\"sandbox\":\"%s\"",
-                   hostname_json_.c_str(), kJudgeServerVersion.data(), cores,
-                   cores ? 100.0 * s.load[0] / cores : 0.0, used, s.load[0], s.load[1], s.load[2],
-                   static_cast<long long>(s.memory_total),
-                   static_cast<long long>(s.memory_available), pool_.running(), pool_.queued(),
+                   hostname_json_.c_str(), kJudgeServerVersion.data(), cores, s.cpu_percent,
+                   s.memory_percent, s.load[0], s.load[1], s.load[2],
+                   static_cast<long long>(s.memory.total),
+                   static_cast<long long>(s.memory.available), pool_.running(), pool_.queued(),
                    pool_.slots(), uptime, std::string(judge_.sandbox().mode_name()).c_str());
   std::string_view f(fields, std::min<size_t>(n, sizeof(fields) - 1));
   HttpReply r;
@@ -164,6 +161,9 @@ void JudgeService::Handle(HttpRequestView request, std::function<void(HttpReply)
     metrics_.CountRequest(route, reply.status);
     done(std::move(reply));
   };
+  if (NeedsToken(route, request.method) && !TokenMatches(request.token)) {
+    return counted(TokenFailure());
+  }
   switch (route) {
     case Route::kPing:
       return counted(Ping());
@@ -182,28 +182,68 @@ void JudgeService::Handle(HttpRequestView request, std::function<void(HttpReply)
     }
     case Route::kJudge:
       return HandleJudge(request, std::move(counted));
+    case Route::kCompileSpj:
+      return HandleCompileSpj(request, std::move(counted));
     case Route::kMethodNotAllowed: {
-      HttpReply r =
-          ErrorReply(405, "MethodNotAllowed",
-                     absl::StrCat(std::string(request.method), " is not allowed on this path; use ",
-                                  std::string(AllowedMethods(request.target))),
-                     hostname_);
+      HttpReply r = InvalidRequest(
+          405, absl::StrCat(std::string(request.method), " is not allowed on this path; use ",
+                            std::string(AllowedMethods(request.target))));
       r.allow = std::string(AllowedMethods(request.target));
       return counted(std::move(r));
     }
     case Route::kNotFound:
-      return counted(ErrorReply(
-          404, "NotFound",
-          "no such path; try GET /ping, /healthz, /metrics, /languages or POST /judge", hostname_));
+      return counted(InvalidRequest(404,
+                                    "no such path; try GET /ping, /healthz, /metrics, /languages "
+                                    "or POST /judge, /compile_spj, /ping"));
   }
 }
 
-void JudgeService::HandleJudge(HttpRequestView& request, std::function<void(HttpReply)> done) {
-  if (!ConstantTimeEquals(absl::AsciiStrToLower(std::string(request.token)), token_sha256_)) {
-    return done(ErrorReply(
-        401, "TokenVerificationFailed",
-        "header X-Judge-Server-Token must be the sha256 hex of the server's token", hostname_));
+bool JudgeService::TokenMatches(std::string_view token) const {
+  return ConstantTimeEquals(absl::AsciiStrToLower(std::string(token)), token_sha256_);
+}
+
+HttpReply JudgeService::TokenFailure() const {
+  return ErrorReply(401, "TokenVerificationFailed",
+                    "invalid token: header X-Judge-Server-Token must be the sha256 hex of the "
+                    "server's token",
+                    hostname_);
+}
+
+// QingdaoU's name for a path (or method) it does not serve.
+HttpReply JudgeService::InvalidRequest(int status, std::string message) const {
+  return ErrorReply(status, "InvalidRequest", message, hostname_);
+}
+
+HttpReply JudgeService::Busy() const {
+  HttpReply r =
+      ErrorReply(503, "ServerBusy",
+                 "every judge slot is busy and the queue is full; retry after a moment", hostname_);
+  r.retry_after_seconds = 1;
+  return r;
+}
+
+void JudgeService::HandleCompileSpj(HttpRequestView& request, std::function<void(HttpReply)> done) {
+  auto parsed = ParseCompileSpjRequest(request.body);
+  if (!parsed.ok()) {
+    return done(
+        ErrorReply(400, "JudgeClientError", std::string(parsed.status().message()), hostname_));
   }
+  auto spj = std::make_shared<SpjRequest>(*std::move(parsed));
+  auto task = [this, spj, done](int slot) {
+    absl::Status error;
+    auto program = judge_.CompileSpj(*spj, slot, &error);
+    if (program == nullptr) {
+      return done(ErrorReply(HttpStatusFor(error), "JudgeClientError", std::string(error.message()),
+                             hostname_));
+    }
+    if (!program->ok) return done(ErrorReply(200, "SPJCompileError", program->message, hostname_));
+    done(JsonReply(200,
+                   json::object{{"err", nullptr}, {"data", "success"}, {"hostname", hostname_}}));
+  };
+  if (!pool_.TrySubmit(std::move(task))) done(Busy());
+}
+
+void JudgeService::HandleJudge(HttpRequestView& request, std::function<void(HttpReply)> done) {
   auto parsed = ParseJudgeRequest(request.body);
   if (!parsed.ok()) {
     return done(
@@ -215,16 +255,10 @@ void JudgeService::HandleJudge(HttpRequestView& request, std::function<void(Http
     metrics_.CountVerdict(outcome.verdict);
     HttpReply reply;
     reply.status = outcome.error.ok() ? 200 : HttpStatusFor(outcome.error);
-    reply.body = RenderOutcome(outcome, shared->return_output, hostname_);
+    reply.body = RenderOutcome(outcome, shared->return_output, hostname_, shared->qingdao_form);
     done(std::move(reply));
   };
-  if (!pool_.TrySubmit(std::move(task))) {
-    HttpReply r = ErrorReply(503, "ServerBusy",
-                             "every judge slot is busy and the queue is full; retry after a moment",
-                             hostname_);
-    r.retry_after_seconds = 1;
-    done(std::move(r));
-  }
+  if (!pool_.TrySubmit(std::move(task))) done(Busy());
 }
 
 }  // namespace judge

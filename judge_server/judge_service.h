@@ -2,8 +2,10 @@
 // answers through a callback (at once, or from a judge slot when judging finishes).
 //
 // Every reply is JSON in QingdaoU's envelope {"err": null | "<Error>", "data": ...}
-// plus "hostname", with proper HTTP statuses (400, 401, 404, 503 with Retry-After).
-// Thread-safe.
+// plus "hostname", with proper HTTP statuses (400, 401, 404, 503 with Retry-After). The
+// error names are QingdaoU's wherever it defines one (InvalidRequest,
+// TokenVerificationFailed, JudgeClientError, CompileError, SPJCompileError); ServerBusy
+// is ours (QingdaoU has no queue bound). Thread-safe.
 #ifndef JUDGE_SERVER_JUDGE_SERVICE_H_
 #define JUDGE_SERVER_JUDGE_SERVICE_H_
 
@@ -16,6 +18,7 @@
 #include "judge_server/judge.h"
 #include "judge_server/judge_pool.h"
 #include "judge_server/metrics.h"
+#include "judge_server/system_stats.h"
 
 namespace judge {
 
@@ -50,6 +53,11 @@ class JudgeService {
  private:
   HttpReply Ping();
   void HandleJudge(HttpRequestView& request, std::function<void(HttpReply)> done);
+  void HandleCompileSpj(HttpRequestView& request, std::function<void(HttpReply)> done);
+  bool TokenMatches(std::string_view token) const;
+  HttpReply TokenFailure() const;
+  HttpReply InvalidRequest(int status, std::string message) const;
+  HttpReply Busy() const;
 
   Judge& judge_;
   JudgePool& pool_;
@@ -59,22 +67,16 @@ class JudgeService {
   const std::string hostname_json_;  // quoted and escaped once
   const int cores_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-
-  // Load and memory read from /proc at most once a second, so /ping stays cheap.
-  struct SystemStats {
-    double load[3] = {0, 0, 0};
-    int64_t memory_total = 0;
-    int64_t memory_available = 0;
-  };
-  SystemStats CurrentStats();
-  std::mutex stats_mu_;
-  SystemStats stats_ ABSL_GUARDED_BY(stats_mu_);
-  std::chrono::steady_clock::time_point stats_time_ ABSL_GUARDED_BY(stats_mu_);
+  // CPU and memory use, read from /proc at most once a second, so /ping stays cheap.
+  SystemSampler stats_;
 };
 
 // Renders a judging's reply body (exposed for tests).
+// In QingdaoU's form (qingdao_form) an output limit is result 4 with signal 25, as its
+// Judger reports it. output_md5 is null unless the program ran to its end and its output
+// was compared (AC or WA without a special judge), as in QingdaoU.
 std::string RenderOutcome(const JudgeOutcome& outcome, bool return_output,
-                          std::string_view hostname);
+                          std::string_view hostname, bool qingdao_form = false);
 
 }  // namespace judge
 

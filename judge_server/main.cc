@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "judge_server/heartbeat.h"
 #include "judge_server/http_server.h"
 
 namespace {
@@ -23,9 +24,10 @@ constexpr const char* kUsage =
 Usage: judge_server [flags]
   --port N           listen port (env JUDGE_PORT, default 8090; 0 picks one)
   --address A        listen address (env JUDGE_ADDRESS, default 0.0.0.0)
-  --token T          shared secret; POST /judge must send X-Judge-Server-Token:
-                     sha256 hex of it (env JUDGE_TOKEN; required; prefer the env,
-                     since flags are visible to other processes)
+  --token T          shared secret; POST /judge, /compile_spj and /ping must send
+                     X-Judge-Server-Token: sha256 hex of it (env JUDGE_TOKEN, or
+                     TOKEN as QingdaoU names it; required; prefer the env, since
+                     flags are visible to other processes)
   --slots N          concurrent judgings (env JUDGE_SLOTS, default: CPU count)
   --queue N          judgings waiting for a slot before 503 (env JUDGE_QUEUE, default 16)
   --work-dir D       where runs get private directories (env JUDGE_WORK_DIR,
@@ -41,16 +43,28 @@ Usage: judge_server [flags]
                      see README, Sandbox). Restricted mode needs /tmp & co. closed to
                      other users; JUDGE_CLOSE_SHARED_DIRS=1 (set by the image, whose
                      filesystem is the judge's own) lets it close them itself
+  --backend-url U    OnlineJudge's heartbeat URL, e.g. http://oj-backend:8000/api/
+                     judge_server_heartbeat/ (env BACKEND_URL, as QingdaoU; unset:
+                     no heartbeat; env DISABLE_HEARTBEAT=1 turns it off)
+  --service-url U    the URL OnlineJudge should judge on, sent in each heartbeat
+                     (env SERVICE_URL, as QingdaoU); {ip} is this container's
+                     address toward the backend, {hostname} its hostname, {port}
+                     the listen port, so every replica of a service reports its
+                     own (default http://{ip}:{port})
+  --heartbeat-interval S  seconds between heartbeats (env JUDGE_HEARTBEAT_INTERVAL,
+                     default 3; OnlineJudge drops a server silent for 6 s)
   --help             this text
 
-Routes: GET /ping, GET /healthz, GET /metrics, GET /languages, POST /judge.
+Routes: GET /ping, GET /healthz, GET /metrics, GET /languages, POST /judge,
+POST /compile_spj, POST /ping.
 Must run as root: every submission runs as a fresh unprivileged uid.
 )";
 
 struct Flags {
   std::string port = "8090", address = "0.0.0.0", token, slots, queue = "16",
               work_dir = "/tmp/judge_server", test_case_dir = "/var/lib/judge_server/test_cases",
-              threads, uid_base = "0", sandbox = "auto";
+              threads, uid_base = "0", sandbox = "auto", backend_url,
+              service_url = "http://{ip}:{port}", heartbeat_interval = "3";
 };
 
 bool ParseInt(const std::string& text, const char* name, int min, int max, int* out) {
@@ -73,9 +87,14 @@ int main(int argc, char** argv) {
     const char* env;
     std::string* value;
   };
+  // TOKEN (QingdaoU's name) comes before JUDGE_TOKEN, which wins when both are set.
   Option options[] = {{"--port", "JUDGE_PORT", &f.port},
                       {"--address", "JUDGE_ADDRESS", &f.address},
+                      {"--token", "TOKEN", &f.token},
                       {"--token", "JUDGE_TOKEN", &f.token},
+                      {"--backend-url", "BACKEND_URL", &f.backend_url},
+                      {"--service-url", "SERVICE_URL", &f.service_url},
+                      {"--heartbeat-interval", "JUDGE_HEARTBEAT_INTERVAL", &f.heartbeat_interval},
                       {"--slots", "JUDGE_SLOTS", &f.slots},
                       {"--queue", "JUDGE_QUEUE", &f.queue},
                       {"--work-dir", "JUDGE_WORK_DIR", &f.work_dir},
@@ -113,6 +132,17 @@ int main(int argc, char** argv) {
     }
   }
   unsetenv("JUDGE_TOKEN");  // never inherited by anything the server starts
+  unsetenv("TOKEN");
+  if (const char* v = getenv("DISABLE_HEARTBEAT"); v != nullptr && *v != '\0') {
+    f.backend_url.clear();  // as QingdaoU: set to anything, no heartbeat
+  }
+  double heartbeat_seconds = 0;
+  if (!absl::SimpleAtod(f.heartbeat_interval, &heartbeat_seconds) || heartbeat_seconds < 0.05 ||
+      heartbeat_seconds > 3600) {
+    std::cerr << "judge_server: --heartbeat-interval must be seconds from 0.05 to 3600, got '"
+              << f.heartbeat_interval << "'\n";
+    return 2;
+  }
 
   int port, slots, queue, threads, uid_base;
   if (!ParseInt(f.port, "--port", 0, 65535, &port) ||
@@ -130,6 +160,12 @@ int main(int argc, char** argv) {
     std::cerr << "judge_server: --sandbox must be auto, namespaces or restricted, got '"
               << f.sandbox << "'\n";
     return 2;
+  }
+  if (!f.backend_url.empty()) {
+    if (auto s = judge::CheckHeartbeatUrls(f.backend_url, f.service_url); !s.ok()) {
+      std::cerr << "judge_server: " << s.message() << "\n";
+      return 2;
+    }
   }
   if (f.token.empty()) {
     std::cerr << "judge_server: no token: set JUDGE_TOKEN (or --token); clients send its sha256 "
@@ -163,7 +199,6 @@ int main(int argc, char** argv) {
   gethostname(host, sizeof(host) - 1);
   judge::JudgePool pool(slots, queue, [&](int slot) { return (*judge)->SlotInService(slot); });
   judge::JudgeService service(**judge, pool, metrics, f.token, host);
-  f.token.assign(f.token.size(), '\0');
 
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
   std::vector<boost::asio::io_context*> context_ptrs;
@@ -181,9 +216,32 @@ int main(int argc, char** argv) {
     std::cerr << "judge_server: " << bound.status().message() << "\n";
     return 1;
   }
+  std::unique_ptr<judge::Heartbeat> heartbeat;
+  if (!f.backend_url.empty()) {
+    judge::HeartbeatOptions h;
+    h.backend_url = f.backend_url;
+    h.service_url = f.service_url;
+    h.token = f.token;
+    h.hostname = host;
+    h.port = *bound;
+    h.version = std::string(judge::kJudgeServerVersion);
+    h.interval = std::chrono::milliseconds(static_cast<int64_t>(heartbeat_seconds * 1000));
+    auto created = judge::Heartbeat::Create(std::move(h));
+    if (!created.ok()) {
+      std::cerr << "judge_server: " << created.status().message() << "\n";
+      return 2;
+    }
+    heartbeat = *std::move(created);
+  }
+  f.token.assign(f.token.size(), '\0');
   std::cout << "judge_server " << judge::kJudgeServerVersion << " listening on " << f.address << ":"
             << *bound << " as " << host << " (" << slots << " slots, queue " << queue
             << ", sandbox: " << (*judge)->sandbox().mode_name() << ")" << std::endl;
+  if (heartbeat != nullptr) {
+    std::cout << "judge_server: heartbeat to " << f.backend_url << " every " << heartbeat_seconds
+              << " s, service_url " << f.service_url << std::endl;
+    heartbeat->Start();
+  }
 
   // SIGTERM (docker stop, swarm updates): stop accepting, let running and queued
   // judgings finish and their replies go out, then exit.
@@ -210,6 +268,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < threads; ++i) workers.emplace_back([&contexts, i] { contexts[i]->run(); });
   io.run();
   for (auto& t : workers) t.join();
+  if (heartbeat != nullptr) heartbeat->Stop();
   pool.Drain();
   std::cout << "judge_server: stopped" << std::endl;
   return 0;

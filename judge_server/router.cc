@@ -11,7 +11,7 @@ struct Entry {
 constexpr Entry kRoutes[] = {
     {"/ping", "GET, POST", Route::kPing}, {"/healthz", "GET", Route::kHealthz},
     {"/metrics", "GET", Route::kMetrics}, {"/languages", "GET", Route::kLanguages},
-    {"/judge", "POST", Route::kJudge},
+    {"/judge", "POST", Route::kJudge},    {"/compile_spj", "POST", Route::kCompileSpj},
 };
 
 std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
@@ -51,6 +51,18 @@ std::string_view AllowedMethods(std::string_view target) {
     if (e.path == path) return e.methods;
   }
   return "";
+}
+
+bool NeedsToken(Route route, std::string_view method) {
+  switch (route) {
+    case Route::kJudge:
+    case Route::kCompileSpj:
+      return true;
+    case Route::kPing:
+      return method == "POST";
+    default:
+      return false;
+  }
 }
 
 }  // namespace judge

@@ -7,11 +7,12 @@
 namespace judge {
 
 enum class Route {
-  kPing,       // GET or POST /ping (QingdaoU clients POST)
-  kHealthz,    // GET /healthz
-  kMetrics,    // GET /metrics
-  kLanguages,  // GET /languages
-  kJudge,      // POST /judge
+  kPing,        // GET or POST /ping (QingdaoU clients POST)
+  kHealthz,     // GET /healthz
+  kMetrics,     // GET /metrics
+  kLanguages,   // GET /languages
+  kJudge,       // POST /judge
+  kCompileSpj,  // POST /compile_spj (QingdaoU's special-judge compile)
   kNotFound,
   kMethodNotAllowed,
 };
@@ -25,6 +26,10 @@ std::string_view RouteLabel(Route route);
 
 // For 405 replies: the methods the path allows.
 std::string_view AllowedMethods(std::string_view target);
+
+// Whether the request must carry the token, as in QingdaoU: every POST it defines (/judge,
+// /compile_spj, /ping). GET /ping stays open as the load-balancing probe.
+bool NeedsToken(Route route, std::string_view method);
 
 }  // namespace judge
 

@@ -26,6 +26,10 @@ int ResultCode(Verdict v) {
   return 5;
 }
 
+int QingdaoResultCode(Verdict v) {
+  return v == Verdict::kOutputLimitExceeded ? ResultCode(Verdict::kRuntimeError) : ResultCode(v);
+}
+
 std::string_view VerdictName(Verdict v) {
   switch (v) {
     case Verdict::kAccepted:

@@ -25,6 +25,10 @@ enum class Verdict {
 // QingdaoU's result codes (-1 WA, 0 AC, 1 CPU TLE, 2 real TLE, 3 MLE, 4 RE, 5 SE),
 // plus 6 for OLE and -2 for CE, which QingdaoU reports outside the case list.
 int ResultCode(Verdict v);
+// The code in QingdaoU's form: as ResultCode, but an output limit is 4 (RE), reported with
+// signal 25 (SIGXFSZ) as QingdaoU's Judger gives it, since OnlineJudge reads 6 as PENDING.
+int QingdaoResultCode(Verdict v);
+inline constexpr int kQingdaoOutputLimitSignal = 25;  // SIGXFSZ
 // "AC", "WA", "CE", "TLE", "MLE", "OLE", "RE", "SE" (both TLEs are "TLE").
 std::string_view VerdictName(Verdict v);
 

@@ -126,7 +126,9 @@ TEST(JudgeRequestTest, RejectsBadInputNamingTheField) {
       {Body(R"("test_case_id":"a","test_case":[{"input":"","output":""}])"), "not both"},
       {Body(R"("test_case_id":"a","output":"yes")"), "'output' must be true or false"},
       {Body(R"("test_case_id":"a","compare":"fuzzy")"), "'compare' must be"},
-      {Body(R"("test_case_id":"a","spj_version":"1")"), "special judge"},
+      {Body(
+           R"("test_case_id":"a","spj_version":"1","spj_config":{"exe_name":"spj"},"spj_src":"x")"),
+       "'spj_src' needs spj_compile_config"},
   };
   for (const Case& c : cases) {
     auto r = ParseJudgeRequest(c.body);
@@ -335,9 +337,10 @@ TEST(TestCaseStoreTest, LoadsQingdaoLayoutInNumericOrder) {
   std::ofstream(root + "/ab/10.out") << "10";
   auto cases = LoadTestCases(root, "ab");
   ASSERT_TRUE(cases.ok()) << cases.status();
-  ASSERT_EQ(cases->size(), 2u);
-  EXPECT_EQ((*cases)[0].id, "2");
-  EXPECT_EQ((*cases)[1].expected_output, "10");
+  ASSERT_EQ(cases->cases.size(), 2u);
+  EXPECT_FALSE(cases->spj);
+  EXPECT_EQ(cases->cases[0].id, "2");
+  EXPECT_EQ(cases->cases[1].expected_output, "10");
   EXPECT_EQ(LoadTestCases(root, "missing").status().code(), absl::StatusCode::kNotFound);
   std::ofstream(root + "/ab/info")
       << R"({"test_cases":{"1":{"input_name":"../../x","output_name":"1.out"}}})";

@@ -448,7 +448,8 @@ int main(){ std::vector<std::thread> t;
   for (auto& x : t) x.join(); })",
                      "", "3\n", 1000, 256 << 20);
   EXPECT_EQ(o.verdict, "TLE");
-  EXPECT_GE(o.first_case["cpu_time"].to_number<int64_t>(), 1000);
+  // The CPU limit, unless a loaded machine let the wall clock (3x) run out first.
+  if (o.first_case["result"] == 1) EXPECT_GE(o.first_case["cpu_time"].to_number<int64_t>(), 1000);
 }
 
 TEST_F(AdversarialTest, BusyThreadsInOneSlotDoNotTurnTheOtherSlotsHonestRunIntoTle) {

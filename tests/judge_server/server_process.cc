@@ -92,7 +92,8 @@ std::string ServerProcess::Exec(const std::string& command) const {
   return RunCommand("docker exec " + container_ + " sh -c '" + quoted + "'");
 }
 
-ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
+ServerProcess::ServerProcess(std::vector<std::string> extra_args,
+                             std::vector<std::pair<std::string, std::string>> env) {
   std::random_device rd;
   uid_base_ = 500000 + (rd() % 20000) * 64;
   for (size_t i = 0; i + 1 < extra_args.size(); ++i) {
@@ -145,7 +146,12 @@ ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    setenv("JUDGE_TOKEN", kToken, 1);
+    bool token_set = false;
+    for (const auto& [k, v] : env) {
+      setenv(k.c_str(), v.c_str(), 1);
+      token_set = token_set || k == "TOKEN" || k == "JUDGE_TOKEN";
+    }
+    if (!token_set) setenv("JUDGE_TOKEN", kToken, 1);
     execv(argv[0], argv.data());
     _exit(127);
   }

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace judge::testing {
@@ -28,7 +29,10 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
 class ServerProcess {
  public:
   static constexpr const char* kToken = "test-token";
-  explicit ServerProcess(std::vector<std::string> extra_args = {});
+  // `env` is added to the server's environment (JUDGE_TOKEN is kToken unless `env` sets
+  // TOKEN or JUDGE_TOKEN itself).
+  explicit ServerProcess(std::vector<std::string> extra_args = {},
+                         std::vector<std::pair<std::string, std::string>> env = {});
   ~ServerProcess();  // SIGKILL if still running; removes the work dir
 
   int port() const { return port_; }
