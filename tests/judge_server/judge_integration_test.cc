@@ -131,7 +131,12 @@ TEST(JudgeHttpTest, PingHealthzLanguagesMetrics) {
     EXPECT_TRUE(p.contains(field)) << field;
   }
   EXPECT_EQ(p["data"].as_object()["action"], "pong");
-  EXPECT_EQ(HttpRequest(server.port(), "POST", "/ping").status, 200);
+  // POST /ping is QingdaoU's heartbeat and, as there, needs the token.
+  EXPECT_EQ(HttpRequest(server.port(), "POST", "/ping").status, 401);
+  EXPECT_EQ(
+      HttpRequest(server.port(), "POST", "/ping", "{}", {{"X-Judge-Server-Token", TokenHeader()}})
+          .status,
+      200);
   EXPECT_EQ(HttpRequest(server.port(), "GET", "/healthz").status, 200);
   HttpResponse langs = HttpRequest(server.port(), "GET", "/languages");
   EXPECT_THAT(langs.body, HasSubstr("\"python3\""));

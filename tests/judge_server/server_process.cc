@@ -92,7 +92,7 @@ std::string ServerProcess::Exec(const std::string& command) const {
   return RunCommand("docker exec " + container_ + " sh -c '" + quoted + "'");
 }
 
-ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
+ServerProcess::ServerProcess(std::vector<std::string> extra_args, int nofile_limit) {
   std::random_device rd;
   uid_base_ = 500000 + (rd() % 20000) * 64;
   for (size_t i = 0; i + 1 < extra_args.size(); ++i) {
@@ -146,6 +146,10 @@ ServerProcess::ServerProcess(std::vector<std::string> extra_args) {
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     setenv("JUDGE_TOKEN", kToken, 1);
+    if (nofile_limit > 0) {
+      struct rlimit rl = {static_cast<rlim_t>(nofile_limit), static_cast<rlim_t>(nofile_limit)};
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }

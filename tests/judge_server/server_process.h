@@ -2,6 +2,7 @@
 #ifndef TESTS_JUDGE_SERVER_SERVER_PROCESS_H_
 #define TESTS_JUDGE_SERVER_SERVER_PROCESS_H_
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <boost/json.hpp>
@@ -28,7 +29,9 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
 class ServerProcess {
  public:
   static constexpr const char* kToken = "test-token";
-  explicit ServerProcess(std::vector<std::string> extra_args = {});
+  // `nofile_limit` > 0: the server runs with RLIMIT_NOFILE (soft and hard) set to it
+  // (not with JUDGE_TEST_IMAGE).
+  explicit ServerProcess(std::vector<std::string> extra_args = {}, int nofile_limit = 0);
   ~ServerProcess();  // SIGKILL if still running; removes the work dir
 
   int port() const { return port_; }
