@@ -201,9 +201,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     extensions_too_large_ = false;
     method_.clear();
     target_.clear();
+    head_ = false;
     if (buffer_.size() > 0) {  // a pipelined request is already here
       SetPhase(Phase::kHeader, options_.header_timeout);
-      return ReadHeader();
+      return ParseHeader();
     }
     // Wait for the first byte ourselves, so that the header deadline starts from it and an
     // idle keep-alive connection is under the idle timeout instead.
@@ -214,8 +215,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                               self->buffer_.commit(n);
                               if (ec) return self->Close();  // closed, reset, idle timeout
                               self->SetPhase(Phase::kHeader, self->options_.header_timeout);
-                              self->ReadHeader();
+                              self->ParseHeader();
                             });
+  }
+
+  // Parses what the buffer holds; reads on only if the header is not complete yet (most
+  // requests arrive whole in one read, and this skips an asynchronous round).
+  void ParseHeader() {
+    beast::error_code ec;
+    const size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more) return ReadHeader();
+    if (!ec && !parser_->is_header_done()) return ReadHeader();
+    OnHeader(ec);
   }
 
   void ReadHeader() {
