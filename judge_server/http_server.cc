@@ -32,6 +32,12 @@ struct RequestBody {
   struct value_type {
     std::string data;
     bool keep = true;
+    // Kept bytes count against a budget shared by all connections; `counted` is what
+    // this body has added (the session gives it back), `over_budget` says why put failed.
+    std::atomic<int64_t>* budget = nullptr;
+    int64_t budget_limit = 0;
+    int64_t* counted = nullptr;
+    bool* over_budget = nullptr;
   };
 
   class reader {
@@ -49,6 +55,16 @@ struct RequestBody {
       ec = {};
       const std::size_t n = beast::buffer_bytes(buffers);
       if (!body_.keep) return n;
+      if (body_.budget != nullptr) {
+        const int64_t add = static_cast<int64_t>(n);
+        if (body_.budget->fetch_add(add) + add > body_.budget_limit) {
+          body_.budget->fetch_sub(add);
+          *body_.over_budget = true;
+          ec = http::error::body_limit;
+          return 0;
+        }
+        *body_.counted += add;
+      }
       // Memory only once bytes arrive: announcing 8 MB and sending nothing costs nothing.
       // (The parser has checked the length against the body limit.)
       if (body_.data.empty() && length_ > 0) body_.data.reserve(length_);
@@ -127,7 +143,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)),
         server_(server),
         options_(server.options_),
-        connections_(server.connections_),
+        shared_(server.shared_),
         timer_(stream_.get_executor()),
         buffer_(options_.read_buffer_limit) {
     on_chunk_header_ = [this](std::uint64_t, beast::string_view extensions, beast::error_code& ec) {
@@ -138,7 +154,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       }
     };
   }
-  ~Session() { --*connections_; }
+  ~Session() {
+    ReleaseBody();
+    --shared_->connections;
+  }
 
   void Start() { ReadRequest(); }
 
@@ -189,7 +208,14 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // Gives back what the current body counted against the shared budget.
+  void ReleaseBody() {
+    shared_->body_bytes -= body_counted_;
+    body_counted_ = 0;
+  }
+
   void ReadRequest() {
+    ReleaseBody();
     parser_.emplace();
     parser_->header_limit(options_.header_limit);
     // The largest limit, so that a Content-Length past every limit fails on the header;
@@ -199,6 +225,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     parser_->on_chunk_header(on_chunk_header_);
     extension_bytes_ = 0;
     extensions_too_large_ = false;
+    over_budget_ = false;
     method_.clear();
     target_.clear();
     head_ = false;
@@ -253,7 +280,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       return Refuse(413, BodyLimitMessage());
     }
     parser_->body_limit(body_limit_);  // for chunked bodies, counted as chunks arrive
-    req.body().keep = check.reads_body;
+    RequestBody::value_type& body = req.body();
+    body.keep = check.reads_body;
+    body.budget = &shared_->body_bytes;
+    body.budget_limit = options_.body_memory_limit;
+    body.counted = &body_counted_;
+    body.over_budget = &over_budget_;
     if (parser_->is_done()) return OnRequest();
     if (auto it = req.find(http::field::expect);
         it != req.end() && beast::iequals(it->value(), "100-continue")) {
@@ -290,6 +322,15 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                                                 options_.body_timeout.count(), " s")
                                  : absl::StrCat("request header not received within ",
                                                 options_.header_timeout.count(), " s"));
+    }
+    if (over_budget_) {
+      HttpReply reply = server_.service_.TransportError(
+          503,
+          absl::StrCat("request bodies being received take ", options_.body_memory_limit,
+                       " bytes, the server's limit; retry after a moment"),
+          method_, target_);
+      reply.retry_after_seconds = 1;
+      return Answer(std::move(reply));
     }
     if (extensions_too_large_) {
       return Refuse(400, absl::StrCat("chunk extensions exceed ", options_.chunk_extensions_limit,
@@ -335,6 +376,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     view.target = target_;
     if (auto it = req.find("X-Judge-Server-Token"); it != req.end()) view.token = it->value();
     view.body = std::move(req.body().data);
+    ReleaseBody();  // the body is the service's now, under its queue bound
     // Most routes answer inside Handle, on this connection's thread: write at once. A
     // judging answers later from a slot thread: hop back onto this connection's context.
     struct Pending {
@@ -403,6 +445,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     stream_.shutdown(tcp::socket::shutdown_send, ignored);
     SetPhase(Phase::kLingering, kLingerTime);
     parser_.reset();  // what the request held is released now, not when the client leaves
+    ReleaseBody();
     buffer_.clear();
     Drain();
   }
@@ -427,7 +470,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   tcp::socket stream_;
   HttpServer& server_;
   const HttpServerOptions& options_;
-  const std::shared_ptr<std::atomic<int>> connections_;
+  const std::shared_ptr<Shared> shared_;
   asio::steady_timer timer_;
   Phase phase_ = Phase::kIdle;
   Clock::time_point deadline_ = Clock::time_point::max();
@@ -440,6 +483,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::function<void(std::uint64_t, beast::string_view, beast::error_code&)> on_chunk_header_;
   size_t extension_bytes_ = 0;
   bool extensions_too_large_ = false;
+  int64_t body_counted_ = 0;  // this body's share of shared_->body_bytes
+  bool over_budget_ = false;
   uint64_t body_limit_ = 0;  // in force for the request being read
   std::string method_, target_;
 
@@ -519,7 +564,7 @@ void HttpServer::Accept(Listener& l) {
 }
 
 void HttpServer::Admit(tcp::socket socket) {
-  if (connections_->load() >= options_.max_connections) {
+  if (shared_->connections.load() >= options_.max_connections) {
     // Turned away at once, without a session: the canned 503 if the socket takes it now.
     ssize_t ignored_n = ::send(socket.native_handle(), busy_reply_.data(), busy_reply_.size(),
                                MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -528,7 +573,7 @@ void HttpServer::Admit(tcp::socket socket) {
     socket.close(ignored);
     return;
   }
-  ++*connections_;
+  ++shared_->connections;
   beast::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   std::make_shared<Session>(std::move(socket), *this)->Start();

@@ -3,7 +3,8 @@
 // on everything a client can make the server hold:
 // - memory: the request line and header fields (431), the connection's read buffer, which
 //   also bounds a chunk-size line with its extensions and the trailer fields (431; Beast's
-//   header_limit does not cover those), chunk extensions per request (400), bodies (413);
+//   header_limit does not cover those), chunk extensions per request (400), bodies (413),
+//   and the bodies all connections hold together while they arrive (503);
 // - the token is checked on the headers, before any body is read: an unauthenticated body
 //   is never buffered, and bodies of routes that use none are dropped unread;
 // - time: a deadline for a request's header, one for its body (408), an idle timeout;
@@ -45,6 +46,9 @@ struct HttpServerOptions {
   size_t read_buffer_limit = 32 << 10;
   // All chunk extensions of one request together.
   size_t chunk_extensions_limit = 4 << 10;
+  // Body bytes held by all connections together while they are received (the per-request
+  // limit times the connection cap would be far more); past it: 503 with Retry-After.
+  int64_t body_memory_limit = 128 << 20;
   // Open connections; past it a new one gets a 503 and is closed at once.
   int max_connections = 1024;
   // Waiting for the next request on an open connection, and writing a reply.
@@ -84,7 +88,7 @@ class HttpServer {
   // Requests read whose reply is not yet written.
   int64_t in_flight() const { return in_flight_.load(); }
   // Connections open now.
-  int connections() const { return connections_->load(); }
+  int connections() const { return shared_->connections.load(); }
 
  private:
   class Session;
@@ -98,8 +102,12 @@ class HttpServer {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int64_t> in_flight_{0};
-  // Shared with the sessions, which may outlive the server in a destroyed io_context.
-  std::shared_ptr<std::atomic<int>> connections_ = std::make_shared<std::atomic<int>>(0);
+  // Counts shared with the sessions, which may outlive the server in a destroyed io_context.
+  struct Shared {
+    std::atomic<int> connections{0};
+    std::atomic<int64_t> body_bytes{0};  // held by bodies being received
+  };
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
 };
 
 }  // namespace judge

@@ -189,7 +189,10 @@ JudgeService::HeadCheck JudgeService::CheckHead(std::string_view method, std::st
 HttpReply JudgeService::TransportError(int status, std::string_view message,
                                        std::string_view method, std::string_view target) {
   metrics_.CountRequest(method.empty() ? Route::kNotFound : ResolveRoute(method, target), status);
-  return ErrorReply(status, "JudgeClientError", message, hostname_);
+  std::string_view err = status == 503   ? "ServerBusy"
+                         : status >= 500 ? "JudgeServerException"
+                                         : "JudgeClientError";
+  return ErrorReply(status, err, message, hostname_);
 }
 
 JudgeService::SystemStats JudgeService::CurrentStats() {

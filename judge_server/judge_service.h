@@ -59,8 +59,8 @@ class JudgeService {
   HeadCheck CheckHead(std::string_view method, std::string_view target, std::string_view token);
 
   // The reply to a request the transport refused before it was whole (malformed, too large,
-  // too slow): `status` and `message` in the usual envelope, counted in /metrics under the
-  // route when the request line was read.
+  // too slow; err "JudgeClientError", or "ServerBusy" for 503): `status` and `message` in
+  // the usual envelope, counted in /metrics under the route when the request line was read.
   HttpReply TransportError(int status, std::string_view message, std::string_view method = {},
                            std::string_view target = {});
 

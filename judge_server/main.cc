@@ -49,6 +49,9 @@ Usage: judge_server [flags]
                      "output": true, counted JSON-escaped (env JUDGE_MAX_REPLY_OUTPUT,
                      default 16777216); past it outputs are cut and marked
                      "output_truncated"
+  --max-body-memory N  bytes all request bodies being received may hold together
+                     (env JUDGE_MAX_BODY_MEMORY, default 134217728, at least the 8 MB
+                     body limit); past it 503
   --header-timeout S seconds from a request's first byte to the end of its header
                      (env JUDGE_HEADER_TIMEOUT, default 10); then 408
   --body-timeout S   seconds to receive a request body (env JUDGE_BODY_TIMEOUT,
@@ -66,7 +69,8 @@ struct Flags {
   std::string port = "8090", address = "0.0.0.0", token, slots, queue = "16",
               work_dir = "/tmp/judge_server", test_case_dir = "/var/lib/judge_server/test_cases",
               threads, uid_base = "0", sandbox = "auto", max_connections = "0",
-              max_reply_output = "16777216", header_timeout = "10", body_timeout = "30";
+              max_reply_output = "16777216", header_timeout = "10", body_timeout = "30",
+              max_body_memory = "134217728";
   bool healthcheck = false;
 };
 
@@ -102,6 +106,7 @@ int main(int argc, char** argv) {
                       {"--sandbox", "JUDGE_SANDBOX", &f.sandbox},
                       {"--max-connections", "JUDGE_MAX_CONNECTIONS", &f.max_connections},
                       {"--max-reply-output", "JUDGE_MAX_REPLY_OUTPUT", &f.max_reply_output},
+                      {"--max-body-memory", "JUDGE_MAX_BODY_MEMORY", &f.max_body_memory},
                       {"--header-timeout", "JUDGE_HEADER_TIMEOUT", &f.header_timeout},
                       {"--body-timeout", "JUDGE_BODY_TIMEOUT", &f.body_timeout}};
   for (const Option& o : options) {
@@ -139,8 +144,8 @@ int main(int argc, char** argv) {
   }
   unsetenv("JUDGE_TOKEN");  // never inherited by anything the server starts
 
-  int port, slots, queue, threads, uid_base, max_connections, max_reply_output, header_timeout,
-      body_timeout;
+  int port, slots, queue, threads, uid_base, max_connections, max_reply_output, max_body_memory,
+      header_timeout, body_timeout;
   if (f.healthcheck) {
     // Needs neither root nor the token. 8 s: under the 10 s the image gives Docker's
     // HEALTHCHECK, so that a slow server is reported with a reason, not killed.
@@ -163,6 +168,7 @@ int main(int argc, char** argv) {
       !ParseInt(f.uid_base, "--uid-base", 0, 2000000000, &uid_base) ||
       !ParseInt(f.max_connections, "--max-connections", 0, 1000000, &max_connections) ||
       !ParseInt(f.max_reply_output, "--max-reply-output", 1024, 1 << 30, &max_reply_output) ||
+      !ParseInt(f.max_body_memory, "--max-body-memory", 8 << 20, 1 << 30, &max_body_memory) ||
       !ParseInt(f.header_timeout, "--header-timeout", 1, 3600, &header_timeout) ||
       !ParseInt(f.body_timeout, "--body-timeout", 1, 3600, &body_timeout) ||
       (uid_base > 0 && uid_base < 1000 &&
@@ -223,6 +229,7 @@ int main(int argc, char** argv) {
   http_options.port = static_cast<uint16_t>(port);
   http_options.header_timeout = std::chrono::seconds(header_timeout);
   http_options.body_timeout = std::chrono::seconds(body_timeout);
+  http_options.body_memory_limit = max_body_memory;
   const int fd_budget = judge::DefaultMaxConnections(slots, threads);
   http_options.max_connections = max_connections > 0 ? max_connections : fd_budget;
   if (max_connections > fd_budget) {

@@ -440,10 +440,46 @@ TEST(HttpHardeningTest, StalledBodiesAndHeadersAreCutOffByDeadlines) {
   ExpectAliveAndBounded(server, base + kSlackMb);
 }
 
+TEST(HttpHardeningTest, BodiesTogetherStayUnderTheServersBodyMemory) {
+  ServerProcess server({"--max-body-memory", "16777216"});
+  const int64_t base = PeakRssMb(server.pid());
+  const std::string head = "POST /judge HTTP/1.1\r\nHost: x\r\nX-Judge-Server-Token: " + Token() +
+                           "\r\nContent-Length: 8388608\r\n\r\n";
+  const std::string six_mb(6 << 20, 'j');
+  // Two authenticated bodies of 6 MB each stall under the 16 MB budget ...
+  std::vector<std::unique_ptr<Conn>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<Conn>(server.port()));
+    ASSERT_TRUE(held.back()->Send(head + six_mb));
+  }
+  // ... so the next ones are turned away with 503 before they pass it, whatever they send.
+  for (int i = 0; i < 3; ++i) {
+    Conn c(server.port());
+    c.Send(head + six_mb);
+    RawReply r = c.ReadReply();
+    EXPECT_EQ(r.status, 503) << r.head;
+    EXPECT_THAT(r.head, HasSubstr("Retry-After: 1"));
+    EXPECT_EQ(ErrOf(r), "ServerBusy");
+  }
+  EXPECT_LE(PeakRssMb(server.pid()), base + 16 + kSlackMb / 2);
+  // When the stalled clients leave, their share comes back.
+  held.clear();
+  bool admitted = false;
+  for (auto deadline = Clock::now() + 10s; !admitted && Clock::now() < deadline;) {
+    Conn c(server.port());
+    c.Send(head + std::string(8 << 20, 'x'));
+    admitted = c.ReadReply().status == 400;  // read whole, then refused as bad JSON
+    if (!admitted) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(admitted) << "the budget was not given back";
+  ExpectAliveAndBounded(server, base + kSlackMb);
+}
+
 // ---- 3. Connection cap and EMFILE. ----
 
 TEST(HttpHardeningTest, ConnectionsPastTheCapAreTurnedAwayAndOthersCarryOn) {
   ServerProcess server({"--threads", "1", "--max-connections", "20"});
+  const int64_t base = PeakRssMb(server.pid());
   std::vector<std::unique_ptr<Conn>> held;
   for (int i = 0; i < 20; ++i) {
     held.push_back(std::make_unique<Conn>(server.port()));
@@ -465,7 +501,7 @@ TEST(HttpHardeningTest, ConnectionsPastTheCapAreTurnedAwayAndOthersCarryOn) {
   }
   held.resize(15);  // five leave: new connections get in again
   EXPECT_TRUE(PingAnswersWithin(server.port(), 10s));
-  EXPECT_TRUE(server.Alive());
+  ExpectAliveAndBounded(server, base + kSlackMb);
 }
 
 TEST(HttpHardeningTest, DefaultConnectionCapStaysBelowTheFdLimit) {
@@ -489,11 +525,13 @@ TEST(HttpHardeningTest, DefaultConnectionCapStaysBelowTheFdLimit) {
   EXPECT_LT(OpenFds(server.pid()), 200 - 40) << "the cap leaves no headroom for the sandbox";
   held.clear();
   EXPECT_TRUE(PingAnswersWithin(server.port(), 10s));
+  EXPECT_TRUE(server.Alive());
 }
 
 TEST(HttpHardeningTest, AcceptBacksOffOnEmfileAndRecovers) {
   // A cap above the fd limit on purpose: the acceptor meets EMFILE.
   ServerProcess server({"--threads", "1", "--max-connections", "1000"}, 64);
+  const int64_t base = PeakRssMb(server.pid());
   Conn early(server.port());  // admitted before the flood
   ASSERT_TRUE(early.Send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(early.ReadReply().status, 200);
@@ -513,7 +551,7 @@ TEST(HttpHardeningTest, AcceptBacksOffOnEmfileAndRecovers) {
   EXPECT_EQ(early.ReadReply().status, 200);
   flood.clear();
   EXPECT_TRUE(PingAnswersWithin(server.port(), 10s)) << "/ping dead after the fds came back";
-  EXPECT_TRUE(server.Alive());
+  ExpectAliveAndBounded(server, base + kSlackMb);
 }
 
 // ---- 4. Output returned to clients is capped per reply. ----
@@ -589,6 +627,7 @@ TEST(HttpHardeningTest, HealthzAndPingAnswerWithEverySlotBusyAndTheQueueFull) {
                     std::to_string(server.port()) + " >/dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   for (auto& f : pending) EXPECT_EQ(f.get().status, 200);
+  EXPECT_TRUE(server.Alive());
 }
 
 TEST(HttpHardeningTest, HealthcheckFlagExitsZeroOnlyForAHealthyServer) {
