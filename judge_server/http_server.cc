@@ -312,7 +312,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   std::string BodyLimitMessage() const {
     return absl::StrCat("request body exceeds ", body_limit_, " bytes, the limit for ",
-                        method_.empty() ? "requests" : method_ + " " + target_);
+                        method_.empty() ? "requests" : method_ + " " + target_.substr(0, 100));
   }
 
   void OnReadFailed(beast::error_code ec) {
