@@ -1,6 +1,8 @@
 #include "judge_server/judge_service.h"
 
 #include <boost/json.hpp>
+#include <fstream>
+#include <iostream>
 #include <memory>
 #include <thread>
 
@@ -56,6 +58,34 @@ json::value RenderLanguages() {
   return list;
 }
 
+// The longest prefix of `s` that takes at most `budget` bytes once JSON-escaped as
+// Boost.JSON does it (\" \\ \n ... in 2 bytes, other control bytes as \u00XX in 6), cut
+// on a UTF-8 character boundary; `*escaped` gets its escaped size.
+std::string_view JsonPrefix(std::string_view s, size_t budget, size_t* escaped) {
+  size_t n = 0, used = 0;
+  for (; n < s.size(); ++n) {
+    unsigned char c = static_cast<unsigned char>(s[n]);
+    size_t w = 1;
+    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+      w = 2;
+    } else if (c < 0x20) {
+      w = 6;
+    }
+    if (used + w > budget) break;
+    used += w;
+  }
+  if (n < s.size()) {  // do not split a multi-byte character
+    size_t back = n;
+    while (back > 0 && n - back < 3 && (static_cast<unsigned char>(s[back]) & 0xC0) == 0x80) --back;
+    if ((static_cast<unsigned char>(s[back]) & 0xC0) != 0x80) {
+      used -= n - back;  // bytes >= 0x80 are never escaped: one each
+      n = back;
+    }
+  }
+  *escaped = used;
+  return s.substr(0, n);
+}
+
 }  // namespace
 
 namespace {
@@ -91,7 +121,7 @@ json::object RenderCase(const CaseResult& c, bool return_output, bool qingdao_fo
 }  // namespace
 
 std::string RenderOutcome(const JudgeOutcome& o, bool return_output, std::string_view hostname,
-                          bool qingdao_form) {
+                          bool qingdao_form, size_t max_reply_output) {
   json::object root;
   root["verdict"] = VerdictName(o.verdict);
   root["hostname"] = hostname;
@@ -111,15 +141,38 @@ std::string RenderOutcome(const JudgeOutcome& o, bool return_output, std::string
     return json::serialize(root);
   }
   json::array cases;
-  for (const CaseResult& c : o.cases) cases.push_back(RenderCase(c, return_output, qingdao_form));
+  size_t output_budget = max_reply_output;
+  bool truncated = false;
+  for (const CaseResult& c : o.cases) {
+    json::object j = RenderCase(c, return_output, qingdao_form);
+    if (return_output) {
+      size_t escaped = 0;
+      std::string_view out = JsonPrefix(c.run.stdout_data, output_budget, &escaped);
+      output_budget -= escaped;
+      bool cut = out.size() < c.run.stdout_data.size();
+      truncated = truncated || cut;
+      j["output"] = out;
+      j["output_truncated"] = cut;
+    }
+    cases.push_back(std::move(j));
+  }
   root["err"] = nullptr;
   root["data"] = std::move(cases);
   root["compile_cache_hit"] = o.cache_hit;
+  if (return_output) {
+    root["output_truncated"] = truncated;
+    if (truncated) {
+      root["output_message"] = absl::StrCat(
+          "outputs in one reply are capped at ", max_reply_output,
+          " bytes as sent (server flag --max-reply-output); cases with output_truncated carry "
+          "only the beginning of their output; output_md5 is of the whole output");
+    }
+  }
   return json::serialize(root);
 }
 
 JudgeService::JudgeService(Judge& judge, JudgePool& pool, Metrics& metrics, std::string_view token,
-                           std::string hostname)
+                           std::string hostname, size_t max_reply_output)
     : judge_(judge),
       pool_(pool),
       metrics_(metrics),
@@ -127,7 +180,29 @@ JudgeService::JudgeService(Judge& judge, JudgePool& pool, Metrics& metrics, std:
       hostname_(std::move(hostname)),
       hostname_json_(json::serialize(json::value(hostname_))),
       // glibc reads sysfs on every call: ask once.
-      cores_(static_cast<int>(std::thread::hardware_concurrency())) {}
+      cores_(static_cast<int>(std::thread::hardware_concurrency())),
+      max_reply_output_(max_reply_output) {}
+
+JudgeService::HeadCheck JudgeService::CheckHead(std::string_view method, std::string_view target,
+                                                std::string_view token) {
+  HeadCheck check;
+  const Route route = ResolveRoute(method, target);
+  check.reads_body = route == Route::kJudge || route == Route::kCompileSpj;
+  if (NeedsToken(route, method) && !TokenMatches(token)) {
+    metrics_.CountRequest(route, 401);
+    check.reject = TokenFailure();
+  }
+  return check;
+}
+
+HttpReply JudgeService::TransportError(int status, std::string_view message,
+                                       std::string_view method, std::string_view target) {
+  metrics_.CountRequest(method.empty() ? Route::kNotFound : ResolveRoute(method, target), status);
+  std::string_view err = status == 503   ? "ServerBusy"
+                         : status >= 500 ? "JudgeServerException"
+                                         : "JudgeClientError";
+  return ErrorReply(status, err, message, hostname_);
+}
 
 HttpReply JudgeService::Ping() {
   const SystemSample s = stats_.Get();
@@ -251,11 +326,18 @@ void JudgeService::HandleJudge(HttpRequestView& request, std::function<void(Http
   }
   auto shared = std::make_shared<JudgeRequest>(*std::move(parsed));
   auto task = [this, shared, done](int slot) {
-    JudgeOutcome outcome = judge_.Run(*shared, slot);
-    metrics_.CountVerdict(outcome.verdict);
     HttpReply reply;
-    reply.status = outcome.error.ok() ? 200 : HttpStatusFor(outcome.error);
-    reply.body = RenderOutcome(outcome, shared->return_output, hostname_, shared->qingdao_form);
+    try {  // a slot thread that throws would end the process: answer 500 instead
+      JudgeOutcome outcome = judge_.Run(*shared, slot);
+      metrics_.CountVerdict(outcome.verdict);
+      reply.status = outcome.error.ok() ? 200 : HttpStatusFor(outcome.error);
+      reply.body = RenderOutcome(outcome, shared->return_output, hostname_, shared->qingdao_form,
+                                 max_reply_output_);
+    } catch (const std::exception& e) {
+      std::cerr << "judge_server: a judging threw: " << e.what() << "\n";
+      reply = ErrorReply(500, "JudgeServerException", "the judging failed inside the server",
+                         hostname_);
+    }
     done(std::move(reply));
   };
   if (!pool_.TrySubmit(std::move(task))) done(Busy());

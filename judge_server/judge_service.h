@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,8 @@
 namespace judge {
 
 inline constexpr std::string_view kJudgeServerVersion = "0.1.0";
+// Program output returned in one /judge reply (`output: true`), counted as sent (JSON-escaped).
+inline constexpr size_t kDefaultMaxReplyOutput = 16 << 20;
 
 struct HttpRequestView {
   std::string_view method;
@@ -43,10 +46,26 @@ class JudgeService {
  public:
   // `token` is the shared secret; clients send sha256 hex of it.
   JudgeService(Judge& judge, JudgePool& pool, Metrics& metrics, std::string_view token,
-               std::string hostname);
+               std::string hostname, size_t max_reply_output = kDefaultMaxReplyOutput);
 
   // Calls `done` exactly once, possibly from another thread.
   void Handle(HttpRequestView request, std::function<void(HttpReply)> done);
+
+  // What the transport decides on the request line and headers alone, before it reads any
+  // body: whether the route uses its body (other bodies are dropped unread, never
+  // buffered) and, for routes that need the token (POST /judge, POST /ping as QingdaoU's
+  // heartbeat, /compile_spj) when it is missing or wrong, the 401 reply (counted).
+  struct HeadCheck {
+    bool reads_body = false;
+    std::optional<HttpReply> reject;
+  };
+  HeadCheck CheckHead(std::string_view method, std::string_view target, std::string_view token);
+
+  // The reply to a request the transport refused before it was whole (malformed, too large,
+  // too slow; err "JudgeClientError", or "ServerBusy" for 503): `status` and `message` in
+  // the usual envelope, counted in /metrics under the route when the request line was read.
+  HttpReply TransportError(int status, std::string_view message, std::string_view method = {},
+                           std::string_view target = {});
 
   const std::string& hostname() const { return hostname_; }
 
@@ -66,6 +85,7 @@ class JudgeService {
   const std::string hostname_;
   const std::string hostname_json_;  // quoted and escaped once
   const int cores_;
+  const size_t max_reply_output_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   // CPU and memory use, read from /proc at most once a second, so /ping stays cheap.
   SystemSampler stats_;
@@ -74,9 +94,14 @@ class JudgeService {
 // Renders a judging's reply body (exposed for tests).
 // In QingdaoU's form (qingdao_form) an output limit is result 4 with signal 25, as its
 // Judger reports it. output_md5 is null unless the program ran to its end and its output
-// was compared (AC or WA without a special judge), as in QingdaoU.
+// was compared (AC or WA without a special judge), as in QingdaoU. With `return_output`,
+// the outputs together take at most `max_reply_output` bytes of the reply once
+// JSON-escaped: a case whose output does not fit carries only its beginning (or "") and
+// "output_truncated": true, and the reply says why in "output_truncated" and
+// "output_message".
 std::string RenderOutcome(const JudgeOutcome& outcome, bool return_output,
-                          std::string_view hostname, bool qingdao_form = false);
+                          std::string_view hostname, bool qingdao_form = false,
+                          size_t max_reply_output = kDefaultMaxReplyOutput);
 
 }  // namespace judge
 

@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "judge_server/healthcheck.h"
 #include "judge_server/heartbeat.h"
 #include "judge_server/http_server.h"
 
@@ -53,6 +54,23 @@ Usage: judge_server [flags]
                      own (default http://{ip}:{port})
   --heartbeat-interval S  seconds between heartbeats (env JUDGE_HEARTBEAT_INTERVAL,
                      default 3; OnlineJudge drops a server silent for 6 s)
+  --max-connections N  open connections; past it new ones get 503 and are closed
+                     (env JUDGE_MAX_CONNECTIONS; default: RLIMIT_NOFILE minus headroom
+                     for the slots and threads, at most 4096)
+  --max-reply-output N bytes of program output one /judge reply may carry with
+                     "output": true, counted JSON-escaped (env JUDGE_MAX_REPLY_OUTPUT,
+                     default 16777216); past it outputs are cut and marked
+                     "output_truncated"
+  --max-body-memory N  bytes all request bodies being received may hold together
+                     (env JUDGE_MAX_BODY_MEMORY, default 134217728, at least the 8 MB
+                     body limit); past it 503
+  --header-timeout S seconds from a request's first byte to the end of its header
+                     (env JUDGE_HEADER_TIMEOUT, default 10); then 408
+  --body-timeout S   seconds to receive a request body (env JUDGE_BODY_TIMEOUT,
+                     default 30); then 408
+  --healthcheck      do not serve: GET /healthz on this server's port (--port or
+                     JUDGE_PORT) on loopback; exit 0 if it answers 200 within 8 s,
+                     else 1 (the image's HEALTHCHECK)
   --help             this text
 
 Routes: GET /ping, GET /healthz, GET /metrics, GET /languages, POST /judge,
@@ -64,7 +82,10 @@ struct Flags {
   std::string port = "8090", address = "0.0.0.0", token, slots, queue = "16",
               work_dir = "/tmp/judge_server", test_case_dir = "/var/lib/judge_server/test_cases",
               threads, uid_base = "0", sandbox = "auto", backend_url,
-              service_url = "http://{ip}:{port}", heartbeat_interval = "3";
+              service_url = "http://{ip}:{port}", heartbeat_interval = "3", max_connections = "0",
+              max_reply_output = "16777216", header_timeout = "10", body_timeout = "30",
+              max_body_memory = "134217728";
+  bool healthcheck = false;
 };
 
 bool ParseInt(const std::string& text, const char* name, int min, int max, int* out) {
@@ -101,7 +122,12 @@ int main(int argc, char** argv) {
                       {"--test-case-dir", "JUDGE_TEST_CASE_DIR", &f.test_case_dir},
                       {"--threads", "JUDGE_THREADS", &f.threads},
                       {"--uid-base", "JUDGE_UID_BASE", &f.uid_base},
-                      {"--sandbox", "JUDGE_SANDBOX", &f.sandbox}};
+                      {"--sandbox", "JUDGE_SANDBOX", &f.sandbox},
+                      {"--max-connections", "JUDGE_MAX_CONNECTIONS", &f.max_connections},
+                      {"--max-reply-output", "JUDGE_MAX_REPLY_OUTPUT", &f.max_reply_output},
+                      {"--max-body-memory", "JUDGE_MAX_BODY_MEMORY", &f.max_body_memory},
+                      {"--header-timeout", "JUDGE_HEADER_TIMEOUT", &f.header_timeout},
+                      {"--body-timeout", "JUDGE_BODY_TIMEOUT", &f.body_timeout}};
   for (const Option& o : options) {
     if (const char* v = getenv(o.env); v != nullptr && *v != '\0') *o.value = v;
   }
@@ -110,6 +136,10 @@ int main(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       return 0;
+    }
+    if (arg == "--healthcheck") {
+      f.healthcheck = true;
+      continue;
     }
     bool known = false;
     for (const Option& o : options) {
@@ -144,12 +174,33 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  int port, slots, queue, threads, uid_base;
+  int port, slots, queue, threads, uid_base, max_connections, max_reply_output, max_body_memory,
+      header_timeout, body_timeout;
+  if (f.healthcheck) {
+    // Needs neither root nor the token. 8 s: under the 10 s the image gives Docker's
+    // HEALTHCHECK, so that a slow server is reported with a reason, not killed.
+    if (!ParseInt(f.port, "--port", 1, 65535, &port)) return 2;
+    std::string host = judge::ProbeAddressFor(f.address);
+    absl::Status health =
+        judge::ProbeHealthz(host, static_cast<uint16_t>(port), std::chrono::seconds(8));
+    if (!health.ok()) {
+      std::cout << "unhealthy: " << health.message() << std::endl;
+      return 1;
+    }
+    std::cout << "healthy: GET /healthz on " << host << " port " << port << " answered 200"
+              << std::endl;
+    return 0;
+  }
   if (!ParseInt(f.port, "--port", 0, 65535, &port) ||
       !ParseInt(f.slots, "--slots", 1, 63, &slots) ||
       !ParseInt(f.queue, "--queue", 0, 10000, &queue) ||
       !ParseInt(f.threads, "--threads", 1, 64, &threads) ||
       !ParseInt(f.uid_base, "--uid-base", 0, 2000000000, &uid_base) ||
+      !ParseInt(f.max_connections, "--max-connections", 0, 1000000, &max_connections) ||
+      !ParseInt(f.max_reply_output, "--max-reply-output", 1024, 1 << 30, &max_reply_output) ||
+      !ParseInt(f.max_body_memory, "--max-body-memory", 8 << 20, 1 << 30, &max_body_memory) ||
+      !ParseInt(f.header_timeout, "--header-timeout", 1, 3600, &header_timeout) ||
+      !ParseInt(f.body_timeout, "--body-timeout", 1, 3600, &body_timeout) ||
       (uid_base > 0 && uid_base < 1000 &&
        (std::cerr << "judge_server: --uid-base must be 0 "
                      "(random) or at least 1000\n",
@@ -198,7 +249,9 @@ int main(int argc, char** argv) {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   judge::JudgePool pool(slots, queue, [&](int slot) { return (*judge)->SlotInService(slot); });
-  judge::JudgeService service(**judge, pool, metrics, f.token, host);
+  judge::JudgeService service(**judge, pool, metrics, f.token, host,
+                              static_cast<size_t>(max_reply_output));
+  f.token.assign(f.token.size(), '\0');
 
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
   std::vector<boost::asio::io_context*> context_ptrs;
@@ -210,6 +263,16 @@ int main(int argc, char** argv) {
   judge::HttpServerOptions http_options;
   http_options.address = f.address;
   http_options.port = static_cast<uint16_t>(port);
+  http_options.header_timeout = std::chrono::seconds(header_timeout);
+  http_options.body_timeout = std::chrono::seconds(body_timeout);
+  http_options.body_memory_limit = max_body_memory;
+  const int fd_budget = judge::DefaultMaxConnections(slots, threads);
+  http_options.max_connections = max_connections > 0 ? max_connections : fd_budget;
+  if (max_connections > fd_budget) {
+    std::cerr << "judge_server: warning: --max-connections " << max_connections
+              << " leaves too few descriptors under RLIMIT_NOFILE for the judge slots (about "
+              << fd_budget << " fit); accepts pause whenever descriptors run out" << std::endl;
+  }
   judge::HttpServer server(context_ptrs, service, http_options);
   auto bound = server.Start();
   if (!bound.ok()) {
@@ -236,6 +299,7 @@ int main(int argc, char** argv) {
   f.token.assign(f.token.size(), '\0');
   std::cout << "judge_server " << judge::kJudgeServerVersion << " listening on " << f.address << ":"
             << *bound << " as " << host << " (" << slots << " slots, queue " << queue
+            << ", max connections " << http_options.max_connections
             << ", sandbox: " << (*judge)->sandbox().mode_name() << ")" << std::endl;
   if (heartbeat != nullptr) {
     std::cout << "judge_server: heartbeat to " << f.backend_url << " every " << heartbeat_seconds
@@ -265,8 +329,10 @@ int main(int argc, char** argv) {
   });
 
   std::vector<std::thread> workers;
-  for (int i = 1; i < threads; ++i) workers.emplace_back([&contexts, i] { contexts[i]->run(); });
-  io.run();
+  for (int i = 1; i < threads; ++i) {
+    workers.emplace_back([&contexts, i] { judge::RunIoContext(*contexts[i]); });
+  }
+  judge::RunIoContext(io);
   for (auto& t : workers) t.join();
   if (heartbeat != nullptr) heartbeat->Stop();
   pool.Drain();

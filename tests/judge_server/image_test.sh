@@ -32,13 +32,18 @@ check "without CAP_SYS_ADMIN the judge runs in its restricted mode" grep -q '"sa
 check "judge refuses a wrong token" test "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Judge-Server-Token: x' \
   --data-binary "$body" "http://127.0.0.1:$port/judge")" = 401
 
+check "HEALTHCHECK runs the binary's own probe, no interpreter" \
+  grep -q '"CMD","/usr/local/bin/judge_server","--healthcheck"' \
+  <<<"$(docker inspect -f '{{json .Config.Healthcheck.Test}}' "$name")"
 health=starting
-for _ in $(seq 150); do
+for _ in $(seq 300); do  # the first probe runs 10 s (--interval) after the start
   health=$(docker inspect -f '{{.State.Health.Status}}' "$name")
   [ "$health" = healthy ] && break
   sleep 0.2
 done
 check "HEALTHCHECK reports healthy" test "$health" = healthy
+check "the probe says what it checked" grep -q "healthy: GET /healthz" \
+  <<<"$(docker inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$name")"
 
 start=$(date +%s%N)
 docker stop -t 10 "$name" >/dev/null

@@ -131,9 +131,10 @@ TEST(JudgeHttpTest, PingHealthzLanguagesMetrics) {
     EXPECT_TRUE(p.contains(field)) << field;
   }
   EXPECT_EQ(p["data"].as_object()["action"], "pong");
-  // POST /ping needs the token, as in QingdaoU (qingdao_integration_test has the rest).
+  // POST /ping is QingdaoU's heartbeat and, as there, needs the token.
+  EXPECT_EQ(HttpRequest(server.port(), "POST", "/ping").status, 401);
   EXPECT_EQ(
-      HttpRequest(server.port(), "POST", "/ping", "", {{"X-Judge-Server-Token", TokenHeader()}})
+      HttpRequest(server.port(), "POST", "/ping", "{}", {{"X-Judge-Server-Token", TokenHeader()}})
           .status,
       200);
   EXPECT_EQ(HttpRequest(server.port(), "GET", "/healthz").status, 200);

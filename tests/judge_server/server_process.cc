@@ -93,7 +93,12 @@ std::string ServerProcess::Exec(const std::string& command) const {
 }
 
 ServerProcess::ServerProcess(std::vector<std::string> extra_args,
-                             std::vector<std::pair<std::string, std::string>> env) {
+                             std::vector<std::pair<std::string, std::string>> env)
+    : ServerProcess(std::move(extra_args), std::move(env), 0) {}
+
+ServerProcess::ServerProcess(std::vector<std::string> extra_args,
+                             std::vector<std::pair<std::string, std::string>> env,
+                             int nofile_limit) {
   std::random_device rd;
   uid_base_ = 500000 + (rd() % 20000) * 64;
   for (size_t i = 0; i + 1 < extra_args.size(); ++i) {
@@ -152,6 +157,10 @@ ServerProcess::ServerProcess(std::vector<std::string> extra_args,
       token_set = token_set || k == "TOKEN" || k == "JUDGE_TOKEN";
     }
     if (!token_set) setenv("JUDGE_TOKEN", kToken, 1);
+    if (nofile_limit > 0) {
+      struct rlimit rl = {static_cast<rlim_t>(nofile_limit), static_cast<rlim_t>(nofile_limit)};
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }

@@ -2,6 +2,7 @@
 #ifndef TESTS_JUDGE_SERVER_SERVER_PROCESS_H_
 #define TESTS_JUDGE_SERVER_SERVER_PROCESS_H_
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <boost/json.hpp>
@@ -33,6 +34,12 @@ class ServerProcess {
   // TOKEN or JUDGE_TOKEN itself).
   explicit ServerProcess(std::vector<std::string> extra_args = {},
                          std::vector<std::pair<std::string, std::string>> env = {});
+  // `nofile_limit` > 0: the server runs with RLIMIT_NOFILE (soft and hard) set to it
+  // (not with JUDGE_TEST_IMAGE).
+  ServerProcess(std::vector<std::string> extra_args, int nofile_limit)
+      : ServerProcess(std::move(extra_args), {}, nofile_limit) {}
+  ServerProcess(std::vector<std::string> extra_args,
+                std::vector<std::pair<std::string, std::string>> env, int nofile_limit);
   ~ServerProcess();  // SIGKILL if still running; removes the work dir
 
   int port() const { return port_; }
