@@ -251,7 +251,6 @@ int main(int argc, char** argv) {
   judge::JudgePool pool(slots, queue, [&](int slot) { return (*judge)->SlotInService(slot); });
   judge::JudgeService service(**judge, pool, metrics, f.token, host,
                               static_cast<size_t>(max_reply_output));
-  f.token.assign(f.token.size(), '\0');
 
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
   std::vector<boost::asio::io_context*> context_ptrs;

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -230,8 +231,13 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
     return absl::FailedPreconditionError("sandbox: refusing to run a submission as root");
   }
   const RunLimits& l = spec.limits;
-  // The program's binary goes at a descriptor number it can never hold itself.
-  const int exec_fd = static_cast<int>(std::max<int64_t>(l.open_files, 3) + 16);
+  // The program's binary goes at the descriptor number equal to its open-file limit: the
+  // first it can never hold itself. Below the server's own limit, which may be low.
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  const int64_t open_files =
+      std::clamp<int64_t>(l.open_files, 4, static_cast<int64_t>(nofile.rlim_cur) - 1);
+  const int exec_fd = static_cast<int>(open_files);
   auto filter = SeccompProgram::Build(spec.profile, exec_fd);
   if (!filter.ok()) return filter.status();
 
@@ -248,7 +254,7 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
   h.address_space_bytes = l.address_space_bytes;
   h.stack_bytes = l.stack_bytes;
   h.file_size_bytes = l.file_size_bytes;
-  h.open_files = l.open_files;
+  h.open_files = open_files;
   h.processes = l.processes;
   h.tmpfs_bytes = l.tmpfs_bytes;
   h.uid = spec.uid;
