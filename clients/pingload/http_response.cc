@@ -73,7 +73,8 @@ Parse ParseHead(absl::string_view data, ResponseHead& head, absl::string_view* e
     if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
     line = eol + 1;
     if (l.empty()) break;
-    const size_t colon = l.find(':');
+    const char* colon_at = static_cast<const char*>(std::memchr(l.data(), ':', l.size()));
+    const size_t colon = colon_at == nullptr ? absl::string_view::npos : colon_at - l.data();
     if (colon == absl::string_view::npos || colon == 0)
       return (*error = "malformed header line", Parse::kInvalid);
     const absl::string_view name = l.substr(0, colon);
@@ -163,11 +164,13 @@ Parse ParseChunked(absl::string_view data, size_t* consumed, std::string* body,
   }
 }
 
-absl::string_view HostnameIn(absl::string_view body) {
+absl::string_view HostnameIn(absl::string_view body, size_t* member_at) {
   static constexpr absl::string_view kKey = "\"hostname\"";
   const void* hit = memmem(body.data(), body.size(), kKey.data(), kKey.size());
   if (hit == nullptr) return {};
-  size_t i = static_cast<const char*>(hit) - body.data() + kKey.size();
+  size_t i = static_cast<const char*>(hit) - body.data();
+  if (member_at != nullptr) *member_at = i;
+  i += kKey.size();
   while (i < body.size() && (body[i] == ' ' || body[i] == ':' || body[i] == '\t')) ++i;
   if (i >= body.size() || body[i] != '"') return {};
   const size_t start = ++i;

@@ -39,7 +39,8 @@ Parse ParseChunked(absl::string_view data, size_t* consumed, std::string* body,
 
 // The string value of the "hostname" member of a JSON body, found by scanning rather than
 // parsing (judge_server's /ping names it once, near the start). Empty if there is none.
-absl::string_view HostnameIn(absl::string_view body);
+// If `member_at` is given, it receives the offset of the "hostname" key in `body`.
+absl::string_view HostnameIn(absl::string_view body, size_t* member_at = nullptr);
 
 }  // namespace pingload
 

@@ -329,6 +329,10 @@ TEST(HostnameInTest, FindsTheValue) {
       {"", ""},
   };
   for (const auto& c : cases) EXPECT_EQ(HostnameIn(c.body), c.host) << c.body;
+  size_t at = 0;
+  const absl::string_view body = R"({"action":"pong","hostname":"vm"})";
+  EXPECT_EQ(HostnameIn(body, &at), "vm");
+  EXPECT_EQ(body.substr(at, 15), R"("hostname":"vm")");
 }
 
 TEST(PlainNumberTest, NeverUsesExponents) {
