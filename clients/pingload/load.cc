@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -111,10 +112,11 @@ class Loop {
       // requests do not all go at once.
       c.next_send = s_.start + s_.interval * conn_ids[i] / s_.connections;
     }
-    events_.resize(std::max<size_t>(conns_.size(), 1));
+    events_.resize(conns_.size() + 1);  // and the tick
   }
   ~Loop() {
     for (Conn& c : conns_) CloseFd(c);
+    if (tick_fd_ >= 0) close(tick_fd_);
     if (epoll_ >= 0) close(epoll_);
   }
 
@@ -130,9 +132,13 @@ class Loop {
     }
     active_ = conns_.size();
     Clock::time_point now = Clock::now();
-    for (Conn& c : conns_) NextRequest(c, now);
     const Clock::duration sweep_every =
         std::min<Clock::duration>(std::chrono::milliseconds(10), s_.timeout / 4);
+    // A periodic timerfd wakes the loop for timeouts and the end of the run, so that
+    // epoll_wait can otherwise block without a timeout: a timeout arms a fresh kernel timer
+    // on every sleep, and in a VM each arming may exit to the hypervisor.
+    const bool tick = StartTick(sweep_every);
+    for (Conn& c : conns_) NextRequest(c, now);
     Clock::time_point next_sweep = now + sweep_every;
     while (active_ > 0) {
       now = Clock::now();
@@ -148,12 +154,21 @@ class Loop {
         next_sweep = now + sweep_every;
       }
       if (active_ == 0) break;
-      Clock::time_point wake = std::min(next_sweep, s_.hard_stop);
-      if (!timers_.empty()) wake = std::min(wake, timers_.top().when);
-      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
-      const int n = epoll_wait(epoll_, events_.data(), static_cast<int>(events_.size()),
-                               static_cast<int>(std::max<int64_t>(wait, 0)));
+      int wait_ms = -1;
+      if (!tick || !timers_.empty()) {
+        Clock::time_point wake =
+            tick ? Clock::time_point::max() : std::min(next_sweep, s_.hard_stop);
+        if (!timers_.empty()) wake = std::min(wake, timers_.top().when);
+        wait_ms = static_cast<int>(std::clamp<int64_t>(
+            std::chrono::ceil<std::chrono::milliseconds>(wake - now).count(), 0, 1000));
+      }
+      const int n = epoll_wait(epoll_, events_.data(), static_cast<int>(events_.size()), wait_ms);
       for (int i = 0; i < n; ++i) {
+        if (events_[i].data.ptr == nullptr) {
+          uint64_t expirations;
+          (void)!read(tick_fd_, &expirations, sizeof(expirations));
+          continue;
+        }
         Conn& c = *static_cast<Conn*>(events_[i].data.ptr);
         OnEvent(c, events_[i].events);
       }
@@ -172,6 +187,28 @@ class Loop {
     uint64_t seq;
     bool operator>(const Timer& o) const { return when > o.when; }
   };
+
+  // A timerfd firing every `period`, in the epoll set with a null data pointer. False if it
+  // could not be made; the loop then wakes by epoll_wait timeouts instead.
+  bool StartTick(Clock::duration period) {
+    tick_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tick_fd_ < 0) return false;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(period).count();
+    itimerspec spec{};
+    spec.it_interval.tv_sec = ns / 1000000000;
+    spec.it_interval.tv_nsec = ns % 1000000000;
+    spec.it_value = spec.it_interval;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;
+    if (timerfd_settime(tick_fd_, 0, &spec, nullptr) != 0 ||
+        epoll_ctl(epoll_, EPOLL_CTL_ADD, tick_fd_, &ev) != 0) {
+      close(tick_fd_);
+      tick_fd_ = -1;
+      return false;
+    }
+    return true;
+  }
 
   void WaitUntil(Conn& c, Clock::time_point when) {
     c.state = Conn::State::kWaiting;
@@ -440,6 +477,7 @@ class Loop {
   Shared& s_;
   const bool keep_timeline_;
   int epoll_ = -1;
+  int tick_fd_ = -1;
   size_t active_ = 0;
   std::vector<Conn> conns_;
   std::vector<epoll_event> events_;
