@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -121,6 +122,13 @@ class Loop {
   }
 
   void Run() {
+    if (s_.options->sched_batch) {
+      // This thread only (Linux applies the policy per thread). Measured on a 2-core VM
+      // against judge_server: the server was preempted about half as often per request,
+      // and both sides spent less CPU per request. Failure changes nothing that matters.
+      const sched_param param{};
+      sched_setscheduler(0, SCHED_BATCH, &param);
+    }
     epoll_ = epoll_create1(EPOLL_CLOEXEC);
     last_answer_ = s_.start;
     if (epoll_ < 0) {

@@ -227,6 +227,13 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
          o.svg = v;
          return absl::OkStatus();
        }},
+      {"sched", 0, true,
+       [&](const std::string& v) -> absl::Status {
+         if (v != "batch" && v != "normal")
+           return Invalid(absl::StrCat("--sched takes batch or normal, not '", v, "'"));
+         o.sched_batch = v == "batch";
+         return absl::OkStatus();
+       }},
       {"json", 0, false, [&](const std::string&) { return (o.json = true, absl::OkStatus()); }},
       {"help", 'h', false, [&](const std::string&) { return (o.help = true, absl::OkStatus()); }},
       {"version", 'v', false,
@@ -318,6 +325,9 @@ Options (value after a space or '='; short options also as -c64):
                         a request over it counts as a "timeout" error
   -H, --header 'N: V'   add a request header (repeatable); a Host header replaces ours
       --path /PATH      path for HOST:PORT targets (default /ping)
+      --sched POLICY    batch (default): load threads run as SCHED_BATCH, so an answer
+                        that wakes one does not preempt the server on a shared core;
+                        normal: the default Linux policy
       --json            print one JSON object instead of the table (fields: see README)
       --svg FILE        also write latency over time and the per-replica tally as SVG
   -h, --help            this text

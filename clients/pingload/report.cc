@@ -130,6 +130,7 @@ std::string RenderJson(const Options& o, const LoadResult& r, const ProcessCost&
       "{\"requests\":", t.ok + t.errors, ",\"ok\":", t.ok, ",\"errors\":", t.errors,
       ",\"seconds\":", PlainNumber(r.seconds, 3), ",\"rps\":", PlainNumber(Rps(t, r), 1),
       ",\"connections\":", r.connections, ",\"threads\":", r.threads,
+      ",\"sched\":", o.sched_batch ? "\"batch\"" : "\"normal\"",
       ",\"target_rps\":", o.rate > 0 ? PlainNumber(o.rate, 3) : "null",
       ",\"latency_from\":", o.rate > 0 ? "\"intended_start\"" : "\"send\"",
       ",\"latency_us\":{\"p50\":", PlainNumber(h.Percentile(50), 1),

@@ -56,7 +56,7 @@ def check(literal):
         bad.append(literal)
     return float(literal)
 d = json.load(open(sys.argv[1]), parse_float=check, parse_int=check)
-for field in ("requests", "ok", "errors", "seconds", "rps", "connections", "threads", "latency_us",
+for field in ("requests", "ok", "errors", "seconds", "rps", "connections", "threads", "sched", "latency_us",
               "latency_from", "target_rps", "cpu_seconds", "max_rss_kb", "errors_by_kind", "targets"):
     if field not in d:
         bad.append("missing " + field)
@@ -77,6 +77,23 @@ n=$((after - before))
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["latency_from"] == "intended_start" and d["target_rps"] == 200 else 1)' "$work/rate.json" \
   && ok "--rate: JSON says latency is from the intended start" || bad "rate json: $(cat "$work/rate.json")"
 "$pl" -R 50 -d 300ms -c 2 "127.0.0.1:$port" | grep -q "coordinated omission" && ok "--rate: the table says latency is corrected for coordinated omission" || bad "no coordinated-omission note"
+
+# --sched: the load threads run as SCHED_BATCH by default (ps class B), normal on request.
+sched_classes() {  # sched_classes WANT ARGS...: classes of pingload's 2 threads, polled for WANT
+  local want=$1; shift
+  "$pl" -c 2 -t 2 -R 20 -d 3s "$@" "127.0.0.1:$port" >/dev/null &
+  local pid=$! classes='' threads=0
+  for _ in $(seq 50); do
+    threads=$(ps -L -o cls= -p "$pid" 2>/dev/null | wc -l)
+    classes=$(ps -L -o cls= -p "$pid" 2>/dev/null | sort -u | tr -d ' \n')
+    [ "$threads" = 2 ] && [ "$classes" = "$want" ] && break
+    sleep 0.05
+  done
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  echo "$threads threads: $classes"
+}
+c=$(sched_classes B); [ "$c" = "2 threads: B" ] && ok "load threads run as SCHED_BATCH" || bad "thread classes: $c"
+c=$(sched_classes TS --sched normal); [ "$c" = "2 threads: TS" ] && ok "--sched normal leaves them SCHED_OTHER" || bad "--sched normal: $c"
 
 "$pl" --json -c 2 -n 10 "127.0.0.1:$port" "127.0.0.1:$port" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d["targets"]) == 2 and sum(t["ok"] for t in d["targets"]) == 10 else 1)' \
   && ok "several targets share the count" || bad "several targets"
@@ -116,7 +133,7 @@ grep -q "^Host: 127.0.0.1:$rport$" "$work/headers" && ok "Host header from the U
 
 # Usage: --help, --version, and errors that say what was wrong (exit 2).
 help=$("$pl" --help); rc=$?
-[ $rc = 0 ] && for o in --connections --duration --requests --rate --threads --timeout --json --svg --header --version; do [[ $help == *"$o"* ]] || rc=1; done
+[ $rc = 0 ] && for o in --connections --duration --requests --rate --threads --timeout --json --svg --header --sched --version; do [[ $help == *"$o"* ]] || rc=1; done
 [ $rc = 0 ] && ok "--help lists every option" || bad "--help: $help"
 [[ $("$pl" --version) == "pingload "* ]] && ok "--version" || bad "--version"
 usage_error() {  # usage_error EXPECTED_MESSAGE_PART ARGS...

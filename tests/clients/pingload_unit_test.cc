@@ -177,6 +177,10 @@ TEST(ParseArgsTest, DefaultsSeveralTargetsAndThePathOption) {
   ASSERT_TRUE(dashes.ok()) << dashes.status();
   EXPECT_EQ(dashes->targets[0].host, "-weird-host");
 
+  EXPECT_TRUE(o->sched_batch);
+  EXPECT_FALSE(ParseArgs({"--sched", "normal", "h:1"})->sched_batch);
+  EXPECT_TRUE(ParseArgs({"--sched=batch", "h:1"})->sched_batch);
+
   EXPECT_TRUE(ParseArgs({"--help"})->help);
   EXPECT_TRUE(ParseArgs({"-h"})->help);
   EXPECT_TRUE(ParseArgs({"--version"})->version);
@@ -204,6 +208,7 @@ TEST(ParseArgsTest, UsageErrorsSayWhatWasWrong) {
       {{"--frobnicate", "h:1"}, "unknown option '--frobnicate'"},
       {{"-x", "h:1"}, "unknown option '-x'"},
       {{"--json=yes", "h:1"}, "--json takes no value"},
+      {{"--sched", "fifo", "h:1"}, "--sched takes batch or normal, not 'fifo'"},
       {{"http://127.0.0.1:18295/ping", "nonsense"}, "'nonsense' is neither a URL nor HOST:PORT"},
   };
   for (const auto& c : cases) {
@@ -216,11 +221,13 @@ TEST(ParseArgsTest, UsageErrorsSayWhatWasWrong) {
 
 TEST(UsageTest, ListsEveryOption) {
   const std::string usage = Usage();
-  for (const char* option :
-       {"--connections", "--duration", "--requests", "--rate",   "--threads",
-        "--timeout",     "--json",     "--svg",      "--header", "--path",
-        "--help",        "--version",  "-c,",        "-d,",      "-n,",
-        "-R,",           "-t,",        "-T,",        "-H,",      "coordinated omission"}) {
+  for (const char* option : {"--connections", "--duration", "--requests",
+                             "--rate",        "--threads",  "--timeout",
+                             "--json",        "--svg",      "--header",
+                             "--path",        "--sched",    "--help",
+                             "--version",     "-c,",        "-d,",
+                             "-n,",           "-R,",        "-t,",
+                             "-T,",           "-H,",        "coordinated omission"}) {
     EXPECT_NE(usage.find(option), std::string::npos) << option;
   }
 }
