@@ -1,6 +1,6 @@
 // A log-linear latency histogram (HdrHistogram's idea, small): values in microseconds
 // from 1 us to 100 s, each power of two split into 128 linear buckets (< 0.8% error).
-// Not thread-safe; pingload records from one thread.
+// Not thread-safe: each pingload thread records into its own, merged at the end.
 #ifndef CLIENTS_PINGLOAD_HISTOGRAM_H_
 #define CLIENTS_PINGLOAD_HISTOGRAM_H_
 
@@ -33,6 +33,13 @@ class Histogram {
       if (seen >= std::max<uint64_t>(rank, 1)) return std::min(UpperEdge(i), max_);
     }
     return max_;
+  }
+  // Adds every recording of `other` to this one.
+  void Merge(const Histogram& other) {
+    for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+    total_ += other.total_;
+    max_ = std::max(max_, other.max_);
+    sum_ += other.sum_;
   }
   double Max() const { return max_; }
   double Mean() const { return total_ ? sum_ / total_ : 0; }
