@@ -206,6 +206,25 @@ int OpenFds(pid_t pid) {
   return n;
 }
 
+// True when every byte sent over loopback to or from `port` has been read by its receiver
+// (/proc/net/tcp: no tx_queue on the clients' side, no rx_queue on the server's).
+bool AllSentBytesRead(int port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string slot, local, remote, state, queues;
+    f >> slot >> local >> remote >> state >> queues;
+    const int local_port = std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
+    const int remote_port = std::stoi(remote.substr(remote.find(':') + 1), nullptr, 16);
+    const long tx = std::stol(queues.substr(0, queues.find(':')), nullptr, 16);
+    const long rx = std::stol(queues.substr(queues.find(':') + 1), nullptr, 16);
+    if ((local_port == port && rx != 0) || (remote_port == port && tx != 0)) return false;
+  }
+  return true;
+}
+
 // GET /ping on a fresh connection answers 200 within a few seconds.
 bool PingAnswers(int port) {
   Conn c(port);
@@ -463,6 +482,13 @@ TEST_F(HttpHardeningTest, BodiesTogetherStayUnderTheServersBodyMemory) {
     held.push_back(std::make_unique<Conn>(server.port()));
     ASSERT_TRUE(held.back()->Send(head + six_mb));
   }
+  // Wait (bounded) until the server has read all of both: 12 MB held.
+  bool read_all = false;
+  for (auto deadline = Clock::now() + 10s; !read_all && Clock::now() < deadline;) {
+    read_all = AllSentBytesRead(server.port());
+    if (!read_all) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(read_all) << "the server did not read the held bodies";
   // ... so the next ones are turned away with 503 before they pass it, whatever they send.
   for (int i = 0; i < 3; ++i) {
     Conn c(server.port());
