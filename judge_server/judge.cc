@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -242,10 +243,12 @@ std::shared_ptr<const CompiledProgram> Judge::Compile(const Language& language,
   // without them, /tmp is closed to the slot uids and the compile directory serves.
   const bool private_tmp = sandbox_->mode() == SandboxMode::kNamespaces;
   spec.env = SandboxEnv(dir, private_tmp ? "/tmp" : dir);
+  for (const std::string& e : ExpandCommand(language.env, language, dir)) spec.env.push_back(e);
   spec.cwd = dir;
   spec.uid = uid;
   spec.gid = uid;
   spec.profile = SeccompProfile::kCompile;
+  spec.limits.memory_check_only = language.memory_check_only;
   spec.limits.cpu_time_ms = 10000;
   spec.limits.real_time_ms = 20000;
   spec.limits.address_space_bytes = 2048LL << 20;
@@ -253,7 +256,7 @@ std::shared_ptr<const CompiledProgram> Judge::Compile(const Language& language,
   spec.limits.file_size_bytes = kMaxExecutableBytes;
   spec.limits.tmpfs_bytes = 256LL << 20;
   spec.limits.open_files = 256;
-  spec.limits.processes = 64;
+  spec.limits.processes = language.compile_processes;
   spec.limits.stdout_bytes = 64 << 10;
   const auto start = std::chrono::steady_clock::now();
   auto run = sandbox_->Run(spec);
@@ -380,9 +383,18 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
     return outcome;
   }
 
+  const bool file_io = !request.input_file.empty();
+  if (file_io &&
+      (request.input_file == language.exe_name || request.output_file == language.exe_name)) {
+    outcome.error = absl::InvalidArgumentError(absl::StrCat(
+        "io_mode: ", language.exe_name, " is the program's own file; pick other names"));
+    return outcome;
+  }
+
   RunSpec spec;
-  spec.argv = ExpandCommand(language.run, language, dir);
+  spec.argv = ExpandCommand(language.run, language, dir, request.max_memory_bytes);
   spec.env = SandboxEnv(dir, sandbox_->mode() == SandboxMode::kNamespaces ? "/tmp" : dir);
+  for (const std::string& e : ExpandCommand(language.env, language, dir)) spec.env.push_back(e);
   spec.cwd = dir;
   spec.uid = uid;
   spec.gid = uid;
@@ -397,6 +409,7 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
   spec.limits.address_space_bytes =
       std::max<int64_t>(request.max_memory_bytes * 2, 64LL << 20) + language.extra_address_space;
   spec.limits.memory_bytes = request.max_memory_bytes;
+  spec.limits.memory_check_only = language.memory_check_only;
   // The main thread may recurse as deep as the memory allows; an unlimited stack rlimit
   // also keeps glibc's default thread stacks small (2 MB) instead of one rlimit each.
   spec.limits.stack_bytes = -1;
@@ -406,11 +419,32 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
 
   std::vector<Verdict> verdicts;
   for (const TestCase& tc : *cases) {
-    spec.stdin_data = tc.input;
     spec.limits.stdout_bytes = CaseOutputLimit(request, tc);
+    spec.stdin_data = file_io ? "" : tc.input;
+    if (file_io) {
+      // The input readable, the output the one file the program may write (the directory
+      // stays closed to it); both fresh for every case.
+      const std::string in = dir + "/" + request.input_file, out = dir + "/" + request.output_file;
+      absl::Status prepared = RemoveTree(in);
+      if (prepared.ok()) prepared = RemoveTree(out);
+      if (prepared.ok()) prepared = WriteNewFile(in, tc.input, 0440, 0, uid);
+      if (prepared.ok()) prepared = WriteNewFile(out, "", 0600, uid, uid);
+      if (!prepared.ok()) {
+        outcome.error = prepared;
+        CleanUp(slot, dir, false);
+        return outcome;
+      }
+      spec.limits.file_size_bytes = spec.limits.stdout_bytes;
+    }
     const auto start = std::chrono::steady_clock::now();
     auto run = sandbox_->Run(spec);
     metrics_.run_seconds().Observe(SecondsSince(start));
+    if (file_io && run.ok()) {
+      // What the program wrote to its output file is its output; stdout is not judged.
+      auto written = ReadRegularFile(dir + "/" + request.output_file, spec.limits.stdout_bytes);
+      run->stdout_data = written.ok() ? *std::move(written) : "";
+      if (run->signal == SIGXFSZ) run->output_exceeded = true;
+    }
     CaseResult r;
     r.test_case = tc.id;
     if (!run.ok()) {

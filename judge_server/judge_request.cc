@@ -52,16 +52,56 @@ absl::StatusOr<std::string> RequiredString(const json::object& o, std::string_vi
   return std::string(v->as_string());
 }
 
+// QingdaoU's io_mode: {"io_mode": "Standard IO"} or {"io_mode": "File IO", "input":
+// "input.txt", "output": "output.txt"}.
+absl::Status ParseIoMode(const json::object& o, JudgeRequest& r) {
+  const json::value* v = o.if_contains("io_mode");
+  if (v == nullptr || v->is_null()) return absl::OkStatus();
+  if (!v->is_object())
+    return Invalid("io_mode", "must be an object such as {\"io_mode\": \"Standard IO\"}");
+  const json::object& m = v->as_object();
+  const json::value* mode = m.if_contains("io_mode");
+  if (mode == nullptr || !mode->is_string())
+    return Invalid("io_mode.io_mode", "must be \"Standard IO\" or \"File IO\"");
+  if (mode->as_string() == "Standard IO") return absl::OkStatus();
+  if (mode->as_string() != "File IO")
+    return Invalid("io_mode.io_mode", "must be \"Standard IO\" or \"File IO\"");
+  for (auto [field, out] :
+       {std::pair<const char*, std::string*>{"input", &r.input_file}, {"output", &r.output_file}}) {
+    const json::value* name = m.if_contains(field);
+    std::string n = name && name->is_string() ? std::string(name->as_string()) : "";
+    // A plain file name in the working directory, nothing that walks out of it.
+    if (n.empty() || n.size() > 64 || n == "." || n == ".." ||
+        n.find_first_of("/\\\0") != std::string::npos) {
+      return Invalid(absl::StrCat("io_mode.", field),
+                     "must be a plain file name such as input.txt (at most 64 characters)");
+    }
+    *out = n;
+  }
+  if (r.input_file == r.output_file)
+    return Invalid("io_mode.output", "must differ from io_mode.input");
+  return absl::OkStatus();
+}
+
+// A language the server knows but whose runtime this installation (or image) lacks.
+absl::StatusOr<const Language*> CheckInstalled(std::string_view field, const Language* l) {
+  if (Installed(*l)) return l;
+  return Invalid(field, absl::StrCat("selects ", l->name,
+                                     ", which is not installed on this judge server (its image "
+                                     "was built without it: docker/judge_server/build "
+                                     "--languages ...); GET /languages lists those served here"));
+}
+
 absl::StatusOr<const Language*> ResolveLanguage(const json::object& o) {
   if (const json::value* v = o.if_contains("language"); v != nullptr && !v->is_null()) {
     if (!v->is_string()) return Invalid("language", "must be a string such as \"cpp\"");
     const Language* l = FindLanguage(v->as_string());
     if (l == nullptr) {
-      return Invalid("language",
-                     absl::StrCat("names unknown language '", std::string(v->as_string()),
-                                  "'; GET /languages lists c, cpp, python3"));
+      return Invalid("language", absl::StrCat("names unknown language '",
+                                              std::string(v->as_string()).substr(0, 40),
+                                              "'; GET /languages lists those served here"));
     }
-    return l;
+    return CheckInstalled("language", l);
   }
   const json::value* config = o.if_contains("language_config");
   if (config == nullptr || config->is_null()) {
@@ -79,13 +119,15 @@ absl::StatusOr<const Language*> ResolveLanguage(const json::object& o) {
       run_command = std::string(s->as_string());
     }
   }
-  const Language* l = LanguageForQingdaoConfig(src_name, run_command);
+  std::string why;
+  const Language* l = LanguageForQingdaoConfig(src_name, run_command, &why);
   if (l == nullptr) {
-    return Invalid("language_config",
-                   absl::StrCat("selects no language this judge has (src_name '", src_name,
-                                "'); use main.c, main.cpp or a python3 config"));
+    if (!why.empty()) return Invalid("language_config", why);
+    return Invalid("language_config", absl::StrCat("selects no language this judge has (src_name '",
+                                                   src_name.substr(0, 40),
+                                                   "'); GET /languages lists those served here"));
   }
-  return l;
+  return CheckInstalled("language_config", l);
 }
 
 // With a special judge the outputs are not needed (QingdaoU ignores them).
@@ -295,6 +337,7 @@ absl::StatusOr<JudgeRequest> ParseJudgeRequest(std::string_view body, const Requ
   if (!output.ok()) return output.status();
   r.max_output_bytes = output->value_or(r.max_output_bytes);
 
+  if (auto s = ParseIoMode(o, r); !s.ok()) return s;
   if (const json::value* v = o.if_contains("output"); v && !v->is_null()) {
     if (!v->is_bool()) return Invalid("output", "must be true or false");
     r.return_output = v->as_bool();

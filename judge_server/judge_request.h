@@ -52,6 +52,10 @@ struct JudgeRequest {
   // its output, outputs compare as QingdaoU does (whitespace at the end only), and the
   // output limit is result 4 with signal 25 (SIGXFSZ) instead of code 6.
   bool qingdao_form = false;
+  // QingdaoU's io_mode "File IO": the program reads input_file and writes output_file in
+  // its working directory (plain names); its stdout is not judged. Empty: standard IO.
+  std::string input_file;
+  std::string output_file;
   // Set when spj_version is not empty and spj_config is a non-empty object (or
   // spj_language is given): QingdaoU judges everything else normally.
   std::optional<SpjRequest> spj;

@@ -46,6 +46,7 @@ int HttpStatusFor(const absl::Status& s) {
 json::value RenderLanguages() {
   json::array list;
   for (const Language& l : Languages()) {
+    if (!Installed(l)) continue;
     json::array compile, run;
     for (const auto& p : l.compile) compile.emplace_back(p);
     for (const auto& p : l.run) run.emplace_back(p);

@@ -24,20 +24,35 @@ struct Language {
   // than they touch).
   int64_t extra_address_space = 0;
   bool native = true;  // an ELF the judge can inspect for static memory
+  // Runtimes that reserve far more address space than they use (JVM, Go, V8): no
+  // RLIMIT_AS; the sandbox polls the resident set against the limit instead (as QingdaoU
+  // checks Java's memory without capping it).
+  bool memory_check_only = false;
+  // Extra environment of compile and run ("{dir}" is the working directory).
+  std::vector<std::string> env = {};
+  int64_t compile_processes = 64;  // threads and processes of the compiler together
 };
 
 const std::vector<Language>& Languages();
 
-// Finds by id; also accepts common aliases ("c++", "py3"). Null when unknown.
+// True when the language's compiler and runtime are installed here (an image may be
+// built with a subset: docker/judge_server/build --languages).
+bool Installed(const Language& language);
+
+// Finds by id; also accepts common aliases ("c++", "py3", "js"). Null when unknown.
 const Language* FindLanguage(std::string_view id);
 
 // Picks the language a QingdaoU language_config means, from compile.src_name and
-// run.command. Null when it names a language this judge does not have.
-const Language* LanguageForQingdaoConfig(std::string_view src_name, std::string_view run_command);
+// run.command. Null when it names a language this judge does not have; `*why` then
+// says so when there is more to say (Python 2).
+const Language* LanguageForQingdaoConfig(std::string_view src_name, std::string_view run_command,
+                                         std::string* why = nullptr);
 
-// Replaces {src} and {exe} with the file names in `dir`.
+// Replaces {src} and {exe} with the file names in `dir`, {dir} with `dir` and
+// {max_memory_kb} with the memory limit.
 std::vector<std::string> ExpandCommand(const std::vector<std::string>& command,
-                                       const Language& language, std::string_view dir);
+                                       const Language& language, std::string_view dir,
+                                       int64_t max_memory_bytes = 0);
 
 // A stable text of everything that changes the compiled result (for the compile cache).
 std::string CompileFingerprint(const Language& language);

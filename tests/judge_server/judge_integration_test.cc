@@ -70,6 +70,47 @@ std::vector<VerdictCase> VerdictCases() {
        "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))\n", 3},
       {"Python_OLE", "python3", "OLE", "while True:\n    print('spam' * 20)\n", 6},
       {"Python_RE", "python3", "RE", "raise SystemExit(3)\n", 4},
+      {"Java_AC", "java", "AC",
+       "import java.util.*;\npublic class Main{public static void main(String[] a){Scanner s=new "
+       "Scanner(System.in);long x=s.nextLong(),y=s.nextLong();System.out.println(x+y);}}",
+       0},
+      {"Java_WA", "java", "WA",
+       "public class Main{public static void main(String[] a){System.out.println(0);}}", -1},
+      {"Java_CE", "java", "CE", "public class Main{public static void main(String[] a){x}}", 0},
+      {"Java_TLE", "java", "TLE",
+       "public class Main{public static void main(String[] a){long x=0;while(true)x++;}}", 1},
+      {"Java_RE", "java", "RE",
+       "public class Main{public static void main(String[] a){throw new RuntimeException();}}", 4},
+      {"Go_AC", "go", "AC",
+       "package main\nimport \"fmt\"\nfunc main(){var a,b int;fmt.Scan(&a,&b);fmt.Println(a+b)}",
+       0},
+      {"Go_WA", "go", "WA", "package main\nimport \"fmt\"\nfunc main(){fmt.Println(0)}", -1},
+      {"Go_CE", "go", "CE", "package main\nfunc main(){ undefinedThing() }", 0},
+      {"Go_TLE", "go", "TLE", "package main\nfunc main(){x:=0;for{x++}}", 1},
+      {"Go_MLE", "go", "MLE",
+       "package main\nvar keep [][]byte\nfunc main(){for{b:=make([]byte,1<<20);for i:=range "
+       "b{b[i]=1};keep=append(keep,b)}}",
+       3},
+      {"Go_RE", "go", "RE", "package main\nfunc main(){panic(\"boom\")}", 4},
+      {"JavaScript_AC", "javascript", "AC",
+       "const v=require('fs').readFileSync(0,'utf8').trim().split(/\\s+/).map(Number);"
+       "console.log(v[0]+v[1]);",
+       0},
+      {"JavaScript_WA", "javascript", "WA", "console.log(0);", -1},
+      {"JavaScript_CE", "javascript", "CE", "function (", 0},
+      {"JavaScript_TLE", "javascript", "TLE", "let x=0; for(;;) x++;", 1},
+      {"JavaScript_MLE", "javascript", "MLE", "const k=[]; for(;;) k.push(Buffer.alloc(1<<20, 1));",
+       3},
+      {"JavaScript_RE", "javascript", "RE", "throw new Error('boom');", 4},
+      {"Php_AC", "php", "AC",
+       "<?php $v=array_map('intval',preg_split('/\\s+/',trim(file_get_contents('php://"
+       "stdin'))));echo $v[0]+$v[1],\"\\n\";",
+       0},
+      {"Php_WA", "php", "WA", "<?php echo 0, \"\\n\";", -1},
+      {"Php_CE", "php", "CE", "<?php echo (;", 0},
+      {"Php_TLE", "php", "TLE", "<?php $x=0; while(true) $x++;", 1},
+      {"Php_MLE", "php", "MLE", "<?php $k=[]; while(true) $k[]=str_repeat('x', 1<<20);", 3},
+      {"Php_RE", "php", "RE", "<?php exit(3);", 4},
   };
 }
 
@@ -181,6 +222,31 @@ TEST(JudgeHttpTest, ErrorsHaveStatusAndMessage) {
   EXPECT_EQ(r.status, 404);
   EXPECT_THAT(r.body, HasSubstr("no_such_problem"));
   EXPECT_EQ(HttpRequest(server.port(), "GET", "/ping").status, 200);
+}
+
+// QingdaoU's io_mode "File IO": the program reads input.txt and writes output.txt in its
+// working directory; that file is its output, stdout is not judged.
+TEST(JudgeHttpTest, FileIoReadsAndWritesTheNamedFiles) {
+  ServerProcess server;
+  auto file_io = [](json::object& r) {
+    r["io_mode"] =
+        json::object{{"io_mode", "File IO"}, {"input", "input.txt"}, {"output", "output.txt"}};
+  };
+  auto request = JudgeRequest("c", R"(#include <stdio.h>
+int main(){ FILE* in = fopen("input.txt", "r"); FILE* out = fopen("output.txt", "w");
+  long a, b; if (!in || !out || fscanf(in, "%ld %ld", &a, &b) != 2) return 1;
+  fprintf(out, "%ld\n", a + b); puts("stdout is not judged"); return 0; })",
+                              {{"1 2\n", "3\n"}, {"40 2\n", "42\n"}});
+  file_io(request);
+  json::object reply = server.Judge(request).Json().as_object();
+  EXPECT_EQ(reply["verdict"], "AC") << json::serialize(reply);
+  // Writing only to stdout is a wrong answer in File IO, and no other file can be made.
+  auto stdout_only = JudgeRequest("c", R"(#include <stdio.h>
+int main(){ FILE* other = fopen("other.txt", "w"); puts(other ? "made" : "3"); return 0; })",
+                                  {{"1 2\n", "3\n"}});
+  file_io(stdout_only);
+  reply = server.Judge(stdout_only).Json().as_object();
+  EXPECT_EQ(reply["verdict"], "WA") << json::serialize(reply);
 }
 
 TEST(JudgeHttpTest, CompileCacheHitsOnResubmission) {

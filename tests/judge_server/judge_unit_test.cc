@@ -81,6 +81,15 @@ TEST(JudgeRequestTest, ParsesQingdaoLanguageConfig) {
        "cpp"},
       {R"({"compile":{"src_name":"solution.py","exe_name":"__pycache__/solution.cpython-36.pyc","compile_command":"/usr/bin/python3 -m py_compile {src_path}"},"run":{"command":"/usr/bin/python3 {exe_path}"}})",
        "python3"},
+      // QingdaoU's languages.py configs (command strings abridged: never run here).
+      {R"({"compile":{"src_name":"Main.java","exe_name":"Main","compile_command":"/usr/bin/javac {src_path} -d {exe_dir}"},"run":{"command":"/usr/bin/java -cp {exe_dir} -XX:MaxRAM={max_memory}k Main"}})",
+       "java"},
+      {R"({"compile":{"src_name":"main.go","exe_name":"main","compile_command":"/usr/bin/go build -o {exe_path} {src_path}"},"run":{"command":"{exe_path}","env":["GODEBUG=madvdontneed=1"]}})",
+       "go"},
+      {R"({"compile":{"src_name":"main.js","exe_name":"main.js","compile_command":"/usr/bin/node --check {src_path}"},"run":{"command":"/usr/bin/node {exe_path}"}})",
+       "javascript"},
+      {R"({"compile":{"src_name":"solution.php","exe_name":"solution.php","compile_command":"/usr/bin/php -l {src_path}"},"run":{"command":"/usr/bin/php {exe_path}"}})",
+       "php"},
   };
   for (const Case& c : cases) {
     std::string body =
@@ -90,6 +99,37 @@ TEST(JudgeRequestTest, ParsesQingdaoLanguageConfig) {
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->language->id, c.want);
     EXPECT_EQ(r->test_case_id, "aplusb");
+  }
+}
+
+TEST(JudgeRequestTest, PythonTwoIsRefusedWithTheReason) {
+  auto r = ParseJudgeRequest(
+      R"({"language_config":{"compile":{"src_name":"solution.py","exe_name":"solution.pyc"},)"
+      R"("run":{"command":"/usr/bin/python {exe_path}"}},"src":"print 1","max_cpu_time":1000,)"
+      R"("max_memory":33554432,"test_case_id":"aplusb"})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("Python 2"));
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("Debian 12"));
+}
+
+TEST(JudgeRequestTest, ParsesFileIoMode) {
+  auto r = ParseJudgeRequest(
+      R"({"language":"c","src":"x","max_cpu_time":1000,"max_memory":33554432,"test_case_id":"a",)"
+      R"("io_mode":{"io_mode":"File IO","input":"input.txt","output":"output.txt"}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->input_file, "input.txt");
+  EXPECT_EQ(r->output_file, "output.txt");
+  for (const char* bad :
+       {R"({"io_mode":"File IO","input":"../x","output":"o"})",
+        R"({"io_mode":"File IO","input":"a/b","output":"o"})",
+        R"({"io_mode":"File IO","input":"same","output":"same"})", R"({"io_mode":"Pipes"})"}) {
+    auto bad_request = ParseJudgeRequest(
+        std::string(R"({"language":"c","src":"x","max_cpu_time":1000,"max_memory":33554432,)") +
+        R"("test_case_id":"a","io_mode":)" + bad + "}");
+    EXPECT_FALSE(bad_request.ok()) << bad;
+    if (!bad_request.ok()) {
+      EXPECT_THAT(std::string(bad_request.status().message()), ::testing::HasSubstr("io_mode"));
+    }
   }
 }
 
@@ -104,7 +144,7 @@ TEST(JudgeRequestTest, RejectsBadInputNamingTheField) {
        "'language' is required"},
       {R"({"language":"cobol","src":"x","max_cpu_time":1,"max_memory":268435456,"test_case_id":"a"})",
        "unknown language 'cobol'"},
-      {R"({"language_config":{"compile":{"src_name":"Main.java"}},"src":"x","max_cpu_time":1,"max_memory":268435456,"test_case_id":"a"})",
+      {R"({"language_config":{"compile":{"src_name":"Main.kt"}},"src":"x","max_cpu_time":1,"max_memory":268435456,"test_case_id":"a"})",
        "'language_config'"},
       {R"({"language":"c","max_cpu_time":1000,"max_memory":268435456,"test_case_id":"a"})",
        "'src' is required"},
@@ -267,7 +307,8 @@ TEST(LanguagesTest, FindsByIdAliasAndExpandsCommands) {
   ASSERT_NE(FindLanguage("C++"), nullptr);
   EXPECT_EQ(FindLanguage("C++")->id, "cpp");
   EXPECT_EQ(FindLanguage("py3")->id, "python3");
-  EXPECT_EQ(FindLanguage("java"), nullptr);
+  EXPECT_EQ(FindLanguage("js")->id, "javascript");
+  EXPECT_EQ(FindLanguage("kotlin"), nullptr);
   auto cmd = ExpandCommand(FindLanguage("cpp")->compile, *FindLanguage("cpp"), "/w");
   EXPECT_THAT(cmd, ::testing::Contains("/w/main.cpp"));
   EXPECT_THAT(cmd, ::testing::Contains("/w/main"));
