@@ -325,9 +325,10 @@ Options (value after a space or '='; short options also as -c64):
                         a request over it counts as a "timeout" error
   -H, --header 'N: V'   add a request header (repeatable); a Host header replaces ours
       --path /PATH      path for HOST:PORT targets (default /ping)
-      --sched POLICY    batch (default): load threads run as SCHED_BATCH, so an answer
-                        that wakes one does not preempt the server on a shared core;
-                        normal: the default Linux policy
+      --sched POLICY    normal (default) or batch: load threads as SCHED_BATCH, so an
+                        answer that wakes one does not preempt the server sharing its core
+                        (less CPU per request on both sides), but under other load they
+                        wait for their turn and the rate can drop sharply
       --json            print one JSON object instead of the table (fields: see README)
       --svg FILE        also write latency over time and the per-replica tally as SVG
   -h, --help            this text

@@ -37,7 +37,7 @@ struct Options {
   std::vector<std::string> headers;  // "Name: value", sent with every request
   // Scheduling policy of the load threads: SCHED_BATCH (true) keeps a woken load thread
   // from preempting whatever runs on its core, the server under test included.
-  bool sched_batch = true;
+  bool sched_batch = false;
   bool json = false;
   std::string svg;  // file for the latency-over-time picture; empty = none
   bool help = false;

@@ -78,7 +78,7 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["la
   && ok "--rate: JSON says latency is from the intended start" || bad "rate json: $(cat "$work/rate.json")"
 "$pl" -R 50 -d 300ms -c 2 "127.0.0.1:$port" | grep -q "coordinated omission" && ok "--rate: the table says latency is corrected for coordinated omission" || bad "no coordinated-omission note"
 
-# --sched: the load threads run as SCHED_BATCH by default (ps class B), normal on request.
+# --sched: the load threads keep the normal policy (ps class TS) unless --sched batch (B).
 sched_classes() {  # sched_classes WANT ARGS...: classes of pingload's 2 threads, polled for WANT
   local want=$1; shift
   "$pl" -c 2 -t 2 -R 20 -d 3s "$@" "127.0.0.1:$port" >/dev/null &
@@ -92,8 +92,8 @@ sched_classes() {  # sched_classes WANT ARGS...: classes of pingload's 2 threads
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   echo "$threads threads: $classes"
 }
-c=$(sched_classes B); [ "$c" = "2 threads: B" ] && ok "load threads run as SCHED_BATCH" || bad "thread classes: $c"
-c=$(sched_classes TS --sched normal); [ "$c" = "2 threads: TS" ] && ok "--sched normal leaves them SCHED_OTHER" || bad "--sched normal: $c"
+c=$(sched_classes B --sched batch); [ "$c" = "2 threads: B" ] && ok "--sched batch: load threads run as SCHED_BATCH" || bad "--sched batch: $c"
+c=$(sched_classes TS); [ "$c" = "2 threads: TS" ] && ok "by default load threads stay SCHED_OTHER" || bad "default classes: $c"
 
 "$pl" --json -c 2 -n 10 "127.0.0.1:$port" "127.0.0.1:$port" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d["targets"]) == 2 and sum(t["ok"] for t in d["targets"]) == 10 else 1)' \
   && ok "several targets share the count" || bad "several targets"

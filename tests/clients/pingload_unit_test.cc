@@ -177,7 +177,7 @@ TEST(ParseArgsTest, DefaultsSeveralTargetsAndThePathOption) {
   ASSERT_TRUE(dashes.ok()) << dashes.status();
   EXPECT_EQ(dashes->targets[0].host, "-weird-host");
 
-  EXPECT_TRUE(o->sched_batch);
+  EXPECT_FALSE(o->sched_batch);
   EXPECT_FALSE(ParseArgs({"--sched", "normal", "h:1"})->sched_batch);
   EXPECT_TRUE(ParseArgs({"--sched=batch", "h:1"})->sched_batch);
 
