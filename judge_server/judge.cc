@@ -447,11 +447,14 @@ absl::StatusOr<std::shared_ptr<const CompiledProgram>> Judge::FindOrCompileSpj(
     if (program == nullptr) return error;
     return program;
   }
+  // As QingdaoU: a checker compiled under this version serves, whatever else is sent.
   if (auto hit = spj_versions_.Find(spj.version)) return hit;
-  return absl::FailedPreconditionError(
-      absl::StrCat("spj_version '", spj.version,
-                   "' was never compiled on this server: POST /compile_spj first, or send "
-                   "spj_src and spj_compile_config with the judging"));
+  return absl::FailedPreconditionError(absl::StrCat(
+      "spj_version '", spj.version,
+      "' was never compiled on this server: POST /compile_spj first, ",
+      spj.source.has_value() ? "or send spj_compile_config (or spj_language) to name spj_src's "
+                               "language"
+                             : "or send spj_src and spj_compile_config with the judging"));
 }
 
 std::shared_ptr<const CompiledProgram> Judge::CompileSpj(const SpjRequest& spj, int slot,

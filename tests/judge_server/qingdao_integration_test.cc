@@ -259,6 +259,17 @@ TEST_F(QingdaoTest, SpjErrorsUseQingdaoNames) {
   json::object reply = Judge(never);
   EXPECT_EQ(reply["err"], "JudgeClientError");
   EXPECT_THAT(std::string(reply["data"].as_string()), HasSubstr("/compile_spj"));
+  // A source without its language: only a checker already compiled under the version serves.
+  never["spj_src"] = kSumChecker;
+  reply = Judge(never);
+  EXPECT_EQ(reply["err"], "JudgeClientError");
+  EXPECT_THAT(std::string(reply["data"].as_string()), HasSubstr("spj_compile_config"));
+  json::object known = QingdaoRequest(kAPlusB, "spj");
+  AddSpj(known, "v-known", kSumChecker);
+  EXPECT_EQ(Judge(known)["verdict"], "AC");
+  known["spj_compile_config"] = nullptr;
+  known["spj_src"] = "int main( {";  // ignored: the version is compiled
+  EXPECT_EQ(Judge(known)["verdict"], "AC");
 
   // A special-judge directory judged without a checker.
   reply = Judge(QingdaoRequest(kAPlusB, "spj"));
