@@ -473,12 +473,14 @@ void Judge::CheckAnswer(const JudgeRequest& request, const TestCase& tc,
                                                                       : Verdict::kWrongAnswer;
     return;
   }
-  auto verdict = RunSpecialJudge(
+  auto spj = RunSpecialJudge(
       *sandbox_, checker->program, SlotDir(slot) + "/spj", SlotUid(slot), tc.input,
       r.run.stdout_data,
       {request.max_cpu_time_ms, request.max_real_time_ms, request.max_memory_bytes});
-  r.verdict = verdict.ok() ? *verdict : Verdict::kSystemError;
+  r.verdict = spj.ok() ? spj->verdict : Verdict::kSystemError;
   if (r.verdict == Verdict::kSystemError) r.error = kSpjErrorCode;
+  // Run()'s loop takes the slot out of service, as after the program's own run.
+  if (spj.ok() && spj->leftovers_survived) r.run.leftovers_survived = true;
 }
 
 }  // namespace judge
