@@ -481,11 +481,14 @@ absl::StatusOr<std::shared_ptr<const CompiledProgram>> Judge::FindOrCompileSpj(
     if (program == nullptr) return error;
     return program;
   }
+  // As QingdaoU: a checker compiled under this version serves, whatever else is sent.
   if (auto hit = spj_versions_.Find(spj.version)) return hit;
-  return absl::FailedPreconditionError(
-      absl::StrCat("spj_version '", spj.version,
-                   "' was never compiled on this server: POST /compile_spj first, or send "
-                   "spj_src and spj_compile_config with the judging"));
+  return absl::FailedPreconditionError(absl::StrCat(
+      "spj_version '", spj.version,
+      "' was never compiled on this server: POST /compile_spj first, ",
+      spj.source.has_value() ? "or send spj_compile_config (or spj_language) to name spj_src's "
+                               "language"
+                             : "or send spj_src and spj_compile_config with the judging"));
 }
 
 std::shared_ptr<const CompiledProgram> Judge::CompileSpj(const SpjRequest& spj, int slot,
@@ -504,12 +507,14 @@ void Judge::CheckAnswer(const JudgeRequest& request, const TestCase& tc,
                                                                       : Verdict::kWrongAnswer;
     return;
   }
-  auto verdict = RunSpecialJudge(
+  auto spj = RunSpecialJudge(
       *sandbox_, checker->program, SlotDir(slot) + "/spj", SlotUid(slot), tc.input,
       r.run.stdout_data,
       {request.max_cpu_time_ms, request.max_real_time_ms, request.max_memory_bytes});
-  r.verdict = verdict.ok() ? *verdict : Verdict::kSystemError;
+  r.verdict = spj.ok() ? spj->verdict : Verdict::kSystemError;
   if (r.verdict == Verdict::kSystemError) r.error = kSpjErrorCode;
+  // Run()'s loop takes the slot out of service, as after the program's own run.
+  if (spj.ok() && spj->leftovers_survived) r.run.leftovers_survived = true;
 }
 
 }  // namespace judge

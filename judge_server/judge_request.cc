@@ -238,10 +238,6 @@ absl::Status ParseSpj(const json::object& o, const RequestBounds& b, JudgeReques
   auto source = SpjSource(o, b.max_source_bytes);
   if (!source.ok()) return source.status();
   spj.source = *std::move(source);
-  if (spj.source.has_value() && spj.language == nullptr) {
-    return Invalid("spj_src",
-                   "needs spj_compile_config (QingdaoU) or spj_language to name its language");
-  }
   r.spj = std::move(spj);
   return absl::OkStatus();
 }

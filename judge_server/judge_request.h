@@ -34,7 +34,9 @@ struct TestCase {
 struct SpjRequest {
   std::string version;                 // never empty
   const Language* language = nullptr;  // null: only a checker compiled before can serve
-  std::optional<std::string> source;   // spj_src
+  // With a language, the checker is compiled from (or found in the cache by) its source;
+  // without, found by version only.
+  std::optional<std::string> source;  // spj_src
 };
 
 struct JudgeRequest {

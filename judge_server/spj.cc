@@ -69,10 +69,11 @@ Verdict SpjVerdict(const RunResult& run, const CaseLimits& limits) {
   }
 }
 
-absl::StatusOr<Verdict> RunSpecialJudge(const Sandbox& sandbox, std::string_view checker,
-                                        const std::string& dir, uid_t uid, std::string_view input,
-                                        std::string_view user_output,
-                                        const CaseLimits& program_limits) {
+absl::StatusOr<SpjRun> RunSpecialJudge(const Sandbox& sandbox, std::string_view checker,
+                                       const std::string& dir, uid_t uid, std::string_view input,
+                                       std::string_view user_output,
+                                       const CaseLimits& program_limits) {
+  // Nothing but root writes in `dir` (the checker cannot), so removing it is safe.
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (mkdir(dir.c_str(), 0750) != 0 || chown(dir.c_str(), 0, uid) != 0 ||
@@ -92,8 +93,7 @@ absl::StatusOr<Verdict> RunSpecialJudge(const Sandbox& sandbox, std::string_view
   const CaseLimits limits = SpjLimits(program_limits);
   RunSpec spec;
   spec.argv = {exe, in, out};
-  spec.env = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "HOME=" + dir,
-              "TMPDIR=" + dir};
+  spec.env = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "HOME=" + dir};
   spec.cwd = dir;
   spec.stdin_data = std::string(input);
   spec.uid = uid;
@@ -102,13 +102,13 @@ absl::StatusOr<Verdict> RunSpecialJudge(const Sandbox& sandbox, std::string_view
   spec.merge_stderr = true;  // QingdaoU sends both to one file it never reads
   spec.limits.cpu_time_ms = limits.cpu_time_ms;
   spec.limits.real_time_ms = limits.real_time_ms;
-  spec.limits.address_space_bytes = limits.memory_bytes * 2;
   spec.limits.memory_bytes = limits.memory_bytes;
+  spec.limits.address_space_bytes = limits.memory_bytes * 2;
   spec.limits.stack_bytes = 128LL << 20;  // as QingdaoU gives it
   spec.limits.stdout_bytes = 16LL << 20;
   auto run = sandbox.Run(spec);
   if (!run.ok()) return run.status();
-  return SpjVerdict(*run, limits);
+  return SpjRun{SpjVerdict(*run, limits), run->leftovers_survived};
 }
 
 }  // namespace judge

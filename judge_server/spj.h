@@ -38,13 +38,21 @@ CaseLimits SpjLimits(const CaseLimits& program);
 // What a checker's run means: AC (exit 0 within its limits), WA (exit 1) or SE.
 Verdict SpjVerdict(const RunResult& checker_run, const CaseLimits& spj_limits);
 
+struct SpjRun {
+  Verdict verdict = Verdict::kSystemError;  // AC, WA or SE
+  // A process of the checker's uid survived the sandbox's cleanup: the slot must not be
+  // used again (Judge takes it out of service, as after a program's run).
+  bool leftovers_survived = false;
+};
+
 // Runs `checker` (an executable) on one case. `dir` is created fresh (owned by root,
-// readable by `uid`) and removed afterwards; the checker reads `dir`/input and
-// `dir`/user_output. Errors are the sandbox's own failures; the checker's are SE.
-absl::StatusOr<Verdict> RunSpecialJudge(const Sandbox& sandbox, std::string_view checker,
-                                        const std::string& dir, uid_t uid, std::string_view input,
-                                        std::string_view user_output,
-                                        const CaseLimits& program_limits);
+// readable by `uid`, writable by no one else) and removed afterwards; the checker reads
+// `dir`/input and `dir`/user_output. Errors are the sandbox's own failures; the checker's
+// are SE.
+absl::StatusOr<SpjRun> RunSpecialJudge(const Sandbox& sandbox, std::string_view checker,
+                                       const std::string& dir, uid_t uid, std::string_view input,
+                                       std::string_view user_output,
+                                       const CaseLimits& program_limits);
 
 }  // namespace judge
 

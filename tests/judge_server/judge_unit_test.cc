@@ -166,9 +166,8 @@ TEST(JudgeRequestTest, RejectsBadInputNamingTheField) {
       {Body(R"("test_case_id":"a","test_case":[{"input":"","output":""}])"), "not both"},
       {Body(R"("test_case_id":"a","output":"yes")"), "'output' must be true or false"},
       {Body(R"("test_case_id":"a","compare":"fuzzy")"), "'compare' must be"},
-      {Body(
-           R"("test_case_id":"a","spj_version":"1","spj_config":{"exe_name":"spj"},"spj_src":"x")"),
-       "'spj_src' needs spj_compile_config"},
+      {Body(R"("test_case_id":"a","spj_version":"1","spj_config":{"exe_name":"spj"},"spj_src":5)"),
+       "'spj_src' must be a string"},
   };
   for (const Case& c : cases) {
     auto r = ParseJudgeRequest(c.body);

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""QingdaoU's client scenarios against a real judge_server.
+"""QingdaoU's client scenarios, and OnlineJudge's heartbeat, against a real judge_server.
 
 The checks of QingdaoU/JudgeServer's client example and tests (ping, token failures,
 compile_spj, judging C, C++ and Python 3 on a test_case_id, a special judge, inline test
 cases), with our own programs and test-case directories, through qingdao_client.py, which
-sends exactly the requests QingdaoU's client sends. Java, Go, JavaScript, PHP, Python 2 and
-File IO are not part of this test.
+sends exactly the requests QingdaoU's client sends; then judge_servers beating to
+fake_online_judge.py, which validates heartbeats as OnlineJudge does and judges A+B at
+each reported URL. Java, Go, JavaScript, PHP, Python 2 and File IO are not part of this test.
 
 Usage: qingdao_client_test.py BUILD_DIR   (as root: submissions run as unprivileged uids)
 """
+import hashlib
 import json
 import os
 import random
@@ -16,7 +18,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qingdao_client as qc  # noqa: E402
@@ -58,7 +62,6 @@ def write_cases(root):
         with open(full, "wb") as f:
             f.write(data)
 
-    import hashlib
     write("normal/1.in", b"1 2\n")
     write("normal/1.out", b"3\n")
     write("normal/info", json.dumps({
@@ -105,6 +108,7 @@ class QingdaoClientTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.kill()
         cls.server.wait()
+        cls.server.stdout.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def judge(self, **kwargs):
@@ -203,8 +207,90 @@ class QingdaoClientTest(unittest.TestCase):
         self.assertEqual(reply["err"], "InvalidRequest")
 
 
+def start_judge_server(build, tmp, name, env, extra=()):
+    work = os.path.join(tmp, name)
+    env = dict(os.environ, **env)
+    env.pop("JUDGE_TOKEN", None)
+    process = subprocess.Popen(
+        [os.path.join(build, "judge_server/judge_server"), "--port", "0", "--work-dir", work,
+         "--uid-base", str(600000 + random.randrange(10000) * 64), "--slots", "1"] + list(extra),
+        stdout=subprocess.PIPE, env=env, text=True)
+    line = process.stdout.readline()
+    if "listening on" not in line:
+        process.kill()
+        raise RuntimeError("judge_server did not start: " + line)
+    return process, int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+
+
+class OnlineJudgeHeartbeatTest(unittest.TestCase):
+    build = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="qingdao_heartbeat_")
+        os.chmod(self.tmp, 0o711)
+        self.processes = []
+        backend = subprocess.Popen(
+            [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                          "fake_online_judge.py"),
+             "--port", "0", "--address", "127.0.0.1", "--token", "oj-token", "--judge"],
+            stdout=subprocess.PIPE, text=True)
+        self.processes.append(backend)
+        self.backend = "http://127.0.0.1:%d" % int(backend.stdout.readline().split()[-1])
+
+    def tearDown(self):
+        for p in self.processes:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def get(self, path):
+        with urllib.request.urlopen(self.backend + path, timeout=10) as r:
+            return json.loads(r.read())
+
+    def wait_for(self, predicate, seconds=30):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return predicate()
+
+    def test_each_server_reports_a_url_that_judges(self):
+        ports = []
+        for name in ("a", "b"):
+            process, port = start_judge_server(
+                self.build, self.tmp, name,
+                {"TOKEN": "oj-token", "BACKEND_URL": self.backend + "/api/judge_server_heartbeat/",
+                 "SERVICE_URL": "http://{ip}:{port}"}, ["--heartbeat-interval", "0.2"])
+            self.processes.append(process)
+            ports.append(port)
+        urls = {"http://127.0.0.1:%d" % p for p in ports}
+        done = self.wait_for(lambda: all(
+            self.get("/servers").get(u, {}).get("judge") not in (None, "pending") for u in urls))
+        servers = self.get("/servers")
+        self.assertTrue(done, servers)
+        for url in urls:
+            self.assertEqual(servers[url]["judge"], "AC", servers)
+            self.assertEqual(servers[url]["errors"], 0, servers)
+        for beat in self.get("/beats"):
+            self.assertIsNone(beat["error"], beat)
+            self.assertEqual(beat["token"], hashlib.sha256(b"oj-token").hexdigest())
+
+    def test_refused_heartbeats_are_retried(self):
+        process, _ = start_judge_server(
+            self.build, self.tmp, "w",
+            {"TOKEN": "not-the-oj-token",
+             "BACKEND_URL": self.backend + "/api/judge_server_heartbeat/"},
+            ["--heartbeat-interval", "0.1"])
+        self.processes.append(process)
+        self.assertTrue(self.wait_for(lambda: len(self.get("/beats")) >= 2), self.get("/beats"))
+        self.assertEqual({b["error"] for b in self.get("/beats")}, {"Invalid token"})
+        self.assertIsNone(process.poll())  # never fatal
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    QingdaoClientTest.build = sys.argv.pop(1)
+    QingdaoClientTest.build = OnlineJudgeHeartbeatTest.build = sys.argv.pop(1)
     unittest.main()

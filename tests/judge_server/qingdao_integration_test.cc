@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -259,6 +260,17 @@ TEST_F(QingdaoTest, SpjErrorsUseQingdaoNames) {
   json::object reply = Judge(never);
   EXPECT_EQ(reply["err"], "JudgeClientError");
   EXPECT_THAT(std::string(reply["data"].as_string()), HasSubstr("/compile_spj"));
+  // A source without its language: only a checker already compiled under the version serves.
+  never["spj_src"] = kSumChecker;
+  reply = Judge(never);
+  EXPECT_EQ(reply["err"], "JudgeClientError");
+  EXPECT_THAT(std::string(reply["data"].as_string()), HasSubstr("spj_compile_config"));
+  json::object known = QingdaoRequest(kAPlusB, "spj");
+  AddSpj(known, "v-known", kSumChecker);
+  EXPECT_EQ(Judge(known)["verdict"], "AC");
+  known["spj_compile_config"] = nullptr;
+  known["spj_src"] = "int main( {";  // ignored: the version is compiled
+  EXPECT_EQ(Judge(known)["verdict"], "AC");
 
   // A special-judge directory judged without a checker.
   reply = Judge(QingdaoRequest(kAPlusB, "spj"));
@@ -408,13 +420,25 @@ TEST_F(QingdaoTest, ErrorNamesAndTokens) {
 
 // --- the heartbeat, against a fake OnlineJudge backend ---
 
+// The fake backend listens on the host's loopback, which a server inside a container
+// (JUDGE_TEST_IMAGE) cannot reach; qingdao_client_test.py's fake_online_judge.py and the
+// demo's e2e cover containers.
+class QingdaoHeartbeatTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const char* image = getenv("JUDGE_TEST_IMAGE"); image != nullptr && *image) {
+      GTEST_SKIP() << "the fake OnlineJudge is on the host's loopback";
+    }
+  }
+};
+
 std::string Hostname() {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   return host;
 }
 
-TEST(QingdaoHeartbeatTest, ReportsQingdaoFieldsAndAUrlThatJudges) {
+TEST_F(QingdaoHeartbeatTest, ReportsQingdaoFieldsAndAUrlThatJudges) {
   FakeOnlineJudge backend("hb-token");
   // QingdaoU's variable names: TOKEN, BACKEND_URL, SERVICE_URL.
   ServerProcess server({"--heartbeat-interval", "0.2"}, {{"TOKEN", "hb-token"},
@@ -452,7 +476,7 @@ TEST(QingdaoHeartbeatTest, ReportsQingdaoFieldsAndAUrlThatJudges) {
   EXPECT_EQ(r.Json().as_object()["verdict"], "AC") << r.body;
 }
 
-TEST(QingdaoHeartbeatTest, HostnameTemplate) {
+TEST_F(QingdaoHeartbeatTest, HostnameTemplate) {
   FakeOnlineJudge backend("t");
   ServerProcess server({"--heartbeat-interval", "0.2"},
                        {{"JUDGE_TOKEN", "t"},
@@ -463,7 +487,7 @@ TEST(QingdaoHeartbeatTest, HostnameTemplate) {
             json::string("http://" + Hostname() + ":" + std::to_string(server.port()) + "/"));
 }
 
-TEST(QingdaoHeartbeatTest, RefusalsAndOutagesAreNeverFatal) {
+TEST_F(QingdaoHeartbeatTest, RefusalsAndOutagesAreNeverFatal) {
   FakeOnlineJudge backend("the-real-token");
   backend.Pause();  // down before the server starts
   ServerProcess wrong_token({"--heartbeat-interval", "0.2"},
@@ -489,7 +513,7 @@ TEST(QingdaoHeartbeatTest, RefusalsAndOutagesAreNeverFatal) {
   EXPECT_EQ(HttpRequest(wrong_token.port(), "GET", "/ping").status, 200);
 }
 
-TEST(QingdaoHeartbeatTest, BadConfigurationStopsAtStart) {
+TEST_F(QingdaoHeartbeatTest, BadConfigurationStopsAtStart) {
   EXPECT_THROW(ServerProcess({}, {{"JUDGE_TOKEN", "t"}, {"BACKEND_URL", "https://oj/api/"}}),
                std::runtime_error);
   EXPECT_THROW(ServerProcess({}, {{"JUDGE_TOKEN", "t"},

@@ -142,6 +142,13 @@ TEST(QingdaoRequestTest, SpecialJudgeOnlyWithVersionAndConfig) {
   ASSERT_TRUE(by_version.ok());
   EXPECT_EQ(by_version->spj->language, nullptr);
   EXPECT_FALSE(by_version->spj->source.has_value());
+  // A source without a language can only be served by the version (QingdaoU ignores it
+  // when the version is compiled).
+  auto unnamed = ParseJudgeRequest(QingdaoBody(R"("test_case_id":"s","spj_version":"v1",)" +
+                                               config + R"(,"spj_src":"int main(){}")"));
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status();
+  EXPECT_EQ(unnamed->spj->language, nullptr);
+  EXPECT_TRUE(unnamed->spj->source.has_value());
 
   // Inline cases need no output with a special judge, as in QingdaoU.
   auto inline_spj = ParseJudgeRequest(
