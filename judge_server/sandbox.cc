@@ -16,10 +16,12 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "judge_server/sandbox_wire.h"
 
 extern char** environ;
@@ -104,6 +106,19 @@ std::string DefaultInitPath() {
 #else
   return "/usr/local/bin/judge_sandbox_init";
 #endif
+}
+
+// Compiling a filter with libseccomp costs about as much as a whole run: each (profile,
+// descriptor number) is compiled once.
+absl::StatusOr<const SeccompProgram*> CachedFilter(SeccompProfile profile, int exec_fd) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* cache = new std::map<std::pair<SeccompProfile, int>, SeccompProgram>();
+  absl::MutexLock lock(&mu);
+  auto key = std::make_pair(profile, exec_fd);
+  if (auto it = cache->find(key); it != cache->end()) return &it->second;
+  auto built = SeccompProgram::Build(profile, exec_fd);
+  if (!built.ok()) return built.status();
+  return &cache->emplace(key, *std::move(built)).first->second;
 }
 
 }  // namespace
@@ -238,7 +253,7 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
   const int64_t open_files =
       std::clamp<int64_t>(l.open_files, 4, static_cast<int64_t>(nofile.rlim_cur) - 1);
   const int exec_fd = static_cast<int>(open_files);
-  auto filter = SeccompProgram::Build(spec.profile, exec_fd);
+  auto filter = CachedFilter(spec.profile, exec_fd);
   if (!filter.ok()) return filter.status();
 
   wire::SpecHeader h{};
@@ -260,7 +275,7 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
   h.uid = spec.uid;
   h.gid = spec.gid;
   h.exec_fd = exec_fd;
-  h.filter_count = static_cast<uint32_t>(filter->code().size());
+  h.filter_count = static_cast<uint32_t>((*filter)->code().size());
   std::string strings;
   AppendStrings(strings, {spec.argv[0], spec.cwd});
   AppendStrings(strings, spec.argv);
@@ -273,8 +288,8 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
   h.coverc = static_cast<uint32_t>(SharedWritableDirs().size());
   h.hidec = static_cast<uint32_t>(hidden_.size());
   std::string message(reinterpret_cast<const char*>(&h), sizeof(h));
-  message.append(reinterpret_cast<const char*>(filter->code().data()),
-                 filter->code().size() * sizeof(sock_filter));
+  message.append(reinterpret_cast<const char*>((*filter)->code().data()),
+                 (*filter)->code().size() * sizeof(sock_filter));
   message += strings;
   // The whole spec goes into the pipe before the init starts: it must fit its buffer.
   if (message.size() > 60000) {
