@@ -1,5 +1,6 @@
 #include "judge_server/sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -129,6 +130,47 @@ const std::vector<std::string>& SharedWritableDirs() {
   return *dirs;
 }
 
+std::vector<std::string> FindSharedWritable() {
+  std::vector<std::string> found = SharedWritableDirs();
+  auto known = [&](const std::string& p) {
+    return std::find(found.begin(), found.end(), p) != found.end();
+  };
+  // Breadth first from /, only through directories others may enter (a slot uid is
+  // "other" to every file it did not make), never through links; /proc, /sys and /dev
+  // hold no files a run could leave data in beyond the fixed list, /usr only what the
+  // packages installed.
+  std::vector<std::string> queue = {"/"};
+  size_t seen = 0;
+  for (size_t i = 0; i < queue.size() && seen < 500000; ++i) {
+    DIR* d = opendir(queue[i].c_str());
+    if (d == nullptr) continue;
+    while (dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      ++seen;
+      std::string path =
+          queue[i] == "/" ? "/" + std::string(e->d_name) : queue[i] + "/" + e->d_name;
+      if (path == "/proc" || path == "/sys" || path == "/dev" || path == "/usr" || known(path)) {
+        continue;  // /usr: packaged files only, and the bulk of the tree
+      }
+      struct stat st;
+      if (lstat(path.c_str(), &st) != 0) continue;
+      const bool writable = (st.st_mode & S_IWOTH) != 0;
+      if (found.size() >= 1000) break;  // a filesystem this open is a misconfiguration
+      if (S_ISDIR(st.st_mode)) {
+        if (writable) {
+          found.push_back(path);  // covered whole: nothing below it needs a look
+        } else if (st.st_mode & S_IXOTH) {
+          queue.push_back(path);
+        }
+      } else if (S_ISREG(st.st_mode) && writable) {
+        found.push_back(path);
+      }
+    }
+    closedir(d);
+  }
+  return found;
+}
+
 std::string_view Sandbox::mode_name() const {
   return mode_ == SandboxMode::kNamespaces ? "namespaces" : "restricted";
 }
@@ -180,8 +222,8 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxOptions& o
       netns_fd = AboveInitFds(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     }
   }).join();
-  std::unique_ptr<Sandbox> sandbox(
-      new Sandbox(init, options.hidden_paths, netns_fd, SandboxMode::kRestricted));
+  std::unique_ptr<Sandbox> sandbox(new Sandbox(init, options.hidden_paths, FindSharedWritable(),
+                                               netns_fd, SandboxMode::kRestricted));
 
   // Namespaces where they work: prove it with a real run of /bin/true.
   bool namespaces = false;
@@ -204,9 +246,9 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxOptions& o
     return sandbox;
   }
   // Restricted: no directory may be writable by the slot uids.
-  for (const std::string& dir : SharedWritableDirs()) {
+  for (const std::string& dir : sandbox->cover_) {
     struct stat st;
-    if (stat(dir.c_str(), &st) != 0 || (st.st_mode & S_IWOTH) == 0) continue;
+    if (lstat(dir.c_str(), &st) != 0 || (st.st_mode & S_IWOTH) == 0) continue;
     if (!options.close_shared_dirs) {
       return absl::FailedPreconditionError(absl::StrCat(
           "no mount namespaces here and ", dir,
@@ -280,12 +322,12 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
   AppendStrings(strings, {spec.argv[0], spec.cwd});
   AppendStrings(strings, spec.argv);
   AppendStrings(strings, spec.env);
-  AppendStrings(strings, SharedWritableDirs());
+  AppendStrings(strings, cover_);
   AppendStrings(strings, hidden_);
   h.strings_bytes = static_cast<uint32_t>(strings.size());
   h.argc = static_cast<uint32_t>(spec.argv.size());
   h.envc = static_cast<uint32_t>(spec.env.size());
-  h.coverc = static_cast<uint32_t>(SharedWritableDirs().size());
+  h.coverc = static_cast<uint32_t>(cover_.size());
   h.hidec = static_cast<uint32_t>(hidden_.size());
   std::string message(reinterpret_cast<const char*>(&h), sizeof(h));
   message.append(reinterpret_cast<const char*>((*filter)->code().data()),

@@ -125,21 +125,31 @@ class Sandbox {
   static bool KillAllOf(uid_t uid);
 
  private:
-  Sandbox(std::string init_path, std::vector<std::string> hidden, int netns_fd, SandboxMode mode)
+  Sandbox(std::string init_path, std::vector<std::string> hidden, std::vector<std::string> cover,
+          int netns_fd, SandboxMode mode)
       : init_path_(std::move(init_path)),
         hidden_(std::move(hidden)),
+        cover_(std::move(cover)),
         netns_fd_(netns_fd),
         mode_(mode) {}
   absl::StatusOr<RunResult> RunIn(const RunSpec& spec, SandboxMode mode) const;
 
   const std::string init_path_;
   const std::vector<std::string> hidden_;
+  // Everything a slot uid could write that outlives a run: the fixed shared directories
+  // and whatever else the scan at Create found world-writable and reachable (php's
+  // session directory, say).
+  const std::vector<std::string> cover_;
   const int netns_fd_;
   SandboxMode mode_;
 };
 
-// The world-writable directories a run could leave files in.
+// The world-writable directories every system has, which a run could leave files in.
 const std::vector<std::string>& SharedWritableDirs();
+
+// SharedWritableDirs plus every other world-writable directory or file a slot uid can
+// reach (a scan of the filesystem from /, through directories others may enter).
+std::vector<std::string> FindSharedWritable();
 
 }  // namespace judge
 

@@ -110,7 +110,7 @@ bool ReadSpec(Spec* spec) {
   SpecHeader& h = spec->h;
   if (!ReadAll(kSpecFd, &h, sizeof(h)) || h.magic != kSpecMagic) return false;
   if (h.filter_count > 4096 || h.strings_bytes > (1u << 20) || h.argc == 0 || h.argc > 4096 ||
-      h.envc > 4096 || h.coverc > 64 || h.hidec > 64) {
+      h.envc > 4096 || h.coverc > 4096 || h.hidec > 64) {
     return false;
   }
   spec->filter = static_cast<sock_filter*>(calloc(h.filter_count + 1, sizeof(sock_filter)));
@@ -197,7 +197,13 @@ bool MountPrivateDirs(const Spec& spec) {
   const char* first = nullptr;
   for (int i = 0; spec.cover[i] != nullptr; ++i) {
     struct stat st;
-    if (stat(spec.cover[i], &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (lstat(spec.cover[i], &st) != 0) continue;
+    if (S_ISREG(st.st_mode)) {
+      // A world-writable file: the run sees /dev/null in its place.
+      if (mount("/dev/null", spec.cover[i], nullptr, MS_BIND, nullptr) != 0) return false;
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) continue;
     if (IsUnder(spec.cwd, spec.cover[i])) cwd_covered = true;
     if (first == nullptr) {
       long long kb = spec.h.tmpfs_bytes / 1024 > 0 ? spec.h.tmpfs_bytes / 1024 : 1;

@@ -536,6 +536,26 @@ int main(){ const char* paths[] = {"/tmp/x", "/var/tmp/x", "/dev/shm/x", "/run/l
   EXPECT_THAT(std::string(include.reply["data"].as_string()), ::testing::Not(HasSubstr("SECRET")));
 }
 
+TEST_F(AdversarialTest, AnyWorldWritableDirectoryIsCoveredToo) {
+  if (server_->in_container()) GTEST_SKIP() << "the directory is made on the host";
+  // A world-writable directory beyond the usual ones (as php's session directory), made
+  // before the server starts: its scan finds it.
+  const std::string dir = "/srv/judge_open_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  chmod(dir.c_str(), 01777);
+  server_ = std::make_unique<ServerProcess>();
+  const std::string define = "#define D \"" + dir + "/x\"\n";
+  Outcome writer = Submit("c", define + R"(#include <stdio.h>
+int main(){ FILE* f = fopen(D, "w"); if (f) { fputs("SECRET", f); fclose(f); } puts("3"); return 0; })");
+  Outcome reader = Submit("c", define + R"(#include <stdio.h>
+int main(){ FILE* f = fopen(D, "r"); printf("%d\n", f != 0); return 0; })",
+                          "", "0\n");
+  EXPECT_EQ(writer.verdict, "AC");
+  EXPECT_EQ(reader.verdict, "AC");
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(AdversarialTest, DeepTreesInTmpDoNotSurvive) {
   Outcome o = Submit("c", R"(#include <stdio.h>
 #include <sys/stat.h>
