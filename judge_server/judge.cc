@@ -418,6 +418,7 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
   spec.limits.stdout_bytes = request.max_output_bytes;
 
   std::vector<Verdict> verdicts;
+  size_t output_room = options_.max_kept_output;
   for (const TestCase& tc : *cases) {
     spec.limits.stdout_bytes = CaseOutputLimit(request, tc);
     spec.stdin_data = file_io ? "" : tc.input;
@@ -457,7 +458,15 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
         CheckAnswer(request, tc, spj_cases ? checker.get() : nullptr, slot, r);
       }
     }
-    if (!request.return_output) r.run.stdout_data.clear();
+    if (!request.return_output) {
+      r.run.stdout_data.clear();
+    } else if (r.run.stdout_data.size() > output_room) {
+      // 200 cases of 64 MB would otherwise all wait in memory for the reply.
+      r.run.stdout_data.resize(output_room);
+      r.run.stdout_data.shrink_to_fit();
+      r.output_truncated = true;
+    }
+    output_room -= r.run.stdout_data.size();
     const bool dirty = r.run.leftovers_survived;
     verdicts.push_back(r.verdict);
     outcome.cases.push_back(std::move(r));

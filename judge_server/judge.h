@@ -32,7 +32,10 @@ struct JudgeOptions {
   uid_t uid_base = 0;  // 0: pick a random range of 64 so that two servers never share uids
   int slots = 1;       // at most 63: uid_base + 63 is the sandbox's probe identity
   std::optional<SandboxMode> sandbox_mode;  // unset: the strongest that works here
-  bool close_shared_dirs = false;           // see SandboxOptions
+  // Program output kept for one reply with "output": true, all cases together; past it
+  // only the start of each output is kept (the reply marks it).
+  size_t max_kept_output = 16 << 20;
+  bool close_shared_dirs = false;  // see SandboxOptions
   size_t cache_entries = 256;
   size_t cache_bytes = 256 << 20;
 };
@@ -41,8 +44,9 @@ struct CaseResult {
   std::string test_case;
   Verdict verdict = Verdict::kSystemError;
   RunResult run;
-  std::string output_md5;  // empty unless the program ran to its end and was compared
-  int error = 0;           // Judger's error code: kSpjErrorCode when the checker failed
+  std::string output_md5;         // empty unless the program ran to its end and was compared
+  int error = 0;                  // Judger's error code: kSpjErrorCode when the checker failed
+  bool output_truncated = false;  // run.stdout_data keeps only the start of the output
 };
 
 struct JudgeOutcome {

@@ -150,7 +150,7 @@ std::string RenderOutcome(const JudgeOutcome& o, bool return_output, std::string
       size_t escaped = 0;
       std::string_view out = JsonPrefix(c.run.stdout_data, output_budget, &escaped);
       output_budget -= escaped;
-      bool cut = out.size() < c.run.stdout_data.size();
+      bool cut = out.size() < c.run.stdout_data.size() || c.output_truncated;
       truncated = truncated || cut;
       j["output"] = out;
       j["output_truncated"] = cut;

@@ -236,6 +236,7 @@ int main(int argc, char** argv) {
   judge_options.uid_base = static_cast<uid_t>(uid_base);
   judge_options.work_root = f.work_dir;
   judge_options.test_case_root = f.test_case_dir;
+  judge_options.max_kept_output = static_cast<size_t>(max_reply_output);
   if (f.sandbox == "namespaces") judge_options.sandbox_mode = judge::SandboxMode::kNamespaces;
   if (f.sandbox == "restricted") judge_options.sandbox_mode = judge::SandboxMode::kRestricted;
   // Only the image sets this: its filesystem is the judge's own.

@@ -249,6 +249,27 @@ int main(){ FILE* other = fopen("other.txt", "w"); puts(other ? "made" : "3"); r
   EXPECT_EQ(reply["verdict"], "WA") << json::serialize(reply);
 }
 
+// With "output": true the judge keeps no more output than one reply may carry.
+TEST(JudgeHttpTest, ReturnedOutputIsCappedAcrossCases) {
+  ServerProcess server({"--max-reply-output", "1048576"});
+  auto request = JudgeRequest("c", R"(#include <stdio.h>
+#include <string.h>
+int main(){ static char b[600000]; memset(b, 'x', sizeof b); fwrite(b, 1, sizeof b, stdout); return 0; })",
+                              {{"", "x"}, {"", "x"}, {"", "x"}, {"", "x"}});
+  request["output"] = true;
+  request["max_output_size"] = 1 << 20;
+  json::object reply = server.Judge(request).Json().as_object();
+  ASSERT_TRUE(reply["data"].is_array()) << json::serialize(reply).substr(0, 300);
+  json::array cases = reply["data"].as_array();
+  ASSERT_EQ(cases.size(), 4u);
+  EXPECT_EQ(cases[0].as_object()["output_truncated"], false);
+  EXPECT_EQ(cases[3].as_object()["output_truncated"], true);
+  EXPECT_EQ(reply["output_truncated"], true);
+  size_t total = 0;
+  for (auto& c : cases) total += c.as_object()["output"].as_string().size();
+  EXPECT_LE(total, 1048576u);
+}
+
 TEST(JudgeHttpTest, CompileCacheHitsOnResubmission) {
   ServerProcess server;
   auto req = JudgeRequest("cpp", "#include <cstdio>\nint main(){puts(\"3\");}", {{"", "3"}});
