@@ -1,5 +1,6 @@
 #include "clients/musketeer/cli.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include "absl/strings/numbers.h"
 
 namespace musketeer::cli {
 
@@ -52,6 +55,51 @@ std::vector<std::string> Args::All(const std::string& flag) const {
   for (auto [it, end] = values_.equal_range(flag); it != end; ++it) out.push_back(it->second);
   return out;
 }
+
+// ---------------------------------------------------------------- flags
+
+int UsageError(const std::string& problem) {
+  std::cerr << "Error: " << problem << "\n";
+  return kUsageShown;
+}
+
+std::pair<std::string, std::string> SplitKeyValue(const std::string& kv) {
+  auto eq = kv.find('=');
+  return {kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1)};
+}
+
+bool ParseDurationMs(const std::string& s, uint32_t* ms) {
+  double v = 0;
+  size_t i = 0;
+  while (i < s.size() && (isdigit(s[i]) || s[i] == '.')) ++i;
+  if (i == 0 || !absl::SimpleAtod(s.substr(0, i), &v)) return false;
+  const std::string unit = s.substr(i);
+  double f = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : -1;
+  if (f < 0) return false;
+  *ms = static_cast<uint32_t>(v * f);
+  return true;
+}
+
+bool ParseBytes(const std::string& s, int64_t* out) {
+  double v = 0;
+  size_t i = 0;
+  while (i < s.size() && (isdigit(s[i]) || s[i] == '.')) ++i;
+  if (i == 0 || !absl::SimpleAtod(s.substr(0, i), &v)) return false;
+  const std::string u = s.substr(i);
+  const double f = u.empty() || u == "b"  ? 1
+                   : u == "k" || u == "K" ? 1024
+                   : u == "m" || u == "M" ? 1048576
+                   : u == "g" || u == "G" ? 1073741824
+                                          : -1;
+  if (f < 0) return false;
+  *out = static_cast<int64_t>(v * f);
+  return true;
+}
+
+bool Detach(const Args& a) { return a.Has("--detach") || a.Has("-d"); }
+bool Force(const Args& a) { return a.Has("--force") || a.Has("-f"); }
+
+// ---------------------------------------------------------------- connection
 
 namespace {
 std::string ReadAll(const std::string& path) {
@@ -123,6 +171,19 @@ int Report(const grpc::Status& s) {
     default:
       return kFailed;
   }
+}
+
+// ---------------------------------------------------------------- output
+
+bool Json(const Args& a) { return a.Get("--format") == "json"; }
+
+void PrintJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  std::cout << out;
 }
 
 void PrintTable(const std::vector<std::string>& header,
