@@ -4,6 +4,8 @@
 #include <openssl/sha.h>
 #include <sys/stat.h>
 
+#include <boost/json.hpp>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -232,6 +234,30 @@ std::vector<AuditRecord> StateStore::ListAudit(int limit) {
   while (st.Step() == SQLITE_ROW)
     out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4)});
   return out;
+}
+
+std::vector<PublishedPort> ServiceRouting::Ports() const {
+  std::vector<PublishedPort> out;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(ports_json, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& p : v.as_array()) {
+    const boost::json::array* a = p.if_array();
+    if (a == nullptr || a->size() != 3 || !(*a)[2].is_string()) continue;
+    PublishedPort port;
+    port.published = (*a)[0].to_number<uint32_t>(ec);
+    if (!ec) port.target = (*a)[1].to_number<uint32_t>(ec);
+    if (ec) continue;
+    port.protocol = std::string((*a)[2].as_string());
+    out.push_back(std::move(port));
+  }
+  return out;
+}
+
+std::string ServiceRouting::PortsJson(const std::vector<PublishedPort>& ports) {
+  boost::json::array a;
+  for (const auto& p : ports) a.emplace_back(boost::json::array{p.published, p.target, p.protocol});
+  return boost::json::serialize(a);
 }
 
 absl::Status StateStore::PutRouting(const ServiceRouting& r) {

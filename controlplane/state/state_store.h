@@ -38,12 +38,23 @@ struct AuditRecord {
   std::string at, who, method, target, result;
 };
 
+// A published port as a routing record keeps it.
+struct PublishedPort {
+  uint32_t published = 0, target = 0;
+  std::string protocol;  // tcp, udp
+  friend bool operator==(const PublishedPort&, const PublishedPort&) = default;
+};
+
 // How a service's published ports are kept reachable on every node.
 struct ServiceRouting {
   std::string service;
   std::string mode;          // "ingress" or "edge-proxy"
   std::string edge_service;  // edge-proxy: the global proxy service's name
-  std::string ports_json;    // the published ports as JSON
+  std::string ports_json;    // the published ports: [[published, target, "protocol"], ...]
+
+  // The ports of ports_json; entries that cannot be read are skipped.
+  std::vector<PublishedPort> Ports() const;
+  static std::string PortsJson(const std::vector<PublishedPort>& ports);
 };
 
 class StateStore {
