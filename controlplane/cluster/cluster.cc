@@ -10,11 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "controlplane/cluster/json_access.h"
 #include "controlplane/cluster/tar_stream.h"
 
 namespace musketeer::cluster {
-namespace json = boost::json;
 
 Cluster::Cluster(std::map<std::string, nodes::NodeDriver*> drivers, EngineFactory engines,
                  state::StateStore& store, PingProbe probe, ClusterOptions options)
@@ -80,9 +78,7 @@ absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cl
     auto e = Engine(n);
     auto info = e->Info();
     if (!info.ok()) continue;
-    const json::object* swarm = Obj(info->as_object(), "Swarm");
-    const json::value* control = swarm ? swarm->if_contains("ControlAvailable") : nullptr;
-    if (control && control->is_bool() && control->as_bool()) {
+    if (info->swarm.control_available) {
       std::lock_guard lock(mu_);
       last_manager_ = n.name;
       return std::make_pair(n, e);
@@ -99,16 +95,12 @@ absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cl
 std::map<std::string, std::string> Cluster::SwarmNodeNames(engine::DockerEngine& manager) {
   std::map<std::string, std::string> out;
   if (auto list = manager.ListNodes(); list.ok()) {
-    for (const auto& v : *list) {
-      const auto& o = v.as_object();
-      const json::object* desc = Obj(o, "Description");
-      out[Str(o, "ID")] = desc ? Str(*desc, "Hostname") : "";
-    }
+    for (const auto& n : *list) out[n.id] = n.description.hostname;
   }
   return out;
 }
 
-pb::Node Cluster::ToProto(const nodes::Node& n, const json::object* swarm_node) {
+pb::Node Cluster::ToProto(const nodes::Node& n, const engine::Node* swarm_node) {
   pb::Node p;
   p.set_name(n.name);
   p.set_driver(n.driver);
@@ -117,22 +109,12 @@ pb::Node Cluster::ToProto(const nodes::Node& n, const json::object* swarm_node) 
   p.set_state(nodes::NodeStateName(n.state));
   p.set_created_at(n.created_at);
   if (swarm_node != nullptr) {
-    p.set_swarm_node_id(Str(*swarm_node, "ID"));
-    if (const json::object* spec = Obj(*swarm_node, "Spec")) {
-      p.set_swarm_role(Str(*spec, "Role"));
-      p.set_availability(Str(*spec, "Availability"));
-      if (const json::object* labels = Obj(*spec, "Labels")) {
-        for (const auto& [k, v] : *labels) {
-          if (v.is_string()) (*p.mutable_labels())[std::string(k)] = std::string(v.as_string());
-        }
-      }
-    }
-    if (const json::object* status = Obj(*swarm_node, "Status"))
-      p.set_swarm_status(Str(*status, "State"));
-    if (const json::object* desc = Obj(*swarm_node, "Description")) {
-      if (const json::object* eng = Obj(*desc, "Engine"))
-        p.set_engine_version(Str(*eng, "EngineVersion"));
-    }
+    p.set_swarm_node_id(swarm_node->id);
+    p.set_swarm_role(swarm_node->spec.role);
+    p.set_availability(swarm_node->spec.availability);
+    for (const auto& [k, v] : swarm_node->spec.labels) (*p.mutable_labels())[k] = v;
+    p.set_swarm_status(swarm_node->status.state);
+    p.set_engine_version(swarm_node->description.engine.engine_version);
   }
   return p;
 }
@@ -161,9 +143,8 @@ absl::StatusOr<pb::Node> Cluster::GetNode(const std::string& name) {
   if (!h.ok()) return h.status();
   if (auto m = Manager(); m.ok()) {
     if (auto list = m->second->ListNodes(); list.ok()) {
-      for (const auto& v : *list) {
-        const json::object* desc = Obj(v.as_object(), "Description");
-        if (desc && Str(*desc, "Hostname") == name) return ToProto(h->node, &v.as_object());
+      for (const auto& n : *list) {
+        if (n.description.hostname == name) return ToProto(h->node, &n);
       }
     }
   }
@@ -172,13 +153,10 @@ absl::StatusOr<pb::Node> Cluster::GetNode(const std::string& name) {
 
 absl::StatusOr<std::vector<pb::Node>> Cluster::ListNodes() {
   std::vector<NodeHandle> all = AllNodes();
-  std::map<std::string, json::object> swarm_nodes;  // by hostname
+  std::map<std::string, engine::Node> swarm_nodes;  // by hostname
   if (auto m = Manager(); m.ok()) {
     if (auto list = m->second->ListNodes(); list.ok()) {
-      for (const auto& v : *list) {
-        const json::object* desc = Obj(v.as_object(), "Description");
-        if (desc) swarm_nodes[Str(*desc, "Hostname")] = v.as_object();
-      }
+      for (auto& n : *list) swarm_nodes[n.description.hostname] = std::move(n);
     }
   }
   std::vector<pb::Node> out;
@@ -256,20 +234,14 @@ absl::StatusOr<pb::Node> Cluster::UpdateNode(const pb::UpdateNodeRequest& req) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto list = m->second->ListNodes();
     if (!list.ok()) return list.status();
-    for (const auto& v : *list) {
-      const auto& o = v.as_object();
-      if (Str(o, "ID") != node->swarm_node_id()) continue;
-      json::object spec = o.at("Spec").as_object();
-      if (!a.empty()) spec["Availability"] = a;
-      if (!req.role().empty()) spec["Role"] = req.role();
-      json::object labels = spec.contains("Labels") && spec["Labels"].is_object()
-                                ? spec["Labels"].as_object()
-                                : json::object{};
-      for (const auto& [k, v2] : req.add_labels()) labels[k] = v2;
-      for (const auto& k : req.remove_labels()) labels.erase(k);
-      spec["Labels"] = labels;
-      const uint64_t version = o.at("Version").at("Index").to_number<uint64_t>();
-      absl::Status s = m->second->UpdateNode(Str(o, "ID"), version, spec);
+    for (const auto& n : *list) {
+      if (n.id != node->swarm_node_id()) continue;
+      engine::NodeSpec spec = n.spec;  // what is not changed here goes back as it was
+      if (!a.empty()) spec.availability = a;
+      if (!req.role().empty()) spec.role = req.role();
+      for (const auto& [k, v] : req.add_labels()) spec.labels[k] = v;
+      for (const auto& k : req.remove_labels()) spec.labels.erase(k);
+      absl::Status s = m->second->UpdateNode(n.id, n.version.index, spec);
       if (s.ok()) return GetNode(req.name());
       if (!absl::StrContains(s.message(), "out of sequence")) return s;
     }
@@ -307,7 +279,7 @@ absl::StatusOr<pb::NodePreflight> Cluster::Preflight(const std::string& name) {
   auto e = Engine(h->node);
   auto version = e->Version();
   p.set_engine_reachable(version.ok());
-  if (version.ok()) p.set_api_version(Str(version->as_object(), "ApiVersion"));
+  if (version.ok()) p.set_api_version(version->api_version);
   p.add_notes(version.ok() ? "engine answered GET /version over " + h->node.endpoint.ToString()
                            : "engine unreachable: " + std::string(version.status().message()));
   if (h->node.driver == "local") {
@@ -357,16 +329,11 @@ absl::StatusOr<pb::Swarm> Cluster::InitSwarm(const pb::InitSwarmRequest& req) {
     return absl::FailedPreconditionError(
         "a swarm already exists; join this node to it with `musketeer swarm join`");
   }
-  json::object body{
-      {"ListenAddr", req.listen_addr().empty() ? "0.0.0.0:2377" : req.listen_addr()},
-      {"AdvertiseAddr", req.advertise_addr().empty() ? h->node.ip : req.advertise_addr()}};
-  if (!req.data_path_addr().empty()) body["DataPathAddr"] = req.data_path_addr();
-  json::object spec;
-  if (req.dispatcher_heartbeat_seconds() > 0) {
-    spec["Dispatcher"] =
-        json::object{{"HeartbeatPeriod", int64_t{req.dispatcher_heartbeat_seconds()} * 1000000000}};
-  }
-  body["Spec"] = spec;
+  engine::SwarmInitRequest body;
+  body.listen_addr = req.listen_addr().empty() ? "0.0.0.0:2377" : req.listen_addr();
+  body.advertise_addr = req.advertise_addr().empty() ? h->node.ip : req.advertise_addr();
+  body.data_path_addr = req.data_path_addr();
+  body.spec.dispatcher.heartbeat_period = absl::Seconds(req.dispatcher_heartbeat_seconds());
   auto id = Engine(h->node)->SwarmInit(body);
   if (!id.ok()) {
     if (id.status().code() == absl::StatusCode::kUnavailable &&
@@ -398,14 +365,14 @@ absl::StatusOr<pb::Node> Cluster::JoinSwarm(const pb::JoinSwarmRequest& req) {
         absl::StrCat("node '", req.node(), "' is already the swarm's manager"));
   auto swarm = m->second->SwarmInspect();
   if (!swarm.ok()) return swarm.status();
-  const json::object* tokens = Obj(swarm->as_object(), "JoinTokens");
-  if (tokens == nullptr) return absl::InternalError("the manager answered without join tokens");
-  // The manager's advertised address (the one other nodes dial).
-  json::array remotes{json::value(absl::StrCat(m->first.ip, ":2377"))};
-  json::object body{{"ListenAddr", "0.0.0.0:2377"},
-                    {"AdvertiseAddr", h->node.ip},
-                    {"RemoteAddrs", remotes},
-                    {"JoinToken", Str(*tokens, req.role() == "manager" ? "Manager" : "Worker")}};
+  engine::SwarmJoinRequest body;
+  body.join_token =
+      req.role() == "manager" ? swarm->join_tokens.manager : swarm->join_tokens.worker;
+  if (body.join_token.empty())
+    return absl::InternalError("the manager answered without join tokens");
+  body.listen_addr = "0.0.0.0:2377";
+  body.advertise_addr = h->node.ip;
+  body.remote_addrs = {absl::StrCat(m->first.ip, ":2377")};  // the address other nodes dial
   absl::Status s = Engine(h->node)->SwarmJoin(body);
   if (!s.ok()) {
     if (absl::StrContains(s.message(), "already part of a swarm")) {
@@ -442,26 +409,20 @@ absl::StatusOr<pb::Swarm> Cluster::GetSwarm(bool show_tokens) {
   if (!m.ok()) return m.status();
   auto swarm = m->second->SwarmInspect();
   if (!swarm.ok()) return swarm.status();
-  const auto& o = swarm->as_object();
   pb::Swarm out;
-  out.set_id(Str(o, "ID"));
-  out.set_created_at(Str(o, "CreatedAt"));
+  out.set_id(swarm->id);
+  out.set_created_at(swarm->created_at);
   out.set_ipvs(options_.ipvs);
   if (show_tokens) {
-    if (const json::object* t = Obj(o, "JoinTokens")) {
-      out.set_worker_join_token(Str(*t, "Worker"));
-      out.set_manager_join_token(Str(*t, "Manager"));
-    }
+    out.set_worker_join_token(swarm->join_tokens.worker);
+    out.set_manager_join_token(swarm->join_tokens.manager);
   }
   if (auto list = m->second->ListNodes(); list.ok()) {
-    for (const auto& v : *list) {
-      const json::object* desc = Obj(v.as_object(), "Description");
-      const json::object* spec = Obj(v.as_object(), "Spec");
-      const std::string host = desc ? Str(*desc, "Hostname") : "";
-      if (spec && Str(*spec, "Role") == "manager")
-        out.add_managers(host);
+    for (const auto& n : *list) {
+      if (n.spec.role == "manager")
+        out.add_managers(n.description.hostname);
       else
-        out.add_workers(host);
+        out.add_workers(n.description.hostname);
     }
   }
   return out;
@@ -474,9 +435,9 @@ absl::StatusOr<pb::Swarm> Cluster::RotateJoinTokens(bool worker, bool manager) {
   if (!m.ok()) return m.status();
   auto swarm = m->second->SwarmInspect();
   if (!swarm.ok()) return swarm.status();
-  const auto& o = swarm->as_object();
-  const uint64_t version = o.at("Version").at("Index").to_number<uint64_t>();
-  if (auto s = m->second->SwarmUpdate(version, o.at("Spec"), worker, manager); !s.ok()) return s;
+  // The spec goes back as it was read (with what this model does not name).
+  if (auto s = m->second->SwarmUpdate(swarm->version.index, swarm->spec, worker, manager); !s.ok())
+    return s;
   return GetSwarm(false);
 }
 
@@ -500,13 +461,15 @@ absl::StatusOr<pb::Network> Cluster::CreateNetwork(const pb::CreateNetworkReques
         return absl::AlreadyExistsError(absl::StrCat("network '", req.name(), "' already exists"));
     }
   }
-  json::object body{{"Name", req.name()},
-                    {"Driver", "overlay"},
-                    {"Attachable", req.attachable()},
-                    {"CheckDuplicate", true}};
+  engine::NetworkCreateRequest body;
+  body.name = req.name();
+  body.driver = "overlay";
+  body.attachable = req.attachable();
+  body.check_duplicate = true;
   if (!req.subnet().empty()) {
-    body["IPAM"] = json::object{{"Driver", "default"},
-                                {"Config", json::array{json::object{{"Subnet", req.subnet()}}}}};
+    body.ipam.emplace();
+    body.ipam->driver = "default";
+    body.ipam->config.emplace_back().subnet = req.subnet();
   }
   auto id = m->second->CreateNetwork(body);
   if (!id.ok()) return id.status();
@@ -526,22 +489,15 @@ absl::StatusOr<std::vector<pb::Network>> Cluster::ListNetworks() {
   auto list = m->second->ListNetworks();
   if (!list.ok()) return list.status();
   std::vector<pb::Network> out;
-  for (const auto& v : *list) {
-    const auto& o = v.as_object();
-    if (Str(o, "Scope") != "swarm" || Str(o, "Name") == "ingress") continue;
+  for (const auto& net : *list) {
+    if (net.scope != "swarm" || net.name == "ingress") continue;
     pb::Network n;
-    n.set_name(Str(o, "Name"));
-    n.set_id(Str(o, "Id"));
-    n.set_driver(Str(o, "Driver"));
+    n.set_name(net.name);
+    n.set_id(net.id);
+    n.set_driver(net.driver);
     n.set_scope("swarm");
-    if (const json::value* a = o.if_contains("Attachable"); a && a->is_bool())
-      n.set_attachable(a->as_bool());
-    if (const json::object* ipam = Obj(o, "IPAM")) {
-      if (const json::value* cfg = ipam->if_contains("Config");
-          cfg && cfg->is_array() && !cfg->as_array().empty()) {
-        n.set_subnet(Str(cfg->as_array()[0].as_object(), "Subnet"));
-      }
-    }
+    n.set_attachable(net.attachable);
+    if (!net.ipam.config.empty()) n.set_subnet(net.ipam.config[0].subnet);
     out.push_back(std::move(n));
   }
   std::sort(out.begin(), out.end(),
@@ -607,12 +563,12 @@ absl::Status Cluster::BuildImage(const pb::BuildImageRequest& req, const ImageSi
     std::lock_guard lock(sink_mu);
     sink(p);
   };
-  absl::Status s = Engine(target)->BuildImage(req.tag(), *context, [&](const json::value& line) {
-    if (!line.is_object()) return;
-    std::string text = Str(line.as_object(), "stream");
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    if (!text.empty()) emit(target.name, text, false);
-  });
+  absl::Status s =
+      Engine(target)->BuildImage(req.tag(), *context, [&](const engine::JsonMessage& line) {
+        std::string text = line.stream;
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        if (!text.empty()) emit(target.name, text, false);
+      });
   if (!s.ok()) return s;
   emit(target.name, absl::StrCat("built ", req.tag()), true);
   if (!req.distribute()) return absl::OkStatus();
@@ -686,7 +642,7 @@ absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req,
   auto src = Engine(source);
   auto source_image = src->InspectImage(req.image());
   if (!source_image.ok()) return source_image.status();
-  const std::string source_id = Str(source_image->as_object(), "Id");
+  const std::string source_id = source_image->id;
   std::vector<nodes::Node> targets;
   for (const auto& n : all) {
     if (n.name == source.name || n.state != nodes::NodeState::kRunning) continue;
@@ -694,8 +650,7 @@ absl::Status Cluster::DistributeImage(const pb::DistributeImageRequest& req,
         std::find(req.nodes().begin(), req.nodes().end(), n.name) == req.nodes().end())
       continue;
     // Already there when the same image (by id, not just by tag) is present.
-    if (auto there = Engine(n)->InspectImage(req.image());
-        there.ok() && Str(there->as_object(), "Id") == source_id)
+    if (auto there = Engine(n)->InspectImage(req.image()); there.ok() && there->id == source_id)
       continue;
     targets.push_back(n);
   }
@@ -728,18 +683,12 @@ absl::StatusOr<std::vector<pb::Image>> Cluster::ListImages(const std::string& no
   for (const auto& n : targets) {
     auto list = Engine(n)->ListImages();
     if (!list.ok()) return list.status();
-    for (const auto& v : *list) {
-      const auto& o = v.as_object();
+    for (const auto& i : *list) {
       pb::Image img;
       img.set_node(n.name);
-      img.set_id(Str(o, "Id"));
-      if (const json::value* tags = o.if_contains("RepoTags"); tags && tags->is_array()) {
-        for (const auto& t : tags->as_array()) {
-          if (t.is_string()) img.add_tags(std::string(t.as_string()));
-        }
-      }
-      if (const json::value* size = o.if_contains("Size"); size && size->is_number())
-        img.set_size_bytes(size->to_number<int64_t>());
+      img.set_id(i.id);
+      for (const auto& t : i.repo_tags) img.add_tags(t);
+      img.set_size_bytes(i.size);
       out.push_back(std::move(img));
     }
   }

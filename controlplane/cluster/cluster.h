@@ -121,7 +121,7 @@ class Cluster {
   absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Manager(
       const std::string& preferred = "");
   std::map<std::string, std::string> SwarmNodeNames(engine::DockerEngine& manager);  // id -> name
-  pb::Node ToProto(const nodes::Node& n, const boost::json::object* swarm_node);
+  pb::Node ToProto(const nodes::Node& n, const engine::Node* swarm_node);
   std::mutex& ServiceMutex(const std::string& name);
   absl::StatusOr<pb::Service> CreateServiceLocked(const pb::ServiceSpec& spec, absl::Time deadline,
                                                   bool wait, const std::string& stack);
@@ -130,7 +130,7 @@ class Cluster {
                                               absl::Time deadline,
                                               bool rollback_is_success = false);
   absl::Status UpdateSpec(const std::string& name,
-                          const std::function<absl::Status(boost::json::object&)>& edit,
+                          const std::function<absl::Status(engine::ServiceSpec&)>& edit,
                           bool rollback);
   pb::Routing Probe(const std::string& name, const state::ServiceRouting& routing);
   absl::Status RemoveServiceAndEdge(engine::DockerEngine& manager, const std::string& name);
@@ -146,10 +146,14 @@ class Cluster {
   std::string last_manager_ ABSL_GUARDED_BY(mu_);
 };
 
-// Converts a ServiceSpec to the Engine API's spec. `endpoint_mode` is "vip" or "dnsrr";
-// dnsrr drops published ports (the edge proxy publishes them instead).
-absl::StatusOr<boost::json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge_routed,
+// Converts a ServiceSpec to the Engine API's spec. An edge-routed service is in dnsrr mode
+// without published ports (the edge proxy publishes them instead); others use vip mode.
+absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bool edge_routed,
                                                  const std::string& stack);
+// The API's view of an Engine service spec. The published ports are the routing record's
+// when there is one (an edge-routed spec has none of its own), else the spec's own.
+pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
+                               const state::ServiceRouting* routing);
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec);
 // INVALID_ARGUMENT naming `field` unless `ref` is a Docker image reference.
 absl::Status ValidateImageReference(const std::string& field, const std::string& ref);

@@ -10,20 +10,17 @@
 #include "controlplane/cluster/cluster.h"
 
 namespace musketeer::cluster {
-namespace json = boost::json;
 
 namespace {
-constexpr int64_t kMs = 1000000;  // Engine durations are nanoseconds
-
-json::object ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
-  json::object o;
-  o["Parallelism"] = p.parallelism() ? p.parallelism() : 1;
-  o["Delay"] = int64_t{p.delay_ms()} * kMs;
-  o["FailureAction"] =
+engine::UpdateConfig ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
+  engine::UpdateConfig c;
+  c.parallelism = p.parallelism() ? p.parallelism() : 1;
+  c.delay = absl::Milliseconds(p.delay_ms());
+  c.failure_action =
       p.failure_action().empty() ? (rollback ? "pause" : "rollback") : p.failure_action();
-  o["Monitor"] = int64_t{p.monitor_ms() ? p.monitor_ms() : 5000} * kMs;
-  o["Order"] = p.order().empty() ? "stop-first" : p.order();
-  return o;
+  c.monitor = absl::Milliseconds(p.monitor_ms() ? p.monitor_ms() : 5000);
+  c.order = p.order().empty() ? "stop-first" : p.order();
+  return c;
 }
 }  // namespace
 
@@ -93,80 +90,64 @@ absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<json::object> ToEngineSpec(const pb::ServiceSpec& spec, bool edge_routed,
-                                          const std::string& stack) {
+absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bool edge_routed,
+                                                 const std::string& stack) {
   if (auto s = ValidateServiceSpec(spec); !s.ok()) return s;
-  json::object container{{"Image", spec.image()}};
-  json::array env;
-  for (const auto& [k, v] : spec.env()) env.emplace_back(absl::StrCat(k, "=", v));
-  if (!env.empty()) container["Env"] = env;
-  if (spec.command_size() > 0) {
-    json::array cmd;
-    for (const auto& c : spec.command()) cmd.emplace_back(c);
-    container["Command"] = cmd;
-  }
-  if (spec.cap_add_size() > 0) {
-    json::array caps;
-    for (const auto& c : spec.cap_add()) caps.emplace_back(c);
-    container["CapabilityAdd"] = caps;
-  }
+  engine::ServiceSpec out;
+  out.name = spec.name();
+  engine::TaskSpec& task = out.task_template;
+  engine::ContainerSpec& container = task.container_spec;
+  container.image = spec.image();
+  for (const auto& [k, v] : spec.env()) container.env.push_back(absl::StrCat(k, "=", v));
+  container.command.assign(spec.command().begin(), spec.command().end());
+  container.capability_add.assign(spec.cap_add().begin(), spec.cap_add().end());
   if (spec.has_healthcheck() && spec.healthcheck().test_size() > 0) {
-    json::array test;
-    for (const auto& t : spec.healthcheck().test()) test.emplace_back(t);
-    container["Healthcheck"] =
-        json::object{{"Test", test},
-                     {"Interval", int64_t{spec.healthcheck().interval_ms()} * kMs},
-                     {"Timeout", int64_t{spec.healthcheck().timeout_ms()} * kMs},
-                     {"Retries", spec.healthcheck().retries()}};
+    engine::HealthConfig& h = container.healthcheck.emplace();
+    h.test.assign(spec.healthcheck().test().begin(), spec.healthcheck().test().end());
+    h.interval = absl::Milliseconds(spec.healthcheck().interval_ms());
+    h.timeout = absl::Milliseconds(spec.healthcheck().timeout_ms());
+    h.retries = spec.healthcheck().retries();
   }
-  json::object labels;
-  for (const auto& [k, v] : spec.labels()) labels[k] = v;
+  for (const auto& [k, v] : spec.labels()) out.labels[k] = v;
   if (!stack.empty()) {
-    labels["com.docker.stack.namespace"] = stack;
-    container["Labels"] = json::object{{"com.docker.stack.namespace", stack}};
+    out.labels["com.docker.stack.namespace"] = stack;
+    container.labels["com.docker.stack.namespace"] = stack;
   }
-  json::object task{
-      {"ContainerSpec", container},
-      {"RestartPolicy", json::object{{"Condition", "any"}, {"Delay", int64_t{1000} * kMs}}}};
-  json::object limits, reservations;
-  if (spec.resources().cpus() > 0)
-    limits["NanoCPUs"] = static_cast<int64_t>(spec.resources().cpus() * 1e9);
-  if (spec.resources().memory_bytes() > 0) limits["MemoryBytes"] = spec.resources().memory_bytes();
-  if (spec.resources().reserve_cpus() > 0)
-    reservations["NanoCPUs"] = static_cast<int64_t>(spec.resources().reserve_cpus() * 1e9);
-  if (spec.resources().reserve_memory_bytes() > 0)
-    reservations["MemoryBytes"] = spec.resources().reserve_memory_bytes();
-  task["Resources"] = json::object{{"Limits", limits}, {"Reservations", reservations}};
+  task.restart_policy.emplace();
+  task.restart_policy->condition = "any";
+  task.restart_policy->delay = absl::Seconds(1);
+  engine::ResourceRequirements& resources = task.resources.emplace();
+  engine::Resources& limits = resources.limits.emplace();
+  engine::Resources& reservations = resources.reservations.emplace();
+  limits.nano_cpus = static_cast<int64_t>(spec.resources().cpus() * 1e9);
+  limits.memory_bytes = spec.resources().memory_bytes();
+  reservations.nano_cpus = static_cast<int64_t>(spec.resources().reserve_cpus() * 1e9);
+  reservations.memory_bytes = spec.resources().reserve_memory_bytes();
   if (spec.constraints_size() > 0) {
-    json::array c;
-    for (const auto& x : spec.constraints()) c.emplace_back(x);
-    task["Placement"] = json::object{{"Constraints", c}};
+    task.placement.emplace().constraints.assign(spec.constraints().begin(),
+                                                spec.constraints().end());
   }
-  json::array networks;
-  for (const auto& n : spec.networks()) networks.emplace_back(json::object{{"Target", n}});
-  if (!networks.empty()) task["Networks"] = networks;
+  for (const auto& n : spec.networks()) task.networks.emplace_back().target = n;
 
-  json::object out{{"Name", spec.name()}, {"Labels", labels}, {"TaskTemplate", task}};
   if (spec.mode() == "global") {
-    out["Mode"] = json::object{{"Global", json::object{}}};
+    out.mode.global.emplace();
   } else {
-    out["Mode"] = json::object{
-        {"Replicated", json::object{{"Replicas", spec.replicas() ? spec.replicas() : 1}}}};
+    out.mode.replicated.emplace().replicas = spec.replicas() ? spec.replicas() : 1;
   }
-  out["UpdateConfig"] = ToPolicy(spec.update_policy(), false);
-  out["RollbackConfig"] = ToPolicy(spec.rollback_policy(), true);
-  json::object endpoint{{"Mode", edge_routed ? "dnsrr" : "vip"}};
+  out.update_config = ToPolicy(spec.update_policy(), false);
+  out.rollback_config = ToPolicy(spec.rollback_policy(), true);
+  engine::EndpointSpec& endpoint = out.endpoint_spec.emplace();
+  endpoint.mode = edge_routed ? "dnsrr" : "vip";
   if (!edge_routed) {
-    json::array ports;
     for (const auto& p : spec.ports()) {
-      ports.emplace_back(json::object{{"Protocol", p.protocol().empty() ? "tcp" : p.protocol()},
-                                      {"TargetPort", p.target()},
-                                      {"PublishedPort", p.published()},
-                                      {"PublishMode", "ingress"}});
+      engine::PortConfig port;
+      port.protocol = p.protocol().empty() ? "tcp" : p.protocol();
+      port.target_port = p.target();
+      port.published_port = p.published();
+      port.publish_mode = "ingress";
+      endpoint.ports.push_back(std::move(port));
     }
-    endpoint["Ports"] = ports;
   }
-  out["EndpointSpec"] = endpoint;
   return out;
 }
 

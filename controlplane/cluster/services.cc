@@ -11,10 +11,8 @@
 #include "absl/strings/str_split.h"
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/cluster/http_probe.h"
-#include "controlplane/cluster/json_access.h"
 
 namespace musketeer::cluster {
-namespace json = boost::json;
 
 namespace {
 constexpr const char* kStackLabel = "com.docker.stack.namespace";
@@ -24,77 +22,62 @@ constexpr const char* kEdgeNetwork = "musketeer-edge";
 std::string EdgeName(const std::string& service) { return service + "-edge"; }
 
 std::string PortsJson(const pb::ServiceSpec& spec) {
-  json::array a;
+  std::vector<state::PublishedPort> ports;
   for (const auto& p : spec.ports())
-    a.emplace_back(
-        json::array{p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
-  return json::serialize(a);
+    ports.push_back({p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
+  return state::ServiceRouting::PortsJson(ports);
 }
 
-// The spec the API shows for a service, read back from the engine's spec.
-pb::ServiceSpec FromEngineSpec(const json::value& spec, const std::string& ports_json) {
+// A label of a service spec, or "".
+std::string Label(const engine::ServiceSpec& spec, const char* key) {
+  auto it = spec.labels.find(key);
+  return it == spec.labels.end() ? "" : it->second;
+}
+
+// Whether a task runs the service's current container (image, environment, command).
+bool SameTaskSpec(const engine::Task& task, const engine::Service& service) {
+  const engine::ContainerSpec& a = task.spec.container_spec;
+  const engine::ContainerSpec& b = service.spec.task_template.container_spec;
+  return a.image == b.image && a.env == b.env && a.command == b.command;
+}
+}  // namespace
+
+pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
+                               const state::ServiceRouting* routing) {
   pb::ServiceSpec s;
-  s.set_name(PathStr(spec, {"Name"}));
-  s.set_image(PathStr(spec, {"TaskTemplate", "ContainerSpec", "Image"}));
-  if (Path(spec, {"Mode", "Global"})) {
+  const engine::ContainerSpec& container = spec.task_template.container_spec;
+  s.set_name(spec.name);
+  s.set_image(container.image);
+  if (spec.mode.global) {
     s.set_mode("global");
   } else {
     s.set_mode("replicated");
-    if (const json::value* r = Path(spec, {"Mode", "Replicated", "Replicas"}); r && r->is_number())
-      s.set_replicas(r->to_number<uint32_t>());
+    if (spec.mode.replicated && spec.mode.replicated->replicas)
+      s.set_replicas(*spec.mode.replicated->replicas);
   }
-  if (const json::value* env = Path(spec, {"TaskTemplate", "ContainerSpec", "Env"});
-      env && env->is_array()) {
-    for (const auto& e : env->as_array()) {
-      std::string kv(e.as_string());
-      auto eq = kv.find('=');
-      (*s.mutable_env())[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-    }
+  for (const auto& e : container.env) {
+    auto eq = e.find('=');
+    (*s.mutable_env())[e.substr(0, eq)] = eq == std::string::npos ? "" : e.substr(eq + 1);
   }
-  if (const json::value* nets = Path(spec, {"TaskTemplate", "Networks"});
-      nets && nets->is_array()) {
-    for (const auto& n : nets->as_array()) s.add_networks(PathStr(n, {"Target"}));
-  }
-  if (!ports_json.empty()) {
-    boost::system::error_code ec;
-    json::value ports = json::parse(ports_json, ec);
-    if (!ec && ports.is_array()) {
-      for (const auto& p : ports.as_array()) {
-        auto* port = s.add_ports();
-        port->set_published(p.as_array()[0].to_number<uint32_t>());
-        port->set_target(p.as_array()[1].to_number<uint32_t>());
-        port->set_protocol(std::string(p.as_array()[2].as_string()));
-      }
-    }
-  } else if (const json::value* ports = Path(spec, {"EndpointSpec", "Ports"});
-             ports && ports->is_array()) {
-    for (const auto& p : ports->as_array()) {
+  for (const auto& n : spec.task_template.networks) s.add_networks(n.target);
+  if (routing != nullptr && !routing->ports_json.empty()) {
+    for (const auto& p : routing->Ports()) {
       auto* port = s.add_ports();
-      port->set_published(Path(p, {"PublishedPort"})->to_number<uint32_t>());
-      port->set_target(Path(p, {"TargetPort"})->to_number<uint32_t>());
-      port->set_protocol(PathStr(p, {"Protocol"}));
+      port->set_published(p.published);
+      port->set_target(p.target);
+      port->set_protocol(p.protocol);
+    }
+  } else if (spec.endpoint_spec) {
+    for (const auto& p : spec.endpoint_spec->ports) {
+      auto* port = s.add_ports();
+      port->set_published(p.published_port);  // 0 when the engine named none
+      port->set_target(p.target_port);
+      port->set_protocol(p.protocol);
     }
   }
-  if (const json::value* labels = Path(spec, {"Labels"}); labels && labels->is_object()) {
-    for (const auto& [k, v] : labels->as_object()) {
-      if (v.is_string()) (*s.mutable_labels())[std::string(k)] = std::string(v.as_string());
-    }
-  }
+  for (const auto& [k, v] : spec.labels) (*s.mutable_labels())[k] = v;
   return s;
 }
-
-bool SameTaskSpec(const json::value& task, const json::value& service) {
-  const json::value* a = Path(task, {"Spec", "ContainerSpec"});
-  const json::value* b = Path(service, {"Spec", "TaskTemplate", "ContainerSpec"});
-  if (!a || !b) return false;
-  auto field = [](const json::value* v, const char* k) {
-    const json::value* x = v->as_object().if_contains(k);
-    return x ? json::serialize(*x) : std::string();
-  };
-  return field(a, "Image") == field(b, "Image") && field(a, "Env") == field(b, "Env") &&
-         field(a, "Command") == field(b, "Command");
-}
-}  // namespace
 
 std::mutex& Cluster::ServiceMutex(const std::string& name) {
   std::lock_guard lock(mu_);
@@ -146,12 +129,14 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
       auto networks = manager.ListNetworks();
       if (!networks.ok()) return networks.status();
       bool found = false;
-      for (const auto& n : *networks) found = found || Str(n.as_object(), "Name") == kEdgeNetwork;
+      for (const auto& n : *networks) found = found || n.name == kEdgeNetwork;
       if (!found) {
-        auto id = manager.CreateNetwork(json::object{{"Name", kEdgeNetwork},
-                                                     {"Driver", "overlay"},
-                                                     {"Attachable", true},
-                                                     {"CheckDuplicate", true}});
+        engine::NetworkCreateRequest edge_network;
+        edge_network.name = kEdgeNetwork;
+        edge_network.driver = "overlay";
+        edge_network.attachable = true;
+        edge_network.check_duplicate = true;
+        auto id = manager.CreateNetwork(edge_network);
         if (!id.ok() && id.status().code() != absl::StatusCode::kAlreadyExists) return id.status();
       }
       spec.add_networks(kEdgeNetwork);
@@ -197,16 +182,18 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
     for (const auto& n : spec.networks()) proxy.add_networks(n);
     auto proxy_spec = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
     if (!proxy_spec.ok()) return proxy_spec.status();
-    (*proxy_spec)["Labels"].as_object()[kEdgeForLabel] = spec.name();
+    proxy_spec->labels[kEdgeForLabel] = spec.name();
     // Host-mode publishing on every node: plain DNAT, no IPVS needed.
-    json::array host_ports;
+    engine::EndpointSpec& endpoint = proxy_spec->endpoint_spec.emplace();
+    endpoint.mode = "dnsrr";
     for (const auto& p : spec.ports()) {
-      host_ports.emplace_back(json::object{{"Protocol", "tcp"},
-                                           {"TargetPort", p.published()},
-                                           {"PublishedPort", p.published()},
-                                           {"PublishMode", "host"}});
+      engine::PortConfig port;
+      port.protocol = "tcp";
+      port.target_port = p.published();
+      port.published_port = p.published();
+      port.publish_mode = "host";
+      endpoint.ports.push_back(std::move(port));
     }
-    (*proxy_spec)["EndpointSpec"] = json::object{{"Mode", "dnsrr"}, {"Ports", host_ports}};
     if (auto pid = manager.CreateService(*proxy_spec); !pid.ok()) {
       (void)manager.RemoveService(spec.name());  // no half-made service
       store_.DeleteRouting(spec.name());
@@ -250,14 +237,16 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
   }
   auto routing = store_.GetRouting(name);
   pb::Service out;
-  *out.mutable_spec() = FromEngineSpec(v->at("Spec"), routing ? routing->ports_json : "");
-  out.set_id(Str(v->as_object(), "ID"));
-  out.set_version(Path(*v, {"Version", "Index"})->to_number<uint64_t>());
-  out.set_created_at(Str(v->as_object(), "CreatedAt"));
-  out.set_updated_at(Str(v->as_object(), "UpdatedAt"));
-  out.set_update_state(PathStr(*v, {"UpdateStatus", "State"}));
-  out.set_update_message(PathStr(*v, {"UpdateStatus", "Message"}));
-  out.set_stack(PathStr(*v, {"Spec", "Labels", kStackLabel}));
+  *out.mutable_spec() = FromEngineSpec(v->spec, routing ? &*routing : nullptr);
+  out.set_id(v->id);
+  out.set_version(v->version.index);
+  out.set_created_at(v->created_at);
+  out.set_updated_at(v->updated_at);
+  if (v->update_status) {
+    out.set_update_state(v->update_status->state);
+    out.set_update_message(v->update_status->message);
+  }
+  out.set_stack(Label(v->spec, kStackLabel));
   if (routing) {
     out.mutable_routing()->set_mode(routing->mode);
     out.mutable_routing()->set_edge_service(routing->edge_service);
@@ -271,8 +260,7 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
   if (tasks.ok()) {
     uint32_t running = 0;
     for (const auto& t : *tasks) {
-      if (PathStr(t, {"DesiredState"}) == "running" && PathStr(t, {"Status", "State"}) == "running")
-        ++running;
+      if (t.desired_state == "running" && t.status.state == "running") ++running;
     }
     out.set_running(running);
   }
@@ -280,7 +268,7 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
     std::set<std::string> nodes;
     if (tasks.ok())
       for (const auto& t : *tasks)
-        if (PathStr(t, {"DesiredState"}) == "running") nodes.insert(PathStr(t, {"NodeID"}));
+        if (t.desired_state == "running") nodes.insert(t.node_id);
     out.set_desired(nodes.size());
   } else {
     out.set_desired(out.spec().replicas());
@@ -295,18 +283,17 @@ absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string
   if (!list.ok()) return list.status();
   std::vector<pb::Service> out;
   for (const auto& v : *list) {
-    const std::string name = PathStr(v, {"Spec", "Name"});
-    if (!stack.empty() && PathStr(v, {"Spec", "Labels", kStackLabel}) != stack) continue;
-    auto routing = store_.GetRouting(name);
+    if (!stack.empty() && Label(v.spec, kStackLabel) != stack) continue;
+    auto routing = store_.GetRouting(v.spec.name);
     pb::Service s;
-    *s.mutable_spec() = FromEngineSpec(v.at("Spec"), routing ? routing->ports_json : "");
-    s.set_id(Str(v.as_object(), "ID"));
-    s.set_stack(PathStr(v, {"Spec", "Labels", kStackLabel}));
-    s.set_update_state(PathStr(v, {"UpdateStatus", "State"}));
-    if (const json::value* r = Path(v, {"ServiceStatus", "RunningTasks"}); r && r->is_number())
-      s.set_running(r->to_number<uint32_t>());
-    if (const json::value* d = Path(v, {"ServiceStatus", "DesiredTasks"}); d && d->is_number())
-      s.set_desired(d->to_number<uint32_t>());
+    *s.mutable_spec() = FromEngineSpec(v.spec, routing ? &*routing : nullptr);
+    s.set_id(v.id);
+    s.set_stack(Label(v.spec, kStackLabel));
+    if (v.update_status) s.set_update_state(v.update_status->state);
+    if (v.service_status) {
+      s.set_running(v.service_status->running_tasks);
+      s.set_desired(v.service_status->desired_tasks);
+    }
     if (routing) s.mutable_routing()->set_mode(routing->mode);
     out.push_back(std::move(s));
   }
@@ -320,23 +307,22 @@ absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& serv
   if (!m.ok()) return m.status();
   auto svc = m->second->InspectService(service);
   if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", service, "' does not exist"));
-  auto tasks = m->second->ListTasks(Str(svc->as_object(), "ID"));
+  auto tasks = m->second->ListTasks(svc->id);
   if (!tasks.ok()) return tasks.status();
   auto names = SwarmNodeNames(*m->second);
   std::vector<pb::Task> out;
   for (const auto& t : *tasks) {
     pb::Task task;
-    task.set_id(PathStr(t, {"ID"}));
+    task.set_id(t.id);
     task.set_service(service);
-    if (const json::value* slot = Path(t, {"Slot"}); slot && slot->is_number())
-      task.set_slot(slot->to_number<uint32_t>());
-    task.set_node(names[PathStr(t, {"NodeID"})]);
-    task.set_image(PathStr(t, {"Spec", "ContainerSpec", "Image"}));
-    task.set_state(PathStr(t, {"Status", "State"}));
-    task.set_desired_state(PathStr(t, {"DesiredState"}));
-    task.set_error(PathStr(t, {"Status", "Err"}));
-    task.set_updated_at(PathStr(t, {"UpdatedAt"}));
-    task.set_container_id(PathStr(t, {"Status", "ContainerStatus", "ContainerID"}));
+    task.set_slot(t.slot);
+    task.set_node(names[t.node_id]);
+    task.set_image(t.spec.container_spec.image);
+    task.set_state(t.status.state);
+    task.set_desired_state(t.desired_state);
+    task.set_error(t.status.err);
+    task.set_updated_at(t.updated_at);
+    task.set_container_id(t.status.container_status.container_id);
     out.push_back(std::move(task));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
@@ -360,74 +346,71 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
   for (;;) {
     auto svc = manager.InspectService(name);
     if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
-    auto tasks = manager.ListTasks(Str(svc->as_object(), "ID"));
+    auto tasks = manager.ListTasks(svc->id);
     auto swarm_nodes = manager.ListNodes();
     if (!tasks.ok()) return tasks.status();
     std::set<std::string> down;
     std::map<std::string, std::string> names;
     if (swarm_nodes.ok()) {
       for (const auto& n : *swarm_nodes) {
-        names[PathStr(n, {"ID"})] = PathStr(n, {"Description", "Hostname"});
-        if (PathStr(n, {"Status", "State"}) != "ready") down.insert(PathStr(n, {"ID"}));
+        names[n.id] = n.description.hostname;
+        if (n.status.state != "ready") down.insert(n.id);
       }
     }
-    const bool global = Path(*svc, {"Spec", "Mode", "Global"}) != nullptr;
+    const bool global = svc->spec.mode.global.has_value();
     // One entry per slot (replicated) or node (global): the newest task that should run.
-    std::map<std::string, const json::value*> slots;
+    std::map<std::string, const engine::Task*> slots;
     int failures = 0;
     std::string last_error, newest_error, newest_error_at;
     for (const auto& t : *tasks) {
-      const std::string key =
-          global ? PathStr(t, {"NodeID"})
-                 : std::to_string(Path(t, {"Slot"}) ? Path(t, {"Slot"})->to_number<int64_t>() : 0);
-      const std::string state = PathStr(t, {"Status", "State"});
-      if (state == "failed" || state == "rejected") {
-        const std::string err = PathStr(t, {"Status", "Err"});
+      const std::string key = global ? t.node_id : std::to_string(t.slot);
+      if (t.status.state == "failed" || t.status.state == "rejected") {
+        const std::string& err = t.status.err;
         if (SameTaskSpec(t, *svc)) {
           ++failures;
           if (!err.empty()) last_error = err;
         }
         // After an automatic rollback the failed tasks are the abandoned version's.
-        if (!err.empty() && PathStr(t, {"UpdatedAt"}) >= newest_error_at) {
-          newest_error_at = PathStr(t, {"UpdatedAt"});
+        if (!err.empty() && t.updated_at >= newest_error_at) {
+          newest_error_at = t.updated_at;
           newest_error = err;
         }
       }
-      if (PathStr(t, {"DesiredState"}) != "running") continue;
+      if (t.desired_state != "running") continue;
       auto& cur = slots[key];
-      if (cur == nullptr || PathStr(t, {"UpdatedAt"}) > PathStr(*cur, {"UpdatedAt"})) cur = &t;
+      if (cur == nullptr || t.updated_at > cur->updated_at) cur = &t;
     }
     uint32_t desired = 0;
     if (global) {
-      for (const auto& n : swarm_nodes.ok() ? *swarm_nodes : json::array{}) {
-        if (!down.count(PathStr(n, {"ID"})) && PathStr(n, {"Spec", "Availability"}) == "active")
-          ++desired;
+      if (swarm_nodes.ok()) {
+        for (const auto& n : *swarm_nodes) {
+          if (!down.count(n.id) && n.spec.availability == "active") ++desired;
+        }
       }
-    } else if (const json::value* r = Path(*svc, {"Spec", "Mode", "Replicated", "Replicas"})) {
-      desired = r->to_number<uint32_t>();
+    } else if (svc->spec.mode.replicated && svc->spec.mode.replicated->replicas) {
+      desired = *svc->spec.mode.replicated->replicas;
     }
     progress.Clear();
     uint32_t running = 0;
     for (const auto& [key, t] : slots) {
       auto* slot = progress.add_slots();
-      if (!global) slot->set_slot(std::stoul(key));
-      slot->set_node(names[PathStr(*t, {"NodeID"})]);
-      slot->set_state(PathStr(*t, {"Status", "State"}));
-      slot->set_error(PathStr(*t, {"Status", "Err"}));
-      if (slot->state() == "running" && SameTaskSpec(*t, *svc) &&
-          !down.count(PathStr(*t, {"NodeID"})))
+      if (!global) slot->set_slot(t->slot);
+      slot->set_node(names[t->node_id]);
+      slot->set_state(t->status.state);
+      slot->set_error(t->status.err);
+      if (slot->state() == "running" && SameTaskSpec(*t, *svc) && !down.count(t->node_id))
         ++running;
     }
     progress.set_running(std::min(running, desired));
     progress.set_desired(desired);
-    const std::string update = PathStr(*svc, {"UpdateStatus", "State"});
+    const std::string update = svc->update_status ? svc->update_status->state : "";
+    const std::string update_message = svc->update_status ? svc->update_status->message : "";
     const bool updating = update == "updating" || update == "rollback_started";
     std::string state =
         updating ? (update == "updating" ? "updating" : "rolling_back") : "converging";
     if (update == "paused" || update == "rollback_paused") {
       progress.set_state("failed");
-      progress.set_message(
-          absl::StrCat("update ", update, ": ", PathStr(*svc, {"UpdateStatus", "Message"})));
+      progress.set_message(absl::StrCat("update ", update, ": ", update_message));
       sink(progress);
       return progress;
     }
@@ -444,12 +427,11 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
       if (now - stable_since >= options_.stable_for) {
         progress.set_state(update == "rollback_completed" ? "rolled_back" : "converged");
         if (update == "rollback_completed") {
-          std::string why = PathStr(*svc, {"UpdateStatus", "Message"});
+          std::string why = update_message;
           if (!newest_error.empty()) absl::StrAppend(&why, "; the last task error: ", newest_error);
           progress.set_message(why);
         }
-        if (auto routing = store_.GetRouting(name);
-            routing && !routing->ports_json.empty() && routing->ports_json != "[]") {
+        if (auto routing = store_.GetRouting(name); routing && !routing->Ports().empty()) {
           *progress.mutable_routing() = Probe(name, *routing);
         }
         sink(progress);
@@ -478,10 +460,9 @@ pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting&
   pb::Routing out;
   out.set_mode(routing.mode);
   out.set_edge_service(routing.edge_service);
-  boost::system::error_code ec;
-  json::value ports = json::parse(routing.ports_json, ec);
-  if (ec || !ports.is_array() || ports.as_array().empty()) return out;
-  const uint16_t port = ports.as_array()[0].as_array()[0].to_number<uint16_t>();
+  const std::vector<state::PublishedPort> ports = routing.Ports();
+  if (ports.empty()) return out;
+  const uint16_t port = ports[0].published;
   std::vector<nodes::Node> targets;
   for (auto& h : AllNodes()) {
     if (h.node.state == nodes::NodeState::kRunning) targets.push_back(h.node);
@@ -518,7 +499,7 @@ pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting&
 // ---------------------------------------------------------------- update
 
 absl::Status Cluster::UpdateSpec(const std::string& name,
-                                 const std::function<absl::Status(json::object&)>& edit,
+                                 const std::function<absl::Status(engine::ServiceSpec&)>& edit,
                                  bool rollback) {
   auto m = Manager();
   if (!m.ok()) return m.status();
@@ -526,14 +507,14 @@ absl::Status Cluster::UpdateSpec(const std::string& name,
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto svc = m->second->InspectService(name);
     if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
-    json::object spec = svc->at("Spec").as_object();
-    if (rollback && !svc->as_object().contains("PreviousSpec")) {
+    if (rollback && !svc->previous_spec) {
       return absl::FailedPreconditionError(
           absl::StrCat("service '", name, "' has no previous version to roll back to"));
     }
+    // The spec as read, with what this model does not name: an update keeps all of it.
+    engine::ServiceSpec spec = svc->spec;
     if (auto s = edit(spec); !s.ok()) return s;
-    const uint64_t version = Path(*svc, {"Version", "Index"})->to_number<uint64_t>();
-    absl::Status s = m->second->UpdateService(Str(svc->as_object(), "ID"), version, spec, rollback);
+    absl::Status s = m->second->UpdateService(svc->id, svc->version.index, spec, rollback);
     if (s.ok() || !absl::StrContains(s.message(), "out of sequence")) return s;
   }
   return absl::AbortedError(
@@ -560,31 +541,24 @@ absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceReques
     }
     absl::Status s = UpdateSpec(
         req.name(),
-        [&](json::object& spec) -> absl::Status {
+        [&](engine::ServiceSpec& spec) -> absl::Status {
           if (req.has_replicas()) {
-            json::value* replicated = spec.contains("Mode")
-                                          ? spec["Mode"].as_object().if_contains("Replicated")
-                                          : nullptr;
-            if (replicated == nullptr)
+            if (!spec.mode.replicated)
               return absl::FailedPreconditionError(
                   absl::StrCat("service '", req.name(), "' is global; it cannot be scaled"));
-            replicated->as_object()["Replicas"] = req.replicas();
+            spec.mode.replicated->replicas = req.replicas();
           }
-          json::object& container = spec["TaskTemplate"].as_object()["ContainerSpec"].as_object();
-          if (req.has_image()) container["Image"] = req.image();
+          engine::ContainerSpec& container = spec.task_template.container_spec;
+          if (req.has_image()) container.image = req.image();
           if (!req.set_env().empty()) {
             std::map<std::string, std::string> env;
-            if (container.contains("Env")) {
-              for (const auto& e : container["Env"].as_array()) {
-                std::string kv(e.as_string());
-                auto eq = kv.find('=');
-                env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-              }
+            for (const auto& kv : container.env) {
+              auto eq = kv.find('=');
+              env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
             }
             for (const auto& [k, v] : req.set_env()) env[k] = v;
-            json::array out;
-            for (const auto& [k, v] : env) out.emplace_back(absl::StrCat(k, "=", v));
-            container["Env"] = out;
+            container.env.clear();
+            for (const auto& [k, v] : env) container.env.push_back(absl::StrCat(k, "=", v));
           }
           return absl::OkStatus();
         },
@@ -600,7 +574,7 @@ absl::StatusOr<pb::Service> Cluster::RollbackService(const std::string& name, bo
   {
     std::lock_guard service_lock(ServiceMutex(name));
     absl::Status s = UpdateSpec(
-        name, [](json::object&) { return absl::OkStatus(); }, /*rollback=*/true);
+        name, [](engine::ServiceSpec&) { return absl::OkStatus(); }, /*rollback=*/true);
     if (!s.ok()) return s;
   }
   return WaitAndDescribe(name, wait, deadline, /*rollback_is_success=*/true);
@@ -636,7 +610,7 @@ absl::Status Cluster::ServiceLogs(const std::string& name, bool follow, int tail
   if (!m.ok()) return m.status();
   auto svc = m->second->InspectService(name);
   if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
-  return m->second->ServiceLogs(Str(svc->as_object(), "ID"), follow, tail, sink, cancelled);
+  return m->second->ServiceLogs(svc->id, follow, tail, sink, cancelled);
 }
 
 // ---------------------------------------------------------------- stacks
@@ -669,19 +643,19 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
   auto existing = manager.ListNetworks();
   if (!existing.ok()) return existing.status();
   std::set<std::string> have;
-  for (const auto& n : *existing) have.insert(Str(n.as_object(), "Name"));
+  for (const auto& n : *existing) have.insert(n.name);
   std::set<std::string> declared;
   for (const auto& n : networks) {
     declared.insert(n.name());
     stack.add_networks(prefix + n.name());
     if (have.count(prefix + n.name())) continue;
-    json::object body{{"Name", prefix + n.name()},
-                      {"Driver", "overlay"},
-                      {"Attachable", n.attachable()},
-                      {"CheckDuplicate", true},
-                      {"Labels", json::object{{kStackLabel, req.name()}}}};
-    if (!n.subnet().empty())
-      body["IPAM"] = json::object{{"Config", json::array{json::object{{"Subnet", n.subnet()}}}}};
+    engine::NetworkCreateRequest body;
+    body.name = prefix + n.name();
+    body.driver = "overlay";
+    body.attachable = n.attachable();
+    body.check_duplicate = true;
+    body.labels[kStackLabel] = req.name();
+    if (!n.subnet().empty()) body.ipam.emplace().config.emplace_back().subnet = n.subnet();
     if (auto id = manager.CreateNetwork(body); !id.ok()) return id.status();
   }
   std::set<std::string> wanted;
@@ -704,7 +678,7 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
       if (!engine_spec.ok()) return engine_spec.status();
       absl::Status s = UpdateSpec(
           spec.name(),
-          [&](json::object& cur) {
+          [&](engine::ServiceSpec& cur) {
             cur = *engine_spec;
             return absl::OkStatus();
           },
@@ -718,10 +692,9 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
   if (req.prune()) {
     if (auto list = manager.ListServices(); list.ok()) {
       for (const auto& v : *list) {
-        const std::string name = PathStr(v, {"Spec", "Name"});
-        if (PathStr(v, {"Spec", "Labels", kStackLabel}) == req.name() && !wanted.count(name) &&
-            PathStr(v, {"Spec", "Labels", kEdgeForLabel}).empty()) {
-          (void)RemoveServiceAndEdge(manager, name);
+        if (Label(v.spec, kStackLabel) == req.name() && !wanted.count(v.spec.name) &&
+            Label(v.spec, kEdgeForLabel).empty()) {
+          (void)RemoveServiceAndEdge(manager, v.spec.name);
         }
       }
     }
@@ -761,10 +734,8 @@ absl::Status Cluster::DeleteStack(const std::string& name) {
   bool found = false;
   if (auto list = manager.ListServices(); list.ok()) {
     for (const auto& v : *list) {
-      const std::string service = PathStr(v, {"Spec", "Name"});
-      if (PathStr(v, {"Spec", "Labels", kStackLabel}) != name ||
-          !PathStr(v, {"Spec", "Labels", kEdgeForLabel}).empty())
-        continue;
+      const std::string& service = v.spec.name;
+      if (Label(v.spec, kStackLabel) != name || !Label(v.spec, kEdgeForLabel).empty()) continue;
       found = true;
       std::lock_guard service_lock(ServiceMutex(service));
       if (auto s = RemoveServiceAndEdge(manager, service);
@@ -775,12 +746,13 @@ absl::Status Cluster::DeleteStack(const std::string& name) {
   // Networks go once their tasks are gone; the swarm needs a moment to release them.
   if (auto nets = manager.ListNetworks(); nets.ok()) {
     for (const auto& n : *nets) {
-      if (PathStr(n, {"Labels", kStackLabel}) != name) continue;
+      auto label = n.labels.find(kStackLabel);
+      if (label == n.labels.end() || label->second != name) continue;
       found = true;
       const absl::Time until = absl::Now() + absl::Seconds(20);
       absl::Status s;
       do {
-        s = manager.RemoveNetwork(Str(n.as_object(), "Id"));
+        s = manager.RemoveNetwork(n.id);
         if (s.ok() || s.code() == absl::StatusCode::kNotFound) break;
         absl::SleepFor(absl::Milliseconds(250));
       } while (absl::Now() < until);

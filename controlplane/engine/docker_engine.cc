@@ -17,11 +17,42 @@ std::string Escape(const std::string& s) {
   return out;
 }
 
-absl::StatusOr<json::array> AsArray(absl::StatusOr<json::value> v) {
+namespace json = boost::json;
+
+// An answer as a typed object; fields it lacks stay at their defaults.
+template <class T>
+absl::StatusOr<T> As(absl::StatusOr<json::value> v, const char* what) {
   if (!v.ok()) return v.status();
-  if (!v->is_array())
-    return absl::InternalError("the engine answered with something other than a list");
-  return std::move(v->as_array());
+  if (!v->is_object()) {
+    return absl::InternalError(
+        absl::StrCat("the engine answered ", what, " with something other than an object"));
+  }
+  return json::value_to<T>(*v);
+}
+
+// A list answer as typed objects.
+template <class T>
+absl::StatusOr<std::vector<T>> ListOf(absl::StatusOr<json::value> v, const char* what) {
+  if (!v.ok()) return v.status();
+  if (!v->is_array()) {
+    return absl::InternalError(
+        absl::StrCat("the engine answered ", what, " with something other than a list"));
+  }
+  std::vector<T> out;
+  out.reserve(v->as_array().size());
+  for (const auto& e : v->as_array()) out.push_back(json::value_to<T>(e));
+  return out;
+}
+
+// The ID a create answered, or INTERNAL when it named none.
+absl::StatusOr<std::string> CreatedId(absl::StatusOr<json::value> v, const char* what) {
+  if (!v.ok()) return v.status();
+  auto created = json::value_to<CreateResponse>(*v);
+  if (created.id.empty()) {
+    return absl::InternalError(absl::StrCat("the engine created ", what,
+                                            " but answered without its ID: ", json::serialize(*v)));
+  }
+  return created.id;
 }
 
 // Reads a JSON-lines answer (build, load, import) and fails on the first
@@ -35,13 +66,10 @@ absl::Status DrainJsonLines(ResponseStream& stream, const LineSink* sink, const 
     boost::system::error_code ec;
     json::value v = json::parse(**line, ec);
     if (ec) continue;
-    if (v.is_object()) {
-      if (const json::value* err = v.as_object().if_contains("error"); err && err->is_string()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(what, ": ", std::string(err->as_string())));
-      }
-    }
-    if (sink) (*sink)(v);
+    auto message = json::value_to<JsonMessage>(v);
+    if (!message.error.empty())
+      return absl::FailedPreconditionError(absl::StrCat(what, ": ", message.error));
+    if (sink) (*sink)(message);
   }
 }
 
@@ -51,44 +79,49 @@ class HttpDockerEngine : public DockerEngine {
   std::string address() const override { return client_.endpoint().ToString(); }
 
   absl::Status Ping() override { return client_.Ping(); }
-  absl::StatusOr<json::value> Info() override { return client_.Info(); }
-  absl::StatusOr<json::value> Version() override { return client_.Version(); }
+  absl::StatusOr<SystemInfo> Info() override { return As<SystemInfo>(client_.Info(), "/info"); }
+  absl::StatusOr<SystemVersion> Version() override {
+    return As<SystemVersion>(client_.Version(), "/version");
+  }
 
-  absl::StatusOr<std::string> SwarmInit(const json::object& request) override {
-    json::value body = request;
+  absl::StatusOr<std::string> SwarmInit(const SwarmInitRequest& request) override {
+    json::value body = json::value_from(request);
     auto r = client_.Call("POST", "/swarm/init", &body);
     if (!r.ok()) return r.status();
     return r->is_string() ? std::string(r->as_string()) : json::serialize(*r);
   }
-  absl::Status SwarmJoin(const json::object& request) override {
-    json::value body = request;
+  absl::Status SwarmJoin(const SwarmJoinRequest& request) override {
+    json::value body = json::value_from(request);
     return client_.Call("POST", "/swarm/join", &body, std::chrono::seconds(60)).status();
   }
   absl::Status SwarmLeave(bool force) override {
     return client_.Call("POST", force ? "/swarm/leave?force=1" : "/swarm/leave").status();
   }
-  absl::StatusOr<json::value> SwarmInspect() override { return client_.SwarmInspect(); }
-  absl::Status SwarmUpdate(uint64_t version, const json::value& spec, bool rotate_worker,
+  absl::StatusOr<Swarm> SwarmInspect() override {
+    return As<Swarm>(client_.SwarmInspect(), "/swarm");
+  }
+  absl::Status SwarmUpdate(uint64_t version, const SwarmSpec& spec, bool rotate_worker,
                            bool rotate_manager) override {
+    json::value body = json::value_from(spec);
     return client_
         .Call("POST",
               absl::StrCat("/swarm/update?version=", version,
                            "&rotateWorkerToken=", rotate_worker ? "true" : "false",
                            "&rotateManagerToken=", rotate_manager ? "true" : "false"),
-              &spec)
+              &body)
         .status();
   }
 
-  absl::StatusOr<json::array> ListNodes() override {
-    return AsArray(client_.Call("GET", "/nodes"));
+  absl::StatusOr<std::vector<Node>> ListNodes() override {
+    return ListOf<Node>(client_.Call("GET", "/nodes"), "/nodes");
   }
-  absl::StatusOr<json::value> InspectNode(const std::string& id) override {
-    return client_.Call("GET", "/nodes/" + Escape(id));
+  absl::StatusOr<Node> InspectNode(const std::string& id) override {
+    return As<Node>(client_.Call("GET", "/nodes/" + Escape(id)), "/nodes/{id}");
   }
-  absl::Status UpdateNode(const std::string& id, uint64_t version,
-                          const json::value& spec) override {
+  absl::Status UpdateNode(const std::string& id, uint64_t version, const NodeSpec& spec) override {
+    json::value body = json::value_from(spec);
     return client_
-        .Call("POST", absl::StrCat("/nodes/", Escape(id), "/update?version=", version), &spec)
+        .Call("POST", absl::StrCat("/nodes/", Escape(id), "/update?version=", version), &body)
         .status();
   }
   absl::Status RemoveNode(const std::string& id, bool force) override {
@@ -96,44 +129,45 @@ class HttpDockerEngine : public DockerEngine {
         .status();
   }
 
-  absl::StatusOr<std::string> CreateNetwork(const json::object& request) override {
-    json::value body = request;
-    auto r = client_.Call("POST", "/networks/create", &body);
-    if (!r.ok()) return r.status();
-    return json::value_to<std::string>(r->at("Id"));
+  absl::StatusOr<std::string> CreateNetwork(const NetworkCreateRequest& request) override {
+    json::value body = json::value_from(request);
+    return CreatedId(client_.Call("POST", "/networks/create", &body), "a network");
   }
-  absl::StatusOr<json::array> ListNetworks() override { return AsArray(client_.ListNetworks()); }
+  absl::StatusOr<std::vector<Network>> ListNetworks() override {
+    return ListOf<Network>(client_.ListNetworks(), "/networks");
+  }
   absl::Status RemoveNetwork(const std::string& id) override {
     return client_.Call("DELETE", "/networks/" + Escape(id)).status();
   }
 
-  absl::StatusOr<std::string> CreateService(const json::value& spec) override {
-    auto r = client_.Call("POST", "/services/create", &spec);
-    if (!r.ok()) return r.status();
-    return json::value_to<std::string>(r->at("ID"));
+  absl::StatusOr<std::string> CreateService(const ServiceSpec& spec) override {
+    json::value body = json::value_from(spec);
+    return CreatedId(client_.Call("POST", "/services/create", &body), "a service");
   }
-  absl::StatusOr<json::value> InspectService(const std::string& id) override {
-    return client_.Call("GET", "/services/" + Escape(id));
+  absl::StatusOr<Service> InspectService(const std::string& id) override {
+    return As<Service>(client_.Call("GET", "/services/" + Escape(id)), "/services/{id}");
   }
-  absl::Status UpdateService(const std::string& id, uint64_t version, const json::value& spec,
+  absl::Status UpdateService(const std::string& id, uint64_t version, const ServiceSpec& spec,
                              bool rollback) override {
+    json::value body = json::value_from(spec);
     return client_
         .Call("POST",
               absl::StrCat("/services/", Escape(id), "/update?version=", version,
                            rollback ? "&rollback=previous" : ""),
-              &spec)
+              &body)
         .status();
   }
   absl::Status RemoveService(const std::string& id) override {
     return client_.Call("DELETE", "/services/" + Escape(id)).status();
   }
-  absl::StatusOr<json::array> ListServices() override {
-    return AsArray(client_.Call("GET", "/services?status=true"));
+  absl::StatusOr<std::vector<Service>> ListServices() override {
+    return ListOf<Service>(client_.Call("GET", "/services?status=true"), "/services");
   }
-  absl::StatusOr<json::array> ListTasks(const std::string& service_id) override {
-    if (service_id.empty()) return AsArray(client_.Call("GET", "/tasks"));
+  absl::StatusOr<std::vector<Task>> ListTasks(const std::string& service_id) override {
+    if (service_id.empty()) return ListOf<Task>(client_.Call("GET", "/tasks"), "/tasks");
     json::object filters{{"service", json::array{json::value(service_id)}}};
-    return AsArray(client_.Call("GET", "/tasks?filters=" + Escape(json::serialize(filters))));
+    return ListOf<Task>(client_.Call("GET", "/tasks?filters=" + Escape(json::serialize(filters))),
+                        "/tasks");
   }
   absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink,
                            const std::function<bool()>& cancelled) override {
@@ -185,26 +219,39 @@ class HttpDockerEngine : public DockerEngine {
     if (!stream.ok()) return stream.status();
     return DrainJsonLines(**stream, nullptr, "loading an image on " + address());
   }
-  absl::StatusOr<json::value> InspectImage(const std::string& name) override {
-    return client_.Call("GET", absl::StrCat("/images/", Escape(name), "/json"));
+  absl::StatusOr<ImageInspect> InspectImage(const std::string& name) override {
+    return As<ImageInspect>(client_.Call("GET", absl::StrCat("/images/", Escape(name), "/json")),
+                            "/images/{name}/json");
   }
-  absl::StatusOr<json::array> ListImages() override { return AsArray(client_.ListImages()); }
+  absl::StatusOr<std::vector<ImageSummary>> ListImages() override {
+    return ListOf<ImageSummary>(client_.ListImages(), "/images/json");
+  }
   absl::Status RemoveImage(const std::string& name, bool force) override {
     return client_.Call("DELETE", absl::StrCat("/images/", Escape(name), force ? "?force=1" : ""))
         .status();
   }
-  absl::StatusOr<json::array> ListContainers() override {
-    return AsArray(client_.ListContainers());
+  absl::StatusOr<std::vector<ContainerSummary>> ListContainers() override {
+    return ListOf<ContainerSummary>(client_.ListContainers(), "/containers/json");
   }
-  absl::StatusOr<json::value> InspectContainer(const std::string& id) override {
-    return client_.Call("GET", absl::StrCat("/containers/", Escape(id), "/json"));
+  absl::StatusOr<ContainerInspect> InspectContainer(const std::string& id) override {
+    return As<ContainerInspect>(
+        client_.Call("GET", absl::StrCat("/containers/", Escape(id), "/json")),
+        "/containers/{id}/json");
   }
 
-  absl::Status Events(int64_t since, int64_t until, const json::object& filters,
+  absl::Status Events(int64_t since, int64_t until, const EventFilters& filters,
                       const EventSink& sink) override {
     std::string path = absl::StrCat("/events?since=", since);
     if (until > 0) absl::StrAppend(&path, "&until=", until);
-    if (!filters.empty()) absl::StrAppend(&path, "&filters=", Escape(json::serialize(filters)));
+    if (!filters.empty()) {
+      json::object f;
+      for (const auto& [key, values] : filters) {
+        json::array a;
+        for (const auto& v : values) a.emplace_back(v);
+        f[key] = std::move(a);
+      }
+      absl::StrAppend(&path, "&filters=", Escape(json::serialize(f)));
+    }
     auto stream = client_.OpenStream("GET", path, nullptr, "",
                                      until > 0 ? std::chrono::seconds(30) : std::chrono::hours(24));
     if (!stream.ok()) return stream.status();
@@ -215,7 +262,7 @@ class HttpDockerEngine : public DockerEngine {
       boost::system::error_code ec;
       json::value v = json::parse(**line, ec);
       if (ec || !v.is_object()) continue;
-      if (!sink(v.as_object())) return absl::OkStatus();
+      if (!sink(json::value_to<Event>(v))) return absl::OkStatus();
     }
   }
 

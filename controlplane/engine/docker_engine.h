@@ -1,25 +1,25 @@
 // DockerEngine: the calls the control plane makes to one Docker Engine, typed by purpose.
-// Payloads are the Engine API's own JSON objects (ServiceSpec, Node, Task ...), so that
+// Requests and answers are the Engine API's own objects as typed structs (types.h:
+// ServiceSpec, Node, Task ...); their JSON form is made in one place (types.cc), so that
 // what a test or a log shows is exactly what the daemon sees. Two implementations:
 // HttpDockerEngine (the real one, over EngineClient) and FakeDockerEngine (tests).
 // Thread-safety: implementations are thread-safe.
 #ifndef CONTROLPLANE_ENGINE_DOCKER_ENGINE_H_
 #define CONTROLPLANE_ENGINE_DOCKER_ENGINE_H_
 
-#include <boost/json.hpp>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "controlplane/engine/engine_client.h"
+#include "controlplane/engine/types.h"
 
 namespace musketeer::engine {
 
-namespace json = boost::json;
-
 // Receives each line of a streamed JSON-lines answer (build output, load progress).
-using LineSink = std::function<void(const json::value& line)>;
+using LineSink = std::function<void(const JsonMessage& line)>;
 // Receives log output: stream 1 stdout, 2 stderr.
 using LogSink = std::function<bool(int stream, std::string_view data)>;  // false stops
 
@@ -29,39 +29,40 @@ class DockerEngine {
   virtual std::string address() const = 0;  // for messages: "tcp://10.213.0.2:2376"
 
   virtual absl::Status Ping() = 0;
-  virtual absl::StatusOr<json::value> Info() = 0;
-  virtual absl::StatusOr<json::value> Version() = 0;
+  virtual absl::StatusOr<SystemInfo> Info() = 0;
+  virtual absl::StatusOr<SystemVersion> Version() = 0;
 
   // Swarm (POST /swarm/init answers the new node's id).
-  virtual absl::StatusOr<std::string> SwarmInit(const json::object& request) = 0;
-  virtual absl::Status SwarmJoin(const json::object& request) = 0;
+  virtual absl::StatusOr<std::string> SwarmInit(const SwarmInitRequest& request) = 0;
+  virtual absl::Status SwarmJoin(const SwarmJoinRequest& request) = 0;
   virtual absl::Status SwarmLeave(bool force) = 0;
-  virtual absl::StatusOr<json::value> SwarmInspect() = 0;
-  virtual absl::Status SwarmUpdate(uint64_t version, const json::value& spec,
+  virtual absl::StatusOr<Swarm> SwarmInspect() = 0;
+  virtual absl::Status SwarmUpdate(uint64_t version, const SwarmSpec& spec,
                                    bool rotate_worker_token, bool rotate_manager_token) = 0;
 
   // Swarm nodes (on a manager).
-  virtual absl::StatusOr<json::array> ListNodes() = 0;
-  virtual absl::StatusOr<json::value> InspectNode(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<Node>> ListNodes() = 0;
+  virtual absl::StatusOr<Node> InspectNode(const std::string& id) = 0;
   virtual absl::Status UpdateNode(const std::string& id, uint64_t version,
-                                  const json::value& spec) = 0;
+                                  const NodeSpec& spec) = 0;
   virtual absl::Status RemoveNode(const std::string& id, bool force) = 0;
 
-  // Networks.
-  virtual absl::StatusOr<std::string> CreateNetwork(const json::object& request) = 0;
-  virtual absl::StatusOr<json::array> ListNetworks() = 0;
+  // Networks (create answers the new network's id).
+  virtual absl::StatusOr<std::string> CreateNetwork(const NetworkCreateRequest& request) = 0;
+  virtual absl::StatusOr<std::vector<Network>> ListNetworks() = 0;
   virtual absl::Status RemoveNetwork(const std::string& id) = 0;
 
   // Services and tasks (on a manager). UpdateService fails with "update out of sequence"
   // (UNKNOWN from a 500) when `version` is stale: callers read, modify and retry.
-  virtual absl::StatusOr<std::string> CreateService(const json::value& spec) = 0;
-  virtual absl::StatusOr<json::value> InspectService(const std::string& id_or_name) = 0;
+  virtual absl::StatusOr<std::string> CreateService(const ServiceSpec& spec) = 0;
+  virtual absl::StatusOr<Service> InspectService(const std::string& id_or_name) = 0;
   virtual absl::Status UpdateService(const std::string& id, uint64_t version,
-                                     const json::value& spec, bool rollback) = 0;
+                                     const ServiceSpec& spec, bool rollback) = 0;
   virtual absl::Status RemoveService(const std::string& id_or_name) = 0;
-  virtual absl::StatusOr<json::array> ListServices() = 0;
+  // With ServiceStatus (running and desired task counts).
+  virtual absl::StatusOr<std::vector<Service>> ListServices() = 0;
   // Tasks of one service (all services when empty).
-  virtual absl::StatusOr<json::array> ListTasks(const std::string& service_id) = 0;
+  virtual absl::StatusOr<std::vector<Task>> ListTasks(const std::string& service_id) = 0;
   // With follow, `cancelled` is asked while no line arrives; true ends the stream.
   virtual absl::Status ServiceLogs(const std::string& id, bool follow, int tail,
                                    const LogSink& sink, const std::function<bool()>& cancelled) = 0;
@@ -74,18 +75,18 @@ class DockerEngine {
   // The image as a tarball stream (docker save), for LoadImage on another engine.
   virtual absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) = 0;
   virtual absl::Status LoadImage(const BodySource& tarball) = 0;
-  virtual absl::StatusOr<json::value> InspectImage(const std::string& name) = 0;
-  virtual absl::StatusOr<json::array> ListImages() = 0;
+  virtual absl::StatusOr<ImageInspect> InspectImage(const std::string& name) = 0;
+  virtual absl::StatusOr<std::vector<ImageSummary>> ListImages() = 0;
   virtual absl::Status RemoveImage(const std::string& name, bool force) = 0;
 
   // Containers (for probes and tests).
-  virtual absl::StatusOr<json::array> ListContainers() = 0;
-  virtual absl::StatusOr<json::value> InspectContainer(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<ContainerSummary>> ListContainers() = 0;
+  virtual absl::StatusOr<ContainerInspect> InspectContainer(const std::string& id) = 0;
 
   // Events between `since` and `until` (Unix seconds; until 0 = follow until `sink`
-  // returns false), filtered by `filters` (the Engine API's map, e.g. {"type": ["network"]}).
-  using EventSink = std::function<bool(const json::object& event)>;
-  virtual absl::Status Events(int64_t since, int64_t until, const json::object& filters,
+  // returns false), filtered by `filters` (e.g. {{"type", {"network"}}}).
+  using EventSink = std::function<bool(const Event& event)>;
+  virtual absl::Status Events(int64_t since, int64_t until, const EventFilters& filters,
                               const EventSink& sink) = 0;
 };
 

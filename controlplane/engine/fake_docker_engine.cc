@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 
 namespace musketeer::engine {
+namespace json = boost::json;
 
 std::vector<std::string> FakeSwarm::Calls() {
   std::lock_guard lock(mu_);
@@ -28,7 +29,7 @@ void FakeSwarm::FailNext(const std::string& method, absl::Status status) {
 void FakeSwarm::SetNodeDown(const std::string& hostname, bool down) {
   std::lock_guard lock(mu_);
   for (auto& n : nodes_) {
-    if (n.hostname == hostname) n.state = down ? "down" : "ready";
+    if (n.description.hostname == hostname) n.status.state = down ? "down" : "ready";
   }
 }
 
@@ -58,35 +59,54 @@ absl::Status FakeSwarm::Record(const std::string& host, const std::string& call)
   return absl::OkStatus();
 }
 
+namespace {
+// A request as the JSON the real engine would be sent, for the call record.
+template <class T>
+std::string Json(const T& request) {
+  return json::serialize(json::value_from(request));
+}
+}  // namespace
+
 bool FakeDockerEngine::InSwarm() {
   for (const auto& n : swarm_->nodes_) {
-    if (n.hostname == hostname_) return true;
+    if (n.description.hostname == hostname_) return true;
   }
   return false;
 }
 
-const std::string* FakeDockerEngine::TaskErrorOf(const json::value& spec) {
-  const json::value* image =
-      spec.at("TaskTemplate").at("ContainerSpec").as_object().if_contains("Image");
-  if (image == nullptr) return nullptr;
-  auto it = swarm_->failing_images_.find(std::string(image->as_string()));
+const std::string* FakeDockerEngine::TaskErrorOf(const ServiceSpec& spec) {
+  auto it = swarm_->failing_images_.find(spec.task_template.container_spec.image);
   return it == swarm_->failing_images_.end() ? nullptr : &it->second;
 }
 
 namespace {
-json::object Task(const std::string& id, int64_t slot, const std::string& node, const char* desired,
-                  int second, const json::value& container, json::object status) {
-  return json::object{{"ID", id},
-                      {"Slot", slot},
-                      {"NodeID", node},
-                      {"DesiredState", desired},
-                      {"UpdatedAt", absl::StrCat("2026-11-25T00:00:0", second, "Z")},
-                      {"Spec", {{"ContainerSpec", container}}},
-                      {"Status", std::move(status)}};
+Task MakeTask(const std::string& id, int64_t slot, const std::string& node, const char* desired,
+              int second, const ContainerSpec& container, TaskStatus status) {
+  Task t;
+  t.id = id;
+  t.slot = slot;
+  t.node_id = node;
+  t.desired_state = desired;
+  t.updated_at = absl::StrCat("2026-11-25T00:00:0", second, "Z");
+  t.spec.container_spec = container;
+  t.status = std::move(status);
+  return t;
+}
+TaskStatus Status(const char* state, const std::string& err = "") {
+  TaskStatus s;
+  s.state = state;
+  s.err = err;
+  return s;
+}
+UpdateStatus Update(const std::string& state, const std::string& message) {
+  UpdateStatus u;
+  u.state = state;
+  u.message = message;
+  return u;
 }
 }  // namespace
 
-FakeSwarm::Service* FakeDockerEngine::FindService(const std::string& id_or_name) {
+FakeSwarm::ServiceRecord* FakeDockerEngine::FindService(const std::string& id_or_name) {
   for (auto& [name, s] : swarm_->services_) {
     if (name == id_or_name || s.id == id_or_name) return &s;
   }
@@ -102,39 +122,60 @@ absl::Status FakeDockerEngine::Ping() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<json::value> FakeDockerEngine::Info() {
+absl::StatusOr<SystemInfo> FakeDockerEngine::Info() {
   std::lock_guard lock(swarm_->mu_);
-  bool manager = false;
-  for (const auto& n : swarm_->nodes_)
-    manager = manager || (n.hostname == hostname_ && n.role == "manager");
-  return json::value{
-      {"Name", hostname_},
-      {"Swarm",
-       {{"LocalNodeState", InSwarm() ? "active" : "inactive"}, {"ControlAvailable", manager}}}};
+  SystemInfo info;
+  info.name = hostname_;
+  info.swarm.local_node_state = InSwarm() ? "active" : "inactive";
+  for (const auto& n : swarm_->nodes_) {
+    if (n.description.hostname == hostname_ && n.spec.role == "manager")
+      info.swarm.control_available = true;
+  }
+  return info;
 }
 
-absl::StatusOr<json::value> FakeDockerEngine::Version() {
-  return json::value{{"ApiVersion", "1.41"}, {"Os", "linux"}, {"Version", "20.10.24"}};
+absl::StatusOr<SystemVersion> FakeDockerEngine::Version() {
+  SystemVersion v;
+  v.api_version = "1.41";
+  v.os = "linux";
+  v.version = "20.10.24";
+  return v;
 }
 
-absl::StatusOr<std::string> FakeDockerEngine::SwarmInit(const json::object& request) {
-  FAKE_RECORD(absl::StrCat("SwarmInit ", json::serialize(request)));
+absl::StatusOr<std::string> FakeDockerEngine::SwarmInit(const SwarmInitRequest& request) {
+  FAKE_RECORD(absl::StrCat("SwarmInit ", Json(request)));
   if (InSwarm()) return absl::UnavailableError("This node is already part of a swarm.");
   swarm_->initialized_ = true;
-  FakeSwarm::Node n{absl::StrCat("node", swarm_->next_id_++), hostname_, addr_, "manager"};
+  Node n;
+  n.id = absl::StrCat("node", swarm_->next_id_++);
+  n.version.index = 1;
+  n.spec.role = "manager";
+  n.spec.availability = "active";
+  n.description.hostname = hostname_;
+  n.description.engine.engine_version = "20.10.24";
+  n.status.state = "ready";
+  n.status.addr = addr_;
   swarm_->nodes_.push_back(n);
   return n.id;
 }
 
-absl::Status FakeDockerEngine::SwarmJoin(const json::object& request) {
-  FAKE_RECORD(absl::StrCat("SwarmJoin ", json::serialize(request)));
+absl::Status FakeDockerEngine::SwarmJoin(const SwarmJoinRequest& request) {
+  FAKE_RECORD(absl::StrCat("SwarmJoin ", Json(request)));
   if (InSwarm()) return absl::UnavailableError("This node is already part of a swarm.");
-  const std::string token(request.at("JoinToken").as_string());
+  const std::string& token = request.join_token;
   if (token != swarm_->worker_token_ && token != swarm_->manager_token_) {
     return absl::InvalidArgumentError("invalid join token");
   }
-  swarm_->nodes_.push_back({absl::StrCat("node", swarm_->next_id_++), hostname_, addr_,
-                            token == swarm_->manager_token_ ? "manager" : "worker"});
+  Node n;
+  n.id = absl::StrCat("node", swarm_->next_id_++);
+  n.version.index = 1;
+  n.spec.role = token == swarm_->manager_token_ ? "manager" : "worker";
+  n.spec.availability = "active";
+  n.description.hostname = hostname_;
+  n.description.engine.engine_version = "20.10.24";
+  n.status.state = "ready";
+  n.status.addr = addr_;
+  swarm_->nodes_.push_back(n);
   return absl::OkStatus();
 }
 
@@ -142,23 +183,23 @@ absl::Status FakeDockerEngine::SwarmLeave(bool force) {
   FAKE_RECORD(absl::StrCat("SwarmLeave force=", force));
   auto& nodes = swarm_->nodes_;
   auto it = std::find_if(nodes.begin(), nodes.end(),
-                         [&](const auto& n) { return n.hostname == hostname_; });
+                         [&](const auto& n) { return n.description.hostname == hostname_; });
   if (it == nodes.end()) return absl::FailedPreconditionError("This node is not part of a swarm");
   nodes.erase(it);
   return absl::OkStatus();
 }
 
-absl::StatusOr<json::value> FakeDockerEngine::SwarmInspect() {
+absl::StatusOr<Swarm> FakeDockerEngine::SwarmInspect() {
   FAKE_RECORD("SwarmInspect");
   if (!InSwarm()) return absl::FailedPreconditionError("This node is not a swarm manager.");
-  return json::value{
-      {"ID", "fakeswarm"},
-      {"Version", {{"Index", 1}}},
-      {"Spec", json::object{}},
-      {"JoinTokens", {{"Worker", swarm_->worker_token_}, {"Manager", swarm_->manager_token_}}}};
+  Swarm swarm;
+  swarm.id = "fakeswarm";
+  swarm.version.index = 1;
+  swarm.join_tokens = {swarm_->worker_token_, swarm_->manager_token_};
+  return swarm;
 }
 
-absl::Status FakeDockerEngine::SwarmUpdate(uint64_t, const json::value&, bool rotate_worker,
+absl::Status FakeDockerEngine::SwarmUpdate(uint64_t, const SwarmSpec&, bool rotate_worker,
                                            bool rotate_manager) {
   FAKE_RECORD(absl::StrCat("SwarmUpdate worker=", rotate_worker, " manager=", rotate_manager));
   if (rotate_worker) swarm_->worker_token_ += "'";
@@ -166,30 +207,19 @@ absl::Status FakeDockerEngine::SwarmUpdate(uint64_t, const json::value&, bool ro
   return absl::OkStatus();
 }
 
-absl::StatusOr<json::array> FakeDockerEngine::ListNodes() {
+absl::StatusOr<std::vector<Node>> FakeDockerEngine::ListNodes() {
   FAKE_RECORD("ListNodes");
-  json::array out;
-  for (const auto& n : swarm_->nodes_) {
-    out.push_back(json::object{
-        {"ID", n.id},
-        {"Version", {{"Index", n.version}}},
-        {"Spec", {{"Role", n.role}, {"Availability", n.availability}, {"Labels", n.labels}}},
-        {"Description", {{"Hostname", n.hostname}, {"Engine", {{"EngineVersion", "20.10.24"}}}}},
-        {"Status", {{"State", n.state}, {"Addr", n.addr}}}});
-  }
-  return out;
+  return swarm_->nodes_;
 }
 
 absl::Status FakeDockerEngine::UpdateNode(const std::string& id, uint64_t version,
-                                          const json::value& spec) {
-  FAKE_RECORD(absl::StrCat("UpdateNode ", id, " version=", version, " ", json::serialize(spec)));
+                                          const NodeSpec& spec) {
+  FAKE_RECORD(absl::StrCat("UpdateNode ", id, " version=", version, " ", Json(spec)));
   for (auto& n : swarm_->nodes_) {
     if (n.id != id) continue;
-    if (n.version != version) return absl::UnknownError("update out of sequence");
-    n.role = std::string(spec.at("Role").as_string());
-    n.availability = std::string(spec.at("Availability").as_string());
-    if (spec.as_object().contains("Labels")) n.labels = spec.at("Labels").as_object();
-    ++n.version;
+    if (n.version.index != version) return absl::UnknownError("update out of sequence");
+    n.spec = spec;
+    ++n.version.index;
     return absl::OkStatus();
   }
   return absl::NotFoundError("node not found");
@@ -201,21 +231,27 @@ absl::Status FakeDockerEngine::RemoveNode(const std::string& id, bool force) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> FakeDockerEngine::CreateNetwork(const json::object& request) {
-  FAKE_RECORD(absl::StrCat("CreateNetwork ", json::serialize(request)));
-  const std::string name(request.at("Name").as_string());
+absl::StatusOr<std::string> FakeDockerEngine::CreateNetwork(const NetworkCreateRequest& request) {
+  FAKE_RECORD(absl::StrCat("CreateNetwork ", Json(request)));
+  const std::string& name = request.name;
   if (swarm_->networks_.count(name))
     return absl::AlreadyExistsError("network with name " + name + " already exists");
-  json::object net = request;
-  net["Id"] = absl::StrCat("net", swarm_->next_id_++);
-  net["Scope"] = "swarm";
+  Network net;
+  net.name = name;
+  net.id = absl::StrCat("net", swarm_->next_id_++);
+  net.scope = "swarm";
+  net.driver = request.driver;
+  net.attachable = request.attachable;
+  net.internal = request.internal;
+  if (request.ipam) net.ipam = *request.ipam;
+  net.labels = request.labels;
   swarm_->networks_[name] = net;
-  return std::string(net["Id"].as_string());
+  return net.id;
 }
 
-absl::StatusOr<json::array> FakeDockerEngine::ListNetworks() {
+absl::StatusOr<std::vector<Network>> FakeDockerEngine::ListNetworks() {
   FAKE_RECORD("ListNetworks");
-  json::array out;
+  std::vector<Network> out;
   for (const auto& [name, n] : swarm_->networks_) out.push_back(n);
   return out;
 }
@@ -223,12 +259,10 @@ absl::StatusOr<json::array> FakeDockerEngine::ListNetworks() {
 absl::Status FakeDockerEngine::RemoveNetwork(const std::string& id) {
   FAKE_RECORD("RemoveNetwork " + id);
   for (auto it = swarm_->networks_.begin(); it != swarm_->networks_.end(); ++it) {
-    if (it->first == id || it->second.at("Id").as_string() == id) {
+    if (it->first == id || it->second.id == id) {
       for (const auto& [name, svc] : swarm_->services_) {
-        const json::value* nets = svc.spec.at("TaskTemplate").as_object().if_contains("Networks");
-        for (const auto& n : nets ? nets->as_array() : json::array{}) {
-          if (n.at("Target").as_string() == it->first ||
-              n.at("Target").as_string() == it->second.at("Id").as_string()) {
+        for (const auto& n : svc.spec.task_template.networks) {
+          if (n.target == it->first || n.target == it->second.id) {
             return absl::FailedPreconditionError(
                 "rpc error: code = FailedPrecondition desc = network " + it->first +
                 " is in use by service " + svc.id);
@@ -242,67 +276,58 @@ absl::Status FakeDockerEngine::RemoveNetwork(const std::string& id) {
   return absl::NotFoundError("network " + id + " not found");
 }
 
-absl::StatusOr<std::string> FakeDockerEngine::CreateService(const json::value& spec) {
-  FAKE_RECORD(absl::StrCat("CreateService ", json::serialize(spec)));
-  const std::string name(spec.at("Name").as_string());
-  if (swarm_->services_.count(name))
+absl::StatusOr<std::string> FakeDockerEngine::CreateService(const ServiceSpec& spec) {
+  FAKE_RECORD(absl::StrCat("CreateService ", Json(spec)));
+  if (swarm_->services_.count(spec.name))
     return absl::AlreadyExistsError("name conflicts with an existing object");
-  if (const json::value* nets = spec.at("TaskTemplate").as_object().if_contains("Networks")) {
-    for (const auto& n : nets->as_array()) {
-      if (!swarm_->networks_.count(std::string(n.at("Target").as_string()))) {
-        return absl::NotFoundError(
-            absl::StrCat("network ", json::serialize(n.at("Target")), " not found"));
-      }
-    }
+  for (const auto& n : spec.task_template.networks) {
+    if (!swarm_->networks_.count(n.target))
+      return absl::NotFoundError(absl::StrCat("network \"", n.target, "\" not found"));
   }
-  FakeSwarm::Service s{absl::StrCat("svc", swarm_->next_id_++), spec, nullptr, 1};
-  swarm_->services_[name] = s;
+  FakeSwarm::ServiceRecord& s = swarm_->services_[spec.name];
+  s.id = absl::StrCat("svc", swarm_->next_id_++);
+  s.spec = spec;
   return s.id;
 }
 
-absl::StatusOr<json::value> FakeDockerEngine::InspectService(const std::string& id) {
+absl::StatusOr<Service> FakeDockerEngine::InspectService(const std::string& id) {
   FAKE_RECORD("InspectService " + id);
-  FakeSwarm::Service* s = FindService(id);
+  FakeSwarm::ServiceRecord* s = FindService(id);
   if (s == nullptr) return absl::NotFoundError("service " + id + " not found");
-  json::object out{{"ID", s->id},
-                   {"Version", {{"Index", s->version}}},
-                   {"Spec", s->spec},
-                   {"CreatedAt", "2026-11-25T00:00:00Z"}};
-  if (!s->previous.is_null()) out["PreviousSpec"] = s->previous;
-  if (!s->update_status.empty()) out["UpdateStatus"] = s->update_status;
+  Service out;
+  out.id = s->id;
+  out.version.index = s->version;
+  out.spec = s->spec;
+  out.created_at = "2026-11-25T00:00:00Z";
+  out.previous_spec = s->previous;
+  out.update_status = s->update_status;
   return out;
 }
 
 absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t version,
-                                             const json::value& spec, bool rollback) {
+                                             const ServiceSpec& spec, bool rollback) {
   FAKE_RECORD(absl::StrCat("UpdateService ", id, " version=", version, rollback ? " rollback" : "",
-                           " ", json::serialize(spec)));
-  FakeSwarm::Service* s = FindService(id);
+                           " ", Json(spec)));
+  FakeSwarm::ServiceRecord* s = FindService(id);
   if (s == nullptr) return absl::NotFoundError("service " + id + " not found");
   if (s->version != version)
     return absl::UnknownError("rpc error: code = Unknown desc = update out of sequence");
   if (rollback) {
-    std::swap(s->spec, s->previous);
-    s->update_status = {{"State", "rollback_completed"},
-                        {"Message", "manually requested rollback"}};
+    if (!s->previous) return absl::FailedPreconditionError("service has no previous spec");
+    std::swap(s->spec, *s->previous);
+    s->update_status = Update("rollback_completed", "manually requested rollback");
   } else {
     s->previous = s->spec;
     s->spec = spec;
-    s->update_status = {{"State", "completed"}, {"Message", "update completed"}};
+    s->update_status = Update("completed", "update completed");
     const std::string* err = TaskErrorOf(spec);
-    const json::value* action =
-        spec.as_object().contains("UpdateConfig")
-            ? spec.at("UpdateConfig").as_object().if_contains("FailureAction")
-            : nullptr;
-    if (err != nullptr && action && *action == "rollback") {
-      std::swap(s->spec, s->previous);  // what the swarm does once the first task fails
-      s->abandoned.push_back(Task(s->id + ".1.9", 1, "", "shutdown", 9,
-                                  spec.at("TaskTemplate").at("ContainerSpec"),
-                                  {{"State", "rejected"}, {"Err", *err}}));
-      s->update_status = {
-          {"State", "rollback_completed"},
-          {"Message",
-           "update rolled back due to failure or early termination of task " + s->id + ".1"}};
+    if (err != nullptr && spec.update_config && spec.update_config->failure_action == "rollback") {
+      std::swap(s->spec, *s->previous);  // what the swarm does once the first task fails
+      s->abandoned.push_back(MakeTask(s->id + ".1.9", 1, "", "shutdown", 9,
+                                      spec.task_template.container_spec, Status("rejected", *err)));
+      s->update_status =
+          Update("rollback_completed",
+                 "update rolled back due to failure or early termination of task " + s->id + ".1");
     }
   }
   ++s->version;
@@ -320,38 +345,42 @@ absl::Status FakeDockerEngine::RemoveService(const std::string& id) {
   return absl::NotFoundError("service " + id + " not found");
 }
 
-absl::StatusOr<json::array> FakeDockerEngine::ListServices() {
+absl::StatusOr<std::vector<Service>> FakeDockerEngine::ListServices() {
   FAKE_RECORD("ListServices");
-  json::array out;
-  for (const auto& [name, s] : swarm_->services_)
-    out.push_back(json::object{{"ID", s.id}, {"Spec", s.spec}});
+  std::vector<Service> out;
+  for (const auto& [name, s] : swarm_->services_) {
+    Service svc;
+    svc.id = s.id;
+    svc.spec = s.spec;
+    out.push_back(std::move(svc));
+  }
   return out;
 }
 
-absl::StatusOr<json::array> FakeDockerEngine::ListTasks(const std::string& service_id) {
+absl::StatusOr<std::vector<Task>> FakeDockerEngine::ListTasks(const std::string& service_id) {
   FAKE_RECORD("ListTasks " + service_id);
-  json::array out;
-  std::vector<const FakeSwarm::Node*> ready;
+  std::vector<Task> out;
+  std::vector<const Node*> ready;
   for (const auto& n : swarm_->nodes_) {
-    if (n.state == "ready" && n.availability == "active") ready.push_back(&n);
+    if (n.status.state == "ready" && n.spec.availability == "active") ready.push_back(&n);
   }
   for (const auto& [name, s] : swarm_->services_) {
     if (!service_id.empty() && s.id != service_id) continue;
-    const json::object& mode = s.spec.at("Mode").as_object();
-    const bool global = mode.contains("Global");
-    const int64_t count =
-        global ? ready.size() : mode.at("Replicated").at("Replicas").to_number<int64_t>();
+    const bool global = s.spec.mode.global.has_value();
+    const int64_t count = global ? ready.size()
+                                 : (s.spec.mode.replicated && s.spec.mode.replicated->replicas
+                                        ? *s.spec.mode.replicated->replicas
+                                        : 1);
     for (const auto& t : s.abandoned) out.push_back(t);
-    const json::value& container = s.spec.at("TaskTemplate").at("ContainerSpec");
+    const ContainerSpec& container = s.spec.task_template.container_spec;
     const std::string* err = TaskErrorOf(s.spec);
     const int attempts = err == nullptr ? 1 : 3;
     for (int64_t i = 0; i < count && !ready.empty(); ++i) {
       for (int a = 1; a <= attempts; ++a) {
-        json::object status{{"State", err == nullptr ? "running" : "rejected"}};
-        if (err != nullptr) status["Err"] = *err;
-        out.push_back(Task(absl::StrCat(s.id, ".", i + 1, ".", a), global ? 0 : i + 1,
-                           ready[i % ready.size()]->id, a == attempts ? "running" : "shutdown", a,
-                           container, std::move(status)));
+        out.push_back(MakeTask(absl::StrCat(s.id, ".", i + 1, ".", a), global ? 0 : i + 1,
+                               ready[i % ready.size()]->id, a == attempts ? "running" : "shutdown",
+                               a, container,
+                               err == nullptr ? Status("running") : Status("rejected", *err)));
       }
     }
   }
@@ -377,7 +406,9 @@ absl::Status FakeDockerEngine::BuildImage(const std::string& tag, const BodySour
   }
   { FAKE_RECORD(absl::StrCat("BuildImage ", tag, " context_bytes=", bytes > 0 ? "some" : "none")); }
   swarm_->AddImage(hostname_, tag);
-  sink(json::value{{"stream", "Successfully tagged " + tag + "\n"}});
+  JsonMessage line;
+  line.stream = "Successfully tagged " + tag + "\n";
+  sink(line);
   return absl::OkStatus();
 }
 
@@ -427,31 +458,39 @@ absl::Status FakeDockerEngine::LoadImage(const BodySource& tarball) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<json::value> FakeDockerEngine::InspectImage(const std::string& name) {
+absl::StatusOr<ImageInspect> FakeDockerEngine::InspectImage(const std::string& name) {
   if (!swarm_->HasImage(hostname_, name)) return absl::NotFoundError("No such image: " + name);
-  return json::value{{"Id", "sha256:" + name}};
+  ImageInspect image;
+  image.id = "sha256:" + name;
+  return image;
 }
 
-absl::StatusOr<json::array> FakeDockerEngine::ListImages() {
+absl::StatusOr<std::vector<ImageSummary>> FakeDockerEngine::ListImages() {
   std::lock_guard lock(swarm_->mu_);
-  json::array out;
-  for (const auto& i : swarm_->images_[hostname_])
-    out.push_back(json::object{
-        {"Id", "sha256:" + i}, {"RepoTags", json::array{json::value(i)}}, {"Size", 1000}});
+  std::vector<ImageSummary> out;
+  for (const auto& i : swarm_->images_[hostname_]) {
+    ImageSummary image;
+    image.id = "sha256:" + i;
+    image.repo_tags = {i};
+    image.size = 1000;
+    out.push_back(std::move(image));
+  }
   return out;
 }
 
-absl::StatusOr<json::array> FakeDockerEngine::ListContainers() { return json::array{}; }
+absl::StatusOr<std::vector<ContainerSummary>> FakeDockerEngine::ListContainers() {
+  return std::vector<ContainerSummary>{};
+}
 
-absl::StatusOr<json::value> FakeDockerEngine::InspectContainer(const std::string& id) {
+absl::StatusOr<ContainerInspect> FakeDockerEngine::InspectContainer(const std::string& id) {
   return absl::NotFoundError("No such container: " + id);  // the fake runs no containers
 }
 
-absl::StatusOr<json::value> FakeDockerEngine::InspectNode(const std::string& id) {
+absl::StatusOr<Node> FakeDockerEngine::InspectNode(const std::string& id) {
   auto nodes = ListNodes();
   if (!nodes.ok()) return nodes.status();
   for (const auto& n : *nodes) {
-    if (n.at("ID").as_string() == id) return n;
+    if (n.id == id) return n;
   }
   return absl::NotFoundError("node " + id + " not found");
 }
@@ -463,10 +502,12 @@ absl::Status FakeDockerEngine::RemoveImage(const std::string& name, bool force) 
   return absl::OkStatus();
 }
 
-absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const json::object& filters,
+absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const EventFilters& filters,
                                       const EventSink&) {
-  FAKE_RECORD(
-      absl::StrCat("Events since=", since, " until=", until, " ", json::serialize(filters)));
+  std::string f;
+  for (const auto& [key, values] : filters)
+    absl::StrAppend(&f, key, "=", absl::StrJoin(values, ","), ";");
+  FAKE_RECORD(absl::StrCat("Events since=", since, " until=", until, " ", f));
   return absl::OkStatus();  // the fake's world has no event history
 }
 

@@ -1,7 +1,9 @@
 // A recording fake of DockerEngine for unit tests of the layers above: several fake
 // engines share one FakeSwarm (init, join, nodes, networks, services whose tasks run at
 // once, spread over the nodes), images kept per host, and every call is recorded as
-// "HOST: Method args" so a test can assert on what the control plane asked for.
+// "HOST: Method args" (a request as the JSON the real engine would be sent) so a test can
+// assert on what the control plane asked for. It keeps the same typed objects (types.h)
+// the real engine answers with.
 // `FailNext("UpdateService", status)` makes the next such call fail once (e.g. "update
 // out of sequence"); `FailTasksOf(image, err)` makes every task of that image be rejected,
 // and an update to it roll back by itself when its FailureAction says so. Thread-safe.
@@ -11,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,17 +37,14 @@ class FakeSwarm {
 
  private:
   friend class FakeDockerEngine;
-  struct Node {
-    std::string id, hostname, addr, role = "worker", availability = "active", state = "ready";
-    uint64_t version = 1;
-    json::object labels = {};
-  };
-  struct Service {
+  struct ServiceRecord {
     std::string id;
-    json::value spec, previous;
+    ServiceSpec spec;
+    std::optional<ServiceSpec> previous;
     uint64_t version = 1;
-    json::object update_status = {};  // empty until the first update
-    json::array abandoned = {};  // tasks of a version the swarm rolled back (kept, as a swarm does)
+    std::optional<UpdateStatus> update_status;  // none until the first update
+    std::vector<Task>
+        abandoned;  // tasks of a version the swarm rolled back (kept, as a swarm does)
   };
   absl::Status Record(const std::string& host, const std::string& call);
 
@@ -54,8 +54,8 @@ class FakeSwarm {
   bool initialized_ = false;
   std::string worker_token_ = "SWMTKN-worker", manager_token_ = "SWMTKN-manager";
   std::vector<Node> nodes_;
-  std::map<std::string, json::object> networks_;         // by name
-  std::map<std::string, Service> services_;              // by name
+  std::map<std::string, Network> networks_;              // by name
+  std::map<std::string, ServiceRecord> services_;        // by name
   std::map<std::string, std::set<std::string>> images_;  // by hostname
   std::map<std::string, std::string> failing_images_;    // image -> task error
   int next_id_ = 1;
@@ -68,29 +68,28 @@ class FakeDockerEngine : public DockerEngine {
 
   std::string address() const override { return "fake://" + hostname_; }
   absl::Status Ping() override;
-  absl::StatusOr<json::value> Info() override;
-  absl::StatusOr<json::value> Version() override;
-  absl::StatusOr<std::string> SwarmInit(const json::object& request) override;
-  absl::Status SwarmJoin(const json::object& request) override;
+  absl::StatusOr<SystemInfo> Info() override;
+  absl::StatusOr<SystemVersion> Version() override;
+  absl::StatusOr<std::string> SwarmInit(const SwarmInitRequest& request) override;
+  absl::Status SwarmJoin(const SwarmJoinRequest& request) override;
   absl::Status SwarmLeave(bool force) override;
-  absl::StatusOr<json::value> SwarmInspect() override;
-  absl::Status SwarmUpdate(uint64_t version, const json::value& spec, bool rotate_worker,
+  absl::StatusOr<Swarm> SwarmInspect() override;
+  absl::Status SwarmUpdate(uint64_t version, const SwarmSpec& spec, bool rotate_worker,
                            bool rotate_manager) override;
-  absl::StatusOr<json::array> ListNodes() override;
-  absl::StatusOr<json::value> InspectNode(const std::string& id) override;
-  absl::Status UpdateNode(const std::string& id, uint64_t version,
-                          const json::value& spec) override;
+  absl::StatusOr<std::vector<Node>> ListNodes() override;
+  absl::StatusOr<Node> InspectNode(const std::string& id) override;
+  absl::Status UpdateNode(const std::string& id, uint64_t version, const NodeSpec& spec) override;
   absl::Status RemoveNode(const std::string& id, bool force) override;
-  absl::StatusOr<std::string> CreateNetwork(const json::object& request) override;
-  absl::StatusOr<json::array> ListNetworks() override;
+  absl::StatusOr<std::string> CreateNetwork(const NetworkCreateRequest& request) override;
+  absl::StatusOr<std::vector<Network>> ListNetworks() override;
   absl::Status RemoveNetwork(const std::string& id) override;
-  absl::StatusOr<std::string> CreateService(const json::value& spec) override;
-  absl::StatusOr<json::value> InspectService(const std::string& id_or_name) override;
-  absl::Status UpdateService(const std::string& id, uint64_t version, const json::value& spec,
+  absl::StatusOr<std::string> CreateService(const ServiceSpec& spec) override;
+  absl::StatusOr<Service> InspectService(const std::string& id_or_name) override;
+  absl::Status UpdateService(const std::string& id, uint64_t version, const ServiceSpec& spec,
                              bool rollback) override;
   absl::Status RemoveService(const std::string& id_or_name) override;
-  absl::StatusOr<json::array> ListServices() override;
-  absl::StatusOr<json::array> ListTasks(const std::string& service_id) override;
+  absl::StatusOr<std::vector<Service>> ListServices() override;
+  absl::StatusOr<std::vector<Task>> ListTasks(const std::string& service_id) override;
   absl::Status ServiceLogs(const std::string& id, bool follow, int tail, const LogSink& sink,
                            const std::function<bool()>& cancelled) override;
   absl::Status BuildImage(const std::string& tag, const BodySource& context,
@@ -99,19 +98,20 @@ class FakeDockerEngine : public DockerEngine {
                            const BodySource& rootfs) override;
   absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) override;
   absl::Status LoadImage(const BodySource& tarball) override;
-  absl::StatusOr<json::value> InspectImage(const std::string& name) override;
-  absl::StatusOr<json::array> ListImages() override;
+  absl::StatusOr<ImageInspect> InspectImage(const std::string& name) override;
+  absl::StatusOr<std::vector<ImageSummary>> ListImages() override;
   absl::Status RemoveImage(const std::string& name, bool force) override;
-  absl::StatusOr<json::array> ListContainers() override;
-  absl::StatusOr<json::value> InspectContainer(const std::string& id) override;
-  absl::Status Events(int64_t since, int64_t until, const json::object& filters,
+  absl::StatusOr<std::vector<ContainerSummary>> ListContainers() override;
+  absl::StatusOr<ContainerInspect> InspectContainer(const std::string& id) override;
+  absl::Status Events(int64_t since, int64_t until, const EventFilters& filters,
                       const EventSink& sink) override;
 
  private:
-  bool InSwarm();                                                  // REQUIRES: swarm_->mu_ held
-  FakeSwarm::Service* FindService(const std::string& id_or_name);  // REQUIRES: swarm_->mu_ held
+  bool InSwarm();  // REQUIRES: swarm_->mu_ held
+  // REQUIRES: swarm_->mu_ held.
+  FakeSwarm::ServiceRecord* FindService(const std::string& id_or_name);
   // The error tasks of this service spec fail with (FailTasksOf), or null. REQUIRES: mu_ held.
-  const std::string* TaskErrorOf(const json::value& spec);
+  const std::string* TaskErrorOf(const ServiceSpec& spec);
 
   std::shared_ptr<FakeSwarm> swarm_;
   const std::string hostname_, addr_;

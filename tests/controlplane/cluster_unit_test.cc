@@ -42,7 +42,7 @@ pb::ServiceSpec JudgeSpec() {
 TEST(ServiceSpecTest, IngressSpecPublishesThePortsThroughTheMesh) {
   auto spec = cluster::ToEngineSpec(JudgeSpec(), /*edge_routed=*/false, "");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  json::value v = *spec;
+  json::value v = json::value_from(*spec);
   EXPECT_EQ(v.at("Mode").at("Replicated").at("Replicas").to_number<int>(), 3);
   EXPECT_EQ(v.at("EndpointSpec").at("Mode"), "vip");
   EXPECT_EQ(v.at("EndpointSpec").at("Ports").at(0).at("PublishedPort").to_number<int>(), 8090);
@@ -55,7 +55,7 @@ TEST(ServiceSpecTest, IngressSpecPublishesThePortsThroughTheMesh) {
 TEST(ServiceSpecTest, EdgeRoutedSpecIsDnsrrWithoutPublishedPorts) {
   auto spec = cluster::ToEngineSpec(JudgeSpec(), /*edge_routed=*/true, "judge");
   ASSERT_TRUE(spec.ok());
-  json::value v = *spec;
+  json::value v = json::value_from(*spec);
   EXPECT_EQ(v.at("EndpointSpec").at("Mode"), "dnsrr");
   EXPECT_FALSE(v.at("EndpointSpec").as_object().contains("Ports"));
   EXPECT_EQ(v.at("Labels").at("com.docker.stack.namespace"), "judge");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
@@ -31,18 +32,52 @@ TEST(RealEngineTest, StreamsTheEventsOfANetworkItMadeAndRemoved) {
   auto engine = NewHttpDockerEngine(*Endpoint::Parse("unix:///var/run/docker.sock"));
   const int64_t since = time(nullptr) - 1;
   const std::string name = absl::StrCat("mk-events-", getpid());
-  auto id = engine->CreateNetwork(json::object{{"Name", name}, {"Driver", "bridge"}});
+  NetworkCreateRequest request;
+  request.name = name;
+  request.driver = "bridge";
+  auto id = engine->CreateNetwork(request);
   ASSERT_TRUE(id.ok()) << id.status();
   ASSERT_TRUE(engine->RemoveNetwork(*id).ok());
   std::vector<std::string> actions;
-  json::object filters{{"type", json::array{json::value("network")}},
-                       {"network", json::array{json::value(*id)}}};
-  absl::Status s = engine->Events(since, time(nullptr) + 1, filters, [&](const json::object& e) {
-    actions.push_back(std::string(e.at("Action").as_string()));
+  EventFilters filters{{"type", {"network"}}, {"network", {*id}}};
+  absl::Status s = engine->Events(since, time(nullptr) + 1, filters, [&](const Event& e) {
+    actions.push_back(e.action);
     return true;
   });
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_THAT(actions, ::testing::ElementsAre("create", "destroy"));
+}
+
+TEST(RealEngineTest, TheHostEnginesAnswersReadIntoTheTypedModel) {
+  auto engine = NewHttpDockerEngine(*Endpoint::Parse("unix:///var/run/docker.sock"));
+  auto info = engine->Info();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_FALSE(info->id.empty());
+  EXPECT_FALSE(info->name.empty());
+  EXPECT_GT(info->ncpu, 0);
+  EXPECT_FALSE(info->swarm.local_node_state.empty());
+  auto version = engine->Version();
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(version->os, "linux");
+  EXPECT_FALSE(VersionLess(version->api_version, "1.41")) << version->api_version;
+  auto networks = engine->ListNetworks();
+  ASSERT_TRUE(networks.ok()) << networks.status();
+  auto bridge = std::find_if(networks->begin(), networks->end(),
+                             [](const Network& n) { return n.name == "bridge"; });
+  ASSERT_NE(bridge, networks->end());
+  EXPECT_EQ(bridge->driver, "bridge");
+  EXPECT_EQ(bridge->scope, "local");
+  ASSERT_FALSE(bridge->ipam.config.empty());
+  EXPECT_FALSE(bridge->ipam.config[0].subnet.empty());
+  auto images = engine->ListImages();
+  ASSERT_TRUE(images.ok()) << images.status();
+  for (const auto& i : *images) EXPECT_EQ(i.id.rfind("sha256:", 0), 0u) << i.id;
+  if (!images->empty()) {
+    auto inspected = engine->InspectImage(images->front().id);
+    ASSERT_TRUE(inspected.ok()) << inspected.status();
+    EXPECT_EQ(inspected->id, images->front().id);
+  }
+  EXPECT_TRUE(engine->ListContainers().ok());
 }
 
 TEST(RealEngineTest, MissingImagesContainersAndNodesAreNotFoundOrPreconditions) {

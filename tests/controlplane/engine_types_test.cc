@@ -4,11 +4,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "controlplane/cluster/cluster.h"
 #include "controlplane/engine/types.h"
 
 namespace musketeer::engine {
 namespace {
 namespace json = boost::json;
+namespace pb = ::musketeer::v1;
 
 // GET /services/{id} as dockerd 20.10 answers it: every non-omitempty zero field present,
 // and fields this model does not name (Mounts, StopGracePeriod, DNSConfig, Isolation,
@@ -206,6 +208,13 @@ TEST(EngineTypesTest, APortWithoutPublishedPortReadsAsZeroInsteadOfCrashing) {
   ASSERT_EQ(svc.spec.endpoint_spec->ports.size(), 1u);
   EXPECT_EQ(svc.spec.endpoint_spec->ports[0].published_port, 0u);
   EXPECT_EQ(svc.spec.endpoint_spec->ports[0].target_port, 8090u);
+  // And the API's view of it, as GetService builds it.
+  pb::ServiceSpec api = cluster::FromEngineSpec(svc.spec, nullptr);
+  ASSERT_EQ(api.ports_size(), 1);
+  EXPECT_EQ(api.ports(0).published(), 0u);
+  EXPECT_EQ(api.ports(0).target(), 8090u);
+  EXPECT_EQ(api.mode(), "replicated");
+  EXPECT_EQ(api.replicas(), 0u);
 }
 
 TEST(EngineTypesTest, FieldsOfAnUnexpectedTypeAreNotTrustedButKept) {
