@@ -6,15 +6,14 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "judge_server/files.h"
 
 namespace judge {
-namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t kMinCpuMs = 1000;
@@ -23,19 +22,7 @@ constexpr int64_t kMinMemoryBytes = 256LL << 20;
 // Owned by root, readable (and for the checker executable, runnable) by the slot's group,
 // writable by no one else: the checker cannot change its inputs or leave files behind.
 absl::Status WriteFile(const std::string& path, std::string_view data, mode_t mode, gid_t gid) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n <= 0) break;
-    done += n;
-  }
-  bool ok = done == data.size() && fchown(fd, 0, gid) == 0 && fchmod(fd, mode) == 0;
-  close(fd);
-  if (!ok) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
+  return WriteNewFile(path, data, mode, 0, gid);
 }
 
 }  // namespace
@@ -74,16 +61,8 @@ absl::StatusOr<SpjRun> RunSpecialJudge(const Sandbox& sandbox, std::string_view 
                                        std::string_view user_output,
                                        const CaseLimits& program_limits) {
   // Nothing but root writes in `dir` (the checker cannot), so removing it is safe.
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (mkdir(dir.c_str(), 0750) != 0 || chown(dir.c_str(), 0, uid) != 0 ||
-      chmod(dir.c_str(), 0750) != 0) {
-    return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", strerror(errno)));
-  }
-  absl::Cleanup remove = [&dir] {
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
-  };
+  if (absl::Status made = FreshDir(dir, 0750, 0, uid); !made.ok()) return made;
+  absl::Cleanup remove = [&dir] { RemoveTree(dir).IgnoreError(); };
   const std::string exe = dir + "/spj", in = dir + "/input", out = dir + "/user_output";
   absl::Status s = WriteFile(exe, checker, 0550, uid);
   if (s.ok()) s = WriteFile(in, input, 0440, uid);
