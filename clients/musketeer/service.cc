@@ -118,6 +118,7 @@ int ServiceCreate(const Args& a, const Connection& c) {
   spec->set_image(a.positional()[0]);
   for (size_t i = 1; i < a.positional().size(); ++i) spec->add_command(a.positional()[i]);
   spec->set_mode(a.Get("--mode", "replicated"));
+  spec->set_pull(a.Get("--pull"));  // the server names a bad policy
   unsigned replicas = 1;
   if (a.Has("--replicas") && !absl::SimpleAtoi(a.Get("--replicas"), &replicas))
     return UsageError("--replicas takes a number");
@@ -259,6 +260,7 @@ int ServiceUpdate(const Args& a, const Connection& c) {
   pb::UpdateServiceRequest req;
   req.set_name(a.positional()[0]);
   if (a.Has("--image")) req.set_image(a.Get("--image"));
+  if (a.Has("--pull")) req.set_pull(a.Get("--pull"));
   if (a.Has("--replicas")) {
     unsigned r = 0;
     if (!absl::SimpleAtoi(a.Get("--replicas"), &r)) return UsageError("--replicas takes a number");
@@ -312,7 +314,8 @@ std::vector<Command> ServiceCommands() {
   return {
       {"service",
        "create",
-       "--name NAME [--replicas N] [--mode replicated|global] [-p PUB:TARGET] [--network NET] [-e "
+       "--name NAME [--replicas N] [--mode replicated|global] [-p PUB:TARGET] [--network NET] "
+       "[--pull always|missing|never] [-e "
        "K=V] [--constraint C] [--cap-add CAP] [--limit-cpu N] [--limit-memory SIZE] "
        "[--update-parallelism N] [--update-delay D] [--update-failure-action A] [--request-id ID] "
        "[-d] IMAGE [COMMAND...]",
@@ -336,7 +339,7 @@ std::vector<Command> ServiceCommands() {
        ServiceScale},
       {"service",
        "update",
-       "[--image IMAGE] [--replicas N] [--env-add K=V] [-d] SERVICE",
+       "[--image IMAGE] [--pull always|missing|never] [--replicas N] [--env-add K=V] [-d] SERVICE",
        "Update a service (rolling)",
        {"-d", "--detach"},
        ServiceUpdate},

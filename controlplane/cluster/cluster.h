@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "controlplane/cluster/image_ref.h"
 #include "controlplane/engine/docker_engine.h"
 #include "controlplane/nodes/node_driver.h"
 #include "controlplane/state/state_store.h"
@@ -133,6 +134,14 @@ class Cluster {
                           const std::function<absl::Status(engine::ServiceSpec&)>& edit,
                           bool rollback);
   pb::Routing Probe(const std::string& name, const state::ServiceRouting& routing);
+  // Makes `ref` present on every ready swarm node and pins it (image_ref.h); image_ref.cc.
+  absl::StatusOr<PinnedImage> PinServiceImage(const nodes::Node& manager_node,
+                                              engine::DockerEngine& manager, const std::string& ref,
+                                              PullPolicy policy);
+  // The image an update sets (or the current one under a new policy), pinned; the policy
+  // it was pinned under goes to `policy`.
+  absl::StatusOr<PinnedImage> PinUpdatedImage(const pb::UpdateServiceRequest& req,
+                                              PullPolicy* policy);
   absl::Status RemoveServiceAndEdge(engine::DockerEngine& manager, const std::string& name);
 
   std::map<std::string, nodes::NodeDriver*> drivers_;

@@ -4,6 +4,7 @@
 
 #include <regex>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -83,6 +84,13 @@ absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
       return absl::InvalidArgumentError(absl::StrCat("spec.update_policy.order: '", policy.order(),
                                                      "' is not stop-first or start-first"));
     }
+  }
+  if (auto p = ParsePullPolicy("spec.pull", spec.pull()); !p.ok()) return p.status();
+  for (const auto& [k, v] : spec.labels()) {
+    if (absl::StartsWith(k, kReservedLabelPrefix))
+      return absl::InvalidArgumentError(absl::StrCat("spec.labels: '", k, "' is reserved (",
+                                                     kReservedLabelPrefix,
+                                                     "* labels are musketeer's own)"));
   }
   if (spec.resources().cpus() < 0 || spec.resources().memory_bytes() < 0) {
     return absl::InvalidArgumentError("spec.resources: limits cannot be negative");
@@ -277,6 +285,10 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
                                           ".image: required (building from compose is not "
                                           "supported; build with `musketeer image build` first)");
       spec.set_image(s["image"].as<std::string>());
+      if (s["pull_policy"]) {  // compose's if_not_present is docker's missing
+        const std::string pull = s["pull_policy"].as<std::string>();
+        spec.set_pull(pull == "if_not_present" ? "missing" : pull);
+      }
       if (s["command"]) {
         if (s["command"].IsSequence()) {
           for (const auto& c : s["command"]) spec.add_command(c.as<std::string>());

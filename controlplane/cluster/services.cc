@@ -1,5 +1,6 @@
 // Cluster: services (with the edge-proxy fallback where IPVS is missing), convergence
 // watching, stacks and reconciliation.
+#include <optional>
 #include <regex>
 #include <set>
 #include <thread>
@@ -47,7 +48,8 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
   pb::ServiceSpec s;
   const engine::ContainerSpec& container = spec.task_template.container_spec;
   s.set_name(spec.name);
-  s.set_image(container.image);
+  s.set_image(ShownImage(container));  // the reference the user gave, not the pinned one
+  s.set_pull(ShownPullPolicy(spec));
   if (spec.mode.global) {
     s.set_mode("global");
   } else {
@@ -75,7 +77,8 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
       port->set_protocol(p.protocol);
     }
   }
-  for (const auto& [k, v] : spec.labels) (*s.mutable_labels())[k] = v;
+  for (const auto& [k, v] : spec.labels)
+    if (!absl::StartsWith(k, kReservedLabelPrefix)) (*s.mutable_labels())[k] = v;
   return s;
 }
 
@@ -154,6 +157,18 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
   }
   auto engine_spec = ToEngineSpec(spec, edge, stack);
   if (!engine_spec.ok()) return engine_spec.status();
+  // Pinned before anything is created: the agents then never wait for a registry.
+  auto policy = ParsePullPolicy("spec.pull", spec.pull());
+  if (!policy.ok()) return policy.status();
+  auto image = PinServiceImage(m->first, manager, spec.image(), *policy);
+  if (!image.ok()) return image.status();
+  ApplyPinnedImage(*image, *policy, *engine_spec);
+  std::optional<PinnedImage> edge_image;
+  if (edge) {
+    auto pinned = PinServiceImage(m->first, manager, options_.edge_image, PullPolicy::kNever);
+    if (!pinned.ok()) return pinned.status();
+    edge_image = *pinned;
+  }
   // Intent first: a crash between the two creates is repaired by Reconcile().
   if (auto s = store_.PutRouting(routing); !s.ok()) return s;
   auto id = manager.CreateService(*engine_spec);
@@ -182,6 +197,7 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
     for (const auto& n : spec.networks()) proxy.add_networks(n);
     auto proxy_spec = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
     if (!proxy_spec.ok()) return proxy_spec.status();
+    ApplyPinnedImage(*edge_image, PullPolicy::kNever, *proxy_spec);
     proxy_spec->labels[kEdgeForLabel] = spec.name();
     // Host-mode publishing on every node: plain DNAT, no IPVS needed.
     engine::EndpointSpec& endpoint = proxy_spec->endpoint_spec.emplace();
@@ -317,7 +333,7 @@ absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& serv
     task.set_service(service);
     task.set_slot(t.slot);
     task.set_node(names[t.node_id]);
-    task.set_image(t.spec.container_spec.image);
+    task.set_image(ShownImage(t.spec.container_spec));
     task.set_state(t.status.state);
     task.set_desired_state(t.desired_state);
     task.set_error(t.status.err);
@@ -523,11 +539,14 @@ absl::Status Cluster::UpdateSpec(const std::string& name,
 
 absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceRequest& req,
                                                    absl::Time deadline) {
-  if (!req.has_replicas() && !req.has_image() && req.set_env().empty()) {
-    return absl::InvalidArgumentError("nothing to update: set replicas, image or set_env");
+  if (!req.has_replicas() && !req.has_image() && req.set_env().empty() && !req.has_pull()) {
+    return absl::InvalidArgumentError("nothing to update: set replicas, image, set_env or pull");
   }
   if (req.has_image()) {
     if (auto s = ValidateImageReference("image", req.image()); !s.ok()) return s;
+  }
+  if (req.has_pull()) {
+    if (auto p = ParsePullPolicy("pull", req.pull()); !p.ok()) return p.status();
   }
   if (req.has_replicas() && req.replicas() > 1000)
     return absl::InvalidArgumentError("replicas: at most 1000");
@@ -539,6 +558,17 @@ absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceReques
         return WaitAndDescribe(req.name(), req.wait(), deadline);
       return op.status();
     }
+    // A new image (or policy) is pinned before the update, outside its retry loop.
+    std::optional<PinnedImage> image;
+    PullPolicy policy = PullPolicy::kMissing;
+    if (req.has_image() || req.has_pull()) {
+      auto pinned = PinUpdatedImage(req, &policy);
+      if (!pinned.ok()) {
+        store_.FinishOperation(*op, pinned.status());
+        return pinned.status();
+      }
+      image = *pinned;
+    }
     absl::Status s = UpdateSpec(
         req.name(),
         [&](engine::ServiceSpec& spec) -> absl::Status {
@@ -548,8 +578,8 @@ absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceReques
                   absl::StrCat("service '", req.name(), "' is global; it cannot be scaled"));
             spec.mode.replicated->replicas = req.replicas();
           }
+          if (image) ApplyPinnedImage(*image, policy, spec);
           engine::ContainerSpec& container = spec.task_template.container_spec;
-          if (req.has_image()) container.image = req.image();
           if (!req.set_env().empty()) {
             std::map<std::string, std::string> env;
             for (const auto& kv : container.env) {
@@ -676,6 +706,11 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
           store_.GetRouting(spec.name()) && store_.GetRouting(spec.name())->mode == "edge-proxy";
       auto engine_spec = ToEngineSpec(spec, edge, req.name());
       if (!engine_spec.ok()) return engine_spec.status();
+      auto policy = ParsePullPolicy(spec.name() + ".pull_policy", spec.pull());
+      if (!policy.ok()) return policy.status();
+      auto image = PinServiceImage(m->first, manager, spec.image(), *policy);
+      if (!image.ok()) return image.status();
+      ApplyPinnedImage(*image, *policy, *engine_spec);
       absl::Status s = UpdateSpec(
           spec.name(),
           [&](engine::ServiceSpec& cur) {

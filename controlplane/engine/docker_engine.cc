@@ -219,6 +219,13 @@ class HttpDockerEngine : public DockerEngine {
     if (!stream.ok()) return stream.status();
     return DrainJsonLines(**stream, nullptr, "loading an image on " + address());
   }
+  absl::Status PullImage(const std::string& image) override {
+    // fromImage takes the whole reference; a tag or digest in it is honoured.
+    auto stream = client_.OpenStream("POST", "/images/create?fromImage=" + Escape(image), nullptr,
+                                     "", std::chrono::minutes(5));
+    if (!stream.ok()) return stream.status();
+    return DrainJsonLines(**stream, nullptr, absl::StrCat("pulling ", image, " on ", address()));
+  }
   absl::StatusOr<ImageInspect> InspectImage(const std::string& name) override {
     return As<ImageInspect>(client_.Call("GET", absl::StrCat("/images/", Escape(name), "/json")),
                             "/images/{name}/json");

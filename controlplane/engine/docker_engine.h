@@ -75,6 +75,8 @@ class DockerEngine {
   // The image as a tarball stream (docker save), for LoadImage on another engine.
   virtual absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) = 0;
   virtual absl::Status LoadImage(const BodySource& tarball) = 0;
+  // Pulls `image` ("name:tag" or "name@sha256:...") from its registry (POST /images/create).
+  virtual absl::Status PullImage(const std::string& image) = 0;
   virtual absl::StatusOr<ImageInspect> InspectImage(const std::string& name) = 0;
   virtual absl::StatusOr<std::vector<ImageSummary>> ListImages() = 0;
   virtual absl::Status RemoveImage(const std::string& name, bool force) = 0;

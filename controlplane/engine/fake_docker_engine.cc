@@ -43,6 +43,22 @@ bool FakeSwarm::HasImage(const std::string& hostname, const std::string& image) 
   return images_[hostname].count(image) > 0;
 }
 
+void FakeSwarm::AddRegistryImage(const std::string& image) {
+  std::lock_guard lock(mu_);
+  registry_.insert(image);
+}
+
+std::string FakeSwarm::ImageId(const std::string& image) {
+  std::string hex;
+  uint64_t h = 14695981039346656037ull;  // FNV-1a, four rounds for 64 hex digits
+  for (int round = 0; round < 4; ++round) {
+    for (char c : image + std::to_string(round))
+      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    hex += absl::StrCat(absl::Hex(h, absl::kZeroPad16));
+  }
+  return "sha256:" + hex;
+}
+
 void FakeSwarm::FailTasksOf(const std::string& image, const std::string& err) {
   std::lock_guard lock(mu_);
   failing_images_[image] = err;
@@ -75,8 +91,22 @@ bool FakeDockerEngine::InSwarm() {
 }
 
 const std::string* FakeDockerEngine::TaskErrorOf(const ServiceSpec& spec) {
-  auto it = swarm_->failing_images_.find(spec.task_template.container_spec.image);
-  return it == swarm_->failing_images_.end() ? nullptr : &it->second;
+  // A service names its image by name or by ID, as a real one may.
+  const std::string& ref = spec.task_template.container_spec.image;
+  for (const auto& [name, err] : swarm_->failing_images_) {
+    if (ref == name || ref == FakeSwarm::ImageId(name)) return &err;
+  }
+  return nullptr;
+}
+
+std::string FakeDockerEngine::FindImage(const std::string& name_or_id) {
+  for (const auto& name : swarm_->images_[hostname_]) {
+    if (name == name_or_id || FakeSwarm::ImageId(name) == name_or_id) return name;
+    if (swarm_->registry_.count(name) &&
+        name.substr(0, name.rfind(':')) + "@" + FakeSwarm::ImageId(name) == name_or_id)
+      return name;  // by its registry digest
+  }
+  return "";
 }
 
 namespace {
@@ -458,10 +488,26 @@ absl::Status FakeDockerEngine::LoadImage(const BodySource& tarball) {
   return absl::OkStatus();
 }
 
+absl::Status FakeDockerEngine::PullImage(const std::string& image) {
+  FAKE_RECORD("PullImage " + image);
+  if (!swarm_->registry_.count(image)) {
+    return absl::FailedPreconditionError(
+        "pulling " + image + ": Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup " +
+        "registry-1.docker.io: i/o timeout");
+  }
+  swarm_->images_[hostname_].insert(image);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ImageInspect> FakeDockerEngine::InspectImage(const std::string& name) {
-  if (!swarm_->HasImage(hostname_, name)) return absl::NotFoundError("No such image: " + name);
+  std::lock_guard lock(swarm_->mu_);
+  const std::string found = FindImage(name);
+  if (found.empty()) return absl::NotFoundError("No such image: " + name);
   ImageInspect image;
-  image.id = "sha256:" + name;
+  image.id = FakeSwarm::ImageId(found);
+  image.repo_tags = {found};
+  if (swarm_->registry_.count(found))  // "repo@sha256:...", as a pulled image has
+    image.repo_digests = {found.substr(0, found.rfind(':')) + "@" + FakeSwarm::ImageId(found)};
   return image;
 }
 
@@ -470,7 +516,7 @@ absl::StatusOr<std::vector<ImageSummary>> FakeDockerEngine::ListImages() {
   std::vector<ImageSummary> out;
   for (const auto& i : swarm_->images_[hostname_]) {
     ImageSummary image;
-    image.id = "sha256:" + i;
+    image.id = FakeSwarm::ImageId(i);
     image.repo_tags = {i};
     image.size = 1000;
     out.push_back(std::move(image));

@@ -6,7 +6,9 @@
 // the real engine answers with.
 // `FailNext("UpdateService", status)` makes the next such call fail once (e.g. "update
 // out of sequence"); `FailTasksOf(image, err)` makes every task of that image be rejected,
-// and an update to it roll back by itself when its FailureAction says so. Thread-safe.
+// and an update to it roll back by itself when its FailureAction says so. Images have IDs
+// ("sha256:" + 64 hex, derived from the name) and can be named by them; a pull succeeds only
+// for images put in the fake registry with AddRegistryImage. Thread-safe.
 #ifndef CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
 #define CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
 
@@ -32,6 +34,10 @@ class FakeSwarm {
   // Images live per host, so that engines made later for the same host see them.
   void AddImage(const std::string& hostname, const std::string& image);
   bool HasImage(const std::string& hostname, const std::string& image);
+  // An image the registry serves: PullImage of it works, and gives it a RepoDigest.
+  void AddRegistryImage(const std::string& image);
+  // The ID the fake gives an image of this name ("sha256:" + 64 hex digits).
+  static std::string ImageId(const std::string& image);
   // Tasks of `image` are rejected with `err`, three attempts per slot, as a swarm retries.
   void FailTasksOf(const std::string& image, const std::string& err);
 
@@ -58,6 +64,7 @@ class FakeSwarm {
   std::map<std::string, ServiceRecord> services_;        // by name
   std::map<std::string, std::set<std::string>> images_;  // by hostname
   std::map<std::string, std::string> failing_images_;    // image -> task error
+  std::set<std::string> registry_;                       // images a pull can fetch
   int next_id_ = 1;
 };
 
@@ -98,6 +105,7 @@ class FakeDockerEngine : public DockerEngine {
                            const BodySource& rootfs) override;
   absl::StatusOr<std::unique_ptr<ResponseStream>> SaveImage(const std::string& name) override;
   absl::Status LoadImage(const BodySource& tarball) override;
+  absl::Status PullImage(const std::string& image) override;
   absl::StatusOr<ImageInspect> InspectImage(const std::string& name) override;
   absl::StatusOr<std::vector<ImageSummary>> ListImages() override;
   absl::Status RemoveImage(const std::string& name, bool force) override;
@@ -112,6 +120,8 @@ class FakeDockerEngine : public DockerEngine {
   FakeSwarm::ServiceRecord* FindService(const std::string& id_or_name);
   // The error tasks of this service spec fail with (FailTasksOf), or null. REQUIRES: mu_ held.
   const std::string* TaskErrorOf(const ServiceSpec& spec);
+  // The name of the image `name_or_id` names on this host, or "". REQUIRES: mu_ held.
+  std::string FindImage(const std::string& name_or_id);
 
   std::shared_ptr<FakeSwarm> swarm_;
   const std::string hostname_, addr_;

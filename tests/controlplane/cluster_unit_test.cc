@@ -75,6 +75,8 @@ TEST(ServiceSpecTest, BadSpecsNameTheField) {
       {[](auto& s) { s.mutable_ports(0)->set_published(70000); }, "spec.ports"},
       {[](auto& s) { s.mutable_ports(0)->set_protocol("sctp"); }, "spec.ports.protocol"},
       {[](auto& s) { s.mutable_update_policy()->set_failure_action("explode"); }, "failure_action"},
+      {[](auto& s) { s.set_pull("sometimes"); }, "spec.pull"},
+      {[](auto& s) { (*s.mutable_labels())["com.musketeer.image"] = "x"; }, "spec.labels"},
   };
   for (const auto& c : cases) {
     pb::ServiceSpec s = JudgeSpec();
@@ -127,6 +129,35 @@ TEST(ComposeTest, ParsesTheShippedJudgeStack) {
   EXPECT_EQ(s.constraints(0), "node.platform.os == linux");
   ASSERT_EQ(c->networks.size(), 1u);
   EXPECT_EQ(c->networks[0].driver(), "overlay");
+  EXPECT_EQ(s.pull(), "") << "no pull_policy: the default, missing";
+  auto pulled = cluster::ParseCompose("services: {a: {image: x, pull_policy: if_not_present}}");
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(pulled->services[0].pull(), "missing") << "compose's alias of missing";
+}
+
+TEST(ImageReferenceTest, ImmutableReferencesAreIdsAndDigests) {
+  const std::string hex(64, 'a');
+  EXPECT_TRUE(cluster::IsImmutableImageReference("sha256:" + hex));
+  EXPECT_TRUE(cluster::IsImmutableImageReference("nginx@sha256:" + hex));
+  EXPECT_TRUE(cluster::IsImmutableImageReference("host:5000/a/b:1@sha256:" + hex));
+  EXPECT_FALSE(cluster::IsImmutableImageReference("judge_server:1.0"));
+  EXPECT_FALSE(cluster::IsImmutableImageReference("sha256:abc"));
+  EXPECT_FALSE(cluster::IsImmutableImageReference("nginx@sha256:" + std::string(64, 'z')));
+}
+
+TEST(ImageReferenceTest, ShowsTheUsersReferenceOnlyWhileThePinRuns) {
+  const std::string id = "sha256:" + std::string(64, 'b');
+  engine::ServiceSpec spec;
+  cluster::ApplyPinnedImage({"judge_server:1.0", id, {}, {}}, cluster::PullPolicy::kNever, spec);
+  const engine::ContainerSpec& container = spec.task_template.container_spec;
+  EXPECT_EQ(container.image, id);
+  EXPECT_EQ(cluster::ShownImage(container), "judge_server:1.0");
+  EXPECT_EQ(cluster::ShownPullPolicy(spec), "never");
+  // Changed behind the control plane's back (docker service update --image): the truth.
+  engine::ContainerSpec changed = container;
+  changed.image = "other:2";
+  EXPECT_EQ(cluster::ShownImage(changed), "other:2");
+  EXPECT_EQ(cluster::ShownPullPolicy(engine::ServiceSpec{}), "missing");
 }
 
 TEST(ComposeTest, RejectsWhatItCannotDeployWithTheField) {
@@ -137,6 +168,7 @@ TEST(ComposeTest, RejectsWhatItCannotDeployWithTheField) {
            {"services: {a: {image: x, deploy: {update_config: {delay: soon}}}}",
             "update_config.delay"},
            {"services: [1, 2]", "services"},
+           {"services: {a: {image: x, pull_policy: build}}", "services.a: spec.pull"},
            {"{{{", "not valid YAML"}}) {
     auto c = cluster::ParseCompose(yaml);
     EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << yaml;
