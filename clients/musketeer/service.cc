@@ -83,9 +83,13 @@ int Follow(const Connection& c, const std::string& name, bool json,
               << "\n";
     for (const auto& probe : final.routing().probes()) {
       std::cout << "  " << probe.address() << " (" << probe.node() << "): "
-                << (probe.answered() ? absl::StrCat(probe.hostnames_size(), " replicas answered: ",
-                                                    absl::StrJoin(probe.hostnames(), ", "))
-                                     : "no answer: " + probe.error())
+                << (!probe.answered() ? "no answer: " + probe.error()
+                    : probe.warming_up()
+                        ? absl::StrCat(probe.hostnames_size(), " of ", probe.expected(),
+                                       " replicas answered, still warming up: ",
+                                       absl::StrJoin(probe.hostnames(), ", "))
+                        : absl::StrCat(probe.hostnames_size(), " replicas answered: ",
+                                       absl::StrJoin(probe.hostnames(), ", ")))
                 << "\n";
     }
   }

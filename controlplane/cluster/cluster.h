@@ -45,6 +45,8 @@ struct ClusterOptions {
   absl::Duration poll_interval = absl::Milliseconds(200);  // what the docker CLI polls at
   absl::Duration stable_for = absl::Seconds(1);            // converged state must hold this long
   int probe_requests = 12;  // /ping requests per node after convergence
+  // How long the probe keeps asking a node until every replica answered there.
+  absl::Duration probe_patience = absl::Seconds(10);
 };
 
 class Cluster {
@@ -133,7 +135,10 @@ class Cluster {
   absl::Status UpdateSpec(const std::string& name,
                           const std::function<absl::Status(engine::ServiceSpec&)>& edit,
                           bool rollback);
-  pb::Routing Probe(const std::string& name, const state::ServiceRouting& routing);
+  // Probes the published port on every node until `expected` replicas answered on each, or
+  // `until`.
+  pb::Routing Probe(const std::string& name, const state::ServiceRouting& routing,
+                    uint32_t expected, absl::Time until);
   // Makes `ref` present on every ready swarm node and pins it (image_ref.h); image_ref.cc.
   absl::StatusOr<PinnedImage> PinServiceImage(const nodes::Node& manager_node,
                                               engine::DockerEngine& manager, const std::string& ref,

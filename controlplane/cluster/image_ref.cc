@@ -199,6 +199,17 @@ std::string ShownImage(const engine::ContainerSpec& container) {
   return user;
 }
 
+bool HasHealthcheck(engine::DockerEngine& engine, const engine::ContainerSpec& container) {
+  auto test_of = [](const std::optional<engine::HealthConfig>& h) -> std::optional<bool> {
+    if (!h || h->test.empty()) return std::nullopt;
+    return h->test[0] != "NONE";
+  };
+  if (auto own = test_of(container.healthcheck)) return *own;
+  auto image = engine.InspectImage(container.image);
+  if (!image.ok()) return false;
+  return test_of(image->config.healthcheck).value_or(false);
+}
+
 std::string ShownPullPolicy(const engine::ServiceSpec& spec) {
   const std::string policy = LabelOf(spec.labels, kPullLabel);
   return policy.empty() ? "missing" : policy;

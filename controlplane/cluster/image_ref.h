@@ -77,6 +77,11 @@ std::string ShownImage(const engine::ContainerSpec& container);
 // A service's pull policy from its Engine spec's labels ("missing" when unset).
 std::string ShownPullPolicy(const engine::ServiceSpec& spec);
 
+// Whether tasks of this ContainerSpec have a healthcheck: the spec's own, else the image's
+// (as `engine` has it; false when it lacks the image). Their agent reports such a task
+// running only once a probe has passed.
+bool HasHealthcheck(engine::DockerEngine& engine, const engine::ContainerSpec& container);
+
 }  // namespace musketeer::cluster
 
 #endif  // CONTROLPLANE_CLUSTER_IMAGE_REF_H_

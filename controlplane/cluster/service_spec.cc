@@ -19,7 +19,9 @@ engine::UpdateConfig ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
   c.delay = absl::Milliseconds(p.delay_ms());
   c.failure_action =
       p.failure_action().empty() ? (rollback ? "pause" : "rollback") : p.failure_action();
-  c.monitor = absl::Milliseconds(p.monitor_ms() ? p.monitor_ms() : 5000);
+  // docker's default is 5 s; a task reaches running only after its healthcheck passed (when
+  // it has one), so 1 s of watching for failures after the last one mostly saves waiting.
+  c.monitor = absl::Milliseconds(p.monitor_ms() ? p.monitor_ms() : 1000);
   c.order = p.order().empty() ? "stop-first" : p.order();
   return c;
 }

@@ -359,6 +359,7 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
   pb::ServiceProgress progress;
   absl::Time stable_since = absl::InfiniteFuture();
   std::string last_rendered;
+  std::map<std::string, bool> healthchecked;  // by image: asked once per watch
   for (;;) {
     auto svc = manager.InspectService(name);
     if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
@@ -438,9 +439,21 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
       return progress;
     }
     const absl::Time now = absl::Now();
-    if (running >= desired && !updating) {
+    // The stability window runs while the swarm still monitors an update (it overlaps the
+    // update's Monitor period instead of following it). It is skipped for tasks with a
+    // healthcheck: those count as running only after a probe passed, the stronger evidence.
+    const engine::ContainerSpec& container = svc->spec.task_template.container_spec;
+    if (!healthchecked.count(container.image))
+      healthchecked[container.image] = HasHealthcheck(manager, container);
+    const absl::Duration stable_for =
+        healthchecked[container.image] ? absl::ZeroDuration() : options_.stable_for;
+    if (running >= desired) {
       if (stable_since == absl::InfiniteFuture()) stable_since = now;
-      if (now - stable_since >= options_.stable_for) {
+    } else {
+      stable_since = absl::InfiniteFuture();
+    }
+    if (running >= desired && !updating) {
+      if (now - stable_since >= stable_for) {
         progress.set_state(update == "rollback_completed" ? "rolled_back" : "converged");
         if (update == "rollback_completed") {
           std::string why = update_message;
@@ -448,13 +461,12 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
           progress.set_message(why);
         }
         if (auto routing = store_.GetRouting(name); routing && !routing->Ports().empty()) {
-          *progress.mutable_routing() = Probe(name, *routing);
+          *progress.mutable_routing() = Probe(name, *routing, progress.running(),
+                                              std::min(deadline, now + options_.probe_patience));
         }
         sink(progress);
         return progress;
       }
-    } else {
-      stable_since = absl::InfiniteFuture();
     }
     progress.set_state(state);
     if (!last_error.empty()) progress.set_message(last_error);
@@ -472,7 +484,8 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
   }
 }
 
-pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting& routing) {
+pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting& routing,
+                           uint32_t expected, absl::Time until) {
   pb::Routing out;
   out.set_mode(routing.mode);
   out.set_edge_service(routing.edge_service);
@@ -491,19 +504,29 @@ pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting&
       p.set_node(targets[i].name);
       p.set_address(absl::StrCat(targets[i].ip, ":", port));
       std::set<std::string> hosts;
-      // The edge proxy may still be resolving the tasks: a few seconds of patience.
-      const absl::Time until = absl::Now() + absl::Seconds(10);
-      for (int n = 0; n < options_.probe_requests || (hosts.empty() && absl::Now() < until); ++n) {
+      // Right after convergence the edge proxy may not have resolved every task yet: ask
+      // until every replica answered here (requests go round robin), with patience.
+      p.set_expected(expected);
+      const int round = std::max<int>(options_.probe_requests, 2 * expected);
+      for (int n = 1;; ++n) {
         auto body = probe_(targets[i].ip, port);
         if (body.ok()) {
           p.set_answered(true);
           if (auto h = HostnameOf(*body); !h.empty()) hosts.insert(h);
         } else {
           p.set_error(std::string(body.status().message()));
-          if (n >= options_.probe_requests) absl::SleepFor(absl::Milliseconds(200));
         }
+        if (hosts.size() >= std::max<uint32_t>(expected, 1) || absl::Now() >= until) break;
+        // A round without every replica: the proxy re-resolves each second; wait a little.
+        if (!body.ok() || n % round == 0) absl::SleepFor(absl::Milliseconds(100));
       }
       if (p.answered()) p.clear_error();
+      if (hosts.size() < expected) {
+        p.set_warming_up(true);
+        p.set_error(absl::StrCat(hosts.size(), " of ", expected,
+                                 " replicas answered here so far: still warming up (the edge "
+                                 "proxy re-resolves the tasks every second)"));
+      }
       for (const auto& h : hosts) p.add_hostnames(h);
     });
   }

@@ -43,6 +43,11 @@ bool FakeSwarm::HasImage(const std::string& hostname, const std::string& image) 
   return images_[hostname].count(image) > 0;
 }
 
+void FakeSwarm::SetImageHealthcheck(const std::string& image, std::vector<std::string> test) {
+  std::lock_guard lock(mu_);
+  image_healthchecks_[image] = std::move(test);
+}
+
 void FakeSwarm::AddRegistryImage(const std::string& image) {
   std::lock_guard lock(mu_);
   registry_.insert(image);
@@ -506,6 +511,8 @@ absl::StatusOr<ImageInspect> FakeDockerEngine::InspectImage(const std::string& n
   ImageInspect image;
   image.id = FakeSwarm::ImageId(found);
   image.repo_tags = {found};
+  if (auto it = swarm_->image_healthchecks_.find(found); it != swarm_->image_healthchecks_.end())
+    image.config.healthcheck.emplace().test = it->second;
   if (swarm_->registry_.count(found))  // "repo@sha256:...", as a pulled image has
     image.repo_digests = {found.substr(0, found.rfind(':')) + "@" + FakeSwarm::ImageId(found)};
   return image;

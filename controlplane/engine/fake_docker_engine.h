@@ -34,6 +34,8 @@ class FakeSwarm {
   // Images live per host, so that engines made later for the same host see them.
   void AddImage(const std::string& hostname, const std::string& image);
   bool HasImage(const std::string& hostname, const std::string& image);
+  // The image's HEALTHCHECK (its Config.Healthcheck.Test), on every host.
+  void SetImageHealthcheck(const std::string& image, std::vector<std::string> test);
   // An image the registry serves: PullImage of it works, and gives it a RepoDigest.
   void AddRegistryImage(const std::string& image);
   // The ID the fake gives an image of this name ("sha256:" + 64 hex digits).
@@ -65,6 +67,7 @@ class FakeSwarm {
   std::map<std::string, std::set<std::string>> images_;  // by hostname
   std::map<std::string, std::string> failing_images_;    // image -> task error
   std::set<std::string> registry_;                       // images a pull can fetch
+  std::map<std::string, std::vector<std::string>> image_healthchecks_;
   int next_id_ = 1;
 };
 

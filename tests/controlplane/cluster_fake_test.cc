@@ -17,6 +17,7 @@ namespace musketeer::cluster {
 namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
+namespace json = boost::json;
 
 // Nodes that exist as soon as they are created; addresses 10.0.0.2, .3, ...
 class FakeNodeDriver : public nodes::NodeDriver {
@@ -82,6 +83,7 @@ class ClusterTest : public ::testing::Test {
     options.poll_interval = absl::Milliseconds(1);
     options.stable_for = absl::ZeroDuration();
     options.probe_requests = 3;
+    options.probe_patience = probe_patience_;
     auto swarm = swarm_;
     cluster_ = std::make_unique<Cluster>(
         std::map<std::string, nodes::NodeDriver*>{{"local", &driver_}},
@@ -92,7 +94,9 @@ class ClusterTest : public ::testing::Test {
         // The edge answers from the three replicas in turn, per node (probes run in parallel).
         [this](const std::string& ip, uint16_t port) -> absl::StatusOr<std::string> {
           std::lock_guard lock(probe_mu_);
-          const int n = probes_[absl::StrCat(ip, ":", port)]++;
+          const std::string address = absl::StrCat(ip, ":", port);
+          const int n = probes_[address]++;
+          if (answer_) return answer_(address, n);
           return absl::StrCat("{\"hostname\":\"replica", n % 3, "\"}");
         },
         options);
@@ -148,6 +152,9 @@ class ClusterTest : public ::testing::Test {
   std::unique_ptr<Cluster> cluster_;
   std::mutex probe_mu_;
   std::map<std::string, int> probes_;  // requests per address
+  // When set, what the n-th request to an address answers (else replica n % 3).
+  std::function<absl::StatusOr<std::string>(const std::string& address, int n)> answer_;
+  absl::Duration probe_patience_ = absl::Seconds(10);
 };
 
 TEST_F(ClusterTest, JoinBeforeInitIsAFailedPreconditionWithAHint) {
@@ -748,6 +755,70 @@ TEST_F(ClusterTest, AnUpdatePinsItsNewImageAndScaleAndRollbackKeepThePins) {
   auto back = cluster_->RollbackService("judge_swarm", true, Soon());
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->spec().image(), "judge_server:2.0") << "the spec before the scale";
+}
+
+// ---------------------------------------------------------------- routing report (§3)
+
+TEST_F(ClusterTest, TheRoutingReportWaitsUntilEveryReplicaAnswersOnEveryNode) {
+  // worker1's proxy (10.0.0.3) knows one replica for its first 40 requests, then all three;
+  // manager1's refuses connections for its first 5.
+  answer_ = [](const std::string& address, int n) -> absl::StatusOr<std::string> {
+    if (address == "10.0.0.2:8090" && n < 5) return absl::UnavailableError("connection refused");
+    const int replica = address == "10.0.0.3:8090" && n < 40 ? 0 : n % 3;
+    return absl::StrCat("{\"hostname\":\"replica", replica, "\"}");
+  };
+  Tutorial();
+  auto svc = cluster_->CreateService(JudgeService(3), Soon());
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  ASSERT_EQ(svc->routing().probes_size(), 3);
+  for (const auto& p : svc->routing().probes()) {
+    EXPECT_TRUE(p.answered()) << p.node();
+    EXPECT_EQ(p.hostnames_size(), 3) << p.node();
+    EXPECT_EQ(p.expected(), 3u);
+    EXPECT_FALSE(p.warming_up()) << p.node();
+    EXPECT_EQ(p.error(), "") << p.node();
+  }
+  std::lock_guard lock(probe_mu_);
+  EXPECT_GT(probes_["10.0.0.3:8090"], 40) << "it kept asking worker1";
+}
+
+TEST_F(ClusterTest, ANodeWhoseProxyHasNotResolvedEveryReplicaIsReportedAsWarmingUp) {
+  probe_patience_ = absl::Milliseconds(300);
+  Make(/*ipvs=*/false);
+  answer_ = [](const std::string& address, int n) -> absl::StatusOr<std::string> {
+    return absl::StrCat("{\"hostname\":\"replica", address == "10.0.0.4:8090" ? 0 : n % 3, "\"}");
+  };
+  Tutorial();
+  auto svc = cluster_->CreateService(JudgeService(3), Soon());
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  for (const auto& p : svc->routing().probes()) {
+    if (p.node() != "worker2") {
+      EXPECT_FALSE(p.warming_up()) << p.node();
+      continue;
+    }
+    EXPECT_TRUE(p.answered());
+    EXPECT_TRUE(p.warming_up());
+    EXPECT_EQ(p.hostnames_size(), 1);
+    EXPECT_THAT(p.error(), HasSubstr("1 of 3 replicas answered here so far: still warming up"));
+  }
+}
+
+TEST_F(ClusterTest, AHealthcheckIsTheSpecsOwnElseTheImages) {
+  engine::FakeDockerEngine engine(swarm_, "manager1", "10.0.0.2");
+  swarm_->AddImage("manager1", "judge_server:1.0");
+  auto container = [](std::optional<std::vector<std::string>> test) {
+    engine::ContainerSpec c;
+    c.image = "judge_server:1.0";
+    if (test) c.healthcheck.emplace().test = *test;
+    return c;
+  };
+  EXPECT_TRUE(HasHealthcheck(engine, container(std::vector<std::string>{"CMD", "true"})));
+  EXPECT_FALSE(HasHealthcheck(engine, container(std::vector<std::string>{"NONE"})));
+  EXPECT_FALSE(HasHealthcheck(engine, container(std::nullopt))) << "the image has none";
+  swarm_->SetImageHealthcheck("judge_server:1.0", {"CMD", "judge_server", "--healthcheck"});
+  EXPECT_TRUE(HasHealthcheck(engine, container(std::nullopt))) << "the image's own";
+  EXPECT_FALSE(HasHealthcheck(engine, container(std::vector<std::string>{"NONE"})))
+      << "the spec turns the image's off";
 }
 
 }  // namespace
