@@ -1,6 +1,10 @@
 // Unary latency and throughput of the musketeer API under concurrency.
-//   api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService[:NAME]
-// Prints one JSON object: calls, errors, calls_per_second, p50_ms, p99_ms.
+//   api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService[:NAME] [RATE]
+// THREADS callers each call in a loop (closed loop: the latency then includes the wait for a
+// core when the machine is saturated), or, with RATE (calls/s over all callers), each caller
+// calls on a fixed schedule and a call's latency counts from when it was due (so a slow call
+// also charges the calls it delayed: no coordinated omission).
+// Prints one JSON object: calls, errors, calls_per_second, p50_ms, p99_ms, rate.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -17,10 +21,12 @@ namespace pb = ::musketeer::v1;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
-  if (argc != 7) {
-    std::cerr << "usage: api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService:NAME\n";
+  if (argc != 7 && argc != 8) {
+    std::cerr
+        << "usage: api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService:NAME [RATE]\n";
     return 2;
   }
+  const double rate = argc == 8 ? std::stod(argv[7]) : 0;
   std::ifstream ca_in(argv[2]);
   std::stringstream ca;
   ca << ca_in.rdbuf();
@@ -39,11 +45,20 @@ int main(int argc, char** argv) {
     workers.emplace_back([&, t] {
       auto nodes = pb::Nodes::NewStub(channel);
       auto services = pb::Services::NewStub(channel);
+      // Paced: caller t is due at start + (t + k * threads) / rate.
+      const auto period = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(rate > 0 ? threads / rate : 0));
+      auto due = Clock::now() + period * t / std::max(threads, 1);
       while (Clock::now() < end) {
+        if (rate > 0) {
+          std::this_thread::sleep_until(due);
+          if (Clock::now() >= end) break;
+        }
         grpc::ClientContext ctx;
         ctx.AddMetadata("authorization", "Bearer " + token);
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        const auto start = Clock::now();
+        const auto start = rate > 0 ? due : Clock::now();
+        due += period;
         grpc::Status s;
         if (method == "ListNodes") {
           pb::ListNodesResponse out;
@@ -71,6 +86,6 @@ int main(int argc, char** argv) {
   std::cout << "{\"method\": \"" << method << "\", \"threads\": " << threads
             << ", \"calls\": " << all.size() << ", \"errors\": " << errors
             << ", \"calls_per_second\": " << all.size() / seconds << ", \"p50_ms\": " << pct(50)
-            << ", \"p99_ms\": " << pct(99) << "}\n";
+            << ", \"p99_ms\": " << pct(99) << ", \"rate\": " << rate << "}\n";
   return errors == 0 ? 0 : 1;
 }

@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/cluster/http_probe.h"
 #include "controlplane/nodes/local_driver.h"
@@ -34,23 +35,32 @@ struct Flags {
   std::string bridge = "musk0";
   std::string ipvs = "auto";  // auto, yes, no
   std::string edge_image = "musketeer/edge:1";
+  std::string view = "on";  // serve reads from the live view
+  std::string view_resync = "1s";
 };
 
 void Usage() {
   std::cerr << "usage: musketeerd [--state-dir DIR] [--run-dir DIR] [--listen HOST:PORT] "
                "[--node-subnet CIDR]\n"
                "                  [--bridge NAME] [--ipvs auto|yes|no] [--edge-image IMAGE]\n"
+               "                  [--view on|off] [--view-resync DURATION]\n"
                "defaults: --state-dir /var/lib/musketeer --run-dir /run/musketeer --listen "
                "127.0.0.1:7443\n"
                "          --node-subnet 10.213.0.0/24 --bridge musk0 --ipvs auto --edge-image "
-               "musketeer/edge:1\n";
+               "musketeer/edge:1\n"
+               "          --view on --view-resync 1s (reads come from a view of the cluster kept "
+               "fresh by\n"
+               "          the engines' events and read again every DURATION: its staleness "
+               "bound)\n";
 }
 
 bool ParseFlags(int argc, char** argv, Flags& f) {
   std::map<std::string, std::string*> known = {
-      {"--state-dir", &f.state_dir},     {"--run-dir", &f.run_dir}, {"--listen", &f.listen},
-      {"--node-subnet", &f.node_subnet}, {"--bridge", &f.bridge},   {"--ipvs", &f.ipvs},
-      {"--edge-image", &f.edge_image}};
+      {"--state-dir", &f.state_dir},    {"--run-dir", &f.run_dir},
+      {"--listen", &f.listen},          {"--node-subnet", &f.node_subnet},
+      {"--bridge", &f.bridge},          {"--ipvs", &f.ipvs},
+      {"--edge-image", &f.edge_image},  {"--view", &f.view},
+      {"--view-resync", &f.view_resync}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
     if (arg == "--help" || arg == "-h") return false;
@@ -70,6 +80,15 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
   }
   if (f.ipvs != "auto" && f.ipvs != "yes" && f.ipvs != "no") {
     std::cerr << "musketeerd: --ipvs must be auto, yes or no\n";
+    return false;
+  }
+  if (f.view != "on" && f.view != "off") {
+    std::cerr << "musketeerd: --view must be on or off\n";
+    return false;
+  }
+  absl::Duration resync;
+  if (!absl::ParseDuration(f.view_resync, &resync) || resync < absl::Milliseconds(100)) {
+    std::cerr << "musketeerd: --view-resync takes a duration of at least 100ms, e.g. 1s\n";
     return false;
   }
   return true;
@@ -142,6 +161,8 @@ int main(int argc, char** argv) {
       flags.ipvs == "yes" ||
       (flags.ipvs == "auto" && (fs::exists("/proc/net/ip_vs") || fs::exists("/sys/module/ip_vs")));
   options.edge_image = flags.edge_image;
+  options.live_view = flags.view == "on";
+  absl::ParseDuration(flags.view_resync, &options.view.resync);
   cluster::Cluster cluster(
       {{"local", local->get()}, {"remote", &remote}},
       [](const nodes::Node& n) { return engine::NewHttpDockerEngine(n.endpoint); }, **store,

@@ -20,7 +20,9 @@ Cluster::Cluster(std::map<std::string, nodes::NodeDriver*> drivers, EngineFactor
       engine_factory_(std::move(engines)),
       store_(store),
       probe_(std::move(probe)),
-      options_(options) {}
+      options_(options) {
+  if (options_.live_view) StartLiveView();
+}
 
 // ---------------------------------------------------------------- nodes
 
@@ -139,22 +141,24 @@ absl::StatusOr<pb::Node> Cluster::CreateNode(const pb::CreateNodeRequest& req) {
 }
 
 absl::StatusOr<pb::Node> Cluster::GetNode(const std::string& name) {
-  auto h = FindNode(name);
+  auto view = ReadView();
+  auto h = view ? ViewNode(*view, name) : FindNode(name);
   if (!h.ok()) return h.status();
-  if (auto m = Manager(); m.ok()) {
+  if (auto m = view ? ViewManager(view) : Manager(); m.ok()) {
     if (auto list = m->second->ListNodes(); list.ok()) {
       for (const auto& n : *list) {
-        if (n.description.hostname == name) return ToProto(h->node, &n);
+        if (n.description.hostname == name) return Annotated(view, ToProto(h->node, &n));
       }
     }
   }
-  return ToProto(h->node, nullptr);
+  return Annotated(view, ToProto(h->node, nullptr));
 }
 
 absl::StatusOr<std::vector<pb::Node>> Cluster::ListNodes() {
-  std::vector<NodeHandle> all = AllNodes();
+  auto view = ReadView();
+  std::vector<NodeHandle> all = view ? ViewNodes(*view) : AllNodes();
   std::map<std::string, engine::Node> swarm_nodes;  // by hostname
-  if (auto m = Manager(); m.ok()) {
+  if (auto m = view ? ViewManager(view) : Manager(); m.ok()) {
     if (auto list = m->second->ListNodes(); list.ok()) {
       for (auto& n : *list) swarm_nodes[n.description.hostname] = std::move(n);
     }
@@ -162,7 +166,8 @@ absl::StatusOr<std::vector<pb::Node>> Cluster::ListNodes() {
   std::vector<pb::Node> out;
   for (const auto& h : all) {
     auto it = swarm_nodes.find(h.node.name);
-    out.push_back(ToProto(h.node, it == swarm_nodes.end() ? nullptr : &it->second));
+    out.push_back(
+        Annotated(view, ToProto(h.node, it == swarm_nodes.end() ? nullptr : &it->second)));
   }
   return out;
 }

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "controlplane/cluster/image_ref.h"
+#include "controlplane/cluster/live_view.h"
 #include "controlplane/engine/docker_engine.h"
 #include "controlplane/nodes/node_driver.h"
 #include "controlplane/state/state_store.h"
@@ -47,6 +48,11 @@ struct ClusterOptions {
   int probe_requests = 12;  // /ping requests per node after convergence
   // How long the probe keeps asking a node until every replica answered there.
   absl::Duration probe_patience = absl::Seconds(10);
+  // Serve reads (nodes, services, tasks) from a live view kept fresh by the engines' events
+  // (live_view.h); `view_background` runs its refresh and event threads.
+  bool live_view = false;
+  bool view_background = true;
+  LiveViewOptions view;
 };
 
 class Cluster {
@@ -55,6 +61,7 @@ class Cluster {
           state::StateStore& store, PingProbe probe, ClusterOptions options);
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
+  ~Cluster();
 
   // Nodes.
   absl::StatusOr<pb::Node> CreateNode(const pb::CreateNodeRequest& req);
@@ -149,6 +156,18 @@ class Cluster {
                                               PullPolicy* policy);
   absl::Status RemoveServiceAndEdge(engine::DockerEngine& manager, const std::string& name);
 
+  // Reads through the live view (cluster_view.cc). ReadView() is null without one; with one,
+  // ViewManager/ViewNodes/ViewNode answer from its snapshot what Manager/AllNodes/FindNode
+  // answer from the engines and drivers.
+  void StartLiveView();
+  std::shared_ptr<const ViewSnapshot> ReadView();
+  absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> ViewManager(
+      const std::shared_ptr<const ViewSnapshot>& view);
+  std::vector<NodeHandle> ViewNodes(const ViewSnapshot& view);
+  absl::StatusOr<NodeHandle> ViewNode(const ViewSnapshot& view, const std::string& name);
+  // Adds the view's stream state and time to a node read from it (unchanged without one).
+  pb::Node Annotated(const std::shared_ptr<const ViewSnapshot>& view, pb::Node node);
+
   std::map<std::string, nodes::NodeDriver*> drivers_;
   EngineFactory engine_factory_;
   state::StateStore& store_;
@@ -158,6 +177,10 @@ class Cluster {
   std::map<std::string, std::shared_ptr<engine::DockerEngine>> engines_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::unique_ptr<std::mutex>> service_mu_ ABSL_GUARDED_BY(mu_);
   std::string last_manager_ ABSL_GUARDED_BY(mu_);
+  // With a live view: the drivers wrapped so that their actions are noted, then the view
+  // (stopped first on destruction, while what it reads from still exists).
+  std::vector<std::unique_ptr<nodes::NodeDriver>> noting_drivers_;
+  std::unique_ptr<LiveView> view_;
 };
 
 // Converts a ServiceSpec to the Engine API's spec. An edge-routed service is in dnsrr mode

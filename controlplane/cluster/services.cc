@@ -225,6 +225,7 @@ absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bo
   if (!wait) return GetService(name);
   auto progress = WatchService(name, deadline, [](const pb::ServiceProgress&) { return true; });
   if (!progress.ok()) return progress.status();
+  if (view_) view_->NoteWrite();  // the answer must show what the watch saw, not an older view
   auto svc = GetService(name);
   if (!svc.ok()) return svc;
   *svc->mutable_routing() = progress->routing();
@@ -242,7 +243,8 @@ absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bo
 // ---------------------------------------------------------------- read
 
 absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
-  auto m = Manager();
+  auto view = ReadView();
+  auto m = view ? ViewManager(view) : Manager();
   if (!m.ok()) return m.status();
   auto v = m->second->InspectService(name);
   if (!v.ok()) {
@@ -263,6 +265,8 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
     out.set_update_message(v->update_status->message);
   }
   out.set_stack(Label(v->spec, kStackLabel));
+  if (view)
+    out.set_observed_at(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", view->taken, absl::UTCTimeZone()));
   if (routing) {
     out.mutable_routing()->set_mode(routing->mode);
     out.mutable_routing()->set_edge_service(routing->edge_service);
@@ -293,7 +297,8 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
 }
 
 absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string& stack) {
-  auto m = Manager();
+  auto view = ReadView();
+  auto m = view ? ViewManager(view) : Manager();
   if (!m.ok()) return m.status();
   auto list = m->second->ListServices();
   if (!list.ok()) return list.status();
@@ -319,7 +324,8 @@ absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string
 }
 
 absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& service) {
-  auto m = Manager();
+  auto view = ReadView();
+  auto m = view ? ViewManager(view) : Manager();
   if (!m.ok()) return m.status();
   auto svc = m->second->InspectService(service);
   if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", service, "' does not exist"));

@@ -247,7 +247,7 @@ class HttpDockerEngine : public DockerEngine {
   }
 
   absl::Status Events(int64_t since, int64_t until, const EventFilters& filters,
-                      const EventSink& sink) override {
+                      const EventSink& sink, const std::function<bool()>& cancelled) override {
     std::string path = absl::StrCat("/events?since=", since);
     if (until > 0) absl::StrAppend(&path, "&until=", until);
     if (!filters.empty()) {
@@ -262,6 +262,7 @@ class HttpDockerEngine : public DockerEngine {
     auto stream = client_.OpenStream("GET", path, nullptr, "",
                                      until > 0 ? std::chrono::seconds(30) : std::chrono::hours(24));
     if (!stream.ok()) return stream.status();
+    if (cancelled) (*stream)->set_cancelled(cancelled);
     for (;;) {
       auto line = (*stream)->ReadLine();
       if (!line.ok()) return line.status();

@@ -87,9 +87,11 @@ class DockerEngine {
 
   // Events between `since` and `until` (Unix seconds; until 0 = follow until `sink`
   // returns false), filtered by `filters` (e.g. {{"type", {"network"}}}).
+  // While following, `cancelled` (when set) is asked twice a second while no event arrives
+  // (so only once the stream is open); true ends the stream.
   using EventSink = std::function<bool(const Event& event)>;
   virtual absl::Status Events(int64_t since, int64_t until, const EventFilters& filters,
-                              const EventSink& sink) = 0;
+                              const EventSink& sink, const std::function<bool()>& cancelled) = 0;
 };
 
 // The real engine over HTTP. `client` is owned.

@@ -27,10 +27,30 @@ void FakeSwarm::FailNext(const std::string& method, absl::Status status) {
 }
 
 void FakeSwarm::SetNodeDown(const std::string& hostname, bool down) {
-  std::lock_guard lock(mu_);
-  for (auto& n : nodes_) {
-    if (n.description.hostname == hostname) n.status.state = down ? "down" : "ready";
+  {
+    std::lock_guard lock(mu_);
+    for (auto& n : nodes_) {
+      if (n.description.hostname != hostname) continue;
+      n.status.state = down ? "down" : "ready";
+      Event e;  // what a manager sends then
+      e.type = "node";
+      e.action = "update";
+      e.actor.id = n.id;
+      events_.push_back(std::move(e));
+    }
   }
+  events_cv_.notify_all();
+}
+
+void FakeSwarm::BreakEvents(const std::string& hostname, bool broken) {
+  {
+    std::lock_guard lock(mu_);
+    if (broken)
+      broken_events_.insert(hostname);
+    else
+      broken_events_.erase(hostname);
+  }
+  events_cv_.notify_all();
 }
 
 void FakeSwarm::AddImage(const std::string& hostname, const std::string& image) {
@@ -115,10 +135,12 @@ std::string FakeDockerEngine::FindImage(const std::string& name_or_id) {
 }
 
 namespace {
-Task MakeTask(const std::string& id, int64_t slot, const std::string& node, const char* desired,
-              int second, const ContainerSpec& container, TaskStatus status) {
+Task MakeTask(const std::string& service, const std::string& id, int64_t slot,
+              const std::string& node, const char* desired, int second,
+              const ContainerSpec& container, TaskStatus status) {
   Task t;
   t.id = id;
+  t.service_id = service;
   t.slot = slot;
   t.node_id = node;
   t.desired_state = desired;
@@ -325,18 +347,22 @@ absl::StatusOr<std::string> FakeDockerEngine::CreateService(const ServiceSpec& s
   return s.id;
 }
 
+Service FakeDockerEngine::ServiceObject(const FakeSwarm::ServiceRecord& s) {
+  Service out;
+  out.id = s.id;
+  out.version.index = s.version;
+  out.spec = s.spec;
+  out.created_at = "2026-11-25T00:00:00Z";
+  out.previous_spec = s.previous;
+  out.update_status = s.update_status;
+  return out;
+}
+
 absl::StatusOr<Service> FakeDockerEngine::InspectService(const std::string& id) {
   FAKE_RECORD("InspectService " + id);
   FakeSwarm::ServiceRecord* s = FindService(id);
   if (s == nullptr) return absl::NotFoundError("service " + id + " not found");
-  Service out;
-  out.id = s->id;
-  out.version.index = s->version;
-  out.spec = s->spec;
-  out.created_at = "2026-11-25T00:00:00Z";
-  out.previous_spec = s->previous;
-  out.update_status = s->update_status;
-  return out;
+  return ServiceObject(*s);
 }
 
 absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t version,
@@ -358,7 +384,7 @@ absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t ver
     const std::string* err = TaskErrorOf(spec);
     if (err != nullptr && spec.update_config && spec.update_config->failure_action == "rollback") {
       std::swap(s->spec, *s->previous);  // what the swarm does once the first task fails
-      s->abandoned.push_back(MakeTask(s->id + ".1.9", 1, "", "shutdown", 9,
+      s->abandoned.push_back(MakeTask(s->id, s->id + ".1.9", 1, "", "shutdown", 9,
                                       spec.task_template.container_spec, Status("rejected", *err)));
       s->update_status =
           Update("rollback_completed",
@@ -383,12 +409,7 @@ absl::Status FakeDockerEngine::RemoveService(const std::string& id) {
 absl::StatusOr<std::vector<Service>> FakeDockerEngine::ListServices() {
   FAKE_RECORD("ListServices");
   std::vector<Service> out;
-  for (const auto& [name, s] : swarm_->services_) {
-    Service svc;
-    svc.id = s.id;
-    svc.spec = s.spec;
-    out.push_back(std::move(svc));
-  }
+  for (const auto& [name, s] : swarm_->services_) out.push_back(ServiceObject(s));
   return out;
 }
 
@@ -412,7 +433,7 @@ absl::StatusOr<std::vector<Task>> FakeDockerEngine::ListTasks(const std::string&
     const int attempts = err == nullptr ? 1 : 3;
     for (int64_t i = 0; i < count && !ready.empty(); ++i) {
       for (int a = 1; a <= attempts; ++a) {
-        out.push_back(MakeTask(absl::StrCat(s.id, ".", i + 1, ".", a), global ? 0 : i + 1,
+        out.push_back(MakeTask(s.id, absl::StrCat(s.id, ".", i + 1, ".", a), global ? 0 : i + 1,
                                ready[i % ready.size()]->id, a == attempts ? "running" : "shutdown",
                                a, container,
                                err == nullptr ? Status("running") : Status("rejected", *err)));
@@ -556,12 +577,37 @@ absl::Status FakeDockerEngine::RemoveImage(const std::string& name, bool force) 
 }
 
 absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const EventFilters& filters,
-                                      const EventSink&) {
+                                      const EventSink& sink,
+                                      const std::function<bool()>& cancelled) {
   std::string f;
   for (const auto& [key, values] : filters)
     absl::StrAppend(&f, key, "=", absl::StrJoin(values, ","), ";");
-  FAKE_RECORD(absl::StrCat("Events since=", since, " until=", until, " ", f));
-  return absl::OkStatus();  // the fake's world has no event history
+  std::unique_lock lock(swarm_->mu_);
+  if (absl::Status s =
+          swarm_->Record(hostname_, absl::StrCat("Events since=", since, " until=", until, " ", f));
+      !s.ok())
+    return s;
+  if (until > 0) return absl::OkStatus();  // the fake's world has no event history
+  // Following: what happens from now on, until the stream breaks or the caller stops.
+  size_t seen = swarm_->events_.size();
+  for (;;) {
+    if (swarm_->broken_events_.count(hostname_))
+      return absl::UnavailableError("events of " + hostname_ + ": connection reset by peer");
+    while (seen < swarm_->events_.size()) {
+      const Event e = swarm_->events_[seen++];
+      lock.unlock();
+      const bool more = sink(e);
+      lock.lock();
+      if (!more) return absl::OkStatus();
+    }
+    swarm_->events_cv_.wait_for(lock, std::chrono::milliseconds(20));
+    if (cancelled) {
+      lock.unlock();
+      const bool stop = cancelled();
+      lock.lock();
+      if (stop) return absl::CancelledError("events: the caller went away");
+    }
+  }
 }
 
 }  // namespace musketeer::engine

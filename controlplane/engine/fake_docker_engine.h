@@ -12,6 +12,7 @@
 #ifndef CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
 #define CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,8 +30,11 @@ class FakeSwarm {
   std::vector<std::string> Calls();                      // every call so far, in order
   std::string CallsMatching(const std::string& needle);  // the matching ones, one per line
   void FailNext(const std::string& method, absl::Status status);
-  // Marks a node down (as a killed dockerd would be seen by the managers).
+  // Marks a node down (as a killed dockerd would be seen by the managers), with the node
+  // event a manager sends then.
   void SetNodeDown(const std::string& hostname, bool down);
+  // Event streams of `hostname` fail (as when its engine dies) until told otherwise.
+  void BreakEvents(const std::string& hostname, bool broken);
   // Images live per host, so that engines made later for the same host see them.
   void AddImage(const std::string& hostname, const std::string& image);
   bool HasImage(const std::string& hostname, const std::string& image);
@@ -68,6 +72,9 @@ class FakeSwarm {
   std::map<std::string, std::string> failing_images_;    // image -> task error
   std::set<std::string> registry_;                       // images a pull can fetch
   std::map<std::string, std::vector<std::string>> image_healthchecks_;
+  std::vector<Event> events_;            // followed by Events(until = 0)
+  std::set<std::string> broken_events_;  // hosts whose event streams fail
+  std::condition_variable events_cv_;
   int next_id_ = 1;
 };
 
@@ -115,12 +122,14 @@ class FakeDockerEngine : public DockerEngine {
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers() override;
   absl::StatusOr<ContainerInspect> InspectContainer(const std::string& id) override;
   absl::Status Events(int64_t since, int64_t until, const EventFilters& filters,
-                      const EventSink& sink) override;
+                      const EventSink& sink, const std::function<bool()>& cancelled) override;
 
  private:
   bool InSwarm();  // REQUIRES: swarm_->mu_ held
   // REQUIRES: swarm_->mu_ held.
   FakeSwarm::ServiceRecord* FindService(const std::string& id_or_name);
+  // A service as GET /services/{id} (and each element of GET /services) shows it.
+  static Service ServiceObject(const FakeSwarm::ServiceRecord& s);
   // The error tasks of this service spec fail with (FailTasksOf), or null. REQUIRES: mu_ held.
   const std::string* TaskErrorOf(const ServiceSpec& spec);
   // The name of the image `name_or_id` names on this host, or "". REQUIRES: mu_ held.

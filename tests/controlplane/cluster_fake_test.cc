@@ -84,6 +84,9 @@ class ClusterTest : public ::testing::Test {
     options.stable_for = absl::ZeroDuration();
     options.probe_requests = 3;
     options.probe_patience = probe_patience_;
+    options.live_view = live_view_;
+    options.view_background = view_background_;
+    options.view = view_options_;
     auto swarm = swarm_;
     cluster_ = std::make_unique<Cluster>(
         std::map<std::string, nodes::NodeDriver*>{{"local", &driver_}},
@@ -144,6 +147,17 @@ class ClusterTest : public ::testing::Test {
     return req;
   }
   absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
+  // Asks `done` until it holds or 10 s have passed; whether it held.
+  bool Eventually(const std::function<bool()>& done) {
+    for (const absl::Time until = Soon(); absl::Now() < until;
+         absl::SleepFor(absl::Milliseconds(5)))
+      if (done()) return true;
+    return done();
+  }
+  size_t CallCount(const std::string& needle) {
+    const std::string calls = swarm_->CallsMatching(needle);
+    return calls.empty() ? 0 : std::count(calls.begin(), calls.end(), '\n') + 1;
+  }
 
   std::string dir_;
   FakeNodeDriver driver_;
@@ -155,6 +169,8 @@ class ClusterTest : public ::testing::Test {
   // When set, what the n-th request to an address answers (else replica n % 3).
   std::function<absl::StatusOr<std::string>(const std::string& address, int n)> answer_;
   absl::Duration probe_patience_ = absl::Seconds(10);
+  bool live_view_ = false, view_background_ = false;
+  LiveViewOptions view_options_;
 };
 
 TEST_F(ClusterTest, JoinBeforeInitIsAFailedPreconditionWithAHint) {
@@ -819,6 +835,89 @@ TEST_F(ClusterTest, AHealthcheckIsTheSpecsOwnElseTheImages) {
   EXPECT_TRUE(HasHealthcheck(engine, container(std::nullopt))) << "the image's own";
   EXPECT_FALSE(HasHealthcheck(engine, container(std::vector<std::string>{"NONE"})))
       << "the spec turns the image's off";
+}
+
+// ---------------------------------------------------------------- live view (§4)
+
+TEST_F(ClusterTest, ReadsComeFromTheLiveViewAndSeeTheControlPlanesOwnWritesAtOnce) {
+  live_view_ = true;
+  view_options_.resync = absl::Hours(1);  // nothing but writes makes it read again
+  Make(/*ipvs=*/false);
+  Tutorial();
+  auto created = cluster_->CreateService(JudgeService(3), Soon());
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->running(), 3u) << "the create's answer shows what its watch saw";
+  ASSERT_TRUE(cluster_->GetService("judge_swarm").ok());
+  const size_t engine_reads = CallCount("ListTasks") + CallCount("ListNodes");
+  for (int i = 0; i < 20; ++i) {
+    auto svc = cluster_->GetService("judge_swarm");
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    EXPECT_EQ(svc->running(), 3u);
+    EXPECT_EQ(svc->spec().image(), "judge_server:1.0");
+    EXPECT_FALSE(svc->observed_at().empty());
+    auto nodes = cluster_->ListNodes();
+    ASSERT_TRUE(nodes.ok());
+    ASSERT_EQ(nodes->size(), 3u);
+    EXPECT_EQ((*nodes)[0].swarm_role(), "manager");
+    EXPECT_EQ((*nodes)[2].swarm_status(), "ready");
+    EXPECT_EQ((*nodes)[2].event_stream(), "not watched") << "no event threads in this test";
+    EXPECT_EQ(cluster_->ListTasks("judge_swarm")->size(), 3u);
+  }
+  EXPECT_EQ(CallCount("ListTasks") + CallCount("ListNodes"), engine_reads)
+      << "repeated reads were served from memory";
+  // A write through the control plane is visible to the very next read.
+  pb::UpdateServiceRequest scale;
+  scale.set_name("judge_swarm");
+  scale.set_replicas(5);
+  ASSERT_TRUE(cluster_->UpdateService(scale, Soon()).ok());
+  EXPECT_EQ(cluster_->GetService("judge_swarm")->spec().replicas(), 5u);
+  ASSERT_TRUE(cluster_->DeleteService("judge_swarm").ok());
+  EXPECT_EQ(cluster_->GetService("judge_swarm").status().code(), absl::StatusCode::kNotFound);
+  pb::NodeActionRequest stop;
+  ASSERT_TRUE(cluster_->NodeAction("worker1", "stop").ok());
+  EXPECT_EQ(cluster_->GetNode("worker1")->state(), "stopped") << "a driver action is a write too";
+}
+
+TEST_F(ClusterTest, ChangesMadeBehindTheControlPlaneReachReadersByTheEngineEvents) {
+  live_view_ = true;
+  view_background_ = true;
+  view_options_.resync = absl::Hours(1);  // only events make the view read again
+  view_options_.debounce = absl::Milliseconds(1);
+  view_options_.settle = absl::Milliseconds(10);
+  view_options_.stream_retry = absl::Milliseconds(20);
+  Make(/*ipvs=*/false);
+  Tutorial();
+  auto stream_of = [&](const std::string& node) {
+    auto n = cluster_->GetNode(node);
+    return n.ok() ? n->event_stream() : std::string(n.status().message());
+  };
+  EXPECT_TRUE(Eventually([&] {
+    auto nodes = cluster_->ListNodes();
+    return nodes.ok() && std::all_of(nodes->begin(), nodes->end(),
+                                     [](const pb::Node& n) { return n.event_stream() == "live"; });
+  })) << "every node's stream is up: "
+      << stream_of("worker2");
+  // The swarm loses worker2 (no call of ours did it): its node event brings it to readers.
+  swarm_->SetNodeDown("worker2", true);
+  EXPECT_TRUE(Eventually([&] { return cluster_->GetNode("worker2")->swarm_status() == "down"; }));
+  // worker1's stream breaks: readers see it, and see it come back.
+  swarm_->BreakEvents("worker1", true);
+  EXPECT_TRUE(Eventually([&] { return absl::StartsWith(stream_of("worker1"), "broken since "); }))
+      << stream_of("worker1");
+  EXPECT_THAT(stream_of("worker1"), HasSubstr("connection reset by peer"));
+  EXPECT_EQ(stream_of("manager1"), "live");
+  swarm_->BreakEvents("worker1", false);
+  EXPECT_TRUE(Eventually([&] { return stream_of("worker1") == "live"; })) << stream_of("worker1");
+}
+
+TEST_F(ClusterTest, WithoutEventsAViewIsReadAgainOnceOlderThanItsResync) {
+  live_view_ = true;
+  view_options_.resync = absl::Milliseconds(50);
+  Make(/*ipvs=*/false);
+  Tutorial();
+  EXPECT_EQ(cluster_->GetNode("worker2")->swarm_status(), "ready");
+  swarm_->SetNodeDown("worker2", true);  // no stream follows the events in this test
+  EXPECT_TRUE(Eventually([&] { return cluster_->GetNode("worker2")->swarm_status() == "down"; }));
 }
 
 }  // namespace

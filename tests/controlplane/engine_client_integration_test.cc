@@ -40,10 +40,12 @@ TEST(RealEngineTest, StreamsTheEventsOfANetworkItMadeAndRemoved) {
   ASSERT_TRUE(engine->RemoveNetwork(*id).ok());
   std::vector<std::string> actions;
   EventFilters filters{{"type", {"network"}}, {"network", {*id}}};
-  absl::Status s = engine->Events(since, time(nullptr) + 1, filters, [&](const Event& e) {
-    actions.push_back(e.action);
-    return true;
-  });
+  absl::Status s = engine->Events(since, time(nullptr) + 1, filters,
+                                  [&](const Event& e) {
+                                    actions.push_back(e.action);
+                                    return true;
+                                  },
+                                  {});
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_THAT(actions, ::testing::ElementsAre("create", "destroy"));
 }

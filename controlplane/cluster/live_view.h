@@ -1,0 +1,149 @@
+// LiveView: an in-memory view of the cluster that API reads are served from, so that a read
+// costs microseconds instead of a round of Engine calls (GET /info, then /nodes, /services,
+// /tasks on the manager) made again by every caller.
+//
+// What it holds: one snapshot at a time (immutable; readers share it): the nodes as their
+// drivers see them, which node is a reachable manager, and the manager's nodes, services
+// (with their task counts) and tasks.
+//
+// How it stays fresh, and how stale it can be:
+// - every node's engine streams its events (containers, services, nodes) to the view; each
+//   event makes it read the manager again (events are coalesced for `debounce`, and a
+//   second read follows `settle` later, because the manager learns of a task's new state a
+//   moment after the node does);
+// - the view is read again every `resync` whether or not an event came, which bounds the
+//   staleness of a read to `resync` plus one read of the manager (a few ms), even for
+//   changes that emit no event or arrive while a node's stream is broken;
+// - every write made through the control plane (an Engine call that changes something, a
+//   node driver action) is noted, and a read that follows it is served from a snapshot
+//   taken after it (read-your-writes): that read waits for one refresh.
+// A node whose event stream breaks is marked ("broken since T: why") and its stream is
+// retried every `stream_retry`; the snapshot says so per node (`streams`).
+//
+// Thread-safety: thread-safe. Start() runs a refresh thread and one event thread per node.
+#ifndef CONTROLPLANE_CLUSTER_LIVE_VIEW_H_
+#define CONTROLPLANE_CLUSTER_LIVE_VIEW_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controlplane/engine/docker_engine.h"
+#include "controlplane/nodes/node_driver.h"
+
+namespace musketeer::cluster {
+
+struct LiveViewOptions {
+  absl::Duration resync = absl::Seconds(1);
+  absl::Duration debounce = absl::Milliseconds(20);
+  absl::Duration settle = absl::Milliseconds(250);
+  absl::Duration stream_retry = absl::Seconds(1);
+};
+
+struct ViewSnapshot {
+  uint64_t generation = 0;
+  absl::Time taken;                // when the reads of this snapshot began
+  uint64_t covers_writes = 0;      // writes noted before the reads began
+  std::vector<nodes::Node> nodes;  // as the drivers see them, sorted by name
+  // A reachable manager, or why there is none (the error a read then returns).
+  absl::StatusOr<nodes::Node> manager = absl::UnavailableError("the view has not been read yet");
+  // The manager's answers.
+  std::vector<engine::Node> swarm_nodes;
+  std::vector<engine::Service> services;  // with their task counts (ServiceStatus)
+  std::vector<engine::Task> tasks;
+  // Per node: "live", "stopped" (its engine is not running), or "broken since T: why".
+  std::map<std::string, std::string> streams;
+};
+
+class LiveView {
+ public:
+  using ManagerAndEngine = std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>;
+  struct Sources {
+    std::function<std::vector<nodes::Node>()> nodes;            // every node, from its driver
+    std::function<absl::StatusOr<ManagerAndEngine>()> manager;  // a reachable manager
+    std::function<std::shared_ptr<engine::DockerEngine>(const nodes::Node&)> engine;
+  };
+  LiveView(Sources sources, LiveViewOptions options);
+  ~LiveView();  // stops the threads
+  LiveView(const LiveView&) = delete;
+  LiveView& operator=(const LiveView&) = delete;
+
+  // Starts the refresh thread and the event streams. Without Start(), the view is read
+  // only on demand (Read after a write, Refresh).
+  void Start();
+  void Stop();
+
+  // Something changed through the control plane: the next Read returns a later snapshot.
+  void NoteWrite() { writes_.fetch_add(1); }
+  // A snapshot covering every write noted before this call; reads the manager now if the
+  // current one does not (one read serves every caller waiting for it).
+  std::shared_ptr<const ViewSnapshot> Read();
+  // Reads the manager now, whatever the current snapshot.
+  std::shared_ptr<const ViewSnapshot> Refresh();
+
+  // A read-only DockerEngine answering from `snapshot` what a manager answers for its nodes,
+  // services and tasks (ListNodes, InspectNode, ListServices, InspectService, ListTasks);
+  // every other call fails with FAILED_PRECONDITION.
+  static std::shared_ptr<engine::DockerEngine> ReadOnlyEngine(
+      std::shared_ptr<const ViewSnapshot> snapshot);
+
+ private:
+  // What the refresh thread and the event threads share. Event threads own a reference, so
+  // that one stuck connecting to a vanished host can be let go (detached) at once.
+  struct Hub {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stopping ABSL_GUARDED_BY(mu) = false;
+    bool woken ABSL_GUARDED_BY(mu) = false;  // an event came: refresh soon
+    std::map<std::string, std::string> stream_states ABSL_GUARDED_BY(mu);  // by node key
+    void Wake();
+    void SetStreamState(const std::string& key, std::string state);
+  };
+  struct Stream {
+    nodes::Node node;
+    std::shared_ptr<engine::DockerEngine> engine;
+    std::atomic<bool> wanted{true};
+  };
+  static void StreamLoop(std::shared_ptr<Hub> hub, std::shared_ptr<Stream> stream,
+                         LiveViewOptions options);
+  std::shared_ptr<const ViewSnapshot> RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
+  void RefreshLoop();
+  // Starts streams for new running nodes and lets go of those of nodes gone or stopped.
+  void ReconcileStreams(const std::vector<nodes::Node>& nodes);
+
+  const Sources sources_;
+  const LiveViewOptions options_;
+  std::atomic<uint64_t> writes_{0};
+  const std::shared_ptr<Hub> hub_ = std::make_shared<Hub>();
+
+  std::mutex refresh_mu_;  // one read of the manager at a time
+  uint64_t generation_ ABSL_GUARDED_BY(refresh_mu_) = 0;
+
+  std::mutex mu_;
+  std::shared_ptr<const ViewSnapshot> current_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread refresher_;
+
+  std::mutex streams_mu_;
+  std::map<std::string, std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(streams_mu_);
+};
+
+// Decorators that note every write made through them (Engine calls that change something,
+// node driver actions) in `view`, so that reads that follow see it.
+using EngineFactory = std::function<std::unique_ptr<engine::DockerEngine>(const nodes::Node&)>;
+EngineFactory NotingWrites(EngineFactory engines, LiveView* view);
+std::unique_ptr<nodes::NodeDriver> NotingWrites(nodes::NodeDriver* driver, LiveView* view);
+
+}  // namespace musketeer::cluster
+
+#endif  // CONTROLPLANE_CLUSTER_LIVE_VIEW_H_
