@@ -1,4 +1,6 @@
 // Cluster: reads through the live view (live_view.h).
+#include <iostream>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "controlplane/cluster/cluster.h"
@@ -18,6 +20,7 @@ void Cluster::StartLiveView() {
   };
   sources.manager = [this] { return Manager(); };
   sources.engine = [this](const nodes::Node& n) { return Engine(n); };
+  sources.log = [](const std::string& line) { std::cerr << "musketeerd: " << line << "\n"; };
   view_ = std::make_unique<LiveView>(std::move(sources), options_.view);
   // Every write through the engines and the drivers is noted, so that reads see it.
   engine_factory_ = NotingWrites(std::move(engine_factory_), view_.get());

@@ -55,18 +55,33 @@ void LiveView::Stop() {
   streams_.clear();  // their threads end within half a second (or when a connect gives up)
 }
 
+void LiveView::NoteWrite() {
+  writes_.fetch_add(1);
+  hub_->Wake();  // the refresh thread reads the manager again at once
+}
+
 std::shared_ptr<const ViewSnapshot> LiveView::Read() {
   const uint64_t writes = writes_.load();
-  auto fresh = [&]() -> std::shared_ptr<const ViewSnapshot> {
-    std::lock_guard lock(mu_);
-    if (current_ == nullptr || current_->covers_writes < writes) return nullptr;
-    // Without the refresh thread, age alone makes a snapshot stale.
-    if (!started_ && absl::Now() - current_->taken >= options_.resync) return nullptr;
-    return current_;
+  const absl::Time until = absl::Now() + options_.read_wait;
+  std::unique_lock lock(mu_);
+  auto fresh = [&]() -> bool {
+    if (current_ == nullptr || current_->covers_writes < writes) return false;
+    // Without the refresh thread, reaching the resync age makes a snapshot stale.
+    return absl::Now() - current_->taken < (started_ ? options_.max_age : options_.resync);
   };
-  if (auto s = fresh()) return s;
+  if (fresh()) return current_;
+  if (started_) {
+    // A read of the manager stuck for longer than a reader would wait: do not wait for it.
+    if (absl::Now() - reading_since_ > options_.read_wait) return nullptr;
+    // The refresh thread was woken by the write (or keeps its resync): wait for it.
+    if (published_.wait_until(lock, absl::ToChronoTime(until), fresh)) return current_;
+    return nullptr;
+  }
+  lock.unlock();
   std::lock_guard refresh_lock(refresh_mu_);
-  if (auto s = fresh()) return s;  // read by another caller meanwhile
+  lock.lock();
+  if (fresh()) return current_;  // read by another caller meanwhile
+  lock.unlock();
   return RefreshLocked();
 }
 
@@ -76,6 +91,11 @@ std::shared_ptr<const ViewSnapshot> LiveView::Refresh() {
 }
 
 std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
+  const absl::Time start = absl::Now();
+  {
+    std::lock_guard lock(mu_);
+    reading_since_ = start;
+  }
   auto snap = std::make_shared<ViewSnapshot>();
   snap->covers_writes = writes_.load();
   snap->taken = absl::Now();
@@ -118,6 +138,19 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
   {
     std::lock_guard lock(mu_);
     current_ = snap;
+    reading_since_ = absl::InfiniteFuture();
+  }
+  published_.notify_all();
+  if (sources_.log) {
+    const absl::Duration took = absl::Now() - start;
+    if (took > absl::Seconds(1))
+      sources_.log(
+          absl::StrCat("live view: reading the cluster took ", absl::FormatDuration(took)));
+    if (!snap->manager.ok() &&
+        (!last_error_logged_ || absl::Now() - *last_error_logged_ > absl::Seconds(30))) {
+      last_error_logged_ = absl::Now();
+      sources_.log(absl::StrCat("live view: ", snap->manager.status().message()));
+    }
   }
   if (started) ReconcileStreams(snap->nodes);
   return snap;

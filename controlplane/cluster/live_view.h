@@ -19,6 +19,9 @@
 //   taken after it (read-your-writes): that read waits for one refresh.
 // A node whose event stream breaks is marked ("broken since T: why") and its stream is
 // retried every `stream_retry`; the snapshot says so per node (`streams`).
+// The view never holds a reader up for long: when no snapshot that is recent enough (and
+// covers the reader's writes) comes within `read_wait`, Read() answers null and the reader
+// asks the engines itself, as it would without a view.
 //
 // Thread-safety: thread-safe. Start() runs a refresh thread and one event thread per node.
 #ifndef CONTROLPLANE_CLUSTER_LIVE_VIEW_H_
@@ -30,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -48,6 +52,9 @@ struct LiveViewOptions {
   absl::Duration debounce = absl::Milliseconds(20);
   absl::Duration settle = absl::Milliseconds(250);
   absl::Duration stream_retry = absl::Seconds(1);
+  absl::Duration read_wait = absl::Seconds(2);
+  // Older than this (the refresh thread is stuck on an engine), a snapshot is not served.
+  absl::Duration max_age = absl::Seconds(5);
 };
 
 struct ViewSnapshot {
@@ -72,6 +79,7 @@ class LiveView {
     std::function<std::vector<nodes::Node>()> nodes;            // every node, from its driver
     std::function<absl::StatusOr<ManagerAndEngine>()> manager;  // a reachable manager
     std::function<std::shared_ptr<engine::DockerEngine>(const nodes::Node&)> engine;
+    std::function<void(const std::string&)> log;  // slow or failed reads of the manager
   };
   LiveView(Sources sources, LiveViewOptions options);
   ~LiveView();  // stops the threads
@@ -84,9 +92,10 @@ class LiveView {
   void Stop();
 
   // Something changed through the control plane: the next Read returns a later snapshot.
-  void NoteWrite() { writes_.fetch_add(1); }
-  // A snapshot covering every write noted before this call; reads the manager now if the
-  // current one does not (one read serves every caller waiting for it).
+  void NoteWrite();
+  // A snapshot covering every write noted before this call and younger than max_age:
+  // the current one, or the next the refresh thread takes (without it: one read now, which
+  // serves every caller waiting for it). Null when none comes within read_wait.
   std::shared_ptr<const ViewSnapshot> Read();
   // Reads the manager now, whatever the current snapshot.
   std::shared_ptr<const ViewSnapshot> Refresh();
@@ -128,9 +137,13 @@ class LiveView {
 
   std::mutex refresh_mu_;  // one read of the manager at a time
   uint64_t generation_ ABSL_GUARDED_BY(refresh_mu_) = 0;
+  std::optional<absl::Time> last_error_logged_ ABSL_GUARDED_BY(refresh_mu_);
 
   std::mutex mu_;
+  std::condition_variable published_;  // a new snapshot in current_
   std::shared_ptr<const ViewSnapshot> current_ ABSL_GUARDED_BY(mu_);
+  // When the read of the manager under way began (InfiniteFuture when none is).
+  absl::Time reading_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::thread refresher_;
 

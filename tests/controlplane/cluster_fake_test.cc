@@ -920,5 +920,40 @@ TEST_F(ClusterTest, WithoutEventsAViewIsReadAgainOnceOlderThanItsResync) {
   EXPECT_TRUE(Eventually([&] { return cluster_->GetNode("worker2")->swarm_status() == "down"; }));
 }
 
+TEST(LiveViewTest, AStuckReadOfTheManagerNeverHoldsReadersUpLongerThanReadWait) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stuck = true;
+  int reads = 0;
+  LiveView::Sources sources;
+  sources.nodes = [] { return std::vector<nodes::Node>{}; };
+  sources.manager = [&]() -> absl::StatusOr<LiveView::ManagerAndEngine> {
+    std::unique_lock lock(mu);
+    ++reads;
+    cv.wait(lock, [&] { return !stuck; });  // an engine that does not answer
+    return absl::UnavailableError("no manager in this test");
+  };
+  sources.engine = [](const nodes::Node&) { return nullptr; };
+  LiveViewOptions options;
+  options.read_wait = absl::Milliseconds(50);
+  LiveView view(sources, options);
+  view.Start();
+  EXPECT_EQ(view.Read(), nullptr) << "no snapshot in time: the caller reads the engines itself";
+  view.NoteWrite();
+  EXPECT_EQ(view.Read(), nullptr);
+  {
+    std::lock_guard lock(mu);
+    stuck = false;
+  }
+  cv.notify_all();
+  std::shared_ptr<const ViewSnapshot> snap;
+  for (const absl::Time until = absl::Now() + absl::Seconds(10); !snap && absl::Now() < until;)
+    snap = view.Read();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->manager.status().message(), "no manager in this test");
+  EXPECT_GE(snap->covers_writes, 1u);
+  view.Stop();
+}
+
 }  // namespace
 }  // namespace musketeer::cluster

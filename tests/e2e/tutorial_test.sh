@@ -101,6 +101,35 @@ load=$("$build/clients/pingload" --json -c 6 -n 600 $ips)
 replicas=$(echo "$load" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(min(len(t["hostnames"]) for t in d["targets"]), d["errors"])')
 [ "$replicas" = "3 0" ] && ok "every node's 8090 is answered by all 3 replicas" || bad "replicas per node / errors: $replicas"
 
+# Issue 11 §2: every core of the machine busy for 60 s (compiles and judgings through the
+# cluster, each source unique so the compile cache cannot help, plus a busy loop per core):
+# no task of judge_swarm is replaced and no node is ever seen down.
+running_ids() { $M --format json service ps judge_swarm | python3 -c 'import json,sys; print(" ".join(sorted(t["id"] for t in json.load(sys.stdin)["tasks"] if t["desired_state"] == "running")))'; }
+before=$(running_ids)
+sig=$(printf %s e2e | sha256sum | cut -d' ' -f1)
+end=$((SECONDS + 60)) judged=$tmp/judged
+for w in $(seq $((2 * $(nproc)))); do
+  target=$(echo $ips | tr ' ' '\n' | sed -n "$(( (w % 3) + 1 ))p")
+  (n=0; while [ $SECONDS -lt $end ]; do
+     n=$((n + 1))
+     sed "s|\"src\": \"|\"src\": \"// load $w $n\\\\n|" docker/judge_server/examples/aplusb.json |
+       curl -s -m 30 -H "X-Judge-Server-Token: $sig" --data-binary @- "http://$target/judge" |
+       grep -o '"verdict": *"[A-Z]*"' >>"$judged.$w"
+   done) &
+done
+for _ in $(seq "$(nproc)"); do timeout 60 sh -c 'while :; do :; done' & done
+down_seen=0
+while [ $SECONDS -lt $end ]; do
+  $M node ls 2>/dev/null | awk 'NR > 1 && $7 != "ready"' | grep -q . && down_seen=$((down_seen + 1))
+  sleep 1
+done
+wait
+after=$(running_ids)
+verdicts=$(cat "$judged".* | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+[ "$before" = "$after" ] && [ $down_seen = 0 ] && [[ $verdicts == *AC* ]] \
+  && ok "60 s of every core busy ($verdicts): no task replaced, no node down" \
+  || bad "under load: tasks before [$before] after [$after], node-down samples $down_seen, verdicts $verdicts"
+
 # Scale, rolling update, rollback.
 check "scale 3 -> 5" $M service scale judge_swarm=5
 [ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; print(json.load(sys.stdin)["running"])')" = 5 ] && ok "5 running" || bad "not 5 running"
