@@ -146,10 +146,12 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
     if (took > absl::Seconds(1))
       sources_.log(
           absl::StrCat("live view: reading the cluster took ", absl::FormatDuration(took)));
-    if (!snap->manager.ok() &&
-        (!last_error_logged_ || absl::Now() - *last_error_logged_ > absl::Seconds(30))) {
-      last_error_logged_ = absl::Now();
-      sources_.log(absl::StrCat("live view: ", snap->manager.status().message()));
+    // Only changes: "no swarm yet" would otherwise repeat every resync.
+    const std::string error(snap->manager.ok() ? "" : snap->manager.status().message());
+    if (error != last_error_logged_) {
+      sources_.log(error.empty() ? "live view: the manager answers"
+                                 : absl::StrCat("live view: ", error));
+      last_error_logged_ = error;
     }
   }
   if (started) ReconcileStreams(snap->nodes);

@@ -33,7 +33,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -137,7 +136,7 @@ class LiveView {
 
   std::mutex refresh_mu_;  // one read of the manager at a time
   uint64_t generation_ ABSL_GUARDED_BY(refresh_mu_) = 0;
-  std::optional<absl::Time> last_error_logged_ ABSL_GUARDED_BY(refresh_mu_);
+  std::string last_error_logged_ ABSL_GUARDED_BY(refresh_mu_);
 
   std::mutex mu_;
   std::condition_variable published_;  // a new snapshot in current_

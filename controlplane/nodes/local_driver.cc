@@ -538,6 +538,10 @@ void LocalDriver::KillAll(const std::string& name) {
     std::lock_guard lock(mu_);
     if (auto it = children_.find(name); it != children_.end()) {
       std::error_code ec;
+      // A start running at the same time may have launched a dockerd after the cgroup was
+      // read: kill what is registered too, or this wait (under mu_, which every List and
+      // Inspect takes) would last as long as that dockerd does.
+      if (it->second->running(ec)) kill(it->second->id(), SIGKILL);
       it->second->wait(ec);
       children_.erase(it);
     }
