@@ -11,16 +11,16 @@ namespace {
 namespace pb = ::musketeer::v1;
 
 std::vector<std::string> NodeRow(const pb::Node& n) {
-  return {n.name(),
-          n.driver(),
-          n.state(),
-          n.engine_url(),
+  return {n.name(), n.driver(), n.state(), n.engine_url(),
           n.swarm_role().empty() ? "-" : n.swarm_role(),
           n.availability().empty() ? "-" : n.availability(),
-          n.swarm_status().empty() ? "-" : n.swarm_status()};
+          n.swarm_status().empty() ? "-" : n.swarm_status(),
+          // The control plane's event stream from the node: "broken since T: why" in full
+          // in `node inspect`.
+          n.event_stream().empty() ? "-" : n.event_stream().substr(0, n.event_stream().find(' '))};
 }
-const std::vector<std::string> kNodeHeader = {"NAME",  "DRIVER",       "STATE", "URL",
-                                              "SWARM", "AVAILABILITY", "STATUS"};
+const std::vector<std::string> kNodeHeader = {"NAME",  "DRIVER",       "STATE",  "URL",
+                                              "SWARM", "AVAILABILITY", "STATUS", "EVENTS"};
 
 int NodeCreate(const Args& a, const Connection& c) {
   if (a.positional().empty()) return kUsage;

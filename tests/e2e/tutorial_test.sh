@@ -54,7 +54,7 @@ out=$($M swarm join e2e-nosuch 2>&1); [[ $out == *"does not exist"* ]] && ok "jo
 # The tutorial.
 check "three nodes created in parallel" $M node create e2e-m1 e2e-w1 e2e-w2
 out=$($M swarm join e2e-w1 2>&1); [[ $out == *"swarm init"* ]] && ok "join before init is a failed precondition" || bad "join before init: $out"
-check "swarm init" $M swarm init e2e-m1
+check "swarm init" $M swarm init e2e-m1 --dispatcher-heartbeat 1
 check "swarm join" $M swarm join e2e-w1 e2e-w2 --manager e2e-m1
 [ "$($M --format json node ls | grep -c '"swarm_status": "ready"')" = 3 ] && ok "three ready swarm nodes" || bad "swarm nodes not ready"
 pre=$($M node preflight e2e-w1)
