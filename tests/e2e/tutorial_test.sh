@@ -107,7 +107,7 @@ replicas=$(echo "$load" | python3 -c 'import json,sys; d=json.load(sys.stdin); p
 running_ids() { $M --format json service ps judge_swarm | python3 -c 'import json,sys; print(" ".join(sorted(t["id"] for t in json.load(sys.stdin)["tasks"] if t["desired_state"] == "running")))'; }
 before=$(running_ids)
 sig=$(printf %s e2e | sha256sum | cut -d' ' -f1)
-end=$((SECONDS + 60)) judged=$tmp/judged
+end=$((SECONDS + 60)) judged=$tmp/judged load_pids=()
 for w in $(seq $((2 * $(nproc)))); do
   target=$(echo $ips | tr ' ' '\n' | sed -n "$(( (w % 3) + 1 ))p")
   (n=0; while [ $SECONDS -lt $end ]; do
@@ -116,14 +116,15 @@ for w in $(seq $((2 * $(nproc)))); do
        curl -s -m 30 -H "X-Judge-Server-Token: $sig" --data-binary @- "http://$target/judge" |
        grep -o '"verdict": *"[A-Z]*"' >>"$judged.$w"
    done) &
+  load_pids+=($!)
 done
-for _ in $(seq "$(nproc)"); do timeout 60 sh -c 'while :; do :; done' & done
+for _ in $(seq "$(nproc)"); do timeout 60 sh -c 'while :; do :; done' & load_pids+=($!); done
 down_seen=0
 while [ $SECONDS -lt $end ]; do
   $M node ls 2>/dev/null | awk 'NR > 1 && $7 != "ready"' | grep -q . && down_seen=$((down_seen + 1))
   sleep 1
 done
-wait
+wait "${load_pids[@]}"  # not a bare wait: musketeerd is a job of this script too
 after=$(running_ids)
 verdicts=$(cat "$judged".* | sort | uniq -c | tr -s ' ' | tr '\n' ';')
 [ "$before" = "$after" ] && [ $down_seen = 0 ] && [[ $verdicts == *AC* ]] \
