@@ -121,6 +121,8 @@ int ServiceCreate(const Args& a, const Connection& c) {
   spec->set_name(a.Get("--name"));
   spec->set_image(a.positional()[0]);
   for (size_t i = 1; i < a.positional().size(); ++i) spec->add_command(a.positional()[i]);
+  for (auto part : absl::StrSplit(a.Get("--entrypoint"), ' ', absl::SkipEmpty()))
+    spec->add_entrypoint(std::string(part));
   spec->set_mode(a.Get("--mode", "replicated"));
   spec->set_pull(a.Get("--pull"));  // the server names a bad policy
   unsigned replicas = 1;
@@ -319,7 +321,7 @@ std::vector<Command> ServiceCommands() {
       {"service",
        "create",
        "--name NAME [--replicas N] [--mode replicated|global] [-p PUB:TARGET] [--network NET] "
-       "[--pull always|missing|never] [-e "
+       "[--pull always|missing|never] [--entrypoint CMD] [-e "
        "K=V] [--constraint C] [--cap-add CAP] [--limit-cpu N] [--limit-memory SIZE] "
        "[--update-parallelism N] [--update-delay D] [--update-failure-action A] [--request-id ID] "
        "[-d] IMAGE [COMMAND...]",

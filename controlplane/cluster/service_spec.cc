@@ -109,7 +109,8 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
   engine::ContainerSpec& container = task.container_spec;
   container.image = spec.image();
   for (const auto& [k, v] : spec.env()) container.env.push_back(absl::StrCat(k, "=", v));
-  container.command.assign(spec.command().begin(), spec.command().end());
+  container.command.assign(spec.entrypoint().begin(), spec.entrypoint().end());
+  container.args.assign(spec.command().begin(), spec.command().end());
   container.capability_add.assign(spec.cap_add().begin(), spec.cap_add().end());
   if (spec.has_healthcheck() && spec.healthcheck().test_size() > 0) {
     engine::HealthConfig& h = container.healthcheck.emplace();
@@ -291,12 +292,15 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         const std::string pull = s["pull_policy"].as<std::string>();
         spec.set_pull(pull == "if_not_present" ? "missing" : pull);
       }
-      if (s["command"]) {
-        if (s["command"].IsSequence()) {
-          for (const auto& c : s["command"]) spec.add_command(c.as<std::string>());
-        } else {
-          for (auto part : absl::StrSplit(s["command"].as<std::string>(), ' ', absl::SkipEmpty()))
-            spec.add_command(std::string(part));
+      for (const auto& [key, out] : {std::pair{"command", spec.mutable_command()},
+                                     std::pair{"entrypoint", spec.mutable_entrypoint()}}) {
+        const YAML::Node v = s[key];
+        if (!v) continue;
+        if (v.IsSequence()) {
+          for (const auto& c : v) out->Add(c.as<std::string>());
+        } else {  // a string is split on spaces, as compose does without a shell
+          for (auto part : absl::StrSplit(v.as<std::string>(), ' ', absl::SkipEmpty()))
+            out->Add(std::string(part));
         }
       }
       if (s["environment"]) {

@@ -39,7 +39,7 @@ std::string Label(const engine::ServiceSpec& spec, const char* key) {
 bool SameTaskSpec(const engine::Task& task, const engine::Service& service) {
   const engine::ContainerSpec& a = task.spec.container_spec;
   const engine::ContainerSpec& b = service.spec.task_template.container_spec;
-  return a.image == b.image && a.env == b.env && a.command == b.command;
+  return a.image == b.image && a.env == b.env && a.command == b.command && a.args == b.args;
 }
 }  // namespace
 
@@ -62,6 +62,8 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
     (*s.mutable_env())[e.substr(0, eq)] = eq == std::string::npos ? "" : e.substr(eq + 1);
   }
   for (const auto& n : spec.task_template.networks) s.add_networks(n.target);
+  s.mutable_command()->Assign(container.args.begin(), container.args.end());
+  s.mutable_entrypoint()->Assign(container.command.begin(), container.command.end());
   if (routing != nullptr && !routing->ports_json.empty()) {
     for (const auto& p : routing->Ports()) {
       auto* port = s.add_ports();

@@ -61,6 +61,31 @@ TEST(ServiceSpecTest, EdgeRoutedSpecIsDnsrrWithoutPublishedPorts) {
   EXPECT_EQ(v.at("Labels").at("com.docker.stack.namespace"), "judge");
 }
 
+// As docker: the words after the image (compose's `command`) are the entrypoint's arguments
+// (Swarm's Args), so the image's ENTRYPOINT stays; `entrypoint` replaces it (Command).
+TEST(ServiceSpecTest, CommandIsTheEntrypointsArgumentsAndEntrypointReplacesIt) {
+  pb::ServiceSpec in = JudgeSpec();
+  in.add_command("--slots");
+  in.add_command("4");
+  auto spec = cluster::ToEngineSpec(in, /*edge_routed=*/false, "");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->task_template.container_spec.args, (std::vector<std::string>{"--slots", "4"}));
+  EXPECT_TRUE(spec->task_template.container_spec.command.empty()) << "the image's ENTRYPOINT";
+  EXPECT_EQ(cluster::FromEngineSpec(*spec, nullptr).command(0), "--slots");
+
+  auto c = cluster::ParseCompose(
+      "services: {oj: {image: x, entrypoint: python3 /oj.py, command: [--port, '8000']}}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto oj = cluster::ToEngineSpec(c->services[0], /*edge_routed=*/false, "");
+  ASSERT_TRUE(oj.ok()) << oj.status();
+  EXPECT_EQ(oj->task_template.container_spec.command,
+            (std::vector<std::string>{"python3", "/oj.py"}));
+  EXPECT_EQ(oj->task_template.container_spec.args, (std::vector<std::string>{"--port", "8000"}));
+  pb::ServiceSpec back = cluster::FromEngineSpec(*oj, nullptr);
+  EXPECT_EQ(back.entrypoint_size(), 2);
+  EXPECT_EQ(back.command(1), "8000");
+}
+
 TEST(ServiceSpecTest, BadSpecsNameTheField) {
   struct Case {
     std::function<void(pb::ServiceSpec&)> edit;

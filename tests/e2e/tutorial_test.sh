@@ -131,6 +131,8 @@ verdicts=$(cat "$judged".* | sort | uniq -c | tr -s ' ' | tr '\n' ';')
   && ok "60 s of every core busy ($verdicts): no task replaced, no node down" \
   || bad "under load: tasks before [$before] after [$after], node-down samples $down_seen, verdicts $verdicts"
 
+source tests/e2e/heartbeat_scenario.sh
+
 # Scale, rolling update, rollback.
 check "scale 3 -> 5" $M service scale judge_swarm=5
 [ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; print(json.load(sys.stdin)["running"])')" = 5 ] && ok "5 running" || bad "not 5 running"
