@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -122,6 +123,28 @@ absl::StatusOr<const SeccompProgram*> CachedFilter(SeccompProfile profile, int e
   return &cache->emplace(key, *std::move(built)).first->second;
 }
 
+// How long an init may take to say it can take a run: its start (namespaces, mounts)
+// or the previous run's cleanup (an unmount).
+constexpr int kReadyMillis = 10000;
+
+// One message from an init, without waiting. >0: its size; 0: none there; -1: the init
+// closed its end or the socket failed.
+ssize_t ReceiveReport(int sock, char* buf, size_t size) {
+  while (true) {
+    ssize_t n = recv(sock, buf, size, MSG_DONTWAIT);
+    if (n > 0) return n;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return -1;
+  }
+}
+
+uint32_t ReportType(const char* buf, ssize_t n) {
+  uint32_t type = 0;
+  if (n >= static_cast<ssize_t>(sizeof(type))) memcpy(&type, buf, sizeof(type));
+  return type;
+}
+
 }  // namespace
 
 const std::vector<std::string>& SharedWritableDirs() {
@@ -197,6 +220,182 @@ bool Sandbox::KillAllOf(uid_t uid) {
   return false;
 }
 
+struct Sandbox::Zygote {
+  absl::Mutex mu;  // held for a whole run: one run at a time per uid
+  pid_t pid ABSL_GUARDED_BY(mu) = -1;
+  int sock ABSL_GUARDED_BY(mu) = -1;
+  bool ready ABSL_GUARDED_BY(mu) = false;  // its ReadyReport was read, no run sent since
+  SandboxMode mode ABSL_GUARDED_BY(mu) = SandboxMode::kRestricted;
+
+  // Kills the init (a run in progress dies with it: the program's parent-death signal)
+  // and reaps it.
+  void Stop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    CloseFd(sock);
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    pid = -1;
+    ready = false;
+  }
+};
+
+Sandbox::Sandbox(std::string init_path, std::vector<std::string> hidden,
+                 std::vector<std::string> cover, int netns_fd, SandboxMode mode)
+    : init_path_(std::move(init_path)),
+      hidden_(std::move(hidden)),
+      cover_(std::move(cover)),
+      netns_fd_(netns_fd),
+      mode_(mode) {}
+
+Sandbox::Zygote& Sandbox::ZygoteOf(uid_t uid) const {
+  absl::MutexLock lock(&zygotes_mu_);
+  std::unique_ptr<Zygote>& z = zygotes_[uid];
+  if (z == nullptr) z = std::make_unique<Zygote>();
+  return *z;
+}
+
+pid_t Sandbox::InitPid(uid_t uid) const {
+  Zygote& z = ZygoteOf(uid);
+  absl::MutexLock lock(&z.mu);
+  return z.pid;
+}
+
+void Sandbox::StopInit(uid_t uid) const {
+  Zygote& z = ZygoteOf(uid);
+  absl::MutexLock lock(&z.mu);
+  z.Stop();
+}
+
+absl::Status Sandbox::Start(Zygote& z, SandboxMode mode) const {
+  wire::ZygoteConfig c{};
+  c.magic = wire::kConfigMagic;
+  c.flags = mode == SandboxMode::kNamespaces ? static_cast<uint32_t>(wire::kZygoteNamespaces) : 0u;
+  std::string strings;
+  AppendStrings(strings, cover_);
+  AppendStrings(strings, hidden_);
+  c.strings_bytes = static_cast<uint32_t>(strings.size());
+  c.coverc = static_cast<uint32_t>(cover_.size());
+  c.hidec = static_cast<uint32_t>(hidden_.size());
+  std::string config(reinterpret_cast<const char*>(&c), sizeof(c));
+  config += strings;
+  if (config.size() > wire::kMaxConfigBytes) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sandbox: ", cover_.size(),
+                     " world-writable paths to cover are too many to hand to the init; make fewer "
+                     "files and directories world-writable"));
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    return absl::ResourceExhaustedError(absl::StrCat("sandbox: socketpair: ", strerror(errno)));
+  }
+  sv[0] = AboveInitFds(sv[0]);
+  sv[1] = AboveInitFds(sv[1]);
+  // Room for the config in one message (root may raise the buffer past wmem_max).
+  const int sndbuf = 2 * wire::kMaxConfigBytes;
+  if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0) {
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  absl::Cleanup destroy_actions = [&] { posix_spawn_file_actions_destroy(&actions); };
+  for (int fd = 0; fd < 3; ++fd) {
+    posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
+  }
+  posix_spawn_file_actions_adddup2(&actions, sv[1], wire::kControlFd);
+  if (mode == SandboxMode::kNamespaces) {
+    posix_spawn_file_actions_adddup2(&actions, netns_fd_, wire::kNetnsFd);
+  }
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  absl::Cleanup destroy_attr = [&] { posix_spawnattr_destroy(&attr); };
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char* init_argv[] = {const_cast<char*>("judge_sandbox_init"), nullptr};
+  char* init_env[] = {nullptr};
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, init_path_.c_str(), &actions, &attr, init_argv, init_env);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("sandbox: cannot start ", init_path_, ": ", strerror(rc)));
+  }
+  z.pid = pid;
+  z.sock = sv[0];
+  z.mode = mode;
+  z.ready = false;
+  if (send(z.sock, config.data(), config.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(config.size())) {
+    absl::Status failed =
+        absl::InternalError(absl::StrCat("sandbox: cannot configure the init: ", strerror(errno)));
+    z.Stop();
+    return failed;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Sandbox::MakeReady(Zygote& z, SandboxMode mode) const {
+  if (z.pid > 0 && z.mode != mode) z.Stop();
+  if (z.pid > 0 && z.ready) {
+    // Idle since its report: anything on the socket now means it died (or misbehaves).
+    pollfd p{z.sock, POLLIN, 0};
+    if (poll(&p, 1, 0) != 0) z.Stop();
+  }
+  // A running init that does not become ready is replaced once; a fresh one that does not
+  // is an error.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool fresh = z.pid < 0;
+    if (fresh) {
+      if (absl::Status s = Start(z, mode); !s.ok()) return s;
+    }
+    if (z.ready) return absl::OkStatus();
+    const Clock::time_point start = Clock::now();
+    absl::Status failed;
+    while (true) {
+      pollfd p{z.sock, POLLIN, 0};
+      int64_t left = kReadyMillis - MillisSince(start);
+      if (left <= 0) {
+        failed = absl::DeadlineExceededError("sandbox: the init did not become ready in time");
+        break;
+      }
+      if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
+        failed = absl::InternalError(absl::StrCat("sandbox: poll: ", strerror(errno)));
+        break;
+      }
+      char buf[sizeof(wire::EndReport)];
+      ssize_t n = ReceiveReport(z.sock, buf, sizeof(buf));
+      if (n == 0) continue;
+      if (n < 0) {
+        failed = absl::UnavailableError("sandbox: the init exited");
+        break;
+      }
+      wire::ReadyReport ready;
+      if (ReportType(buf, n) != wire::kReady || n != sizeof(ready)) {
+        failed = absl::InternalError("sandbox: the init sent an unexpected message");
+        break;
+      }
+      memcpy(&ready, buf, sizeof(ready));
+      if (ready.setup_step != wire::kStepNone) {
+        int step = std::clamp<int>(ready.setup_step, 0, std::size(kStepNames) - 1);
+        failed = absl::InternalError(absl::StrCat("sandbox: the init's ", kStepNames[step],
+                                                  " failed: ", strerror(ready.setup_errno)));
+        break;
+      }
+      z.ready = true;
+      return absl::OkStatus();
+    }
+    z.Stop();
+    if (fresh) return failed;
+  }
+  return absl::InternalError("sandbox: the init could not be started");
+}
+
 absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxOptions& options) {
   if (geteuid() != 0) {
     return absl::FailedPreconditionError(
@@ -233,6 +432,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxOptions& o
     probe.cwd = "/";
     probe.uid = probe.gid = options.probe_uid;
     auto r = sandbox->RunIn(probe, SandboxMode::kNamespaces);
+    sandbox->StopInit(probe.uid);  // the probe's uid serves no slot
     namespaces = r.ok() && r->exit_code == 0 && r->signal == 0;
     if (!namespaces && options.mode == SandboxMode::kNamespaces) {
       return absl::FailedPreconditionError(
@@ -275,6 +475,11 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxOptions& o
 }
 
 Sandbox::~Sandbox() {
+  absl::MutexLock lock(&zygotes_mu_);
+  for (auto& [uid, z] : zygotes_) {
+    absl::MutexLock zl(&z->mu);
+    z->Stop();
+  }
   if (netns_fd_ >= 0) close(netns_fd_);
 }
 
@@ -301,7 +506,6 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
   wire::SpecHeader h{};
   h.magic = wire::kSpecMagic;
   h.flags = wire::kDropPrivileges;
-  if (mode == SandboxMode::kNamespaces) h.flags |= wire::kNamespaces;
   if (l.memory_check_only) h.flags |= wire::kMemoryCheckOnly;
   if (spec.profile == SeccompProfile::kRun) h.flags |= wire::kRunProfile;
   if (spec.merge_stderr) h.flags |= wire::kMergeStderr;
@@ -322,94 +526,79 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
   AppendStrings(strings, {spec.argv[0], spec.cwd});
   AppendStrings(strings, spec.argv);
   AppendStrings(strings, spec.env);
-  AppendStrings(strings, cover_);
-  AppendStrings(strings, hidden_);
   h.strings_bytes = static_cast<uint32_t>(strings.size());
   h.argc = static_cast<uint32_t>(spec.argv.size());
   h.envc = static_cast<uint32_t>(spec.env.size());
-  h.coverc = static_cast<uint32_t>(cover_.size());
-  h.hidec = static_cast<uint32_t>(hidden_.size());
   std::string message(reinterpret_cast<const char*>(&h), sizeof(h));
   message.append(reinterpret_cast<const char*>((*filter)->code().data()),
                  (*filter)->code().size() * sizeof(sock_filter));
   message += strings;
-  // The whole spec goes into the pipe before the init starts: it must fit its buffer.
-  if (message.size() > 60000) {
+  if (message.size() > wire::kMaxMessageBytes) {
     return absl::InvalidArgumentError("sandbox: command line and environment are too large");
   }
 
-  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, spec_pipe[2] = {-1, -1},
-      report[2] = {-1, -1};
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
   absl::Cleanup close_all = [&] {
-    for (int* p : {in, out, err, spec_pipe, report}) {
+    for (int* p : {in, out, err}) {
       CloseFd(p[0]);
       CloseFd(p[1]);
     }
   };
-  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
-      pipe2(spec_pipe, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     return absl::ResourceExhaustedError(absl::StrCat("sandbox: pipe: ", strerror(errno)));
   }
-  for (int* p : {in, out, err, spec_pipe, report}) {
-    p[0] = AboveInitFds(p[0]);
-    p[1] = AboveInitFds(p[1]);
-  }
-  if (write(spec_pipe[1], message.data(), message.size()) != static_cast<ssize_t>(message.size())) {
-    return absl::InternalError(absl::StrCat("sandbox: spec pipe: ", strerror(errno)));
-  }
-  CloseFd(spec_pipe[1]);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  absl::Cleanup destroy_actions = [&] { posix_spawn_file_actions_destroy(&actions); };
-  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  posix_spawn_file_actions_adddup2(&actions, spec_pipe[0], wire::kSpecFd);
-  posix_spawn_file_actions_adddup2(&actions, report[1], wire::kReportFd);
-  if (mode == SandboxMode::kNamespaces) {
-    posix_spawn_file_actions_adddup2(&actions, netns_fd_, wire::kNetnsFd);
-  }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  absl::Cleanup destroy_attr = [&] { posix_spawnattr_destroy(&attr); };
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  char* init_argv[] = {const_cast<char*>("judge_sandbox_init"), nullptr};
-  char* init_env[] = {nullptr};
-
+  Zygote& z = ZygoteOf(spec.uid);
+  absl::MutexLock zygote_lock(&z.mu);
+  // The spec and the program's stdio go in one message. An init found dead at this point
+  // ran nothing of this run: it is replaced once.
   const Clock::time_point start = Clock::now();
-  pid_t init_pid = -1;
-  if (int rc = posix_spawn(&init_pid, init_path_.c_str(), &actions, &attr, init_argv, init_env);
-      rc != 0) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("sandbox: cannot start ", init_path_, ": ", strerror(rc)));
+  for (int attempt = 0;; ++attempt) {
+    if (absl::Status s = MakeReady(z, mode); !s.ok()) return s;
+    iovec iov{message.data(), message.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+    const int stdio[3] = {in[0], out[1], err[1]};
+    memcpy(CMSG_DATA(c), stdio, sizeof(stdio));
+    if (sendmsg(z.sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(message.size())) break;
+    const int send_errno = errno;
+    z.Stop();
+    if (attempt > 0) {
+      return absl::InternalError(
+          absl::StrCat("sandbox: cannot hand the run to the init: ", strerror(send_errno)));
+    }
   }
+  z.ready = false;
+  // The init (and the program it forks) hold these ends now.
   CloseFd(in[0]);
   CloseFd(out[1]);
   CloseFd(err[1]);
-  CloseFd(spec_pipe[0]);
-  CloseFd(report[1]);
-  for (int fd : {in[1], out[0], err[0], report[0]}) fcntl(fd, F_SETFL, O_NONBLOCK);
+  for (int fd : {in[1], out[0], err[0]}) fcntl(fd, F_SETFL, O_NONBLOCK);
 
   RunResult result;
   size_t written = 0;
   if (spec.stdin_data.empty()) CloseFd(in[1]);
-  std::string reports;  // StartReport, then EndReport
-  bool out_open = true, err_open = true, report_open = true, killed_program = false;
+  bool ended = false, init_gone = false;
+  wire::EndReport end{};
+  bool out_open = true, err_open = true, killed_program = false;
   pid_t program = -1;
   const int64_t backstop = l.real_time_ms + kBackstopMillis;
-  while (report_open || out_open || err_open) {
+  while ((!ended && !init_gone) || out_open || err_open) {
     // Once the init has reported the end, every writer of the pipes is dead: what is left
     // in them is finite. Only a survivor (which the init reports) could keep them open.
-    if (!report_open && MillisSince(start) > backstop + 200) break;
+    if ((ended || init_gone) && MillisSince(start) > backstop + 200) break;
     pollfd fds[4];
     int nfds = 0;
-    if (report_open) fds[nfds++] = {report[0], POLLIN, 0};
+    const bool reports = !ended && !init_gone;
+    if (reports) fds[nfds++] = {z.sock, POLLIN, 0};
     if (out_open) fds[nfds++] = {out[0], POLLIN, 0};
     if (err_open) fds[nfds++] = {err[0], POLLIN, 0};
     if (in[1] >= 0) fds[nfds++] = {in[1], POLLOUT, 0};
@@ -418,12 +607,22 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
     if (ready < 0 && errno != EINTR) break;
     for (int i = 0; i < nfds && ready > 0; ++i) {
       if (fds[i].revents == 0) continue;
-      if (fds[i].fd == report[0]) {
-        report_open = Drain(report[0], reports, 1024, nullptr);
-        if (program < 0 && reports.size() >= sizeof(wire::StartReport)) {
-          wire::StartReport s;
-          memcpy(&s, reports.data(), sizeof(s));
-          program = s.pid;
+      if (reports && fds[i].fd == z.sock) {
+        char buf[sizeof(wire::EndReport)];
+        ssize_t n;
+        while (!ended && (n = ReceiveReport(z.sock, buf, sizeof(buf))) != 0) {
+          const uint32_t type = n > 0 ? ReportType(buf, n) : 0;
+          if (type == wire::kStarted && n == sizeof(wire::StartReport)) {
+            wire::StartReport s;
+            memcpy(&s, buf, sizeof(s));
+            program = s.pid;
+          } else if (type == wire::kEnded && n == sizeof(wire::EndReport)) {
+            memcpy(&end, buf, sizeof(end));
+            ended = true;
+          } else {
+            init_gone = true;  // closed, failed, or spoke out of turn: not to be trusted
+            break;
+          }
         }
       } else if (fds[i].fd == out[0]) {
         out_open = Drain(out[0], result.stdout_data, l.stdout_bytes, &result.output_exceeded);
@@ -438,36 +637,36 @@ absl::StatusOr<RunResult> Sandbox::RunIn(const RunSpec& spec, SandboxMode mode) 
         }
       }
     }
+    if (init_gone && z.pid > 0) {
+      // Its program dies with it (parent-death signal), the rest of its process group
+      // here; whatever else is left of the uid, KillAllOf finds below.
+      if (program > 0) kill(-program, SIGKILL);
+      z.Stop();
+    }
     if (result.output_exceeded && program > 0 && !killed_program) {
       kill(program, SIGKILL);  // the init sees it end and reports
       killed_program = true;
     }
-    if (report_open && MillisSince(start) > backstop) {
+    if (!ended && !init_gone && MillisSince(start) > backstop) {
       // The init did not report in time: end it and everything of the slot's uid.
-      kill(init_pid, SIGKILL);
       if (program > 0) kill(-program, SIGKILL);
+      z.Stop();
       result.real_time_exceeded = true;
       break;
     }
   }
-  int status = 0;
-  while (waitpid(init_pid, &status, 0) < 0 && errno == EINTR) {
-  }
   const int64_t real_time_ms = MillisSince(start);
 
-  constexpr size_t kFull = sizeof(wire::StartReport) + sizeof(wire::EndReport);
-  if (reports.size() < kFull) {
+  if (!ended) {
     // The init died without its report (killed by the backstop, or crashed).
+    z.Stop();
     result.leftovers_survived = !KillAllOf(spec.uid);
     if (!result.real_time_exceeded) {
-      return absl::InternalError(
-          absl::StrCat("sandbox: the init ended without a report (status ", status, ")"));
+      return absl::InternalError("sandbox: the init ended without a report");
     }
     result.real_time_ms = real_time_ms;
     return result;
   }
-  wire::EndReport end;
-  memcpy(&end, reports.data() + sizeof(wire::StartReport), sizeof(end));
   if (end.setup_step != wire::kStepNone) {
     int step = std::clamp<int>(end.setup_step, 0, std::size(kStepNames) - 1);
     return absl::InternalError(

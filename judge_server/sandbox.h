@@ -1,20 +1,24 @@
 // Runs one untrusted program under limits and reports what it did.
 //
 // Every run goes through judge_sandbox_init (sandbox_init.cc), a tiny static program
-// that the server starts per run and that becomes the program's parent: it applies the
-// isolation in the forked child (process group, namespaces and private mounts, rlimits,
-// the slot's unprivileged uid/gid, NO_NEW_PRIVS, a seccomp filter, execve), watches the
-// CPU clock, the wall clock and (for runtimes that reserve big address spaces) the
-// resident set, kills and reaps whatever the run left, and reports. The server feeds
-// stdin and drains stdout/stderr through pipes with caps, and keeps a wall-clock
-// backstop in case the init itself hangs.
+// that becomes the program's parent. One init serves all runs of one uid (a judge slot):
+// started at the slot's first run, it takes each run's spec and stdio over a socket,
+// applies the isolation in the forked child (process group, private mounts, rlimits, the
+// slot's unprivileged uid/gid, NO_NEW_PRIVS, a seccomp filter, execve), watches the CPU
+// clock, the wall clock and (for runtimes that reserve big address spaces) the resident
+// set, kills and reaps whatever the run left, and reports. The server feeds stdin and
+// drains stdout/stderr through pipes with caps, and keeps a wall-clock backstop in case
+// the init itself hangs. An init that dies or hangs is killed, the run fails (nothing of
+// the uid is left: the server kills every process of it), and the slot's next run starts
+// a fresh init.
 //
 // Two modes, chosen at Create():
 // - kNamespaces (root with CAP_SYS_ADMIN: a bare host, or a container given SYS_ADMIN):
-//   each run gets its own mount and IPC namespaces with one private, size-capped tmpfs
-//   over every world-writable directory (/tmp, /var/tmp, /dev/shm, /run/lock,
-//   /dev/mqueue), the test cases hidden under an empty tmpfs, and an empty network
-//   namespace. Whatever a run writes vanishes with it.
+//   each run gets one private, size-capped tmpfs over every world-writable directory
+//   (/tmp, /var/tmp, /dev/shm, /run/lock, /dev/mqueue) in the slot init's own mount
+//   namespace, removed when the run is over, its own IPC namespace, the test cases hidden
+//   under an empty tmpfs, and an empty network namespace. Whatever a run writes vanishes
+//   with it.
 // - kRestricted (root without CAP_SYS_ADMIN: a default container): no namespaces. The
 //   world-writable directories are made unwritable for the slot uids at Create (only
 //   when told the filesystem is the judge's own: close_shared_dirs, set by its image),
@@ -31,12 +35,15 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "judge_server/seccomp_policy.h"
 
 namespace judge {
@@ -124,15 +131,21 @@ class Sandbox {
   // if one survived.
   static bool KillAllOf(uid_t uid);
 
+  // The pid of the init serving `uid`, -1 if none runs (for tests that kill it).
+  pid_t InitPid(uid_t uid) const;
+
  private:
+  struct Zygote;  // one init and its socket, per uid
+
   Sandbox(std::string init_path, std::vector<std::string> hidden, std::vector<std::string> cover,
-          int netns_fd, SandboxMode mode)
-      : init_path_(std::move(init_path)),
-        hidden_(std::move(hidden)),
-        cover_(std::move(cover)),
-        netns_fd_(netns_fd),
-        mode_(mode) {}
+          int netns_fd, SandboxMode mode);
   absl::StatusOr<RunResult> RunIn(const RunSpec& spec, SandboxMode mode) const;
+  Zygote& ZygoteOf(uid_t uid) const;
+  // Starts the init of `z` if none runs (or one of another mode) and waits until it can
+  // take a run.
+  absl::Status MakeReady(Zygote& z, SandboxMode mode) const;
+  absl::Status Start(Zygote& z, SandboxMode mode) const;
+  void StopInit(uid_t uid) const;
 
   const std::string init_path_;
   const std::vector<std::string> hidden_;
@@ -142,6 +155,8 @@ class Sandbox {
   const std::vector<std::string> cover_;
   const int netns_fd_;
   SandboxMode mode_;
+  mutable absl::Mutex zygotes_mu_;
+  mutable std::map<uid_t, std::unique_ptr<Zygote>> zygotes_ ABSL_GUARDED_BY(zygotes_mu_);
 };
 
 // The world-writable directories every system has, which a run could leave files in.

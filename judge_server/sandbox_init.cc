@@ -1,16 +1,39 @@
-// judge_sandbox_init: the parent of one judged process.
+// judge_sandbox_init: the parent of every judged process of one judge slot.
 //
 // Why a separate, static, tiny program: the kernel reports a process's peak memory
 // (ru_maxrss) as the maximum over its whole life, including the moment before execve when
 // it was still a forked copy of its parent. Forked from judge_server (tens to hundreds of
 // MB), an honest A+B would be charged the server's size. Forked from this init (a few
-// hundred KB), the program's peak is its own. Being the parent also lets the init watch
-// the program's CPU clock, wall clock and resident set from close by, reap everything the
-// run left (it is a child subreaper) and report once all of that is done.
+// hundred KB, the same after any number of runs: everything per run is in static
+// storage), the program's peak is its own. Being the parent also lets the init watch the
+// program's CPU clock, wall clock and resident set from close by, reap everything the run
+// left (it is a child subreaper) and report once all of that is done.
 //
-// Protocol (judge_server/sandbox_wire.h): fds 0-2 are the program's stdio, the spec
-// arrives on fd 3, reports leave on fd 4, fd 5 is the empty network namespace. The init
-// runs as root and drops to the slot's uid only in the program's process.
+// Why one init per slot for many runs (a zygote) instead of one per run: starting a
+// process costs an exec, and a mount namespace copied from the host costs a copy of all
+// its mounts (about 60 here). The init makes its own mount namespace once, and each run
+// costs one tmpfs mount and one unmount in it.
+//
+// Protocol (judge_server/sandbox_wire.h): the socket to the server is fd 3, fd 5 the empty
+// network namespace. The init runs as root and drops to the slot's uid only in the
+// program's process.
+//
+// Isolation in namespaces mode, and why it is as strong as a namespace per run:
+// - Mounts: at start the init unshares its mount namespace (made private, so nothing
+//   propagates to or from the host), covers the hidden paths with an empty read-only
+//   tmpfs and world-writable files with /dev/null, and puts one empty read-only "base"
+//   tmpfs over every world-writable directory, as one peer group (the first mounted and
+//   made shared, the others bind mounts of it). Per run, a fresh size-capped tmpfs is
+//   mounted on the first; mount propagation puts it over every other one, so that the
+//   run sees one private filesystem wherever it could write. Once the run and everything
+//   it left are gone, that tmpfs is unmounted (propagation removes it everywhere), and
+//   the init checks that every covered directory shows the empty base again before it
+//   takes another run; if not, it exits (the server starts a fresh init). Runs cannot
+//   change mounts themselves (no CAP_SYS_ADMIN, and the filter denies mount calls), so
+//   between runs the namespace is exactly as the init made it.
+// - IPC: a new IPC namespace before each run, never used by anything before; the old one
+//   disappears with the run's last process.
+// - Network: the init joins the empty network namespace once; runs inherit it.
 //
 // Everything here is plain libc: no exceptions, no iostreams, so that the static binary
 // stays small (its size is what a program is charged at most).
@@ -27,6 +50,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -39,16 +63,45 @@ namespace {
 
 using namespace judge::wire;
 
+constexpr int kMaxStrings = 4096;
+constexpr int kMaxCovers = 2048;
+constexpr int kMaxHidden = 64;
+
 struct Spec {
   SpecHeader h;
-  sock_filter* filter;
+  const sock_filter* filter;
   const char* exec_path;
   const char* cwd;
   char** argv;
   char** envp;
-  const char** cover;
-  const char** hide;
 };
+
+// What the init was configured with at start, and what it made of it.
+struct Zygote {
+  bool namespaces = false;
+  const char* cover[kMaxCovers + 1];
+  const char* hide[kMaxHidden + 1];
+  int coverc = 0;
+  int hidec = 0;
+  // Per cover: a directory (covered by the base peer group) or not (a file, or missing).
+  bool cover_is_dir[kMaxCovers];
+  // Per covered directory: the directory as the host has it (O_PATH), opened before it was
+  // covered, so that a run's own directory below it can be bound back.
+  int host_fd[kMaxCovers];
+  const char* first = nullptr;   // the first covered directory: where runs mount their tmpfs
+  dev_t base_dev = 0;            // the empty base tmpfs every covered directory shows between runs
+  dev_t hidden_dev[kMaxHidden];  // per hidden path: the tmpfs covering it, 0 if none
+  pid_t self = 0;
+};
+
+// Per-run storage is static: the init's resident set, which a forked program starts
+// with, stays what it was however many runs the init serves.
+alignas(8) char g_config[kMaxConfigBytes];
+alignas(8) char g_message[kMaxMessageBytes];
+sock_filter g_filter[kMaxMessageBytes / sizeof(sock_filter) + 1];
+char* g_argv[kMaxStrings + 1];
+char* g_envp[kMaxStrings + 1];
+Zygote g_zygote;
 
 int64_t NowMillis() {
   timespec ts;
@@ -56,42 +109,19 @@ int64_t NowMillis() {
   return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-bool ReadAll(int fd, void* buf, size_t n) {
-  char* p = static_cast<char*>(buf);
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-void WriteAll(int fd, const void* buf, size_t n) {
-  const char* p = static_cast<const char*>(buf);
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
+// One whole message to the server. A lost server ends the init (nothing to report to).
+void Send(const void* buf, size_t n) {
+  while (true) {
+    ssize_t w = send(kControlFd, buf, n, MSG_NOSIGNAL);
+    if (w == static_cast<ssize_t>(n)) return;
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;
-    p += w;
-    n -= static_cast<size_t>(w);
+    _exit(3);
   }
 }
 
-// Every exchange is a StartReport and an EndReport; a run that never started has pid -1.
-void ReportNotStarted(EndReport* end) {
-  StartReport none{-1};
-  WriteAll(kReportFd, &none, sizeof(none));
-  WriteAll(kReportFd, end, sizeof(*end));
-}
-
-[[noreturn]] void FailInit(int err) {
-  EndReport end{};
-  end.setup_step = kStepInit;
-  end.setup_errno = err;
-  ReportNotStarted(&end);
-  _exit(1);
+void SendEnd(EndReport* end) {
+  end->type = kEnded;
+  Send(end, sizeof(*end));
 }
 
 // Splits `count` NUL-terminated strings off `*cursor`; false when they run past `end`.
@@ -106,35 +136,85 @@ bool TakeStrings(char** cursor, const char* end, uint32_t count, const char** ou
   return true;
 }
 
-bool ReadSpec(Spec* spec) {
+bool ReadConfig(Zygote* z) {
+  ssize_t n;
+  while ((n = recv(kControlFd, g_config, sizeof(g_config), MSG_TRUNC)) < 0 && errno == EINTR) {
+  }
+  ZygoteConfig c;
+  if (n < static_cast<ssize_t>(sizeof(c)) || n > static_cast<ssize_t>(sizeof(g_config))) {
+    return false;
+  }
+  memcpy(&c, g_config, sizeof(c));
+  if (c.magic != kConfigMagic || c.coverc > kMaxCovers || c.hidec > kMaxHidden ||
+      c.strings_bytes != n - sizeof(c)) {
+    return false;
+  }
+  z->namespaces = (c.flags & kZygoteNamespaces) != 0;
+  z->coverc = static_cast<int>(c.coverc);
+  z->hidec = static_cast<int>(c.hidec);
+  char* cursor = g_config + sizeof(c);
+  const char* end = g_config + n;
+  return TakeStrings(&cursor, end, c.coverc, z->cover) &&
+         TakeStrings(&cursor, end, c.hidec, z->hide);
+}
+
+// Receives the next run's spec and its stdin, stdout and stderr. 0: the server closed
+// the socket; -1: a malformed message; 1: a run to serve.
+int ReceiveSpec(Spec* spec, int stdio[3]) {
+  iovec iov{g_message, sizeof(g_message)};
+  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  while ((n = recvmsg(kControlFd, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (n == 0) return 0;
+  if (n < 0) return -1;
+  int received = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (received < 3) {
+        stdio[received++] = fd;
+      } else {
+        close(fd);
+      }
+    }
+  }
   SpecHeader& h = spec->h;
-  if (!ReadAll(kSpecFd, &h, sizeof(h)) || h.magic != kSpecMagic) return false;
-  if (h.filter_count > 4096 || h.strings_bytes > (1u << 20) || h.argc == 0 || h.argc > 4096 ||
-      h.envc > 4096 || h.coverc > 4096 || h.hidec > 64) {
-    return false;
+  bool ok = received == 3 && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+            n >= static_cast<ssize_t>(sizeof(h));
+  if (ok) {
+    memcpy(&h, g_message, sizeof(h));
+    ok = h.magic == kSpecMagic && h.argc > 0 && h.argc <= kMaxStrings && h.envc <= kMaxStrings &&
+         sizeof(h) + static_cast<size_t>(h.filter_count) * sizeof(sock_filter) + h.strings_bytes ==
+             static_cast<size_t>(n);
   }
-  spec->filter = static_cast<sock_filter*>(calloc(h.filter_count + 1, sizeof(sock_filter)));
-  char* strings = static_cast<char*>(malloc(h.strings_bytes + 1));
-  spec->argv = static_cast<char**>(calloc(h.argc + 1, sizeof(char*)));
-  spec->envp = static_cast<char**>(calloc(h.envc + 1, sizeof(char*)));
-  spec->cover = static_cast<const char**>(calloc(h.coverc + 1, sizeof(char*)));
-  spec->hide = static_cast<const char**>(calloc(h.hidec + 1, sizeof(char*)));
-  if (!spec->filter || !strings || !spec->argv || !spec->envp || !spec->cover || !spec->hide) {
-    return false;
+  if (ok) {
+    memcpy(g_filter, g_message + sizeof(h), h.filter_count * sizeof(sock_filter));
+    spec->filter = g_filter;
+    char* cursor = g_message + sizeof(h) + h.filter_count * sizeof(sock_filter);
+    const char* end = g_message + n;
+    const char* head[3];
+    spec->argv = g_argv;
+    spec->envp = g_envp;
+    ok = TakeStrings(&cursor, end, 2, head) &&
+         TakeStrings(&cursor, end, h.argc, const_cast<const char**>(g_argv)) &&
+         TakeStrings(&cursor, end, h.envc, const_cast<const char**>(g_envp));
+    spec->exec_path = head[0];
+    spec->cwd = head[1];
   }
-  if (!ReadAll(kSpecFd, spec->filter, h.filter_count * sizeof(sock_filter)) ||
-      !ReadAll(kSpecFd, strings, h.strings_bytes)) {
-    return false;
+  if (!ok) {
+    for (int i = 0; i < received; ++i) close(stdio[i]);
+    return -1;
   }
-  char* cursor = strings;
-  const char* end = strings + h.strings_bytes;
-  const char* head[3];
-  return TakeStrings(&cursor, end, 2, head) &&
-         TakeStrings(&cursor, end, h.argc, const_cast<const char**>(spec->argv)) &&
-         TakeStrings(&cursor, end, h.envc, const_cast<const char**>(spec->envp)) &&
-         TakeStrings(&cursor, end, h.coverc, spec->cover) &&
-         TakeStrings(&cursor, end, h.hidec, spec->hide) &&
-         (spec->exec_path = head[0], spec->cwd = head[1], true);
+  return 1;
 }
 
 // Only ever lowers (containers run without CAP_SYS_RESOURCE); -1 keeps the current
@@ -157,7 +237,8 @@ struct ChildError {
 
 [[noreturn]] void ChildFail(int fd, SetupStep step) {
   ChildError e{step, errno};
-  WriteAll(fd, &e, sizeof(e));
+  ssize_t ignored = write(fd, &e, sizeof(e));
+  (void)ignored;
   _exit(127);
 }
 
@@ -183,88 +264,149 @@ bool MakePath(const char* path) {
   return true;
 }
 
-// A private tmpfs over every world-writable directory (one filesystem, bound to each, so
-// that the run's files are capped together and vanish with the namespace), and an empty
-// read-only tmpfs over every hidden path. The run's own directory may lie below a covered
-// one (the work root defaults to /tmp/judge_server): it is bound back at the same path,
-// so that ".." from it leads into the private tmpfs, never to the shared directory below.
-bool MountPrivateDirs(const Spec& spec) {
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return false;
-  int cwd_fd = open(spec.cwd, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (cwd_fd < 0) return false;
-  bool cwd_covered = false;
-  char options[64];
-  const char* first = nullptr;
-  for (int i = 0; spec.cover[i] != nullptr; ++i) {
+// Appends the decimal digits of `v` to `out`.
+void AppendNumber(char* out, long long v) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  size_t len = strlen(out);
+  while (n > 0) out[len++] = digits[--n];
+  out[len] = '\0';
+}
+
+dev_t DevOf(const char* path) {
+  struct stat st;
+  return lstat(path, &st) == 0 ? st.st_dev : 0;
+}
+
+// An empty read-only tmpfs over a hidden directory that is not covered (yet). A hidden
+// path below a covered directory is not there for runs at all.
+bool HideHiddenPaths(Zygote* z) {
+  for (int i = 0; i < z->hidec; ++i) {
     struct stat st;
-    if (lstat(spec.cover[i], &st) != 0) continue;
-    if (S_ISREG(st.st_mode)) {
-      // A world-writable file: the run sees /dev/null in its place.
-      if (mount("/dev/null", spec.cover[i], nullptr, MS_BIND, nullptr) != 0) return false;
-      continue;
-    }
-    if (!S_ISDIR(st.st_mode)) continue;
-    if (IsUnder(spec.cwd, spec.cover[i])) cwd_covered = true;
-    if (first == nullptr) {
-      long long kb = spec.h.tmpfs_bytes / 1024 > 0 ? spec.h.tmpfs_bytes / 1024 : 1;
-      strcpy(options, "mode=1777,size=");
-      char digits[24];
-      int n = 0;
-      do {
-        digits[n++] = static_cast<char>('0' + kb % 10);
-        kb /= 10;
-      } while (kb > 0);
-      size_t len = strlen(options);
-      while (n > 0) options[len++] = digits[--n];
-      strcpy(options + len, "k");
-      if (mount("judge-run", spec.cover[i], "tmpfs", MS_NOSUID | MS_NODEV, options) != 0) {
-        return false;
-      }
-      first = spec.cover[i];
-    } else if (mount(first, spec.cover[i], nullptr, MS_BIND, nullptr) != 0) {
-      return false;
-    }
-  }
-  if (cwd_covered) {
-    char self[64] = "/proc/self/fd/";
-    char digits[16];
-    int n = 0;
-    for (int fd = cwd_fd; fd > 0 || n == 0; fd /= 10)
-      digits[n++] = static_cast<char>('0' + fd % 10);
-    size_t len = strlen(self);
-    while (n > 0) self[len++] = digits[--n];
-    self[len] = '\0';
-    if (!MakePath(spec.cwd) || mount(self, spec.cwd, nullptr, MS_BIND, nullptr) != 0) {
-      return false;
-    }
-  }
-  close(cwd_fd);
-  for (int i = 0; spec.hide[i] != nullptr; ++i) {
-    struct stat st;
-    if (stat(spec.hide[i], &st) != 0 || !S_ISDIR(st.st_mode)) continue;  // covered already
-    if (mount("judge-hidden", spec.hide[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    if (stat(z->hide[i], &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (z->hidden_dev[i] != 0 && st.st_dev == z->hidden_dev[i]) continue;
+    // Not ours: the first time, or the directory was replaced since.
+    if (mount("judge-hidden", z->hide[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "size=4k,mode=0755") != 0) {
       return false;
     }
+    z->hidden_dev[i] = DevOf(z->hide[i]);
+  }
+  return true;
+}
+
+// The init's own namespaces, once (see the top of this file). Returns the failed step.
+SetupStep SetUpZygote(Zygote* z) {
+  if (!z->namespaces) return kStepNone;
+  if (unshare(CLONE_NEWNS) != 0) return kStepNamespaces;
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return kStepMounts;
+  if (setns(kNetnsFd, CLONE_NEWNET) != 0) return kStepNetwork;
+  close(kNetnsFd);
+  for (int i = 0; i < z->coverc; ++i) {
+    struct stat st;
+    z->host_fd[i] = -1;
+    z->cover_is_dir[i] = lstat(z->cover[i], &st) == 0 && S_ISDIR(st.st_mode);
+    if (z->cover_is_dir[i]) {
+      z->host_fd[i] = open(z->cover[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (z->host_fd[i] < 0) return kStepMounts;
+    } else if (S_ISREG(st.st_mode) &&
+               mount("/dev/null", z->cover[i], nullptr, MS_BIND, nullptr) != 0) {
+      // A world-writable file: runs see /dev/null in its place.
+      return kStepMounts;
+    }
+  }
+  for (int i = 0; i < z->coverc; ++i) {
+    if (!z->cover_is_dir[i]) continue;
+    if (z->first == nullptr) {
+      z->first = z->cover[i];
+      if (mount("judge-base", z->first, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "size=4k,mode=0755") != 0 ||
+          mount(nullptr, z->first, nullptr, MS_SHARED, nullptr) != 0) {
+        return kStepMounts;
+      }
+    } else if (mount(z->first, z->cover[i], nullptr, MS_BIND, nullptr) != 0) {
+      return kStepMounts;
+    }
+  }
+  if (z->first != nullptr) {
+    z->base_dev = DevOf(z->first);
+    for (int i = 0; i < z->coverc; ++i) {
+      if (z->cover_is_dir[i] && DevOf(z->cover[i]) != z->base_dev) {
+        errno = EXDEV;
+        return kStepMounts;
+      }
+    }
+  }
+  if (!HideHiddenPaths(z)) return kStepMounts;
+  return kStepNone;
+}
+
+// The run's private tmpfs over every covered directory, its own directory bound back at
+// the same path when it lies below one (so that ".." from it leads into the private
+// tmpfs, never to the shared directory below), and the hidden paths checked. Sets
+// *mounted once there is something for CleanUpRun to remove.
+bool MountRunDirs(Zygote* z, const Spec& spec, bool* mounted) {
+  if (z->first == nullptr) return HideHiddenPaths(z);
+  int cwd_fd = -1;
+  for (int i = 0; i < z->coverc && cwd_fd < 0; ++i) {
+    if (!z->cover_is_dir[i] || !IsUnder(spec.cwd, z->cover[i])) continue;
+    const char* rel = spec.cwd + strlen(z->cover[i]);
+    while (*rel == '/') ++rel;
+    cwd_fd = openat(z->host_fd[i], *rel ? rel : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cwd_fd < 0) return false;
+  }
+  char options[64] = "mode=1777,size=";
+  AppendNumber(options, spec.h.tmpfs_bytes / 1024 > 0 ? spec.h.tmpfs_bytes / 1024 : 1);
+  strcat(options, "k");
+  bool ok = mount("judge-run", z->first, "tmpfs", MS_NOSUID | MS_NODEV, options) == 0;
+  *mounted = ok;
+  // Private: the bind below stays where it is instead of propagating to every peer.
+  ok = ok && mount(nullptr, z->first, nullptr, MS_PRIVATE, nullptr) == 0;
+  if (ok) {
+    const dev_t run_dev = DevOf(z->first);
+    for (int i = 0; i < z->coverc && ok; ++i) {
+      if (z->cover_is_dir[i] && DevOf(z->cover[i]) != run_dev) {
+        errno = EXDEV;
+        ok = false;
+      }
+    }
+  }
+  if (ok && cwd_fd >= 0) {
+    char self[64] = "/proc/self/fd/";
+    AppendNumber(self, cwd_fd);
+    ok = MakePath(spec.cwd) && mount(self, spec.cwd, nullptr, MS_BIND, nullptr) == 0;
+  }
+  if (cwd_fd >= 0) close(cwd_fd);
+  return ok && HideHiddenPaths(z);
+}
+
+// Removes the run's tmpfs (and with it the bind of its directory) from every covered
+// directory. False unless every one shows the empty base again.
+bool CleanUpRun(Zygote* z) {
+  if (umount2(z->first, MNT_DETACH) != 0) return false;
+  for (int i = 0; i < z->coverc; ++i) {
+    if (z->cover_is_dir[i] && DevOf(z->cover[i]) != z->base_dev) return false;
   }
   return true;
 }
 
 // Everything between fork and execve. The init is single-threaded, so allocation would
 // be safe here, but nothing needs it.
-[[noreturn]] void SetUpAndExec(const Spec& spec, int error_fd) {
+[[noreturn]] void SetUpAndExec(const Spec& spec, const int stdio[3], pid_t init, int error_fd) {
   const SpecHeader& h = spec.h;
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_UNBLOCK, &all, nullptr);
   for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
   if (setpgid(0, 0) != 0) ChildFail(error_fd, kStepProcessGroup);
-  if (h.flags & kNamespaces) {
-    if (unshare(CLONE_NEWNS | CLONE_NEWIPC) != 0) ChildFail(error_fd, kStepNamespaces);
-    if (!MountPrivateDirs(spec)) ChildFail(error_fd, kStepMounts);
-    if (setns(kNetnsFd, CLONE_NEWNET) != 0) ChildFail(error_fd, kStepNetwork);
+  if (dup2(stdio[0], 0) < 0 || dup2(stdio[1], 1) < 0 || dup2(stdio[2], 2) < 0 ||
+      ((h.flags & kMergeStderr) && dup2(1, 2) < 0)) {
+    ChildFail(error_fd, kStepStdio);
   }
-  if ((h.flags & kMergeStderr) && dup2(1, 2) < 0) ChildFail(error_fd, kStepStdio);
   // Nothing of the init's survives execve but stdio (the error pipe closes on success).
   syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
   if (chdir(spec.cwd) != 0) ChildFail(error_fd, kStepChdir);
@@ -285,7 +427,7 @@ bool MountPrivateDirs(const Spec& spec) {
   }
   // After the credentials change, which clears it: die with the init.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() == 1) _exit(127);
+  if (getppid() != init) _exit(127);
   if (h.flags & kRunProfile) {
     // The program starts through execveat on a descriptor numbered at or above its open
     // file limit: the filter allows exactly that call, and once the program runs it can
@@ -301,7 +443,8 @@ bool MountPrivateDirs(const Spec& spec) {
   if (!SetLimit(RLIMIT_NOFILE, h.open_files, h.open_files)) ChildFail(error_fd, kStepLimits);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ChildFail(error_fd, kStepNoNewPrivs);
   if (h.filter_count > 0) {
-    sock_fprog prog{static_cast<unsigned short>(h.filter_count), spec.filter};
+    sock_fprog prog{static_cast<unsigned short>(h.filter_count),
+                    const_cast<sock_filter*>(spec.filter)};
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
       ChildFail(error_fd, kStepSeccomp);
     }
@@ -323,12 +466,8 @@ int64_t CpuMillis(pid_t pid) {
 
 int64_t ResidentBytes(pid_t pid) {
   char path[64] = "/proc/";
-  char digits[16];
-  int n = 0;
-  for (pid_t p = pid; p > 0; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
-  size_t len = strlen(path);
-  while (n > 0) path[len++] = digits[--n];
-  strcpy(path + len, "/statm");
+  AppendNumber(path, pid);
+  strcat(path, "/statm");
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   char buf[128];
@@ -343,11 +482,11 @@ int64_t ResidentBytes(pid_t pid) {
 
 // Kills whatever the run left and reaps it all. False if something survived.
 //
-// Why "no children left" means "nothing left": the init is a child subreaper and the
-// filter denies setsid/setpgid, so every descendant of the run is in its process group
-// and, once its own parent is gone, a child of the init. When waitpid reports no
-// children, no descendant exists. (kill's return value cannot tell: kill(-1) succeeds
-// as soon as any process exists, permitted or not.)
+// Why "no children left" means "nothing left": the init is a child subreaper, has no
+// children but the run's, and the filter denies setsid/setpgid, so every descendant of
+// the run is in its process group and, once its own parent is gone, a child of the init.
+// When waitpid reports no children, no descendant exists. (kill's return value cannot
+// tell: kill(-1) succeeds as soon as any process exists, permitted or not.)
 bool KillLeftovers(pid_t pgid, const SpecHeader& h) {
   const bool by_uid = (h.flags & kDropPrivileges) && h.uid != 0;
   for (int attempt = 0; attempt < 5000; ++attempt) {
@@ -369,64 +508,76 @@ bool KillLeftovers(pid_t pgid, const SpecHeader& h) {
   return false;
 }
 
-}  // namespace
+// True when the server has closed its end (or sent something out of turn): the run is
+// to be ended and the init to exit.
+bool ServerGone(short revents) { return (revents & (POLLIN | POLLHUP | POLLERR)) != 0; }
 
-int main() {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
-  signal(SIGPIPE, SIG_IGN);
-  Spec spec{};
-  if (!ReadSpec(&spec)) FailInit(EINVAL);
-  close(kSpecFd);
+// One run: fork the program, watch it, reap everything, report. Returns false when the
+// server went away meanwhile (the run is over and reaped either way).
+bool ServeRun(const Zygote& z, const Spec& spec, int stdio[3]) {
   const SpecHeader& h = spec.h;
-
+  EndReport end{};
   int error_pipe[2];
-  if (pipe2(error_pipe, O_CLOEXEC) != 0) FailInit(errno);
+  if (pipe2(error_pipe, O_CLOEXEC) != 0) {
+    for (int i = 0; i < 3; ++i) close(stdio[i]);
+    end.setup_step = kStepInit;
+    end.setup_errno = errno;
+    SendEnd(&end);
+    return true;
+  }
   const int64_t start = NowMillis();
   pid_t pid = fork();
-  if (pid < 0) FailInit(errno);
   if (pid == 0) {
     close(error_pipe[0]);
-    SetUpAndExec(spec, error_pipe[1]);
+    SetUpAndExec(spec, stdio, z.self, error_pipe[1]);
   }
-  close(error_pipe[1]);
+  const int fork_errno = errno;
   // The program holds the only write ends of its output pipes from now on: the server
   // sees end of file exactly when the program (and anything it left) is gone.
-  close(0);
-  close(1);
-  close(2);
-  close(kNetnsFd);
+  for (int i = 0; i < 3; ++i) close(stdio[i]);
+  close(error_pipe[1]);
+  if (pid < 0) {
+    close(error_pipe[0]);
+    end.setup_step = kStepInit;
+    end.setup_errno = fork_errno;
+    SendEnd(&end);
+    return true;
+  }
 
-  EndReport end{};
   ChildError child_error{};
   ssize_t n;
   while ((n = read(error_pipe[0], &child_error, sizeof(child_error))) < 0 && errno == EINTR) {
   }
   close(error_pipe[0]);
   if (n == sizeof(child_error)) {
-    waitpid(pid, nullptr, 0);
+    KillLeftovers(pid, h);
     end.setup_step = child_error.step;
     end.setup_errno = child_error.err;
-    ReportNotStarted(&end);
-    return 0;
+    SendEnd(&end);
+    return true;
   }
-  StartReport started{pid};
-  WriteAll(kReportFd, &started, sizeof(started));
+  StartReport started{kStarted, pid};
+  Send(&started, sizeof(started));
 
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   int64_t peak_resident = 0;
+  bool server_gone = false;
   while (true) {
     const int64_t elapsed = NowMillis() - start;
     const int64_t remaining = h.real_time_ms - elapsed;
     // Every 10 ms: RLIMIT_CPU has a granularity of one second.
     int timeout = static_cast<int>(remaining < 0 ? 0 : remaining > 10 ? 10 : remaining);
+    pollfd p[2] = {{kControlFd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    int ready = poll(p, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? timeout : 1);
+    if (ready > 0 && ServerGone(p[0].revents)) {
+      server_gone = true;
+      break;
+    }
     if (pidfd >= 0) {
-      pollfd p{pidfd, POLLIN, 0};
-      if (poll(&p, 1, timeout) > 0) break;
+      if (ready > 0 && p[1].revents != 0) break;
     } else {
       siginfo_t info{};
       if (waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) break;
-      usleep(1000);
     }
     if (CpuMillis(pid) > h.cpu_time_ms) {
       end.flags |= kCpuExceeded;
@@ -445,6 +596,7 @@ int main() {
       }
     }
   }
+  if (pidfd >= 0) close(pidfd);
   kill(pid, SIGKILL);  // no-op when it already exited; ends it when a limit did
   int status = 0;
   rusage ru{};
@@ -452,6 +604,7 @@ int main() {
   }
   end.real_time_ms = NowMillis() - start;
   if (!KillLeftovers(pid, h)) end.flags |= kLeftoversSurvived;
+  if (server_gone) return false;
   end.cpu_time_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
                     (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
   end.memory_bytes = static_cast<int64_t>(ru.ru_maxrss) * 1024;
@@ -463,6 +616,57 @@ int main() {
   if ((h.flags & kMemoryCheckOnly) && end.memory_bytes > h.memory_bytes) {
     end.flags |= kMemoryExceeded;
   }
-  WriteAll(kReportFd, &end, sizeof(end));
-  return 0;
+  SendEnd(&end);
+  // Whatever survived could reach the next run: this init takes no more.
+  return (end.flags & kLeftoversSurvived) == 0;
+}
+
+void SendReady(SetupStep step, int err) {
+  ReadyReport ready{kReady, step, err};
+  Send(&ready, sizeof(ready));
+}
+
+}  // namespace
+
+int main() {
+  // No PR_SET_PDEATHSIG: it fires when the server *thread* that started the init ends,
+  // and any thread may start a slot's init. The init ends when the server's end of the
+  // socket closes instead, which happens when the server exits however it exits.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  signal(SIGPIPE, SIG_IGN);
+  Zygote& z = g_zygote;
+  z.self = getpid();
+  if (!ReadConfig(&z) || chdir("/") != 0) {
+    SendReady(kStepInit, EINVAL);
+    return 1;
+  }
+  if (SetupStep step = SetUpZygote(&z); step != kStepNone) {
+    SendReady(step, errno);
+    return 1;
+  }
+  while (true) {
+    // Every run gets an IPC namespace nothing has used before.
+    if (z.namespaces && unshare(CLONE_NEWIPC) != 0) {
+      SendReady(kStepNamespaces, errno);
+      return 1;
+    }
+    SendReady(kStepNone, 0);
+    Spec spec{};
+    int stdio[3];
+    int got = ReceiveSpec(&spec, stdio);
+    if (got <= 0) return got == 0 ? 0 : 1;
+    bool mounted = false;
+    if (z.namespaces && !MountRunDirs(&z, spec, &mounted)) {
+      EndReport end{};
+      end.setup_step = kStepMounts;
+      end.setup_errno = errno;
+      for (int i = 0; i < 3; ++i) close(stdio[i]);
+      SendEnd(&end);
+      if (mounted && !CleanUpRun(&z)) return 1;
+      continue;
+    }
+    const bool serving = ServeRun(z, spec, stdio);
+    if (mounted && !CleanUpRun(&z)) return 1;
+    if (!serving) return 1;
+  }
 }

@@ -1,8 +1,17 @@
 // The messages between judge_server's Sandbox and judge_sandbox_init, the small static
 // program that becomes the parent of every judged process (see sandbox_init.cc for why).
 //
-// Both ends are built from this header in one build, so the layout is plain structs of
-// fixed-size fields. The spec travels on the init's fd 3, reports come back on fd 4.
+// One init serves one slot identity (uid) for many runs: a zygote. The server starts it
+// with a SOCK_SEQPACKET socket on fd 3 (and, in namespaces mode, the empty network
+// namespace on fd 5) and talks to it in whole messages:
+//   server -> init: ZygoteConfig + strings, once; then per run a SpecHeader + filter +
+//                   strings, carrying the program's stdin, stdout and stderr as SCM_RIGHTS.
+//   init -> server: ReadyReport when it can take a run (after its start, and after every
+//                   run's cleanup), then per run a StartReport once the program runs and an
+//                   EndReport once it and everything it left are gone.
+// The init exits when the server's end of the socket closes (the server exited or gave
+// the slot up), killing a run in progress. Both ends are built from this header in one
+// build, so the layout is plain structs of fixed-size fields.
 #ifndef JUDGE_SERVER_SANDBOX_WIRE_H_
 #define JUDGE_SERVER_SANDBOX_WIRE_H_
 
@@ -11,16 +20,32 @@
 namespace judge::wire {
 
 // The init's file descriptors, set up by the server before the init starts.
-constexpr int kSpecFd = 3;    // the spec: SpecHeader, filter, strings; then end of file
-constexpr int kReportFd = 4;  // StartReport once the program runs, then EndReport
-constexpr int kNetnsFd = 5;   // the empty network namespace to join (namespaces mode only)
+constexpr int kControlFd = 3;  // the socket to the server
+constexpr int kNetnsFd = 5;    // the empty network namespace to join (namespaces mode only)
 
-constexpr uint32_t kSpecMagic = 0x4a534932;  // "JSI2"
+constexpr uint32_t kConfigMagic = 0x4a535a31;  // "JSZ1"
+constexpr uint32_t kSpecMagic = 0x4a534933;    // "JSI3"
+// The largest spec, and the largest config (a host may have many world-writable paths to
+// cover); the server refuses what does not fit.
+constexpr uint32_t kMaxMessageBytes = 64 * 1024;
+constexpr uint32_t kMaxConfigBytes = 192 * 1024;
+
+enum ConfigFlags : uint32_t {
+  // Own mount namespace for the init with the hidden paths covered and a private,
+  // size-capped tmpfs over every world-writable directory for each run; a fresh IPC
+  // namespace per run; the empty network namespace.
+  kZygoteNamespaces = 1u << 0,
+};
+
+struct ZygoteConfig {
+  uint32_t magic;
+  uint32_t flags;
+  uint32_t strings_bytes;  // then NUL-terminated strings: writable dirs to cover...,
+  uint32_t coverc;         // hidden paths...
+  uint32_t hidec;
+};
 
 enum SpecFlags : uint32_t {
-  // Own mount and IPC namespaces per run with a private, size-capped tmpfs over every
-  // world-writable directory, the hidden paths covered, and the empty network namespace.
-  kNamespaces = 1u << 0,
   // Memory is checked by polling the resident set instead of capped by RLIMIT_AS (runtimes
   // that reserve large address space: JVM, Go).
   kMemoryCheckOnly = 1u << 1,
@@ -48,14 +73,13 @@ struct SpecHeader {
   uint32_t gid;
   int32_t exec_fd;         // run profile: the fd number the program's binary is opened at
   uint32_t filter_count;   // sock_filter entries that follow
-  uint32_t strings_bytes;  // then NUL-terminated strings: exec path, cwd, argv..., env...,
-  uint32_t argc;           // writable dirs to cover..., hidden paths...
+  uint32_t strings_bytes;  // then NUL-terminated strings: exec path, cwd, argv..., env...
+  uint32_t argc;
   uint32_t envc;
-  uint32_t coverc;
-  uint32_t hidec;
+  uint32_t reserved;
 };
 
-// Steps of the program's setup, named in an error when one fails before execve.
+// Steps of the setup, named in an error when one fails before execve.
 enum SetupStep : int32_t {
   kStepNone = 0,
   kStepProcessGroup,
@@ -73,8 +97,23 @@ enum SetupStep : int32_t {
   kStepInit,  // the init itself: a bad spec, fork failed
 };
 
+enum ReportType : uint32_t {
+  kReady = 1,
+  kStarted = 2,
+  kEnded = 3,
+};
+
+// The init can take a run; setup_step != kStepNone: it cannot (its own setup failed) and
+// exits.
+struct ReadyReport {
+  uint32_t type;  // kReady
+  int32_t setup_step;
+  int32_t setup_errno;
+};
+
 struct StartReport {
-  int32_t pid;  // the program's pid (its process group too)
+  uint32_t type;  // kStarted
+  int32_t pid;    // the program's pid (its process group too)
 };
 
 enum EndFlags : uint32_t {
@@ -84,7 +123,9 @@ enum EndFlags : uint32_t {
   kLeftoversSurvived = 1u << 3,  // a process of the slot's uid outlived the cleanup
 };
 
+// The last message of a run; a run that never started has no StartReport.
 struct EndReport {
+  uint32_t type;       // kEnded
   int32_t setup_step;  // kStepNone when the program ran
   int32_t setup_errno;
   int32_t exit_code;
