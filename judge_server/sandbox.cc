@@ -18,6 +18,8 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -145,6 +147,24 @@ uint32_t ReportType(const char* buf, ssize_t n) {
   return type;
 }
 
+// A zombie with no live thread left: it holds no memory or files and runs no code, it
+// only waits for its parent (PID 1 once its init is gone, which may reap it late).
+bool IsDead(const std::filesystem::path& proc_dir) {
+  std::ifstream in(proc_dir / "stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
+  const char state = stat[paren + 2];
+  if (state != 'Z' && state != 'X') return false;
+  std::error_code ec;
+  int tasks = 0;
+  for (auto it = std::filesystem::directory_iterator(proc_dir / "task", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++tasks;
+  }
+  return !ec && tasks <= 1;
+}
+
 }  // namespace
 
 const std::vector<std::string>& SharedWritableDirs() {
@@ -211,6 +231,7 @@ bool Sandbox::KillAllOf(uid_t uid) {
       if (name.empty() || !isdigit(static_cast<unsigned char>(name[0]))) continue;
       struct stat st;
       if (stat(it->path().c_str(), &st) != 0 || st.st_uid != uid) continue;
+      if (IsDead(it->path())) continue;
       found = true;
       kill(static_cast<pid_t>(std::stol(name)), SIGKILL);
     }

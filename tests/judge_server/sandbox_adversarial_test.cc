@@ -104,8 +104,28 @@ class AdversarialTest : public ::testing::Test {
     return found;
   }
 
+  // Kills every sandbox init of this server (one per slot that has run something) with
+  // SIGKILL; returns how many there were.
+  int KillInits() const {
+    std::string killed = server_->Exec(
+        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = judge_sandbox_i ] && "
+        "[ \"$(cut -d\" \" -f4 $p/stat 2>/dev/null)\" = " +
+        std::to_string(server_->pid()) + " ] && kill -9 ${p#/proc/} && echo k; done");
+    return static_cast<int>(std::count(killed.begin(), killed.end(), 'k'));
+  }
+
   std::unique_ptr<ServerProcess> server_ = std::make_unique<ServerProcess>();
 };
+
+constexpr const char* kAPlusB =
+    "#include <stdio.h>\nint main(){long a,b;scanf(\"%ld %ld\",&a,&b);printf(\"%ld\\n\",a+b);}";
+
+// Prints 3 only from inside a run's private tmpfs (namespaces mode).
+constexpr const char* kInPrivateTmp = R"(#include <stdio.h>
+#include <string.h>
+int main(){ FILE*f=fopen("/proc/self/mounts","r"); char l[4096]; int in=0;
+  while(fgets(l,sizeof l,f)) if(strncmp(l,"judge-run /tmp tmpfs ",21)==0) in=1;
+  puts(in?"3":"outside"); return 0; })";
 
 constexpr const char* kPrintIfDenied = R"(#include <stdio.h>
 int main(){ FILE*f=fopen(PATH,"r"); if(!f){puts("3");return 0;} char b[64]={0}; fread(b,1,63,f); printf("LEAK %s\n",b); return 0; })";
@@ -643,6 +663,50 @@ int main(){ std::atomic<int> n{0}; std::vector<std::thread> t;
   for (auto& x : t) x.join(); printf("%d\n", n.load()); })",
                      "", "32\n", 2000, 256 << 20);
   EXPECT_EQ(o.verdict, "AC");
+}
+
+TEST_F(AdversarialTest, KilledInitFailsItsRunAndTheSlotRecovers) {
+  const std::string spin = "int main(){for(;;);}";
+  ASSERT_EQ(Submit("c", spin, "", "", 100).verdict, "TLE");  // compiled and cached
+  auto spinner = std::async(std::launch::async, [&] { return Submit("c", spin, "", "", 3000); });
+  // Once a process of the slot runs, it is the program (the compile is cached).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server_->SlotProcesses().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_FALSE(server_->SlotProcesses().empty());
+  EXPECT_GE(KillInits(), 1);
+  Outcome o = spinner.get();
+  EXPECT_EQ(o.verdict, "SE") << "a run whose init died is not judged";
+  EXPECT_THAT(server_->SlotProcesses(), IsEmpty()) << "the program died with its init";
+  EXPECT_THAT(HttpRequest(server_->port(), "GET", "/metrics").body,
+              HasSubstr("\njudge_slots_out_of_service 0\n"))
+      << "nothing of the run survived: the slot stays in service";
+  // The slot starts a fresh init, and its runs are contained as before.
+  EXPECT_EQ(Submit("c", kAPlusB).verdict, "AC");
+  EXPECT_EQ(Submit("c", kInPrivateTmp).verdict, "AC");
+}
+
+TEST_F(AdversarialTest, KilledIdleInitIsReplaced) {
+  ASSERT_EQ(Submit("c", kAPlusB).verdict, "AC");
+  EXPECT_GE(KillInits(), 1);
+  EXPECT_EQ(Submit("c", kAPlusB).verdict, "AC");
+  EXPECT_EQ(Submit("c", kInPrivateTmp).verdict, "AC") << "the fresh init's run is contained";
+}
+
+TEST_F(AdversarialTest, EveryRunGetsAFreshPrivateTmp) {
+  // Many runs through one init: each sees its own empty tmpfs, never the last one's.
+  auto request = JudgeRequest("c", R"(#include <stdio.h>
+#include <dirent.h>
+#include <string.h>
+int main(){ int n=0; const char* d[]={"/tmp","/var/tmp","/dev/shm","/run/lock"};
+  for(int i=0;i<4;i++){ char p[64]; snprintf(p,64,"%s/mark-%d",d[i],i);
+    FILE*f=fopen(p,"r"); if(f){n++;fclose(f);} f=fopen(p,"w"); if(f) fclose(f); }
+  printf("%d\n",n); return 0; })",
+                              std::vector<std::pair<std::string, std::string>>(20, {"", "0\n"}));
+  HttpResponse r = server_->Judge(request);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Json().as_object()["verdict"], "AC") << r.body;
 }
 
 TEST_F(AdversarialTest, SandboxModeIsReported) {

@@ -231,6 +231,17 @@ std::vector<pid_t> ServerProcess::SlotProcesses() const {
     std::ifstream status(entry.path() / "status");
     std::string line;
     while (std::getline(status, line)) {
+      // A zombie (its parent, PID 1 once its init is gone, may reap it late) holds
+      // nothing and runs nothing.
+      if (line.rfind("State:", 0) == 0 && line.find("Z (zombie)") != std::string::npos) {
+        std::error_code ec;
+        int tasks = 0;
+        for (auto it = std::filesystem::directory_iterator(entry.path() / "task", ec);
+             !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+          ++tasks;
+        }
+        if (tasks <= 1) break;
+      }
       if (line.rfind("Uid:", 0) != 0) continue;
       uid_t uid = static_cast<uid_t>(std::stoul(line.substr(4)));
       if (uid >= uid_base_ && uid < uid_base_ + static_cast<uid_t>(slots_)) {
