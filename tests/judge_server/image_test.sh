@@ -4,7 +4,7 @@
 # stop. Leaves no container behind.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-tag=judge_server:1.0
+tag=${JUDGE_TEST_TAG:-judge_server:1.0}  # another tag keeps parallel builds apart
 name=judge-image-test-$$
 token=image-test-token
 passed=0 failed=0
