@@ -364,14 +364,18 @@ bool MountRunDirs(Zygote* z, const Spec& spec, bool* mounted) {
   strcat(options, "k");
   bool ok = mount("judge-run", z->first, "tmpfs", MS_NOSUID | MS_NODEV, options) == 0;
   *mounted = ok;
-  // Private: the bind below stays where it is instead of propagating to every peer.
-  ok = ok && mount(nullptr, z->first, nullptr, MS_PRIVATE, nullptr) == 0;
   if (ok) {
+    // Propagation put the tmpfs over every covered directory. Each copy is made private,
+    // so that the bind below stays where it is made instead of propagating to the others
+    // (the unmount still propagates: that goes by the base's peer group).
     const dev_t run_dev = DevOf(z->first);
     for (int i = 0; i < z->coverc && ok; ++i) {
-      if (z->cover_is_dir[i] && DevOf(z->cover[i]) != run_dev) {
+      if (!z->cover_is_dir[i]) continue;
+      if (DevOf(z->cover[i]) != run_dev) {
         errno = EXDEV;
         ok = false;
+      } else {
+        ok = mount(nullptr, z->cover[i], nullptr, MS_PRIVATE, nullptr) == 0;
       }
     }
   }
