@@ -277,12 +277,6 @@ Sandbox::Zygote& Sandbox::ZygoteOf(uid_t uid) const {
   return *z;
 }
 
-pid_t Sandbox::InitPid(uid_t uid) const {
-  Zygote& z = ZygoteOf(uid);
-  absl::MutexLock lock(&z.mu);
-  return z.pid;
-}
-
 void Sandbox::StopInit(uid_t uid) const {
   Zygote& z = ZygoteOf(uid);
   absl::MutexLock lock(&z.mu);

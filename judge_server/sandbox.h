@@ -131,9 +131,6 @@ class Sandbox {
   // if one survived.
   static bool KillAllOf(uid_t uid);
 
-  // The pid of the init serving `uid`, -1 if none runs (for tests that kill it).
-  pid_t InitPid(uid_t uid) const;
-
  private:
   struct Zygote;  // one init and its socket, per uid
 
