@@ -19,10 +19,12 @@
 #include "absl/time/time.h"
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/cluster/http_probe.h"
+#include "controlplane/gateway/gateway.h"
 #include "controlplane/nodes/local_driver.h"
 #include "controlplane/nodes/remote_driver.h"
 #include "controlplane/pki/pki.h"
 #include "controlplane/server/api.h"
+#include "controlplane/server/watch_api.h"
 
 namespace {
 using namespace musketeer;
@@ -37,6 +39,8 @@ struct Flags {
   std::string edge_image = "musketeer/edge:1";
   std::string view = "on";  // serve reads from the live view
   std::string view_resync = "1s";
+  std::string http_listen;  // the HTTP/JSON gateway and the page (gateway.h); "": none
+  std::string http_tls = "on";
 };
 
 void Usage() {
@@ -44,6 +48,7 @@ void Usage() {
                "[--node-subnet CIDR]\n"
                "                  [--bridge NAME] [--ipvs auto|yes|no] [--edge-image IMAGE]\n"
                "                  [--view on|off] [--view-resync DURATION]\n"
+               "                  [--http-listen HOST:PORT [--http-tls on|off]]\n"
                "defaults: --state-dir /var/lib/musketeer --run-dir /run/musketeer --listen "
                "127.0.0.1:7443\n"
                "          --node-subnet 10.213.0.0/24 --bridge musk0 --ipvs auto --edge-image "
@@ -51,16 +56,20 @@ void Usage() {
                "          --view on --view-resync 1s (reads come from a view of the cluster kept "
                "fresh by\n"
                "          the engines' events and read again every DURATION: its staleness "
-               "bound)\n";
+               "bound)\n"
+               "          --http-listen: the page and the API as JSON over HTTPS with this "
+               "daemon's certificate\n"
+               "          (--http-tls off: plain HTTP, only on a loopback address)\n";
 }
 
 bool ParseFlags(int argc, char** argv, Flags& f) {
   std::map<std::string, std::string*> known = {
-      {"--state-dir", &f.state_dir},    {"--run-dir", &f.run_dir},
-      {"--listen", &f.listen},          {"--node-subnet", &f.node_subnet},
-      {"--bridge", &f.bridge},          {"--ipvs", &f.ipvs},
-      {"--edge-image", &f.edge_image},  {"--view", &f.view},
-      {"--view-resync", &f.view_resync}};
+      {"--state-dir", &f.state_dir},     {"--run-dir", &f.run_dir},
+      {"--listen", &f.listen},           {"--node-subnet", &f.node_subnet},
+      {"--bridge", &f.bridge},           {"--ipvs", &f.ipvs},
+      {"--edge-image", &f.edge_image},   {"--view", &f.view},
+      {"--view-resync", &f.view_resync}, {"--http-listen", &f.http_listen},
+      {"--http-tls", &f.http_tls}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
     if (arg == "--help" || arg == "-h") return false;
@@ -84,6 +93,10 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
   }
   if (f.view != "on" && f.view != "off") {
     std::cerr << "musketeerd: --view must be on or off\n";
+    return false;
+  }
+  if (f.http_tls != "on" && f.http_tls != "off") {
+    std::cerr << "musketeerd: --http-tls must be on or off\n";
     return false;
   }
   absl::Duration resync;
@@ -183,6 +196,7 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(flags.listen, credentials, &port);
   auto services = server::NewApiServices(cluster, **store);
+  for (auto& s : server::NewWatchServices(cluster, **store)) services.push_back(std::move(s));
   for (auto& s : services) builder.RegisterService(s.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
@@ -193,6 +207,37 @@ int main(int argc, char** argv) {
             << (*ca)->ca_path() << "), ipvs "
             << (options.ipvs ? "yes: ingress routing mesh" : "no: edge proxy for published ports")
             << "\n";
+  std::unique_ptr<gateway::Gateway> web;
+  if (!flags.http_listen.empty()) {
+    gateway::GatewayOptions web_options;
+    web_options.listen = flags.http_listen;
+    web_options.tls = flags.http_tls == "on";
+    if (web_options.tls) {
+      // Its own certificate from the same CA, naming the gateway's address.
+      const std::string web_host = flags.http_listen.substr(0, flags.http_listen.rfind(':'));
+      auto bundle = (*ca)->IssueServer(
+          flags.state_dir + "/pki/http", "musketeerd",
+          web_host == "0.0.0.0" || web_host == "localhost" || web_host == "127.0.0.1"
+              ? std::vector<std::string>{"127.0.0.1"}
+              : std::vector<std::string>{web_host, "127.0.0.1"},
+          {"localhost"});
+      if (!bundle.ok()) return Fail(bundle.status());
+      web_options.cert_pem = *pki::ReadFile(bundle->cert());
+      web_options.key_pem = *pki::ReadFile(bundle->key());
+    }
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    auto started = gateway::Gateway::Start(web_options, server->InProcessChannel(args));
+    if (!started.ok()) {
+      server->Shutdown();
+      return Fail(started.status());
+    }
+    web = std::move(*started);
+    const std::string web_host = flags.http_listen.substr(0, flags.http_listen.rfind(':'));
+    std::cerr << "musketeerd: the page and the JSON API on " << (web_options.tls ? "https" : "http")
+              << "://" << web_host << ":" << web->port() << "/"
+              << (web_options.tls ? absl::StrCat(" (CA ", (*ca)->ca_path(), ")") : "") << "\n";
+  }
   // Finish what a crash interrupted, without holding up the API.
   std::thread([&cluster] { cluster.Reconcile(); }).detach();
 
@@ -204,5 +249,6 @@ int main(int argc, char** argv) {
   });
   server->Wait();
   shutdown.join();
+  if (web) web->Stop();
   return 0;
 }

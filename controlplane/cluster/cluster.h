@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "controlplane/cluster/image_ref.h"
 #include "controlplane/cluster/live_view.h"
+#include "controlplane/cluster/watch_log.h"
 #include "controlplane/engine/docker_engine.h"
 #include "controlplane/nodes/node_driver.h"
 #include "controlplane/state/state_store.h"
@@ -119,6 +120,14 @@ class Cluster {
   // After a restart: settles operations a crash interrupted (half-made edge proxies).
   void Reconcile();
 
+  // The cluster-wide watch (cluster_watch.cc; musketeer.v1.ClusterWatch): the state, then
+  // every change to nodes, services and tasks as the live view sees it, resumable from a
+  // revision. Returns when `sink` says stop or `cancelled` holds (asked every second);
+  // FAILED_PRECONDITION without a live view.
+  absl::Status Watch(const pb::WatchRequest& req,
+                     const std::function<bool(const pb::WatchEvent&)>& sink,
+                     const std::function<bool()>& cancelled);
+
  private:
   struct NodeHandle {
     nodes::Node node;
@@ -167,6 +176,8 @@ class Cluster {
   absl::StatusOr<NodeHandle> ViewNode(const ViewSnapshot& view, const std::string& name);
   // Adds the view's stream state and time to a node read from it (unchanged without one).
   pb::Node Annotated(const std::shared_ptr<const ViewSnapshot>& view, pb::Node node);
+  // Records what a new snapshot of the view changed in watch_log_ (cluster_watch.cc).
+  void FeedWatch(const ViewSnapshot& view);
 
   std::map<std::string, nodes::NodeDriver*> drivers_;
   EngineFactory engine_factory_;
@@ -180,6 +191,7 @@ class Cluster {
   // With a live view: the drivers wrapped so that their actions are noted, then the view
   // (stopped first on destruction, while what it reads from still exists).
   std::vector<std::unique_ptr<nodes::NodeDriver>> noting_drivers_;
+  std::unique_ptr<WatchLog> watch_log_;  // with a live view: fed by every snapshot
   std::unique_ptr<LiveView> view_;
 };
 

@@ -21,6 +21,8 @@ void Cluster::StartLiveView() {
   sources.manager = [this] { return Manager(); };
   sources.engine = [this](const nodes::Node& n) { return Engine(n); };
   sources.log = [](const std::string& line) { std::cerr << "musketeerd: " << line << "\n"; };
+  watch_log_ = std::make_unique<WatchLog>(absl::ToUnixMicros(absl::Now()));
+  sources.published = [this](const std::shared_ptr<const ViewSnapshot>& s) { FeedWatch(*s); };
   view_ = std::make_unique<LiveView>(std::move(sources), options_.view);
   // Every write through the engines and the drivers is noted, so that reads see it.
   engine_factory_ = NotingWrites(std::move(engine_factory_), view_.get());

@@ -141,6 +141,7 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
     reading_since_ = absl::InfiniteFuture();
   }
   published_.notify_all();
+  if (sources_.published) sources_.published(snap);  // under refresh_mu_: in order
   if (sources_.log) {
     const absl::Duration took = absl::Now() - start;
     if (took > absl::Seconds(1))

@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 docker/base/build >/dev/null
 "$build/controlplane/musketeerd" --state-dir "$state" --run-dir "$run" --listen 127.0.0.1:$port \
-  --node-subnet 10.213.150.0/24 --bridge mke2e >"$tmp/daemon.log" 2>&1 &
+  --node-subnet 10.213.150.0/24 --bridge mke2e --http-listen 127.0.0.1:$((port + 1)) >"$tmp/daemon.log" 2>&1 &
 daemon=$!
 for _ in $(seq 100); do [ -s "$state/admin.token" ] && break; sleep 0.1; done
 admin=$(cat "$state/admin.token")
@@ -100,6 +100,7 @@ ips=$(for n in e2e-m1 e2e-w1 e2e-w2; do echo "$($M node ip $n):8090"; done)
 load=$("$build/clients/pingload" --json -c 6 -n 600 $ips)
 replicas=$(echo "$load" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(min(len(t["hostnames"]) for t in d["targets"]), d["errors"])')
 [ "$replicas" = "3 0" ] && ok "every node's 8090 is answered by all 3 replicas" || bad "replicas per node / errors: $replicas"
+source tests/e2e/web_scenario.sh  # issue 14: the gateway with curl, the page in chromium
 
 # Issue 11 §2: every core of the machine busy for 60 s (compiles and judgings through the
 # cluster, each source unique so the compile cache cannot help, plus a busy loop per core):
