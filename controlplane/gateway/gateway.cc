@@ -7,12 +7,12 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <cctype>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <mutex>

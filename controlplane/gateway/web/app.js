@@ -247,14 +247,26 @@ function renderServices() {
       el('td', {}, name, s.stack ? el('div', { class: 'muted' }, `stack ${s.stack}`) : null),
       el('td', {}, spec.image || ''),
       el('td', { class: `num ${running >= desired ? 'ok' : 'short'}`, 'data-field': 'running' }, `${running}/${desired}`),
-      el('td', {}, s.updateState || ''),
-      el('td', { class: 'error' }, s.updateMessage || ''),
+      el('td', {}, s.updateState || '', s.updateMessage && s.updateMessage !== `update ${s.updateState}`
+        ? el('div', { class: 'muted' }, s.updateMessage) : null),
+      el('td', { class: 'error', 'data-field': 'last-error' }, lastError(name, s)),
       labels,
       el('td', {}, mode),
       ops));
   }
   body.replaceChildren(...rows);
   document.querySelectorAll('.ops').forEach(c => { c.hidden = !canOperate(); });
+}
+
+// The newest task error of a service, or why its update stopped.
+function lastError(name, s) {
+  let newest = null;
+  for (const t of state.tasks.values()) {
+    if (t.service === name && t.error && (!newest || t.updatedAt > newest.updatedAt)) newest = t;
+  }
+  if (newest) return `${newest.node}: ${newest.error}`;
+  const st = s.updateState || '';
+  return st === 'paused' || st.startsWith('rollback') ? s.updateMessage || '' : '';
 }
 
 function renderRouting() {

@@ -87,8 +87,12 @@ try {
   await until(page, (n) => document.querySelector(`[data-node="${n}"] [data-field=availability]`)?.textContent === 'active', drainNode, 30000);
   await page.$eval(`tr[data-service="${service}"] input.replicas`, (e) => { e.value = '3'; });
   await page.click(`tr[data-service="${service}"] button.scale`);
-  const back = await until(page, (svc) => document.querySelector('#status').textContent === `scale ${svc} to 3: done` &&
-    document.querySelectorAll(`.task[data-service="${svc}"][data-state="running"]`).length === 3, service);
+  const back = await until(page, ([svc, n]) => document.querySelector('#status').textContent === `scale ${svc} to 3: done` &&
+    document.querySelectorAll(`.task[data-service="${svc}"][data-state="running"]`).length === 3 &&
+    // A global edge proxy (no IPVS here) left the drained node too: it is back.
+    [...document.querySelectorAll(`[data-node="${n}"] .task.edge`)].every((t) => t.dataset.state === 'running') &&
+    (document.querySelectorAll('.task.edge').length === 0 || document.querySelectorAll(`[data-node="${n}"] .task.edge`).length > 0),
+    [service, drainNode]);
   check(back, `back to 3 replicas and ${drainNode} active`, await page.$eval('#status', (e) => e.textContent));
 
   // 4. A label made to run script shows as text.

@@ -1,0 +1,119 @@
+// The real gateway and gRPC services over a fake swarm (3 nodes, judge_swarm with 3
+// replicas on 8090 behind the edge proxy), for the page's browser test without a real
+// cluster (web_browser_test.sh). Usage: web_fake_cluster DIR; writes DIR/admin.token,
+// DIR/viewer.token, DIR/cert.pem and DIR/url (last, when serving); serves until stdin closes.
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "controlplane/cluster/cluster.h"
+#include "controlplane/engine/fake_docker_engine.h"
+#include "controlplane/gateway/gateway.h"
+#include "controlplane/pki/pki.h"
+#include "controlplane/server/api.h"
+#include "controlplane/server/watch_api.h"
+#include "tests/controlplane/fake_node_driver.h"
+
+using namespace musketeer;
+namespace pb = ::musketeer::v1;
+
+namespace {
+int Fail(const std::string& what, const absl::Status& s) {
+  std::cerr << "web_fake_cluster: " << what << ": " << s << "\n";
+  return 1;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: web_fake_cluster DIR\n";
+    return 2;
+  }
+  const std::string dir = argv[1];
+  std::filesystem::create_directories(dir);
+  auto store = state::StateStore::Open(dir + "/state.db");
+  if (!store.ok()) return Fail("state", store.status());
+  auto admin = (*store)->CreateToken("admin", state::Role::kAdmin);
+  auto viewer = (*store)->CreateToken("viewer", state::Role::kViewer);
+  if (!admin.ok() || !viewer.ok()) return Fail("tokens", admin.status());
+  std::ofstream(dir + "/admin.token") << *admin;
+  std::ofstream(dir + "/viewer.token") << *viewer;
+
+  auto swarm = std::make_shared<engine::FakeSwarm>();
+  testing::InstantNodeDriver driver;
+  cluster::ClusterOptions options;
+  options.poll_interval = absl::Milliseconds(20);
+  options.stable_for = absl::ZeroDuration();
+  options.probe_requests = 3;
+  options.probe_patience = absl::Milliseconds(100);
+  options.live_view = true;
+  options.view.resync = absl::Milliseconds(500);
+  std::atomic<int> probes{0};
+  cluster::Cluster cluster(
+      {{"local", &driver}},
+      [swarm](const nodes::Node& n) {
+        return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip);
+      },
+      **store,
+      [&probes](const std::string&, uint16_t) -> absl::StatusOr<std::string> {
+        return absl::StrCat("{\"hostname\":\"replica", probes++ % 3, "\"}");
+      },
+      options);
+  for (const char* n : {"manager1", "worker1", "worker2"}) {
+    pb::CreateNodeRequest req;
+    req.set_name(n);
+    if (auto s = cluster.CreateNode(req); !s.ok()) return Fail("node", s.status());
+    swarm->AddImage(n, "judge_server:1.0");
+    swarm->AddImage(n, "musketeer/edge:1");
+  }
+  pb::InitSwarmRequest init;
+  init.set_node("manager1");
+  if (auto s = cluster.InitSwarm(init); !s.ok()) return Fail("swarm init", s.status());
+  for (const char* n : {"worker1", "worker2"}) {
+    pb::JoinSwarmRequest join;
+    join.set_node(n);
+    if (auto s = cluster.JoinSwarm(join); !s.ok()) return Fail("swarm join", s.status());
+  }
+  pb::CreateNetworkRequest net;
+  net.set_name("swarm_test");
+  if (auto s = cluster.CreateNetwork(net); !s.ok()) return Fail("network", s.status());
+  pb::CreateServiceRequest svc;
+  svc.mutable_spec()->set_name("judge_swarm");
+  svc.mutable_spec()->set_image("judge_server:1.0");
+  svc.mutable_spec()->set_replicas(3);
+  auto* port = svc.mutable_spec()->add_ports();
+  port->set_published(8090);
+  port->set_target(8090);
+  svc.mutable_spec()->add_networks("swarm_test");
+  svc.set_wait(true);
+  if (auto s = cluster.CreateService(svc, absl::Now() + absl::Seconds(30)); !s.ok())
+    return Fail("service", s.status());
+
+  auto services = server::NewApiServices(cluster, **store);
+  for (auto& s : server::NewWatchServices(cluster, **store)) services.push_back(std::move(s));
+  grpc::ServerBuilder builder;
+  for (auto& s : services) builder.RegisterService(s.get());
+  auto server = builder.BuildAndStart();
+  auto ca = pki::Authority::OpenOrCreate(dir + "/ca", "test CA");
+  if (!ca.ok()) return Fail("CA", ca.status());
+  auto cert = (*ca)->IssueServer(dir + "/http", "musketeerd", {"127.0.0.1"}, {"localhost"});
+  if (!cert.ok()) return Fail("certificate", cert.status());
+  std::filesystem::copy_file(cert->cert(), dir + "/cert.pem",
+                             std::filesystem::copy_options::overwrite_existing);
+  gateway::GatewayOptions web;
+  web.cert_pem = *pki::ReadFile(cert->cert());
+  web.key_pem = *pki::ReadFile(cert->key());
+  auto gw = gateway::Gateway::Start(web, server->InProcessChannel(grpc::ChannelArguments()));
+  if (!gw.ok()) return Fail("gateway", gw.status());
+  std::ofstream(dir + "/url.tmp") << "https://127.0.0.1:" << (*gw)->port() << "/";
+  std::filesystem::rename(dir + "/url.tmp", dir + "/url");
+  std::string line;
+  while (std::getline(std::cin, line)) {
+  }
+  (*gw)->Stop();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}
