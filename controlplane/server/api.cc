@@ -109,8 +109,12 @@ class NodesImpl final : public pb::Nodes::Service, Guard {
   }
   grpc::Status UpdateNode(grpc::ServerContext* ctx, const pb::UpdateNodeRequest* req,
                           pb::Node* out) override {
-    return Mutate(ctx, Role::kAdmin, "UpdateNode", req->name(),
-                  [&] { return Assign(cluster_.UpdateNode(*req), out); });
+    // Draining and activating a node moves workloads, an operator's job (issue 14); roles
+    // and labels change the cluster's shape: admin.
+    const bool availability_only =
+        req->role().empty() && req->add_labels().empty() && req->remove_labels().empty();
+    return Mutate(ctx, availability_only ? Role::kOperator : Role::kAdmin, "UpdateNode",
+                  req->name(), [&] { return Assign(cluster_.UpdateNode(*req), out); });
   }
   grpc::Status GetNodeEnv(grpc::ServerContext* ctx, const pb::GetNodeRequest* req,
                           pb::NodeEnv* out) override {

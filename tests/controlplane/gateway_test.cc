@@ -201,8 +201,11 @@ TEST_F(GatewayTest, EveryMethodGroupAnswersJsonWithGrpcsAuthAndErrors) {
   EXPECT_EQ(Get(viewer_, "/v1/nodes/nosuch").status, 404);
   auto denied = Post(viewer_, "Nodes/UpdateNode", R"({"name":"worker2","availability":"drain"})");
   EXPECT_EQ(denied.status, 403);
-  EXPECT_THAT(denied.body, HasSubstr("needs the admin role; token 'watcher' has viewer"));
-  auto drain = Post(admin_, "Nodes/UpdateNode", R"({"name":"worker2","availability":"drain"})");
+  EXPECT_THAT(denied.body, HasSubstr("needs the operator role; token 'watcher' has viewer"));
+  auto promote = Post(operator_, "Nodes/UpdateNode", R"({"name":"worker2","role":"manager"})");
+  EXPECT_EQ(promote.status, 403) << "roles are an admin's";
+  EXPECT_THAT(promote.body, HasSubstr("needs the admin role"));
+  auto drain = Post(operator_, "Nodes/UpdateNode", R"({"name":"worker2","availability":"drain"})");
   EXPECT_EQ(drain.status, 200) << drain.body;
   EXPECT_THAT(drain.body, HasSubstr(R"("availability":"drain")"));
   auto swarm = Get(viewer_, "/v1/swarm");
@@ -257,6 +260,10 @@ TEST_F(GatewayTest, EveryMethodGroupAnswersJsonWithGrpcsAuthAndErrors) {
   ASSERT_FALSE(DataLines(progress.body).empty()) << progress.body;
   EXPECT_THAT(progress.body, HasSubstr(R"("state":"converged")"));
   EXPECT_THAT(progress.body, HasSubstr("event: end"));
+  auto logs = Get(viewer_, "/v1/services/judge_swarm/logs?tail=5");
+  EXPECT_EQ(logs.status, 200);
+  EXPECT_THAT(logs.body, HasSubstr(R"(data: {"data":"listening on 0.0.0.0:8090\n")"));
+  EXPECT_THAT(logs.body, HasSubstr("event: end"));
   EXPECT_EQ(
       Post(viewer_, "Services/UpdateService", R"({"name":"judge_swarm","replicas":1})").status, 403)
       << "a viewer's forged call";

@@ -150,7 +150,6 @@ function queueRender() {
 // ------------------------------------------------------------------ rendering
 
 const canOperate = () => role === 'operator' || role === 'admin';
-const canAdmin = () => role === 'admin';
 
 function edgeServices() {
   const edges = new Set();
@@ -192,7 +191,7 @@ function renderNodes() {
       for (const [k, v] of labels) l.append(el('code', {}, `${k}=${v}`));
       col.append(l);
     }
-    if (canAdmin() && n.swarmNodeId) {
+    if (canOperate() && n.swarmNodeId) {
       const drain = n.availability === 'drain';
       col.append(el('div', {}, el('button', {
         type: 'button', className: drain ? 'activate' : 'drain',
