@@ -304,6 +304,9 @@ TEST_F(GatewayTest, TheWatchStreamsStateAndChangesAndResumesFromLastEventId) {
   auto first = Get(viewer_, "/v1/watch?kinds=node", "-N --max-time 3");
   EXPECT_THAT(first.headers, HasSubstr("200"));
   auto data = DataLines(first.body);
+  // Up to SYNCED (a node's event stream coming up may change it right after).
+  for (size_t i = 0; i < data.size(); ++i)
+    if (absl::StrContains(data[i], "SYNCED")) data.resize(i + 1);
   ASSERT_EQ(data.size(), 4u) << first.body;  // 3 nodes, SYNCED
   EXPECT_THAT(data[3], HasSubstr(R"("type":"SYNCED")"));
   EXPECT_THAT(first.body, HasSubstr("id: "));

@@ -13,7 +13,7 @@ out=$(web_curl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $viewer"
   --data '{"name":"judge_swarm","replicas":1}' "$web_base/v1/Services/UpdateService")
 [ "$out" = 403 ] && ok "web: a viewer's UpdateService is 403" || bad "web: viewer update answered $out"
 out=$(web_curl -N --max-time 3 -H "Authorization: Bearer $viewer" "$web_base/v1/watch?kinds=node")
-[ "$(echo "$out" | grep -c '"type":"PUT","revision"')" = 3 ] && [[ $out == *'"type":"SYNCED"'* ]] \
+[ "$(echo "$out" | sed '/"type":"SYNCED"/q' | grep -c '"type":"PUT","revision"')" = 3 ] && [[ $out == *'"type":"SYNCED"'* ]] \
   && ok "web: the watch streams the 3 nodes, then SYNCED" || bad "web: watch: $(echo "$out" | head -c 300)"
 if command -v chromium >/dev/null && command -v npm >/dev/null; then
   web_dir=$build/web-test
