@@ -274,7 +274,8 @@ class Connection {
  private:
   // Writes a whole answer; whether the connection can serve another request.
   bool Reply(int status, const std::string& type, std::string body, bool keep_alive,
-             const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+             const std::vector<std::pair<std::string, std::string>>& extra = {},
+             bool head_only = false) {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     CommonHeaders(res.base());
     res.set(http::field::content_type, type);
@@ -285,7 +286,12 @@ class Connection {
     res.prepare_payload();
     beast::error_code ec;
     state_.SetDeadline(fd_, kWriteTimeout);
-    http::write(stream_, res, ec);
+    if (head_only) {  // HEAD: the headers of the GET, Content-Length included
+      http::response_serializer<http::string_body> sr{res};
+      http::write_header(stream_, sr, ec);
+    } else {
+      http::write(stream_, res, ec);
+    }
     return !ec && keep_alive;
   }
   bool ReplyError(grpc::StatusCode code, const std::string& message, bool keep_alive) {
@@ -330,7 +336,8 @@ class Connection {
                         req.keep_alive());
     if (req.method() != http::verb::get && req.method() != http::verb::head)
       return MethodNotAllowed("GET", req.keep_alive());
-    return Reply(200, asset->content_type, std::string(asset->data, asset->size), req.keep_alive());
+    return Reply(200, asset->content_type, std::string(asset->data, asset->size), req.keep_alive(),
+                 {}, req.method() == http::verb::head);
   }
 
   std::string Index() {

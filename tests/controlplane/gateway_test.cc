@@ -172,6 +172,10 @@ TEST_F(GatewayTest, ServesThePageWithItsSecurityHeadersAndNoInlineScript) {
   EXPECT_THAT(js.headers, HasSubstr("Content-Type: text/javascript"));
   EXPECT_THAT(js.body, Not(HasSubstr("innerHTML")));
   EXPECT_EQ(Get("", "/app.css").status, 200);
+  auto head = Curl("", absl::StrCat("-I ", base_, "/app.js"));
+  EXPECT_EQ(head.status, 200);
+  EXPECT_THAT(head.body, Not(HasSubstr("use strict"))) << "HEAD has no body";
+  EXPECT_THAT(head.headers, HasSubstr(absl::StrCat("Content-Length: ", js.body.size())));
   EXPECT_EQ(Get("", "/nosuch.html").status, 404);
   EXPECT_EQ(Curl("", absl::StrCat("-X POST ", base_, "/")).status, 405);
 }
