@@ -1,7 +1,8 @@
 // The real gateway and gRPC services over a fake swarm (3 nodes, judge_swarm with 3
 // replicas on 8090 behind the edge proxy), for the page's browser test without a real
 // cluster (web_browser_test.sh). Usage: web_fake_cluster DIR; writes DIR/admin.token,
-// DIR/viewer.token, DIR/cert.pem and DIR/url (last, when serving); serves until stdin closes.
+// DIR/viewer.token, DIR/cert.pem, DIR/ca.pem, DIR/grpc_port and DIR/url (last, when serving);
+// serves until stdin closes.
 #include <grpcpp/grpcpp.h>
 
 #include <filesystem>
@@ -94,15 +95,24 @@ int main(int argc, char** argv) {
 
   auto services = server::NewApiServices(cluster, **store);
   for (auto& s : server::NewWatchServices(cluster, **store)) services.push_back(std::move(s));
-  grpc::ServerBuilder builder;
-  for (auto& s : services) builder.RegisterService(s.get());
-  auto server = builder.BuildAndStart();
   auto ca = pki::Authority::OpenOrCreate(dir + "/ca", "test CA");
   if (!ca.ok()) return Fail("CA", ca.status());
   auto cert = (*ca)->IssueServer(dir + "/http", "musketeerd", {"127.0.0.1"}, {"localhost"});
   if (!cert.ok()) return Fail("certificate", cert.status());
   std::filesystem::copy_file(cert->cert(), dir + "/cert.pem",
                              std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(cert->ca(), dir + "/ca.pem",
+                             std::filesystem::copy_options::overwrite_existing);
+  // gRPC over TLS too (DIR/grpc_port), for clients of the API itself (the Python watch).
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*pki::ReadFile(cert->key()), *pki::ReadFile(cert->cert())});
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &grpc_port);
+  for (auto& s : services) builder.RegisterService(s.get());
+  auto server = builder.BuildAndStart();
+  if (server == nullptr || grpc_port == 0) return Fail("gRPC", absl::UnavailableError("no port"));
+  std::ofstream(dir + "/grpc_port") << grpc_port;
   gateway::GatewayOptions web;
   web.cert_pem = *pki::ReadFile(cert->cert());
   web.key_pem = *pki::ReadFile(cert->key());

@@ -15,6 +15,9 @@ out=$(web_curl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $viewer"
 out=$(web_curl -N --max-time 3 -H "Authorization: Bearer $viewer" "$web_base/v1/watch?kinds=node")
 [ "$(echo "$out" | sed '/"type":"SYNCED"/q' | grep -c '"type":"PUT","revision"')" = 3 ] && [[ $out == *'"type":"SYNCED"'* ]] \
   && ok "web: the watch streams the 3 nodes, then SYNCED" || bad "web: watch: $(echo "$out" | head -c 300)"
+while IFS= read -r line; do
+  case $line in PASS\ *) ok "${line#PASS }" ;; FAIL\ *) bad "${line#FAIL }" ;; *) bad "python watch: $line" ;; esac
+done < <(timeout 60 /usr/bin/python3 tests/e2e/web/watch_client.py 127.0.0.1:$port "$state/pki/ca/ca.pem" "$viewer" judge_swarm 2>&1)
 if command -v chromium >/dev/null && command -v npm >/dev/null; then
   web_dir=$build/web-test
   mkdir -p "$web_dir"
