@@ -135,13 +135,15 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
     }
   }
   snap->generation = ++generation_;
+  // Before readers get it (a reader that saw this snapshot finds it in what the
+  // notification fed, e.g. the watch's state), and under refresh_mu_: in order.
+  if (sources_.published) sources_.published(snap);
   {
     std::lock_guard lock(mu_);
     current_ = snap;
     reading_since_ = absl::InfiniteFuture();
   }
   published_.notify_all();
-  if (sources_.published) sources_.published(snap);  // under refresh_mu_: in order
   if (sources_.log) {
     const absl::Duration took = absl::Now() - start;
     if (took > absl::Seconds(1))

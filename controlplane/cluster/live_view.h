@@ -80,7 +80,8 @@ class LiveView {
     std::function<std::shared_ptr<engine::DockerEngine>(const nodes::Node&)> engine;
     std::function<void(const std::string&)> log;  // slow or failed reads of the manager
     // Change notification: called with every new snapshot, in the order they were taken
-    // (one at a time, on the thread that read it), e.g. to derive the watch's revisions.
+    // (one at a time, on the thread that read it) and before Read() can return it, e.g. to
+    // derive the watch's revisions.
     std::function<void(const std::shared_ptr<const ViewSnapshot>&)> published;
   };
   LiveView(Sources sources, LiveViewOptions options);
