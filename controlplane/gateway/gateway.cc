@@ -254,11 +254,12 @@ class Connection {
         return;
       }
       if (ec) {
-        if (ec != http::error::end_of_stream && ec != net::error::eof &&
-            ec != net::ssl::error::stream_truncated && !first)
-          return;
-        if (ec && ec != http::error::end_of_stream && ec != net::error::eof && first &&
-            ec != net::ssl::error::stream_truncated)
+        // The client closed (or the watchdog shut a silent connection): nothing to answer.
+        // Anything else is a malformed request: say so, then close.
+        const bool closed = ec == http::error::end_of_stream || ec == net::error::eof ||
+                            ec == net::ssl::error::stream_truncated ||
+                            ec == http::error::partial_message;
+        if (!closed)
           Reply(400, "application/json",
                 ErrorJson(grpc::StatusCode::INVALID_ARGUMENT,
                           absl::StrCat("bad HTTP request: ", ec.message())),

@@ -178,6 +178,8 @@ TEST_F(GatewayTest, ServesThePageWithItsSecurityHeadersAndNoInlineScript) {
   EXPECT_THAT(head.headers, HasSubstr(absl::StrCat("Content-Length: ", js.body.size())));
   EXPECT_EQ(Get("", "/nosuch.html").status, 404);
   EXPECT_EQ(Curl("", absl::StrCat("-X POST ", base_, "/")).status, 405);
+  auto garbage = Curl("", absl::StrCat("-X 'BAD METHOD' ", base_, "/"));
+  EXPECT_EQ(garbage.status, 400) << garbage.body;
 }
 
 TEST_F(GatewayTest, EveryMethodGroupAnswersJsonWithGrpcsAuthAndErrors) {
