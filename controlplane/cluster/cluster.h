@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -133,8 +134,26 @@ class Cluster {
   std::map<std::string, std::string> SwarmNodeNames(engine::DockerEngine& manager);  // id -> name
   pb::Node ToProto(const nodes::Node& n, const engine::Node* swarm_node);
   std::mutex& ServiceMutex(const std::string& name);
-  absl::StatusOr<pb::Service> CreateServiceLocked(const pb::ServiceSpec& spec, absl::Time deadline,
-                                                  bool wait, const std::string& stack);
+  // Network ID -> name, as the manager knows them (empty when it cannot be asked).
+  std::map<std::string, std::string> NetworkNames(engine::DockerEngine& manager);
+  // Request ids (AIP-155), REQUIRES: the target's service mutex held. A new id begins an
+  // operation; a finished one is replayed (`replay`: OK when done, else the first call's
+  // error); one a stopped musketeerd left running is resumed (`resumed`). An id given to
+  // another request (kind, target or content) is INVALID_ARGUMENT.
+  struct OperationStart {
+    int64_t id = 0;
+    std::optional<absl::Status> replay;
+    bool resumed = false;
+  };
+  absl::StatusOr<OperationStart> StartOperation(const std::string& request_id,
+                                                const std::string& kind, const std::string& target,
+                                                const std::string& fingerprint);
+  // Makes the service (and its edge proxy), all or nothing; no wait.
+  absl::Status CreateServiceLocked(const pb::ServiceSpec& spec, const std::string& stack);
+  // What a create refers to or will make, checked before anything is made: the names
+  // (the edge proxy's too), the networks, the published ports (free in the swarm).
+  absl::Status CheckServiceReferences(engine::DockerEngine& manager, const pb::ServiceSpec& spec,
+                                      bool edge);
   // An automatic rollback means the change failed, unless a rollback is what was asked.
   absl::StatusOr<pb::Service> WaitAndDescribe(const std::string& name, bool wait,
                                               absl::Time deadline,
@@ -189,8 +208,18 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
                                                  const std::string& stack);
 // The API's view of an Engine service spec. The published ports are the routing record's
 // when there is one (an edge-routed spec has none of its own), else the spec's own.
+// `network_names` (network ID -> name) turns the IDs the swarm stores back into names.
 pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
-                               const state::ServiceRouting* routing);
+                               const state::ServiceRouting* routing,
+                               const std::map<std::string, std::string>* network_names = nullptr);
+// Docker's limit for a service name (a DNS label).
+inline constexpr size_t kMaxServiceName = 63;
+// Input echoed in an error message: at most its first 64 characters, then "...". Messages
+// travel in gRPC metadata, whose size is limited; a client's own input should never make
+// its error unreadable.
+std::string Cut(std::string_view input);
+// INVALID_ARGUMENT naming `field` unless `subnet` is an IPv4 or IPv6 CIDR ("10.10.0.0/24").
+absl::Status ValidateSubnet(const std::string& field, const std::string& subnet);
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec);
 // INVALID_ARGUMENT naming `field` unless `ref` is a Docker image reference.
 absl::Status ValidateImageReference(const std::string& field, const std::string& ref);

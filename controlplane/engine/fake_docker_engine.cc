@@ -92,7 +92,11 @@ void FakeSwarm::FailTasksOf(const std::string& image, const std::string& err) {
 absl::Status FakeSwarm::Record(const std::string& host, const std::string& call) {
   calls_.push_back(absl::StrCat(host, ": ", call));
   const std::string method = call.substr(0, call.find(' '));
-  if (auto it = fail_next_.find(method); it != fail_next_.end()) {
+  for (auto it = fail_next_.begin(); it != fail_next_.end(); ++it) {
+    const size_t space = it->first.find(' ');  // "Method" or "Method needle"
+    if (it->first.substr(0, space) != method) continue;
+    if (space != std::string::npos && !absl::StrContains(call, it->first.substr(space + 1)))
+      continue;
     absl::Status s = it->second;
     fail_next_.erase(it);
     return s;
@@ -333,17 +337,28 @@ absl::Status FakeDockerEngine::RemoveNetwork(const std::string& id) {
   return absl::NotFoundError("network " + id + " not found");
 }
 
+absl::Status FakeDockerEngine::ResolveNetworks(ServiceSpec& spec) {
+  for (auto& n : spec.task_template.networks) {
+    const Network* found = nullptr;
+    for (const auto& [name, net] : swarm_->networks_) {
+      if (name == n.target || net.id == n.target) found = &net;
+    }
+    if (found == nullptr)
+      return absl::NotFoundError(absl::StrCat("network \"", n.target, "\" not found"));
+    n.target = found->id;  // as a swarm keeps it: by ID
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> FakeDockerEngine::CreateService(const ServiceSpec& spec) {
   FAKE_RECORD(absl::StrCat("CreateService ", Json(spec)));
   if (swarm_->services_.count(spec.name))
     return absl::AlreadyExistsError("name conflicts with an existing object");
-  for (const auto& n : spec.task_template.networks) {
-    if (!swarm_->networks_.count(n.target))
-      return absl::NotFoundError(absl::StrCat("network \"", n.target, "\" not found"));
-  }
+  ServiceSpec stored = spec;
+  if (absl::Status s = ResolveNetworks(stored); !s.ok()) return s;
   FakeSwarm::ServiceRecord& s = swarm_->services_[spec.name];
   s.id = absl::StrCat("svc", swarm_->next_id_++);
-  s.spec = spec;
+  s.spec = std::move(stored);
   return s.id;
 }
 
@@ -378,8 +393,10 @@ absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t ver
     std::swap(s->spec, *s->previous);
     s->update_status = Update("rollback_completed", "manually requested rollback");
   } else {
+    ServiceSpec stored = spec;
+    if (absl::Status st = ResolveNetworks(stored); !st.ok()) return st;
     s->previous = s->spec;
-    s->spec = spec;
+    s->spec = std::move(stored);
     s->update_status = Update("completed", "update completed");
     const std::string* err = TaskErrorOf(spec);
     if (err != nullptr && spec.update_config && spec.update_config->failure_action == "rollback") {

@@ -29,6 +29,8 @@ class FakeSwarm {
  public:
   std::vector<std::string> Calls();                      // every call so far, in order
   std::string CallsMatching(const std::string& needle);  // the matching ones, one per line
+  // `method` may be followed by a space and text the call's record must contain
+  // ("CreateService \"Name\":\"web-edge\"").
   void FailNext(const std::string& method, absl::Status status);
   // Marks a node down (as a killed dockerd would be seen by the managers), with the node
   // event a manager sends then.
@@ -132,6 +134,9 @@ class FakeDockerEngine : public DockerEngine {
   static Service ServiceObject(const FakeSwarm::ServiceRecord& s);
   // The error tasks of this service spec fail with (FailTasksOf), or null. REQUIRES: mu_ held.
   const std::string* TaskErrorOf(const ServiceSpec& spec);
+  // Network names in the spec's TaskTemplate.Networks become IDs, as a swarm stores them;
+  // NOT_FOUND for one that does not exist. REQUIRES: mu_ held.
+  absl::Status ResolveNetworks(ServiceSpec& spec);
   // The name of the image `name_or_id` names on this host, or "". REQUIRES: mu_ held.
   std::string FindImage(const std::string& name_or_id);
 

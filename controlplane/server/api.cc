@@ -1,10 +1,12 @@
 #include "controlplane/server/api.h"
 
+#include <iostream>
 #include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "controlplane/server/auth.h"
+#include "controlplane/server/errors.h"
 #include "musketeer/v1/musketeer.grpc.pb.h"
 
 namespace musketeer::server {
@@ -12,9 +14,12 @@ namespace {
 namespace pb = ::musketeer::v1;
 using state::Role;
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  return s.ok() ? grpc::Status::OK
-                : grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+grpc::Status ToGrpc(const absl::Status& original) {
+  if (original.ok()) return grpc::Status::OK;
+  const absl::Status s = ForClient(original);  // errors.h: no engine addresses, capped
+  if (s != original)
+    std::cerr << "musketeerd: error answered as " << s << "; in full: " << original << "\n";
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
 absl::Time Deadline(const grpc::ServerContext& ctx) {
@@ -42,11 +47,11 @@ class Guard {
                       const std::string& target, F&& body) {
     auto who = Authorize(*ctx, store_, least);
     if (!who.ok()) {
-      store_.Audit("(denied)", method, target, who.status());
+      store_.Audit("(denied)", method, cluster::Cut(target), who.status());
       return ToGrpc(who.status());
     }
     absl::Status s = body();
-    store_.Audit(*who, method, target, s);
+    store_.Audit(*who, method, cluster::Cut(target), s);
     return ToGrpc(s);
   }
 
