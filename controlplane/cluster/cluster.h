@@ -112,6 +112,12 @@ class Cluster {
                            const engine::LogSink& sink,
                            const std::function<bool()>& cancelled = {});
 
+  // Secrets (secrets.cc): Swarm secrets. Their values are never returned, logged or kept
+  // by the control plane; services reference them by name (ServiceSpec.secrets).
+  absl::StatusOr<pb::Secret> CreateSecret(const pb::CreateSecretRequest& req);
+  absl::StatusOr<std::vector<pb::Secret>> ListSecrets();
+  absl::Status DeleteSecret(const std::string& name);
+
   // Stacks (compose version 3, as `docker stack deploy`).
   absl::StatusOr<pb::Stack> DeployStack(const pb::DeployStackRequest& req, absl::Time deadline);
   absl::StatusOr<std::vector<pb::Stack>> ListStacks();
@@ -134,8 +140,14 @@ class Cluster {
   std::map<std::string, std::string> SwarmNodeNames(engine::DockerEngine& manager);  // id -> name
   pb::Node ToProto(const nodes::Node& n, const engine::Node* swarm_node);
   std::mutex& ServiceMutex(const std::string& name);
-  // Network ID -> name, as the manager knows them (empty when it cannot be asked).
-  std::map<std::string, std::string> NetworkNames(engine::DockerEngine& manager);
+  // Network ID -> name, covering the networks of `specs` when a manager can tell: from a
+  // cache (an ID never changes its network), else asked of `reader` (or of a manager, when
+  // `reader` is the live view, which keeps no networks).
+  std::map<std::string, std::string> NetworkNames(
+      engine::DockerEngine& reader, const std::vector<const engine::ServiceSpec*>& specs);
+  // Fills in the IDs of the secrets `spec` references by name (secrets.cc); NOT_FOUND
+  // naming spec.secrets for one that does not exist.
+  absl::Status ResolveSecrets(engine::DockerEngine& manager, engine::ServiceSpec& spec);
   // Request ids (AIP-155), REQUIRES: the target's service mutex held. A new id begins an
   // operation; a finished one is replayed (`replay`: OK when done, else the first call's
   // error); one a stopped musketeerd left running is resumed (`resumed`). An id given to
@@ -196,6 +208,7 @@ class Cluster {
   std::map<std::string, std::shared_ptr<engine::DockerEngine>> engines_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::unique_ptr<std::mutex>> service_mu_ ABSL_GUARDED_BY(mu_);
   std::string last_manager_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> network_names_ ABSL_GUARDED_BY(mu_);  // ID -> name
   // With a live view: the drivers wrapped so that their actions are noted, then the view
   // (stopped first on destruction, while what it reads from still exists).
   std::vector<std::unique_ptr<nodes::NodeDriver>> noting_drivers_;
@@ -220,6 +233,9 @@ inline constexpr size_t kMaxServiceName = 63;
 std::string Cut(std::string_view input);
 // INVALID_ARGUMENT naming `field` unless `subnet` is an IPv4 or IPv6 CIDR ("10.10.0.0/24").
 absl::Status ValidateSubnet(const std::string& field, const std::string& subnet);
+// INVALID_ARGUMENT naming `field` unless `name` is a Docker secret name (1-64 of
+// [a-zA-Z0-9_.-], starting and ending with a letter or digit).
+absl::Status ValidateSecretName(const std::string& field, const std::string& name);
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec);
 // INVALID_ARGUMENT naming `field` unless `ref` is a Docker image reference.
 absl::Status ValidateImageReference(const std::string& field, const std::string& ref);
@@ -229,6 +245,7 @@ std::pair<std::string, std::string> SplitImageReference(const std::string& ref);
 struct ComposeFile {
   std::vector<pb::ServiceSpec> services;
   std::vector<pb::CreateNetworkRequest> networks;
+  std::map<std::string, std::string> secrets;  // the file's name -> the swarm's (external)
 };
 absl::StatusOr<ComposeFile> ParseCompose(const std::string& yaml);
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <regex>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -118,6 +119,21 @@ absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
                                                      kReservedLabelPrefix,
                                                      "* labels are musketeer's own)"));
   }
+  std::set<std::string> targets;
+  for (const auto& ref : spec.secrets()) {
+    if (auto s = ValidateSecretName("spec.secrets.secret", ref.secret()); !s.ok()) return s;
+    const std::string& target = ref.target().empty() ? ref.secret() : ref.target();
+    if (target.size() > 255 || target == "." || target == ".." ||
+        target.find('/') != std::string::npos || target.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.secrets.target: '", Cut(target),
+                       "' is not a file name (it goes under /run/secrets; no '/')"));
+    }
+    if (!targets.insert(target).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.secrets.target: two secrets would be the same file /run/secrets/", Cut(target)));
+    }
+  }
   if (spec.resources().cpus() < 0 || spec.resources().memory_bytes() < 0) {
     return absl::InvalidArgumentError("spec.resources: limits cannot be negative");
   }
@@ -136,6 +152,15 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
   container.command.assign(spec.entrypoint().begin(), spec.entrypoint().end());
   container.args.assign(spec.command().begin(), spec.command().end());
   container.capability_add.assign(spec.cap_add().begin(), spec.cap_add().end());
+  for (const auto& ref : spec.secrets()) {
+    engine::SecretReference& r = container.secrets.emplace_back();
+    r.secret_name = ref.secret();  // its ID: Cluster::ResolveSecrets
+    engine::SecretReferenceFileTarget& file = r.file.emplace();
+    file.name = ref.target().empty() ? ref.secret() : ref.target();
+    file.uid = "0";
+    file.gid = "0";
+    file.mode = 0444;
+  }
   if (spec.has_healthcheck() && spec.healthcheck().test_size() > 0) {
     engine::HealthConfig& h = container.healthcheck.emplace();
     h.test.assign(spec.healthcheck().test().begin(), spec.healthcheck().test().end());
@@ -301,6 +326,21 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         out.networks.push_back(n);
       }
     }
+    // Secrets: external ones only (made with `musketeer secret create`): a file's contents
+    // would have to travel from the client's machine, and a compose file is read here.
+    if (root["secrets"] && root["secrets"].IsMap()) {
+      for (const auto& it : root["secrets"]) {
+        const std::string key = it.first.as<std::string>();
+        const YAML::Node& def = it.second;
+        if (!def || !def["external"] || !def["external"].as<bool>(false)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "secrets.", Cut(key),
+              ": only external secrets are supported; create it with `musketeer secret create ",
+              Cut(key), " FILE` and declare it `external: true`"));
+        }
+        out.secrets[key] = def["name"] ? def["name"].as<std::string>() : key;
+      }
+    }
     for (const auto& it : root["services"]) {
       const std::string name = it.first.as<std::string>();
       const std::string field = "services." + name;
@@ -353,6 +393,21 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         }
       }
       for (const auto& c : s["cap_add"]) spec.add_cap_add(c.as<std::string>());
+      for (const auto& ref : s["secrets"]) {
+        auto* r = spec.add_secrets();
+        if (ref.IsMap()) {
+          r->set_secret(ref["source"].as<std::string>(""));
+          r->set_target(ref["target"].as<std::string>(""));
+        } else {
+          r->set_secret(ref.as<std::string>());
+        }
+        auto it = out.secrets.find(r->secret());
+        if (it == out.secrets.end()) {
+          return absl::InvalidArgumentError(absl::StrCat(field, ".secrets: '", Cut(r->secret()),
+                                                         "' is not declared under secrets"));
+        }
+        r->set_secret(it->second);  // the swarm's name of it
+      }
       if (const YAML::Node hc = s["healthcheck"]) {
         auto* h = spec.mutable_healthcheck();
         if (hc["test"].IsSequence()) {

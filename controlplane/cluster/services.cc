@@ -92,15 +92,35 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
   }
   for (const auto& [k, v] : spec.labels)
     if (!absl::StartsWith(k, kReservedLabelPrefix)) (*s.mutable_labels())[k] = v;
+  for (const auto& ref : container.secrets) {
+    auto* out = s.add_secrets();
+    out->set_secret(ref.secret_name);
+    if (ref.file && ref.file->name != ref.secret_name) out->set_target(ref.file->name);
+  }
   return s;
 }
 
-std::map<std::string, std::string> Cluster::NetworkNames(engine::DockerEngine& manager) {
-  std::map<std::string, std::string> out;
-  if (auto list = manager.ListNetworks(); list.ok()) {
-    for (const auto& n : *list) out[n.id] = n.name;
+std::map<std::string, std::string> Cluster::NetworkNames(
+    engine::DockerEngine& reader, const std::vector<const engine::ServiceSpec*>& specs) {
+  std::set<std::string> wanted;
+  for (const auto* spec : specs)
+    for (const auto& n : spec->task_template.networks) wanted.insert(n.target);
+  {
+    std::lock_guard lock(mu_);
+    if (std::all_of(wanted.begin(), wanted.end(),
+                    [&](const auto& id) { return network_names_.count(id) > 0; }))
+      return network_names_;  // IDs never change their network
   }
-  return out;
+  auto list = reader.ListNetworks();
+  if (!list.ok()) {  // a live view keeps no networks: ask a manager itself
+    auto m = Manager();
+    if (m.ok()) list = m->second->ListNetworks();
+  }
+  std::lock_guard lock(mu_);
+  if (list.ok()) {
+    for (const auto& n : *list) network_names_[n.id] = n.name;
+  }
+  return network_names_;
 }
 
 std::mutex& Cluster::ServiceMutex(const std::string& name) {
@@ -279,6 +299,7 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
   }
   auto engine_spec = ToEngineSpec(spec, edge, stack);
   if (!engine_spec.ok()) return engine_spec.status();
+  if (auto s = ResolveSecrets(manager, *engine_spec); !s.ok()) return s;
   // Pinned before anything is created: the agents then never wait for a registry.
   auto policy = ParsePullPolicy("spec.pull", spec.pull());
   if (!policy.ok()) return policy.status();
@@ -383,7 +404,7 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
     return v.status();
   }
   auto routing = store_.GetRouting(name);
-  const auto network_names = NetworkNames(*m->second);
+  const auto network_names = NetworkNames(*m->second, {&v->spec});
   pb::Service out;
   *out.mutable_spec() = FromEngineSpec(v->spec, routing ? &*routing : nullptr, &network_names);
   out.set_id(v->id);
@@ -433,7 +454,9 @@ absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string
   auto list = m->second->ListServices();
   if (!list.ok()) return list.status();
   std::vector<pb::Service> out;
-  const auto network_names = NetworkNames(*m->second);
+  std::vector<const engine::ServiceSpec*> specs;
+  for (const auto& v : *list) specs.push_back(&v.spec);
+  const auto network_names = NetworkNames(*m->second, specs);
   for (const auto& v : *list) {
     if (!stack.empty() && Label(v.spec, kStackLabel) != stack) continue;
     auto routing = store_.GetRouting(v.spec.name);
@@ -870,6 +893,7 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
           store_.GetRouting(spec.name()) && store_.GetRouting(spec.name())->mode == "edge-proxy";
       auto engine_spec = ToEngineSpec(spec, edge, req.name());
       if (!engine_spec.ok()) return engine_spec.status();
+      if (auto s = ResolveSecrets(manager, *engine_spec); !s.ok()) return s;
       auto policy = ParsePullPolicy(spec.name() + ".pull_policy", spec.pull());
       if (!policy.ok()) return policy.status();
       auto image = PinServiceImage(m->first, manager, spec.image(), *policy);
