@@ -190,8 +190,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   // grpc.health.v1: "" and every API service by name (a client checks the one it uses).
-  for (const auto& name : server::ApiServiceNames())
-    server->GetHealthCheckService()->SetServingStatus(name, true);
+  server::MarkServing(*server);
   std::cerr << "musketeerd: listening on " << host << ":" << port << " (TLS; CA "
             << (*ca)->ca_path() << "), ipvs "
             << (options.ipvs ? "yes: ingress routing mesh" : "no: edge proxy for published ports")

@@ -129,9 +129,8 @@ absl::Status Cluster::ResolveSecrets(engine::DockerEngine& manager, engine::Serv
   auto list = manager.ListSecrets();
   if (!list.ok()) return list.status();
   for (auto& ref : refs) {
-    auto it = std::find_if(list->begin(), list->end(), [&](const engine::Secret& s) {
-      return s.spec.name == ref.secret_name;
-    });
+    auto it = std::find_if(list->begin(), list->end(),
+                           [&](const engine::Secret& s) { return s.spec.name == ref.secret_name; });
     if (it == list->end()) {
       return absl::NotFoundError(
           absl::StrCat("spec.secrets: secret '", Cut(ref.secret_name),

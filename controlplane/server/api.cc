@@ -1,5 +1,7 @@
 #include "controlplane/server/api.h"
 
+#include <grpcpp/health_check_service_interface.h>
+
 #include <iostream>
 #include <regex>
 
@@ -372,9 +374,10 @@ class OperationsImpl final : public pb::Operations::Service, Guard {
       out->set_kind(op->kind);
       out->set_target(op->target);
       out->set_state(op->state);
-      if (op->state == "failed") {
-        out->set_error_code(static_cast<int>(op->code));
-        out->set_error_message(std::string(ForClient(op->status()).message()));  // as the call answered
+      if (op->state == "failed") {  // as the call answered it
+        const absl::Status shown = ForClient(op->status());
+        out->set_error_code(static_cast<int>(shown.code()));
+        out->set_error_message(std::string(shown.message()));
       }
       out->set_started_at(op->started_at);
       out->set_finished_at(op->finished_at);
@@ -410,6 +413,13 @@ std::vector<std::string> ApiServiceNames() {
   std::vector<std::string> out;
   for (int i = 0; i < file->service_count(); ++i) out.push_back(file->service(i)->full_name());
   return out;
+}
+
+void MarkServing(grpc::Server& server) {
+  grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(true);
+  for (const auto& name : ApiServiceNames()) health->SetServingStatus(name, true);
 }
 
 std::vector<std::unique_ptr<grpc::Service>> NewApiServices(cluster::Cluster& cluster,

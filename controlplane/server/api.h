@@ -18,6 +18,10 @@ namespace musketeer::server {
 // The full names of the API's gRPC services ("musketeer.v1.Nodes", ...), for health checks.
 std::vector<std::string> ApiServiceNames();
 
+// Marks "" and every API service SERVING in the server's grpc.health.v1 service.
+// REQUIRES: grpc::EnableDefaultHealthCheckService(true) before the server was built.
+void MarkServing(grpc::Server& server);
+
 // All API services, ready to register on a ServerBuilder.
 std::vector<std::unique_ptr<grpc::Service>> NewApiServices(cluster::Cluster& cluster,
                                                            state::StateStore& store);

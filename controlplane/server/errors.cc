@@ -48,7 +48,7 @@ absl::Status ForClient(const absl::Status& s) {
       "(?:GET|POST|PUT|DELETE|HEAD) /[^ ]* on (?:tcp|unix|fake)://[^ :]*(?::[0-9]+)?: ");
   message = std::regex_replace(message, kRequest, "the engine: ");
   // Any other engine address ("building x on tcp://...").
-  static const std::regex kAddress("(?:tcp|unix|fake)://[^ ;,)'\"]+");
+  static const std::regex kAddress("(?:tcp|fake)://[^ :;,)'\"/]+(?::[0-9]+)?|unix://[^ :;,)'\"]+");
   message = std::regex_replace(message, kAddress, "the node's engine");
   static const std::regex kHttp(" \\(HTTP [0-9]{3}\\)");
   message = std::regex_replace(message, kHttp, "");

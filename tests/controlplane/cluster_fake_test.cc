@@ -1170,6 +1170,126 @@ TEST_F(ClusterTest, ARetryWithTheSameRequestIdGetsTheFirstCallsOutcome) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(ClusterTest, SecretsAreMadeReferencedAsFilesAndTheirValuesNeverLeave) {
+  Tutorial();
+  pb::CreateSecretRequest create;
+  create.set_name("judge_token");
+  create.set_data("s3cr3t-value");
+  (*create.mutable_labels())["purpose"] = "judge";
+  auto secret = cluster_->CreateSecret(create);
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  EXPECT_EQ(secret->name(), "judge_token");
+  EXPECT_FALSE(secret->id().empty());
+  EXPECT_EQ(secret->labels().at("purpose"), "judge");
+  EXPECT_EQ(swarm_->SecretValue("judge_token"), "s3cr3t-value");
+  EXPECT_EQ(cluster_->CreateSecret(create).status().code(), absl::StatusCode::kAlreadyExists);
+  auto list = cluster_->ListSecrets();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].id(), secret->id());
+  // Bad input.
+  pb::CreateSecretRequest bad = create;
+  bad.set_name("no/slash");
+  EXPECT_EQ(cluster_->CreateSecret(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.set_name("empty");
+  bad.clear_data();
+  EXPECT_EQ(cluster_->CreateSecret(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.set_data(std::string(500 * 1024 + 1, 'x'));
+  EXPECT_EQ(cluster_->CreateSecret(bad).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // A service gets it as /run/secrets/NAME (by ID and name, as the swarm wants it).
+  auto req = JudgeService(1);
+  req.mutable_spec()->add_secrets()->set_secret("judge_token");
+  auto svc = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  const std::string call = swarm_->CallsMatching("CreateService {\"Name\":\"judge_swarm\"");
+  EXPECT_THAT(call, HasSubstr("\"Secrets\":[{\"File\":{\"Name\":\"judge_token\",\"UID\":\"0\","
+                              "\"GID\":\"0\",\"Mode\":292},\"SecretID\":\"" +
+                              secret->id() + "\",\"SecretName\":\"judge_token\"}]"));
+  ASSERT_EQ(svc->spec().secrets_size(), 1);
+  EXPECT_EQ(svc->spec().secrets(0).secret(), "judge_token");
+  EXPECT_EQ(svc->spec().secrets(0).target(), "");
+  // Nothing the control plane asked or was answered carries the value.
+  for (const auto& c : swarm_->Calls()) {
+    EXPECT_THAT(c, Not(HasSubstr("s3cr3t-value")));
+    EXPECT_THAT(c, Not(HasSubstr("czNjcjN0LXZhbHVl")));  // base64
+  }
+  // In use: refused, naming the service.
+  auto in_use = cluster_->DeleteSecret("judge_token");
+  EXPECT_EQ(in_use.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(in_use.message()), HasSubstr("in use by service judge_swarm"));
+  // A secret that does not exist, or two on one file: refused before anything is made.
+  pb::CreateServiceRequest other;
+  other.mutable_spec()->set_name("other");
+  other.mutable_spec()->set_image("judge_server:1.0");
+  other.mutable_spec()->add_secrets()->set_secret("nosuch");
+  auto missing = cluster_->CreateService(other, Soon());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("spec.secrets: secret 'nosuch' does not exist"));
+  other.mutable_spec()->clear_secrets();
+  auto* a = other.mutable_spec()->add_secrets();
+  a->set_secret("judge_token");
+  a->set_target("token");
+  auto* b = other.mutable_spec()->add_secrets();
+  b->set_secret("judge_token");
+  b->set_target("token");
+  EXPECT_EQ(cluster_->CreateService(other, Soon()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  b->set_target("../etc/passwd");
+  EXPECT_EQ(cluster_->CreateService(other, Soon()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  other.mutable_spec()->mutable_secrets()->RemoveLast();
+  auto renamed = cluster_->CreateService(other, Soon());
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(renamed->spec().secrets(0).target(), "token");
+  EXPECT_EQ(swarm_->CallsMatching("CreateService {\"Name\":\"other\"").find("\"nosuch\""),
+            std::string::npos);
+
+  ASSERT_TRUE(cluster_->DeleteService("judge_swarm").ok());
+  ASSERT_TRUE(cluster_->DeleteService("other").ok());
+  EXPECT_TRUE(cluster_->DeleteSecret("judge_token").ok());
+  EXPECT_EQ(cluster_->DeleteSecret("judge_token").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(cluster_->ListSecrets()->empty());
+}
+
+TEST_F(ClusterTest, AComposeFileReferencesExternalSecrets) {
+  Tutorial();
+  pb::CreateSecretRequest create;
+  create.set_name("judge_token");
+  create.set_data("x");
+  ASSERT_TRUE(cluster_->CreateSecret(create).ok());
+  pb::DeployStackRequest deploy;
+  deploy.set_name("judge");
+  deploy.set_compose_yaml(R"(version: "3.8"
+services:
+  server:
+    image: judge_server:1.0
+    environment:
+      TOKEN_FILE: /run/secrets/token
+    secrets:
+      - source: token
+        target: token
+secrets:
+  token:
+    external: true
+    name: judge_token
+)");
+  auto stack = cluster_->DeployStack(deploy, Soon());
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  auto svc = cluster_->GetService("judge_server");
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  ASSERT_EQ(svc->spec().secrets_size(), 1);
+  EXPECT_EQ(svc->spec().secrets(0).secret(), "judge_token");
+  EXPECT_EQ(svc->spec().secrets(0).target(), "token");
+  // A secret made from a file by the compose file itself is not supported: said so.
+  auto file = ParseCompose("services:\n  a:\n    image: x:1\nsecrets:\n  t:\n    file: ./t\n");
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(file.status().message()), HasSubstr("external: true"));
+  auto undeclared = ParseCompose("services:\n  a:\n    image: x:1\n    secrets: [t]\n");
+  EXPECT_THAT(std::string(undeclared.status().message()), HasSubstr("not declared"));
+}
+
 TEST(LiveViewTest, AStuckReadOfTheManagerNeverHoldsReadersUpLongerThanReadWait) {
   std::mutex mu;
   std::condition_variable cv;
