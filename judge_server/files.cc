@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 
@@ -117,6 +118,19 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max
   close(fd);
   if (n != st.st_size) return absl::InternalError("short read of the executable");
   return data;
+}
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  auto text = ReadRegularFile(path, 64 * 1024);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("token file ", path, ": ", text.status().message()));
+  }
+  std::string token = std::move(*text);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty())
+    return absl::InvalidArgumentError(absl::StrCat("token file ", path, " is empty"));
+  return token;
 }
 
 }  // namespace judge
