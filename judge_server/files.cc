@@ -121,12 +121,22 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
-  auto text = ReadRegularFile(path, 64 * 1024);
-  if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat("token file ", path, ": ", text.status().message()));
+  // Not ReadRegularFile: its messages speak of compiler output. A secret is a plain file
+  // (Swarm mounts it so); anything else is refused too.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("token file ", path, ": cannot open it: ", strerror(errno)));
   }
-  std::string token = std::move(*text);
+  absl::Cleanup closer = [fd] { close(fd); };
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 64 * 1024) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("token file ", path, ": not a plain file of at most 64 KiB"));
+  }
+  std::string token(st.st_size, '\0');
+  if (pread(fd, token.data(), token.size(), 0) != st.st_size)
+    return absl::FailedPreconditionError(absl::StrCat("token file ", path, ": short read"));
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
   if (token.empty())
     return absl::InvalidArgumentError(absl::StrCat("token file ", path, " is empty"));
