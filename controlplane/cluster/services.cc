@@ -861,9 +861,35 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
   if (!existing.ok()) return existing.status();
   std::set<std::string> have;
   for (const auto& n : *existing) have.insert(n.name);
+  // Checked before anything is made: the names the deploy will make, the networks the
+  // services name, and the subnets.
   std::set<std::string> declared;
   for (const auto& n : networks) {
     declared.insert(n.name());
+    if (!n.subnet().empty()) {
+      if (auto st = ValidateSubnet("networks." + n.name() + ".ipam.config.subnet", n.subnet());
+          !st.ok())
+        return st;
+    }
+  }
+  for (const auto& spec : compose->services) {
+    for (const auto& n : spec.networks()) {
+      if (!declared.count(n))
+        return absl::InvalidArgumentError(absl::StrCat("services.", spec.name(), ".networks: '",
+                                                       Cut(n), "' is not declared under networks"));
+    }
+    const size_t longest = prefix.size() + spec.name().size() +
+                           (spec.ports_size() > 0 && !options_.ipvs ? EdgeName("").size() : 0);
+    if (longest > kMaxServiceName) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "services.", Cut(spec.name()), ": the service '", Cut(prefix + spec.name()), "'",
+          spec.ports_size() > 0 && !options_.ipvs ? " (and its edge proxy, NAME-edge)" : "",
+          " would be longer than Docker's ", kMaxServiceName,
+          " characters; shorten the stack's or "
+          "the service's name"));
+    }
+  }
+  for (const auto& n : networks) {
     stack.add_networks(prefix + n.name());
     if (have.count(prefix + n.name())) continue;
     engine::NetworkCreateRequest body;

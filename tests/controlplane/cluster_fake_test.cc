@@ -1282,6 +1282,13 @@ secrets:
   ASSERT_EQ(svc->spec().secrets_size(), 1);
   EXPECT_EQ(svc->spec().secrets(0).secret(), "judge_token");
   EXPECT_EQ(svc->spec().secrets(0).target(), "token");
+  // A name too long once prefixed (with its edge proxy): refused before anything is made.
+  deploy.set_name("s" + std::string(20, 'x'));
+  deploy.set_compose_yaml("services:\n  " + std::string(40, 'a') +
+                          ":\n    image: judge_server:1.0\n    ports: [\"8093:8090\"]\n");
+  auto too_long = cluster_->DeployStack(deploy, Soon());
+  EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument) << too_long.status();
+  EXPECT_EQ(swarm_->CallsMatching("CreateNetwork {\"Name\":\"s" + std::string(20, 'x')), "");
   // A secret made from a file by the compose file itself is not supported: said so.
   auto file = ParseCompose("services:\n  a:\n    image: x:1\nsecrets:\n  t:\n    file: ./t\n");
   EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
