@@ -199,9 +199,9 @@ absl::Status Cluster::CheckServiceReferences(engine::DockerEngine& manager,
   if (edge && EdgeName(spec.name()).size() > kMaxServiceName) {
     return absl::InvalidArgumentError(absl::StrCat(
         "spec.name: '", Cut(spec.name()), "' has ", spec.name().size(),
-        " characters; with published ports and no IPVS its edge proxy is the service '",
-        Cut(EdgeName(spec.name())), "', and Docker allows ", kMaxServiceName,
-        " characters: use a name of at most ", kMaxServiceName - EdgeName("").size()));
+        " characters; with published ports and no IPVS its edge proxy is the service NAME-edge (",
+        EdgeName(spec.name()).size(), " characters), and Docker allows ", kMaxServiceName,
+        ": use a name of at most ", kMaxServiceName - EdgeName("").size()));
   }
   if (edge && manager.InspectService(EdgeName(spec.name())).ok()) {
     return absl::AlreadyExistsError(

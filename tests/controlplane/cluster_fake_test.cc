@@ -930,6 +930,7 @@ TEST_F(ClusterTest, ANameTooLongForItsEdgeProxyIsRefusedBeforeAnythingIsMade) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("spec.name"));
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("at most 58"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("NAME-edge (64 characters)"));
   EXPECT_EQ(swarm_->CallsMatching("CreateService"), "");
   req.mutable_spec()->set_name(std::string(58, 'a'));
   auto fits = cluster_->CreateService(req, Soon());

@@ -104,7 +104,8 @@ def main():
                                         ports=[pb.PortConfig(published=8098, target=8090)]))
     left = error_of(lambda: op.call("Services", "GetService", "GetServiceRequest", name=long_name))[0]
     check("a name too long for its edge proxy: refused, nothing left",
-          code == "INVALID_ARGUMENT" and "-edge" in msg and left == "NOT_FOUND", (code, msg, left))
+          code == "INVALID_ARGUMENT" and "NAME-edge (65 characters)" in msg and left == "NOT_FOUND",
+          (code, msg, left))
     code, msg = error_of(lambda: create(name="py_img", image="e2e-nosuch/none:1", pull="never"))
     check("an image no node has (--pull never): FAILED_PRECONDITION", code == "FAILED_PRECONDITION", (code, msg))
 
