@@ -203,6 +203,8 @@ int main(int argc, char** argv) {
     std::cerr << "musketeerd: cannot listen on " << flags.listen << " (in use?)\n";
     return 1;
   }
+  // grpc.health.v1: "" and every API service by name (a client checks the one it uses).
+  server::MarkServing(*server);
   std::cerr << "musketeerd: listening on " << host << ":" << port << " (TLS; CA "
             << (*ca)->ca_path() << "), ipvs "
             << (options.ipvs ? "yes: ingress routing mesh" : "no: edge proxy for published ports")

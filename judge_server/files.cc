@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 
@@ -117,6 +118,29 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max
   close(fd);
   if (n != st.st_size) return absl::InternalError("short read of the executable");
   return data;
+}
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  // Not ReadRegularFile: its messages speak of compiler output. A secret is a plain file
+  // (Swarm mounts it so); anything else is refused too.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("token file ", path, ": cannot open it: ", strerror(errno)));
+  }
+  absl::Cleanup closer = [fd] { close(fd); };
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 64 * 1024) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("token file ", path, ": not a plain file of at most 64 KiB"));
+  }
+  std::string token(st.st_size, '\0');
+  if (pread(fd, token.data(), token.size(), 0) != st.st_size)
+    return absl::FailedPreconditionError(absl::StrCat("token file ", path, ": short read"));
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty())
+    return absl::InvalidArgumentError(absl::StrCat("token file ", path, " is empty"));
+  return token;
 }
 
 }  // namespace judge

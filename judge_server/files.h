@@ -27,6 +27,11 @@ absl::Status WriteNewFile(const std::string& path, std::string_view data, mode_t
 // Reads a plain file of at most `max_bytes`, refusing links and anything else.
 absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max_bytes);
 
+// The shared token from a file (a Swarm secret under /run/secrets, say): its contents without
+// trailing whitespace (a final newline is not part of the token). At most 64 KiB; an empty
+// token is an error naming the file.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+
 }  // namespace judge
 
 #endif  // JUDGE_SERVER_FILES_H_

@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "judge_server/files.h"
 #include "judge_server/healthcheck.h"
 #include "judge_server/heartbeat.h"
 #include "judge_server/http_server.h"
@@ -29,6 +30,9 @@ Usage: judge_server [flags]
                      X-Judge-Server-Token: sha256 hex of it (env JUDGE_TOKEN, or
                      TOKEN as QingdaoU names it; required; prefer the env, since
                      flags are visible to other processes)
+  --token-file F     read the token from file F instead (env JUDGE_TOKEN_FILE or
+                     TOKEN_FILE), e.g. a Swarm secret: /run/secrets/judge_token;
+                     trailing whitespace is dropped; not together with a token
   --slots N          concurrent judgings (env JUDGE_SLOTS, default: CPU count)
   --queue N          judgings waiting for a slot before 503 (env JUDGE_QUEUE, default 16)
   --work-dir D       where runs get private directories (env JUDGE_WORK_DIR,
@@ -79,7 +83,7 @@ Must run as root: every submission runs as a fresh unprivileged uid.
 )";
 
 struct Flags {
-  std::string port = "8090", address = "0.0.0.0", token, slots, queue = "16",
+  std::string port = "8090", address = "0.0.0.0", token, token_file, slots, queue = "16",
               work_dir = "/tmp/judge_server", test_case_dir = "/var/lib/judge_server/test_cases",
               threads, uid_base = "0", sandbox = "auto", backend_url,
               service_url = "http://{ip}:{port}", heartbeat_interval = "3", max_connections = "0",
@@ -113,6 +117,8 @@ int main(int argc, char** argv) {
                       {"--address", "JUDGE_ADDRESS", &f.address},
                       {"--token", "TOKEN", &f.token},
                       {"--token", "JUDGE_TOKEN", &f.token},
+                      {"--token-file", "TOKEN_FILE", &f.token_file},
+                      {"--token-file", "JUDGE_TOKEN_FILE", &f.token_file},
                       {"--backend-url", "BACKEND_URL", &f.backend_url},
                       {"--service-url", "SERVICE_URL", &f.service_url},
                       {"--heartbeat-interval", "JUDGE_HEARTBEAT_INTERVAL", &f.heartbeat_interval},
@@ -218,9 +224,23 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!f.token_file.empty()) {
+    if (!f.token.empty()) {
+      std::cerr << "judge_server: both a token and a token file are set; set one (a file, such "
+                   "as a Swarm secret, keeps the token out of the environment)\n";
+      return 2;
+    }
+    auto token = judge::ReadTokenFile(f.token_file);
+    if (!token.ok()) {
+      std::cerr << "judge_server: " << token.status().message() << "\n";
+      return 2;
+    }
+    f.token = std::move(*token);
+  }
   if (f.token.empty()) {
-    std::cerr << "judge_server: no token: set JUDGE_TOKEN (or --token); clients send its sha256 "
-                 "hex in X-Judge-Server-Token\n";
+    std::cerr << "judge_server: no token: set JUDGE_TOKEN (or --token), or JUDGE_TOKEN_FILE (or "
+                 "--token-file, e.g. a Swarm secret); clients send its sha256 hex in "
+                 "X-Judge-Server-Token\n";
     return 2;
   }
   if (geteuid() != 0) {

@@ -1,7 +1,7 @@
 // The command table of each object group of the musketeer CLI. Like the docker CLI's one
 // package per object (cli/command/service/create.go, scale.go, ...), each group's verbs and
 // their table live in one file: node.cc, swarm.cc, network.cc, image.cc, service.cc,
-// stack.cc, token.cc, audit.cc. main.cc joins the tables and dispatches.
+// stack.cc, token.cc, audit.cc, secret.cc. main.cc joins the tables and dispatches.
 #ifndef CLIENTS_MUSKETEER_COMMANDS_H_
 #define CLIENTS_MUSKETEER_COMMANDS_H_
 
@@ -19,6 +19,7 @@ std::vector<Command> ServiceCommands();
 std::vector<Command> StackCommands();
 std::vector<Command> TokenCommands();
 std::vector<Command> AuditCommands();
+std::vector<Command> SecretCommands();
 
 }  // namespace musketeer::cli
 

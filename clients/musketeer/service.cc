@@ -143,6 +143,23 @@ int ServiceCreate(const Args& a, const Connection& c) {
   }
   for (const auto& k : a.All("--constraint")) spec->add_constraints(k);
   for (const auto& k : a.All("--cap-add")) spec->add_cap_add(k);
+  for (const auto& ref : a.All("--secret")) {
+    // NAME, or docker's source=NAME,target=FILE (FILE under /run/secrets).
+    auto* r = spec->add_secrets();
+    if (ref.find('=') == std::string::npos) {
+      r->set_secret(ref);
+      continue;
+    }
+    for (absl::string_view part : absl::StrSplit(ref, ',')) {
+      auto [k, v] = SplitKeyValue(std::string(part));
+      if (k == "source" || k == "src")
+        r->set_secret(v);
+      else if (k == "target")
+        r->set_target(v);
+      else
+        return UsageError("--secret takes NAME or source=NAME,target=FILE");
+    }
+  }
   for (const auto& l : a.All("--label")) {
     auto [k, v] = SplitKeyValue(l);
     (*spec->mutable_labels())[k] = v;
@@ -322,7 +339,8 @@ std::vector<Command> ServiceCommands() {
        "create",
        "--name NAME [--replicas N] [--mode replicated|global] [-p PUB:TARGET] [--network NET] "
        "[--pull always|missing|never] [--entrypoint CMD] [-e "
-       "K=V] [--constraint C] [--cap-add CAP] [--limit-cpu N] [--limit-memory SIZE] "
+       "K=V] [--secret NAME|source=NAME,target=FILE] [--constraint C] [--cap-add CAP] "
+       "[--limit-cpu N] [--limit-memory SIZE] "
        "[--update-parallelism N] [--update-delay D] [--update-failure-action A] [--request-id ID] "
        "[-d] IMAGE [COMMAND...]",
        "Create a service and follow it until it converges",

@@ -1,6 +1,8 @@
 // Cluster: nodes, swarm, networks and images. Services and stacks are in services.cc.
 #include "controlplane/cluster/cluster.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <future>
@@ -8,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controlplane/cluster/tar_stream.h"
@@ -448,15 +451,38 @@ absl::StatusOr<pb::Swarm> Cluster::RotateJoinTokens(bool worker, bool manager) {
 
 // ---------------------------------------------------------------- networks
 
+absl::Status ValidateSubnet(const std::string& field, const std::string& subnet) {
+  const size_t slash = subnet.find('/');
+  const std::string address = subnet.substr(0, slash);
+  const bool v6 = address.find(':') != std::string::npos;
+  unsigned char buf[sizeof(in6_addr)];
+  int bits = -1;
+  const bool ok = slash != std::string::npos &&
+                  inet_pton(v6 ? AF_INET6 : AF_INET, address.c_str(), buf) == 1 &&
+                  absl::SimpleAtoi(subnet.substr(slash + 1), &bits) &&
+                  subnet.find_first_not_of("0123456789", slash + 1) == std::string::npos &&
+                  bits >= 0 && bits <= (v6 ? 128 : 32);
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": '", Cut(subnet),
+                     "' is not a subnet in CIDR form, e.g. 10.10.0.0/24 (an IPv4 address, '/', "
+                     "a prefix length 0-32) or fd00:10::/64"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<pb::Network> Cluster::CreateNetwork(const pb::CreateNetworkRequest& req) {
   static const std::regex kName("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}");
-  if (!std::regex_match(req.name(), kName)) {
+  if (req.name().size() > 63 || !std::regex_match(req.name(), kName)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("name: '", req.name(), "' is invalid; use 1-63 of [a-zA-Z0-9_.-]"));
+        absl::StrCat("name: '", Cut(req.name()), "' is invalid; use 1-63 of [a-zA-Z0-9_.-]"));
   }
   if (!req.driver().empty() && req.driver() != "overlay") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("driver: '", req.driver(), "' is not supported; swarm networks use overlay"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "driver: '", Cut(req.driver()), "' is not supported; swarm networks use overlay"));
+  }
+  if (!req.subnet().empty()) {
+    if (auto s = ValidateSubnet("subnet", req.subnet()); !s.ok()) return s;
   }
   auto m = Manager();
   if (!m.ok()) return m.status();
@@ -477,7 +503,20 @@ absl::StatusOr<pb::Network> Cluster::CreateNetwork(const pb::CreateNetworkReques
     body.ipam->config.emplace_back().subnet = req.subnet();
   }
   auto id = m->second->CreateNetwork(body);
-  if (!id.ok()) return id.status();
+  if (!id.ok()) {
+    // IPAM's refusals come as HTTP 500; they are the caller's choice of subnet.
+    if (absl::StrContains(id.status().message(), "overlaps") ||
+        absl::StrContains(id.status().message(), "no available network")) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "subnet: '", req.subnet(),
+          "' overlaps a subnet in use (another network's, or the nodes' own); pick another"));
+    }
+    if (absl::StrContains(id.status().message(), "invalid")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the swarm refused the network: ", id.status().message()));
+    }
+    return id.status();
+  }
   pb::Network out;
   out.set_name(req.name());
   out.set_id(*id);

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -112,6 +113,12 @@ class Cluster {
                            const engine::LogSink& sink,
                            const std::function<bool()>& cancelled = {});
 
+  // Secrets (secrets.cc): Swarm secrets. Their values are never returned, logged or kept
+  // by the control plane; services reference them by name (ServiceSpec.secrets).
+  absl::StatusOr<pb::Secret> CreateSecret(const pb::CreateSecretRequest& req);
+  absl::StatusOr<std::vector<pb::Secret>> ListSecrets();
+  absl::Status DeleteSecret(const std::string& name);
+
   // Stacks (compose version 3, as `docker stack deploy`).
   absl::StatusOr<pb::Stack> DeployStack(const pb::DeployStackRequest& req, absl::Time deadline);
   absl::StatusOr<std::vector<pb::Stack>> ListStacks();
@@ -142,8 +149,32 @@ class Cluster {
   std::map<std::string, std::string> SwarmNodeNames(engine::DockerEngine& manager);  // id -> name
   pb::Node ToProto(const nodes::Node& n, const engine::Node* swarm_node);
   std::mutex& ServiceMutex(const std::string& name);
-  absl::StatusOr<pb::Service> CreateServiceLocked(const pb::ServiceSpec& spec, absl::Time deadline,
-                                                  bool wait, const std::string& stack);
+  // Network ID -> name, covering the networks of `specs` when a manager can tell: from a
+  // cache (an ID never changes its network), else asked of `reader` (or of a manager, when
+  // `reader` is the live view, which keeps no networks).
+  std::map<std::string, std::string> NetworkNames(
+      engine::DockerEngine& reader, const std::vector<const engine::ServiceSpec*>& specs);
+  // Fills in the IDs of the secrets `spec` references by name (secrets.cc); NOT_FOUND
+  // naming spec.secrets for one that does not exist.
+  absl::Status ResolveSecrets(engine::DockerEngine& manager, engine::ServiceSpec& spec);
+  // Request ids (AIP-155), REQUIRES: the target's service mutex held. A new id begins an
+  // operation; a finished one is replayed (`replay`: OK when done, else the first call's
+  // error); one a stopped musketeerd left running is resumed (`resumed`). An id given to
+  // another request (kind, target or content) is INVALID_ARGUMENT.
+  struct OperationStart {
+    int64_t id = 0;
+    std::optional<absl::Status> replay;
+    bool resumed = false;
+  };
+  absl::StatusOr<OperationStart> StartOperation(const std::string& request_id,
+                                                const std::string& kind, const std::string& target,
+                                                const std::string& fingerprint);
+  // Makes the service (and its edge proxy), all or nothing; no wait.
+  absl::Status CreateServiceLocked(const pb::ServiceSpec& spec, const std::string& stack);
+  // What a create refers to or will make, checked before anything is made: the names
+  // (the edge proxy's too), the networks, the published ports (free in the swarm).
+  absl::Status CheckServiceReferences(engine::DockerEngine& manager, const pb::ServiceSpec& spec,
+                                      bool edge);
   // An automatic rollback means the change failed, unless a rollback is what was asked.
   absl::StatusOr<pb::Service> WaitAndDescribe(const std::string& name, bool wait,
                                               absl::Time deadline,
@@ -188,6 +219,7 @@ class Cluster {
   std::map<std::string, std::shared_ptr<engine::DockerEngine>> engines_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::unique_ptr<std::mutex>> service_mu_ ABSL_GUARDED_BY(mu_);
   std::string last_manager_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> network_names_ ABSL_GUARDED_BY(mu_);  // ID -> name
   // With a live view: the drivers wrapped so that their actions are noted, then the view
   // (stopped first on destruction, while what it reads from still exists).
   std::vector<std::unique_ptr<nodes::NodeDriver>> noting_drivers_;
@@ -201,8 +233,21 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
                                                  const std::string& stack);
 // The API's view of an Engine service spec. The published ports are the routing record's
 // when there is one (an edge-routed spec has none of its own), else the spec's own.
+// `network_names` (network ID -> name) turns the IDs the swarm stores back into names.
 pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
-                               const state::ServiceRouting* routing);
+                               const state::ServiceRouting* routing,
+                               const std::map<std::string, std::string>* network_names = nullptr);
+// Docker's limit for a service name (a DNS label).
+inline constexpr size_t kMaxServiceName = 63;
+// Input echoed in an error message: at most its first 64 characters, then "...". Messages
+// travel in gRPC metadata, whose size is limited; a client's own input should never make
+// its error unreadable.
+std::string Cut(std::string_view input);
+// INVALID_ARGUMENT naming `field` unless `subnet` is an IPv4 or IPv6 CIDR ("10.10.0.0/24").
+absl::Status ValidateSubnet(const std::string& field, const std::string& subnet);
+// INVALID_ARGUMENT naming `field` unless `name` is a Docker secret name (1-64 of
+// [a-zA-Z0-9_.-], starting and ending with a letter or digit).
+absl::Status ValidateSecretName(const std::string& field, const std::string& name);
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec);
 // INVALID_ARGUMENT naming `field` unless `ref` is a Docker image reference.
 absl::Status ValidateImageReference(const std::string& field, const std::string& ref);
@@ -212,6 +257,7 @@ std::pair<std::string, std::string> SplitImageReference(const std::string& ref);
 struct ComposeFile {
   std::vector<pb::ServiceSpec> services;
   std::vector<pb::CreateNetworkRequest> networks;
+  std::map<std::string, std::string> secrets;  // the file's name -> the swarm's (external)
 };
 absl::StatusOr<ComposeFile> ParseCompose(const std::string& yaml);
 

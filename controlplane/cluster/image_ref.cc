@@ -126,14 +126,15 @@ absl::StatusOr<PinnedImage> PinImage(const std::string& ref, PullPolicy policy,
           ref, "`), or allow a pull with --pull missing"));
     }
     if (absl::Status s = PullEverywhere(hosts, ref); !s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrCat("image ", ref,
-                                       " is on none of the nodes, and pulling it from its registry "
-                                       "failed on ",
-                                       s.message(),
-                                       "; build or import it with musketeer (`musketeer "
-                                       "image build DIR -t ",
-                                       ref, "`), or check the name"));
+      // The caller's to fix (a name no registry has, or no registry reachable).
+      return absl::FailedPreconditionError(
+          absl::StrCat("image ", ref,
+                       " is on none of the nodes, and pulling it from its registry "
+                       "failed on ",
+                       s.message(),
+                       "; build or import it with musketeer (`musketeer "
+                       "image build DIR -t ",
+                       ref, "`), or check the name"));
     }
     for (const auto& h : hosts) out.pulled_on.push_back(h.node);
     found = InspectEverywhere(hosts, ref);

@@ -318,6 +318,9 @@ class SnapshotEngine : public engine::DockerEngine {
   }
   absl::StatusOr<std::vector<engine::Network>> ListNetworks() override { return No(); }
   absl::Status RemoveNetwork(const std::string&) override { return No(); }
+  absl::StatusOr<std::string> CreateSecret(const engine::SecretSpec&) override { return No(); }
+  absl::StatusOr<std::vector<engine::Secret>> ListSecrets() override { return No(); }
+  absl::Status RemoveSecret(const std::string&) override { return No(); }
   absl::StatusOr<std::string> CreateService(const engine::ServiceSpec&) override { return No(); }
   absl::Status UpdateService(const std::string&, uint64_t, const engine::ServiceSpec&,
                              bool) override {
@@ -402,6 +405,13 @@ class NotingEngine : public engine::DockerEngine {
   absl::Status RemoveNetwork(const std::string& id) override {
     return Noted(inner_->RemoveNetwork(id));
   }
+  absl::StatusOr<std::string> CreateSecret(const engine::SecretSpec& spec) override {
+    return inner_->CreateSecret(spec);  // not in the view
+  }
+  absl::StatusOr<std::vector<engine::Secret>> ListSecrets() override {
+    return inner_->ListSecrets();
+  }
+  absl::Status RemoveSecret(const std::string& id) override { return inner_->RemoveSecret(id); }
   absl::StatusOr<std::string> CreateService(const engine::ServiceSpec& spec) override {
     return Noted(inner_->CreateService(spec));
   }

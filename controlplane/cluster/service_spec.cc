@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <regex>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -27,6 +28,14 @@ engine::UpdateConfig ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
 }
 }  // namespace
 
+std::string Cut(std::string_view input) {
+  constexpr size_t kShown = 64;
+  if (input.size() <= kShown) return std::string(input);
+  size_t end = kShown;  // not inside a UTF-8 sequence
+  while (end > 0 && (static_cast<unsigned char>(input[end]) & 0xC0) == 0x80) --end;
+  return std::string(input.substr(0, end)) + "...";
+}
+
 absl::Status ValidateImageReference(const std::string& field, const std::string& ref) {
   // Docker's reference grammar: [host[:port]/]name[/name...][:tag][@sha256:digest].
   static const std::regex kRef(
@@ -38,7 +47,7 @@ absl::Status ValidateImageReference(const std::string& field, const std::string&
     return absl::InvalidArgumentError(absl::StrCat(field, ": required, e.g. judge_server:1.0"));
   if (ref.size() > 255 || !std::regex_match(ref, kRef)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, ": '", ref,
+        field, ": '", Cut(ref),
         "' is not an image reference; use lowercase name[:tag], e.g. judge_server:1.0"));
   }
   return absl::OkStatus();
@@ -54,15 +63,16 @@ std::pair<std::string, std::string> SplitImageReference(const std::string& ref) 
 
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
   static const std::regex kName("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}");
-  if (!std::regex_match(spec.name(), kName)) {
+  if (spec.name().size() > kMaxServiceName || !std::regex_match(spec.name(), kName)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("spec.name: '", spec.name(),
-                     "' is invalid; use 1-63 of [a-zA-Z0-9_.-], starting with a letter or digit"));
+        absl::StrCat("spec.name: '", Cut(spec.name()), "' (", spec.name().size(),
+                     " characters) is invalid; use 1-63 of [a-zA-Z0-9_.-], starting with a "
+                     "letter or digit"));
   }
   if (auto s = ValidateImageReference("spec.image", spec.image()); !s.ok()) return s;
   if (!spec.mode().empty() && spec.mode() != "replicated" && spec.mode() != "global") {
     return absl::InvalidArgumentError(
-        absl::StrCat("spec.mode: '", spec.mode(), "' is not replicated or global"));
+        absl::StrCat("spec.mode: '", Cut(spec.mode()), "' is not replicated or global"));
   }
   if (spec.replicas() > 1000) return absl::InvalidArgumentError("spec.replicas: at most 1000");
   for (const auto& p : spec.ports()) {
@@ -72,27 +82,57 @@ absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
     }
     if (!p.protocol().empty() && p.protocol() != "tcp" && p.protocol() != "udp") {
       return absl::InvalidArgumentError(
-          absl::StrCat("spec.ports.protocol: '", p.protocol(), "' is not tcp or udp"));
+          absl::StrCat("spec.ports.protocol: '", Cut(p.protocol()), "' is not tcp or udp"));
     }
   }
-  for (const auto& policy : {spec.update_policy(), spec.rollback_policy()}) {
-    const auto& a = policy.failure_action();
-    if (!a.empty() && a != "pause" && a != "continue" && a != "rollback") {
-      return absl::InvalidArgumentError(absl::StrCat("spec.update_policy.failure_action: '", a,
-                                                     "' is not pause, continue or rollback"));
+  for (const auto& [field, policy] : {std::pair<const char*, const pb::UpdatePolicy*>{
+                                          "spec.update_policy", &spec.update_policy()},
+                                      {"spec.rollback_policy", &spec.rollback_policy()}}) {
+    const auto& a = policy->failure_action();
+    // A rollback cannot itself roll back: docker accepts only pause or continue there.
+    const bool rollback = field == std::string_view("spec.rollback_policy");
+    if (!a.empty() && a != "pause" && a != "continue" && (rollback || a != "rollback")) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".failure_action: '", Cut(a),
+                                                     "' is not pause, continue",
+                                                     rollback ? "" : " or rollback"));
     }
-    if (!policy.order().empty() && policy.order() != "stop-first" &&
-        policy.order() != "start-first") {
-      return absl::InvalidArgumentError(absl::StrCat("spec.update_policy.order: '", policy.order(),
+    if (!policy->order().empty() && policy->order() != "stop-first" &&
+        policy->order() != "start-first") {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".order: '", Cut(policy->order()),
                                                      "' is not stop-first or start-first"));
+    }
+  }
+  for (const auto& [k, v] : spec.env()) {
+    if (k.empty())
+      return absl::InvalidArgumentError("spec.env: a variable has an empty name; use NAME=VALUE");
+    if (k.find('=') != std::string::npos || k.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.env: the name '", Cut(k),
+                       "' contains '=' (or a NUL); a name ends at the first '=', so send "
+                       "{name: value} with the value after it"));
     }
   }
   if (auto p = ParsePullPolicy("spec.pull", spec.pull()); !p.ok()) return p.status();
   for (const auto& [k, v] : spec.labels()) {
     if (absl::StartsWith(k, kReservedLabelPrefix))
-      return absl::InvalidArgumentError(absl::StrCat("spec.labels: '", k, "' is reserved (",
+      return absl::InvalidArgumentError(absl::StrCat("spec.labels: '", Cut(k), "' is reserved (",
                                                      kReservedLabelPrefix,
                                                      "* labels are musketeer's own)"));
+  }
+  std::set<std::string> targets;
+  for (const auto& ref : spec.secrets()) {
+    if (auto s = ValidateSecretName("spec.secrets.secret", ref.secret()); !s.ok()) return s;
+    const std::string& target = ref.target().empty() ? ref.secret() : ref.target();
+    if (target.size() > 255 || target == "." || target == ".." ||
+        target.find('/') != std::string::npos || target.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.secrets.target: '", Cut(target),
+                       "' is not a file name (it goes under /run/secrets; no '/')"));
+    }
+    if (!targets.insert(target).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.secrets.target: two secrets would be the same file /run/secrets/", Cut(target)));
+    }
   }
   if (spec.resources().cpus() < 0 || spec.resources().memory_bytes() < 0) {
     return absl::InvalidArgumentError("spec.resources: limits cannot be negative");
@@ -112,6 +152,15 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
   container.command.assign(spec.entrypoint().begin(), spec.entrypoint().end());
   container.args.assign(spec.command().begin(), spec.command().end());
   container.capability_add.assign(spec.cap_add().begin(), spec.cap_add().end());
+  for (const auto& ref : spec.secrets()) {
+    engine::SecretReference& r = container.secrets.emplace_back();
+    r.secret_name = ref.secret();  // its ID: Cluster::ResolveSecrets
+    engine::SecretReferenceFileTarget& file = r.file.emplace();
+    file.name = ref.target().empty() ? ref.secret() : ref.target();
+    file.uid = "0";
+    file.gid = "0";
+    file.mode = 0444;
+  }
   if (spec.has_healthcheck() && spec.healthcheck().test_size() > 0) {
     engine::HealthConfig& h = container.healthcheck.emplace();
     h.test.assign(spec.healthcheck().test().begin(), spec.healthcheck().test().end());
@@ -143,7 +192,7 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
   if (spec.mode() == "global") {
     out.mode.global.emplace();
   } else {
-    out.mode.replicated.emplace().replicas = spec.replicas() ? spec.replicas() : 1;
+    out.mode.replicated.emplace().replicas = spec.has_replicas() ? spec.replicas() : 1;
   }
   out.update_config = ToPolicy(spec.update_policy(), false);
   out.rollback_config = ToPolicy(spec.rollback_policy(), true);
@@ -277,6 +326,21 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         out.networks.push_back(n);
       }
     }
+    // Secrets: external ones only (made with `musketeer secret create`): a file's contents
+    // would have to travel from the client's machine, and a compose file is read here.
+    if (root["secrets"] && root["secrets"].IsMap()) {
+      for (const auto& it : root["secrets"]) {
+        const std::string key = it.first.as<std::string>();
+        const YAML::Node& def = it.second;
+        if (!def || !def["external"] || !def["external"].as<bool>(false)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "secrets.", Cut(key),
+              ": only external secrets are supported; create it with `musketeer secret create ",
+              Cut(key), " FILE` and declare it `external: true`"));
+        }
+        out.secrets[key] = def["name"] ? def["name"].as<std::string>() : key;
+      }
+    }
     for (const auto& it : root["services"]) {
       const std::string name = it.first.as<std::string>();
       const std::string field = "services." + name;
@@ -329,6 +393,21 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         }
       }
       for (const auto& c : s["cap_add"]) spec.add_cap_add(c.as<std::string>());
+      for (const auto& ref : s["secrets"]) {
+        auto* r = spec.add_secrets();
+        if (ref.IsMap()) {
+          r->set_secret(ref["source"].as<std::string>(""));
+          r->set_target(ref["target"].as<std::string>(""));
+        } else {
+          r->set_secret(ref.as<std::string>());
+        }
+        auto it = out.secrets.find(r->secret());
+        if (it == out.secrets.end()) {
+          return absl::InvalidArgumentError(absl::StrCat(field, ".secrets: '", Cut(r->secret()),
+                                                         "' is not declared under secrets"));
+        }
+        r->set_secret(it->second);  // the swarm's name of it
+      }
       if (const YAML::Node hc = s["healthcheck"]) {
         auto* h = spec.mutable_healthcheck();
         if (hc["test"].IsSequence()) {

@@ -1,5 +1,8 @@
 // Cluster: services (with the edge-proxy fallback where IPVS is missing), convergence
 // watching, stacks and reconciliation.
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include <optional>
 #include <regex>
 #include <set>
@@ -44,7 +47,8 @@ bool SameTaskSpec(const engine::Task& task, const engine::Service& service) {
 }  // namespace
 
 pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
-                               const state::ServiceRouting* routing) {
+                               const state::ServiceRouting* routing,
+                               const std::map<std::string, std::string>* network_names) {
   pb::ServiceSpec s;
   const engine::ContainerSpec& container = spec.task_template.container_spec;
   s.set_name(spec.name);
@@ -61,7 +65,14 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
     auto eq = e.find('=');
     (*s.mutable_env())[e.substr(0, eq)] = eq == std::string::npos ? "" : e.substr(eq + 1);
   }
-  for (const auto& n : spec.task_template.networks) s.add_networks(n.target);
+  for (const auto& n : spec.task_template.networks) {
+    // The swarm keeps a network's ID where a name was given: show the name again.
+    std::string shown = n.target;
+    if (network_names != nullptr) {
+      if (auto it = network_names->find(n.target); it != network_names->end()) shown = it->second;
+    }
+    s.add_networks(shown);
+  }
   s.mutable_command()->Assign(container.args.begin(), container.args.end());
   s.mutable_entrypoint()->Assign(container.command.begin(), container.command.end());
   if (routing != nullptr && !routing->ports_json.empty()) {
@@ -81,7 +92,35 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
   }
   for (const auto& [k, v] : spec.labels)
     if (!absl::StartsWith(k, kReservedLabelPrefix)) (*s.mutable_labels())[k] = v;
+  for (const auto& ref : container.secrets) {
+    auto* out = s.add_secrets();
+    out->set_secret(ref.secret_name);
+    if (ref.file && ref.file->name != ref.secret_name) out->set_target(ref.file->name);
+  }
   return s;
+}
+
+std::map<std::string, std::string> Cluster::NetworkNames(
+    engine::DockerEngine& reader, const std::vector<const engine::ServiceSpec*>& specs) {
+  std::set<std::string> wanted;
+  for (const auto* spec : specs)
+    for (const auto& n : spec->task_template.networks) wanted.insert(n.target);
+  {
+    std::lock_guard lock(mu_);
+    if (std::all_of(wanted.begin(), wanted.end(),
+                    [&](const auto& id) { return network_names_.count(id) > 0; }))
+      return network_names_;  // IDs never change their network
+  }
+  auto list = reader.ListNetworks();
+  if (!list.ok()) {  // a live view keeps no networks: ask a manager itself
+    auto m = Manager();
+    if (m.ok()) list = m->second->ListNetworks();
+  }
+  std::lock_guard lock(mu_);
+  if (list.ok()) {
+    for (const auto& n : *list) network_names_[n.id] = n.name;
+  }
+  return network_names_;
 }
 
 std::mutex& Cluster::ServiceMutex(const std::string& name) {
@@ -93,30 +132,137 @@ std::mutex& Cluster::ServiceMutex(const std::string& name) {
 
 // ---------------------------------------------------------------- create
 
+namespace {
+// A request's fingerprint: the SHA-256 of its deterministic serialization.
+std::string Fingerprint(const google::protobuf::Message& m) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream raw(&bytes);
+    google::protobuf::io::CodedOutputStream out(&raw);
+    out.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&out);
+  }
+  return state::Sha256Hex(bytes);
+}
+}  // namespace
+
+absl::StatusOr<Cluster::OperationStart> Cluster::StartOperation(const std::string& request_id,
+                                                                const std::string& kind,
+                                                                const std::string& target,
+                                                                const std::string& fingerprint) {
+  if (auto op = store_.FindOperation(request_id); op.has_value()) {
+    if (op->kind != kind || op->target != target ||
+        (!op->fingerprint.empty() && op->fingerprint != fingerprint)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("request_id: '", Cut(request_id), "' was given to another request (",
+                       op->kind, " of '", op->target,
+                       "'); a retry must repeat its request exactly, a new request needs a new "
+                       "request_id"));
+    }
+    if (op->state == "done") return OperationStart{op->id, absl::OkStatus(), false};
+    if (op->state == "failed") return OperationStart{op->id, op->status(), false};
+    // "running" under the service's lock is one a stopped musketeerd left: resume it.
+    store_.ResumeOperation(op->id);
+    return OperationStart{op->id, std::nullopt, true};
+  }
+  auto id = store_.BeginOperation(request_id, kind, target, fingerprint);
+  if (!id.ok()) return id.status();
+  return OperationStart{*id, std::nullopt, false};
+}
+
 absl::StatusOr<pb::Service> Cluster::CreateService(const pb::CreateServiceRequest& req,
                                                    absl::Time deadline) {
   if (auto s = ValidateServiceSpec(req.spec()); !s.ok()) return s;
-  if (auto op = store_.FindOperation(req.request_id()); op.has_value()) {
-    if (op->state == "running")
-      return absl::AbortedError(
-          absl::StrCat("request_id '", req.request_id(), "' is still in progress; retry later"));
-    if (op->target != req.spec().name()) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "request_id '", req.request_id(), "' was used for another service (", op->target, ")"));
+  const std::string& name = req.spec().name();
+  {
+    std::lock_guard service_lock(ServiceMutex(name));
+    auto op = StartOperation(req.request_id(), "create_service", name, Fingerprint(req.spec()));
+    if (!op.ok()) return op.status();
+    if (op->replay) {
+      if (!op->replay->ok()) return *op->replay;  // the first call's error, again
+    } else {
+      absl::Status s = CreateServiceLocked(req.spec(), "");
+      // Resumed: the interrupted call may have made it whole already.
+      if (op->resumed && s.code() == absl::StatusCode::kAlreadyExists) s = absl::OkStatus();
+      // Done once made: waiting is not part of the operation, so a retry after the first
+      // call's deadline gets the service.
+      store_.FinishOperation(op->id, s);
+      if (!s.ok()) return s;
     }
-    if (op->state == "done") return WaitAndDescribe(req.spec().name(), req.wait(), deadline);
   }
-  std::lock_guard service_lock(ServiceMutex(req.spec().name()));
-  auto op = store_.BeginOperation(req.request_id(), "create_service", req.spec().name());
-  if (!op.ok()) return op.status();
-  auto created = CreateServiceLocked(req.spec(), deadline, req.wait(), "");
-  store_.FinishOperation(*op, created.status());
-  return created;
+  return WaitAndDescribe(name, req.wait(), deadline);
 }
 
-absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& in,
-                                                         absl::Time deadline, bool wait,
-                                                         const std::string& stack) {
+absl::Status Cluster::CheckServiceReferences(engine::DockerEngine& manager,
+                                             const pb::ServiceSpec& spec, bool edge) {
+  // Names this create will make: the service, and its edge proxy.
+  if (edge && EdgeName(spec.name()).size() > kMaxServiceName) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec.name: '", Cut(spec.name()), "' has ", spec.name().size(),
+        " characters; with published ports and no IPVS its edge proxy is the service NAME-edge (",
+        EdgeName(spec.name()).size(), " characters), and Docker allows ", kMaxServiceName,
+        ": use a name of at most ", kMaxServiceName - EdgeName("").size()));
+  }
+  if (edge && manager.InspectService(EdgeName(spec.name())).ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("spec.name: the edge proxy this service needs would be the service '",
+                     Cut(EdgeName(spec.name())), "', which exists already; pick another name"));
+  }
+  // Networks by name or ID, as the swarm resolves them.
+  if (spec.networks_size() > 0) {
+    auto networks = manager.ListNetworks();
+    if (!networks.ok()) return networks.status();
+    for (const auto& want : spec.networks()) {
+      const bool found =
+          std::any_of(networks->begin(), networks->end(), [&](const engine::Network& n) {
+            return n.scope == "swarm" && (n.name == want || n.id == want);
+          });
+      if (!found) {
+        return absl::NotFoundError(
+            absl::StrCat("spec.networks: network '", Cut(want),
+                         "' does not exist (or is not a swarm network); create it first: "
+                         "`musketeer network create --driver overlay NAME`"));
+      }
+    }
+  }
+  // Published ports: one service per port and protocol in the whole swarm.
+  if (spec.ports_size() > 0) {
+    auto services = manager.ListServices();
+    if (!services.ok()) return services.status();
+    for (const auto& p : spec.ports()) {
+      const std::string protocol = p.protocol().empty() ? "tcp" : p.protocol();
+      for (const auto& other : *services) {
+        if (other.spec.name == spec.name() || !other.spec.endpoint_spec) continue;
+        for (const auto& q : other.spec.endpoint_spec->ports) {
+          if (q.published_port != p.published() ||
+              (q.protocol.empty() ? "tcp" : q.protocol) != protocol)
+            continue;
+          const std::string owner = Label(other.spec, kEdgeForLabel).empty()
+                                        ? other.spec.name
+                                        : Label(other.spec, kEdgeForLabel);
+          return absl::FailedPreconditionError(
+              absl::StrCat("spec.ports: port ", p.published(), "/", protocol,
+                           " is already published by service '", owner,
+                           "'; pick another published port, or remove or update that service"));
+        }
+        if (auto routing = store_.GetRouting(other.spec.name)) {  // edge-routed: its record
+          for (const auto& q : routing->Ports()) {
+            if (q.published == p.published() && q.protocol == protocol) {
+              return absl::FailedPreconditionError(
+                  absl::StrCat("spec.ports: port ", p.published(), "/", protocol,
+                               " is already published by service '", other.spec.name,
+                               "'; pick another published port, or remove or update that "
+                               "service"));
+            }
+          }
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::string& stack) {
   auto m = Manager();
   if (!m.ok()) return m.status();
   engine::DockerEngine& manager = *m->second;
@@ -128,22 +274,16 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
   const bool edge = spec.ports_size() > 0 && !options_.ipvs;
   state::ServiceRouting routing{spec.name(), edge ? "edge-proxy" : "ingress",
                                 edge ? EdgeName(spec.name()) : "", PortsJson(spec)};
+  // Everything is checked and prepared before anything is made.
+  if (auto s = CheckServiceReferences(manager, spec, edge); !s.ok()) return s;
+  bool make_edge_network = false;
   if (edge) {
     // The edge proxy has to see the service's tasks on a shared overlay network.
     if (spec.networks_size() == 0) {
       auto networks = manager.ListNetworks();
       if (!networks.ok()) return networks.status();
-      bool found = false;
-      for (const auto& n : *networks) found = found || n.name == kEdgeNetwork;
-      if (!found) {
-        engine::NetworkCreateRequest edge_network;
-        edge_network.name = kEdgeNetwork;
-        edge_network.driver = "overlay";
-        edge_network.attachable = true;
-        edge_network.check_duplicate = true;
-        auto id = manager.CreateNetwork(edge_network);
-        if (!id.ok() && id.status().code() != absl::StatusCode::kAlreadyExists) return id.status();
-      }
+      make_edge_network = std::none_of(networks->begin(), networks->end(),
+                                       [](const auto& n) { return n.name == kEdgeNetwork; });
       spec.add_networks(kEdgeNetwork);
     }
     // Every node runs the edge task, so every node needs its image.
@@ -159,34 +299,17 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
   }
   auto engine_spec = ToEngineSpec(spec, edge, stack);
   if (!engine_spec.ok()) return engine_spec.status();
+  if (auto s = ResolveSecrets(manager, *engine_spec); !s.ok()) return s;
   // Pinned before anything is created: the agents then never wait for a registry.
   auto policy = ParsePullPolicy("spec.pull", spec.pull());
   if (!policy.ok()) return policy.status();
   auto image = PinServiceImage(m->first, manager, spec.image(), *policy);
   if (!image.ok()) return image.status();
   ApplyPinnedImage(*image, *policy, *engine_spec);
-  std::optional<PinnedImage> edge_image;
+  std::optional<engine::ServiceSpec> proxy_spec;
   if (edge) {
     auto pinned = PinServiceImage(m->first, manager, options_.edge_image, PullPolicy::kNever);
     if (!pinned.ok()) return pinned.status();
-    edge_image = *pinned;
-  }
-  // Intent first: a crash between the two creates is repaired by Reconcile().
-  if (auto s = store_.PutRouting(routing); !s.ok()) return s;
-  auto id = manager.CreateService(*engine_spec);
-  if (!id.ok()) {
-    store_.DeleteRouting(spec.name());
-    if (absl::StrContains(id.status().message(), "No such network") ||
-        absl::StrContains(id.status().message(), "network")) {
-      return absl::Status(
-          id.status().code(),
-          absl::StrCat(
-              id.status().message(),
-              "; create the network first (`musketeer network create --driver overlay NAME`)"));
-    }
-    return id.status();
-  }
-  if (edge) {
     pb::ServiceSpec proxy;
     proxy.set_name(EdgeName(spec.name()));
     proxy.set_image(options_.edge_image);
@@ -197,9 +320,10 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
       ports.push_back(absl::StrCat(p.published(), ":", p.target()));
     (*proxy.mutable_env())["EDGE_PORTS"] = absl::StrJoin(ports, ",");
     for (const auto& n : spec.networks()) proxy.add_networks(n);
-    auto proxy_spec = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
-    if (!proxy_spec.ok()) return proxy_spec.status();
-    ApplyPinnedImage(*edge_image, PullPolicy::kNever, *proxy_spec);
+    auto made = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
+    if (!made.ok()) return made.status();
+    proxy_spec = std::move(*made);
+    ApplyPinnedImage(*pinned, PullPolicy::kNever, *proxy_spec);
     proxy_spec->labels[kEdgeForLabel] = spec.name();
     // Host-mode publishing on every node: plain DNAT, no IPVS needed.
     engine::EndpointSpec& endpoint = proxy_spec->endpoint_spec.emplace();
@@ -212,13 +336,37 @@ absl::StatusOr<pb::Service> Cluster::CreateServiceLocked(const pb::ServiceSpec& 
       port.publish_mode = "host";
       endpoint.ports.push_back(std::move(port));
     }
-    if (auto pid = manager.CreateService(*proxy_spec); !pid.ok()) {
-      (void)manager.RemoveService(spec.name());  // no half-made service
-      store_.DeleteRouting(spec.name());
-      return pid.status();
+  }
+
+  // Making: each step that fails undoes the ones before it (nothing half made is left).
+  std::vector<std::function<void()>> undo;
+  auto fail = [&](absl::Status s) {
+    for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
+    return s;
+  };
+  if (make_edge_network) {
+    engine::NetworkCreateRequest edge_network;
+    edge_network.name = kEdgeNetwork;
+    edge_network.driver = "overlay";
+    edge_network.attachable = true;
+    edge_network.check_duplicate = true;
+    auto id = manager.CreateNetwork(edge_network);
+    if (id.ok()) {
+      undo.push_back([&manager, id = *id] { (void)manager.RemoveNetwork(id); });
+    } else if (id.status().code() != absl::StatusCode::kAlreadyExists) {
+      return id.status();
     }
   }
-  return WaitAndDescribe(spec.name(), wait, deadline);
+  // Intent first: a crash between the two creates is repaired by Reconcile().
+  if (auto s = store_.PutRouting(routing); !s.ok()) return fail(s);
+  undo.push_back([this, name = spec.name()] { store_.DeleteRouting(name); });
+  auto id = manager.CreateService(*engine_spec);
+  if (!id.ok()) return fail(id.status());
+  undo.push_back([&manager, id = *id] { (void)manager.RemoveService(id); });
+  if (proxy_spec) {
+    if (auto pid = manager.CreateService(*proxy_spec); !pid.ok()) return fail(pid.status());
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bool wait,
@@ -256,8 +404,9 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
     return v.status();
   }
   auto routing = store_.GetRouting(name);
+  const auto network_names = NetworkNames(*m->second, {&v->spec});
   pb::Service out;
-  *out.mutable_spec() = FromEngineSpec(v->spec, routing ? &*routing : nullptr);
+  *out.mutable_spec() = FromEngineSpec(v->spec, routing ? &*routing : nullptr, &network_names);
   out.set_id(v->id);
   out.set_version(v->version.index);
   out.set_created_at(v->created_at);
@@ -305,11 +454,14 @@ absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string
   auto list = m->second->ListServices();
   if (!list.ok()) return list.status();
   std::vector<pb::Service> out;
+  std::vector<const engine::ServiceSpec*> specs;
+  for (const auto& v : *list) specs.push_back(&v.spec);
+  const auto network_names = NetworkNames(*m->second, specs);
   for (const auto& v : *list) {
     if (!stack.empty() && Label(v.spec, kStackLabel) != stack) continue;
     auto routing = store_.GetRouting(v.spec.name);
     pb::Service s;
-    *s.mutable_spec() = FromEngineSpec(v.spec, routing ? &*routing : nullptr);
+    *s.mutable_spec() = FromEngineSpec(v.spec, routing ? &*routing : nullptr, &network_names);
     s.set_id(v.id);
     s.set_stack(Label(v.spec, kStackLabel));
     if (v.update_status) s.set_update_state(v.update_status->state);
@@ -468,7 +620,8 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
           if (!newest_error.empty()) absl::StrAppend(&why, "; the last task error: ", newest_error);
           progress.set_message(why);
         }
-        if (auto routing = store_.GetRouting(name); routing && !routing->Ports().empty()) {
+        if (auto routing = store_.GetRouting(name);
+            routing && !routing->Ports().empty() && progress.running() > 0) {
           *progress.mutable_routing() = Probe(name, *routing, progress.running(),
                                               std::min(deadline, now + options_.probe_patience));
         }
@@ -583,11 +736,14 @@ absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceReques
     return absl::InvalidArgumentError("replicas: at most 1000");
   {
     std::lock_guard service_lock(ServiceMutex(req.name()));
-    auto op = store_.BeginOperation(req.request_id(), "update_service", req.name());
-    if (!op.ok()) {
-      if (op.status().code() == absl::StatusCode::kAlreadyExists)
-        return WaitAndDescribe(req.name(), req.wait(), deadline);
-      return op.status();
+    pb::UpdateServiceRequest what = req;  // the change itself, without how it is waited for
+    what.clear_wait();
+    what.clear_request_id();
+    auto op = StartOperation(req.request_id(), "update_service", req.name(), Fingerprint(what));
+    if (!op.ok()) return op.status();
+    if (op->replay) {
+      if (!op->replay->ok()) return *op->replay;
+      return WaitAndDescribe(req.name(), req.wait(), deadline);
     }
     // A new image (or policy) is pinned before the update, outside its retry loop.
     std::optional<PinnedImage> image;
@@ -595,7 +751,7 @@ absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceReques
     if (req.has_image() || req.has_pull()) {
       auto pinned = PinUpdatedImage(req, &policy);
       if (!pinned.ok()) {
-        store_.FinishOperation(*op, pinned.status());
+        store_.FinishOperation(op->id, pinned.status());
         return pinned.status();
       }
       image = *pinned;
@@ -624,7 +780,7 @@ absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceReques
           return absl::OkStatus();
         },
         /*rollback=*/false);
-    store_.FinishOperation(*op, s);
+    store_.FinishOperation(op->id, s);
     if (!s.ok()) return s;
   }
   return WaitAndDescribe(req.name(), req.wait(), deadline);
@@ -705,9 +861,35 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
   if (!existing.ok()) return existing.status();
   std::set<std::string> have;
   for (const auto& n : *existing) have.insert(n.name);
+  // Checked before anything is made: the names the deploy will make, the networks the
+  // services name, and the subnets.
   std::set<std::string> declared;
   for (const auto& n : networks) {
     declared.insert(n.name());
+    if (!n.subnet().empty()) {
+      if (auto st = ValidateSubnet("networks." + n.name() + ".ipam.config.subnet", n.subnet());
+          !st.ok())
+        return st;
+    }
+  }
+  for (const auto& spec : compose->services) {
+    for (const auto& n : spec.networks()) {
+      if (!declared.count(n))
+        return absl::InvalidArgumentError(absl::StrCat("services.", spec.name(), ".networks: '",
+                                                       Cut(n), "' is not declared under networks"));
+    }
+    const size_t longest = prefix.size() + spec.name().size() +
+                           (spec.ports_size() > 0 && !options_.ipvs ? EdgeName("").size() : 0);
+    if (longest > kMaxServiceName) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "services.", Cut(spec.name()), ": the service '", Cut(prefix + spec.name()), "'",
+          spec.ports_size() > 0 && !options_.ipvs ? " (and its edge proxy, NAME-edge)" : "",
+          " would be longer than Docker's ", kMaxServiceName,
+          " characters; shorten the stack's or "
+          "the service's name"));
+    }
+  }
+  for (const auto& n : networks) {
     stack.add_networks(prefix + n.name());
     if (have.count(prefix + n.name())) continue;
     engine::NetworkCreateRequest body;
@@ -737,6 +919,7 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
           store_.GetRouting(spec.name()) && store_.GetRouting(spec.name())->mode == "edge-proxy";
       auto engine_spec = ToEngineSpec(spec, edge, req.name());
       if (!engine_spec.ok()) return engine_spec.status();
+      if (auto s = ResolveSecrets(manager, *engine_spec); !s.ok()) return s;
       auto policy = ParsePullPolicy(spec.name() + ".pull_policy", spec.pull());
       if (!policy.ok()) return policy.status();
       auto image = PinServiceImage(m->first, manager, spec.image(), *policy);
@@ -751,8 +934,7 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
           false);
       if (!s.ok()) return s;
     } else {
-      auto created = CreateServiceLocked(spec, deadline, false, req.name());
-      if (!created.ok()) return created.status();
+      if (auto s = CreateServiceLocked(spec, req.name()); !s.ok()) return s;
     }
   }
   if (req.prune()) {
@@ -850,7 +1032,7 @@ void Cluster::Reconcile() {
       if (!svc.ok()) continue;
       (void)manager.RemoveService(routing.service);
       store_.DeleteRouting(routing.service);
-      (void)CreateServiceLocked(svc->spec(), absl::Now(), false, svc->stack());
+      (void)CreateServiceLocked(svc->spec(), svc->stack());
     }
   }
 }

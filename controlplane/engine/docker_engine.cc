@@ -140,6 +140,17 @@ class HttpDockerEngine : public DockerEngine {
     return client_.Call("DELETE", "/networks/" + Escape(id)).status();
   }
 
+  absl::StatusOr<std::string> CreateSecret(const SecretSpec& spec) override {
+    json::value body = json::value_from(spec);
+    return CreatedId(client_.Call("POST", "/secrets/create", &body), "a secret");
+  }
+  absl::StatusOr<std::vector<Secret>> ListSecrets() override {
+    return ListOf<Secret>(client_.Call("GET", "/secrets"), "/secrets");
+  }
+  absl::Status RemoveSecret(const std::string& id) override {
+    return client_.Call("DELETE", "/secrets/" + Escape(id)).status();
+  }
+
   absl::StatusOr<std::string> CreateService(const ServiceSpec& spec) override {
     json::value body = json::value_from(spec);
     return CreatedId(client_.Call("POST", "/services/create", &body), "a service");

@@ -52,6 +52,12 @@ class DockerEngine {
   virtual absl::StatusOr<std::vector<Network>> ListNetworks() = 0;
   virtual absl::Status RemoveNetwork(const std::string& id) = 0;
 
+  // Secrets (on a manager; create answers the new secret's id). The value travels only in
+  // CreateSecret's request: no answer carries it, and nothing logs it.
+  virtual absl::StatusOr<std::string> CreateSecret(const SecretSpec& spec) = 0;
+  virtual absl::StatusOr<std::vector<Secret>> ListSecrets() = 0;
+  virtual absl::Status RemoveSecret(const std::string& id) = 0;
+
   // Services and tasks (on a manager). UpdateService fails with "update out of sequence"
   // (UNKNOWN from a 500) when `version` is stale: callers read, modify and retry.
   virtual absl::StatusOr<std::string> CreateService(const ServiceSpec& spec) = 0;

@@ -1,5 +1,6 @@
 #include "controlplane/engine/fake_docker_engine.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -92,7 +93,11 @@ void FakeSwarm::FailTasksOf(const std::string& image, const std::string& err) {
 absl::Status FakeSwarm::Record(const std::string& host, const std::string& call) {
   calls_.push_back(absl::StrCat(host, ": ", call));
   const std::string method = call.substr(0, call.find(' '));
-  if (auto it = fail_next_.find(method); it != fail_next_.end()) {
+  for (auto it = fail_next_.begin(); it != fail_next_.end(); ++it) {
+    const size_t space = it->first.find(' ');  // "Method" or "Method needle"
+    if (it->first.substr(0, space) != method) continue;
+    if (space != std::string::npos && !absl::StrContains(call, it->first.substr(space + 1)))
+      continue;
     absl::Status s = it->second;
     fail_next_.erase(it);
     return s;
@@ -333,17 +338,87 @@ absl::Status FakeDockerEngine::RemoveNetwork(const std::string& id) {
   return absl::NotFoundError("network " + id + " not found");
 }
 
+std::string FakeSwarm::SecretValue(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = secrets_.find(name);
+  std::string value;
+  if (it != secrets_.end()) absl::Base64Unescape(it->second.spec.data, &value);
+  return value;
+}
+
+absl::StatusOr<std::string> FakeDockerEngine::CreateSecret(const SecretSpec& spec) {
+  FAKE_RECORD("CreateSecret " + spec.name);  // never the value
+  if (spec.name.empty() || spec.data.empty())
+    return absl::InvalidArgumentError("rpc error: code = InvalidArgument desc = invalid secret");
+  if (swarm_->secrets_.count(spec.name))
+    return absl::AlreadyExistsError("rpc error: code = AlreadyExists desc = secret " + spec.name +
+                                    " already exists");
+  Secret secret;
+  secret.id = absl::StrCat("sec", swarm_->next_id_++);
+  secret.version.index = 1;
+  secret.created_at = secret.updated_at = "2026-11-25T00:00:00Z";
+  secret.spec = spec;
+  swarm_->secrets_[spec.name] = secret;
+  return secret.id;
+}
+
+absl::StatusOr<std::vector<Secret>> FakeDockerEngine::ListSecrets() {
+  FAKE_RECORD("ListSecrets");
+  std::vector<Secret> out;
+  for (const auto& [name, secret] : swarm_->secrets_) {
+    out.push_back(secret);
+    out.back().spec.data.clear();  // as a swarm answers
+  }
+  return out;
+}
+
+absl::Status FakeDockerEngine::RemoveSecret(const std::string& id) {
+  FAKE_RECORD("RemoveSecret " + id);
+  for (auto it = swarm_->secrets_.begin(); it != swarm_->secrets_.end(); ++it) {
+    if (it->first != id && it->second.id != id) continue;
+    for (const auto& [name, svc] : swarm_->services_) {
+      for (const auto& ref : svc.spec.task_template.container_spec.secrets) {
+        if (ref.secret_id == it->second.id) {
+          return absl::InvalidArgumentError("rpc error: code = InvalidArgument desc = secret '" +
+                                            it->first +
+                                            "' is in use by the following service: " + name);
+        }
+      }
+    }
+    swarm_->secrets_.erase(it);
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError("secret " + id + " not found");
+}
+
+absl::Status FakeDockerEngine::ResolveNetworks(ServiceSpec& spec) {
+  for (const auto& ref : spec.task_template.container_spec.secrets) {
+    auto it = swarm_->secrets_.find(ref.secret_name);
+    if (it == swarm_->secrets_.end() || it->second.id != ref.secret_id)
+      return absl::InvalidArgumentError(
+          "rpc error: code = InvalidArgument desc = secret not found: " + ref.secret_id);
+  }
+  for (auto& n : spec.task_template.networks) {
+    const Network* found = nullptr;
+    for (const auto& [name, net] : swarm_->networks_) {
+      if (name == n.target || net.id == n.target) found = &net;
+    }
+    if (found == nullptr)
+      return absl::NotFoundError(absl::StrCat("network \"", n.target, "\" not found"));
+    n.target = found->id;  // as a swarm keeps it: by ID
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> FakeDockerEngine::CreateService(const ServiceSpec& spec) {
   FAKE_RECORD(absl::StrCat("CreateService ", Json(spec)));
   if (swarm_->services_.count(spec.name))
     return absl::AlreadyExistsError("name conflicts with an existing object");
-  for (const auto& n : spec.task_template.networks) {
-    if (!swarm_->networks_.count(n.target))
-      return absl::NotFoundError(absl::StrCat("network \"", n.target, "\" not found"));
-  }
+  ServiceSpec stored = spec;
+  if (absl::Status s = ResolveNetworks(stored); !s.ok()) return s;
   FakeSwarm::ServiceRecord& s = swarm_->services_[spec.name];
   s.id = absl::StrCat("svc", swarm_->next_id_++);
-  s.spec = spec;
+  s.spec = std::move(stored);
   return s.id;
 }
 
@@ -378,8 +453,10 @@ absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t ver
     std::swap(s->spec, *s->previous);
     s->update_status = Update("rollback_completed", "manually requested rollback");
   } else {
+    ServiceSpec stored = spec;
+    if (absl::Status st = ResolveNetworks(stored); !st.ok()) return st;
     s->previous = s->spec;
-    s->spec = spec;
+    s->spec = std::move(stored);
     s->update_status = Update("completed", "update completed");
     const std::string* err = TaskErrorOf(spec);
     if (err != nullptr && spec.update_config && spec.update_config->failure_action == "rollback") {

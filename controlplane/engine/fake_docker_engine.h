@@ -29,6 +29,8 @@ class FakeSwarm {
  public:
   std::vector<std::string> Calls();                      // every call so far, in order
   std::string CallsMatching(const std::string& needle);  // the matching ones, one per line
+  // `method` may be followed by a space and text the call's record must contain
+  // ("CreateService \"Name\":\"web-edge\"").
   void FailNext(const std::string& method, absl::Status status);
   // Marks a node down (as a killed dockerd would be seen by the managers), with the node
   // event a manager sends then.
@@ -46,6 +48,9 @@ class FakeSwarm {
   static std::string ImageId(const std::string& image);
   // Tasks of `image` are rejected with `err`, three attempts per slot, as a swarm retries.
   void FailTasksOf(const std::string& image, const std::string& err);
+  // The value of a secret as the swarm keeps it (decoded), or "" (tests only: a real
+  // swarm never gives it back).
+  std::string SecretValue(const std::string& name);
 
  private:
   friend class FakeDockerEngine;
@@ -67,6 +72,7 @@ class FakeSwarm {
   std::string worker_token_ = "SWMTKN-worker", manager_token_ = "SWMTKN-manager";
   std::vector<Node> nodes_;
   std::map<std::string, Network> networks_;              // by name
+  std::map<std::string, Secret> secrets_;                // by name, with the value (base64)
   std::map<std::string, ServiceRecord> services_;        // by name
   std::map<std::string, std::set<std::string>> images_;  // by hostname
   std::map<std::string, std::string> failing_images_;    // image -> task error
@@ -100,6 +106,9 @@ class FakeDockerEngine : public DockerEngine {
   absl::StatusOr<std::string> CreateNetwork(const NetworkCreateRequest& request) override;
   absl::StatusOr<std::vector<Network>> ListNetworks() override;
   absl::Status RemoveNetwork(const std::string& id) override;
+  absl::StatusOr<std::string> CreateSecret(const SecretSpec& spec) override;
+  absl::StatusOr<std::vector<Secret>> ListSecrets() override;
+  absl::Status RemoveSecret(const std::string& id) override;
   absl::StatusOr<std::string> CreateService(const ServiceSpec& spec) override;
   absl::StatusOr<Service> InspectService(const std::string& id_or_name) override;
   absl::Status UpdateService(const std::string& id, uint64_t version, const ServiceSpec& spec,
@@ -132,6 +141,10 @@ class FakeDockerEngine : public DockerEngine {
   static Service ServiceObject(const FakeSwarm::ServiceRecord& s);
   // The error tasks of this service spec fail with (FailTasksOf), or null. REQUIRES: mu_ held.
   const std::string* TaskErrorOf(const ServiceSpec& spec);
+  // Network names in the spec's TaskTemplate.Networks become IDs, as a swarm stores them;
+  // NOT_FOUND for one that does not exist. Secret references must name a secret by ID and
+  // name, as a swarm wants them (INVALID_ARGUMENT otherwise). REQUIRES: mu_ held.
+  absl::Status ResolveNetworks(ServiceSpec& spec);
   // The name of the image `name_or_id` names on this host, or "". REQUIRES: mu_ held.
   std::string FindImage(const std::string& name_or_id);
 

@@ -221,6 +221,33 @@ FIELDS(HealthConfig) {
   f("Retries", x.retries);
 }
 
+FIELDS(SecretReferenceFileTarget) {
+  f("Name", x.name);
+  f("UID", x.uid);
+  f("GID", x.gid);
+  f("Mode", x.mode);
+}
+
+FIELDS(SecretReference) {
+  f("File", x.file);
+  f("SecretID", x.secret_id);
+  f("SecretName", x.secret_name);
+}
+
+FIELDS(SecretSpec) {
+  f("Name", x.name);
+  f("Labels", x.labels);
+  f("Data", x.data);
+}
+
+FIELDS(Secret) {
+  f("ID", x.id);
+  f("Version", x.version);
+  f("CreatedAt", x.created_at);
+  f("UpdatedAt", x.updated_at);
+  f("Spec", x.spec);
+}
+
 FIELDS(ContainerSpec) {
   f("Image", x.image);
   f("Labels", x.labels);
@@ -229,6 +256,7 @@ FIELDS(ContainerSpec) {
   f("Env", x.env);
   f("CapabilityAdd", x.capability_add);
   f("Healthcheck", x.healthcheck);
+  f("Secrets", x.secrets);
 }
 
 FIELDS(Resources) {
@@ -587,6 +615,10 @@ json::value ToJson(const T& x) {
 
 CONVERSIONS(ObjectVersion)
 CONVERSIONS(HealthConfig)
+CONVERSIONS(SecretReferenceFileTarget)
+CONVERSIONS(SecretReference)
+CONVERSIONS(SecretSpec)
+CONVERSIONS(Secret)
 CONVERSIONS(ContainerSpec)
 CONVERSIONS(Resources)
 CONVERSIONS(ResourceRequirements)

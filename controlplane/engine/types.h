@@ -49,6 +49,22 @@ struct HealthConfig {
   friend bool operator==(const HealthConfig&, const HealthConfig&) = default;
 };
 
+// TaskTemplate.ContainerSpec.Secrets[]: a secret given to the tasks as a file.
+struct SecretReferenceFileTarget {
+  std::string name;  // under /run/secrets
+  std::string uid, gid;
+  uint32_t mode = 0;  // e.g. 0444
+  boost::json::object extra;
+  friend bool operator==(const SecretReferenceFileTarget&,
+                         const SecretReferenceFileTarget&) = default;
+};
+struct SecretReference {
+  std::optional<SecretReferenceFileTarget> file;
+  std::string secret_id, secret_name;
+  boost::json::object extra;
+  friend bool operator==(const SecretReference&, const SecretReference&) = default;
+};
+
 struct ContainerSpec {
   std::string image;
   Labels labels;
@@ -56,6 +72,7 @@ struct ContainerSpec {
   std::vector<std::string> env;  // "KEY=VALUE"
   std::vector<std::string> capability_add;
   std::optional<HealthConfig> healthcheck;
+  std::vector<SecretReference> secrets;
   boost::json::object extra;
   friend bool operator==(const ContainerSpec&, const ContainerSpec&) = default;
 };
@@ -380,6 +397,24 @@ struct CreateResponse {
   friend bool operator==(const CreateResponse&, const CreateResponse&) = default;
 };
 
+// ---------------------------------------------------------------- secrets
+
+// POST /secrets/create takes it; GET /secrets answers it without `data`.
+struct SecretSpec {
+  std::string name;
+  Labels labels;
+  std::string data;  // base64 of the value; only ever sent, never answered
+  boost::json::object extra;
+  friend bool operator==(const SecretSpec&, const SecretSpec&) = default;
+};
+struct Secret {
+  std::string id;
+  ObjectVersion version;
+  std::string created_at, updated_at;
+  SecretSpec spec;
+  friend bool operator==(const Secret&, const Secret&) = default;
+};
+
 // ---------------------------------------------------------------- images and containers
 
 // GET /images/json.
@@ -465,6 +500,8 @@ using EventFilters = std::map<std::string, std::vector<std::string>>;
 
 MUSKETEER_ENGINE_JSON(ObjectVersion);
 MUSKETEER_ENGINE_JSON(HealthConfig);
+MUSKETEER_ENGINE_JSON(SecretReferenceFileTarget);
+MUSKETEER_ENGINE_JSON(SecretReference);
 MUSKETEER_ENGINE_JSON(ContainerSpec);
 MUSKETEER_ENGINE_JSON(Resources);
 MUSKETEER_ENGINE_JSON(ResourceRequirements);
@@ -505,6 +542,8 @@ MUSKETEER_ENGINE_JSON(Ipam);
 MUSKETEER_ENGINE_JSON(Network);
 MUSKETEER_ENGINE_JSON(NetworkCreateRequest);
 MUSKETEER_ENGINE_JSON(CreateResponse);
+MUSKETEER_ENGINE_JSON(SecretSpec);
+MUSKETEER_ENGINE_JSON(Secret);
 MUSKETEER_ENGINE_JSON(ImageSummary);
 MUSKETEER_ENGINE_JSON(ImageConfig);
 MUSKETEER_ENGINE_JSON(ImageInspect);

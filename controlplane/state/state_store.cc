@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -106,6 +107,14 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& 
                           "PRAGMA foreign_keys=ON;", kSchema}) {
     if (auto s = store->Exec(sql); !s.ok()) return s;
   }
+  // Columns added since the first schema: added to an older database, once.
+  for (const char* sql : {"ALTER TABLE operations ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''",
+                          "ALTER TABLE operations ADD COLUMN code INTEGER NOT NULL DEFAULT 0",
+                          "ALTER TABLE operations ADD COLUMN message TEXT NOT NULL DEFAULT ''"}) {
+    if (auto s = store->Exec(sql); !s.ok() && !absl::StrContains(s.message(), "duplicate column")) {
+      return s;
+    }
+  }
   return store;
 }
 
@@ -170,12 +179,13 @@ absl::Status StateStore::DeleteToken(const std::string& name) {
 
 absl::StatusOr<int64_t> StateStore::BeginOperation(const std::string& request_id,
                                                    const std::string& kind,
-                                                   const std::string& target) {
+                                                   const std::string& target,
+                                                   const std::string& fingerprint) {
   std::lock_guard lock(mu_);
   Stmt st2(db_,
-           "INSERT INTO operations(request_id, kind, target, state, started_at) VALUES(NULLIF(?, "
-           "''),?,?,'running',?)");
-  int rc = st2.Bind(request_id, kind, target, Now()).Step();
+           "INSERT INTO operations(request_id, kind, target, state, started_at, fingerprint) "
+           "VALUES(NULLIF(?, ''),?,?,'running',?,?)");
+  int rc = st2.Bind(request_id, kind, target, Now(), fingerprint).Step();
   if (rc == SQLITE_CONSTRAINT)
     return absl::AlreadyExistsError(absl::StrCat("request_id '", request_id, "' was used before"));
   if (rc != SQLITE_DONE)
@@ -186,18 +196,33 @@ absl::StatusOr<int64_t> StateStore::BeginOperation(const std::string& request_id
 std::optional<Operation> StateStore::FindOperation(const std::string& request_id) {
   if (request_id.empty()) return std::nullopt;
   std::lock_guard lock(mu_);
-  Stmt st(
-      db_,
-      "SELECT id, request_id, kind, target, state, result FROM operations WHERE request_id = ?");
+  Stmt st(db_,
+          "SELECT id, request_id, kind, target, state, result, fingerprint, code, message, "
+          "started_at, COALESCE(finished_at, '') FROM operations WHERE request_id = ?");
   if (st.Bind(request_id).Step() != SQLITE_ROW) return std::nullopt;
-  return Operation{st.Int(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5)};
+  Operation op{st.Int(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5), st.Text(6)};
+  op.code = static_cast<absl::StatusCode>(st.Int(7));
+  op.message = st.Text(8);
+  op.started_at = st.Text(9);
+  op.finished_at = st.Text(10);
+  return op;
+}
+
+void StateStore::ResumeOperation(int64_t id) {
+  std::lock_guard lock(mu_);
+  Stmt st(db_,
+          "UPDATE operations SET state = 'running', result = '', code = 0, message = '', "
+          "finished_at = NULL WHERE id = ?");
+  st.Bind(id).Step();
 }
 
 void StateStore::FinishOperation(int64_t id, const absl::Status& result) {
   std::lock_guard lock(mu_);
-  Stmt st(db_, "UPDATE operations SET state = ?, result = ?, finished_at = ? WHERE id = ?");
+  Stmt st(db_,
+          "UPDATE operations SET state = ?, result = ?, code = ?, message = ?, finished_at = ? "
+          "WHERE id = ?");
   st.Bind(result.ok() ? "done" : "failed", result.ok() ? std::string("OK") : result.ToString(),
-          Now(), id)
+          static_cast<int>(result.code()), std::string(result.message()), Now(), id)
       .Step();
 }
 

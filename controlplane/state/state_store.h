@@ -29,9 +29,18 @@ struct TokenRecord {
   std::string created_at;
 };
 
+// One mutation, by its request id. state: "running", "done", "failed", or "interrupted"
+// (musketeerd stopped while it ran). A failed one keeps its status, so that a retry with the
+// same request id gets the same error.
 struct Operation {
   int64_t id = 0;
   std::string request_id, kind, target, state, result;
+  std::string fingerprint;  // of the request, to tell a retry from another request
+  absl::StatusCode code = absl::StatusCode::kOk;
+  std::string message;
+  std::string started_at, finished_at;
+
+  absl::Status status() const { return absl::Status(code, message); }
 };
 
 struct AuditRecord {
@@ -70,11 +79,14 @@ class StateStore {
   std::vector<TokenRecord> ListTokens();
   absl::Status DeleteToken(const std::string& name);
 
-  // Operations: Begin fails with ALREADY_EXISTS (carrying the earlier operation's target and
-  // result) when `request_id` was seen before.
+  // Operations: Begin fails with ALREADY_EXISTS when `request_id` was seen before (callers
+  // look it up first, under a lock of their own, and replay or resume it).
   absl::StatusOr<int64_t> BeginOperation(const std::string& request_id, const std::string& kind,
-                                         const std::string& target);
+                                         const std::string& target,
+                                         const std::string& fingerprint = "");
   std::optional<Operation> FindOperation(const std::string& request_id);
+  // Marks an operation running again (a retry resumes an interrupted one).
+  void ResumeOperation(int64_t id);
   void FinishOperation(int64_t id, const absl::Status& result);
   // Operations a crash left "running": marked "interrupted" and returned for reconciliation.
   std::vector<Operation> InterruptedOperations();

@@ -1,10 +1,12 @@
 // The API's credentials check, through a real gRPC server and client over TLS (as
 // musketeerd serves it) in one process: every call is judged by its own token, also when
 // calls share a connection or run concurrently.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,7 @@
 #include "controlplane/engine/fake_docker_engine.h"
 #include "controlplane/pki/pki.h"
 #include "controlplane/server/api.h"
+#include "controlplane/server/errors.h"
 #include "gtest/gtest.h"
 #include "musketeer/v1/musketeer.grpc.pb.h"
 
@@ -43,17 +46,19 @@ class ApiAuthTest : public ::testing::Test {
     ASSERT_TRUE(cert.ok()) << cert.status();
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({*pki::ReadFile(cert->key()), *pki::ReadFile(cert->cert())});
+    grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port);
     for (auto& s : services_) builder.RegisterService(s.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(port, 0);
+    MarkServing(*server_);
     // One channel: every call below shares one connection.
     grpc::SslCredentialsOptions client;
     client.pem_root_certs = *pki::ReadFile(cert->ca());
-    stub_ = pb::Access::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(client)));
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(client));
+    stub_ = pb::Access::NewStub(channel_);
   }
   void TearDown() override {
     server_->Shutdown();
@@ -73,6 +78,7 @@ class ApiAuthTest : public ::testing::Test {
   std::unique_ptr<cluster::Cluster> cluster_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pb::Access::Stub> stub_;
   grpc::Status last_;
 };
@@ -119,6 +125,97 @@ TEST_F(ApiAuthTest, ConcurrentCallsWithDifferentTokensOnOneConnectionStayApart) 
   bool denied = false;
   for (const auto& a : store_->ListAudit(500)) denied = denied || a.who == "(denied)";
   EXPECT_TRUE(denied);
+}
+
+// grpc.health.v1.Health/Check for `service`, by hand (no health stubs in C++): the status
+// enum of the answer (1 SERVING), or -1 with the call's status in *err.
+int HealthCheck(grpc::Channel& channel, const std::string& service, grpc::Status* err) {
+  grpc::GenericStub stub(std::shared_ptr<grpc::Channel>(&channel, [](grpc::Channel*) {}));
+  std::string request = "\x0a" + std::string(1, static_cast<char>(service.size())) + service;
+  grpc::Slice slice(request);
+  grpc::ByteBuffer in(&slice, 1), out;
+  grpc::ClientContext ctx;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &in, &out,
+                 [&](grpc::Status s) { done.set_value(s); });
+  *err = done.get_future().get();
+  if (!err->ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  (void)out.Dump(&slices);
+  std::string answer;
+  for (const auto& s : slices) answer.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return answer.size() == 2 && answer[0] == 0x08 ? answer[1] : 0;
+}
+
+TEST_F(ApiAuthTest, HealthAnswersForEveryApiServiceByName) {
+  const auto names = ApiServiceNames();
+  for (const char* want : {"musketeer.v1.Nodes", "musketeer.v1.Services", "musketeer.v1.Access",
+                           "musketeer.v1.Operations", "musketeer.v1.Secrets"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  }
+  grpc::Status err;
+  for (const std::string& name : names) EXPECT_EQ(HealthCheck(*channel_, name, &err), 1) << name;
+  EXPECT_EQ(HealthCheck(*channel_, "", &err), 1);
+  EXPECT_EQ(HealthCheck(*channel_, "musketeer.v1.NoSuch", &err), -1);
+  EXPECT_EQ(err.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ApiAuthTest, AnOperationIsFoundByItsRequestIdWithTheErrorItsCallAnswered) {
+  auto ops = pb::Operations::NewStub(channel_);
+  auto id = store_->BeginOperation("req-7", "create_service", "web", "f");
+  ASSERT_TRUE(id.ok());
+  store_->FinishOperation(*id, absl::InternalError("POST /services/create on tcp://10.9.9.9:2376: "
+                                                   "network x not found (HTTP 500)"));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + viewer_);
+  pb::GetOperationRequest req;
+  req.set_request_id("req-7");
+  pb::Operation op;
+  ASSERT_TRUE(ops->GetOperation(&ctx, req, &op).ok());
+  EXPECT_EQ(op.kind(), "create_service");
+  EXPECT_EQ(op.target(), "web");
+  EXPECT_EQ(op.state(), "failed");
+  EXPECT_EQ(op.error_code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  EXPECT_EQ(op.error_message(), "the engine: network x not found");
+  EXPECT_FALSE(op.finished_at().empty());
+  grpc::ClientContext ctx2;
+  ctx2.AddMetadata("authorization", "Bearer " + viewer_);
+  req.set_request_id(std::string(5000, 'q'));
+  const grpc::Status missing = ops->GetOperation(&ctx2, req, &op);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LT(missing.error_message().size(), 200u);
+}
+
+TEST(ErrorsTest, ClientsGetTheEnginesReasonWithoutAddressesAndUserMistakesByTheirCode) {
+  struct Case {
+    absl::Status in;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const Case cases[] = {
+      {absl::InternalError("POST /services/create on tcp://10.213.0.3:2376: network nosuch not "
+                           "found (HTTP 500)"),
+       absl::StatusCode::kNotFound, "the engine: network nosuch not found"},
+      {absl::InternalError("POST /networks/create on unix:///run/x.sock: Pool overlaps with "
+                           "other one on this address space (HTTP 500)"),
+       absl::StatusCode::kFailedPrecondition,
+       "the engine: Pool overlaps with other one on this address space"},
+      {absl::UnavailableError("building x on tcp://10.0.0.2:2376: connection refused"),
+       absl::StatusCode::kUnavailable, "building x on the node's engine: connection refused"},
+      // The control plane's own internal errors stay internal.
+      {absl::InternalError("state database: disk I/O error, invalid page"),
+       absl::StatusCode::kInternal, "state database: disk I/O error, invalid page"},
+      {absl::InvalidArgumentError("spec.name: bad"), absl::StatusCode::kInvalidArgument,
+       "spec.name: bad"},
+  };
+  for (const auto& c : cases) {
+    const absl::Status out = ForClient(c.in);
+    EXPECT_EQ(out.code(), c.code) << c.in;
+    EXPECT_EQ(out.message(), c.message) << c.in;
+  }
+  const absl::Status huge = ForClient(absl::InternalError(std::string(100000, 'x')));
+  EXPECT_LT(huge.message().size(), 1100u);
+  EXPECT_TRUE(ForClient(absl::OkStatus()).ok());
 }
 
 }  // namespace

@@ -920,6 +920,384 @@ TEST_F(ClusterTest, WithoutEventsAViewIsReadAgainOnceOlderThanItsResync) {
   EXPECT_TRUE(Eventually([&] { return cluster_->GetNode("worker2")->swarm_status() == "down"; }));
 }
 
+// ---------------------------------------------------------------- issue 12: wrong today
+
+TEST_F(ClusterTest, ANameTooLongForItsEdgeProxyIsRefusedBeforeAnythingIsMade) {
+  Tutorial();
+  auto req = JudgeService(1);
+  req.mutable_spec()->set_name(std::string(59, 'a'));  // + "-edge" = 64
+  auto r = cluster_->CreateService(req, Soon());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("spec.name"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("at most 58"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("NAME-edge (64 characters)"));
+  EXPECT_EQ(swarm_->CallsMatching("CreateService"), "");
+  req.mutable_spec()->set_name(std::string(58, 'a'));
+  auto fits = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ(fits->routing().edge_service(), std::string(58, 'a') + "-edge");
+  // Without published ports there is no edge: 63 characters are fine.
+  pb::CreateServiceRequest plain;
+  plain.mutable_spec()->set_name(std::string(63, 'b'));
+  plain.mutable_spec()->set_image("judge_server:1.0");
+  EXPECT_TRUE(cluster_->CreateService(plain, Soon()).ok());
+  plain.mutable_spec()->set_name(std::string(64, 'b'));
+  EXPECT_EQ(cluster_->CreateService(plain, Soon()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClusterTest, AFailingStepOfACreateRemovesWhatThatCallMade) {
+  Tutorial();
+  auto req = JudgeService(1);
+  req.mutable_spec()->clear_networks();  // so the call makes the edge network too
+  swarm_->FailNext("CreateService \"Name\":\"judge_swarm-edge\"",
+                   absl::InternalError("POST /services/create on tcp://10.0.0.2:2376: boom"));
+  auto r = cluster_->CreateService(req, Soon());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(swarm_->CallsMatching("CreateNetwork"), HasSubstr("musketeer-edge"));
+  EXPECT_EQ(cluster_->GetService("judge_swarm").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(store_->GetRouting("judge_swarm").has_value());
+  for (const auto& n : *cluster_->ListNetworks()) EXPECT_NE(n.name(), "musketeer-edge");
+  // Nothing in the way of the next attempt.
+  auto again = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->spec().networks(0), "musketeer-edge");
+}
+
+TEST_F(ClusterTest, UserMistakesAreRefusedNamingTheFieldBeforeTheEngineIsAsked) {
+  Tutorial();
+  ASSERT_TRUE(cluster_->CreateService(JudgeService(1), Soon()).ok());
+  auto create = [&](const std::function<void(pb::ServiceSpec*)>& edit) {
+    pb::CreateServiceRequest req;
+    req.mutable_spec()->set_name("other");
+    req.mutable_spec()->set_image("judge_server:1.0");
+    edit(req.mutable_spec());
+    return cluster_->CreateService(req, Soon()).status();
+  };
+  struct Case {
+    const char* what;
+    std::function<void(pb::ServiceSpec*)> edit;
+    absl::StatusCode code;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"a network that does not exist", [](auto* s) { s->add_networks("nosuch"); },
+       absl::StatusCode::kNotFound, "spec.networks: network 'nosuch' does not exist"},
+      {"an env name that is empty", [](auto* s) { (*s->mutable_env())[""] = "x"; },
+       absl::StatusCode::kInvalidArgument, "spec.env: a variable has an empty name"},
+      {"an env name with '='", [](auto* s) { (*s->mutable_env())["A=B"] = "x"; },
+       absl::StatusCode::kInvalidArgument, "spec.env: the name 'A=B' contains '='"},
+      {"a port another service publishes",
+       [](auto* s) {
+         auto* p = s->add_ports();
+         p->set_published(8090);
+         p->set_target(8090);
+       },
+       absl::StatusCode::kFailedPrecondition,
+       "spec.ports: port 8090/tcp is already published by service 'judge_swarm'"},
+      {"a bad rollback failure action",
+       [](auto* s) { s->mutable_rollback_policy()->set_failure_action("explode"); },
+       absl::StatusCode::kInvalidArgument, "spec.rollback_policy.failure_action: 'explode'"},
+      {"a bad update failure action",
+       [](auto* s) { s->mutable_update_policy()->set_failure_action("explode"); },
+       absl::StatusCode::kInvalidArgument, "spec.update_policy.failure_action: 'explode'"},
+      {"an image no node has and no registry gives", [](auto* s) { s->set_image("nosuch:9"); },
+       absl::StatusCode::kFailedPrecondition, "is on none of the nodes"},
+      {"the same, with --pull never",
+       [](auto* s) {
+         s->set_image("nosuch:9");
+         s->set_pull("never");
+       },
+       absl::StatusCode::kFailedPrecondition, "pull policy is never"},
+  };
+  for (const auto& c : cases) {
+    const absl::Status s = create(c.edit);
+    EXPECT_EQ(s.code(), c.code) << c.what << ": " << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.says)) << c.what;
+  }
+  EXPECT_EQ(swarm_->CallsMatching("CreateService {\"Name\":\"other\""), "");
+  // The same port under another protocol is free.
+  EXPECT_TRUE(create([](auto* s) {
+                auto* p = s->add_ports();
+                p->set_published(8090);
+                p->set_target(8090);
+                p->set_protocol("udp");
+              }).ok());
+  // Networks: a subnet that is no subnet.
+  for (const char* subnet :
+       {"300.1.2.3/99", "10.0.0.0", "10.0.0.0/33", "10.0.0.0/x", "fd00::/129"}) {
+    pb::CreateNetworkRequest net;
+    net.set_name("n1");
+    net.set_subnet(subnet);
+    auto r = cluster_->CreateNetwork(net);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << subnet;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("subnet: '")) << subnet;
+  }
+  EXPECT_EQ(swarm_->CallsMatching("CreateNetwork {\"Name\":\"n1\""), "");
+  pb::CreateNetworkRequest good;
+  good.set_name("n1");
+  good.set_subnet("10.10.0.0/24");
+  EXPECT_TRUE(cluster_->CreateNetwork(good).ok());
+}
+
+TEST_F(ClusterTest, EchoedInputIsCut) {
+  Tutorial();
+  pb::CreateServiceRequest req;
+  req.mutable_spec()->set_name(std::string(10000, 'x'));
+  req.mutable_spec()->set_image("judge_server:1.0");
+  auto r = cluster_->CreateService(req, Soon());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(r.status().message().size(), 300u) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr(std::string(64, 'x') + "..."));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("10000 characters"));
+  req.mutable_spec()->set_name("ok");
+  req.mutable_spec()->set_image(std::string(5000, 'Y'));
+  r = cluster_->CreateService(req, Soon());
+  EXPECT_LT(r.status().message().size(), 300u) << r.status();
+  pb::CreateNetworkRequest net;
+  net.set_name(std::string(5000, '-'));
+  EXPECT_LT(cluster_->CreateNetwork(net).status().message().size(), 300u);
+  EXPECT_EQ(Cut("short"), "short");
+  EXPECT_EQ(Cut(std::string(65, 'a')), std::string(64, 'a') + "...");
+  // Never inside a UTF-8 sequence: 63 ASCII then a 2-byte character.
+  EXPECT_EQ(Cut(std::string(63, 'a') + "\xc3\xa9" + "zz"), std::string(63, 'a') + "...");
+}
+
+TEST_F(ClusterTest, ReplicasZeroIsAServiceScaledToZeroAndUnsetIsOne) {
+  Tutorial();
+  pb::CreateServiceRequest req;
+  req.mutable_spec()->set_name("idle");
+  req.mutable_spec()->set_image("judge_server:1.0");
+  req.mutable_spec()->set_replicas(0);
+  req.set_wait(true);
+  auto idle = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(idle.ok()) << idle.status();
+  EXPECT_THAT(swarm_->CallsMatching("CreateService {\"Name\":\"idle\""),
+              HasSubstr("\"Replicated\":{\"Replicas\":0}"));
+  EXPECT_TRUE(idle->spec().has_replicas());
+  EXPECT_EQ(idle->spec().replicas(), 0u);
+  EXPECT_EQ(idle->desired(), 0u);
+  EXPECT_EQ(idle->running(), 0u);
+  req.mutable_spec()->set_name("one");
+  req.mutable_spec()->clear_replicas();
+  auto one = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->spec().replicas(), 1u);
+  // Scaling to zero and back.
+  pb::UpdateServiceRequest scale;
+  scale.set_name("one");
+  scale.set_replicas(0);
+  scale.set_wait(true);
+  auto zero = cluster_->UpdateService(scale, Soon());
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_EQ(zero->desired(), 0u);
+}
+
+TEST_F(ClusterTest, NetworksReadBackByTheNamesGivenThoughTheSwarmKeepsIds) {
+  Tutorial();
+  ASSERT_TRUE(cluster_->CreateService(JudgeService(1), Soon()).ok());
+  const std::string id = (*cluster_->ListNetworks())[0].id();
+  EXPECT_THAT(swarm_->CallsMatching("InspectService judge_swarm"), HasSubstr("judge_swarm"));
+  auto svc = cluster_->GetService("judge_swarm");
+  ASSERT_TRUE(svc.ok());
+  ASSERT_EQ(svc->spec().networks_size(), 1);
+  EXPECT_EQ(svc->spec().networks(0), "swarm_test");
+  auto list = cluster_->ListServices("");
+  ASSERT_TRUE(list.ok());
+  for (const auto& s : *list) {
+    for (const auto& n : s.spec().networks()) EXPECT_NE(n, id) << s.spec().name();
+  }
+}
+
+TEST_F(ClusterTest, ARetryWithTheSameRequestIdGetsTheFirstCallsOutcome) {
+  Tutorial();
+  // A create that failed: the retry gets the same error, without a second attempt.
+  auto req = JudgeService(1);
+  req.set_request_id("r-failed");
+  swarm_->FailNext("CreateService", absl::InternalError("the engine fell over"));
+  auto first = cluster_->CreateService(req, Soon());
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kInternal);
+  auto retry = cluster_->CreateService(req, Soon());
+  EXPECT_EQ(retry.status(), first.status());
+  EXPECT_EQ(CallCount("CreateService {\"Name\":\"judge_swarm\""), 1u);
+  auto op = store_->FindOperation("r-failed");
+  ASSERT_TRUE(op.has_value());
+  EXPECT_EQ(op->state, "failed");
+  EXPECT_EQ(op->code, absl::StatusCode::kInternal);
+  EXPECT_EQ(op->message, "the engine fell over");
+
+  // One that ran out of its caller's deadline: the service was made; the retry gets it.
+  req.set_request_id("r-late");
+  (void)cluster_->CreateService(req, absl::Now() - absl::Seconds(1));  // whatever it said
+  auto made = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(made->spec().name(), "judge_swarm");
+  EXPECT_EQ(store_->FindOperation("r-late")->state, "done");
+  EXPECT_EQ(CallCount("CreateService {\"Name\":\"judge_swarm\""), 2u);
+
+  // The same id on another request: refused, never ALREADY_EXISTS.
+  auto other = JudgeService(2);
+  other.set_request_id("r-late");
+  auto mismatch = cluster_->CreateService(other, Soon());
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(mismatch.status().message()), HasSubstr("another request"));
+
+  // One a stopped musketeerd left running is resumed: made when it was not...
+  ASSERT_TRUE(cluster_->DeleteService("judge_swarm").ok());
+  ASSERT_TRUE(store_->BeginOperation("r-crashed", "create_service", "judge_swarm").ok());
+  req.set_request_id("r-crashed");
+  auto resumed = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(store_->FindOperation("r-crashed")->state, "done");
+  // ... and answered when the interrupted call had made it whole.
+  ASSERT_TRUE(store_->BeginOperation("r-crashed-2", "create_service", "judge_swarm").ok());
+  req.set_request_id("r-crashed-2");
+  auto whole = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->id(), resumed->id());
+
+  // Updates too: a replay does not change the service again.
+  pb::UpdateServiceRequest scale;
+  scale.set_name("judge_swarm");
+  scale.set_replicas(2);
+  scale.set_request_id("u-1");
+  ASSERT_TRUE(cluster_->UpdateService(scale, Soon()).ok());
+  const size_t updates = CallCount("UpdateService");
+  auto replay = cluster_->UpdateService(scale, Soon());
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(CallCount("UpdateService"), updates);
+  scale.set_replicas(3);
+  EXPECT_EQ(cluster_->UpdateService(scale, Soon()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClusterTest, SecretsAreMadeReferencedAsFilesAndTheirValuesNeverLeave) {
+  Tutorial();
+  pb::CreateSecretRequest create;
+  create.set_name("judge_token");
+  create.set_data("s3cr3t-value");
+  (*create.mutable_labels())["purpose"] = "judge";
+  auto secret = cluster_->CreateSecret(create);
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  EXPECT_EQ(secret->name(), "judge_token");
+  EXPECT_FALSE(secret->id().empty());
+  EXPECT_EQ(secret->labels().at("purpose"), "judge");
+  EXPECT_EQ(swarm_->SecretValue("judge_token"), "s3cr3t-value");
+  EXPECT_EQ(cluster_->CreateSecret(create).status().code(), absl::StatusCode::kAlreadyExists);
+  auto list = cluster_->ListSecrets();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].id(), secret->id());
+  // Bad input.
+  pb::CreateSecretRequest bad = create;
+  bad.set_name("no/slash");
+  EXPECT_EQ(cluster_->CreateSecret(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.set_name("empty");
+  bad.clear_data();
+  EXPECT_EQ(cluster_->CreateSecret(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.set_data(std::string(500 * 1024 + 1, 'x'));
+  EXPECT_EQ(cluster_->CreateSecret(bad).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // A service gets it as /run/secrets/NAME (by ID and name, as the swarm wants it).
+  auto req = JudgeService(1);
+  req.mutable_spec()->add_secrets()->set_secret("judge_token");
+  auto svc = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  const std::string call = swarm_->CallsMatching("CreateService {\"Name\":\"judge_swarm\"");
+  EXPECT_THAT(call, HasSubstr("\"Secrets\":[{\"File\":{\"Name\":\"judge_token\",\"UID\":\"0\","
+                              "\"GID\":\"0\",\"Mode\":292},\"SecretID\":\"" +
+                              secret->id() + "\",\"SecretName\":\"judge_token\"}]"));
+  ASSERT_EQ(svc->spec().secrets_size(), 1);
+  EXPECT_EQ(svc->spec().secrets(0).secret(), "judge_token");
+  EXPECT_EQ(svc->spec().secrets(0).target(), "");
+  // Nothing the control plane asked or was answered carries the value.
+  for (const auto& c : swarm_->Calls()) {
+    EXPECT_THAT(c, Not(HasSubstr("s3cr3t-value")));
+    EXPECT_THAT(c, Not(HasSubstr("czNjcjN0LXZhbHVl")));  // base64
+  }
+  // In use: refused, naming the service.
+  auto in_use = cluster_->DeleteSecret("judge_token");
+  EXPECT_EQ(in_use.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(in_use.message()), HasSubstr("in use by service judge_swarm"));
+  // A secret that does not exist, or two on one file: refused before anything is made.
+  pb::CreateServiceRequest other;
+  other.mutable_spec()->set_name("other");
+  other.mutable_spec()->set_image("judge_server:1.0");
+  other.mutable_spec()->add_secrets()->set_secret("nosuch");
+  auto missing = cluster_->CreateService(other, Soon());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("spec.secrets: secret 'nosuch' does not exist"));
+  other.mutable_spec()->clear_secrets();
+  auto* a = other.mutable_spec()->add_secrets();
+  a->set_secret("judge_token");
+  a->set_target("token");
+  auto* b = other.mutable_spec()->add_secrets();
+  b->set_secret("judge_token");
+  b->set_target("token");
+  EXPECT_EQ(cluster_->CreateService(other, Soon()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  b->set_target("../etc/passwd");
+  EXPECT_EQ(cluster_->CreateService(other, Soon()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  other.mutable_spec()->mutable_secrets()->RemoveLast();
+  auto renamed = cluster_->CreateService(other, Soon());
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(renamed->spec().secrets(0).target(), "token");
+  EXPECT_EQ(swarm_->CallsMatching("CreateService {\"Name\":\"other\"").find("\"nosuch\""),
+            std::string::npos);
+
+  ASSERT_TRUE(cluster_->DeleteService("judge_swarm").ok());
+  ASSERT_TRUE(cluster_->DeleteService("other").ok());
+  EXPECT_TRUE(cluster_->DeleteSecret("judge_token").ok());
+  EXPECT_EQ(cluster_->DeleteSecret("judge_token").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(cluster_->ListSecrets()->empty());
+}
+
+TEST_F(ClusterTest, AComposeFileReferencesExternalSecrets) {
+  Tutorial();
+  pb::CreateSecretRequest create;
+  create.set_name("judge_token");
+  create.set_data("x");
+  ASSERT_TRUE(cluster_->CreateSecret(create).ok());
+  pb::DeployStackRequest deploy;
+  deploy.set_name("judge");
+  deploy.set_compose_yaml(R"(version: "3.8"
+services:
+  server:
+    image: judge_server:1.0
+    environment:
+      TOKEN_FILE: /run/secrets/token
+    secrets:
+      - source: token
+        target: token
+secrets:
+  token:
+    external: true
+    name: judge_token
+)");
+  auto stack = cluster_->DeployStack(deploy, Soon());
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  auto svc = cluster_->GetService("judge_server");
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  ASSERT_EQ(svc->spec().secrets_size(), 1);
+  EXPECT_EQ(svc->spec().secrets(0).secret(), "judge_token");
+  EXPECT_EQ(svc->spec().secrets(0).target(), "token");
+  // A name too long once prefixed (with its edge proxy): refused before anything is made.
+  deploy.set_name("s" + std::string(20, 'x'));
+  deploy.set_compose_yaml("services:\n  " + std::string(40, 'a') +
+                          ":\n    image: judge_server:1.0\n    ports: [\"8093:8090\"]\n");
+  auto too_long = cluster_->DeployStack(deploy, Soon());
+  EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument) << too_long.status();
+  EXPECT_EQ(swarm_->CallsMatching("CreateNetwork {\"Name\":\"s" + std::string(20, 'x')), "");
+  // A secret made from a file by the compose file itself is not supported: said so.
+  auto file = ParseCompose("services:\n  a:\n    image: x:1\nsecrets:\n  t:\n    file: ./t\n");
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(file.status().message()), HasSubstr("external: true"));
+  auto undeclared = ParseCompose("services:\n  a:\n    image: x:1\n    secrets: [t]\n");
+  EXPECT_THAT(std::string(undeclared.status().message()), HasSubstr("not declared"));
+}
+
 TEST(LiveViewTest, AStuckReadOfTheManagerNeverHoldsReadersUpLongerThanReadWait) {
   std::mutex mu;
   std::condition_variable cv;

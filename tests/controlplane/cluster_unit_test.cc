@@ -155,6 +155,11 @@ TEST(ComposeTest, ParsesTheShippedJudgeStack) {
   ASSERT_EQ(c->networks.size(), 1u);
   EXPECT_EQ(c->networks[0].driver(), "overlay");
   EXPECT_EQ(s.pull(), "") << "no pull_policy: the default, missing";
+  // The token comes from an external Swarm secret, never from the environment.
+  ASSERT_EQ(s.secrets_size(), 1);
+  EXPECT_EQ(s.secrets(0).secret(), "judge_token");
+  EXPECT_EQ(s.env().at("JUDGE_TOKEN_FILE"), "/run/secrets/judge_token");
+  EXPECT_EQ(s.env().count("JUDGE_TOKEN"), 0u);
   auto pulled = cluster::ParseCompose("services: {a: {image: x, pull_policy: if_not_present}}");
   ASSERT_TRUE(pulled.ok()) << pulled.status();
   EXPECT_EQ(pulled->services[0].pull(), "missing") << "compose's alias of missing";

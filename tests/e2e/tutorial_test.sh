@@ -152,6 +152,7 @@ out=$(/usr/bin/python3 clients/python/musketeer_client.py --endpoint 127.0.0.1:$
 [ "$(echo "$out" | grep -c '^node ')" = 3 ] && [[ $out == *"judge_swarm"* ]] && ok "python client lists nodes and services" || bad "python client: $out"
 check "python client is denied with a viewer token" /usr/bin/python3 clients/python/musketeer_client.py --endpoint 127.0.0.1:$port \
   --ca "$state/pki/ca/ca.pem" --token "$viewer" --expect-denied
+source tests/e2e/api_scenario.sh  # issue 12: errors, request ids, replicas 0, secrets, Python
 
 # 8 concurrent callers sharing one connection for 2 s: no call fails, the daemon stays up.
 conc=$("$build/bench/api_bench" 127.0.0.1:$port "$state/pki/ca/ca.pem" "$viewer" 8 2 ListNodes 2>&1)

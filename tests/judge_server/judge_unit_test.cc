@@ -9,6 +9,7 @@
 
 #include "judge_server/compare.h"
 #include "judge_server/compile_cache.h"
+#include "judge_server/files.h"
 #include "judge_server/judge.h"
 #include "judge_server/judge_request.h"
 #include "judge_server/judge_service.h"
@@ -385,6 +386,27 @@ TEST(TestCaseStoreTest, LoadsQingdaoLayoutInNumericOrder) {
   std::ofstream(root + "/ab/info")
       << R"({"test_cases":{"1":{"input_name":"../../x","output_name":"1.out"}}})";
   EXPECT_FALSE(LoadTestCases(root, "ab").ok());
+}
+
+}  // namespace
+}  // namespace judge
+
+namespace judge {
+namespace {
+
+TEST(TokenFileTest, TheTokenIsTheFileWithoutTrailingWhitespace) {
+  const std::string dir = ::testing::TempDir() + "/token-file-test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tok") << "s3cret value\r\n";
+  auto token = ReadTokenFile(dir + "/tok");
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(*token, "s3cret value");
+  std::ofstream(dir + "/blank") << " \n";
+  EXPECT_THAT(std::string(ReadTokenFile(dir + "/blank").status().message()),
+              ::testing::HasSubstr("is empty"));
+  EXPECT_THAT(std::string(ReadTokenFile(dir + "/missing").status().message()),
+              ::testing::HasSubstr(dir + "/missing"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
