@@ -215,7 +215,11 @@ absl::StatusOr<Os> ClassifyOs(const std::map<std::string, std::string>& r) {
     auto it = r.find(k);
     return it == r.end() ? std::string() : it->second;
   };
-  Os os{get("ID"), get("ID_LIKE"), get("VERSION_ID"), get("PRETTY_NAME")};
+  Os os;
+  os.id = get("ID");
+  os.id_like = get("ID_LIKE");
+  os.version_id = get("VERSION_ID");
+  os.pretty_name = get("PRETTY_NAME");
   if (os.pretty_name.empty()) os.pretty_name = absl::StrCat(get("NAME"), " ", os.version_id);
   std::vector<std::string> ids = absl::StrSplit(os.id_like, ' ', absl::SkipEmpty());
   ids.insert(ids.begin(), os.id);

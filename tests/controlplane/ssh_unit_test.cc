@@ -51,7 +51,7 @@ TEST(SshArgvTest, FirstContactAcceptsNewKeysOnly) {
   o.known_hosts = "/k";
   o.accept_new = true;
   o.config_file = "/etc/mk/ssh_config";
-  auto argv = SshArgv(Target{"host1"}, o, "true");
+  auto argv = SshArgv(Target{"host1", 0, "", ""}, o, "true");
   const std::string line = absl::StrJoin(argv, " ");
   EXPECT_TRUE(Contains(argv, "StrictHostKeyChecking=accept-new")) << line;
   EXPECT_EQ(argv[1], "-F");
@@ -65,17 +65,17 @@ TEST(SshArgvTest, FirstContactAcceptsNewKeysOnly) {
 }
 
 TEST(SshTargetTest, ValidatesWhatBecomesArguments) {
-  EXPECT_TRUE(ValidateTarget(Target{"host-1.example.com"}).ok());
-  EXPECT_TRUE(ValidateTarget(Target{"10.213.160.2", 22, "root"}).ok());
-  EXPECT_TRUE(ValidateTarget(Target{"fe80::1"}).ok());
-  EXPECT_FALSE(ValidateTarget(Target{""}).ok());
-  EXPECT_FALSE(ValidateTarget(Target{"-oProxyCommand=touch /tmp/x"}).ok());
-  EXPECT_FALSE(ValidateTarget(Target{"host; rm -rf /"}).ok());
-  EXPECT_FALSE(ValidateTarget(Target{"host", 0, "-lroot"}).ok());
+  EXPECT_TRUE(ValidateTarget(Target{"host-1.example.com", 0, "", ""}).ok());
+  EXPECT_TRUE(ValidateTarget(Target{"10.213.160.2", 22, "root", ""}).ok());
+  EXPECT_TRUE(ValidateTarget(Target{"fe80::1", 0, "", ""}).ok());
+  EXPECT_FALSE(ValidateTarget(Target{"", 0, "", ""}).ok());
+  EXPECT_FALSE(ValidateTarget(Target{"-oProxyCommand=touch /tmp/x", 0, "", ""}).ok());
+  EXPECT_FALSE(ValidateTarget(Target{"host; rm -rf /", 0, "", ""}).ok());
+  EXPECT_FALSE(ValidateTarget(Target{"host", 0, "-lroot", ""}).ok());
   EXPECT_FALSE(ValidateTarget(Target{"host", 0, "", "relative/key"}).ok());
-  EXPECT_EQ(Target({"h", 0, ""}).Display(), "h");
-  EXPECT_EQ(Target({"h", 2222, "root"}).Display(), "root@h:2222");
-  EXPECT_EQ(Target({"h", 0, ""}).KeyId(), "h:22");
+  EXPECT_EQ(Target({"h", 0, "", ""}).Display(), "h");
+  EXPECT_EQ(Target({"h", 2222, "root", ""}).Display(), "root@h:2222");
+  EXPECT_EQ(Target({"h", 0, "", ""}).KeyId(), "h:22");
 }
 
 TEST(HostKeyTest, FingerprintsAsSshKeygenDoes) {
