@@ -2,11 +2,14 @@
 // /etc/os-release and the remote scripts' reports. The driver against real SSH hosts is
 // tested by tests/e2e/ssh_test.sh.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "absl/strings/str_join.h"
 #include "controlplane/nodes/ssh.h"
+#include "controlplane/state/state_store.h"
 
 namespace musketeer::nodes::ssh {
 namespace {
@@ -158,6 +161,34 @@ TEST(ReportTest, ReadsKeyValueLinesAndTheServerAddress) {
 TEST(ShellQuoteTest, QuotesSingleQuotes) {
   EXPECT_EQ(ShellQuote("a b"), "'a b'");
   EXPECT_EQ(ShellQuote("it's"), "'it'\\''s'");
+}
+
+TEST(SshHostKeyStoreTest, KeepsTrustedKeysAcrossRestartsAndReplacesThem) {
+  char tmpl[] = "/tmp/ssh-store-test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string db = std::string(tmpl) + "/state.db";
+  {
+    auto store = state::StateStore::Open(db);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_FALSE((*store)->GetSshHostKey("h1:22").has_value());
+    ASSERT_TRUE((*store)
+                    ->PutSshHostKey({"h1:22", "ssh-ed25519", "AAAA", kEd25519Fp,
+                                     "trusted on first use", "2026-11-26T12:00:00Z"})
+                    .ok());
+  }
+  auto store = state::StateStore::Open(db);
+  ASSERT_TRUE(store.ok());
+  auto k = (*store)->GetSshHostKey("h1:22");
+  ASSERT_TRUE(k.has_value());
+  EXPECT_EQ(k->fingerprint, kEd25519Fp);
+  EXPECT_EQ(k->how, "trusted on first use");
+  ASSERT_TRUE((*store)
+                  ->PutSshHostKey({"h1:22", "ecdsa-sha2-nistp256", "BBBB", kEcdsaFp, "pinned",
+                                   "2026-11-26T13:00:00Z"})
+                  .ok());
+  EXPECT_EQ((*store)->GetSshHostKey("h1:22")->fingerprint, kEcdsaFp);
+  EXPECT_FALSE((*store)->GetSshHostKey("h1:2222").has_value());
+  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace

@@ -246,8 +246,9 @@ check "the new key pinned: accepted" $M node create --driver ssh --ssh-host h3 $
 
 # ---------------------------------------------------------------- 4. address change
 old=$(ssh_host_ip 3) new=$(ssh_host_ip 3 7)
-in_host 3 ip addr add "$new/24" dev eth0
 in_host 3 ip addr del "$old/24" dev eth0
+in_host 3 ip addr add "$new/24" dev eth0
+in_host 3 ip route add default via "$(ssh_host_ip 3 1)"
 sed -i "s/HostName $old\$/HostName $new/" "$tmp/ssh_config"
 out=$(eval "$($M node env mover)"; docker -H "tcp://$new:2376" version --format '{{.Server.Version}}' 2>&1)
 [[ $out == *"valid for"*"$old"* || $out == *"certificate"* ]] && ok "old certificate refused at the new address" \
