@@ -238,7 +238,9 @@ ssh-keygen -q -A -f "$SSH_HOSTS_DIR/h3"
 kill -HUP "$(cat "$SSH_HOSTS_DIR/h3/sshd.pid")"  # sshd re-execs and loads the new keys
 for _ in $(seq 50); do timeout 1 bash -c "</dev/tcp/$(ssh_host_ip 3)/22" 2>/dev/null && break; sleep 0.1; done
 expect_fail "host key changed" "the host key of h3 changed" $M node create --driver ssh --ssh-host h3 $K f6
-no_node f6 && [ -z "$(nothing_left 3)" ] && ok "host key changed: nothing left" || bad "key change left: $(nothing_left 3)"
+# (h3's dockerd ran for "mover": its data and docker0 stay, as after any node rm.)
+no_node f6 && [ -z "$(nothing_left 3 | sed 's# /var/lib/docker##; s# docker0##')" ] && ok "host key changed: nothing left" \
+  || bad "key change left: $(nothing_left 3)"
 expect_fail "a wrong pin" "not the pinned" $M node create --driver ssh --ssh-host h3 $K \
   --ssh-host-key SHA256:qyz23dRaXtRLAko+eOz7SGXZ+7Gene1/mgGyzkR4NOE f7
 newfp=$(ssh-keygen -lf "$SSH_HOSTS_DIR/h3/etc/ssh/ssh_host_ed25519_key.pub" | awk '{print $2}')
