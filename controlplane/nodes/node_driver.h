@@ -70,7 +70,9 @@ class NodeDriver {
   // The same with every driver's options and a progress callback (drivers that have
   // steps worth reporting override it).
   virtual absl::StatusOr<Node> CreateWith(const std::string& name, const CreateOptions& options) {
-    return Create(name, &options.remote);
+    const RemoteSpec& r = options.remote;
+    const bool any = !r.url.empty() || !r.ca.empty() || !r.cert.empty() || !r.key.empty();
+    return Create(name, any ? &r : nullptr);
   }
   virtual absl::Status Start(const std::string& name) = 0;
   virtual absl::Status Stop(const std::string& name) = 0;

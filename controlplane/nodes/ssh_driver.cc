@@ -261,7 +261,8 @@ absl::StatusOr<RemoteResult> SshDriver::RunStep(const ssh::Target& t,
                         : absl::StrCat("(", t.key, ")"),
           ": the key's public half must be in the user's authorized_keys on the host"));
     }
-    return absl::UnavailableError(
+    // Not UNAVAILABLE: to a gRPC client that means musketeerd itself cannot be reached.
+    return absl::FailedPreconditionError(
         absl::StrCat("cannot reach ", t.Display(), " over ssh: ", err.empty() ? "no answer" : err,
                      "; check the address, that sshd runs there and that the port is open"));
   }

@@ -70,6 +70,7 @@ EOF
     hostname "$name"
     exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config' sh "$d" "$name" >"$d/sshd.log" 2>&1 &
   echo $! >"$d/sshd.pid"
+  disown $!  # its end at ssh_host_down is expected: no "Killed" notice
   SSH_HOSTS_MADE="$SSH_HOSTS_MADE $i"
   local n
   for n in $(seq 100); do

@@ -60,7 +60,7 @@ cleanup() {
   local left
   left=$(ip netns | grep -c mkssh || true)
   [ "$left" = 0 ] || echo "FAIL cleanup left $left namespaces"
-  echo "$passed passed, $failed failed"
+  echo "$passed passed, $failed failed ($SECONDS s)"
   [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
   exit $?
 }
