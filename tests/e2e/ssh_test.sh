@@ -206,7 +206,12 @@ check "mixed: ssh nodes join" $M swarm join m0 m1 --manager local1
 check "mixed: overlay network" $M network create --driver overlay mixed_net
 check "mixed: 3 replicas converge" $M service create --replicas 3 --name mixed_judge --network mixed_net \
   -e JUDGE_TOKEN=ssh judge_server:1.0
-spread=$($M --format json service ps mixed_judge | python3 -c 'import json,sys; print(" ".join(sorted({t["node"] for t in json.load(sys.stdin)["tasks"] if t["state"] == "running"})))')
+# Polled (bounded): a task whose healthcheck has not passed yet is "starting", not "running".
+for _ in $(seq 30); do
+  spread=$($M --format json service ps mixed_judge | python3 -c 'import json,sys; print(" ".join(sorted({t["node"] for t in json.load(sys.stdin)["tasks"] if t["state"] == "running"})))')
+  [ "$(echo $spread | wc -w)" = 3 ] && break
+  sleep 1
+done
 [ "$(echo $spread | wc -w)" = 3 ] && ok "mixed: one replica on each node ($spread)" || bad "mixed spread: $($M service ps mixed_judge)"
 $M service rm mixed_judge >/dev/null 2>&1
 for n in m1 m0; do $M node rm -f $n >/dev/null 2>&1; done
