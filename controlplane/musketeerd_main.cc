@@ -73,7 +73,7 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
       {"--bridge", &f.bridge},           {"--ipvs", &f.ipvs},
       {"--edge-image", &f.edge_image},   {"--view", &f.view},
       {"--view-resync", &f.view_resync}, {"--http-listen", &f.http_listen},
-      {"--http-tls", &f.http_tls}, {"--ssh-config", &f.ssh_config}};
+      {"--http-tls", &f.http_tls},       {"--ssh-config", &f.ssh_config}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
     if (arg == "--help" || arg == "-h") return false;
