@@ -1,6 +1,6 @@
 // musketeerd: the control plane daemon. Serves the musketeer.v1 gRPC API over TLS
 // (certificate from the built-in CA), keeps state in STATE_DIR/state.db, and drives
-// nodes through the local and remote drivers.
+// nodes through the local, remote and ssh drivers.
 //
 // On first start it creates the CA, a client certificate for the engines, a server
 // certificate for the API, and an admin token written to STATE_DIR/admin.token (0600).
@@ -22,6 +22,7 @@
 #include "controlplane/gateway/gateway.h"
 #include "controlplane/nodes/local_driver.h"
 #include "controlplane/nodes/remote_driver.h"
+#include "controlplane/nodes/ssh_driver.h"
 #include "controlplane/pki/pki.h"
 #include "controlplane/server/api.h"
 #include "controlplane/server/watch_api.h"
@@ -41,13 +42,14 @@ struct Flags {
   std::string view_resync = "1s";
   std::string http_listen;  // the HTTP/JSON gateway and the page (gateway.h); "": none
   std::string http_tls = "on";
+  std::string ssh_config;  // ssh -F for the ssh driver; empty: the user's ~/.ssh/config
 };
 
 void Usage() {
   std::cerr << "usage: musketeerd [--state-dir DIR] [--run-dir DIR] [--listen HOST:PORT] "
                "[--node-subnet CIDR]\n"
                "                  [--bridge NAME] [--ipvs auto|yes|no] [--edge-image IMAGE]\n"
-               "                  [--view on|off] [--view-resync DURATION]\n"
+               "                  [--view on|off] [--view-resync DURATION] [--ssh-config FILE]\n"
                "                  [--http-listen HOST:PORT [--http-tls on|off]]\n"
                "defaults: --state-dir /var/lib/musketeer --run-dir /run/musketeer --listen "
                "127.0.0.1:7443\n"
@@ -59,7 +61,9 @@ void Usage() {
                "bound)\n"
                "          --http-listen: the page and the API as JSON over HTTPS with this "
                "daemon's certificate\n"
-               "          (--http-tls off: plain HTTP, only on a loopback address)\n";
+               "          (--http-tls off: plain HTTP, only on a loopback address)\n"
+               "          --ssh-config FILE: the ssh config the ssh driver's ssh reads (default: "
+               "the user's ~/.ssh/config)\n";
 }
 
 bool ParseFlags(int argc, char** argv, Flags& f) {
@@ -69,7 +73,7 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
       {"--bridge", &f.bridge},           {"--ipvs", &f.ipvs},
       {"--edge-image", &f.edge_image},   {"--view", &f.view},
       {"--view-resync", &f.view_resync}, {"--http-listen", &f.http_listen},
-      {"--http-tls", &f.http_tls}};
+      {"--http-tls", &f.http_tls},       {"--ssh-config", &f.ssh_config}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
     if (arg == "--help" || arg == "-h") return false;
@@ -168,6 +172,10 @@ int main(int argc, char** argv) {
   auto local = nodes::LocalDriver::Create(local_config, **ca, client);
   if (!local.ok()) return Fail(local.status());
   nodes::RemoteDriver remote(flags.state_dir);
+  nodes::SshDriverConfig ssh_config;
+  ssh_config.state_dir = flags.state_dir;
+  ssh_config.ssh_config = flags.ssh_config;
+  nodes::SshDriver ssh(ssh_config, **ca, client, **store);
 
   cluster::ClusterOptions options;
   options.ipvs =
@@ -177,7 +185,7 @@ int main(int argc, char** argv) {
   options.live_view = flags.view == "on";
   absl::ParseDuration(flags.view_resync, &options.view.resync);
   cluster::Cluster cluster(
-      {{"local", local->get()}, {"remote", &remote}},
+      {{"local", local->get()}, {"remote", &remote}, {"ssh", &ssh}},
       [](const nodes::Node& n) { return engine::NewHttpDockerEngine(n.endpoint); }, **store,
       [](const std::string& ip, uint16_t port) {
         return cluster::HttpGet(ip, port, "/ping", std::chrono::seconds(2));

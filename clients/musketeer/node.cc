@@ -1,8 +1,12 @@
 // musketeer node ...: create, list, inspect, start/stop/kill, update and remove nodes
 // (docker-machine's verbs, plus docker node's update/promote/demote).
+#include <unistd.h>
+
 #include <iostream>
+#include <mutex>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "clients/musketeer/commands.h"
 #include "musketeer/v1/musketeer.grpc.pb.h"
 
@@ -22,8 +26,57 @@ std::vector<std::string> NodeRow(const pb::Node& n) {
 const std::vector<std::string> kNodeHeader = {"NAME",  "DRIVER",       "STATE",  "URL",
                                               "SWARM", "AVAILABILITY", "STATUS", "EVENTS"};
 
+// --driver ssh: one host, its steps printed as musketeerd reports them.
+int NodeCreateSsh(const Args& a, const Connection& c) {
+  if (a.positional().size() != 1) {
+    return UsageError("--driver ssh creates one node per --ssh-host: give exactly one NAME");
+  }
+  pb::CreateNodeRequest req;
+  req.set_name(a.positional()[0]);
+  req.set_driver("ssh");
+  req.set_ssh_host(a.Get("--ssh-host"));
+  if (req.ssh_host().empty()) return UsageError("--driver ssh needs --ssh-host HOST");
+  if (a.Has("--ssh-port")) {
+    uint32_t port = 0;
+    if (!absl::SimpleAtoi(a.Get("--ssh-port"), &port) || port == 0 || port > 65535) {
+      return UsageError("--ssh-port takes a port number (1-65535)");
+    }
+    req.set_ssh_port(port);
+  }
+  req.set_ssh_user(a.Get("--ssh-user"));
+  std::string key = a.Get("--ssh-key");
+  if (!key.empty() && key[0] != '/') {  // musketeerd reads it: send it absolute
+    char cwd[4096];
+    key = std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + key;
+  }
+  req.set_ssh_key(key);
+  req.set_ssh_host_key(a.Get("--ssh-host-key"));
+  pb::Nodes::Stub stub(Dial(c));
+  auto ctx = Context(c, kLongDeadline);
+  auto reader = stub.CreateNodeStream(ctx.get(), req);
+  pb::NodeProgress p;
+  while (reader->Read(&p)) {
+    if (Json(a)) {
+      if (p.has_node()) PrintJson(p.node());
+    } else if (p.has_node()) {
+      std::cout << p.message() << "\n";
+      if (!p.node().ssh_host_key().empty())
+        std::cout << "host key of " << p.node().ssh_address() << ": " << p.node().ssh_host_key()
+                  << "\n";
+    } else {
+      std::cout << req.name() << ": [" << p.step() << "] " << p.message() << "\n" << std::flush;
+    }
+  }
+  return Report(reader->Finish());
+}
+
 int NodeCreate(const Args& a, const Connection& c) {
   if (a.positional().empty()) return kUsage;
+  if (a.Get("--driver") == "ssh") return NodeCreateSsh(a, c);
+  for (const char* flag :
+       {"--ssh-host", "--ssh-port", "--ssh-user", "--ssh-key", "--ssh-host-key"}) {
+    if (a.Has(flag)) return UsageError(std::string(flag) + " needs --driver ssh");
+  }
   // Several names are created in parallel, each in its own call.
   std::vector<std::thread> threads;
   std::vector<grpc::Status> results(a.positional().size());
@@ -89,11 +142,13 @@ int NodeEnv(const Args& a, const Connection& c) {
 
 int NodeRm(const Args& a, const Connection& c) {
   const bool force = Force(a);
+  const bool purge = a.Has("--purge-engine");
   return ForEachName(
-      a, c, 120, &pb::Nodes::Stub::DeleteNode,
+      a, c, 600, &pb::Nodes::Stub::DeleteNode,
       [&](const std::string& name, pb::DeleteNodeRequest& req) {
         req.set_name(name);
         req.set_force(force);
+        req.set_purge_engine(purge);
       },
       [](const std::string& name, const pb::Empty&) { std::cout << "removed " << name << "\n"; });
 }
@@ -142,8 +197,12 @@ std::vector<Command> NodeCommands() {
   return {
       {"node",
        "create",
-       "[--driver local|remote] [--url URL --tls-ca F --tls-cert F --tls-key F] NAME...",
-       "Create nodes (in parallel)",
+       "[--driver local|remote|ssh] [--url URL --tls-ca F --tls-cert F --tls-key F] NAME...\n"
+       "       musketeer node create --driver ssh --ssh-host HOST [--ssh-port 22] [--ssh-user "
+       "root]\n"
+       "                         [--ssh-key FILE] [--ssh-host-key SHA256:...] NAME",
+       "Create nodes (in parallel); --driver ssh makes a bare SSH host a TLS engine, step by "
+       "step (its host key is pinned, or trusted on first use and recorded)",
        {},
        NodeCreate},
       {"node", "ls", "", "List nodes with their engine and swarm state", {}, NodeLs},
@@ -157,9 +216,11 @@ std::vector<Command> NodeCommands() {
        NodeEnv},
       {"node",
        "rm",
-       "[-f] NAME...",
-       "Remove nodes (leaves nothing behind)",
-       {"-f", "--force"},
+       "[-f] [--purge-engine] NAME...",
+       "Remove nodes (leaves nothing behind; ssh nodes: leaves the swarm, removes the TLS "
+       "listener and certificates, keeps Docker unless --purge-engine; -f forgets an ssh node "
+       "whose host cannot be reached)",
+       {"-f", "--force", "--purge-engine"},
        NodeRm},
       {"node",
        "start",

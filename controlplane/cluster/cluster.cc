@@ -113,6 +113,8 @@ pb::Node Cluster::ToProto(const nodes::Node& n, const engine::Node* swarm_node) 
   p.set_engine_url(n.endpoint.ToString());
   p.set_state(nodes::NodeStateName(n.state));
   p.set_created_at(n.created_at);
+  p.set_ssh_address(n.ssh_address);
+  p.set_ssh_host_key(n.ssh_host_key);
   if (swarm_node != nullptr) {
     p.set_swarm_node_id(swarm_node->id);
     p.set_swarm_role(swarm_node->spec.role);
@@ -124,12 +126,23 @@ pb::Node Cluster::ToProto(const nodes::Node& n, const engine::Node* swarm_node) 
   return p;
 }
 
-absl::StatusOr<pb::Node> Cluster::CreateNode(const pb::CreateNodeRequest& req) {
+absl::StatusOr<pb::Node> Cluster::CreateNode(const pb::CreateNodeRequest& req,
+                                             nodes::ProgressFn progress) {
   const std::string driver_name = req.driver().empty() ? "local" : req.driver();
   auto it = drivers_.find(driver_name);
   if (it == drivers_.end()) {
+    std::vector<std::string> names;
+    for (const auto& [n, d] : drivers_) names.push_back(n);
     return absl::InvalidArgumentError(
-        absl::StrCat("driver: '", driver_name, "' is not one of local, remote"));
+        absl::StrCat("driver: '", driver_name, "' is not one of ", absl::StrJoin(names, ", ")));
+  }
+  if (driver_name != "ssh" && !req.ssh_host().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ssh_host is for the ssh driver; add --driver ssh (the driver is '", driver_name, "')"));
+  }
+  if (req.ssh_port() > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ssh_port: ", req.ssh_port(), " is not a port (1-65535)"));
   }
   for (auto& [other_name, other] : drivers_) {
     if (other->Inspect(req.name()).ok()) {
@@ -137,8 +150,12 @@ absl::StatusOr<pb::Node> Cluster::CreateNode(const pb::CreateNodeRequest& req) {
           absl::StrCat("node '", req.name(), "' already exists (driver ", other_name, ")"));
     }
   }
-  nodes::RemoteSpec remote{req.url(), req.tls_ca(), req.tls_cert(), req.tls_key()};
-  auto n = it->second->Create(req.name(), driver_name == "remote" ? &remote : nullptr);
+  nodes::CreateOptions options;
+  options.remote = nodes::RemoteSpec{req.url(), req.tls_ca(), req.tls_cert(), req.tls_key()};
+  options.ssh = nodes::SshSpec{req.ssh_host(), static_cast<uint16_t>(req.ssh_port()),
+                               req.ssh_user(), req.ssh_key(), req.ssh_host_key()};
+  options.progress = std::move(progress);
+  auto n = it->second->CreateWith(req.name(), options);
   if (!n.ok()) return n.status();
   return ToProto(*n, nullptr);
 }
@@ -175,7 +192,7 @@ absl::StatusOr<std::vector<pb::Node>> Cluster::ListNodes() {
   return out;
 }
 
-absl::Status Cluster::DeleteNode(const std::string& name, bool force) {
+absl::Status Cluster::DeleteNode(const std::string& name, bool force, bool purge_engine) {
   auto h = FindNode(name);
   if (!h.ok()) return h.status();
   auto node = GetNode(name);
@@ -195,7 +212,7 @@ absl::Status Cluster::DeleteNode(const std::string& name, bool force) {
     engines_.erase(h->node.name + "@" + h->node.endpoint.ToString());
     if (last_manager_ == name) last_manager_.clear();
   }
-  return h->driver->Remove(name);
+  return h->driver->RemoveWith(name, nodes::RemoveOptions{purge_engine, force});
 }
 
 absl::StatusOr<pb::Node> Cluster::NodeAction(const std::string& name, const std::string& action) {

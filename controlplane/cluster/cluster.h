@@ -66,10 +66,12 @@ class Cluster {
   ~Cluster();
 
   // Nodes.
-  absl::StatusOr<pb::Node> CreateNode(const pb::CreateNodeRequest& req);
+  // `progress` (may be empty) hears each step of drivers that report them (ssh).
+  absl::StatusOr<pb::Node> CreateNode(const pb::CreateNodeRequest& req,
+                                      nodes::ProgressFn progress = nullptr);
   absl::StatusOr<pb::Node> GetNode(const std::string& name);
   absl::StatusOr<std::vector<pb::Node>> ListNodes();
-  absl::Status DeleteNode(const std::string& name, bool force);
+  absl::Status DeleteNode(const std::string& name, bool force, bool purge_engine = false);
   absl::StatusOr<pb::Node> NodeAction(const std::string& name, const std::string& action);
   absl::StatusOr<pb::Node> UpdateNode(const pb::UpdateNodeRequest& req);
   absl::StatusOr<pb::NodeEnv> NodeEnv(const std::string& name);

@@ -490,6 +490,13 @@ class NotingDriver : public nodes::NodeDriver {
                                      const nodes::RemoteSpec* remote) override {
     return Noted(inner_->Create(name, remote));
   }
+  absl::StatusOr<nodes::Node> CreateWith(const std::string& name,
+                                         const nodes::CreateOptions& options) override {
+    return Noted(inner_->CreateWith(name, options));
+  }
+  absl::Status RemoveWith(const std::string& name, const nodes::RemoveOptions& options) override {
+    return Noted(inner_->RemoveWith(name, options));
+  }
   absl::Status Start(const std::string& name) override { return Noted(inner_->Start(name)); }
   absl::Status Stop(const std::string& name) override { return Noted(inner_->Stop(name)); }
   absl::Status Kill(const std::string& name) override { return Noted(inner_->Kill(name)); }

@@ -2,13 +2,16 @@
 // reach with mutual TLS; a driver creates, starts, stops, kills and removes nodes.
 //   local:  a network namespace on this machine with its own hostname, address and dockerd.
 //   remote: an existing engine adopted by URL; nothing is installed on it.
+//   ssh:    a bare host reached over SSH, made a TLS-secured engine (ssh_driver.h).
 #ifndef CONTROLPLANE_NODES_NODE_DRIVER_H_
 #define CONTROLPLANE_NODES_NODE_DRIVER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "controlplane/engine/engine_client.h"
 
 namespace musketeer::nodes {
@@ -18,18 +21,43 @@ const char* NodeStateName(NodeState s);
 
 struct Node {
   std::string name;
-  std::string driver;         // "local" or "remote"
+  std::string driver;         // "local", "remote" or "ssh"
   std::string ip;             // the address other nodes and clients use
   engine::Endpoint endpoint;  // how the control plane reaches the engine (TLS for tcp)
   std::string cert_path;      // DOCKER_CERT_PATH for `env` (ca.pem, cert.pem, key.pem)
   NodeState state = NodeState::kStopped;
-  int pid = 0;             // local: dockerd's pid when running
-  std::string created_at;  // RFC 3339
+  int pid = 0;               // local: dockerd's pid when running
+  std::string created_at;    // RFC 3339
+  std::string ssh_address;   // ssh: "user@host:port" as given
+  std::string ssh_host_key;  // ssh: "ED25519 SHA256:..." the host key trusted there
 };
 
 struct RemoteSpec {
   std::string url;            // unix:///path or tcp://host:port
   std::string ca, cert, key;  // required for tcp
+};
+
+// An SSH host to make into a node (ssh driver). Empty user/port: ssh's own defaults (and
+// the ssh config's). key: a private key file; empty: the agent and ssh's default keys.
+struct SshSpec {
+  std::string host;
+  uint16_t port = 0;
+  std::string user, key;
+  std::string host_key;  // a pinned fingerprint "SHA256:..."; empty: trust on first use
+};
+
+// Progress of a long operation, one call per step: (step, what was done or found).
+using ProgressFn = std::function<void(const std::string& step, const std::string& message)>;
+
+struct CreateOptions {
+  RemoteSpec remote;    // remote driver
+  SshSpec ssh;          // ssh driver
+  ProgressFn progress;  // may be empty
+};
+
+struct RemoveOptions {
+  bool purge_engine = false;  // ssh: also remove the Docker package
+  bool force = false;         // ssh: forget the node even when its host cannot be reached
 };
 
 class NodeDriver {
@@ -39,11 +67,26 @@ class NodeDriver {
   // Creates the node and waits until its engine answers over TLS. Transactional: on any
   // failure everything made so far is removed. ALREADY_EXISTS for a taken name.
   virtual absl::StatusOr<Node> Create(const std::string& name, const RemoteSpec* remote) = 0;
+  // The same with every driver's options and a progress callback (drivers that have
+  // steps worth reporting override it).
+  virtual absl::StatusOr<Node> CreateWith(const std::string& name, const CreateOptions& options) {
+    const RemoteSpec& r = options.remote;
+    const bool any = !r.url.empty() || !r.ca.empty() || !r.cert.empty() || !r.key.empty();
+    return Create(name, any ? &r : nullptr);
+  }
   virtual absl::Status Start(const std::string& name) = 0;
   virtual absl::Status Stop(const std::string& name) = 0;
   virtual absl::Status Kill(const std::string& name) = 0;
   // Leaves nothing behind. NOT_FOUND when there is no such node.
   virtual absl::Status Remove(const std::string& name) = 0;
+  virtual absl::Status RemoveWith(const std::string& name, const RemoveOptions& options) {
+    if (options.purge_engine) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--purge-engine applies to ssh nodes only; node '", name, "' is a ",
+                       this->name(), " node: remove it without --purge-engine"));
+    }
+    return Remove(name);
+  }
   virtual absl::StatusOr<Node> Inspect(const std::string& name) = 0;
   virtual std::vector<Node> List() = 0;
   virtual absl::Status RegenerateCerts(const std::string& name) = 0;

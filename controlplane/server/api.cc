@@ -3,6 +3,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <iostream>
+#include <mutex>
 #include <regex>
 
 #include "absl/strings/str_cat.h"
@@ -85,6 +86,28 @@ class NodesImpl final : public pb::Nodes::Service, Guard {
     return Mutate(ctx, Role::kAdmin, "CreateNode", req->name(),
                   [&] { return Assign(cluster_.CreateNode(*req), out); });
   }
+  grpc::Status CreateNodeStream(grpc::ServerContext* ctx, const pb::CreateNodeRequest* req,
+                                grpc::ServerWriter<pb::NodeProgress>* w) override {
+    return Mutate(ctx, Role::kAdmin, "CreateNode", req->name(), [&]() -> absl::Status {
+      std::mutex mu;  // a driver may report from more than one thread
+      auto node = cluster_.CreateNode(*req, [&](const std::string& step, const std::string& m) {
+        pb::NodeProgress p;
+        p.set_step(step);
+        p.set_message(m);
+        std::lock_guard lock(mu);
+        w->Write(p);
+      });
+      if (!node.ok()) return node.status();
+      pb::NodeProgress last;
+      last.set_step("done");
+      last.set_message(absl::StrCat("created ", node->name(), " (", node->address(), ", ",
+                                    node->engine_url(), ")"));
+      *last.mutable_node() = std::move(*node);
+      std::lock_guard lock(mu);
+      w->Write(last);
+      return absl::OkStatus();
+    });
+  }
   grpc::Status GetNode(grpc::ServerContext* ctx, const pb::GetNodeRequest* req,
                        pb::Node* out) override {
     return Read(ctx, [&] { return Assign(cluster_.GetNode(req->name()), out); });
@@ -95,8 +118,9 @@ class NodesImpl final : public pb::Nodes::Service, Guard {
   }
   grpc::Status DeleteNode(grpc::ServerContext* ctx, const pb::DeleteNodeRequest* req,
                           pb::Empty*) override {
-    return Mutate(ctx, Role::kAdmin, "DeleteNode", req->name(),
-                  [&] { return cluster_.DeleteNode(req->name(), req->force()); });
+    return Mutate(ctx, Role::kAdmin, "DeleteNode", req->name(), [&] {
+      return cluster_.DeleteNode(req->name(), req->force(), req->purge_engine());
+    });
   }
   grpc::Status StartNode(grpc::ServerContext* ctx, const pb::NodeActionRequest* req,
                          pb::Node* out) override {

@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS audit (
   target TEXT NOT NULL, result TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS routing (
   service TEXT PRIMARY KEY, mode TEXT NOT NULL, edge_service TEXT NOT NULL, ports_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ssh_host_keys (
+  target TEXT PRIMARY KEY, key_type TEXT NOT NULL, key_base64 TEXT NOT NULL,
+  fingerprint TEXT NOT NULL, how TEXT NOT NULL, recorded_at TEXT NOT NULL);
 )sql";
 
 }  // namespace
@@ -315,6 +318,27 @@ void StateStore::DeleteRouting(const std::string& service) {
   std::lock_guard lock(mu_);
   Stmt st(db_, "DELETE FROM routing WHERE service = ?");
   st.Bind(service).Step();
+}
+
+absl::Status StateStore::PutSshHostKey(const SshHostKey& k) {
+  std::lock_guard lock(mu_);
+  Stmt st(db_,
+          "INSERT OR REPLACE INTO ssh_host_keys(target, key_type, key_base64, fingerprint, how, "
+          "recorded_at) VALUES(?,?,?,?,?,?)");
+  if (st.Bind(k.target, k.key_type, k.key_base64, k.fingerprint, k.how, k.recorded_at).Step() !=
+      SQLITE_DONE) {
+    return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
+  }
+  return absl::OkStatus();
+}
+
+std::optional<SshHostKey> StateStore::GetSshHostKey(const std::string& target) {
+  std::lock_guard lock(mu_);
+  Stmt st(db_,
+          "SELECT target, key_type, key_base64, fingerprint, how, recorded_at FROM ssh_host_keys "
+          "WHERE target = ?");
+  if (st.Bind(target).Step() != SQLITE_ROW) return std::nullopt;
+  return SshHostKey{st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5)};
 }
 
 }  // namespace musketeer::state

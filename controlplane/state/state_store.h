@@ -1,8 +1,8 @@
 // The control plane's own state in SQLite (WAL mode, synchronous=NORMAL): access tokens
 // (hashed), operations (with request ids for idempotent retries), an audit log and the
-// routing the control plane chose for each service. Swarm objects themselves are not
-// copied here: the swarm is their source of truth.
-// Thread-safety: thread-safe (one connection behind a mutex; SQLite serializes writers).
+// routing the control plane chose for each service, and the SSH host keys it trusts. Swarm objects
+// themselves are not copied here: the swarm is their source of truth. Thread-safety: thread-safe
+// (one connection behind a mutex; SQLite serializes writers).
 #ifndef CONTROLPLANE_STATE_STATE_STORE_H_
 #define CONTROLPLANE_STATE_STATE_STORE_H_
 
@@ -66,6 +66,18 @@ struct ServiceRouting {
   static std::string PortsJson(const std::vector<PublishedPort>& ports);
 };
 
+// The SSH host key trusted for one SSH target ("host:port" as given), like a line of
+// known_hosts: kept after its node is removed, so that a host that comes back with another
+// key is refused (a pinned key given at create replaces it).
+struct SshHostKey {
+  std::string target;
+  std::string key_type;     // "ssh-ed25519", "ecdsa-sha2-nistp256", ...
+  std::string key_base64;   // the public key blob as known_hosts has it
+  std::string fingerprint;  // "SHA256:..."
+  std::string how;          // "trusted on first use" or "pinned"
+  std::string recorded_at;  // RFC 3339
+};
+
 class StateStore {
  public:
   static absl::StatusOr<std::unique_ptr<StateStore>> Open(const std::string& path);
@@ -99,6 +111,9 @@ class StateStore {
   std::optional<ServiceRouting> GetRouting(const std::string& service);
   std::vector<ServiceRouting> ListRouting();
   void DeleteRouting(const std::string& service);
+
+  absl::Status PutSshHostKey(const SshHostKey& key);
+  std::optional<SshHostKey> GetSshHostKey(const std::string& target);
 
  private:
   explicit StateStore(sqlite3* db) : db_(db) {}
