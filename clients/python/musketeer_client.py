@@ -56,6 +56,16 @@ class Client:
             response_deserializer=response_type.FromString)
         return rpc(request, metadata=self.metadata, timeout=self.timeout)
 
+    def stream(self, service, method, request_type, **fields):
+        """One server-streaming call (ServiceLogs, WatchService ...): yields the messages."""
+        request = getattr(self.pb, request_type)(**fields)
+        response_type = self._response_type(service, method)
+        rpc = self.channel.unary_stream(
+            "/musketeer.v1.%s/%s" % (service, method),
+            request_serializer=request.SerializeToString,
+            response_deserializer=response_type.FromString)
+        return rpc(request, metadata=self.metadata, timeout=self.timeout)
+
     def _response_type(self, service, method):
         descriptor = self.pb.DESCRIPTOR.services_by_name[service].methods_by_name[method]
         return getattr(self.pb, descriptor.output_type.name)
