@@ -447,7 +447,10 @@ int ServiceUpdate(const Args& a, const Connection& c) {
     } else {
       req.set_version(current.version());
     }
-    if (req.update_mask().paths_size() == 0) req.clear_spec();
+    if (req.update_mask().paths_size() == 0) {  // a plain patch (image, replicas, pull)
+      req.clear_spec();
+      req.clear_update_mask();
+    }
     pb::Service out;
     grpc::Status s = Unary(c, 120, &pb::Services::Stub::UpdateService, req, &out);
     if (s.error_code() == grpc::StatusCode::ABORTED && !a.Has("--version") && attempt < 3) continue;

@@ -246,7 +246,7 @@ absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceReques
     if (!req.set_env().empty()) changed.insert("env");
     if (req.has_image()) want->set_image(req.image());
     if (auto s = ValidateServiceSpec(*want); !s.ok()) return s;
-  } else if (req.has_update_mask() || req.has_spec()) {
+  } else if (req.has_spec()) {  // an empty mask alone is no mask
     return absl::InvalidArgumentError(
         "update_mask: empty; name the spec fields to change, e.g. paths: [\"env\", "
         "\"resources.cpus\"]");

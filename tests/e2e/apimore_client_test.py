@@ -38,7 +38,8 @@ def main():
     ap.add_argument("--token", required=True)
     ap.add_argument("--service", required=True)
     args = ap.parse_args()
-    c = Client(args.endpoint, args.ca, args.token)
+    # Rolling updates wait for convergence: more than the client's default 60 s on a busy machine.
+    c = Client(args.endpoint, args.ca, args.token, timeout=300)
     from google.protobuf import field_mask_pb2
     svc = args.service
 
@@ -71,20 +72,29 @@ def main():
           len(tasks) > 0 and all(t.desired_state == "running" for t in tasks) and
           {svc, svc + "-edge"} <= {t.service for t in tasks})
 
-    # A full update with a field mask and the version read; then a stale write is ABORTED.
-    cur = c.call("Services", "GetService", "GetServiceRequest", name=svc)
+    # A full update with a field mask and the version read, retried on ABORTED as the README's
+    # retry rules say (the swarm itself bumps the version when an update's status changes).
+    def masked_update(spec, paths):
+        for _ in range(20):
+            read = c.call("Services", "GetService", "GetServiceRequest", name=svc)
+            try:
+                return read, c.call("Services", "UpdateService", "UpdateServiceRequest", name=svc,
+                                    version=read.version, spec=spec, wait=True,
+                                    update_mask=field_mask_pb2.FieldMask(paths=paths))
+            except Exception as e:
+                if not hasattr(e, "code") or e.code().name != "ABORTED":
+                    raise
+                time.sleep(0.5)
+        raise RuntimeError("UpdateService still ABORTED after 20 reads")
+
     spec = c.pb.ServiceSpec(labels={"py": "yes"}, env={"PY_CLIENT": "1"})
-    up = c.call("Services", "UpdateService", "UpdateServiceRequest", name=svc, version=cur.version,
-                spec=spec, update_mask=field_mask_pb2.FieldMask(paths=["labels.py", "env.PY_CLIENT"]), wait=True)
+    cur, up = masked_update(spec, ["labels.py", "env.PY_CLIENT"])
     check("UpdateService with a field mask", up.spec.labels["py"] == "yes" and up.spec.env["PY_CLIENT"] == "1" and
           up.spec.image == cur.spec.image and up.spec.replicas == cur.spec.replicas)
     stale = code_of(lambda: c.call("Services", "UpdateService", "UpdateServiceRequest", name=svc, version=cur.version,
                                    spec=spec, update_mask=field_mask_pb2.FieldMask(paths=["labels.py"])))
     check("an update on a stale version is ABORTED", stale == "ABORTED", stale)
-    after = c.call("Services", "GetService", "GetServiceRequest", name=svc)
-    back = c.call("Services", "UpdateService", "UpdateServiceRequest", name=svc, version=after.version,
-                  spec=c.pb.ServiceSpec(), update_mask=field_mask_pb2.FieldMask(paths=["labels.py", "env.PY_CLIENT"]),
-                  wait=True)
+    _, back = masked_update(c.pb.ServiceSpec(), ["labels.py", "env.PY_CLIENT"])
     check("a mask path absent from spec removes the key", "py" not in back.spec.labels and "PY_CLIENT" not in back.spec.env)
 
     # Log lines name their task, slot and node, with the engine's timestamp.
@@ -132,4 +142,11 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as e:  # a call that failed outside a check: say which and why
+        detail = "%s %s" % (e.code().name, e.details()) if hasattr(e, "code") else repr(e)
+        import traceback
+        line = traceback.extract_tb(sys.exc_info()[2])[-1]
+        print("FAIL unexpected error at line %d (%s): %s" % (line.lineno, line.line, detail))
+        sys.exit(1)

@@ -83,4 +83,4 @@ $M token rm e2e-short >/dev/null 2>&1
 # The same calls from another service: Python stubs generated from protos/ at run time.
 out=$(/usr/bin/python3 tests/e2e/apimore_client_test.py --endpoint 127.0.0.1:$port --ca "$state/pki/ca/ca.pem" \
   --token "$admin" --service judge_swarm 2>&1)
-[ $? = 0 ] && ok "python client: the new calls ($(echo "$out" | grep -c ^PASS) checks)" || bad "python client: $(echo "$out" | grep FAIL | head -5)"
+[ $? = 0 ] && ok "python client: the new calls ($(echo "$out" | grep -c ^PASS) checks)" || bad "python client: $(echo "$out" | grep FAIL | head -5) $(echo "$out" | tail -3)"
