@@ -12,6 +12,9 @@ int AuditLs(const Args& a, const Connection& c) {
   unsigned limit = 50;
   (void)absl::SimpleAtoi(a.Get("--limit", "50"), &limit);
   req.set_limit(limit);
+  req.set_who(a.Get("--who"));
+  req.set_method(a.Get("--method"));
+  req.set_target(a.Get("--target"));
   return Show(a, c, 30, &pb::Access::Stub::ListAudit, req, [](const pb::ListAuditResponse& out) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : out.entries())
@@ -24,7 +27,12 @@ int AuditLs(const Args& a, const Connection& c) {
 
 std::vector<Command> AuditCommands() {
   return {
-      {"audit", "ls", "[--limit N]", "Show the audit log", {}, AuditLs},
+      {"audit",
+       "ls",
+       "[--limit N] [--who TOKEN] [--method METHOD] [--target NAME]",
+       "Show the audit log",
+       {},
+       AuditLs},
   };
 }
 

@@ -82,6 +82,39 @@ int ImageLs(const Args& a, const Connection& c) {
   });
 }
 
+// One image row per node it was removed from, then what was reclaimed.
+void PrintRemoved(const google::protobuf::RepeatedPtrField<pb::Image>& removed) {
+  for (const auto& i : removed)
+    std::cout << i.node() << ": removed "
+              << (i.tags_size() ? absl::StrJoin(i.tags(), ",") : std::string("<none>")) << " "
+              << i.id().substr(0, 19) << " (" << i.size_bytes() / 1000000 << "MB)\n";
+}
+
+int ImageRm(const Args& a, const Connection& c) {
+  if (a.positional().size() != 1) return kUsage;
+  pb::DeleteImageRequest req;
+  req.set_image(a.positional()[0]);
+  for (const auto& n : a.All("--node")) req.add_nodes(n);
+  req.set_force(Force(a));
+  return Show(a, c, 120, &pb::Images::Stub::DeleteImage, req,
+              [](const pb::DeleteImageResponse& out) { PrintRemoved(out.removed()); });
+}
+
+int ImagePrune(const Args& a, const Connection& c) {
+  pb::PruneImagesRequest req;
+  req.set_all(a.Has("-a") || a.Has("--all"));
+  req.set_dry_run(a.Has("--dry-run"));
+  for (const auto& n : a.All("--node")) req.add_nodes(n);
+  return Show(a, c, 300, &pb::Images::Stub::PruneImages, req,
+              [&](const pb::PruneImagesResponse& out) {
+                PrintRemoved(out.removed());
+                for (const auto& e : out.errors()) std::cout << "not removed: " << e << "\n";
+                std::cout << (req.dry_run() ? "Would reclaim: " : "Total reclaimed space: ")
+                          << out.reclaimed_bytes() / 1000000 << "MB (" << out.removed_size()
+                          << " images)\n";
+              });
+}
+
 }  // namespace
 
 std::vector<Command> ImageCommands() {
@@ -105,6 +138,18 @@ std::vector<Command> ImageCommands() {
        {},
        ImageDistribute},
       {"image", "ls", "[--node NODE]", "List images on nodes", {}, ImageLs},
+      {"image",
+       "rm",
+       "[--node NODE]... [-f] IMAGE",
+       "Remove an image from nodes (refused while a service uses it)",
+       {"-f", "--force"},
+       ImageRm},
+      {"image",
+       "prune",
+       "[-a|--all] [--dry-run] [--node NODE]...",
+       "Remove dangling images (-a: every unused one) on every node",
+       {"-a", "--all", "--dry-run"},
+       ImagePrune},
   };
 }
 

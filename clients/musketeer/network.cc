@@ -37,6 +37,14 @@ int NetworkRm(const Args& a, const Connection& c) {
       [](const std::string& name, const pb::Empty&) { std::cout << name << "\n"; });
 }
 
+int NetworkInspect(const Args& a, const Connection& c) {
+  if (a.positional().size() != 1) return kUsage;
+  pb::GetNetworkRequest req;
+  req.set_name(a.positional()[0]);
+  return Show(a, c, 60, &pb::Networks::Stub::GetNetwork, req,
+              [](const pb::Network& out) { PrintJson(out); });
+}
+
 }  // namespace
 
 std::vector<Command> NetworkCommands() {
@@ -49,6 +57,7 @@ std::vector<Command> NetworkCommands() {
        NetworkCreate},
       {"network", "ls", "", "List swarm networks", {}, NetworkLs},
       {"network", "rm", "NAME...", "Remove networks", {}, NetworkRm},
+      {"network", "inspect", "NAME|ID", "Show a network as JSON", {}, NetworkInspect},
   };
 }
 

@@ -109,7 +109,19 @@ int NodeCreate(const Args& a, const Connection& c) {
 }
 
 int NodeLs(const Args& a, const Connection& c) {
-  return Show(a, c, 60, &pb::Nodes::Stub::ListNodes, {}, [](const pb::ListNodesResponse& out) {
+  pb::ListNodesRequest req;
+  for (const auto& f : a.All("--filter")) {  // label=K[=V], role=manager|worker|none
+    auto [k, v] = SplitKeyValue(f);
+    if (k == "label") {
+      auto [lk, lv] = SplitKeyValue(v);
+      (*req.mutable_labels())[lk] = lv;
+    } else if (k == "role") {
+      req.set_role(v);
+    } else {
+      return UsageError("--filter takes label=KEY[=VALUE] or role=manager|worker|none");
+    }
+  }
+  return Show(a, c, 60, &pb::Nodes::Stub::ListNodes, req, [](const pb::ListNodesResponse& out) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& n : out.nodes()) rows.push_back(NodeRow(n));
     PrintTable(kNodeHeader, rows);
@@ -205,7 +217,12 @@ std::vector<Command> NodeCommands() {
        "step (its host key is pinned, or trusted on first use and recorded)",
        {},
        NodeCreate},
-      {"node", "ls", "", "List nodes with their engine and swarm state", {}, NodeLs},
+      {"node",
+       "ls",
+       "[--filter label=K[=V]] [--filter role=manager|worker|none]",
+       "List nodes with their engine and swarm state",
+       {},
+       NodeLs},
       {"node", "inspect", "NAME", "Show a node as JSON", {}, NodeInspect},
       {"node", "ip", "NAME", "Print a node's IP address", {}, NodeIp},
       {"node",

@@ -211,6 +211,12 @@ int ServiceCreate(const Args& a, const Connection& c) {
 int ServiceLs(const Args& a, const Connection& c) {
   pb::ListServicesRequest req;
   req.set_stack(a.Get("--stack"));
+  req.set_include_internal(a.Has("--all") || a.Has("-a"));  // the edge proxies too
+  for (const auto& f : a.All("--filter")) {                 // label=K[=V]
+    if (f.rfind("label=", 0) != 0) return UsageError("--filter takes label=KEY[=VALUE]");
+    auto [k, v] = SplitKeyValue(f.substr(6));
+    (*req.mutable_labels())[k] = v;
+  }
   return Show(
       a, c, 60, &pb::Services::Stub::ListServices, req, [](const pb::ListServicesResponse& out) {
         std::vector<std::vector<std::string>> rows;
@@ -230,9 +236,18 @@ int ServiceLs(const Args& a, const Connection& c) {
 }
 
 int ServicePs(const Args& a, const Connection& c) {
-  if (a.positional().size() != 1) return kUsage;
+  if (a.positional().size() > 1) return kUsage;
   pb::ListTasksRequest req;
-  req.set_service(a.positional()[0]);
+  req.set_service(a.positional().empty() ? "" : a.positional()[0]);  // none: every service's
+  for (const auto& f : a.All("--filter")) {  // node=NAME, desired-state=STATE
+    auto [k, v] = SplitKeyValue(f);
+    if (k == "node")
+      req.set_node(v);
+    else if (k == "desired-state")
+      req.set_desired_state(v);
+    else
+      return UsageError("--filter takes node=NAME or desired-state=STATE");
+  }
   return Show(a, c, 60, &pb::Services::Stub::ListTasks, req, [](const pb::ListTasksResponse& out) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& t : out.tasks()) {
@@ -278,22 +293,189 @@ int ServiceScale(const Args& a, const Connection& c) {
   return rc;
 }
 
-int ServiceUpdate(const Args& a, const Connection& c) {
-  if (a.positional().size() != 1) return UsageError("give one service");
-  pb::UpdateServiceRequest req;
-  req.set_name(a.positional()[0]);
-  if (a.Has("--image")) req.set_image(a.Get("--image"));
-  if (a.Has("--pull")) req.set_pull(a.Get("--pull"));
+// Fills an update from docker-style flags: map keys (env, labels) and message fields
+// (resources, policies, healthcheck) go as their own mask paths; list edits (ports, networks,
+// constraints, capabilities) are applied to `current` and sent whole. "" or a usage problem.
+std::string UpdateFromFlags(const Args& a, const pb::Service& current,
+                            pb::UpdateServiceRequest* req) {
+  pb::ServiceSpec* spec = req->mutable_spec();
+  auto* mask = req->mutable_update_mask();
+  const pb::ServiceSpec& cur = current.spec();
+  if (a.Has("--image")) req->set_image(a.Get("--image"));
+  if (a.Has("--pull")) req->set_pull(a.Get("--pull"));
   if (a.Has("--replicas")) {
     unsigned r = 0;
-    if (!absl::SimpleAtoi(a.Get("--replicas"), &r)) return UsageError("--replicas takes a number");
-    req.set_replicas(r);
+    if (!absl::SimpleAtoi(a.Get("--replicas"), &r)) return "--replicas takes a number";
+    req->set_replicas(r);
   }
-  for (const auto& e : a.All("--env-add")) {
-    auto [k, v] = SplitKeyValue(e);
-    (*req.mutable_set_env())[k] = v;
+  for (const auto& [flag, field] : {std::pair{"--env", "env"}, std::pair{"--label", "labels"}}) {
+    auto* map = field == std::string("env") ? spec->mutable_env() : spec->mutable_labels();
+    for (const auto& e : a.All(absl::StrCat(flag, "-add"))) {
+      auto [k, v] = SplitKeyValue(e);
+      if (k.empty()) return absl::StrCat(flag, "-add takes KEY=VALUE");
+      (*map)[k] = v;
+      mask->add_paths(absl::StrCat(field, ".", k));
+    }
+    for (const auto& k : a.All(absl::StrCat(flag, "-rm")))
+      mask->add_paths(absl::StrCat(field, ".", k));
   }
-  return ServiceUpdateCall(a, c, req);
+  // List edits: add and remove on what the service has now.
+  auto edit = [&](const char* add_flag, const char* rm_flag, const char* path,
+                  const google::protobuf::RepeatedPtrField<std::string>& have,
+                  google::protobuf::RepeatedPtrField<std::string>* out) {
+    if (!a.Has(add_flag) && !a.Has(rm_flag)) return;
+    const auto removed = a.All(rm_flag);
+    for (const auto& x : have)
+      if (std::find(removed.begin(), removed.end(), x) == removed.end()) *out->Add() = x;
+    for (const auto& x : a.All(add_flag))
+      if (std::find(out->begin(), out->end(), x) == out->end()) *out->Add() = x;
+    mask->add_paths(path);
+  };
+  edit("--network-add", "--network-rm", "networks", cur.networks(), spec->mutable_networks());
+  edit("--constraint-add", "--constraint-rm", "constraints", cur.constraints(),
+       spec->mutable_constraints());
+  edit("--cap-add", "--cap-drop", "cap_add", cur.cap_add(), spec->mutable_cap_add());
+  if (a.Has("--publish-add") || a.Has("--publish-rm")) {
+    // --publish-rm takes the published port (or PUB:TARGET), as docker's.
+    std::vector<uint32_t> removed;
+    for (const auto& r : a.All("--publish-rm")) {
+      pb::PortConfig p;
+      if (!ParsePort(r, &p)) return "--publish-rm takes PUBLISHED[:TARGET]";
+      removed.push_back(p.published());
+    }
+    for (const auto& p : cur.ports())
+      if (std::find(removed.begin(), removed.end(), p.published()) == removed.end())
+        *spec->add_ports() = p;
+    for (const auto& text : a.All("--publish-add")) {
+      pb::PortConfig p;
+      if (!ParsePort(text, &p)) return "--publish-add takes PUBLISHED:TARGET, e.g. 8091:8090";
+      auto* ports = spec->mutable_ports();
+      for (int i = ports->size() - 1; i >= 0; --i)
+        if (ports->Get(i).published() == p.published()) ports->DeleteSubrange(i, 1);
+      *spec->add_ports() = p;
+    }
+    mask->add_paths("ports");
+  }
+  // docker's --args (the entrypoint's arguments: ServiceSpec.command) and --entrypoint.
+  for (const auto& [flag, path] :
+       {std::pair{"--args", "command"}, std::pair{"--entrypoint", "entrypoint"}}) {
+    if (!a.Has(flag)) continue;
+    auto* out =
+        path == std::string("command") ? spec->mutable_command() : spec->mutable_entrypoint();
+    for (auto part : absl::StrSplit(a.Get(flag), ' ', absl::SkipEmpty()))
+      out->Add(std::string(part));
+    mask->add_paths(path);
+  }
+  double cpus = 0;
+  int64_t bytes = 0;
+  for (const auto& [flag, path] :
+       {std::pair{"--limit-cpu", "cpus"}, std::pair{"--reserve-cpu", "reserve_cpus"}}) {
+    if (!a.Has(flag)) continue;
+    if (!absl::SimpleAtod(a.Get(flag), &cpus))
+      return absl::StrCat(flag, " takes a number, e.g. 0.5");
+    path == std::string("cpus") ? spec->mutable_resources()->set_cpus(cpus)
+                                : spec->mutable_resources()->set_reserve_cpus(cpus);
+    mask->add_paths(absl::StrCat("resources.", path));
+  }
+  for (const auto& [flag, path] : {std::pair{"--limit-memory", "memory_bytes"},
+                                   std::pair{"--reserve-memory", "reserve_memory_bytes"}}) {
+    if (!a.Has(flag)) continue;
+    if (!ParseBytes(a.Get(flag), &bytes)) return absl::StrCat(flag, " takes a size, e.g. 512M");
+    path == std::string("memory_bytes")
+        ? spec->mutable_resources()->set_memory_bytes(bytes)
+        : spec->mutable_resources()->set_reserve_memory_bytes(bytes);
+    mask->add_paths(absl::StrCat("resources.", path));
+  }
+  for (const char* kind : {"update", "rollback"}) {
+    pb::UpdatePolicy* p = kind == std::string("update") ? spec->mutable_update_policy()
+                                                        : spec->mutable_rollback_policy();
+    const std::string prefix = absl::StrCat("--", kind, "-");
+    const std::string field = absl::StrCat(kind, "_policy.");
+    uint32_t n = 0;
+    if (a.Has(prefix + "parallelism")) {
+      if (!absl::SimpleAtoi(a.Get(prefix + "parallelism"), &n))
+        return prefix + "parallelism takes a number";
+      p->set_parallelism(n);
+      mask->add_paths(field + "parallelism");
+    }
+    for (const auto& [flag, sub] :
+         {std::pair{"delay", "delay_ms"}, std::pair{"monitor", "monitor_ms"}}) {
+      if (!a.Has(prefix + flag)) continue;
+      if (!ParseDurationMs(a.Get(prefix + flag), &n))
+        return absl::StrCat(prefix, flag, " takes a duration, e.g. 2s");
+      sub == std::string("delay_ms") ? p->set_delay_ms(n) : p->set_monitor_ms(n);
+      mask->add_paths(field + sub);
+    }
+    if (a.Has(prefix + "failure-action")) {
+      p->set_failure_action(a.Get(prefix + "failure-action"));
+      mask->add_paths(field + "failure_action");
+    }
+    if (a.Has(prefix + "order")) {
+      p->set_order(a.Get(prefix + "order"));
+      mask->add_paths(field + "order");
+    }
+  }
+  if (a.Has("--no-healthcheck")) {
+    mask->add_paths("healthcheck");  // spec has none: cleared
+  } else {
+    pb::Healthcheck* h = spec->mutable_healthcheck();
+    if (a.Has("--health-cmd")) {
+      h->add_test("CMD-SHELL");
+      h->add_test(a.Get("--health-cmd"));
+      mask->add_paths("healthcheck.test");
+    }
+    uint32_t ms = 0;
+    for (const auto& [flag, sub] : {std::pair{"--health-interval", "interval_ms"},
+                                    std::pair{"--health-timeout", "timeout_ms"}}) {
+      if (!a.Has(flag)) continue;
+      if (!ParseDurationMs(a.Get(flag), &ms)) return absl::StrCat(flag, " takes a duration");
+      sub == std::string("interval_ms") ? h->set_interval_ms(ms) : h->set_timeout_ms(ms);
+      mask->add_paths(absl::StrCat("healthcheck.", sub));
+    }
+    if (a.Has("--health-retries")) {
+      if (!absl::SimpleAtoi(a.Get("--health-retries"), &ms))
+        return "--health-retries takes a number";
+      h->set_retries(ms);
+      mask->add_paths("healthcheck.retries");
+    }
+  }
+  req->set_request_id(a.Get("--request-id"));
+  return "";
+}
+
+int ServiceUpdate(const Args& a, const Connection& c) {
+  if (a.positional().size() != 1) return UsageError("give one service");
+  // Read, change, write with the version read: a concurrent change makes the write ABORTED,
+  // and the change is made again on what is there then.
+  for (int attempt = 0;; ++attempt) {
+    pb::GetServiceRequest get;
+    get.set_name(a.positional()[0]);
+    pb::Service current;
+    if (grpc::Status s = Unary(c, 60, &pb::Services::Stub::GetService, get, &current); !s.ok())
+      return Report(s);
+    pb::UpdateServiceRequest req;
+    req.set_name(a.positional()[0]);
+    if (std::string problem = UpdateFromFlags(a, current, &req); !problem.empty())
+      return UsageError(problem);
+    if (a.Has("--version")) {
+      uint64_t v = 0;
+      if (!absl::SimpleAtoi(a.Get("--version"), &v)) return UsageError("--version takes a number");
+      req.set_version(v);
+    } else {
+      req.set_version(current.version());
+    }
+    if (req.update_mask().paths_size() == 0) {  // a plain patch (image, replicas, pull)
+      req.clear_spec();
+      req.clear_update_mask();
+    }
+    pb::Service out;
+    grpc::Status s = Unary(c, 120, &pb::Services::Stub::UpdateService, req, &out);
+    if (s.error_code() == grpc::StatusCode::ABORTED && !a.Has("--version") && attempt < 3) continue;
+    if (!s.ok()) return Report(s);
+    std::cout << req.name() << "\n";
+    if (Detach(a)) return kOk;
+    return Follow(c, req.name(), Json(a));
+  }
 }
 
 int ServiceRollback(const Args& a, const Connection& c) {
@@ -325,9 +507,19 @@ int ServiceLogs(const Args& a, const Connection& c) {
   req.set_tail(tail);
   auto ctx = Context(c, req.follow() ? 0 : 60);
   auto reader = pb::Services::NewStub(Dial(c))->ServiceLogs(ctx.get(), req);
+  // As docker prints them: "SERVICE.SLOT.TASK@NODE    | line" (--raw: the line alone).
+  const bool raw = a.Has("--raw"), ids = !a.Has("--no-task-ids"),
+             stamps = a.Has("--timestamps") || a.Has("-t");
   pb::LogChunk chunk;
-  while (reader->Read(&chunk))
-    (chunk.stderr() ? std::cerr : std::cout) << chunk.data() << std::flush;
+  while (reader->Read(&chunk)) {
+    std::string prefix;
+    if (stamps && !chunk.timestamp().empty()) prefix = chunk.timestamp() + " ";
+    if (!raw && !chunk.task_id().empty()) {
+      absl::StrAppend(&prefix, req.name(), chunk.slot() ? absl::StrCat(".", chunk.slot()) : "",
+                      ids ? "." + chunk.task_id().substr(0, 12) : "", "@", chunk.node(), " | ");
+    }
+    (chunk.stderr() ? std::cerr : std::cout) << prefix << chunk.data() << std::flush;
+  }
   return Report(reader->Finish());
 }
 
@@ -349,11 +541,16 @@ std::vector<Command> ServiceCommands() {
        /*interspersed=*/false},
       {"service",
        "ls",
-       "[--stack NAME]",
-       "List services with running/desired replicas",
-       {},
+       "[--stack NAME] [--filter label=K[=V]] [-a|--all]",
+       "List services with running/desired replicas (--all: with the internal edge proxies)",
+       {"-a", "--all"},
        ServiceLs},
-      {"service", "ps", "SERVICE", "List a service's tasks", {}, ServicePs},
+      {"service",
+       "ps",
+       "[--filter node=NAME] [--filter desired-state=STATE] [SERVICE]",
+       "List a service's tasks (every service's without SERVICE)",
+       {},
+       ServicePs},
       {"service", "inspect", "SERVICE", "Show a service as JSON", {}, ServiceInspect},
       {"service",
        "scale",
@@ -363,9 +560,17 @@ std::vector<Command> ServiceCommands() {
        ServiceScale},
       {"service",
        "update",
-       "[--image IMAGE] [--pull always|missing|never] [--replicas N] [--env-add K=V] [-d] SERVICE",
-       "Update a service (rolling)",
-       {"-d", "--detach"},
+       "[--image IMAGE] [--pull P] [--replicas N] [--env-add K=V] [--env-rm K] [--label-add K=V] "
+       "[--label-rm K] [--publish-add PUB:TARGET] [--publish-rm PUB] [--network-add NET] "
+       "[--network-rm NET] [--constraint-add C] [--constraint-rm C] [--cap-add CAP] "
+       "[--cap-drop CAP] [--args \"A B\"] [--entrypoint \"CMD\"] [--limit-cpu N] [--limit-memory "
+       "SIZE] "
+       "[--reserve-cpu N] [--reserve-memory SIZE] [--update-parallelism N] [--update-delay D] "
+       "[--update-monitor D] [--update-failure-action A] [--update-order O] [--rollback-...] "
+       "[--health-cmd CMD] [--health-interval D] [--health-timeout D] [--health-retries N] "
+       "[--no-healthcheck] [--version N] [--request-id ID] [-d] SERVICE",
+       "Update a service (rolling); --version N refuses it if the service changed since N",
+       {"-d", "--detach", "--no-healthcheck"},
        ServiceUpdate},
       {"service",
        "rollback",
@@ -376,9 +581,9 @@ std::vector<Command> ServiceCommands() {
       {"service", "rm", "SERVICE...", "Remove services", {}, ServiceRm},
       {"service",
        "logs",
-       "[-f] [--tail N] SERVICE",
-       "Print a service's logs",
-       {"-f", "--follow"},
+       "[-f] [--tail N] [-t] [--raw] [--no-task-ids] SERVICE",
+       "Print a service's logs, each line with its task and node",
+       {"-f", "--follow", "-t", "--timestamps", "--raw", "--no-task-ids"},
        ServiceLogs},
   };
 }

@@ -46,11 +46,24 @@ class Client:
         self.metadata = [("authorization", "Bearer " + token)] if token else []
         self.timeout = timeout
 
-    def call(self, service, method, request_type, **fields):
-        """One unary call: returns the response message or raises grpc.RpcError."""
+    def call(self, service, method, request_type, /, **fields):
+        """One unary call: returns the response message or raises grpc.RpcError.
+
+        The first three are positional only, so that a request field may be named service
+        (ListTasksRequest), method (ListAuditRequest) ..."""
         request = getattr(self.pb, request_type)(**fields)
         response_type = self._response_type(service, method)
         rpc = self.channel.unary_unary(
+            "/musketeer.v1.%s/%s" % (service, method),
+            request_serializer=request.SerializeToString,
+            response_deserializer=response_type.FromString)
+        return rpc(request, metadata=self.metadata, timeout=self.timeout)
+
+    def stream(self, service, method, request_type, /, **fields):
+        """One server-streaming call (ServiceLogs, WatchService ...): yields the messages."""
+        request = getattr(self.pb, request_type)(**fields)
+        response_type = self._response_type(service, method)
+        rpc = self.channel.unary_stream(
             "/musketeer.v1.%s/%s" % (service, method),
             request_serializer=request.SerializeToString,
             response_deserializer=response_type.FromString)

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -39,6 +40,8 @@ using PingProbe =
 // Receives progress; returns false when the listener has gone (stop streaming).
 using ProgressSink = std::function<bool(const pb::ServiceProgress&)>;
 using ImageSink = std::function<void(const pb::ImageProgress&)>;
+// Receives each log line with the task, slot, node and time it came from; false stops.
+using LogChunkSink = std::function<bool(const pb::LogChunk&)>;
 
 struct ClusterOptions {
   // Whether the nodes' kernels have IPVS (the ingress routing mesh needs it). Detected at
@@ -88,12 +91,18 @@ class Cluster {
   absl::StatusOr<pb::Network> CreateNetwork(const pb::CreateNetworkRequest& req);
   absl::StatusOr<std::vector<pb::Network>> ListNetworks();
   absl::Status DeleteNetwork(const std::string& name);
+  // By name or ID (or an unambiguous ID prefix); inventory.cc.
+  absl::StatusOr<pb::Network> GetNetwork(const std::string& name);
 
   // Images.
   absl::Status BuildImage(const pb::BuildImageRequest& req, const ImageSink& sink);
   absl::Status ImportImage(const pb::ImportImageRequest& req, const ImageSink& sink);
   absl::Status DistributeImage(const pb::DistributeImageRequest& req, const ImageSink& sink);
   absl::StatusOr<std::vector<pb::Image>> ListImages(const std::string& node);
+  // inventory.cc. FAILED_PRECONDITION when a service runs the image or can roll back to it.
+  absl::StatusOr<pb::DeleteImageResponse> DeleteImage(const pb::DeleteImageRequest& req);
+  // Removes dangling (or, with all, unused) images; never one a container or service needs.
+  absl::StatusOr<pb::PruneImagesResponse> PruneImages(const pb::PruneImagesRequest& req);
 
   // Services. With wait, the call returns once converged (routing probed), or fails with
   // the reason it cannot converge; `deadline` bounds the wait.
@@ -111,8 +120,7 @@ class Cluster {
   absl::StatusOr<pb::ServiceProgress> WatchService(const std::string& name, absl::Time deadline,
                                                    const ProgressSink& sink);
   // Streams until the end (or, with follow, until `cancelled` says the reader has gone).
-  absl::Status ServiceLogs(const std::string& name, bool follow, int tail,
-                           const engine::LogSink& sink,
+  absl::Status ServiceLogs(const std::string& name, bool follow, int tail, const LogChunkSink& sink,
                            const std::function<bool()>& cancelled = {});
 
   // Secrets (secrets.cc): Swarm secrets. Their values are never returned, logged or kept
@@ -181,9 +189,19 @@ class Cluster {
   absl::StatusOr<pb::Service> WaitAndDescribe(const std::string& name, bool wait,
                                               absl::Time deadline,
                                               bool rollback_is_success = false);
+  // Read-modify-write of a service's Engine spec, retried on "update out of sequence";
+  // with `version`, ABORTED instead when the service is not (or no longer) at that version.
   absl::Status UpdateSpec(const std::string& name,
                           const std::function<absl::Status(engine::ServiceSpec&)>& edit,
-                          bool rollback);
+                          bool rollback, std::optional<uint64_t> version = std::nullopt);
+  // The update itself (service_update.cc), under the service's lock: `want` is the spec
+  // with the request's mask applied (none without a mask), `changed` its changed fields.
+  absl::Status UpdateServiceLocked(const pb::UpdateServiceRequest& req,
+                                   std::optional<pb::ServiceSpec> want,
+                                   const std::set<std::string>& changed,
+                                   std::optional<uint64_t> version);
+  // ABORTED: the service changed since `version`, saying where it is now.
+  absl::Status StaleVersion(const std::string& name, uint64_t version);
   // Probes the published port on every node until `expected` replicas answered on each, or
   // `until`.
   pb::Routing Probe(const std::string& name, const state::ServiceRouting& routing,
@@ -251,6 +269,14 @@ absl::Status ValidateSubnet(const std::string& field, const std::string& subnet)
 // [a-zA-Z0-9_.-], starting and ending with a letter or digit).
 absl::Status ValidateSecretName(const std::string& field, const std::string& name);
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec);
+// Adds to `s` what FromEngineSpec reads beyond name, image, mode, ports, networks, env and
+// labels, command and entrypoint: cap_add, resources, constraints, policies, healthcheck.
+void ReadBackSpecFields(const engine::ServiceSpec& spec, pb::ServiceSpec* s);
+// Applies `mask` (paths into ServiceSpec: fields, message.field, env.KEY, labels.KEY) from
+// `src` onto `dst`; the top-level fields it touched go to `changed`. INVALID_ARGUMENT for
+// unknown paths and for name or mode changes.
+absl::Status ApplyUpdateMask(const pb::ServiceSpec& src, const google::protobuf::FieldMask& mask,
+                             pb::ServiceSpec* dst, std::set<std::string>* changed);
 // INVALID_ARGUMENT naming `field` unless `ref` is a Docker image reference.
 absl::Status ValidateImageReference(const std::string& field, const std::string& ref);
 // "host:5000/a/b:1.0" -> {"host:5000/a/b", "1.0"}; the tag is "latest" when absent.
@@ -262,6 +288,14 @@ struct ComposeFile {
   std::map<std::string, std::string> secrets;  // the file's name -> the swarm's (external)
 };
 absl::StatusOr<ComposeFile> ParseCompose(const std::string& yaml);
+// One message of /services/{id}/logs?timestamps=1&details=1: "TIMESTAMP DETAILS MESSAGE".
+struct LogLine {
+  std::string timestamp;                       // RFC 3339 with nanoseconds
+  std::map<std::string, std::string> details;  // com.docker.swarm.task.id, ...node.id ...
+  std::string message;
+};
+// False when `data` is not in that form (then it is the message alone).
+bool ParseLogLine(std::string_view data, LogLine* out);
 
 }  // namespace musketeer::cluster
 

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -42,7 +43,10 @@ std::string Label(const engine::ServiceSpec& spec, const char* key) {
 bool SameTaskSpec(const engine::Task& task, const engine::Service& service) {
   const engine::ContainerSpec& a = task.spec.container_spec;
   const engine::ContainerSpec& b = service.spec.task_template.container_spec;
-  return a.image == b.image && a.env == b.env && a.command == b.command && a.args == b.args;
+  // The whole container spec and the task's resources and placement: an update of any of
+  // them (limits, constraints, healthcheck ...) replaces the tasks too.
+  return a == b && task.spec.resources == service.spec.task_template.resources &&
+         task.spec.placement == service.spec.task_template.placement;
 }
 }  // namespace
 
@@ -97,6 +101,7 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
     out->set_secret(ref.secret_name);
     if (ref.file && ref.file->name != ref.secret_name) out->set_target(ref.file->name);
   }
+  ReadBackSpecFields(spec, &s);
   return s;
 }
 
@@ -411,6 +416,10 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
   out.set_version(v->version.index);
   out.set_created_at(v->created_at);
   out.set_updated_at(v->updated_at);
+  if (const std::string edge_for = Label(v->spec, kEdgeForLabel); !edge_for.empty()) {
+    out.set_internal(true);
+    out.set_internal_for(edge_for);
+  }
   if (v->update_status) {
     out.set_update_state(v->update_status->state);
     out.set_update_message(v->update_status->message);
@@ -464,7 +473,17 @@ absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string
     *s.mutable_spec() = FromEngineSpec(v.spec, routing ? &*routing : nullptr, &network_names);
     s.set_id(v.id);
     s.set_stack(Label(v.spec, kStackLabel));
-    if (v.update_status) s.set_update_state(v.update_status->state);
+    s.set_version(v.version.index);
+    s.set_created_at(v.created_at);
+    s.set_updated_at(v.updated_at);
+    if (const std::string edge_for = Label(v.spec, kEdgeForLabel); !edge_for.empty()) {
+      s.set_internal(true);
+      s.set_internal_for(edge_for);
+    }
+    if (v.update_status) {
+      s.set_update_state(v.update_status->state);
+      s.set_update_message(v.update_status->message);
+    }
     if (v.service_status) {
       s.set_running(v.service_status->running_tasks);
       s.set_desired(v.service_status->desired_tasks);
@@ -481,16 +500,29 @@ absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& serv
   auto view = ReadView();
   auto m = view ? ViewManager(view) : Manager();
   if (!m.ok()) return m.status();
-  auto svc = m->second->InspectService(service);
-  if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", service, "' does not exist"));
-  auto tasks = m->second->ListTasks(svc->id);
+  // One service's tasks, or (service "") every service's.
+  std::map<std::string, std::string> service_names;  // id -> name
+  std::string service_id;
+  if (!service.empty()) {
+    auto svc = m->second->InspectService(service);
+    if (!svc.ok())
+      return absl::NotFoundError(absl::StrCat("service '", service, "' does not exist"));
+    service_id = svc->id;
+    service_names[svc->id] = service;
+  } else {
+    auto list = m->second->ListServices();
+    if (!list.ok()) return list.status();
+    for (const auto& v : *list) service_names[v.id] = v.spec.name;
+  }
+  auto tasks = m->second->ListTasks(service_id);
   if (!tasks.ok()) return tasks.status();
   auto names = SwarmNodeNames(*m->second);
   std::vector<pb::Task> out;
   for (const auto& t : *tasks) {
     pb::Task task;
     task.set_id(t.id);
-    task.set_service(service);
+    task.set_service(service_names.count(t.service_id) ? service_names[t.service_id]
+                                                       : t.service_id);
     task.set_slot(t.slot);
     task.set_node(names[t.node_id]);
     task.set_image(ShownImage(t.spec.container_spec));
@@ -502,8 +534,10 @@ absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& serv
     out.push_back(std::move(task));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    if (a.service() != b.service()) return a.service() < b.service();
     if (a.slot() != b.slot()) return a.slot() < b.slot();
-    return a.updated_at() > b.updated_at();
+    if (a.updated_at() != b.updated_at()) return a.updated_at() > b.updated_at();
+    return a.id() < b.id();
   });
   return out;
 }
@@ -700,13 +734,14 @@ pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting&
 
 absl::Status Cluster::UpdateSpec(const std::string& name,
                                  const std::function<absl::Status(engine::ServiceSpec&)>& edit,
-                                 bool rollback) {
+                                 bool rollback, std::optional<uint64_t> version) {
   auto m = Manager();
   if (!m.ok()) return m.status();
   // Read-modify-write: the swarm refuses a stale version ("update out of sequence").
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto svc = m->second->InspectService(name);
     if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+    if (version && svc->version.index != *version) return StaleVersion(name, *version);
     if (rollback && !svc->previous_spec) {
       return absl::FailedPreconditionError(
           absl::StrCat("service '", name, "' has no previous version to roll back to"));
@@ -716,75 +751,13 @@ absl::Status Cluster::UpdateSpec(const std::string& name,
     if (auto s = edit(spec); !s.ok()) return s;
     absl::Status s = m->second->UpdateService(svc->id, svc->version.index, spec, rollback);
     if (s.ok() || !absl::StrContains(s.message(), "out of sequence")) return s;
+    if (version) return StaleVersion(name, *version);  // changed after our read: not ours to redo
   }
   return absl::AbortedError(
       absl::StrCat("service '", name, "' kept changing under the update; try again"));
 }
 
-absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceRequest& req,
-                                                   absl::Time deadline) {
-  if (!req.has_replicas() && !req.has_image() && req.set_env().empty() && !req.has_pull()) {
-    return absl::InvalidArgumentError("nothing to update: set replicas, image, set_env or pull");
-  }
-  if (req.has_image()) {
-    if (auto s = ValidateImageReference("image", req.image()); !s.ok()) return s;
-  }
-  if (req.has_pull()) {
-    if (auto p = ParsePullPolicy("pull", req.pull()); !p.ok()) return p.status();
-  }
-  if (req.has_replicas() && req.replicas() > 1000)
-    return absl::InvalidArgumentError("replicas: at most 1000");
-  {
-    std::lock_guard service_lock(ServiceMutex(req.name()));
-    pb::UpdateServiceRequest what = req;  // the change itself, without how it is waited for
-    what.clear_wait();
-    what.clear_request_id();
-    auto op = StartOperation(req.request_id(), "update_service", req.name(), Fingerprint(what));
-    if (!op.ok()) return op.status();
-    if (op->replay) {
-      if (!op->replay->ok()) return *op->replay;
-      return WaitAndDescribe(req.name(), req.wait(), deadline);
-    }
-    // A new image (or policy) is pinned before the update, outside its retry loop.
-    std::optional<PinnedImage> image;
-    PullPolicy policy = PullPolicy::kMissing;
-    if (req.has_image() || req.has_pull()) {
-      auto pinned = PinUpdatedImage(req, &policy);
-      if (!pinned.ok()) {
-        store_.FinishOperation(op->id, pinned.status());
-        return pinned.status();
-      }
-      image = *pinned;
-    }
-    absl::Status s = UpdateSpec(
-        req.name(),
-        [&](engine::ServiceSpec& spec) -> absl::Status {
-          if (req.has_replicas()) {
-            if (!spec.mode.replicated)
-              return absl::FailedPreconditionError(
-                  absl::StrCat("service '", req.name(), "' is global; it cannot be scaled"));
-            spec.mode.replicated->replicas = req.replicas();
-          }
-          if (image) ApplyPinnedImage(*image, policy, spec);
-          engine::ContainerSpec& container = spec.task_template.container_spec;
-          if (!req.set_env().empty()) {
-            std::map<std::string, std::string> env;
-            for (const auto& kv : container.env) {
-              auto eq = kv.find('=');
-              env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-            }
-            for (const auto& [k, v] : req.set_env()) env[k] = v;
-            container.env.clear();
-            for (const auto& [k, v] : env) container.env.push_back(absl::StrCat(k, "=", v));
-          }
-          return absl::OkStatus();
-        },
-        /*rollback=*/false);
-    store_.FinishOperation(op->id, s);
-    if (!s.ok()) return s;
-  }
-  return WaitAndDescribe(req.name(), req.wait(), deadline);
-}
+// UpdateService: service_update.cc.
 
 absl::StatusOr<pb::Service> Cluster::RollbackService(const std::string& name, bool wait,
                                                      absl::Time deadline) {
@@ -820,14 +793,98 @@ absl::Status Cluster::DeleteService(const std::string& name) {
   return RemoveServiceAndEdge(*m->second, name);
 }
 
+namespace {
+// Percent-decoding of docker's log details (url.QueryEscape'd keys and values).
+std::string Unescape(std::string_view s) {
+  auto hex = [](char c) {
+    return absl::ascii_isdigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
+        absl::ascii_isxdigit(s[i + 2])) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i] == '+' ? ' ' : s[i]);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+bool ParseLogLine(std::string_view data, LogLine* out) {
+  // "TIMESTAMP DETAILS MESSAGE", as /services/{id}/logs?timestamps=1&details=1 writes each
+  // message; DETAILS is "k=v,k=v" (empty when the engine has none).
+  const size_t ts_end = data.find(' ');
+  if (ts_end == std::string_view::npos) return false;
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, std::string(data.substr(0, ts_end)), &t, &err))
+    return false;
+  out->timestamp = std::string(data.substr(0, ts_end));
+  std::string_view rest = data.substr(ts_end + 1);
+  const size_t details_end = rest.find(' ');
+  std::string_view details = rest.substr(0, details_end);
+  out->message =
+      details_end == std::string_view::npos ? "" : std::string(rest.substr(details_end + 1));
+  out->details.clear();
+  while (!details.empty()) {
+    const size_t comma = details.find(',');
+    const std::string_view kv = details.substr(0, comma);
+    details = comma == std::string_view::npos ? std::string_view() : details.substr(comma + 1);
+    if (kv.empty()) continue;
+    const size_t eq = kv.find('=');
+    if (eq == std::string_view::npos) return false;
+    out->details[Unescape(kv.substr(0, eq))] = Unescape(kv.substr(eq + 1));
+  }
+  return true;
+}
+
 absl::Status Cluster::ServiceLogs(const std::string& name, bool follow, int tail,
-                                  const engine::LogSink& sink,
+                                  const LogChunkSink& sink,
                                   const std::function<bool()>& cancelled) {
   auto m = Manager();
   if (!m.ok()) return m.status();
   auto svc = m->second->InspectService(name);
   if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
-  return m->second->ServiceLogs(svc->id, follow, tail, sink, cancelled);
+  // Which task and node each line came from: the engine names them by ID.
+  std::map<std::string, int64_t> slots;  // task id -> slot
+  std::map<std::string, std::string> node_names;
+  absl::Time refreshed = absl::InfinitePast();
+  auto refresh = [&] {
+    refreshed = absl::Now();
+    if (auto tasks = m->second->ListTasks(svc->id); tasks.ok())
+      for (const auto& t : *tasks) slots[t.id] = t.slot;
+    node_names = SwarmNodeNames(*m->second);
+  };
+  refresh();
+  return m->second->ServiceLogs(
+      svc->id, follow, tail,
+      [&](int stream, std::string_view data) {
+        pb::LogChunk chunk;
+        chunk.set_stderr(stream == 2);
+        LogLine line;
+        if (!ParseLogLine(data, &line)) {
+          chunk.set_data(std::string(data));  // an engine that sent no details
+          return sink(chunk);
+        }
+        chunk.set_data(std::move(line.message));
+        chunk.set_timestamp(line.timestamp);
+        const std::string task = line.details["com.docker.swarm.task.id"];
+        const std::string node = line.details["com.docker.swarm.node.id"];
+        // A task or node made after the last look (a follow across an update): look again,
+        // at most once a second.
+        if ((!slots.count(task) || !node_names.count(node)) &&
+            absl::Now() - refreshed > absl::Seconds(1))
+          refresh();
+        chunk.set_task_id(task);
+        if (auto it = slots.find(task); it != slots.end()) chunk.set_slot(it->second);
+        auto n = node_names.find(node);
+        chunk.set_node(n != node_names.end() ? n->second : node);
+        return sink(chunk);
+      },
+      cancelled);
 }
 
 // ---------------------------------------------------------------- stacks

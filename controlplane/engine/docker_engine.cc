@@ -185,7 +185,7 @@ class HttpDockerEngine : public DockerEngine {
     auto stream = client_.OpenStream(
         "GET",
         absl::StrCat("/services/", Escape(id),
-                     "/logs?stdout=1&stderr=1&timestamps=0&follow=", follow ? 1 : 0,
+                     "/logs?stdout=1&stderr=1&timestamps=1&details=1&follow=", follow ? 1 : 0,
                      "&tail=", tail < 0 ? std::string("all") : std::to_string(tail)),
         nullptr, "", follow ? std::chrono::hours(24) : std::chrono::seconds(30));
     if (!stream.ok()) return stream.status();

@@ -69,7 +69,9 @@ class DockerEngine {
   virtual absl::StatusOr<std::vector<Service>> ListServices() = 0;
   // Tasks of one service (all services when empty).
   virtual absl::StatusOr<std::vector<Task>> ListTasks(const std::string& service_id) = 0;
-  // With follow, `cancelled` is asked while no line arrives; true ends the stream.
+  // With follow, `cancelled` is asked while no line arrives; true ends the stream. Each
+  // message comes as the engine writes it with timestamps and details:
+  // "2026-11-26T12:00:00.123456789Z com.docker.swarm.node.id=...,...task.id=... MESSAGE".
   virtual absl::Status ServiceLogs(const std::string& id, bool follow, int tail,
                                    const LogSink& sink, const std::function<bool()>& cancelled) = 0;
 

@@ -141,8 +141,8 @@ std::string FakeDockerEngine::FindImage(const std::string& name_or_id) {
 
 namespace {
 Task MakeTask(const std::string& service, const std::string& id, int64_t slot,
-              const std::string& node, const char* desired, int second,
-              const ContainerSpec& container, TaskStatus status) {
+              const std::string& node, const char* desired, int second, const TaskSpec& spec,
+              TaskStatus status) {
   Task t;
   t.id = id;
   t.service_id = service;
@@ -150,7 +150,7 @@ Task MakeTask(const std::string& service, const std::string& id, int64_t slot,
   t.node_id = node;
   t.desired_state = desired;
   t.updated_at = absl::StrCat("2026-11-25T00:00:0", second, "Z");
-  t.spec.container_spec = container;
+  t.spec = spec;  // the service's task template when the task was made, as a swarm keeps it
   t.status = std::move(status);
   return t;
 }
@@ -462,7 +462,7 @@ absl::Status FakeDockerEngine::UpdateService(const std::string& id, uint64_t ver
     if (err != nullptr && spec.update_config && spec.update_config->failure_action == "rollback") {
       std::swap(s->spec, *s->previous);  // what the swarm does once the first task fails
       s->abandoned.push_back(MakeTask(s->id, s->id + ".1.9", 1, "", "shutdown", 9,
-                                      spec.task_template.container_spec, Status("rejected", *err)));
+                                      spec.task_template, Status("rejected", *err)));
       s->update_status =
           Update("rollback_completed",
                  "update rolled back due to failure or early termination of task " + s->id + ".1");
@@ -505,14 +505,14 @@ absl::StatusOr<std::vector<Task>> FakeDockerEngine::ListTasks(const std::string&
                                         ? *s.spec.mode.replicated->replicas
                                         : 1);
     for (const auto& t : s.abandoned) out.push_back(t);
-    const ContainerSpec& container = s.spec.task_template.container_spec;
+    const TaskSpec& task_spec = s.spec.task_template;
     const std::string* err = TaskErrorOf(s.spec);
     const int attempts = err == nullptr ? 1 : 3;
     for (int64_t i = 0; i < count && !ready.empty(); ++i) {
       for (int a = 1; a <= attempts; ++a) {
         out.push_back(MakeTask(s.id, absl::StrCat(s.id, ".", i + 1, ".", a), global ? 0 : i + 1,
                                ready[i % ready.size()]->id, a == attempts ? "running" : "shutdown",
-                               a, container,
+                               a, task_spec,
                                err == nullptr ? Status("running") : Status("rejected", *err)));
       }
     }
@@ -522,8 +522,21 @@ absl::StatusOr<std::vector<Task>> FakeDockerEngine::ListTasks(const std::string&
 
 absl::Status FakeDockerEngine::ServiceLogs(const std::string& id, bool, int, const LogSink& sink,
                                            const std::function<bool()>&) {
-  { FAKE_RECORD("ServiceLogs " + id); }
-  sink(1, "listening on 0.0.0.0:8090\n");
+  std::string line;
+  {
+    FAKE_RECORD("ServiceLogs " + id);
+    // As the real engine writes it with timestamps and details: slot 1's first task, on the
+    // first ready node (where ListTasks puts it).
+    FakeSwarm::ServiceRecord* s = FindService(id);
+    if (s == nullptr) return absl::NotFoundError("service " + id + " not found");
+    std::string node;
+    for (const auto& n : swarm_->nodes_)
+      if (node.empty() && n.status.state == "ready" && n.spec.availability == "active") node = n.id;
+    line = absl::StrCat("2026-11-25T00:00:01.123456789Z com.docker.swarm.node.id=", node,
+                        ",com.docker.swarm.service.id=", s->id, ",com.docker.swarm.task.id=", s->id,
+                        ".1.1 listening on 0.0.0.0:8090\n");
+  }
+  sink(1, line);
   return absl::OkStatus();
 }
 
@@ -621,8 +634,10 @@ absl::StatusOr<std::vector<ImageSummary>> FakeDockerEngine::ListImages() {
   std::vector<ImageSummary> out;
   for (const auto& i : swarm_->images_[hostname_]) {
     ImageSummary image;
-    image.id = FakeSwarm::ImageId(i);
-    image.repo_tags = {i};
+    // An image added by its ID ("sha256:...") has no tag: a dangling one.
+    const bool dangling = i.rfind("sha256:", 0) == 0;
+    image.id = dangling ? i : FakeSwarm::ImageId(i);
+    if (!dangling) image.repo_tags = {i};
     image.size = 1000;
     out.push_back(std::move(image));
   }
@@ -648,7 +663,7 @@ absl::StatusOr<Node> FakeDockerEngine::InspectNode(const std::string& id) {
 
 absl::Status FakeDockerEngine::RemoveImage(const std::string& name, bool force) {
   FAKE_RECORD(absl::StrCat("RemoveImage ", name, " force=", force));
-  if (swarm_->images_[hostname_].erase(name) == 0)
+  if (swarm_->images_[hostname_].erase(FindImage(name)) == 0)
     return absl::NotFoundError("No such image: " + name);
   return absl::OkStatus();
 }

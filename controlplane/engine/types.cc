@@ -552,6 +552,7 @@ FIELDS(ContainerSummary) {
   f("Id", x.id);
   f("Names", x.names);
   f("Image", x.image);
+  f("ImageID", x.image_id);
   f("State", x.state);
   f("Status", x.status);
   f("Labels", x.labels);

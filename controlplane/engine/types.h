@@ -453,6 +453,7 @@ struct ContainerSummary {
   std::string id;
   std::vector<std::string> names;
   std::string image, state, status;
+  std::string image_id;  // "sha256:...": the image it was made from, whatever its name
   Labels labels;
   friend bool operator==(const ContainerSummary&, const ContainerSummary&) = default;
 };

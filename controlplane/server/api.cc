@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "controlplane/server/auth.h"
 #include "controlplane/server/errors.h"
+#include "controlplane/server/lists.h"
 #include "musketeer/v1/musketeer.grpc.pb.h"
 
 namespace musketeer::server {
@@ -112,9 +113,13 @@ class NodesImpl final : public pb::Nodes::Service, Guard {
                        pb::Node* out) override {
     return Read(ctx, [&] { return Assign(cluster_.GetNode(req->name()), out); });
   }
-  grpc::Status ListNodes(grpc::ServerContext* ctx, const pb::ListNodesRequest*,
+  grpc::Status ListNodes(grpc::ServerContext* ctx, const pb::ListNodesRequest* req,
                          pb::ListNodesResponse* out) override {
-    return Read(ctx, [&] { return AssignAll(cluster_.ListNodes(), out->mutable_nodes()); });
+    return Read(ctx, [&]() -> absl::Status {
+      auto nodes = cluster_.ListNodes();
+      if (!nodes.ok()) return nodes.status();
+      return PageNodes(*req, std::move(*nodes), out);
+    });
   }
   grpc::Status DeleteNode(grpc::ServerContext* ctx, const pb::DeleteNodeRequest* req,
                           pb::Empty*) override {
@@ -217,6 +222,10 @@ class NetworksImpl final : public pb::Networks::Service, Guard {
     return Mutate(ctx, Role::kOperator, "DeleteNetwork", req->name(),
                   [&] { return cluster_.DeleteNetwork(req->name()); });
   }
+  grpc::Status GetNetwork(grpc::ServerContext* ctx, const pb::GetNetworkRequest* req,
+                          pb::Network* out) override {
+    return Read(ctx, [&] { return Assign(cluster_.GetNetwork(req->name()), out); });
+  }
 };
 
 class ImagesImpl final : public pb::Images::Service, Guard {
@@ -242,6 +251,16 @@ class ImagesImpl final : public pb::Images::Service, Guard {
     return Read(ctx,
                 [&] { return AssignAll(cluster_.ListImages(req->node()), out->mutable_images()); });
   }
+  grpc::Status DeleteImage(grpc::ServerContext* ctx, const pb::DeleteImageRequest* req,
+                           pb::DeleteImageResponse* out) override {
+    return Mutate(ctx, Role::kOperator, "DeleteImage", req->image().substr(0, 200),
+                  [&] { return Assign(cluster_.DeleteImage(*req), out); });
+  }
+  grpc::Status PruneImages(grpc::ServerContext* ctx, const pb::PruneImagesRequest* req,
+                           pb::PruneImagesResponse* out) override {
+    return Mutate(ctx, Role::kOperator, "PruneImages", req->all() ? "all" : "dangling",
+                  [&] { return Assign(cluster_.PruneImages(*req), out); });
+  }
 
  private:
   static cluster::ImageSink Writer(grpc::ServerWriter<pb::ImageProgress>* w) {
@@ -263,8 +282,10 @@ class ServicesImpl final : public pb::Services::Service, Guard {
   }
   grpc::Status ListServices(grpc::ServerContext* ctx, const pb::ListServicesRequest* req,
                             pb::ListServicesResponse* out) override {
-    return Read(ctx, [&] {
-      return AssignAll(cluster_.ListServices(req->stack()), out->mutable_services());
+    return Read(ctx, [&]() -> absl::Status {
+      auto services = cluster_.ListServices(req->stack());
+      if (!services.ok()) return services.status();
+      return PageServices(*req, std::move(*services), out);
     });
   }
   grpc::Status UpdateService(grpc::ServerContext* ctx, const pb::UpdateServiceRequest* req,
@@ -285,8 +306,11 @@ class ServicesImpl final : public pb::Services::Service, Guard {
   }
   grpc::Status ListTasks(grpc::ServerContext* ctx, const pb::ListTasksRequest* req,
                          pb::ListTasksResponse* out) override {
-    return Read(
-        ctx, [&] { return AssignAll(cluster_.ListTasks(req->service()), out->mutable_tasks()); });
+    return Read(ctx, [&]() -> absl::Status {
+      auto tasks = cluster_.ListTasks(req->service());
+      if (!tasks.ok()) return tasks.status();
+      return PageTasks(*req, std::move(*tasks), out);
+    });
   }
   grpc::Status WatchService(grpc::ServerContext* ctx, const pb::WatchServiceRequest* req,
                             grpc::ServerWriter<pb::ServiceProgress>* w) override {
@@ -302,12 +326,7 @@ class ServicesImpl final : public pb::Services::Service, Guard {
     return Read(ctx, [&] {
       return cluster_.ServiceLogs(
           req->name(), req->follow(), req->tail() == 0 ? -1 : req->tail(),
-          [&](int stream, std::string_view data) {
-            pb::LogChunk chunk;
-            chunk.set_data(std::string(data));
-            chunk.set_stderr(stream == 2);
-            return !ctx->IsCancelled() && w->Write(chunk);
-          },
+          [&](const pb::LogChunk& chunk) { return !ctx->IsCancelled() && w->Write(chunk); },
           [ctx] { return ctx->IsCancelled(); });  // a quiet follow ends when the client leaves
     });
   }
@@ -332,6 +351,27 @@ class StacksImpl final : public pb::Stacks::Service, Guard {
   }
 };
 
+// When a new token expires: InfiniteFuture() when the request names no expiry.
+absl::StatusOr<absl::Time> TokenExpiry(const pb::CreateTokenRequest& req) {
+  if (req.ttl_seconds() > 0 && !req.expires_at().empty())
+    return absl::InvalidArgumentError("give ttl_seconds or expires_at, not both");
+  if (req.ttl_seconds() > 0) {
+    if (req.ttl_seconds() > 100ull * 365 * 86400)
+      return absl::InvalidArgumentError("ttl_seconds: at most 100 years");
+    return absl::Now() + absl::Seconds(req.ttl_seconds());
+  }
+  if (req.expires_at().empty()) return absl::InfiniteFuture();
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, req.expires_at(), &t, &err))
+    return absl::InvalidArgumentError(
+        absl::StrCat("expires_at: '", req.expires_at().substr(0, 60),
+                     "' is not an RFC 3339 time, e.g. 2026-12-31T23:59:59Z"));
+  if (t <= absl::Now())
+    return absl::InvalidArgumentError("expires_at: in the past; a token must expire later");
+  return t;
+}
+
 class AccessImpl final : public pb::Access::Service, Guard {
  public:
   using Guard::Guard;
@@ -343,11 +383,16 @@ class AccessImpl final : public pb::Access::Service, Guard {
         return absl::InvalidArgumentError("name: use 1-63 of [a-zA-Z0-9_.-]");
       auto role = state::ParseRole(req->role());
       if (!role.ok()) return role.status();
-      auto secret = store_.CreateToken(req->name(), *role);
+      auto expires = TokenExpiry(*req);
+      if (!expires.ok()) return expires.status();
+      auto secret = store_.CreateToken(req->name(), *role, *expires);
       if (!secret.ok()) return secret.status();
       out->set_name(req->name());
       out->set_role(req->role());
       out->set_secret(*secret);
+      if (*expires != absl::InfiniteFuture())
+        out->set_expires_at(
+            absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", *expires, absl::UTCTimeZone()));
       return absl::OkStatus();
     });
   }
@@ -359,6 +404,13 @@ class AccessImpl final : public pb::Access::Service, Guard {
         o->set_name(t.name);
         o->set_role(state::RoleName(t.role));
         o->set_created_at(t.created_at);
+        o->set_expires_at(t.expires_at);
+        o->set_last_used_at(t.last_used_at);
+        absl::Time expires;
+        std::string err;
+        o->set_expired(!t.expires_at.empty() &&
+                       absl::ParseTime(absl::RFC3339_full, t.expires_at, &expires, &err) &&
+                       absl::Now() >= expires);
       }
       return absl::OkStatus();
     });
@@ -370,17 +422,7 @@ class AccessImpl final : public pb::Access::Service, Guard {
   }
   grpc::Status ListAudit(grpc::ServerContext* ctx, const pb::ListAuditRequest* req,
                          pb::ListAuditResponse* out) override {
-    return Read(ctx, [&] {
-      for (const auto& a : store_.ListAudit(req->limit() ? req->limit() : 100)) {
-        auto* e = out->add_entries();
-        e->set_at(a.at);
-        e->set_who(a.who);
-        e->set_method(a.method);
-        e->set_target(a.target);
-        e->set_result(a.result);
-      }
-      return absl::OkStatus();
-    });
+    return Read(ctx, [&] { return PageAudit(*req, store_, out); });
   }
 };
 

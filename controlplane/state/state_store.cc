@@ -118,6 +118,12 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& 
       return s;
     }
   }
+  // Columns added after the first release: a database made before gets them here.
+  for (const char* column : {"expires_at", "last_used_at"}) {
+    absl::Status s = store->Exec(
+        absl::StrCat("ALTER TABLE tokens ADD COLUMN ", column, " TEXT NOT NULL DEFAULT ''"));
+    if (!s.ok() && s.message().find("duplicate column") == std::string::npos) return s;
+  }
   return store;
 }
 
@@ -136,14 +142,19 @@ absl::Status StateStore::Exec(const std::string& sql) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> StateStore::CreateToken(const std::string& name, Role role) {
+absl::StatusOr<std::string> StateStore::CreateToken(const std::string& name, Role role,
+                                                    absl::Time expires_at) {
   unsigned char raw[24];
   if (RAND_bytes(raw, sizeof raw) != 1) return absl::InternalError("no randomness for a token");
   const std::string secret =
       "mk_" + absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(raw), sizeof raw));
   std::lock_guard lock(mu_);
-  Stmt st(db_, "INSERT INTO tokens(name, role, hash, created_at) VALUES(?,?,?,?)");
-  int rc = st.Bind(name, static_cast<int>(role), Sha256Hex(secret), Now()).Step();
+  Stmt st(db_, "INSERT INTO tokens(name, role, hash, created_at, expires_at) VALUES(?,?,?,?,?)");
+  const std::string expires =
+      expires_at == absl::InfiniteFuture()
+          ? ""
+          : absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", expires_at, absl::UTCTimeZone());
+  int rc = st.Bind(name, static_cast<int>(role), Sha256Hex(secret), Now(), expires).Step();
   if (rc == SQLITE_CONSTRAINT)
     return absl::AlreadyExistsError(
         absl::StrCat("token '", name, "' already exists; delete it first or pick another name"));
@@ -154,20 +165,46 @@ absl::StatusOr<std::string> StateStore::CreateToken(const std::string& name, Rol
 
 absl::StatusOr<TokenRecord> StateStore::Authenticate(const std::string& secret) {
   std::lock_guard lock(mu_);
-  Stmt st(db_, "SELECT name, role, created_at FROM tokens WHERE hash = ?");
+  Stmt st(db_,
+          "SELECT name, role, created_at, expires_at, last_used_at FROM tokens WHERE hash = ?");
   if (st.Bind(Sha256Hex(secret)).Step() != SQLITE_ROW) {
     return absl::UnauthenticatedError(
         "the token is not valid; ask an admin for one (musketeer token create)");
   }
-  return TokenRecord{st.Text(0), static_cast<Role>(st.Int(1)), st.Text(2)};
+  TokenRecord token{st.Text(0), static_cast<Role>(st.Int(1)), st.Text(2), st.Text(3), st.Text(4)};
+  const absl::Time now = absl::Now();
+  absl::Time expires;
+  std::string err;
+  if (!token.expires_at.empty() &&
+      absl::ParseTime(absl::RFC3339_full, token.expires_at, &expires, &err) && now >= expires) {
+    return absl::UnauthenticatedError(absl::StrCat("token '", token.name, "' expired at ",
+                                                   token.expires_at,
+                                                   "; ask an admin for a new one (musketeer "
+                                                   "token create --ttl ...)"));
+  }
+  LastUse& use = last_use_[token.name];
+  use.used = now;
+  token.last_used_at = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone());
+  if (now - use.written >= kLastUseWriteInterval) {
+    Stmt up(db_, "UPDATE tokens SET last_used_at = ? WHERE name = ?");
+    up.Bind(token.last_used_at, token.name).Step();
+    use.written = now;
+  }
+  return token;
 }
 
 std::vector<TokenRecord> StateStore::ListTokens() {
   std::lock_guard lock(mu_);
   std::vector<TokenRecord> out;
-  Stmt st(db_, "SELECT name, role, created_at FROM tokens ORDER BY name");
-  while (st.Step() == SQLITE_ROW)
-    out.push_back({st.Text(0), static_cast<Role>(st.Int(1)), st.Text(2)});
+  Stmt st(db_, "SELECT name, role, created_at, expires_at, last_used_at FROM tokens ORDER BY name");
+  while (st.Step() == SQLITE_ROW) {
+    TokenRecord t{st.Text(0), static_cast<Role>(st.Int(1)), st.Text(2), st.Text(3), st.Text(4)};
+    // A use not yet written (within the write interval) is known here.
+    if (auto it = last_use_.find(t.name); it != last_use_.end())
+      t.last_used_at =
+          absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", it->second.used, absl::UTCTimeZone());
+    out.push_back(std::move(t));
+  }
   return out;
 }
 
@@ -175,6 +212,7 @@ absl::Status StateStore::DeleteToken(const std::string& name) {
   std::lock_guard lock(mu_);
   Stmt st(db_, "DELETE FROM tokens WHERE name = ?");
   st.Bind(name).Step();
+  last_use_.erase(name);
   if (sqlite3_changes(db_) == 0)
     return absl::NotFoundError(absl::StrCat("token '", name, "' does not exist"));
   return absl::OkStatus();
@@ -255,12 +293,22 @@ void StateStore::Audit(const std::string& who, const std::string& method, const 
 }
 
 std::vector<AuditRecord> StateStore::ListAudit(int limit) {
+  AuditQuery query;
+  query.limit = limit;
+  return ListAudit(query);
+}
+
+std::vector<AuditRecord> StateStore::ListAudit(const AuditQuery& q) {
   std::lock_guard lock(mu_);
   std::vector<AuditRecord> out;
-  Stmt st(db_, "SELECT at, who, method, target, result FROM audit ORDER BY id DESC LIMIT ?");
-  st.Bind(limit);
+  // An empty filter matches everything; before_id 0 means from the newest.
+  Stmt st(db_,
+          "SELECT at, who, method, target, result, id FROM audit WHERE (? = 0 OR id < ?) AND "
+          "(? = '' OR who = ?) AND (? = '' OR method = ?) AND (? = '' OR target = ?) "
+          "ORDER BY id DESC LIMIT ?");
+  st.Bind(q.before_id, q.before_id, q.who, q.who, q.method, q.method, q.target, q.target, q.limit);
   while (st.Step() == SQLITE_ROW)
-    out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4)});
+    out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Int(5)});
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace musketeer::state {
 
@@ -27,6 +29,8 @@ struct TokenRecord {
   std::string name;
   Role role = Role::kViewer;
   std::string created_at;
+  std::string expires_at;    // RFC 3339; "" when it does not expire
+  std::string last_used_at;  // RFC 3339; "" when never used
 };
 
 // One mutation, by its request id. state: "running", "done", "failed", or "interrupted"
@@ -45,6 +49,15 @@ struct Operation {
 
 struct AuditRecord {
   std::string at, who, method, target, result;
+  int64_t id = 0;  // increasing: newer entries have larger ids
+};
+
+// Which audit entries to list: newest first, at most `limit`, older than `before_id` (when
+// not 0), and equal to each filter that is not empty.
+struct AuditQuery {
+  int limit = 100;
+  int64_t before_id = 0;
+  std::string who, method, target;
 };
 
 // A published port as a routing record keeps it.
@@ -85,9 +98,15 @@ class StateStore {
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
 
-  // Tokens: only a SHA-256 of the secret is stored. Returns the new secret.
-  absl::StatusOr<std::string> CreateToken(const std::string& name, Role role);
+  // Tokens: only a SHA-256 of the secret is stored. Returns the new secret. A token with
+  // an `expires_at` other than InfiniteFuture() stops authenticating then.
+  absl::StatusOr<std::string> CreateToken(const std::string& name, Role role,
+                                          absl::Time expires_at = absl::InfiniteFuture());
+  // UNAUTHENTICATED for an unknown secret and for an expired token (saying so). Notes the
+  // use: ListTokens shows it at once; the database gets it at most once per
+  // kLastUseWriteInterval per token, so that a storm of calls is not a storm of writes.
   absl::StatusOr<TokenRecord> Authenticate(const std::string& secret);
+  static constexpr absl::Duration kLastUseWriteInterval = absl::Seconds(5);
   std::vector<TokenRecord> ListTokens();
   absl::Status DeleteToken(const std::string& name);
 
@@ -106,6 +125,7 @@ class StateStore {
   void Audit(const std::string& who, const std::string& method, const std::string& target,
              const absl::Status& result);
   std::vector<AuditRecord> ListAudit(int limit);
+  std::vector<AuditRecord> ListAudit(const AuditQuery& query);
 
   absl::Status PutRouting(const ServiceRouting& r);
   std::optional<ServiceRouting> GetRouting(const std::string& service);
@@ -120,6 +140,11 @@ class StateStore {
   absl::Status Exec(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  // Per token name: the last use, and when it was last written to the database.
+  struct LastUse {
+    absl::Time used, written = absl::InfinitePast();
+  };
+  std::map<std::string, LastUse> last_use_ ABSL_GUARDED_BY(mu_);
 };
 
 // Hex SHA-256, used for token hashes.

@@ -596,16 +596,16 @@ TEST_F(ClusterTest, ServiceLogsReachTheSink) {
   std::string got;
   ASSERT_TRUE(cluster_
                   ->ServiceLogs("judge_swarm", false, 10,
-                                [&](int stream, std::string_view line) {
-                                  EXPECT_EQ(stream, 1);
-                                  got += line;
+                                [&](const pb::LogChunk& chunk) {
+                                  EXPECT_FALSE(chunk.stderr());
+                                  got += chunk.data();
                                   return true;
                                 })
                   .ok());
-  EXPECT_THAT(got, HasSubstr("listening on 0.0.0.0:8090"));
+  EXPECT_EQ(got, "listening on 0.0.0.0:8090\n");
   EXPECT_THAT(swarm_->CallsMatching("ServiceLogs"), HasSubstr("svc"));
   EXPECT_EQ(
-      cluster_->ServiceLogs("nosuch", false, 10, [](int, std::string_view) { return true; }).code(),
+      cluster_->ServiceLogs("nosuch", false, 10, [](const pb::LogChunk&) { return true; }).code(),
       absl::StatusCode::kNotFound);
 }
 

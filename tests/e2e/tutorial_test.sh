@@ -147,6 +147,9 @@ out=$($M service update --image judge_server:nosuch --pull never judge_swarm 2>&
 [[ $? = 1 && $out == *"pull policy is never"* ]] && ok "an image no node has is refused with --pull never" || bad "missing image: $out"
 [ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; d=json.load(sys.stdin)["spec"]; print(d["image"], d["env"].get("JUDGE_PORT", "-"))')" = "judge_server:1.0 -" ] && ok "back on judge_server:1.0" || bad "image after failed update"
 
+# Issue 12's additions (full updates, lists, images, logs, tokens) and their Python client.
+source tests/e2e/apimore_scenario.sh
+
 # Another service calling the API from Python (Debian's python3-grpcio).
 out=$(/usr/bin/python3 clients/python/musketeer_client.py --endpoint 127.0.0.1:$port --ca "$state/pki/ca/ca.pem" --token "$admin" 2>&1)
 [ "$(echo "$out" | grep -c '^node ')" = 3 ] && [[ $out == *"judge_swarm"* ]] && ok "python client lists nodes and services" || bad "python client: $out"
@@ -199,7 +202,7 @@ kill -9 "$daemon"; wait "$daemon" 2>/dev/null
 daemon=$!
 consistent=0
 for _ in $(seq 60); do
-  names=$($M service ls 2>/dev/null | awk 'NR > 1 {print $2}' | tr '\n' ' ')
+  names=$($M service ls --all 2>/dev/null | awk 'NR > 1 {print $2}' | tr '\n' ' ')
   if [ -n "$names" ] || $M node ls >/dev/null 2>&1; then
     case "$names" in
       *"midway midway-edge"*|"") consistent=1; break ;;

@@ -1,0 +1,449 @@
+// Cluster: the full service update (a field mask over ServiceSpec, optimistic concurrency on
+// the service's version) and what it needs: the spec read back whole, the mask applied to
+// the API's spec, the changed parts copied into the Engine's spec as read (so that what this
+// model does not name is kept), and the edge proxy following the ports and networks.
+#include <google/protobuf/util/field_mask_util.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controlplane/cluster/cluster.h"
+
+namespace musketeer::cluster {
+
+namespace {
+constexpr const char* kStackLabel = "com.docker.stack.namespace";
+constexpr const char* kEdgeForLabel = "musketeer.edge-for";
+constexpr const char* kEdgeNetwork = "musketeer-edge";
+
+// The ServiceSpec fields an update mask may name (name and mode are checked apart).
+const std::set<std::string>& UpdatableFields() {
+  static const auto* fields = new std::set<std::string>{
+      "image",         "replicas",        "pull",       "env",       "labels",      "ports",
+      "networks",      "command",         "entrypoint", "resources", "constraints", "cap_add",
+      "update_policy", "rollback_policy", "healthcheck"};
+  return *fields;
+}
+
+// At most 200 characters of something a client sent, for an error message.
+std::string Cut(const std::string& s) {
+  return s.size() <= 200 ? s : absl::StrCat(s.substr(0, 200), "... (", s.size(), " characters)");
+}
+
+pb::UpdatePolicy FromPolicy(const engine::UpdateConfig& c) {
+  pb::UpdatePolicy p;
+  p.set_parallelism(c.parallelism);
+  p.set_delay_ms(absl::ToInt64Milliseconds(c.delay));
+  p.set_failure_action(c.failure_action);
+  p.set_monitor_ms(absl::ToInt64Milliseconds(c.monitor));
+  p.set_order(c.order);
+  return p;
+}
+
+std::string EdgeName(const std::string& service) { return service + "-edge"; }
+
+std::string PortsJson(const pb::ServiceSpec& spec) {
+  std::vector<state::PublishedPort> ports;
+  for (const auto& p : spec.ports())
+    ports.push_back({p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
+  return state::ServiceRouting::PortsJson(ports);
+}
+
+// The edge proxy's environment and host-mode ports for `spec`'s published ports.
+void SetEdgePorts(const pb::ServiceSpec& spec, engine::ServiceSpec& edge) {
+  std::vector<std::string> ports;
+  for (const auto& p : spec.ports()) ports.push_back(absl::StrCat(p.published(), ":", p.target()));
+  std::vector<std::string>& env = edge.task_template.container_spec.env;
+  std::erase_if(env, [](const std::string& e) { return absl::StartsWith(e, "EDGE_PORTS="); });
+  env.push_back(absl::StrCat("EDGE_PORTS=", absl::StrJoin(ports, ",")));
+  engine::EndpointSpec& endpoint =
+      edge.endpoint_spec ? *edge.endpoint_spec : edge.endpoint_spec.emplace();
+  endpoint.mode = "dnsrr";
+  endpoint.ports.clear();
+  for (const auto& p : spec.ports()) {
+    engine::PortConfig port;
+    port.protocol = "tcp";
+    port.target_port = p.published();
+    port.published_port = p.published();
+    port.publish_mode = "host";  // plain DNAT on every node, no IPVS needed
+    endpoint.ports.push_back(std::move(port));
+  }
+}
+
+void SetNetworks(const pb::ServiceSpec& spec, engine::ServiceSpec& out) {
+  out.task_template.networks.clear();
+  for (const auto& n : spec.networks()) out.task_template.networks.emplace_back().target = n;
+}
+
+// Copies the parts of `target` (the wanted spec in the Engine's form) named by `changed`
+// into `spec` (the current one as read), keeping everything else, unknown fields included.
+// Ports and networks are the caller's (they involve the edge proxy).
+void ApplyEngineFields(const engine::ServiceSpec& target, const std::set<std::string>& changed,
+                       engine::ServiceSpec& spec) {
+  engine::TaskSpec& task = spec.task_template;
+  engine::ContainerSpec& c = task.container_spec;
+  const engine::ContainerSpec& tc = target.task_template.container_spec;
+  for (const std::string& f : changed) {
+    if (f == "env") {
+      c.env = tc.env;
+    } else if (f == "command") {  // the entrypoint's arguments (Swarm's Args)
+      c.args = tc.args;
+    } else if (f == "entrypoint") {  // Swarm's Command
+      c.command = tc.command;
+    } else if (f == "cap_add") {
+      c.capability_add = tc.capability_add;
+    } else if (f == "healthcheck") {
+      c.healthcheck = tc.healthcheck;
+    } else if (f == "labels") {
+      // The control plane's own labels, the stack's and the edge's stay.
+      engine::Labels labels;
+      for (const auto& [k, v] : spec.labels)
+        if (absl::StartsWith(k, kReservedLabelPrefix) || k == kStackLabel || k == kEdgeForLabel)
+          labels[k] = v;
+      for (const auto& [k, v] : target.labels)
+        if (!labels.count(k)) labels[k] = v;
+      spec.labels = std::move(labels);
+    } else if (f == "resources") {
+      engine::ResourceRequirements& r = task.resources ? *task.resources : task.resources.emplace();
+      const engine::ResourceRequirements& want = *target.task_template.resources;
+      for (auto [mine, theirs] :
+           {std::pair{&r.limits, &want.limits}, std::pair{&r.reservations, &want.reservations}}) {
+        engine::Resources& m = *mine ? **mine : mine->emplace();
+        m.nano_cpus = (*theirs)->nano_cpus;
+        m.memory_bytes = (*theirs)->memory_bytes;
+      }
+    } else if (f == "constraints") {
+      engine::Placement& p = task.placement ? *task.placement : task.placement.emplace();
+      p.constraints = target.task_template.placement ? target.task_template.placement->constraints
+                                                     : std::vector<std::string>{};
+    } else if (f == "update_policy") {
+      spec.update_config = target.update_config;
+    } else if (f == "rollback_policy") {
+      spec.rollback_config = target.rollback_config;
+    }
+  }
+}
+}  // namespace
+
+void ReadBackSpecFields(const engine::ServiceSpec& spec, pb::ServiceSpec* s) {
+  const engine::TaskSpec& task = spec.task_template;
+  const engine::ContainerSpec& c = task.container_spec;
+  for (const auto& x : c.capability_add) s->add_cap_add(x);
+  if (task.resources) {
+    pb::Resources& r = *s->mutable_resources();
+    if (task.resources->limits) {
+      r.set_cpus(task.resources->limits->nano_cpus / 1e9);
+      r.set_memory_bytes(task.resources->limits->memory_bytes);
+    }
+    if (task.resources->reservations) {
+      r.set_reserve_cpus(task.resources->reservations->nano_cpus / 1e9);
+      r.set_reserve_memory_bytes(task.resources->reservations->memory_bytes);
+    }
+  }
+  if (task.placement)
+    for (const auto& x : task.placement->constraints) s->add_constraints(x);
+  if (spec.update_config) *s->mutable_update_policy() = FromPolicy(*spec.update_config);
+  if (spec.rollback_config) *s->mutable_rollback_policy() = FromPolicy(*spec.rollback_config);
+  if (c.healthcheck && !c.healthcheck->test.empty()) {
+    pb::Healthcheck& h = *s->mutable_healthcheck();
+    for (const auto& x : c.healthcheck->test) h.add_test(x);
+    h.set_interval_ms(absl::ToInt64Milliseconds(c.healthcheck->interval));
+    h.set_timeout_ms(absl::ToInt64Milliseconds(c.healthcheck->timeout));
+    h.set_retries(c.healthcheck->retries);
+  }
+}
+
+absl::Status ApplyUpdateMask(const pb::ServiceSpec& src, const google::protobuf::FieldMask& mask,
+                             pb::ServiceSpec* dst, std::set<std::string>* changed) {
+  using google::protobuf::util::FieldMaskUtil;
+  google::protobuf::FieldMask plain;
+  for (const std::string& path : mask.paths()) {
+    const std::string top = path.substr(0, path.find('.'));
+    const bool deeper = path.size() > top.size();
+    if (top == "name" || top == "mode") {
+      auto mode = [](const pb::ServiceSpec& s) {
+        return s.mode().empty() ? "replicated" : s.mode();
+      };
+      if (deeper || (top == "name" ? src.name() != dst->name() : mode(src) != mode(*dst))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("update_mask: '", Cut(path), "': a service's ", top,
+                         " cannot change; create a new service with it and remove this one"));
+      }
+      continue;
+    }
+    if (top == "secrets") {
+      // HOOK(secrets): ServiceSpec.secrets comes with the secrets API (issue 12, "Wrong
+      // today"); once it exists, add "secrets" to UpdatableFields() and copy
+      // TaskTemplate.ContainerSpec.Secrets in ApplyEngineFields.
+      return absl::UnimplementedError(
+          "update_mask: 'secrets' cannot be updated by this version of musketeerd");
+    }
+    if (!UpdatableFields().count(top)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update_mask: '", Cut(path), "' is not an updatable ServiceSpec field; use one of ",
+          absl::StrJoin(UpdatableFields(), ", "), " (or env.KEY, labels.KEY, resources.cpus ...)"));
+    }
+    if ((top == "env" || top == "labels") && deeper) {
+      const std::string key = path.substr(top.size() + 1);
+      const auto& from = top == "env" ? src.env() : src.labels();
+      auto* to = top == "env" ? dst->mutable_env() : dst->mutable_labels();
+      if (auto it = from.find(key); it != from.end())
+        (*to)[key] = it->second;
+      else
+        to->erase(key);
+      changed->insert(top);
+      continue;
+    }
+    std::vector<const google::protobuf::FieldDescriptor*> fields;
+    if (!FieldMaskUtil::GetFieldDescriptors(pb::ServiceSpec::descriptor(), path, &fields)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("update_mask: '", Cut(path), "' names no field of ServiceSpec.", top,
+                       " (a repeated field is replaced whole: name it alone)"));
+    }
+    plain.add_paths(path);
+    changed->insert(top);
+  }
+  FieldMaskUtil::MergeOptions options;
+  options.set_replace_message_fields(true);
+  options.set_replace_repeated_fields(true);
+  FieldMaskUtil::MergeMessageTo(src, plain, options, dst);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- the update
+
+absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceRequest& in,
+                                                   absl::Time deadline) {
+  pb::UpdateServiceRequest req = in;
+  // The mask is applied to the spec as read; image, replicas and pull named by it join the
+  // explicit patch fields (they need pinning and the scale check).
+  std::set<std::string> changed;
+  std::optional<pb::ServiceSpec> want;
+  if (req.has_update_mask() && req.update_mask().paths_size() > 0) {
+    auto current = GetService(req.name());
+    if (!current.ok()) return current.status();
+    want = current->spec();
+    if (auto s = ApplyUpdateMask(req.spec(), req.update_mask(), &*want, &changed); !s.ok())
+      return s;
+    for (const char* f : {"image", "replicas", "pull"}) {
+      if (!changed.count(f)) continue;
+      if ((f == std::string("image") && req.has_image()) ||
+          (f == std::string("replicas") && req.has_replicas()) ||
+          (f == std::string("pull") && req.has_pull()))
+        return absl::InvalidArgumentError(absl::StrCat(
+            "update_mask names '", f, "' and the request sets ", f, " too: use one of them"));
+      changed.erase(f);
+    }
+    if (!req.has_image() && want->image() != current->spec().image()) req.set_image(want->image());
+    if (!req.has_replicas() && want->replicas() != current->spec().replicas())
+      req.set_replicas(want->replicas());
+    if (!req.has_pull() && want->pull() != current->spec().pull()) req.set_pull(want->pull());
+    // The explicit set_env joins the mask's env.
+    for (const auto& [k, v] : req.set_env()) (*want->mutable_env())[k] = v;
+    if (!req.set_env().empty()) changed.insert("env");
+    if (req.has_image()) want->set_image(req.image());
+    if (auto s = ValidateServiceSpec(*want); !s.ok()) return s;
+  } else if (req.has_spec()) {  // an empty mask alone is no mask
+    return absl::InvalidArgumentError(
+        "update_mask: empty; name the spec fields to change, e.g. paths: [\"env\", "
+        "\"resources.cpus\"]");
+  }
+  if (!req.has_replicas() && !req.has_image() && req.set_env().empty() && !req.has_pull() &&
+      !want) {
+    return absl::InvalidArgumentError(
+        "nothing to update: set replicas, image, set_env or pull, or name spec fields in "
+        "update_mask");
+  }
+  if (req.has_image()) {
+    if (auto s = ValidateImageReference("image", req.image()); !s.ok()) return s;
+  }
+  if (req.has_pull()) {
+    if (auto p = ParsePullPolicy("pull", req.pull()); !p.ok()) return p.status();
+  }
+  if (req.has_replicas() && req.replicas() > 1000)
+    return absl::InvalidArgumentError("replicas: at most 1000");
+  const std::optional<uint64_t> version =
+      req.has_version() ? std::optional<uint64_t>(req.version()) : std::nullopt;
+  {
+    std::lock_guard service_lock(ServiceMutex(req.name()));
+    pb::UpdateServiceRequest what = in;  // the change itself, without how it is waited for
+    what.clear_wait();
+    what.clear_request_id();
+    auto op = StartOperation(in.request_id(), "update_service", in.name(), Fingerprint(what));
+    if (!op.ok()) return op.status();
+    if (op->replay) {  // a retry: the first call's outcome
+      if (!op->replay->ok()) return *op->replay;
+      return WaitAndDescribe(req.name(), req.wait(), deadline);
+    }
+    absl::Status s = UpdateServiceLocked(req, want, changed, version);
+    store_.FinishOperation(op->id, s);
+    if (!s.ok()) return s;
+  }
+  return WaitAndDescribe(req.name(), req.wait(), deadline);
+}
+
+absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
+                                          std::optional<pb::ServiceSpec> want,
+                                          const std::set<std::string>& changed,
+                                          std::optional<uint64_t> version) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  engine::DockerEngine& manager = *m->second;
+  // A stale version is refused before anything is pinned or copied.
+  auto current = manager.InspectService(req.name());
+  if (!current.ok()) {
+    if (current.status().code() == absl::StatusCode::kNotFound)
+      return absl::NotFoundError(absl::StrCat("service '", Cut(req.name()), "' does not exist"));
+    return current.status();
+  }
+  if (version && current->version.index != *version) return StaleVersion(req.name(), *version);
+  const std::string stack = [&] {
+    auto it = current->spec.labels.find(kStackLabel);
+    return it == current->spec.labels.end() ? std::string() : it->second;
+  }();
+
+  // Ports and networks: where there is no IPVS, the edge proxy follows them.
+  auto routing = store_.GetRouting(req.name());
+  const bool edge_before = routing && routing->mode == "edge-proxy";
+  const bool ports_changed = changed.count("ports") > 0;
+  const bool networks_changed = changed.count("networks") > 0;
+  const bool edge_after = ports_changed ? (!options_.ipvs && want->ports_size() > 0) : edge_before;
+  std::optional<PinnedImage> edge_image;
+  if (want && edge_after && want->networks_size() == 0 && (ports_changed || networks_changed)) {
+    // The edge proxy has to see the service's tasks on a shared overlay network.
+    want->add_networks(kEdgeNetwork);
+    auto networks = manager.ListNetworks();
+    if (!networks.ok()) return networks.status();
+    if (std::none_of(networks->begin(), networks->end(),
+                     [](const engine::Network& n) { return n.name == kEdgeNetwork; })) {
+      engine::NetworkCreateRequest edge_network;
+      edge_network.name = kEdgeNetwork;
+      edge_network.driver = "overlay";
+      edge_network.attachable = true;
+      edge_network.check_duplicate = true;
+      auto id = manager.CreateNetwork(edge_network);
+      if (!id.ok() && id.status().code() != absl::StatusCode::kAlreadyExists) return id.status();
+    }
+  }
+  if (edge_after && !edge_before) {
+    for (auto& h : AllNodes()) {
+      if (h.node.state != nodes::NodeState::kRunning) continue;
+      if (!Engine(h.node)->InspectImage(options_.edge_image).ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "this cluster has no IPVS, so published ports go through an edge proxy, and node '",
+            h.node.name, "' lacks its image ", options_.edge_image,
+            ": `musketeer image build docker/edge -t ", options_.edge_image, "` first"));
+      }
+    }
+    auto pinned = PinServiceImage(m->first, manager, options_.edge_image, PullPolicy::kNever);
+    if (!pinned.ok()) return pinned.status();
+    edge_image = *pinned;
+  }
+  std::optional<engine::ServiceSpec> target;
+  if (want) {
+    auto t = ToEngineSpec(*want, edge_after, stack);
+    if (!t.ok()) return t.status();
+    target = std::move(*t);
+  }
+
+  // A new image (or policy) is pinned before the update, outside its retry loop.
+  std::optional<PinnedImage> image;
+  PullPolicy policy = PullPolicy::kMissing;
+  if (req.has_image() || req.has_pull()) {
+    auto pinned = PinUpdatedImage(req, &policy);
+    if (!pinned.ok()) return pinned.status();
+    image = *pinned;
+  }
+  absl::Status s = UpdateSpec(
+      req.name(),
+      [&](engine::ServiceSpec& spec) -> absl::Status {
+        if (req.has_replicas()) {
+          if (!spec.mode.replicated)
+            return absl::FailedPreconditionError(
+                absl::StrCat("service '", req.name(), "' is global; it cannot be scaled"));
+          spec.mode.replicated->replicas = req.replicas();
+        }
+        if (image) ApplyPinnedImage(*image, policy, spec);
+        engine::ContainerSpec& container = spec.task_template.container_spec;
+        if (!req.set_env().empty() && !target) {
+          std::map<std::string, std::string> env;
+          for (const auto& kv : container.env) {
+            auto eq = kv.find('=');
+            env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+          }
+          for (const auto& [k, v] : req.set_env()) env[k] = v;
+          container.env.clear();
+          for (const auto& [k, v] : env) container.env.push_back(absl::StrCat(k, "=", v));
+        }
+        if (target) {
+          ApplyEngineFields(*target, changed, spec);
+          if (ports_changed || networks_changed || edge_after != edge_before)
+            spec.task_template.networks = target->task_template.networks;
+          if (ports_changed) {
+            const engine::EndpointSpec& e = *target->endpoint_spec;
+            engine::EndpointSpec& mine =
+                spec.endpoint_spec ? *spec.endpoint_spec : spec.endpoint_spec.emplace();
+            mine.mode = e.mode;
+            mine.ports = e.ports;
+          }
+        }
+        return absl::OkStatus();
+      },
+      /*rollback=*/false, version);
+  if (!s.ok()) return s;
+  if (!want || (!ports_changed && !networks_changed)) return absl::OkStatus();
+
+  // The edge proxy follows: made with the first published port, updated, removed with the last.
+  const std::string edge = EdgeName(req.name());
+  if (edge_after) {
+    if (auto r = store_.PutRouting({req.name(), "edge-proxy", edge, PortsJson(*want)}); !r.ok())
+      return r;
+    if (edge_before) {
+      return UpdateSpec(
+          edge,
+          [&](engine::ServiceSpec& proxy) {
+            SetEdgePorts(*want, proxy);
+            SetNetworks(*want, proxy);
+            return absl::OkStatus();
+          },
+          /*rollback=*/false);
+    }
+    pb::ServiceSpec proxy;
+    proxy.set_name(edge);
+    proxy.set_image(options_.edge_image);
+    proxy.set_mode("global");
+    (*proxy.mutable_env())["EDGE_BACKEND"] = "tasks." + req.name();
+    *proxy.mutable_networks() = want->networks();
+    auto proxy_spec = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
+    if (!proxy_spec.ok()) return proxy_spec.status();
+    ApplyPinnedImage(*edge_image, PullPolicy::kNever, *proxy_spec);
+    proxy_spec->labels[kEdgeForLabel] = req.name();
+    SetEdgePorts(*want, *proxy_spec);
+    return manager.CreateService(*proxy_spec).status();
+  }
+  if (ports_changed) {
+    if (edge_before) {
+      absl::Status e = manager.RemoveService(edge);
+      if (!e.ok() && e.code() != absl::StatusCode::kNotFound) return e;
+    }
+    if (want->ports_size() > 0)
+      return store_.PutRouting({req.name(), "ingress", "", PortsJson(*want)});
+    store_.DeleteRouting(req.name());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::StaleVersion(const std::string& name, uint64_t version) {
+  std::string now = "removed";
+  if (auto m = Manager(); m.ok())
+    if (auto svc = m->second->InspectService(name); svc.ok())
+      now = absl::StrCat("at version ", svc->version.index);
+  return absl::AbortedError(absl::StrCat("service '", Cut(name), "' changed since version ",
+                                         version, " (it is ", now,
+                                         " now): read it again, reapply your change and retry"));
+}
+
+}  // namespace musketeer::cluster

@@ -1,0 +1,172 @@
+#include "controlplane/server/lists.h"
+
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "controlplane/state/state_store.h"
+
+namespace musketeer::server {
+namespace {
+constexpr char kSep = '\x1f';
+const char kMagic[] = "mkp1";
+
+std::string Digest(const std::string& filters) {
+  return state::Sha256Hex(std::string(filters)).substr(0, 16);
+}
+}  // namespace
+
+absl::StatusOr<int> PageSize(int32_t requested, int default_size) {
+  if (requested < 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_size: ", requested, " is negative; use 0 (the default) to ", kMaxPageSize));
+  if (requested == 0) return std::min(default_size, kMaxPageSize);
+  return std::min<int>(requested, kMaxPageSize);
+}
+
+std::string EncodePageToken(const std::string& list, const std::string& filters,
+                            const PageKey& key) {
+  std::string raw =
+      absl::StrCat(kMagic, std::string(1, kSep), list, std::string(1, kSep), Digest(filters));
+  for (const auto& k : key) absl::StrAppend(&raw, std::string(1, kSep), k);
+  return absl::WebSafeBase64Escape(raw);
+}
+
+absl::StatusOr<PageKey> DecodePageToken(const std::string& token, const std::string& list,
+                                        const std::string& filters) {
+  std::string raw;
+  const auto invalid = [&](const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token: ", why,
+                     "; pass the next_page_token of the previous answer with the same filters, "
+                     "or none for the first page"));
+  };
+  if (token.size() > 4096 || !absl::WebSafeBase64Unescape(token, &raw))
+    return invalid("not a page token");
+  std::vector<std::string> parts = absl::StrSplit(raw, kSep);
+  if (parts.size() < 4 || parts[0] != kMagic) return invalid("not a page token");
+  if (parts[1] != list) return invalid(absl::StrCat("a token of another list (", parts[1], ")"));
+  if (parts[2] != Digest(filters)) return invalid("the filters differ from the first page's");
+  return PageKey(parts.begin() + 3, parts.end());
+}
+
+std::string LabelsFilter(const google::protobuf::Map<std::string, std::string>& labels) {
+  std::map<std::string, std::string> sorted(labels.begin(), labels.end());
+  return absl::StrJoin(sorted, ",", absl::PairFormatter("="));
+}
+
+bool MatchLabels(const google::protobuf::Map<std::string, std::string>& labels,
+                 const google::protobuf::Map<std::string, std::string>& filter) {
+  for (const auto& [k, v] : filter) {
+    auto it = labels.find(k);
+    if (it == labels.end() || (!v.empty() && it->second != v)) return false;
+  }
+  return true;
+}
+
+bool AscendingKeys(const PageKey& a, const PageKey& b) { return a < b; }
+
+namespace pb = ::musketeer::v1;
+
+absl::Status PageNodes(const pb::ListNodesRequest& req, std::vector<pb::Node> nodes,
+                       pb::ListNodesResponse* out) {
+  const std::string& role = req.role();
+  if (!role.empty() && role != "manager" && role != "worker" && role != "none")
+    return absl::InvalidArgumentError(
+        absl::StrCat("role: '", role.substr(0, 40), "' is not manager, worker or none"));
+  std::erase_if(nodes, [&](const pb::Node& n) {
+    if (!MatchLabels(n.labels(), req.labels())) return true;
+    if (role.empty()) return false;
+    return role == "none" ? !n.swarm_role().empty() : n.swarm_role() != role;
+  });
+  const std::string filters = absl::StrCat("labels=", LabelsFilter(req.labels()), ";role=", role);
+  return TakePage<pb::Node>(
+      std::move(nodes), "nodes", filters, req.page_size(), kMaxPageSize, req.page_token(),
+      [](const pb::Node& n) { return PageKey{n.name()}; }, AscendingKeys, out->mutable_nodes(),
+      out->mutable_next_page_token());
+}
+
+absl::Status PageServices(const pb::ListServicesRequest& req, std::vector<pb::Service> services,
+                          pb::ListServicesResponse* out) {
+  std::erase_if(services, [&](const pb::Service& s) {
+    return (s.internal() && !req.include_internal()) ||
+           !MatchLabels(s.spec().labels(), req.labels());
+  });
+  const std::string filters =
+      absl::StrCat("stack=", req.stack(), ";labels=", LabelsFilter(req.labels()),
+                   ";internal=", req.include_internal());
+  return TakePage<pb::Service>(
+      std::move(services), "services", filters, req.page_size(), kMaxPageSize, req.page_token(),
+      [](const pb::Service& s) { return PageKey{s.spec().name()}; }, AscendingKeys,
+      out->mutable_services(), out->mutable_next_page_token());
+}
+
+absl::Status PageTasks(const pb::ListTasksRequest& req, std::vector<pb::Task> tasks,
+                       pb::ListTasksResponse* out) {
+  static const auto* kStates =
+      new std::set<std::string>{"new",       "allocated", "pending",  "assigned", "accepted",
+                                "preparing", "ready",     "starting", "running",  "complete",
+                                "shutdown",  "failed",    "rejected", "remove",   "orphaned"};
+  if (!req.desired_state().empty() && !kStates->count(req.desired_state()))
+    return absl::InvalidArgumentError(
+        absl::StrCat("desired_state: '", req.desired_state().substr(0, 40),
+                     "' is not a task state; use e.g. running or shutdown"));
+  std::erase_if(tasks, [&](const pb::Task& t) {
+    return (!req.node().empty() && t.node() != req.node()) ||
+           (!req.desired_state().empty() && t.desired_state() != req.desired_state());
+  });
+  const std::string filters = absl::StrCat("service=", req.service(), ";node=", req.node(),
+                                           ";desired=", req.desired_state());
+  // By service and slot, the newest task of a slot first (as `service ps` shows them).
+  return TakePage<pb::Task>(
+      std::move(tasks), "tasks", filters, req.page_size(), kMaxPageSize, req.page_token(),
+      [](const pb::Task& t) {
+        return PageKey{t.service(), absl::StrFormat("%010u", t.slot()), t.updated_at(), t.id()};
+      },
+      [](const PageKey& a, const PageKey& b) {
+        if (a[0] != b[0]) return a[0] < b[0];
+        if (a[1] != b[1]) return a[1] < b[1];
+        if (a[2] != b[2]) return a[2] > b[2];
+        return a[3] < b[3];
+      },
+      out->mutable_tasks(), out->mutable_next_page_token());
+}
+
+absl::Status PageAudit(const pb::ListAuditRequest& req, state::StateStore& store,
+                       pb::ListAuditResponse* out) {
+  auto size = PageSize(req.page_size() ? req.page_size() : req.limit(), 100);
+  if (!size.ok()) return size.status();
+  state::AuditQuery q;
+  q.limit = *size + 1;  // one more says whether there is a next page
+  q.who = req.who();
+  q.method = req.method();
+  q.target = req.target();
+  const std::string filters =
+      absl::StrCat("who=", q.who, ";method=", q.method, ";target=", q.target);
+  if (!req.page_token().empty()) {
+    auto key = DecodePageToken(req.page_token(), "audit", filters);
+    if (!key.ok()) return key.status();
+    if (key->size() != 1 || !absl::SimpleAtoi((*key)[0], &q.before_id) || q.before_id <= 0)
+      return absl::InvalidArgumentError("page_token: not a page token of the audit log");
+  }
+  auto records = store.ListAudit(q);
+  const bool more = static_cast<int>(records.size()) > *size;
+  if (more) records.resize(*size);
+  for (const auto& a : records) {
+    auto* e = out->add_entries();
+    e->set_at(a.at);
+    e->set_who(a.who);
+    e->set_method(a.method);
+    e->set_target(a.target);
+    e->set_result(a.result);
+  }
+  if (more && !records.empty())
+    out->set_next_page_token(EncodePageToken("audit", filters, {absl::StrCat(records.back().id)}));
+  return absl::OkStatus();
+}
+
+}  // namespace musketeer::server
