@@ -269,6 +269,9 @@ absl::Status ValidateSubnet(const std::string& field, const std::string& subnet)
 // [a-zA-Z0-9_.-], starting and ending with a letter or digit).
 absl::Status ValidateSecretName(const std::string& field, const std::string& name);
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec);
+// A request's fingerprint (SHA-256 of its deterministic serialization): a retry with the
+// same request_id must carry the same request.
+std::string Fingerprint(const google::protobuf::Message& m);
 // Adds to `s` what FromEngineSpec reads beyond name, image, mode, ports, networks, env and
 // labels, command and entrypoint: cap_add, resources, constraints, policies, healthcheck.
 void ReadBackSpecFields(const engine::ServiceSpec& spec, pb::ServiceSpec* s);

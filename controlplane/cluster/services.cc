@@ -137,8 +137,6 @@ std::mutex& Cluster::ServiceMutex(const std::string& name) {
 
 // ---------------------------------------------------------------- create
 
-namespace {
-// A request's fingerprint: the SHA-256 of its deterministic serialization.
 std::string Fingerprint(const google::protobuf::Message& m) {
   std::string bytes;
   {
@@ -149,7 +147,6 @@ std::string Fingerprint(const google::protobuf::Message& m) {
   }
   return state::Sha256Hex(bytes);
 }
-}  // namespace
 
 absl::StatusOr<Cluster::OperationStart> Cluster::StartOperation(const std::string& request_id,
                                                                 const std::string& kind,
