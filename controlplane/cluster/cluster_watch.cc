@@ -5,12 +5,11 @@
 #include "absl/time/clock.h"
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/cluster/image_ref.h"
+#include "controlplane/cluster/service_parts.h"
 
 namespace musketeer::cluster {
 
 namespace {
-constexpr const char* kStackLabel = "com.docker.stack.namespace";
-
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }

@@ -9,11 +9,6 @@
 namespace musketeer::cluster {
 
 namespace {
-// At most 200 characters of something a client sent, for an error message.
-std::string Cut(const std::string& s) {
-  return s.size() <= 200 ? s : absl::StrCat(s.substr(0, 200), "... (", s.size(), " characters)");
-}
-
 pb::Network NetworkProto(const engine::Network& net) {
   pb::Network n;
   n.set_name(net.name);

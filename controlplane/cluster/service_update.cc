@@ -11,13 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controlplane/cluster/cluster.h"
+#include "controlplane/cluster/service_parts.h"
 
 namespace musketeer::cluster {
 
 namespace {
-constexpr const char* kStackLabel = "com.docker.stack.namespace";
-constexpr const char* kEdgeForLabel = "musketeer.edge-for";
-constexpr const char* kEdgeNetwork = "musketeer-edge";
 
 // The ServiceSpec fields an update mask may name (name and mode are checked apart).
 const std::set<std::string>& UpdatableFields() {
@@ -28,11 +26,6 @@ const std::set<std::string>& UpdatableFields() {
   return *fields;
 }
 
-// At most 200 characters of something a client sent, for an error message.
-std::string Cut(const std::string& s) {
-  return s.size() <= 200 ? s : absl::StrCat(s.substr(0, 200), "... (", s.size(), " characters)");
-}
-
 pb::UpdatePolicy FromPolicy(const engine::UpdateConfig& c) {
   pb::UpdatePolicy p;
   p.set_parallelism(c.parallelism);
@@ -41,15 +34,6 @@ pb::UpdatePolicy FromPolicy(const engine::UpdateConfig& c) {
   p.set_monitor_ms(absl::ToInt64Milliseconds(c.monitor));
   p.set_order(c.order);
   return p;
-}
-
-std::string EdgeName(const std::string& service) { return service + "-edge"; }
-
-std::string PortsJson(const pb::ServiceSpec& spec) {
-  std::vector<state::PublishedPort> ports;
-  for (const auto& p : spec.ports())
-    ports.push_back({p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
-  return state::ServiceRouting::PortsJson(ports);
 }
 
 // The edge proxy's environment and host-mode ports for `spec`'s published ports.

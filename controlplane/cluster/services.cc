@@ -16,22 +16,11 @@
 #include "absl/strings/str_split.h"
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/cluster/http_probe.h"
+#include "controlplane/cluster/service_parts.h"
 
 namespace musketeer::cluster {
 
 namespace {
-constexpr const char* kStackLabel = "com.docker.stack.namespace";
-constexpr const char* kEdgeForLabel = "musketeer.edge-for";
-constexpr const char* kEdgeNetwork = "musketeer-edge";
-
-std::string EdgeName(const std::string& service) { return service + "-edge"; }
-
-std::string PortsJson(const pb::ServiceSpec& spec) {
-  std::vector<state::PublishedPort> ports;
-  for (const auto& p : spec.ports())
-    ports.push_back({p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
-  return state::ServiceRouting::PortsJson(ports);
-}
 
 // A label of a service spec, or "".
 std::string Label(const engine::ServiceSpec& spec, const char* key) {

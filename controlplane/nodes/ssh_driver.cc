@@ -416,22 +416,8 @@ absl::StatusOr<Node> SshDriver::CreateWith(const std::string& name, const Create
   auto progress = [&](const std::string& step, const std::string& message) {
     if (options.progress) options.progress(step, message);
   };
-  {
-    std::lock_guard lock(mu_);
-    if (busy_.count(name) || fs::exists(NodeDir(name))) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "node '", name, "' already exists; pick another name or `node rm ", name, "` first"));
-    }
-    busy_.insert(name);
-  }
-  struct Release {
-    SshDriver* d;
-    std::string name;
-    ~Release() {
-      std::lock_guard lock(d->mu_);
-      d->busy_.erase(name);
-    }
-  } release{this, name};
+  auto claim = Claim(name, /*create=*/true);
+  if (!claim.ok()) return claim.status();
 
   const std::string dir = NodeDir(name), known_hosts = dir + "/known_hosts";
   std::error_code ec;
@@ -760,22 +746,8 @@ absl::Status SshDriver::RemoveWith(const std::string& name, const RemoveOptions&
     }
     return r.status();
   }
-  {
-    std::lock_guard lock(mu_);
-    if (busy_.count(name)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("node '", name, "' is being created or changed; try again when it is done"));
-    }
-    busy_.insert(name);
-  }
-  struct Release {
-    SshDriver* d;
-    std::string name;
-    ~Release() {
-      std::lock_guard lock(d->mu_);
-      d->busy_.erase(name);
-    }
-  } release{this, name};
+  auto claim = Claim(name, /*create=*/false);
+  if (!claim.ok()) return claim.status();
   // The host's Docker data stays (it is Docker's, not musketeer's), and so does docker0.
   const std::string vars = absl::StrCat("purge=", options.purge_engine ? "$PM" : "",
                                         "\nclean_data=no\ndel_docker0=no\nrestart=no\n");
@@ -806,22 +778,8 @@ absl::Status SshDriver::RemoveWith(const std::string& name, const RemoveOptions&
 absl::Status SshDriver::RegenerateCerts(const std::string& name) {
   auto r = ReadRecord(name);
   if (!r.ok()) return r.status();
-  {
-    std::lock_guard lock(mu_);
-    if (busy_.count(name)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("node '", name, "' is being created or changed; try again when it is done"));
-    }
-    busy_.insert(name);
-  }
-  struct Release {
-    SshDriver* d;
-    std::string name;
-    ~Release() {
-      std::lock_guard lock(d->mu_);
-      d->busy_.erase(name);
-    }
-  } release{this, name};
+  auto claim = Claim(name, /*create=*/false);
+  if (!claim.ok()) return claim.status();
   const std::string known_hosts = NodeDir(name) + "/known_hosts";
   auto probe = ProbeHost(r->target, known_hosts, false);
   if (!probe.ok()) return probe.status();
@@ -854,6 +812,23 @@ absl::Status SshDriver::RegenerateCerts(const std::string& name) {
   (void)RunStep(r->target, known_hosts, r->sudo, "removing the previous certificates",
                 absl::StrCat(kCommon, "rm -rf $DIR.old\n"), config_.command_timeout);
   return WriteRecord(updated);
+}
+
+absl::StatusOr<std::shared_ptr<void>> SshDriver::Claim(const std::string& name, bool create) {
+  std::lock_guard lock(mu_);
+  if (create && (busy_.count(name) || fs::exists(NodeDir(name)))) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "node '", name, "' already exists; pick another name or `node rm ", name, "` first"));
+  }
+  if (busy_.count(name)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node '", name, "' is being created or changed; try again when it is done"));
+  }
+  busy_.insert(name);
+  return std::shared_ptr<void>(nullptr, [this, name](void*) {
+    std::lock_guard lock(mu_);
+    busy_.erase(name);
+  });
 }
 
 }  // namespace musketeer::nodes

@@ -27,6 +27,7 @@
 #define CONTROLPLANE_NODES_SSH_DRIVER_H_
 
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <set>
 
@@ -111,6 +112,9 @@ class SshDriver : public NodeDriver {
   // script that installs it into /etc/musketeer.new.
   absl::StatusOr<std::string> CertScript(const std::string& name, const Probe& p);
   absl::Status WaitReady(const Record& r, bool as_root);
+  // Marks `name` busy (being created or changed) until the returned claim is dropped;
+  // FAILED_PRECONDITION when it is busy already, ALREADY_EXISTS for a new name in use.
+  absl::StatusOr<std::shared_ptr<void>> Claim(const std::string& name, bool create);
 
   const SshDriverConfig config_;
   const std::string dir_;

@@ -230,7 +230,7 @@ TEST_F(ApiMoreTest, BadMasksAreInvalidArgumentsNamingThePath) {
       {{"name"}, absl::StatusCode::kInvalidArgument, "name cannot change"},
       {{"mode"}, absl::StatusCode::kInvalidArgument, "mode cannot change"},
       {{"secrets"}, absl::StatusCode::kUnimplemented, "secrets"},
-      {{std::string(5000, 'x')}, absl::StatusCode::kInvalidArgument, "(5000 characters)"},
+      {{std::string(5000, 'x')}, absl::StatusCode::kInvalidArgument, std::string(64, 'x') + "..."},
   };
   for (const auto& c : cases) {
     pb::UpdateServiceRequest req;

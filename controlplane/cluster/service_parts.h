@@ -1,0 +1,30 @@
+// Names and records shared by the service operations (services.cc, service_update.cc,
+// cluster_watch.cc): the labels musketeer puts on services and the edge proxy's names.
+#ifndef MUSKETEER_CONTROLPLANE_CLUSTER_SERVICE_PARTS_H_
+#define MUSKETEER_CONTROLPLANE_CLUSTER_SERVICE_PARTS_H_
+
+#include <string>
+
+#include "controlplane/state/state_store.h"
+#include "musketeer/v1/musketeer.pb.h"
+
+namespace musketeer::cluster {
+
+inline constexpr const char* kStackLabel = "com.docker.stack.namespace";
+inline constexpr const char* kEdgeForLabel = "musketeer.edge-for";
+inline constexpr const char* kEdgeNetwork = "musketeer-edge";
+
+// The edge proxy of a service whose ports are published without IPVS.
+inline std::string EdgeName(const std::string& service) { return service + "-edge"; }
+
+// The routing record's ports of `spec` (protocol tcp when unset).
+inline std::string PortsJson(const musketeer::v1::ServiceSpec& spec) {
+  std::vector<state::PublishedPort> ports;
+  for (const auto& p : spec.ports())
+    ports.push_back({p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
+  return state::ServiceRouting::PortsJson(ports);
+}
+
+}  // namespace musketeer::cluster
+
+#endif  // MUSKETEER_CONTROLPLANE_CLUSTER_SERVICE_PARTS_H_
