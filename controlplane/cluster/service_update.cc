@@ -20,9 +20,9 @@ namespace {
 // The ServiceSpec fields an update mask may name (name and mode are checked apart).
 const std::set<std::string>& UpdatableFields() {
   static const auto* fields = new std::set<std::string>{
-      "image",         "replicas",        "pull",       "env",       "labels",      "ports",
-      "networks",      "command",         "entrypoint", "resources", "constraints", "cap_add",
-      "update_policy", "rollback_policy", "healthcheck"};
+      "image",         "replicas",        "pull",        "env",       "labels",      "ports",
+      "networks",      "command",         "entrypoint",  "resources", "constraints", "cap_add",
+      "update_policy", "rollback_policy", "healthcheck", "secrets"};
   return *fields;
 }
 
@@ -81,6 +81,8 @@ void ApplyEngineFields(const engine::ServiceSpec& target, const std::set<std::st
       c.capability_add = tc.capability_add;
     } else if (f == "healthcheck") {
       c.healthcheck = tc.healthcheck;
+    } else if (f == "secrets") {  // named and resolved to IDs in the target
+      c.secrets = tc.secrets;
     } else if (f == "labels") {
       // The control plane's own labels, the stack's and the edge's stay.
       engine::Labels labels;
@@ -157,13 +159,6 @@ absl::Status ApplyUpdateMask(const pb::ServiceSpec& src, const google::protobuf:
                          " cannot change; create a new service with it and remove this one"));
       }
       continue;
-    }
-    if (top == "secrets") {
-      // HOOK(secrets): ServiceSpec.secrets comes with the secrets API (issue 12, "Wrong
-      // today"); once it exists, add "secrets" to UpdatableFields() and copy
-      // TaskTemplate.ContainerSpec.Secrets in ApplyEngineFields.
-      return absl::UnimplementedError(
-          "update_mask: 'secrets' cannot be updated by this version of musketeerd");
     }
     if (!UpdatableFields().count(top)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -330,6 +325,7 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
   if (want) {
     auto t = ToEngineSpec(*want, edge_after, stack);
     if (!t.ok()) return t.status();
+    if (auto r = ResolveSecrets(manager, *t); !r.ok()) return r;
     target = std::move(*t);
   }
 
