@@ -167,6 +167,9 @@ class Cluster {
   // Fills in the IDs of the secrets `spec` references by name (secrets.cc); NOT_FOUND
   // naming spec.secrets for one that does not exist.
   absl::Status ResolveSecrets(engine::DockerEngine& manager, engine::ServiceSpec& spec);
+  // Every node runs the edge proxy's task (no IPVS), so every running node needs its image:
+  // FAILED_PRECONDITION naming the first that lacks it.
+  absl::Status CheckEdgeImageEverywhere();
   // Request ids (AIP-155), REQUIRES: the target's service mutex held. A new id begins an
   // operation; a finished one is replayed (`replay`: OK when done, else the first call's
   // error); one a stopped musketeerd left running is resumed (`resumed`). An id given to

@@ -308,15 +308,7 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
     }
   }
   if (edge_after && !edge_before) {
-    for (auto& h : AllNodes()) {
-      if (h.node.state != nodes::NodeState::kRunning) continue;
-      if (!Engine(h.node)->InspectImage(options_.edge_image).ok()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "this cluster has no IPVS, so published ports go through an edge proxy, and node '",
-            h.node.name, "' lacks its image ", options_.edge_image,
-            ": `musketeer image build docker/edge -t ", options_.edge_image, "` first"));
-      }
-    }
+    if (auto s = CheckEdgeImageEverywhere(); !s.ok()) return s;
     auto pinned = PinServiceImage(m->first, manager, options_.edge_image, PullPolicy::kNever);
     if (!pinned.ok()) return pinned.status();
     edge_image = *pinned;

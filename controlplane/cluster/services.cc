@@ -117,6 +117,19 @@ std::map<std::string, std::string> Cluster::NetworkNames(
   return network_names_;
 }
 
+absl::Status Cluster::CheckEdgeImageEverywhere() {
+  for (auto& h : AllNodes()) {
+    if (h.node.state != nodes::NodeState::kRunning) continue;
+    if (!Engine(h.node)->InspectImage(options_.edge_image).ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this cluster has no IPVS, so published ports go through an edge proxy, and node '",
+          h.node.name, "' lacks its image ", options_.edge_image,
+          ": `musketeer image build docker/edge -t ", options_.edge_image, "` first"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::mutex& Cluster::ServiceMutex(const std::string& name) {
   std::lock_guard lock(mu_);
   auto& m = service_mu_[name];
@@ -278,15 +291,7 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
       spec.add_networks(kEdgeNetwork);
     }
     // Every node runs the edge task, so every node needs its image.
-    for (auto& h : AllNodes()) {
-      if (h.node.state != nodes::NodeState::kRunning) continue;
-      if (!Engine(h.node)->InspectImage(options_.edge_image).ok()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "this cluster has no IPVS, so published ports go through an edge proxy, and node '",
-            h.node.name, "' lacks its image ", options_.edge_image,
-            ": `musketeer image build docker/edge -t ", options_.edge_image, "` first"));
-      }
-    }
+    if (auto s = CheckEdgeImageEverywhere(); !s.ok()) return s;
   }
   auto engine_spec = ToEngineSpec(spec, edge, stack);
   if (!engine_spec.ok()) return engine_spec.status();
