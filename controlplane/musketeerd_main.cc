@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "controlplane/cluster/cluster.h"
@@ -118,6 +119,9 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built with its debug lock-order checks on: every absl::Mutex lock (gRPC
+  // takes several per call) records a stack trace in a lock graph. Nothing of ours needs it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the shutdown signals before any thread exists (gRPC starts many), so that only
   // the sigwait thread below ever receives them.
   sigset_t set;
@@ -201,6 +205,11 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   // A second musketeerd on the same port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // The sync server makes a thread whenever every poller is busy and ends it again once more
+  // than MAX_POLLERS idle: under concurrent callers that churn (clone, stacks, malloc arenas)
+  // cost more CPU than the calls. Keep up to 64 threads polling instead.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   int port = 0;
   builder.AddListeningPort(flags.listen, credentials, &port);
   auto services = server::NewApiServices(cluster, **store);

@@ -124,6 +124,12 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& 
         absl::StrCat("ALTER TABLE tokens ADD COLUMN ", column, " TEXT NOT NULL DEFAULT ''"));
     if (!s.ok() && s.message().find("duplicate column") == std::string::npos) return s;
   }
+  // The routing table is small and read on every GetService: kept in memory, written through.
+  Stmt st(store->db_, "SELECT service, mode, edge_service, ports_json FROM routing");
+  while (st.Step() == SQLITE_ROW) {
+    ServiceRouting r{st.Text(0), st.Text(1), st.Text(2), st.Text(3)};
+    store->routing_[r.service] = r;
+  }
   return store;
 }
 
@@ -164,19 +170,27 @@ absl::StatusOr<std::string> StateStore::CreateToken(const std::string& name, Rol
 }
 
 absl::StatusOr<TokenRecord> StateStore::Authenticate(const std::string& secret) {
+  const std::string hash = Sha256Hex(secret);
   std::lock_guard lock(mu_);
-  Stmt st(db_,
-          "SELECT name, role, created_at, expires_at, last_used_at FROM tokens WHERE hash = ?");
-  if (st.Bind(Sha256Hex(secret)).Step() != SQLITE_ROW) {
-    return absl::UnauthenticatedError(
-        "the token is not valid; ask an admin for one (musketeer token create)");
+  auto cached = known_tokens_.find(hash);
+  if (cached == known_tokens_.end()) {
+    Stmt st(db_,
+            "SELECT name, role, created_at, expires_at, last_used_at FROM tokens WHERE hash = ?");
+    if (st.Bind(hash).Step() != SQLITE_ROW) {
+      return absl::UnauthenticatedError(
+          "the token is not valid; ask an admin for one (musketeer token create)");
+    }
+    KnownToken known{{st.Text(0), static_cast<Role>(st.Int(1)), st.Text(2), st.Text(3), ""}};
+    std::string err;
+    if (!known.record.expires_at.empty() &&
+        !absl::ParseTime(absl::RFC3339_full, known.record.expires_at, &known.expires, &err)) {
+      known.expires = absl::InfinitePast();  // unreadable: treated as expired
+    }
+    cached = known_tokens_.emplace(hash, std::move(known)).first;
   }
-  TokenRecord token{st.Text(0), static_cast<Role>(st.Int(1)), st.Text(2), st.Text(3), st.Text(4)};
+  TokenRecord token = cached->second.record;
   const absl::Time now = absl::Now();
-  absl::Time expires;
-  std::string err;
-  if (!token.expires_at.empty() &&
-      absl::ParseTime(absl::RFC3339_full, token.expires_at, &expires, &err) && now >= expires) {
+  if (now >= cached->second.expires) {
     return absl::UnauthenticatedError(absl::StrCat("token '", token.name, "' expired at ",
                                                    token.expires_at,
                                                    "; ask an admin for a new one (musketeer "
@@ -213,6 +227,8 @@ absl::Status StateStore::DeleteToken(const std::string& name) {
   Stmt st(db_, "DELETE FROM tokens WHERE name = ?");
   st.Bind(name).Step();
   last_use_.erase(name);
+  for (auto it = known_tokens_.begin(); it != known_tokens_.end();)
+    it = it->second.record.name == name ? known_tokens_.erase(it) : std::next(it);
   if (sqlite3_changes(db_) == 0)
     return absl::NotFoundError(absl::StrCat("token '", name, "' does not exist"));
   return absl::OkStatus();
@@ -344,21 +360,21 @@ absl::Status StateStore::PutRouting(const ServiceRouting& r) {
   if (st.Bind(r.service, r.mode, r.edge_service, r.ports_json).Step() != SQLITE_DONE) {
     return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
   }
+  routing_[r.service] = r;
   return absl::OkStatus();
 }
 
 std::optional<ServiceRouting> StateStore::GetRouting(const std::string& service) {
   std::lock_guard lock(mu_);
-  Stmt st(db_, "SELECT service, mode, edge_service, ports_json FROM routing WHERE service = ?");
-  if (st.Bind(service).Step() != SQLITE_ROW) return std::nullopt;
-  return ServiceRouting{st.Text(0), st.Text(1), st.Text(2), st.Text(3)};
+  auto it = routing_.find(service);
+  if (it == routing_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::vector<ServiceRouting> StateStore::ListRouting() {
   std::lock_guard lock(mu_);
   std::vector<ServiceRouting> out;
-  Stmt st(db_, "SELECT service, mode, edge_service, ports_json FROM routing");
-  while (st.Step() == SQLITE_ROW) out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3)});
+  for (const auto& [service, r] : routing_) out.push_back(r);
   return out;
 }
 
@@ -366,6 +382,7 @@ void StateStore::DeleteRouting(const std::string& service) {
   std::lock_guard lock(mu_);
   Stmt st(db_, "DELETE FROM routing WHERE service = ?");
   st.Bind(service).Step();
+  routing_.erase(service);
 }
 
 absl::Status StateStore::PutSshHostKey(const SshHostKey& k) {

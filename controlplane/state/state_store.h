@@ -145,6 +145,14 @@ class StateStore {
     absl::Time used, written = absl::InfinitePast();
   };
   std::map<std::string, LastUse> last_use_ ABSL_GUARDED_BY(mu_);
+  // Tokens that authenticated, by hash, so that a call costs a hash and a lookup instead of
+  // a SQL query (dropped when the token is deleted; unknown secrets are never kept).
+  struct KnownToken {
+    TokenRecord record;
+    absl::Time expires = absl::InfiniteFuture();
+  };
+  std::map<std::string, KnownToken> known_tokens_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, ServiceRouting> routing_ ABSL_GUARDED_BY(mu_);  // the routing table
 };
 
 // Hex SHA-256, used for token hashes.

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/engine/fake_docker_engine.h"
 #include "controlplane/pki/pki.h"
@@ -98,6 +99,30 @@ TEST_F(ApiAuthTest, EachCallIsJudgedByItsOwnTokenOnASharedConnection) {
       << "a token in an error message";
   EXPECT_EQ(ListTokens("Basic " + admin_), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(ListTokens("Bearer " + admin_), grpc::StatusCode::OK);
+}
+
+// Tokens that authenticated are remembered (a call then costs no SQL): a deleted token, or
+// one whose expiry passes while it is remembered, must still stop working at once.
+TEST_F(ApiAuthTest, ARememberedTokenStopsWorkingWhenDeletedOrExpired) {
+  auto doomed = store_->CreateToken("doomed", state::Role::kAdmin);
+  ASSERT_TRUE(doomed.ok()) << doomed.status();
+  EXPECT_EQ(ListTokens("Bearer " + *doomed), grpc::StatusCode::OK);
+  EXPECT_EQ(ListTokens("Bearer " + *doomed), grpc::StatusCode::OK);
+  ASSERT_TRUE(store_->DeleteToken("doomed").ok());
+  EXPECT_EQ(ListTokens("Bearer " + *doomed), grpc::StatusCode::UNAUTHENTICATED);
+  // The same name again is a new token: the old secret stays dead.
+  auto again = store_->CreateToken("doomed", state::Role::kAdmin);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(ListTokens("Bearer " + *doomed), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ListTokens("Bearer " + *again), grpc::StatusCode::OK);
+
+  auto brief = store_->CreateToken("brief", state::Role::kAdmin, absl::Now() + absl::Seconds(1));
+  ASSERT_TRUE(brief.ok()) << brief.status();
+  EXPECT_EQ(ListTokens("Bearer " + *brief), grpc::StatusCode::OK);
+  absl::SleepFor(absl::Milliseconds(1100));
+  EXPECT_EQ(ListTokens("Bearer " + *brief), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(last_.error_message().find("token 'brief' expired at "), std::string::npos)
+      << last_.error_message();
 }
 
 TEST_F(ApiAuthTest, ConcurrentCallsWithDifferentTokensOnOneConnectionStayApart) {
