@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "judge_server/files.h"
 #include "judge_server/healthcheck.h"
+#include "judge_server/watchdog.h"
 #include "judge_server/heartbeat.h"
 #include "judge_server/http_server.h"
 
@@ -72,9 +73,12 @@ Usage: judge_server [flags]
                      (env JUDGE_HEADER_TIMEOUT, default 10); then 408
   --body-timeout S   seconds to receive a request body (env JUDGE_BODY_TIMEOUT,
                      default 30); then 408
+  --watchdog S       exit (status 70) when an I/O thread has run no handler for S
+                     seconds, so that an orchestrator restarts a hung server (env
+                     JUDGE_WATCHDOG, default 30; 0 = off). The image's liveness check
   --healthcheck      do not serve: GET /healthz on this server's port (--port or
                      JUDGE_PORT) on loopback; exit 0 if it answers 200 within 8 s,
-                     else 1 (the image's HEALTHCHECK)
+                     else 1 (for a Docker healthcheck, e.g. --health-cmd)
   --help             this text
 
 Routes: GET /ping, GET /healthz, GET /metrics, GET /languages, POST /judge,
@@ -88,7 +92,7 @@ struct Flags {
               threads, uid_base = "0", sandbox = "auto", backend_url,
               service_url = "http://{ip}:{port}", heartbeat_interval = "3", max_connections = "0",
               max_reply_output = "16777216", header_timeout = "10", body_timeout = "30",
-              max_body_memory = "134217728";
+              max_body_memory = "134217728", watchdog = "30";
   bool healthcheck = false;
 };
 
@@ -133,7 +137,8 @@ int main(int argc, char** argv) {
                       {"--max-reply-output", "JUDGE_MAX_REPLY_OUTPUT", &f.max_reply_output},
                       {"--max-body-memory", "JUDGE_MAX_BODY_MEMORY", &f.max_body_memory},
                       {"--header-timeout", "JUDGE_HEADER_TIMEOUT", &f.header_timeout},
-                      {"--body-timeout", "JUDGE_BODY_TIMEOUT", &f.body_timeout}};
+                      {"--body-timeout", "JUDGE_BODY_TIMEOUT", &f.body_timeout},
+                      {"--watchdog", "JUDGE_WATCHDOG", &f.watchdog}};
   for (const Option& o : options) {
     if (const char* v = getenv(o.env); v != nullptr && *v != '\0') *o.value = v;
   }
@@ -181,7 +186,7 @@ int main(int argc, char** argv) {
   }
 
   int port, slots, queue, threads, uid_base, max_connections, max_reply_output, max_body_memory,
-      header_timeout, body_timeout;
+      header_timeout, body_timeout, watchdog_seconds;
   if (f.healthcheck) {
     // Needs neither root nor the token. 8 s: under the 10 s the image gives Docker's
     // HEALTHCHECK, so that a slow server is reported with a reason, not killed.
@@ -207,6 +212,7 @@ int main(int argc, char** argv) {
       !ParseInt(f.max_body_memory, "--max-body-memory", 8 << 20, 1 << 30, &max_body_memory) ||
       !ParseInt(f.header_timeout, "--header-timeout", 1, 3600, &header_timeout) ||
       !ParseInt(f.body_timeout, "--body-timeout", 1, 3600, &body_timeout) ||
+      !ParseInt(f.watchdog, "--watchdog", 0, 86400, &watchdog_seconds) ||
       (uid_base > 0 && uid_base < 1000 &&
        (std::cerr << "judge_server: --uid-base must be 0 "
                      "(random) or at least 1000\n",
@@ -320,7 +326,9 @@ int main(int argc, char** argv) {
   std::cout << "judge_server " << judge::kJudgeServerVersion << " listening on " << f.address << ":"
             << *bound << " as " << host << " (" << slots << " slots, queue " << queue
             << ", max connections " << http_options.max_connections
-            << ", sandbox: " << (*judge)->sandbox().mode_name() << ")" << std::endl;
+            << ", sandbox: " << (*judge)->sandbox().mode_name() << ", watchdog "
+            << (watchdog_seconds > 0 ? absl::StrCat(watchdog_seconds, " s") : "off") << ")"
+            << std::endl;
   if (heartbeat != nullptr) {
     std::cout << "judge_server: heartbeat to " << f.backend_url << " every " << heartbeat_seconds
               << " s, service_url " << f.service_url << std::endl;
@@ -348,11 +356,23 @@ int main(int argc, char** argv) {
     wait_drained();
   });
 
+  std::unique_ptr<judge::Watchdog> watchdog;
+  if (watchdog_seconds > 0) {
+    watchdog = std::make_unique<judge::Watchdog>(
+        context_ptrs, std::chrono::seconds(watchdog_seconds),
+        [](size_t i, judge::Watchdog::Clock::duration silent) {
+          std::cerr << "judge_server: I/O thread " << i << " has run nothing for "
+                    << std::chrono::duration_cast<std::chrono::seconds>(silent).count()
+                    << " s; exiting so that the orchestrator starts a fresh server" << std::endl;
+          std::_Exit(70);
+        });
+  }
   std::vector<std::thread> workers;
   for (int i = 1; i < threads; ++i) {
     workers.emplace_back([&contexts, i] { judge::RunIoContext(*contexts[i]); });
   }
   judge::RunIoContext(io);
+  if (watchdog != nullptr) watchdog->Stop();  // the loops end by design now
   for (auto& t : workers) t.join();
   if (heartbeat != nullptr) heartbeat->Stop();
   pool.Drain();

@@ -114,6 +114,42 @@ bool ParsePort(const std::string& text, pb::PortConfig* p) {
   return true;
 }
 
+// docker's healthcheck flags into the spec (and, for an update, its mask paths):
+// --no-healthcheck turns off the image's HEALTHCHECK too (test NONE), as in docker; timings
+// without --health-cmd apply to the image's command.
+// "" or a usage problem.
+std::string HealthFromFlags(const Args& a, pb::ServiceSpec* spec,
+                            google::protobuf::FieldMask* mask) {
+  auto changed = [&](const std::string& path) {
+    if (mask != nullptr) mask->add_paths(path);
+  };
+  pb::Healthcheck* h = spec->mutable_healthcheck();
+  if (a.Has("--no-healthcheck")) {
+    h->add_test("NONE");
+    changed("healthcheck");
+    return "";
+  }
+  if (a.Has("--health-cmd")) {
+    h->add_test("CMD-SHELL");
+    h->add_test(a.Get("--health-cmd"));
+    changed("healthcheck.test");
+  }
+  uint32_t ms = 0;
+  for (const auto& [flag, sub] : {std::pair{"--health-interval", "interval_ms"},
+                                  std::pair{"--health-timeout", "timeout_ms"}}) {
+    if (!a.Has(flag)) continue;
+    if (!ParseDurationMs(a.Get(flag), &ms)) return absl::StrCat(flag, " takes a duration");
+    sub == std::string("interval_ms") ? h->set_interval_ms(ms) : h->set_timeout_ms(ms);
+    changed(absl::StrCat("healthcheck.", sub));
+  }
+  if (a.Has("--health-retries")) {
+    if (!absl::SimpleAtoi(a.Get("--health-retries"), &ms)) return "--health-retries takes a number";
+    h->set_retries(ms);
+    changed("healthcheck.retries");
+  }
+  return "";
+}
+
 int ServiceCreate(const Args& a, const Connection& c) {
   if (a.positional().empty()) return UsageError("an image is required");
   pb::CreateServiceRequest req;
@@ -195,6 +231,7 @@ int ServiceCreate(const Args& a, const Connection& c) {
   }
   up->set_failure_action(a.Get("--update-failure-action"));
   up->set_order(a.Get("--update-order"));
+  if (std::string bad = HealthFromFlags(a, spec, nullptr); !bad.empty()) return UsageError(bad);
   req.set_request_id(a.Get("--request-id"));
   pb::Service out;
   if (grpc::Status s = Unary(c, 120, &pb::Services::Stub::CreateService, req, &out); !s.ok())
@@ -415,30 +452,7 @@ std::string UpdateFromFlags(const Args& a, const pb::Service& current,
       mask->add_paths(field + "order");
     }
   }
-  if (a.Has("--no-healthcheck")) {
-    mask->add_paths("healthcheck");  // spec has none: cleared
-  } else {
-    pb::Healthcheck* h = spec->mutable_healthcheck();
-    if (a.Has("--health-cmd")) {
-      h->add_test("CMD-SHELL");
-      h->add_test(a.Get("--health-cmd"));
-      mask->add_paths("healthcheck.test");
-    }
-    uint32_t ms = 0;
-    for (const auto& [flag, sub] : {std::pair{"--health-interval", "interval_ms"},
-                                    std::pair{"--health-timeout", "timeout_ms"}}) {
-      if (!a.Has(flag)) continue;
-      if (!ParseDurationMs(a.Get(flag), &ms)) return absl::StrCat(flag, " takes a duration");
-      sub == std::string("interval_ms") ? h->set_interval_ms(ms) : h->set_timeout_ms(ms);
-      mask->add_paths(absl::StrCat("healthcheck.", sub));
-    }
-    if (a.Has("--health-retries")) {
-      if (!absl::SimpleAtoi(a.Get("--health-retries"), &ms))
-        return "--health-retries takes a number";
-      h->set_retries(ms);
-      mask->add_paths("healthcheck.retries");
-    }
-  }
+  if (std::string bad = HealthFromFlags(a, spec, mask); !bad.empty()) return bad;
   req->set_request_id(a.Get("--request-id"));
   return "";
 }
@@ -533,10 +547,11 @@ std::vector<Command> ServiceCommands() {
        "[--pull always|missing|never] [--entrypoint CMD] [-e "
        "K=V] [--secret NAME|source=NAME,target=FILE] [--constraint C] [--cap-add CAP] "
        "[--limit-cpu N] [--limit-memory SIZE] "
-       "[--update-parallelism N] [--update-delay D] [--update-failure-action A] [--request-id ID] "
-       "[-d] IMAGE [COMMAND...]",
+       "[--update-parallelism N] [--update-delay D] [--update-failure-action A] "
+       "[--health-cmd CMD] [--health-interval D] [--health-timeout D] [--health-retries N] "
+       "[--no-healthcheck] [--request-id ID] [-d] IMAGE [COMMAND...]",
        "Create a service and follow it until it converges",
-       {"-d", "--detach"},
+       {"-d", "--detach", "--no-healthcheck"},
        ServiceCreate,
        /*interspersed=*/false},
       {"service",

@@ -48,8 +48,8 @@ struct ClusterOptions {
   // start from /proc/net/ip_vs; tests set it.
   bool ipvs = false;
   std::string edge_image = "musketeer/edge:1";
-  absl::Duration poll_interval = absl::Milliseconds(200);  // what the docker CLI polls at
-  absl::Duration stable_for = absl::Seconds(1);            // converged state must hold this long
+  absl::Duration poll_interval = absl::Milliseconds(100);  // progress: 3 manager reads each
+  absl::Duration stable_for = absl::Milliseconds(500);     // converged state must hold this long
   int probe_requests = 12;  // /ping requests per node after convergence
   // How long the probe keeps asking a node until every replica answered there.
   absl::Duration probe_patience = absl::Seconds(10);

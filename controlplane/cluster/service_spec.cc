@@ -161,7 +161,8 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
     file.gid = "0";
     file.mode = 0444;
   }
-  if (spec.has_healthcheck() && spec.healthcheck().test_size() > 0) {
+  // No test with timings: the image's test runs with them (docker merges the two).
+  if (spec.has_healthcheck()) {
     engine::HealthConfig& h = container.healthcheck.emplace();
     h.test.assign(spec.healthcheck().test().begin(), spec.healthcheck().test().end());
     h.interval = absl::Milliseconds(spec.healthcheck().interval_ms());

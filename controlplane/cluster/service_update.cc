@@ -133,7 +133,7 @@ void ReadBackSpecFields(const engine::ServiceSpec& spec, pb::ServiceSpec* s) {
     for (const auto& x : task.placement->constraints) s->add_constraints(x);
   if (spec.update_config) *s->mutable_update_policy() = FromPolicy(*spec.update_config);
   if (spec.rollback_config) *s->mutable_rollback_policy() = FromPolicy(*spec.rollback_config);
-  if (c.healthcheck && !c.healthcheck->test.empty()) {
+  if (c.healthcheck) {
     pb::Healthcheck& h = *s->mutable_healthcheck();
     for (const auto& x : c.healthcheck->test) h.add_test(x);
     h.set_interval_ms(absl::ToInt64Milliseconds(c.healthcheck->interval));

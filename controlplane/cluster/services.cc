@@ -666,7 +666,11 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
                                         " of ", desired, " running"));
       return progress;
     }
-    absl::SleepFor(options_.poll_interval);
+    // Only the stability window left: look again when it ends, not at the next poll.
+    absl::Duration wait = options_.poll_interval;
+    if (running >= desired && !updating && stable_since != absl::InfiniteFuture())
+      wait = std::clamp(stable_since + stable_for - now, absl::Milliseconds(10), wait);
+    absl::SleepFor(wait);
   }
 }
 

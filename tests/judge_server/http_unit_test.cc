@@ -8,11 +8,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <future>
 #include <stdexcept>
+#include <thread>
 
 #include "judge_server/healthcheck.h"
 #include "judge_server/http_server.h"
 #include "judge_server/judge_service.h"
+#include "judge_server/watchdog.h"
 
 namespace judge {
 namespace {
@@ -126,6 +129,66 @@ TEST(RunIoContextTest, AThrowingHandlerIsLoggedAndTheLoopGoesOn) {
   boost::asio::post(io, [&] { ++ran; });
   RunIoContext(io);
   EXPECT_EQ(ran, 3);
+}
+
+// The image's liveness check: a running event loop is never reported, a stuck one is, once.
+TEST(WatchdogTest, ReportsOnlyTheContextThatStopsRunningHandlers) {
+  boost::asio::io_context alive, stuck;
+  auto alive_guard = boost::asio::make_work_guard(alive);
+  auto stuck_guard = boost::asio::make_work_guard(stuck);
+  std::thread alive_thread([&] { alive.run(); });
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread stuck_thread([&] { stuck.run(); });
+  boost::asio::post(stuck, [released] { released.wait(); });  // a handler that never returns
+  std::promise<std::pair<size_t, Watchdog::Clock::duration>> reported;
+  auto report = reported.get_future();
+  std::atomic<int> calls{0};
+  {
+    Watchdog dog({&alive, &stuck}, std::chrono::milliseconds(300),
+                 [&](size_t i, Watchdog::Clock::duration silent) {
+                   if (calls++ == 0) reported.set_value({i, silent});
+                 },
+                 std::chrono::milliseconds(50));
+    ASSERT_EQ(report.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    auto [index, silent] = report.get();
+    EXPECT_EQ(index, 1u);
+    EXPECT_GE(silent, std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(calls.load(), 1);
+  release.set_value();
+  alive_guard.reset();
+  stuck_guard.reset();
+  alive.stop();
+  stuck.stop();
+  alive_thread.join();
+  stuck_thread.join();
+}
+
+TEST(WatchdogTest, BusyButRunningLoopsAreNotStalls) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  std::thread t([&] { io.run(); });
+  std::atomic<bool> stop{false};
+  // A steady stream of 20 ms handlers: slow, but each posted beat still gets its turn.
+  std::function<void()> busy = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!stop) boost::asio::post(io, busy);
+  };
+  boost::asio::post(io, busy);
+  std::atomic<int> calls{0};
+  {
+    Watchdog dog({&io}, std::chrono::milliseconds(500),
+                 [&](size_t, Watchdog::Clock::duration) { ++calls; },
+                 std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  }
+  EXPECT_EQ(calls.load(), 0);
+  stop = true;
+  guard.reset();
+  io.stop();
+  t.join();
 }
 
 TEST(HealthcheckTest, ProbesLoopbackForWildcardAddresses) {
