@@ -67,7 +67,10 @@ std::shared_ptr<const ViewSnapshot> LiveView::Read() {
   auto fresh = [&]() -> bool {
     if (current_ == nullptr || current_->covers_writes < writes) return false;
     // Without the refresh thread, reaching the resync age makes a snapshot stale.
-    return absl::Now() - current_->taken < (started_ ? options_.max_age : options_.resync);
+    // A refreshed view is replaced every resync: only one older than two of those (and
+    // than max_age) means the refresh thread is stuck.
+    const absl::Duration limit = std::max(options_.max_age, 2 * options_.resync);
+    return absl::Now() - current_->taken < (started_ ? limit : options_.resync);
   };
   if (fresh()) return current_;
   if (started_) {

@@ -52,7 +52,8 @@ struct LiveViewOptions {
   absl::Duration settle = absl::Milliseconds(250);
   absl::Duration stream_retry = absl::Seconds(1);
   absl::Duration read_wait = absl::Seconds(2);
-  // Older than this (the refresh thread is stuck on an engine), a snapshot is not served.
+  // Older than this and than two resyncs (the refresh thread is stuck on an engine), a
+  // snapshot is not served.
   absl::Duration max_age = absl::Seconds(5);
 };
 

@@ -707,7 +707,7 @@ pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting&
           p.set_error(std::string(body.status().message()));
         }
         if (hosts.size() >= std::max<uint32_t>(expected, 1) || absl::Now() >= until) break;
-        // A round without every replica: the proxy re-resolves each second; wait a little.
+        // A round without every replica: the proxy re-resolves every 200 ms; wait a little.
         if (!body.ok() || n % round == 0) absl::SleepFor(absl::Milliseconds(100));
       }
       if (p.answered()) p.clear_error();
@@ -715,7 +715,7 @@ pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting&
         p.set_warming_up(true);
         p.set_error(absl::StrCat(hosts.size(), " of ", expected,
                                  " replicas answered here so far: still warming up (the edge "
-                                 "proxy re-resolves the tasks every second)"));
+                                 "proxy re-resolves the tasks every 200 ms; ask again shortly)"));
       }
       for (const auto& h : hosts) p.add_hostnames(h);
     });

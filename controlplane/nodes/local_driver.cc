@@ -27,29 +27,6 @@ namespace bp = boost::process;
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-const char* NodeStateName(NodeState s) {
-  switch (s) {
-    case NodeState::kRunning:
-      return "running";
-    case NodeState::kStopped:
-      return "stopped";
-    case NodeState::kUnreachable:
-      return "unreachable";
-  }
-  return "unknown";
-}
-
-absl::Status ValidateNodeName(const std::string& name) {
-  static const std::regex kName("[a-z]([a-z0-9-]{0,28}[a-z0-9])?");
-  if (!std::regex_match(name, kName)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node name '", name,
-                     "' is invalid: use 1-30 characters of a-z, 0-9 and '-', starting with a "
-                     "letter and not ending with '-' (e.g. manager1)"));
-  }
-  return absl::OkStatus();
-}
-
 namespace {
 
 // Boost.Process pipes are inherited across fork: a dockerd forked while another thread

@@ -102,6 +102,12 @@ class NodeDriver {
 // starting with a letter, not ending with '-'.
 absl::Status ValidateNodeName(const std::string& name);
 
+// The nodes of a driver that keeps one directory per node under `dir`: `load(name)` for
+// every entry, all at once (each pings its engine with its own timeout, so one dead host
+// does not hold up the others), sorted by name; entries that fail to load are left out.
+std::vector<Node> InspectEach(const std::string& dir,
+                              const std::function<absl::StatusOr<Node>(const std::string&)>& load);
+
 }  // namespace musketeer::nodes
 
 #endif  // CONTROLPLANE_NODES_NODE_DRIVER_H_

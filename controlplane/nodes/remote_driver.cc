@@ -142,22 +142,7 @@ absl::StatusOr<Node> RemoteDriver::Inspect(const std::string& name) {
 }
 
 std::vector<Node> RemoteDriver::List() {
-  // Each engine is pinged with its own 2 s timeout, all at once: one dead host does not
-  // hold up the listing of the others.
-  std::vector<std::future<absl::StatusOr<Node>>> pending;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    pending.push_back(
-        std::async(std::launch::async,
-                   [this, name = entry.path().filename().string()] { return Load(name); }));
-  }
-  std::vector<Node> nodes;
-  for (auto& f : pending) {
-    if (auto n = f.get(); n.ok()) nodes.push_back(*n);
-  }
-  std::sort(nodes.begin(), nodes.end(),
-            [](const Node& a, const Node& b) { return a.name < b.name; });
-  return nodes;
+  return InspectEach(dir_, [this](const std::string& name) { return Load(name); });
 }
 
 }  // namespace musketeer::nodes

@@ -692,21 +692,7 @@ absl::StatusOr<Node> SshDriver::Inspect(const std::string& name) {
 }
 
 std::vector<Node> SshDriver::List() {
-  // Every engine is pinged at once, each with its own 2 s timeout.
-  std::vector<std::future<absl::StatusOr<Node>>> pending;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    pending.push_back(
-        std::async(std::launch::async,
-                   [this, name = entry.path().filename().string()] { return Inspect(name); }));
-  }
-  std::vector<Node> nodes;
-  for (auto& f : pending) {
-    if (auto n = f.get(); n.ok()) nodes.push_back(*n);
-  }
-  std::sort(nodes.begin(), nodes.end(),
-            [](const Node& a, const Node& b) { return a.name < b.name; });
-  return nodes;
+  return InspectEach(dir_, [this](const std::string& name) { return Inspect(name); });
 }
 
 absl::Status SshDriver::Start(const std::string& name) {

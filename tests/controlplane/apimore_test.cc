@@ -18,7 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "musketeer/v1/musketeer.grpc.pb.h"
-#include "tests/controlplane/fake_node_driver.h"
+#include "tests/controlplane/fake_cluster.h"
 
 namespace musketeer::cluster {
 namespace {
@@ -34,44 +34,8 @@ class ApiMoreTest : public ::testing::Test {
     fs::create_directories(dir_);
     store_ = std::move(*state::StateStore::Open(dir_ + "/state.db"));
     swarm_ = std::make_shared<engine::FakeSwarm>();
-    ClusterOptions options;
-    options.ipvs = false;
-    options.poll_interval = absl::Milliseconds(1);
-    options.stable_for = absl::ZeroDuration();
-    options.probe_requests = 3;
-    options.probe_patience = absl::Milliseconds(50);
-    auto swarm = swarm_;
-    cluster_ = std::make_unique<Cluster>(
-        std::map<std::string, nodes::NodeDriver*>{{"local", &driver_}},
-        [swarm](const nodes::Node& n) {
-          return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip);
-        },
-        *store_,
-        [](const std::string&, uint16_t) -> absl::StatusOr<std::string> {
-          return std::string("{\"hostname\":\"replica\"}");
-        },
-        options);
-    // The tutorial's cluster: manager1, worker1, worker2, network swarm_test, images.
-    for (const char* n : {"manager1", "worker1", "worker2"}) {
-      pb::CreateNodeRequest req;
-      req.set_name(n);
-      ASSERT_TRUE(cluster_->CreateNode(req).ok());
-    }
-    pb::InitSwarmRequest init;
-    init.set_node("manager1");
-    ASSERT_TRUE(cluster_->InitSwarm(init).ok());
-    for (const char* n : {"worker1", "worker2"}) {
-      pb::JoinSwarmRequest join;
-      join.set_node(n);
-      ASSERT_TRUE(cluster_->JoinSwarm(join).ok());
-    }
-    pb::CreateNetworkRequest net;
-    net.set_name("swarm_test");
-    ASSERT_TRUE(cluster_->CreateNetwork(net).ok());
-    for (const char* n : {"manager1", "worker1", "worker2"}) {
-      swarm_->AddImage(n, "musketeer/edge:1");
-      swarm_->AddImage(n, "judge_server:1.0");
-    }
+    cluster_ = musketeer::testing::NewFakeCluster(driver_, swarm_, *store_, musketeer::testing::FastOptions());
+    ASSERT_TRUE(musketeer::testing::MakeTutorialCluster(*cluster_, *swarm_).ok());
   }
   void TearDown() override {
     if (server_) server_->Shutdown();

@@ -12,6 +12,7 @@
 #include "controlplane/engine/fake_docker_engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/controlplane/fake_cluster.h"
 
 namespace musketeer::cluster {
 namespace {
@@ -78,22 +79,14 @@ class ClusterTest : public ::testing::Test {
     fs::create_directories(dir_);
     store_ = std::move(*state::StateStore::Open(dir_ + "/state.db"));
     swarm_ = std::make_shared<engine::FakeSwarm>();
-    ClusterOptions options;
+    ClusterOptions options = musketeer::testing::FastOptions();
     options.ipvs = ipvs;
-    options.poll_interval = absl::Milliseconds(1);
-    options.stable_for = absl::ZeroDuration();
-    options.probe_requests = 3;
     options.probe_patience = probe_patience_;
     options.live_view = live_view_;
     options.view_background = view_background_;
     options.view = view_options_;
-    auto swarm = swarm_;
-    cluster_ = std::make_unique<Cluster>(
-        std::map<std::string, nodes::NodeDriver*>{{"local", &driver_}},
-        [swarm](const nodes::Node& n) {
-          return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip);
-        },
-        *store_,
+    cluster_ = musketeer::testing::NewFakeCluster(
+        driver_, swarm_, *store_, options,
         // The edge answers from the three replicas in turn, per node (probes run in parallel).
         [this](const std::string& ip, uint16_t port) -> absl::StatusOr<std::string> {
           std::lock_guard lock(probe_mu_);
@@ -101,8 +94,7 @@ class ClusterTest : public ::testing::Test {
           const int n = probes_[address]++;
           if (answer_) return answer_(address, n);
           return absl::StrCat("{\"hostname\":\"replica", n % 3, "\"}");
-        },
-        options);
+        });
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -113,26 +105,9 @@ class ClusterTest : public ::testing::Test {
       ASSERT_TRUE(cluster_->CreateNode(req).ok()) << n;
     }
   }
-  // The tutorial's cluster: manager1, worker1, worker2 in one swarm, network swarm_test.
-  void Tutorial() {
-    CreateNodes({"manager1", "worker1", "worker2"});
-    pb::InitSwarmRequest init;
-    init.set_node("manager1");
-    ASSERT_TRUE(cluster_->InitSwarm(init).ok());
-    for (const char* n : {"worker1", "worker2"}) {
-      pb::JoinSwarmRequest join;
-      join.set_node(n);
-      ASSERT_TRUE(cluster_->JoinSwarm(join).ok());
-    }
-    pb::CreateNetworkRequest net;
-    net.set_name("swarm_test");
-    ASSERT_TRUE(cluster_->CreateNetwork(net).ok());
-    // As the demo leaves them: the edge and judge images built and distributed.
-    for (const char* n : {"manager1", "worker1", "worker2"}) {
-      swarm_->AddImage(n, "musketeer/edge:1");
-      swarm_->AddImage(n, "judge_server:1.0");
-    }
-  }
+  // The tutorial's cluster: manager1, worker1, worker2 in one swarm, network swarm_test, the
+  // edge and judge images built and distributed (as the demo leaves them).
+  void Tutorial() { ASSERT_TRUE(musketeer::testing::MakeTutorialCluster(*cluster_, *swarm_).ok()); }
   pb::CreateServiceRequest JudgeService(int replicas) {
     pb::CreateServiceRequest req;
     auto* s = req.mutable_spec();
@@ -918,6 +893,26 @@ TEST_F(ClusterTest, WithoutEventsAViewIsReadAgainOnceOlderThanItsResync) {
   EXPECT_EQ(cluster_->GetNode("worker2")->swarm_status(), "ready");
   swarm_->SetNodeDown("worker2", true);  // no stream follows the events in this test
   EXPECT_TRUE(Eventually([&] { return cluster_->GetNode("worker2")->swarm_status() == "down"; }));
+}
+
+// --view-resync 10s once made every read wait: a snapshot older than max_age (5 s) counted as
+// a stuck refresh, though the next was simply not due yet.
+TEST_F(ClusterTest, AViewRefreshedLessOftenThanItsMaxAgeIsStillServed) {
+  live_view_ = true;
+  view_background_ = true;
+  view_options_.resync = absl::Hours(1);
+  view_options_.max_age = absl::Milliseconds(1);
+  view_options_.read_wait = absl::Milliseconds(1);  // a refused snapshot: straight to engines
+  view_options_.debounce = absl::Milliseconds(1);
+  view_options_.settle = absl::Milliseconds(10);
+  Make(/*ipvs=*/false);
+  Tutorial();
+  absl::SleepFor(absl::Milliseconds(300));  // the refreshes the setup's writes caused are over
+  ASSERT_TRUE(cluster_->ListNodes().ok());
+  const size_t engine_reads = CallCount("ListNodes");
+  absl::SleepFor(absl::Milliseconds(20));  // the snapshot is now older than max_age
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(cluster_->ListNodes().ok());
+  EXPECT_EQ(CallCount("ListNodes"), engine_reads) << "served from the view";
 }
 
 // ---------------------------------------------------------------- issue 12: wrong today

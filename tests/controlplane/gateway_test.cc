@@ -22,7 +22,7 @@
 #include "controlplane/server/watch_api.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/controlplane/fake_node_driver.h"
+#include "tests/controlplane/fake_cluster.h"
 
 namespace musketeer::gateway {
 namespace {
@@ -46,27 +46,11 @@ class GatewayTest : public ::testing::Test {
     admin_ = *store_->CreateToken("root", state::Role::kAdmin);
     operator_ = *store_->CreateToken("deployer", state::Role::kOperator);
     viewer_ = *store_->CreateToken("watcher", state::Role::kViewer);
-    auto swarm = std::make_shared<engine::FakeSwarm>();
-    swarm_ = swarm;
-    cluster::ClusterOptions options;
-    options.poll_interval = absl::Milliseconds(1);
-    options.stable_for = absl::ZeroDuration();
+    swarm_ = std::make_shared<engine::FakeSwarm>();
+    auto options = musketeer::testing::FastViewOptions();
     options.probe_requests = 1;
     options.probe_patience = absl::Milliseconds(1);
-    options.live_view = true;
-    options.view.resync = absl::Milliseconds(100);
-    options.view.debounce = absl::Milliseconds(1);
-    options.view.settle = absl::Milliseconds(10);
-    cluster_ = std::make_unique<cluster::Cluster>(
-        std::map<std::string, nodes::NodeDriver*>{{"local", &driver_}},
-        [swarm](const nodes::Node& n) {
-          return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip);
-        },
-        *store_,
-        [](const std::string&, uint16_t) -> absl::StatusOr<std::string> {
-          return std::string("{\"hostname\":\"r\"}");
-        },
-        options);
+    cluster_ = musketeer::testing::NewFakeCluster(driver_, swarm_, *store_, options);
     services_ = server::NewApiServices(*cluster_, *store_);
     for (auto& s : server::NewWatchServices(*cluster_, *store_)) services_.push_back(std::move(s));
     grpc::ServerBuilder builder;  // no port: the gateway calls it in process only

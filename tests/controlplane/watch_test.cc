@@ -10,7 +10,7 @@
 #include "controlplane/cluster/watch_log.h"
 #include "controlplane/engine/fake_docker_engine.h"
 #include "gtest/gtest.h"
-#include "tests/controlplane/fake_node_driver.h"
+#include "tests/controlplane/fake_cluster.h"
 
 namespace musketeer::cluster {
 namespace {
@@ -88,40 +88,13 @@ class ClusterWatchTest : public ::testing::Test {
     fs::create_directories(dir_);
     store_ = std::move(*state::StateStore::Open(dir_ + "/state.db"));
     swarm_ = std::make_shared<engine::FakeSwarm>();
-    ClusterOptions options;
-    options.poll_interval = absl::Milliseconds(1);
-    options.stable_for = absl::ZeroDuration();
+    auto options = musketeer::testing::FastViewOptions(absl::Milliseconds(50));
     options.probe_requests = 1;
     options.probe_patience = absl::Milliseconds(1);
-    options.live_view = true;
-    options.view.resync = absl::Milliseconds(50);
-    options.view.debounce = absl::Milliseconds(1);
-    options.view.settle = absl::Milliseconds(10);
-    auto swarm = swarm_;
-    cluster_ = std::make_unique<Cluster>(
-        std::map<std::string, nodes::NodeDriver*>{{"local", &driver_}},
-        [swarm](const nodes::Node& n) {
-          return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip);
-        },
-        *store_,
-        [](const std::string&, uint16_t) -> absl::StatusOr<std::string> {
-          return std::string("{\"hostname\":\"r\"}");
-        },
-        options);
-    for (const char* n : {"manager1", "worker1", "worker2"}) {
-      pb::CreateNodeRequest req;
-      req.set_name(n);
-      ASSERT_TRUE(cluster_->CreateNode(req).ok());
-      swarm_->AddImage(n, "judge_server:1.0");
-    }
-    pb::InitSwarmRequest init;
-    init.set_node("manager1");
-    ASSERT_TRUE(cluster_->InitSwarm(init).ok());
-    for (const char* n : {"worker1", "worker2"}) {
-      pb::JoinSwarmRequest join;
-      join.set_node(n);
-      ASSERT_TRUE(cluster_->JoinSwarm(join).ok());
-    }
+    cluster_ = musketeer::testing::NewFakeCluster(driver_, swarm_, *store_, options);
+    ASSERT_TRUE(musketeer::testing::MakeTutorialCluster(*cluster_, *swarm_, {"judge_server:1.0"},
+                                                        /*network=*/false)
+                    .ok());
   }
   void TearDown() override {
     StopWatch();

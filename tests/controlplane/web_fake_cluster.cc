@@ -16,7 +16,7 @@
 #include "controlplane/pki/pki.h"
 #include "controlplane/server/api.h"
 #include "controlplane/server/watch_api.h"
-#include "tests/controlplane/fake_node_driver.h"
+#include "tests/controlplane/fake_cluster.h"
 
 using namespace musketeer;
 namespace pb = ::musketeer::v1;
@@ -45,42 +45,17 @@ int main(int argc, char** argv) {
 
   auto swarm = std::make_shared<engine::FakeSwarm>();
   testing::InstantNodeDriver driver;
-  cluster::ClusterOptions options;
+  cluster::ClusterOptions options = testing::FastViewOptions(absl::Milliseconds(500));
   options.poll_interval = absl::Milliseconds(20);
-  options.stable_for = absl::ZeroDuration();
-  options.probe_requests = 3;
   options.probe_patience = absl::Milliseconds(100);
-  options.live_view = true;
-  options.view.resync = absl::Milliseconds(500);
   std::atomic<int> probes{0};
-  cluster::Cluster cluster(
-      {{"local", &driver}},
-      [swarm](const nodes::Node& n) {
-        return std::make_unique<engine::FakeDockerEngine>(swarm, n.name, n.ip);
-      },
-      **store,
+  auto owned = testing::NewFakeCluster(
+      driver, swarm, **store, options,
       [&probes](const std::string&, uint16_t) -> absl::StatusOr<std::string> {
         return absl::StrCat("{\"hostname\":\"replica", probes++ % 3, "\"}");
-      },
-      options);
-  for (const char* n : {"manager1", "worker1", "worker2"}) {
-    pb::CreateNodeRequest req;
-    req.set_name(n);
-    if (auto s = cluster.CreateNode(req); !s.ok()) return Fail("node", s.status());
-    swarm->AddImage(n, "judge_server:1.0");
-    swarm->AddImage(n, "musketeer/edge:1");
-  }
-  pb::InitSwarmRequest init;
-  init.set_node("manager1");
-  if (auto s = cluster.InitSwarm(init); !s.ok()) return Fail("swarm init", s.status());
-  for (const char* n : {"worker1", "worker2"}) {
-    pb::JoinSwarmRequest join;
-    join.set_node(n);
-    if (auto s = cluster.JoinSwarm(join); !s.ok()) return Fail("swarm join", s.status());
-  }
-  pb::CreateNetworkRequest net;
-  net.set_name("swarm_test");
-  if (auto s = cluster.CreateNetwork(net); !s.ok()) return Fail("network", s.status());
+      });
+  cluster::Cluster& cluster = *owned;
+  if (auto s = testing::MakeTutorialCluster(cluster, *swarm); !s.ok()) return Fail("cluster", s);
   pb::CreateServiceRequest svc;
   svc.mutable_spec()->set_name("judge_swarm");
   svc.mutable_spec()->set_image("judge_server:1.0");
