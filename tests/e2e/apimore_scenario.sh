@@ -21,6 +21,25 @@ node=$($M --format json service ps --filter desired-state=running judge_swarm | 
 nano=$(eval "$($M node env "$node")"; docker inspect --format '{{.HostConfig.NanoCpus}}' "$cid" 2>&1)
 [ "$nano" = 500000000 ] && ok "a running task has the 0.5 CPU limit" || bad "task limit: $nano"
 
+# Docker's health flags (the image has no HEALTHCHECK: who wants one adds the binary's probe).
+check "service update --health-cmd (the binary's own probe) --health-interval 1s converges" \
+  $M service update --health-cmd "/usr/local/bin/judge_server --healthcheck" --health-interval 1s judge_swarm
+got=$(field 'd["spec"]["healthcheck"]["test"], d["spec"]["healthcheck"]["interval_ms"]')
+[ "$got" = "['CMD-SHELL', '/usr/local/bin/judge_server --healthcheck'] 1000" ] && ok "the healthcheck reads back" || bad "healthcheck read back: $got"
+task_health() {
+  local cid node
+  cid=$($M --format json service ps --filter desired-state=running judge_swarm | python3 -c 'import json,sys; print([t for t in json.load(sys.stdin)["tasks"] if t["state"] == "running"][0]["container_id"])')
+  node=$($M --format json service ps --filter desired-state=running judge_swarm | python3 -c 'import json,sys; print([t for t in json.load(sys.stdin)["tasks"] if t["state"] == "running"][0]["node"])')
+  (eval "$($M node env "$node")"; docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$cid" 2>&1)
+}
+got=$(task_health)
+[ "$got" = healthy ] && ok "a running task passed its probe (the swarm waits for it)" || bad "task health: $got"
+check "service update --no-healthcheck converges" $M service update --no-healthcheck judge_swarm
+got=$(field 'd["spec"]["healthcheck"]["test"]')
+[ "$got" = "['NONE']" ] && ok "--no-healthcheck is test NONE, as docker's" || bad "after --no-healthcheck: $got"
+got=$(task_health)
+[ "$got" = none ] && ok "running tasks have no healthcheck" || bad "task health after --no-healthcheck: $got"
+
 # Optimistic concurrency: an update naming an old version is refused, nothing changes.
 v=$(field 'd["version"]')
 out=$($M service update --version $((v - 1)) --label-add stale=1 judge_swarm 2>&1); rc=$?
