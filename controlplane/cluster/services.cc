@@ -669,7 +669,7 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
     // Only the stability window left: look again when it ends, not at the next poll.
     absl::Duration wait = options_.poll_interval;
     if (running >= desired && !updating && stable_since != absl::InfiniteFuture())
-      wait = std::clamp(stable_since + stable_for - now, absl::Milliseconds(10), wait);
+      wait = std::min(wait, std::max(stable_since + stable_for - now, absl::Milliseconds(1)));
     absl::SleepFor(wait);
   }
 }

@@ -45,7 +45,9 @@ int main(int argc, char** argv) {
 
   auto swarm = std::make_shared<engine::FakeSwarm>();
   testing::InstantNodeDriver driver;
-  cluster::ClusterOptions options = testing::FastViewOptions(absl::Milliseconds(500));
+  cluster::ClusterOptions options = testing::FastOptions();
+  options.live_view = true;  // refreshed as musketeerd's, but every 500 ms
+  options.view.resync = absl::Milliseconds(500);
   options.poll_interval = absl::Milliseconds(20);
   options.probe_patience = absl::Milliseconds(100);
   std::atomic<int> probes{0};

@@ -38,6 +38,22 @@ async function snap(page, name) {
 async function until(page, fn, arg, ms = 90000) {
   try { await page.waitForFunction(fn, { timeout: ms, polling: 200 }, arg); return true; } catch (e) { return false; }
 }
+// Clicks `selector` inside the page, in one step: the page re-renders its lists whenever the
+// cluster changes, and puppeteer's click (find, scroll, then click) can lose the element in
+// between ("Node is detached from document"). Waits for it to exist first.
+async function press(page, selector) {
+  await page.waitForSelector(selector, { timeout: 30000 });
+  await page.evaluate((sel) => document.querySelector(sel).click(), selector);
+}
+// Types the replicas and presses scale in one step, for the same reason.
+async function scaleTo(page, svc, replicas) {
+  const row = `tr[data-service="${svc}"]`;
+  await page.waitForSelector(`${row} button.scale`, { timeout: 30000 });
+  await page.evaluate((r, n) => {
+    document.querySelector(`${r} input.replicas`).value = String(n);
+    document.querySelector(`${r} button.scale`).click();
+  }, row, replicas);
+}
 const runningTasks = (svc) => document.querySelectorAll(`.task[data-service="${svc}"][data-state="running"]`).length;
 
 async function openAs(token, context) {
@@ -66,8 +82,7 @@ try {
   await page.evaluate(() => { window.notReloaded = true; });
 
   // 2. Scale to 5: five running tasks appear without a reload.
-  await page.$eval(`tr[data-service="${service}"] input.replicas`, (e) => { e.value = '5'; });
-  await page.click(`tr[data-service="${service}"] button.scale`);
+  await scaleTo(page, service, 5);
   const five = await until(page, (svc) => document.querySelectorAll(`.task[data-service="${svc}"][data-state="running"]`).length === 5, service);
   await snap(page, 'scaled-to-5');
   check(five && await page.evaluate(() => window.notReloaded === true), 'scaled to 5: 5 running tasks shown without reload',
@@ -75,7 +90,7 @@ try {
 
   // 3. Drain a node: its tasks move to the others.
   const before = await page.evaluate((n, svc) => document.querySelectorAll(`[data-node="${n}"] .task[data-service="${svc}"]`).length, drainNode, service);
-  await page.click(`[data-node="${drainNode}"] button.drain`);
+  await press(page, `[data-node="${drainNode}"] button.drain`);
   const moved = await until(page, ([n, svc]) =>
     document.querySelector(`[data-node="${n}"] [data-field=availability]`)?.textContent === 'drain' &&
     document.querySelectorAll(`[data-node="${n}"] .task[data-service="${svc}"]`).length === 0 &&
@@ -83,10 +98,9 @@ try {
   await snap(page, 'drained');
   check(moved && before > 0, `drained ${drainNode}: its ${before} task(s) moved, 5 still running`);
   // Put things back: active again, 3 replicas (the call waits for convergence).
-  await page.click(`[data-node="${drainNode}"] button.activate`);
+  await press(page, `[data-node="${drainNode}"] button.activate`);
   await until(page, (n) => document.querySelector(`[data-node="${n}"] [data-field=availability]`)?.textContent === 'active', drainNode, 30000);
-  await page.$eval(`tr[data-service="${service}"] input.replicas`, (e) => { e.value = '3'; });
-  await page.click(`tr[data-service="${service}"] button.scale`);
+  await scaleTo(page, service, 3);
   const back = await until(page, ([svc, n]) => document.querySelector('#status').textContent === `scale ${svc} to 3: done` &&
     document.querySelectorAll(`.task[data-service="${svc}"][data-state="running"]`).length === 3 &&
     // A global edge proxy (no IPVS here) left the drained node too: it is back.
