@@ -161,10 +161,13 @@ int ServiceCreate(const Args& a, const Connection& c) {
     spec->add_entrypoint(std::string(part));
   spec->set_mode(a.Get("--mode", "replicated"));
   spec->set_pull(a.Get("--pull"));  // the server names a bad policy
-  unsigned replicas = 1;
-  if (a.Has("--replicas") && !absl::SimpleAtoi(a.Get("--replicas"), &replicas))
-    return UsageError("--replicas takes a number");
-  spec->set_replicas(replicas);
+  // Only when given: the server refuses a count for a global service, as docker does.
+  if (a.Has("--replicas")) {
+    unsigned replicas = 0;
+    if (!absl::SimpleAtoi(a.Get("--replicas"), &replicas))
+      return UsageError("--replicas takes a number");
+    spec->set_replicas(replicas);
+  }
   for (const auto& p : a.All("-p"))
     if (!ParsePort(p, spec->add_ports()))
       return UsageError("-p takes PUBLISHED:TARGET, e.g. 8090:8090");
@@ -213,11 +216,12 @@ int ServiceCreate(const Args& a, const Connection& c) {
     spec->mutable_resources()->set_memory_bytes(memory);
   }
   auto* up = spec->mutable_update_policy();
-  unsigned parallelism = 0;
-  if (a.Has("--update-parallelism") &&
-      !absl::SimpleAtoi(a.Get("--update-parallelism"), &parallelism))
-    return UsageError("--update-parallelism takes a number");
-  up->set_parallelism(parallelism);
+  if (a.Has("--update-parallelism")) {  // 0: all at once, as docker's
+    unsigned parallelism = 0;
+    if (!absl::SimpleAtoi(a.Get("--update-parallelism"), &parallelism))
+      return UsageError("--update-parallelism takes a number");
+    up->set_parallelism(parallelism);
+  }
   uint32_t ms = 0;
   if (a.Has("--update-delay")) {
     if (!ParseDurationMs(a.Get("--update-delay"), &ms))

@@ -16,7 +16,7 @@ namespace musketeer::cluster {
 namespace {
 engine::UpdateConfig ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
   engine::UpdateConfig c;
-  c.parallelism = p.parallelism() ? p.parallelism() : 1;
+  c.parallelism = p.has_parallelism() ? p.parallelism() : 1;  // 0: all at once, as docker's
   c.delay = absl::Milliseconds(p.delay_ms());
   c.failure_action =
       p.failure_action().empty() ? (rollback ? "pause" : "rollback") : p.failure_action();
@@ -75,6 +75,11 @@ absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
         absl::StrCat("spec.mode: '", Cut(spec.mode()), "' is not replicated or global"));
   }
   if (spec.replicas() > 1000) return absl::InvalidArgumentError("spec.replicas: at most 1000");
+  // As docker refuses --replicas with --mode global: a count it would silently not run.
+  if (spec.mode() == "global" && spec.has_replicas())
+    return absl::InvalidArgumentError(
+        "spec.replicas: a global service runs one task per node; leave replicas unset, or use "
+        "mode replicated");
   for (const auto& p : spec.ports()) {
     if (p.published() == 0 || p.published() > 65535 || p.target() == 0 || p.target() > 65535) {
       return absl::InvalidArgumentError(

@@ -207,6 +207,10 @@ absl::StatusOr<pb::Service> Cluster::UpdateService(const pb::UpdateServiceReques
     want = current->spec();
     if (auto s = ApplyUpdateMask(req.spec(), req.update_mask(), &*want, &changed); !s.ok())
       return s;
+    // A masked replicas the spec leaves unset is reset to the unset value, 1 (not 0: a scale
+    // to zero is said with replicas: 0).
+    if (changed.count("replicas") && !want->has_replicas() && want->mode() != "global")
+      want->set_replicas(1);
     for (const char* f : {"image", "replicas", "pull"}) {
       if (!changed.count(f)) continue;
       if ((f == std::string("image") && req.has_image()) ||

@@ -214,6 +214,34 @@ TEST_F(ApiMoreTest, AMaskCanScaleToZeroAndSetTheImageAndEnvJoinsTheMask) {
   EXPECT_TRUE(swarm_->HasImage("worker2", "judge_server:2.0"));
 }
 
+TEST_F(ApiMoreTest, AMaskedReplicasTheSpecLeavesUnsetIsTheDefaultOneNotZero) {
+  ASSERT_TRUE(CreateJudge().ok());
+  pb::UpdateServiceRequest req;
+  req.mutable_spec()->set_image("judge_server:1.0");
+  *req.mutable_update_mask() = Mask({"replicas"});  // spec.replicas unset: "Unset: 1"
+  auto r = Update(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto got = cluster_->GetService("judge_swarm");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->spec().replicas(), 1u) << "an unset replicas is 1, as at create";
+  // A global service takes no count, at create as at update (docker refuses one too).
+  pb::CreateServiceRequest global;
+  global.mutable_spec()->set_name("everywhere");
+  global.mutable_spec()->set_image("judge_server:1.0");
+  global.mutable_spec()->set_mode("global");
+  global.mutable_spec()->set_replicas(3);
+  auto g = cluster_->CreateService(global, absl::Now() + absl::Seconds(10));
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument) << g.status();
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("spec.replicas"));
+  global.mutable_spec()->clear_replicas();
+  ASSERT_TRUE(cluster_->CreateService(global, absl::Now() + absl::Seconds(10)).ok());
+  pb::UpdateServiceRequest count;
+  count.set_name("everywhere");
+  count.mutable_spec()->set_replicas(2);
+  *count.mutable_update_mask() = Mask({"replicas"});
+  EXPECT_EQ(Update(count).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(ApiMoreTest, BadMasksAreInvalidArgumentsNamingThePath) {
   ASSERT_TRUE(CreateJudge().ok());
   struct Case {

@@ -112,6 +112,31 @@ TEST(ServiceSpecTest, BadSpecsNameTheField) {
   }
 }
 
+TEST(ServiceSpecTest, UpdateParallelismZeroIsAllAtOnceAsDockers) {
+  pb::ServiceSpec s = JudgeSpec();
+  auto unset = cluster::ToEngineSpec(s, false, "");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_EQ(unset->update_config->parallelism, 1u) << "unset: one at a time";
+  s.mutable_update_policy()->set_parallelism(0);
+  auto zero = cluster::ToEngineSpec(s, false, "");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(zero->update_config->parallelism, 0u) << "docker's --update-parallelism 0";
+  auto c =
+      cluster::ParseCompose("services: {a: {image: x, deploy: {update_config: {parallelism: 0}}}}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->services[0].update_policy().has_parallelism());
+}
+
+TEST(ServiceSpecTest, AGlobalServiceTakesNoReplicaCount) {
+  pb::ServiceSpec s = JudgeSpec();
+  s.set_mode("global");
+  auto st = cluster::ValidateServiceSpec(s);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("spec.replicas"), std::string::npos) << st;
+  s.clear_replicas();
+  EXPECT_TRUE(cluster::ValidateServiceSpec(s).ok());
+}
+
 TEST(ImageReferenceTest, AcceptsDockersGrammarAndSplitsTheTag) {
   for (const std::string& ok :
        std::vector<std::string>{"judge_server:1.0", "judge_server", "musketeer/base:bookworm",
