@@ -534,6 +534,8 @@ absl::StatusOr<pb::Network> Cluster::CreateNetwork(const pb::CreateNetworkReques
     }
     return id.status();
   }
+  // The network as a later GetNetwork shows it (creation time, subnet the swarm chose).
+  if (auto made = GetNetwork(*id); made.ok()) return made;
   pb::Network out;
   out.set_name(req.name());
   out.set_id(*id);
@@ -544,27 +546,7 @@ absl::StatusOr<pb::Network> Cluster::CreateNetwork(const pb::CreateNetworkReques
   return out;
 }
 
-absl::StatusOr<std::vector<pb::Network>> Cluster::ListNetworks() {
-  auto m = Manager();
-  if (!m.ok()) return m.status();
-  auto list = m->second->ListNetworks();
-  if (!list.ok()) return list.status();
-  std::vector<pb::Network> out;
-  for (const auto& net : *list) {
-    if (net.scope != "swarm" || net.name == "ingress") continue;
-    pb::Network n;
-    n.set_name(net.name);
-    n.set_id(net.id);
-    n.set_driver(net.driver);
-    n.set_scope("swarm");
-    n.set_attachable(net.attachable);
-    if (!net.ipam.config.empty()) n.set_subnet(net.ipam.config[0].subnet);
-    out.push_back(std::move(n));
-  }
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return a.name() < b.name(); });
-  return out;
-}
+// ListNetworks, GetNetwork: inventory.cc.
 
 absl::Status Cluster::DeleteNetwork(const std::string& name) {
   auto m = Manager();

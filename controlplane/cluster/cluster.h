@@ -292,6 +292,8 @@ struct ComposeFile {
   std::vector<pb::ServiceSpec> services;
   std::vector<pb::CreateNetworkRequest> networks;
   std::map<std::string, std::string> secrets;  // the file's name -> the swarm's (external)
+  // `external: true` networks: the file's name -> the swarm's; used as they are, never made.
+  std::map<std::string, std::string> external_networks;
 };
 absl::StatusOr<ComposeFile> ParseCompose(const std::string& yaml);
 // One message of /services/{id}/logs?timestamps=1&details=1: "TIMESTAMP DETAILS MESSAGE".

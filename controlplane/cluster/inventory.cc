@@ -1,5 +1,6 @@
 // Cluster: reading one network, and removing images (one by name, or pruning the ones nothing
 // needs) without taking away an image a service runs or can roll back to.
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -72,6 +73,20 @@ const ServiceImage* UsedBy(const std::vector<ServiceImage>& uses, const std::str
   return nullptr;
 }
 }  // namespace
+
+absl::StatusOr<std::vector<pb::Network>> Cluster::ListNetworks() {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  auto list = m->second->ListNetworks();
+  if (!list.ok()) return list.status();
+  std::vector<pb::Network> out;
+  // Every field GetNetwork answers: a list and a read of one network agree.
+  for (const auto& net : *list)
+    if (net.scope == "swarm" && net.name != "ingress") out.push_back(NetworkProto(net));
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.name() < b.name(); });
+  return out;
+}
 
 absl::StatusOr<pb::Network> Cluster::GetNetwork(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("name: required (a network's name or ID)");

@@ -2,12 +2,15 @@
 // compose file parser for stacks.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <regex>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "controlplane/cluster/cluster.h"
 
@@ -299,6 +302,75 @@ absl::StatusOr<pb::PortConfig> ParsePort(const YAML::Node& n, const std::string&
   return p;
 }
 
+// Refuses a key this parser does not read: dropping it silently would deploy something other
+// than the file says (a volume, a user, a restart policy ...). `ignored` are the keys docker
+// stack deploy itself ignores; extension keys (x-...) are the file's own.
+absl::Status OnlyKeys(const YAML::Node& n, const std::string& field,
+                      const std::vector<const char*>& known,
+                      const std::vector<const char*>& ignored = {}) {
+  if (!n || !n.IsMap()) return absl::OkStatus();
+  for (const auto& it : n) {
+    const std::string key = it.first.as<std::string>();
+    if (absl::StartsWith(key, "x-")) continue;
+    auto is = [&](const char* k) { return key == k; };
+    if (std::any_of(known.begin(), known.end(), is) ||
+        std::any_of(ignored.begin(), ignored.end(), is))
+      continue;
+    std::vector<std::string> names(known.begin(), known.end());
+    return absl::InvalidArgumentError(
+        absl::StrCat(field.empty() ? "" : field + ".", Cut(key),
+                     ": not supported by musketeer's stack deploy; remove it (supported here: ",
+                     absl::StrJoin(names, ", "), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> SplitShellWords(std::string_view text,
+                                                         const std::string& field) {
+  // As compose splits a string command (POSIX shell quoting, no expansion).
+  std::vector<std::string> out;
+  std::string word;
+  bool in_word = false;
+  char quote = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quote == '\'') {
+      if (c == '\'') {
+        quote = 0;
+      } else {
+        word += c;
+      }
+    } else if (quote == '"') {
+      if (c == '"') {
+        quote = 0;
+      } else if (c == '\\' && i + 1 < text.size() &&
+                 std::string_view("\"\\$`").find(text[i + 1]) != std::string_view::npos) {
+        word += text[++i];
+      } else {
+        word += c;
+      }
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+    } else if (c == '\\' && i + 1 < text.size()) {
+      word += text[++i];
+      in_word = true;
+    } else if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) out.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (quote != 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": '", Cut(text), "' has an unterminated ", std::string(1, quote), " quote"));
+  if (in_word) out.push_back(std::move(word));
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
@@ -319,15 +391,44 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
   }
   ComposeFile out;
   try {
+    if (auto s = OnlyKeys(root, "", {"version", "services", "networks", "secrets"}); !s.ok())
+      return s;
     if (root["networks"] && root["networks"].IsMap()) {
       for (const auto& it : root["networks"]) {
         pb::CreateNetworkRequest n;
         n.set_name(it.first.as<std::string>());
         const YAML::Node& def = it.second;
+        const std::string field = "networks." + n.name();
+        if (auto s = OnlyKeys(def, field, {"driver", "attachable", "ipam", "external", "name"});
+            !s.ok())
+          return s;
+        if (def && def["external"] && def["external"].as<bool>(false)) {
+          // A network made outside the stack: used by its name, neither made nor removed.
+          out.external_networks[n.name()] = def["name"] ? def["name"].as<std::string>() : n.name();
+          continue;
+        }
+        if (def && def["name"])
+          return absl::InvalidArgumentError(
+              field +
+              ".name: only an external network may name itself; the stack's networks "
+              "are STACK_NAME");
         n.set_driver(def && def["driver"] ? def["driver"].as<std::string>() : "overlay");
+        if (n.driver() != "overlay")
+          return absl::InvalidArgumentError(
+              absl::StrCat(field, ".driver: '", Cut(n.driver()),
+                           "' is not supported; swarm networks are overlay"));
         if (def && def["attachable"]) n.set_attachable(def["attachable"].as<bool>());
-        if (def && def["ipam"] && def["ipam"]["config"] && def["ipam"]["config"][0]["subnet"]) {
-          n.set_subnet(def["ipam"]["config"][0]["subnet"].as<std::string>());
+        if (def && def["ipam"]) {
+          if (auto s = OnlyKeys(def["ipam"], field + ".ipam", {"driver", "config"}); !s.ok())
+            return s;
+          const YAML::Node config = def["ipam"]["config"];
+          if (config && (!config.IsSequence() || config.size() > 1))
+            return absl::InvalidArgumentError(
+                field + ".ipam.config: give one entry with a subnet (one subnet per network)");
+          if (config && config.size() == 1) {
+            if (auto s = OnlyKeys(config[0], field + ".ipam.config", {"subnet"}); !s.ok()) return s;
+            if (config[0]["subnet"]) n.set_subnet(config[0]["subnet"].as<std::string>());
+          }
         }
         out.networks.push_back(n);
       }
@@ -338,6 +439,8 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
       for (const auto& it : root["secrets"]) {
         const std::string key = it.first.as<std::string>();
         const YAML::Node& def = it.second;
+        if (auto s = OnlyKeys(def, "secrets." + key, {"external", "name", "file"}); !s.ok())
+          return s;
         if (!def || !def["external"] || !def["external"].as<bool>(false)) {
           return absl::InvalidArgumentError(absl::StrCat(
               "secrets.", Cut(key),
@@ -351,6 +454,12 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
       const std::string name = it.first.as<std::string>();
       const std::string field = "services." + name;
       const YAML::Node& s = it.second;
+      if (auto st = OnlyKeys(s, field,
+                             {"image", "pull_policy", "command", "entrypoint", "environment",
+                              "ports", "networks", "cap_add", "secrets", "healthcheck", "deploy"},
+                             {"build", "container_name", "depends_on", "restart", "links"});
+          !st.ok())
+        return st;
       pb::ServiceSpec spec;
       spec.set_name(name);
       if (!s["image"])
@@ -368,9 +477,10 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         if (!v) continue;
         if (v.IsSequence()) {
           for (const auto& c : v) out->Add(c.as<std::string>());
-        } else {  // a string is split on spaces, as compose does without a shell
-          for (auto part : absl::StrSplit(v.as<std::string>(), ' ', absl::SkipEmpty()))
-            out->Add(std::string(part));
+        } else {  // a string is split into words as a shell would, without running one
+          auto words = SplitShellWords(v.as<std::string>(), field + "." + key);
+          if (!words.ok()) return words.status();
+          for (auto& w : *words) out->Add(std::move(w));
         }
       }
       if (s["environment"]) {
@@ -387,6 +497,14 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         }
       }
       for (const auto& p : s["ports"]) {
+        if (auto st = OnlyKeys(p, field + ".ports", {"target", "published", "protocol", "mode"});
+            !st.ok())
+          return st;
+        if (p.IsMap() && p["mode"] && p["mode"].as<std::string>() != "ingress")
+          return absl::InvalidArgumentError(
+              absl::StrCat(field, ".ports.mode: '", Cut(p["mode"].as<std::string>()),
+                           "' is not supported; ports are published through the ingress (or "
+                           "the edge proxy)"));
         auto port = ParsePort(p, field + ".ports");
         if (!port.ok()) return port.status();
         *spec.add_ports() = *port;
@@ -400,6 +518,7 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
       }
       for (const auto& c : s["cap_add"]) spec.add_cap_add(c.as<std::string>());
       for (const auto& ref : s["secrets"]) {
+        if (auto st = OnlyKeys(ref, field + ".secrets", {"source", "target"}); !st.ok()) return st;
         auto* r = spec.add_secrets();
         if (ref.IsMap()) {
           r->set_secret(ref["source"].as<std::string>(""));
@@ -415,8 +534,14 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         r->set_secret(it->second);  // the swarm's name of it
       }
       if (const YAML::Node hc = s["healthcheck"]) {
+        if (auto st = OnlyKeys(hc, field + ".healthcheck",
+                               {"test", "interval", "timeout", "retries", "disable"});
+            !st.ok())
+          return st;
         auto* h = spec.mutable_healthcheck();
-        if (hc["test"].IsSequence()) {
+        if (hc["disable"] && hc["disable"].as<bool>()) {
+          h->add_test("NONE");  // compose's meaning: the image's HEALTHCHECK does not run
+        } else if (hc["test"].IsSequence()) {
           for (const auto& t : hc["test"]) h->add_test(t.as<std::string>());
         } else if (hc["test"]) {
           h->add_test("CMD-SHELL");
@@ -434,6 +559,36 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         if (hc["retries"]) h->set_retries(hc["retries"].as<unsigned>());
       }
       if (const YAML::Node d = s["deploy"]) {
+        const std::string in = field + ".deploy";
+        const auto sub = [](const YAML::Node& n, const char* key) {
+          return n && n.IsMap() && n[key] ? n[key] : YAML::Node();
+        };
+        const YAML::Node resources = sub(d, "resources");
+        for (const auto& [node, where, keys] :
+             std::vector<std::tuple<YAML::Node, std::string, std::vector<const char*>>>{
+                 {d,
+                  in,
+                  {"mode", "replicas", "placement", "labels", "resources", "update_config",
+                   "rollback_config", "endpoint_mode"}},
+                 {sub(d, "placement"), in + ".placement", {"constraints"}},
+                 {resources, in + ".resources", {"limits", "reservations"}},
+                 {sub(resources, "limits"), in + ".resources.limits", {"cpus", "memory"}},
+                 {sub(resources, "reservations"),
+                  in + ".resources.reservations",
+                  {"cpus", "memory"}},
+                 {sub(d, "update_config"),
+                  in + ".update_config",
+                  {"parallelism", "delay", "monitor", "failure_action", "order"}},
+                 {sub(d, "rollback_config"),
+                  in + ".rollback_config",
+                  {"parallelism", "delay", "monitor", "failure_action", "order"}}}) {
+          if (auto st = OnlyKeys(node, where, keys); !st.ok()) return st;
+        }
+        if (d["endpoint_mode"] && d["endpoint_mode"].as<std::string>() != "vip")
+          return absl::InvalidArgumentError(
+              in +
+              ".endpoint_mode: only vip (the default) is supported; musketeer chooses "
+              "dnsrr itself where a service's ports go through the edge proxy");
         if (d["mode"]) spec.set_mode(d["mode"].as<std::string>());
         if (d["replicas"]) spec.set_replicas(d["replicas"].as<unsigned>());
         if (d["placement"] && d["placement"]["constraints"]) {
@@ -442,9 +597,15 @@ absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
         }
         if (d["labels"] && d["labels"].IsMap()) {
           for (const auto& l : d["labels"])
-            (*spec.mutable_labels())[l.first.as<std::string>()] = l.second.as<std::string>();
+            (*spec.mutable_labels())[l.first.as<std::string>()] = l.second.as<std::string>("");
+        } else if (d["labels"]) {  // the list form: "KEY=VALUE"
+          for (const auto& l : d["labels"]) {
+            const std::string kv = l.as<std::string>();
+            const size_t eq = kv.find('=');
+            (*spec.mutable_labels())[kv.substr(0, eq)] =
+                eq == std::string::npos ? "" : kv.substr(eq + 1);
+          }
         }
-        const YAML::Node resources = d["resources"];
         if (const YAML::Node lim = resources ? resources["limits"] : YAML::Node()) {
           if (lim["cpus"])
             spec.mutable_resources()->set_cpus(std::stod(lim["cpus"].as<std::string>()));

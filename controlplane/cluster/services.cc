@@ -916,6 +916,13 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
   // Checked before anything is made: the names the deploy will make, the networks the
   // services name, and the subnets.
   std::set<std::string> declared;
+  for (const auto& [name, swarm_name] : compose->external_networks) {
+    if (!have.count(swarm_name))
+      return absl::NotFoundError(absl::StrCat(
+          "networks.", Cut(name), ": the external network '", Cut(swarm_name),
+          "' does not exist; create it first: `musketeer network create ", Cut(swarm_name), "`"));
+    declared.insert(name);
+  }
   for (const auto& n : networks) {
     declared.insert(n.name());
     if (!n.subnet().empty()) {
@@ -940,6 +947,14 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
           " characters; shorten the stack's or "
           "the service's name"));
     }
+    // A service of that name outside the stack is someone else's: not taken over.
+    if (auto other = manager.InspectService(prefix + spec.name());
+        other.ok() && Label(other->spec, kStackLabel) != req.name()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("services.", Cut(spec.name()), ": the service '", Cut(prefix + spec.name()),
+                       "' exists and is not part of stack '", req.name(),
+                       "'; remove it or rename the stack's service"));
+    }
   }
   for (const auto& n : networks) {
     stack.add_networks(prefix + n.name());
@@ -959,7 +974,8 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
       if (!declared.count(n))
         return absl::InvalidArgumentError(absl::StrCat("services.", spec.name(), ".networks: '", n,
                                                        "' is not declared under networks"));
-      n = prefix + n;
+      auto external = compose->external_networks.find(n);
+      n = external != compose->external_networks.end() ? external->second : prefix + n;
     }
     if (spec.networks_size() == 0) spec.add_networks(prefix + "default");
     spec.set_name(prefix + spec.name());
@@ -1004,8 +1020,12 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
       auto p = WatchService(name, deadline, [](const pb::ServiceProgress&) { return true; });
       if (!p.ok()) return p.status();
       if (p->state() != "converged") {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "stack service '", name, "' did not converge: ", p->state(), " ", p->message()));
+        // As a service's own wait: a failed or rolled back one is not worth waiting for again.
+        const bool refused = p->state() == "failed" || p->state() == "rolled_back";
+        return absl::Status(
+            refused ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kDeadlineExceeded,
+            absl::StrCat("stack service '", name, "' did not converge (", p->state(), ": ",
+                         p->message(), ")"));
       }
     }
   }
@@ -1022,6 +1042,20 @@ absl::StatusOr<std::vector<pb::Stack>> Cluster::ListStacks() {
     st.set_name(s.stack());
     st.add_services(s.spec().name());
   }
+  // The stack's networks, as DeployStack answered them (a stack may be networks alone).
+  if (auto m = Manager(); m.ok()) {
+    if (auto nets = m->second->ListNetworks(); nets.ok()) {
+      for (const auto& n : *nets) {
+        auto label = n.labels.find(kStackLabel);
+        if (label == n.labels.end() || label->second.empty()) continue;
+        auto& st = stacks[label->second];
+        st.set_name(label->second);
+        st.add_networks(n.name);
+      }
+    }
+  }
+  for (auto& [name, st] : stacks)
+    std::sort(st.mutable_networks()->begin(), st.mutable_networks()->end());
   std::vector<pb::Stack> out;
   for (auto& [name, st] : stacks) out.push_back(st);
   return out;

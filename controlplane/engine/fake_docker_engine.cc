@@ -307,6 +307,7 @@ absl::StatusOr<std::string> FakeDockerEngine::CreateNetwork(const NetworkCreateR
   net.internal = request.internal;
   if (request.ipam) net.ipam = *request.ipam;
   net.labels = request.labels;
+  net.created = "2026-11-25T00:00:00Z";
   swarm_->networks_[name] = net;
   return net.id;
 }

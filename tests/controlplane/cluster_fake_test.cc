@@ -1328,5 +1328,108 @@ TEST(LiveViewTest, AStuckReadOfTheManagerNeverHoldsReadersUpLongerThanReadWait) 
   view.Stop();
 }
 
+// ---------------------------------------------------------------- stacks as a client reads them
+
+TEST_F(ClusterTest, AStackUsesExternalNetworksAsTheyAreAndListsItsOwnNetworks) {
+  Tutorial();
+  pb::DeployStackRequest deploy;
+  deploy.set_name("judge");
+  deploy.set_compose_yaml(R"(services:
+  server:
+    image: judge_server:1.0
+    networks: [shared, own]
+networks:
+  shared:
+    external: true
+    name: swarm_test
+  own: {}
+)");
+  auto stack = cluster_->DeployStack(deploy, Soon());
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  // The external network is neither made nor prefixed: the service joins swarm_test itself.
+  EXPECT_EQ(swarm_->CallsMatching("CreateNetwork {\"Name\":\"judge_shared\""), "");
+  auto svc = cluster_->GetService("judge_server");
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  EXPECT_THAT(
+      std::vector<std::string>(svc->spec().networks().begin(), svc->spec().networks().end()),
+      ::testing::UnorderedElementsAre("swarm_test", "judge_own"));
+  // ListStacks names the stack's networks as DeployStack did, and only its own.
+  auto stacks = cluster_->ListStacks();
+  ASSERT_TRUE(stacks.ok());
+  ASSERT_EQ(stacks->size(), 1u);
+  EXPECT_EQ(
+      std::vector<std::string>((*stacks)[0].networks().begin(), (*stacks)[0].networks().end()),
+      std::vector<std::string>{"judge_own"});
+  EXPECT_EQ(std::vector<std::string>(stack->networks().begin(), stack->networks().end()),
+            std::vector<std::string>{"judge_own"});
+  // ListNetworks shows the stack's label, as GetNetwork does.
+  auto nets = cluster_->ListNetworks();
+  ASSERT_TRUE(nets.ok());
+  auto own = std::find_if(nets->begin(), nets->end(),
+                          [](const pb::Network& n) { return n.name() == "judge_own"; });
+  ASSERT_NE(own, nets->end());
+  EXPECT_EQ(own->labels().at("com.docker.stack.namespace"), "judge");
+  EXPECT_EQ(own->SerializeAsString(), cluster_->GetNetwork("judge_own")->SerializeAsString());
+  // An external network that does not exist: NOT_FOUND, nothing made.
+  deploy.set_name("other");
+  deploy.set_compose_yaml(
+      "services: {a: {image: judge_server:1.0, networks: [n]}}\n"
+      "networks: {n: {external: true}}\n");
+  auto missing = cluster_->DeployStack(deploy, Soon());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("networks.n"));
+  EXPECT_EQ(swarm_->CallsMatching("CreateService {\"Name\":\"other_a\""), "");
+}
+
+TEST_F(ClusterTest, ACreatedNetworkIsAnsweredAsGetNetworkShowsIt) {
+  Tutorial();
+  pb::CreateNetworkRequest req;
+  req.set_name("backend");
+  req.set_attachable(true);
+  auto made = cluster_->CreateNetwork(req);
+  ASSERT_TRUE(made.ok()) << made.status();
+  auto got = cluster_->GetNetwork("backend");
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(made->created_at().empty());
+  EXPECT_EQ(made->DebugString(), got->DebugString());
+}
+
+TEST_F(ClusterTest, AStackDoesNotTakeOverAServiceOfTheSameNameOutsideIt) {
+  Tutorial();
+  auto req = JudgeService(1);
+  req.mutable_spec()->set_name("judge_server");
+  req.mutable_spec()->clear_ports();
+  ASSERT_TRUE(cluster_->CreateService(req, Soon()).ok());
+  pb::DeployStackRequest deploy;
+  deploy.set_name("judge");
+  deploy.set_compose_yaml("services: {server: {image: judge_server:1.0, deploy: {replicas: 3}}}\n");
+  auto stack = cluster_->DeployStack(deploy, Soon());
+  EXPECT_EQ(stack.status().code(), absl::StatusCode::kAlreadyExists) << stack.status();
+  EXPECT_THAT(std::string(stack.status().message()), HasSubstr("not part of stack 'judge'"));
+  auto svc = cluster_->GetService("judge_server");
+  ASSERT_TRUE(svc.ok());
+  EXPECT_EQ(svc->spec().replicas(), 1u) << "the other service is unchanged";
+  EXPECT_EQ(svc->stack(), "");
+  // Its own service is updated by a second deploy, as before.
+  deploy.set_name("judge2");
+  ASSERT_TRUE(cluster_->DeployStack(deploy, Soon()).ok());
+  deploy.set_compose_yaml("services: {server: {image: judge_server:1.0, deploy: {replicas: 2}}}\n");
+  ASSERT_TRUE(cluster_->DeployStack(deploy, Soon()).ok());
+  EXPECT_EQ(cluster_->GetService("judge2_server")->spec().replicas(), 2u);
+}
+
+TEST_F(ClusterTest, AStackServiceThatFailsEndsTheWaitAsAFailureNotATimeout) {
+  Tutorial();
+  swarm_->AddImage("manager1", "judge_server:broken");
+  swarm_->FailTasksOf("judge_server:broken", "No such image: judge_server:broken");
+  pb::DeployStackRequest deploy;
+  deploy.set_name("judge");
+  deploy.set_wait(true);
+  deploy.set_compose_yaml("services: {server: {image: 'judge_server:broken'}}\n");
+  auto stack = cluster_->DeployStack(deploy, absl::Now() + absl::Seconds(30));
+  EXPECT_EQ(stack.status().code(), absl::StatusCode::kFailedPrecondition) << stack.status();
+  EXPECT_THAT(std::string(stack.status().message()), HasSubstr("No such image"));
+}
+
 }  // namespace
 }  // namespace musketeer::cluster

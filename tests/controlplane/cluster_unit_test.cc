@@ -231,6 +231,71 @@ TEST(ComposeTest, RejectsWhatItCannotDeployWithTheField) {
   }
 }
 
+TEST(ComposeTest, RefusesWhatItWouldOtherwiseIgnoreNamingTheKey) {
+  // Each of these used to deploy without the key's effect (a volume, a user, a restart
+  // policy, host-mode ports ...): refused, naming the key and what is supported.
+  for (const auto& [yaml, field] : std::vector<std::pair<std::string, std::string>>{
+           {"services: {a: {image: x, volumes: ['/d:/d']}}", "services.a.volumes"},
+           {"services: {a: {image: x, user: nobody}}", "services.a.user"},
+           {"services: {a: {image: x, deploy: {restart_policy: {condition: on-failure}}}}",
+            "services.a.deploy.restart_policy"},
+           {"services: {a: {image: x, deploy: {update_config: {max_failure_ratio: 0.5}}}}",
+            "deploy.update_config.max_failure_ratio"},
+           {"services: {a: {image: x, deploy: {resources: {limits: {pids: 10}}}}}",
+            "deploy.resources.limits.pids"},
+           {"services: {a: {image: x, deploy: {placement: {max_replicas_per_node: 1}}}}",
+            "deploy.placement.max_replicas_per_node"},
+           {"services: {a: {image: x, deploy: {endpoint_mode: dnsrr}}}", "endpoint_mode"},
+           {"services: {a: {image: x, healthcheck: {test: [CMD, t], start_period: 5s}}}",
+            "healthcheck.start_period"},
+           {"services: {a: {image: x, ports: [{target: 80, published: 80, mode: host}]}}",
+            "services.a.ports.mode"},
+           {"services: {a: {image: x, secrets: [{source: s, mode: 0400}]}}\n"
+            "secrets: {s: {external: true}}",
+            "services.a.secrets.mode"},
+           {"services: {a: {image: x}}\nvolumes: {data: {}}", "volumes: not supported"},
+           {"services: {a: {image: x}}\nnetworks: {n: {driver: bridge}}", "networks.n.driver"},
+           {"services: {a: {image: x, deploy: {mode: global, replicas: 2}}}", "spec.replicas"},
+           {"services: {a: {image: x, command: \"sh -c 'echo\"}}", "unterminated"}}) {
+    auto c = cluster::ParseCompose(yaml);
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << yaml;
+    EXPECT_NE(c.status().message().find(field), std::string::npos) << c.status().message();
+  }
+  // What docker stack deploy itself ignores, and the file's own x- keys, still deploy.
+  auto ignored = cluster::ParseCompose(
+      "x-common: {a: 1}\nservices: {a: {image: x, restart: always, depends_on: [b], x-note: 1}, "
+      "b: {image: y}}");
+  EXPECT_TRUE(ignored.ok()) << ignored.status();
+}
+
+TEST(ComposeTest, HonoursDisableQuotingListLabelsAndExternalNetworks) {
+  auto c = cluster::ParseCompose(R"(services:
+  a:
+    image: x
+    command: sh -c 'echo "hi there"' done
+    entrypoint: "/bin/tini --"
+    healthcheck: {disable: true}
+    networks: [shared]
+    deploy:
+      labels: [team=judge, tier]
+networks:
+  shared: {external: true, name: swarm_test}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const auto& s = c->services[0];
+  EXPECT_EQ(std::vector<std::string>(s.command().begin(), s.command().end()),
+            (std::vector<std::string>{"sh", "-c", "echo \"hi there\"", "done"}));
+  EXPECT_EQ(std::vector<std::string>(s.entrypoint().begin(), s.entrypoint().end()),
+            (std::vector<std::string>{"/bin/tini", "--"}));
+  // compose's disable: the image's HEALTHCHECK does not run either (docker's Test NONE).
+  EXPECT_EQ(std::vector<std::string>(s.healthcheck().test().begin(), s.healthcheck().test().end()),
+            std::vector<std::string>{"NONE"});
+  EXPECT_EQ(s.labels().at("team"), "judge");
+  EXPECT_EQ(s.labels().at("tier"), "");
+  EXPECT_TRUE(c->networks.empty()) << "an external network is not the stack's to make";
+  EXPECT_EQ(c->external_networks.at("shared"), "swarm_test");
+}
+
 TEST(StateStoreTest, TokensAreHashedAndRolesChecked) {
   const std::string dir = TempDir("state");
   auto store = state::StateStore::Open(dir + "/state.db");
