@@ -520,9 +520,13 @@ int ServiceLogs(const Args& a, const Connection& c) {
   pb::ServiceLogsRequest req;
   req.set_name(a.positional()[0]);
   req.set_follow(a.Has("--follow") || a.Has("-f"));
-  int tail = 0;
-  if (a.Has("--tail") && !absl::SimpleAtoi(a.Get("--tail"), &tail)) return kUsage;
-  req.set_tail(tail);
+  // docker's --tail: N lines (0: none, only what follows with -f), or all (the default).
+  if (a.Has("--tail") && a.Get("--tail") != "all") {
+    int tail = 0;
+    if (!absl::SimpleAtoi(a.Get("--tail"), &tail) || tail < 0)
+      return UsageError("--tail takes a number of lines, or all");
+    req.set_tail(tail);
+  }
   auto ctx = Context(c, req.follow() ? 0 : 60);
   auto reader = pb::Services::NewStub(Dial(c))->ServiceLogs(ctx.get(), req);
   // As docker prints them: "SERVICE.SLOT.TASK@NODE    | line" (--raw: the line alone).
@@ -600,7 +604,7 @@ std::vector<Command> ServiceCommands() {
       {"service", "rm", "SERVICE...", "Remove services", {}, ServiceRm},
       {"service",
        "logs",
-       "[-f] [--tail N] [-t] [--raw] [--no-task-ids] SERVICE",
+       "[-f] [--tail N|all] [-t] [--raw] [--no-task-ids] SERVICE",
        "Print a service's logs, each line with its task and node",
        {"-f", "--follow", "-t", "--timestamps", "--raw", "--no-task-ids"},
        ServiceLogs},

@@ -521,11 +521,12 @@ absl::StatusOr<std::vector<Task>> FakeDockerEngine::ListTasks(const std::string&
   return out;
 }
 
-absl::Status FakeDockerEngine::ServiceLogs(const std::string& id, bool, int, const LogSink& sink,
-                                           const std::function<bool()>&) {
+absl::Status FakeDockerEngine::ServiceLogs(const std::string& id, bool, int tail,
+                                           const LogSink& sink, const std::function<bool()>&) {
   std::string line;
   {
-    FAKE_RECORD("ServiceLogs " + id);
+    FAKE_RECORD(
+        absl::StrCat("ServiceLogs ", id, " tail=", tail < 0 ? "all" : std::to_string(tail)));
     // As the real engine writes it with timestamps and details: slot 1's first task, on the
     // first ready node (where ListTasks puts it).
     FakeSwarm::ServiceRecord* s = FindService(id);
@@ -537,7 +538,7 @@ absl::Status FakeDockerEngine::ServiceLogs(const std::string& id, bool, int, con
                         ",com.docker.swarm.service.id=", s->id, ",com.docker.swarm.task.id=", s->id,
                         ".1.1 listening on 0.0.0.0:8090\n");
   }
-  sink(1, line);
+  if (tail != 0) sink(1, line);  // the history has one line
   return absl::OkStatus();
 }
 

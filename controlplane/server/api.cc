@@ -63,6 +63,12 @@ class Guard {
   state::StateStore& store_;
 };
 
+// An empty name is a malformed request, not an object that does not exist.
+absl::Status Required(const std::string& value, const char* what) {
+  if (!value.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("name: required (the ", what, "'s name)"));
+}
+
 template <class T, class Out>
 absl::Status Assign(absl::StatusOr<T> r, Out* out) {
   if (!r.ok()) return r.status();
@@ -219,8 +225,10 @@ class NetworksImpl final : public pb::Networks::Service, Guard {
   }
   grpc::Status DeleteNetwork(grpc::ServerContext* ctx, const pb::DeleteNetworkRequest* req,
                              pb::Empty*) override {
-    return Mutate(ctx, Role::kOperator, "DeleteNetwork", req->name(),
-                  [&] { return cluster_.DeleteNetwork(req->name()); });
+    return Mutate(ctx, Role::kOperator, "DeleteNetwork", req->name(), [&] {
+      if (auto s = Required(req->name(), "network"); !s.ok()) return s;
+      return cluster_.DeleteNetwork(req->name());
+    });
   }
   grpc::Status GetNetwork(grpc::ServerContext* ctx, const pb::GetNetworkRequest* req,
                           pb::Network* out) override {
@@ -278,7 +286,10 @@ class ServicesImpl final : public pb::Services::Service, Guard {
   }
   grpc::Status GetService(grpc::ServerContext* ctx, const pb::GetServiceRequest* req,
                           pb::Service* out) override {
-    return Read(ctx, [&] { return Assign(cluster_.GetService(req->name()), out); });
+    return Read(ctx, [&]() -> absl::Status {
+      if (auto s = Required(req->name(), "service"); !s.ok()) return s;
+      return Assign(cluster_.GetService(req->name()), out);
+    });
   }
   grpc::Status ListServices(grpc::ServerContext* ctx, const pb::ListServicesRequest* req,
                             pb::ListServicesResponse* out) override {
@@ -290,19 +301,24 @@ class ServicesImpl final : public pb::Services::Service, Guard {
   }
   grpc::Status UpdateService(grpc::ServerContext* ctx, const pb::UpdateServiceRequest* req,
                              pb::Service* out) override {
-    return Mutate(ctx, Role::kOperator, "UpdateService", req->name(),
-                  [&] { return Assign(cluster_.UpdateService(*req, Deadline(*ctx)), out); });
+    return Mutate(ctx, Role::kOperator, "UpdateService", req->name(), [&]() -> absl::Status {
+      if (auto s = Required(req->name(), "service"); !s.ok()) return s;
+      return Assign(cluster_.UpdateService(*req, Deadline(*ctx)), out);
+    });
   }
   grpc::Status RollbackService(grpc::ServerContext* ctx, const pb::RollbackServiceRequest* req,
                                pb::Service* out) override {
-    return Mutate(ctx, Role::kOperator, "RollbackService", req->name(), [&] {
+    return Mutate(ctx, Role::kOperator, "RollbackService", req->name(), [&]() -> absl::Status {
+      if (auto s = Required(req->name(), "service"); !s.ok()) return s;
       return Assign(cluster_.RollbackService(req->name(), req->wait(), Deadline(*ctx)), out);
     });
   }
   grpc::Status DeleteService(grpc::ServerContext* ctx, const pb::DeleteServiceRequest* req,
                              pb::Empty*) override {
-    return Mutate(ctx, Role::kOperator, "DeleteService", req->name(),
-                  [&] { return cluster_.DeleteService(req->name()); });
+    return Mutate(ctx, Role::kOperator, "DeleteService", req->name(), [&] {
+      if (auto s = Required(req->name(), "service"); !s.ok()) return s;
+      return cluster_.DeleteService(req->name());
+    });
   }
   grpc::Status ListTasks(grpc::ServerContext* ctx, const pb::ListTasksRequest* req,
                          pb::ListTasksResponse* out) override {
@@ -315,6 +331,7 @@ class ServicesImpl final : public pb::Services::Service, Guard {
   grpc::Status WatchService(grpc::ServerContext* ctx, const pb::WatchServiceRequest* req,
                             grpc::ServerWriter<pb::ServiceProgress>* w) override {
     return Read(ctx, [&]() -> absl::Status {
+      if (auto s = Required(req->name(), "service"); !s.ok()) return s;
       auto last = cluster_.WatchService(
           req->name(), Deadline(*ctx),
           [&](const pb::ServiceProgress& p) { return !ctx->IsCancelled() && w->Write(p); });
@@ -324,8 +341,14 @@ class ServicesImpl final : public pb::Services::Service, Guard {
   grpc::Status ServiceLogs(grpc::ServerContext* ctx, const pb::ServiceLogsRequest* req,
                            grpc::ServerWriter<pb::LogChunk>* w) override {
     return Read(ctx, [&] {
+      if (auto s = Required(req->name(), "service"); !s.ok()) return s;
+      if (req->has_tail() && req->tail() < 0)
+        return absl::InvalidArgumentError(
+            absl::StrCat("tail: ", req->tail(),
+                         " is negative; give N >= 0 lines, or leave it "
+                         "unset for all of them"));
       return cluster_.ServiceLogs(
-          req->name(), req->follow(), req->tail() == 0 ? -1 : req->tail(),
+          req->name(), req->follow(), req->has_tail() ? req->tail() : -1,
           [&](const pb::LogChunk& chunk) { return !ctx->IsCancelled() && w->Write(chunk); },
           [ctx] { return ctx->IsCancelled(); });  // a quiet follow ends when the client leaves
     });
@@ -346,8 +369,10 @@ class StacksImpl final : public pb::Stacks::Service, Guard {
   }
   grpc::Status DeleteStack(grpc::ServerContext* ctx, const pb::DeleteStackRequest* req,
                            pb::Empty*) override {
-    return Mutate(ctx, Role::kOperator, "DeleteStack", req->name(),
-                  [&] { return cluster_.DeleteStack(req->name()); });
+    return Mutate(ctx, Role::kOperator, "DeleteStack", req->name(), [&] {
+      if (auto s = Required(req->name(), "stack"); !s.ok()) return s;
+      return cluster_.DeleteStack(req->name());
+    });
   }
 };
 
@@ -393,6 +418,12 @@ class AccessImpl final : public pb::Access::Service, Guard {
       if (*expires != absl::InfiniteFuture())
         out->set_expires_at(
             absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", *expires, absl::UTCTimeZone()));
+      // The times as ListTokens shows them (created_at is the store's).
+      for (const auto& t : store_.ListTokens()) {
+        if (t.name != req->name()) continue;
+        out->set_created_at(t.created_at);
+        out->set_expires_at(t.expires_at);
+      }
       return absl::OkStatus();
     });
   }
@@ -417,8 +448,10 @@ class AccessImpl final : public pb::Access::Service, Guard {
   }
   grpc::Status DeleteToken(grpc::ServerContext* ctx, const pb::DeleteTokenRequest* req,
                            pb::Empty*) override {
-    return Mutate(ctx, Role::kAdmin, "DeleteToken", req->name(),
-                  [&] { return store_.DeleteToken(req->name()); });
+    return Mutate(ctx, Role::kAdmin, "DeleteToken", req->name(), [&] {
+      if (auto s = Required(req->name(), "token"); !s.ok()) return s;
+      return store_.DeleteToken(req->name());
+    });
   }
   grpc::Status ListAudit(grpc::ServerContext* ctx, const pb::ListAuditRequest* req,
                          pb::ListAuditResponse* out) override {

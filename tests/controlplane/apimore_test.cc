@@ -34,7 +34,8 @@ class ApiMoreTest : public ::testing::Test {
     fs::create_directories(dir_);
     store_ = std::move(*state::StateStore::Open(dir_ + "/state.db"));
     swarm_ = std::make_shared<engine::FakeSwarm>();
-    cluster_ = musketeer::testing::NewFakeCluster(driver_, swarm_, *store_, musketeer::testing::FastOptions());
+    cluster_ = musketeer::testing::NewFakeCluster(driver_, swarm_, *store_,
+                                                  musketeer::testing::FastOptions());
     ASSERT_TRUE(musketeer::testing::MakeTutorialCluster(*cluster_, *swarm_).ok());
   }
   void TearDown() override {
@@ -644,6 +645,41 @@ TEST_F(ApiMoreTest, TheAuditLogPagesNewestFirstAndFilters) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(ApiMoreTest, AnEmptyNameIsAnInvalidArgumentNotAMissingObject) {
+  Serve();
+  auto services = pb::Services::NewStub(channel_);
+  pb::Service svc;
+  pb::Empty empty;
+  std::vector<std::pair<std::string, grpc::Status>> answers;
+  answers.emplace_back("GetService", services->GetService(Ctx(viewer_).get(), {}, &svc));
+  answers.emplace_back("UpdateService", services->UpdateService(Ctx(admin_).get(), {}, &svc));
+  answers.emplace_back("RollbackService", services->RollbackService(Ctx(admin_).get(), {}, &svc));
+  answers.emplace_back("DeleteService", services->DeleteService(Ctx(admin_).get(), {}, &empty));
+  answers.emplace_back("DeleteNetwork", pb::Networks::NewStub(channel_)->DeleteNetwork(
+                                            Ctx(admin_).get(), {}, &empty));
+  answers.emplace_back("DeleteStack",
+                       pb::Stacks::NewStub(channel_)->DeleteStack(Ctx(admin_).get(), {}, &empty));
+  answers.emplace_back("DeleteToken",
+                       pb::Access::NewStub(channel_)->DeleteToken(Ctx(admin_).get(), {}, &empty));
+  auto watch_ctx = Ctx(viewer_);
+  auto watch = services->WatchService(watch_ctx.get(), {});
+  pb::ServiceProgress progress;
+  while (watch->Read(&progress)) {
+  }
+  answers.emplace_back("WatchService", watch->Finish());
+  auto logs_ctx = Ctx(viewer_);
+  auto logs = services->ServiceLogs(logs_ctx.get(), {});
+  pb::LogChunk chunk;
+  while (logs->Read(&chunk)) {
+  }
+  answers.emplace_back("ServiceLogs", logs->Finish());
+  for (const auto& [method, s] : answers) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << method << ": " << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("name: required")) << method;
+  }
+}
+
 TEST_F(ApiMoreTest, TokensWithExpiryAndLastUseThroughTheApi) {
   Serve();
   auto access = pb::Access::NewStub(channel_);
@@ -675,6 +711,8 @@ TEST_F(ApiMoreTest, TokensWithExpiryAndLastUseThroughTheApi) {
   for (const auto& t : tokens.tokens()) by_name[t.name()] = t;
   EXPECT_FALSE(by_name["ci"].last_used_at().empty());
   EXPECT_EQ(by_name["ci"].expires_at(), ci.expires_at());
+  EXPECT_FALSE(ci.created_at().empty()) << "CreateToken answers the token as ListTokens shows it";
+  EXPECT_EQ(by_name["ci"].created_at(), ci.created_at());
   EXPECT_FALSE(by_name["ci"].expired());
   EXPECT_TRUE(by_name["gone"].expired());
   EXPECT_TRUE(by_name["watcher"].last_used_at().empty());  // never used
@@ -714,6 +752,21 @@ TEST_F(ApiMoreTest, UpdateNetworkImagesAndLogsThroughTheApi) {
   while (reader->Read(&chunk)) {
   }
   EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_THAT(swarm_->CallsMatching("ServiceLogs"), HasSubstr("tail=all")) << "unset: all";
+  // tail 0 is docker's --tail 0: no history (with follow, only what comes); negative refused.
+  logs.set_tail(0);
+  auto none_ctx = Ctx(viewer_);
+  auto none = services->ServiceLogs(none_ctx.get(), logs);
+  EXPECT_FALSE(none->Read(&chunk)) << "a line of history: " << chunk.data();
+  EXPECT_TRUE(none->Finish().ok());
+  EXPECT_THAT(swarm_->CallsMatching("ServiceLogs"), HasSubstr("tail=0"));
+  logs.set_tail(-2);
+  auto negative_ctx = Ctx(viewer_);
+  auto negative = services->ServiceLogs(negative_ctx.get(), logs);
+  EXPECT_FALSE(negative->Read(&chunk));
+  grpc::Status refused = negative->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("tail:"));
 
   auto networks = pb::Networks::NewStub(channel_);
   pb::GetNetworkRequest nreq;
