@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -56,7 +58,26 @@ std::vector<std::string> Args::All(const std::string& flag) const {
   return out;
 }
 
+std::vector<std::string> Args::flags() const {
+  std::vector<std::string> out;
+  for (const auto& [flag, value] : values_)
+    if (out.empty() || out.back() != flag) out.push_back(flag);
+  return out;
+}
+
 // ---------------------------------------------------------------- flags
+
+std::string UnknownFlag(const Args& a, const std::string& usage,
+                        const std::vector<std::string>& booleans) {
+  std::set<std::string> known(booleans.begin(), booleans.end());
+  for (const char* global : {"--endpoint", "--token", "--ca", "--format"}) known.insert(global);
+  static const std::regex kFlag("(?:^|[\\s\\[|])(--?[a-zA-Z][-a-zA-Z]*)");
+  for (std::sregex_iterator it(usage.begin(), usage.end(), kFlag), end; it != end; ++it)
+    known.insert((*it)[1]);
+  for (const auto& flag : a.flags())
+    if (!known.count(flag)) return flag;
+  return "";
+}
 
 int UsageError(const std::string& problem) {
   std::cerr << "Error: " << problem << "\n";

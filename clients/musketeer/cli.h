@@ -43,6 +43,8 @@ class Args {
   std::vector<std::string> All(const std::string& flag) const;
   const std::vector<std::string>& positional() const { return positional_; }
   const std::string& error() const { return error_; }
+  // Every flag given (once each, in name order).
+  std::vector<std::string> flags() const;
 
  private:
   std::multimap<std::string, std::string> values_;
@@ -76,6 +78,12 @@ bool ParseBytes(const std::string& s, int64_t* out);
 // -d/--detach and -f/--force, spelled either way.
 bool Detach(const Args& a);
 bool Force(const Args& a);
+// The first flag of `a` that the command does not take, or "": a command takes the flags its
+// usage line names (e.g. "[--name NAME] [-a|--all]"), its booleans, and the global ones
+// (--endpoint, --token, --ca, --format). docker refuses an unknown flag too; ignoring one
+// would run something other than what was asked (a typo'd --replica, an unsupported --mount).
+std::string UnknownFlag(const Args& a, const std::string& usage,
+                        const std::vector<std::string>& booleans);
 
 // ---------------------------------------------------------------- connection
 

@@ -121,7 +121,7 @@ std::vector<Command> ImageCommands() {
   return {
       {"image",
        "build",
-       "-t TAG [--node NODE] [--no-distribute] CONTEXT_DIR",
+       "-t|--tag TAG [--node NODE] [--no-distribute] CONTEXT_DIR",
        "Build an image on a node and copy it to every node",
        {"--no-distribute"},
        ImageBuild},

@@ -56,6 +56,8 @@ int Run(const Command& c, std::vector<std::string> rest, const std::vector<std::
   int rc = kOk;
   if (!parsed.error().empty()) {
     rc = UsageError(parsed.error());
+  } else if (const std::string flag = UnknownFlag(parsed, c.usage, c.booleans); !flag.empty()) {
+    rc = UsageError("unknown flag: " + flag);
   } else if (parsed.Has("--format") && parsed.Get("--format") != "json" &&
              parsed.Get("--format") != "table") {
     rc = UsageError("--format is table or json");

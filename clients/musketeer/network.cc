@@ -51,7 +51,7 @@ std::vector<Command> NetworkCommands() {
   return {
       {"network",
        "create",
-       "[--driver overlay] [--attachable] [--subnet CIDR] NAME",
+       "[-d|--driver overlay] [--attachable] [--subnet CIDR] NAME",
        "Create an overlay network",
        {"--attachable"},
        NetworkCreate},

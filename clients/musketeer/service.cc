@@ -125,6 +125,9 @@ std::string HealthFromFlags(const Args& a, pb::ServiceSpec* spec,
   };
   pb::Healthcheck* h = spec->mutable_healthcheck();
   if (a.Has("--no-healthcheck")) {
+    for (const char* f :
+         {"--health-cmd", "--health-interval", "--health-timeout", "--health-retries"})
+      if (a.Has(f)) return absl::StrCat("--no-healthcheck conflicts with ", f, ", as in docker");
     h->add_test("NONE");
     changed("healthcheck");
     return "";
@@ -377,16 +380,22 @@ std::string UpdateFromFlags(const Args& a, const pb::Service& current,
        spec->mutable_constraints());
   edit("--cap-add", "--cap-drop", "cap_add", cur.cap_add(), spec->mutable_cap_add());
   if (a.Has("--publish-add") || a.Has("--publish-rm")) {
-    // --publish-rm takes the published port (or PUB:TARGET), as docker's.
-    std::vector<uint32_t> removed;
+    // --publish-rm TARGET[/PROTOCOL] removes the ports to that target port, as docker's
+    // (`--publish-rm 8090` unpublishes 8092:8090); PUBLISHED:TARGET removes that mapping only.
+    std::vector<std::pair<pb::PortConfig, bool>> removed;  // the port, whether PUB:TARGET
     for (const auto& r : a.All("--publish-rm")) {
       pb::PortConfig p;
-      if (!ParsePort(r, &p)) return "--publish-rm takes PUBLISHED[:TARGET]";
-      removed.push_back(p.published());
+      if (!ParsePort(r, &p)) return "--publish-rm takes TARGET[/PROTOCOL] or PUBLISHED:TARGET";
+      removed.emplace_back(p, r.find(':') != std::string::npos);
     }
-    for (const auto& p : cur.ports())
-      if (std::find(removed.begin(), removed.end(), p.published()) == removed.end())
+    for (const auto& p : cur.ports()) {
+      const std::string protocol = p.protocol().empty() ? "tcp" : p.protocol();
+      if (std::none_of(removed.begin(), removed.end(), [&](const auto& r) {
+            return r.first.target() == p.target() && r.first.protocol() == protocol &&
+                   (!r.second || r.first.published() == p.published());
+          }))
         *spec->add_ports() = p;
+    }
     for (const auto& text : a.All("--publish-add")) {
       pb::PortConfig p;
       if (!ParsePort(text, &p)) return "--publish-add takes PUBLISHED:TARGET, e.g. 8091:8090";
@@ -551,11 +560,11 @@ std::vector<Command> ServiceCommands() {
   return {
       {"service",
        "create",
-       "--name NAME [--replicas N] [--mode replicated|global] [-p PUB:TARGET] [--network NET] "
-       "[--pull always|missing|never] [--entrypoint CMD] [-e "
-       "K=V] [--secret NAME|source=NAME,target=FILE] [--constraint C] [--cap-add CAP] "
-       "[--limit-cpu N] [--limit-memory SIZE] "
-       "[--update-parallelism N] [--update-delay D] [--update-failure-action A] "
+       "--name NAME [--replicas N] [--mode replicated|global] [-p|--publish PUB:TARGET] "
+       "[--network NET] [--pull always|missing|never] [--entrypoint CMD] [-e|--env K=V] "
+       "[--label K=V] [--secret NAME|source=NAME,target=FILE] [--constraint C] [--cap-add CAP] "
+       "[--limit-cpu N] [--limit-memory SIZE] [--update-parallelism N] [--update-delay D] "
+       "[--update-monitor D] [--update-failure-action A] [--update-order O] "
        "[--health-cmd CMD] [--health-interval D] [--health-timeout D] [--health-retries N] "
        "[--no-healthcheck] [--request-id ID] [-d] IMAGE [COMMAND...]",
        "Create a service and follow it until it converges",
@@ -584,12 +593,14 @@ std::vector<Command> ServiceCommands() {
       {"service",
        "update",
        "[--image IMAGE] [--pull P] [--replicas N] [--env-add K=V] [--env-rm K] [--label-add K=V] "
-       "[--label-rm K] [--publish-add PUB:TARGET] [--publish-rm PUB] [--network-add NET] "
+       "[--label-rm K] [--publish-add PUB:TARGET] [--publish-rm TARGET] [--network-add NET] "
        "[--network-rm NET] [--constraint-add C] [--constraint-rm C] [--cap-add CAP] "
        "[--cap-drop CAP] [--args \"A B\"] [--entrypoint \"CMD\"] [--limit-cpu N] [--limit-memory "
        "SIZE] "
        "[--reserve-cpu N] [--reserve-memory SIZE] [--update-parallelism N] [--update-delay D] "
-       "[--update-monitor D] [--update-failure-action A] [--update-order O] [--rollback-...] "
+       "[--update-monitor D] [--update-failure-action A] [--update-order O] "
+       "[--rollback-parallelism N] [--rollback-delay D] [--rollback-monitor D] "
+       "[--rollback-failure-action A] [--rollback-order O] "
        "[--health-cmd CMD] [--health-interval D] [--health-timeout D] [--health-retries N] "
        "[--no-healthcheck] [--version N] [--request-id ID] [-d] SERVICE",
        "Update a service (rolling); --version N refuses it if the service changed since N",

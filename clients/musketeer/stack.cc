@@ -53,7 +53,7 @@ std::vector<Command> StackCommands() {
   return {
       {"stack",
        "deploy",
-       "-c COMPOSE_FILE [--prune] [-d] NAME",
+       "-c|--compose-file FILE [--prune] [-d] NAME",
        "Deploy a compose file (version 3) as a stack",
        {"--prune", "-d", "--detach"},
        StackDeploy},

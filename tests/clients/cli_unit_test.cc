@@ -87,6 +87,21 @@ TEST(FlagValuesTest, DetachAndForceTakeEitherSpelling) {
   EXPECT_FALSE(Force(Args({}, {})));
 }
 
+TEST(FlagValuesTest, AFlagTheCommandDoesNotTakeIsNamedNotIgnored) {
+  const std::string usage = "--name NAME [--replicas N] [-p|--publish PUB:TARGET] [-a|--all] IMAGE";
+  const std::vector<std::string> booleans = {"-d", "--detach", "-a", "--all"};
+  auto unknown = [&](std::vector<std::string> argv) {
+    return UnknownFlag(Args(argv, booleans, /*interspersed=*/false), usage, booleans);
+  };
+  EXPECT_EQ(unknown({"--name", "web", "-p", "80:80", "--publish=81:81", "-d", "img"}), "");
+  EXPECT_EQ(unknown({"--endpoint", "h:1", "--format", "json", "--name", "web", "img"}), "")
+      << "the global flags";
+  EXPECT_EQ(unknown({"--name", "web", "--replica", "3", "img"}), "--replica") << "a typo";
+  EXPECT_EQ(unknown({"--mount", "type=bind", "--name", "web", "img"}), "--mount");
+  EXPECT_EQ(unknown({"--name", "web", "img", "--mount", "x"}), "")
+      << "after the image: the command's own arguments";
+}
+
 TEST(OutputTest, TablesPadColumnsToTheWidestCell) {
   std::ostringstream captured;
   std::streambuf* old = std::cout.rdbuf(captured.rdbuf());

@@ -58,7 +58,7 @@ for _ in $(seq 30); do
   sleep 1
 done
 [ $answered = 1 ] && ok "port 8096 answers on every node after --publish-add" || bad "8096 not answered on every node ($n)"
-check "service update --publish-rm 8096" $M service update --publish-rm 8096 judge_swarm
+check "service update --publish-rm 8096:8090" $M service update --publish-rm 8096:8090 judge_swarm
 [ "$(field '[p["published"] for p in d["spec"]["ports"]]')" = "[8090]" ] && ok "only 8090 published again" || bad "ports: $(field 'd["spec"]["ports"]')"
 
 # Lists: the edge proxy is internal (hidden unless --all), filters, every task.
