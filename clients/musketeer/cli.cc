@@ -90,14 +90,30 @@ std::pair<std::string, std::string> SplitKeyValue(const std::string& kv) {
 }
 
 bool ParseDurationMs(const std::string& s, uint32_t* ms) {
-  double v = 0;
+  // docker's flags take Go durations ("1m30s", "1h", "250ms"); a bare number is seconds.
+  double total = 0;
   size_t i = 0;
-  while (i < s.size() && (isdigit(s[i]) || s[i] == '.')) ++i;
-  if (i == 0 || !absl::SimpleAtod(s.substr(0, i), &v)) return false;
-  const std::string unit = s.substr(i);
-  double f = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : -1;
-  if (f < 0) return false;
-  *ms = static_cast<uint32_t>(v * f);
+  do {
+    const size_t start = i;
+    while (i < s.size() && (isdigit(s[i]) || s[i] == '.')) ++i;
+    double v = 0;
+    if (i == start || !absl::SimpleAtod(s.substr(start, i - start), &v)) return false;
+    const size_t unit_start = i;
+    while (i < s.size() && !isdigit(s[i]) && s[i] != '.') ++i;
+    const std::string unit = s.substr(unit_start, i - unit_start);
+    if (unit.empty() && (start > 0 || i < s.size())) return false;  // "1m30": 30 what?
+    const double f = unit.empty() || unit == "s"         ? 1000
+                     : unit == "ms"                      ? 1
+                     : unit == "us" || unit == "\u00b5s" ? 1e-3
+                     : unit == "ns"                      ? 1e-6
+                     : unit == "m"                       ? 60000
+                     : unit == "h"                       ? 3600000
+                                                         : -1;
+    if (f < 0) return false;
+    total += v * f;
+  } while (i < s.size());
+  if (total > 4294967295.0) return false;
+  *ms = static_cast<uint32_t>(total);
   return true;
 }
 

@@ -71,7 +71,8 @@ struct Command {
 int UsageError(const std::string& problem);
 // "K=V" -> {"K", "V"}; "K" -> {"K", ""}.
 std::pair<std::string, std::string> SplitKeyValue(const std::string& kv);
-// A duration: "500ms", "2s", "1.5m", or a bare number of seconds. False when malformed.
+// A duration as docker's flags take it ("500ms", "2s", "1.5m", "1m30s", "1h"), or a bare
+// number of seconds. False when malformed.
 bool ParseDurationMs(const std::string& s, uint32_t* ms);
 // A size: "512M", "1.5g", "4096" (bytes), with k/m/g in powers of 1024. False when malformed.
 bool ParseBytes(const std::string& s, int64_t* out);

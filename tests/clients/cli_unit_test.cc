@@ -43,13 +43,21 @@ TEST(FlagValuesTest, DurationsInMilliseconds) {
     std::string text;
     uint32_t ms;
   };
-  for (const Case& c : std::vector<Case>{
-           {"500ms", 500}, {"2s", 2000}, {"1.5m", 90000}, {"3", 3000}, {"0.25s", 250}}) {
+  for (const Case& c :
+       std::vector<Case>{{"500ms", 500},
+                         {"2s", 2000},
+                         {"1.5m", 90000},
+                         {"3", 3000},
+                         {"0.25s", 250},
+                         {"1m30s", 90000},  // Go durations, as docker's flags take them
+                         {"1h", 3600000},
+                         {"1h2m3s4ms", 3723004},
+                         {"1500us", 1}}) {
     uint32_t ms = 0;
     EXPECT_TRUE(ParseDurationMs(c.text, &ms)) << c.text;
     EXPECT_EQ(ms, c.ms) << c.text;
   }
-  for (const std::string bad : {"", "s", "5y", "ms", "-1s"}) {
+  for (const std::string bad : {"", "s", "5y", "ms", "-1s", "1m30", "1h-2m", "5000h"}) {
     uint32_t ms = 7;
     EXPECT_FALSE(ParseDurationMs(bad, &ms)) << bad;
   }
