@@ -185,7 +185,8 @@ class Cluster {
   // Makes the service (and its edge proxy), all or nothing; no wait.
   absl::Status CreateServiceLocked(const pb::ServiceSpec& spec, const std::string& stack);
   // What a create refers to or will make, checked before anything is made: the names
-  // (the edge proxy's too), the networks, the published ports (free in the swarm).
+  // (the edge proxy's too, when `edge`), the networks, the published ports (free in the
+  // swarm, the service's own edge proxy aside). An update with ports or networks too.
   absl::Status CheckServiceReferences(engine::DockerEngine& manager, const pb::ServiceSpec& spec,
                                       bool edge);
   // An automatic rollback means the change failed, unless a rollback is what was asked.

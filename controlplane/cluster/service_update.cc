@@ -294,6 +294,12 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
   const bool ports_changed = changed.count("ports") > 0;
   const bool networks_changed = changed.count("networks") > 0;
   const bool edge_after = ports_changed ? (!options_.ipvs && want->ports_size() > 0) : edge_before;
+  // As a create: the networks exist, and no other service publishes these ports (the
+  // swarm would take a second one; an edge proxy's host port would fail on every node).
+  if (want && (ports_changed || networks_changed)) {
+    if (auto s = CheckServiceReferences(manager, *want, edge_after && !edge_before); !s.ok())
+      return s;
+  }
   std::optional<PinnedImage> edge_image;
   if (want && edge_after && want->networks_size() == 0 && (ports_changed || networks_changed)) {
     // The edge proxy has to see the service's tasks on a shared overlay network.

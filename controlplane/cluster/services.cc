@@ -236,7 +236,9 @@ absl::Status Cluster::CheckServiceReferences(engine::DockerEngine& manager,
     for (const auto& p : spec.ports()) {
       const std::string protocol = p.protocol().empty() ? "tcp" : p.protocol();
       for (const auto& other : *services) {
-        if (other.spec.name == spec.name() || !other.spec.endpoint_spec) continue;
+        if (other.spec.name == spec.name() || Label(other.spec, kEdgeForLabel) == spec.name() ||
+            !other.spec.endpoint_spec)
+          continue;
         for (const auto& q : other.spec.endpoint_spec->ports) {
           if (q.published_port != p.published() ||
               (q.protocol.empty() ? "tcp" : q.protocol) != protocol)

@@ -357,6 +357,40 @@ TEST_F(ApiMoreTest, ThePortsOfAnUpdateMoveTheEdgeProxyAndTheLastOneRemovesIt) {
   EXPECT_THAT(EnvOfEngineSpec("plain-edge"), HasSubstr("EDGE_PORTS=8092:8090"));
 }
 
+TEST_F(ApiMoreTest, AnUpdateIsCheckedAsACreateIsForTakenPortsAndMissingNetworks) {
+  ASSERT_TRUE(CreateJudge().ok());  // publishes 8090
+  ASSERT_TRUE(CreateJudge("other", /*ports=*/false).ok());
+  pb::UpdateServiceRequest taken;
+  taken.set_name("other");
+  auto* p = taken.mutable_spec()->add_ports();
+  p->set_published(8090);
+  p->set_target(8090);
+  *taken.mutable_update_mask() = Mask({"ports"});
+  auto r = Update(taken);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("published by service 'judge_swarm'"));
+  EXPECT_EQ(cluster_->GetService("other")->spec().ports_size(), 0) << "nothing changed";
+  EXPECT_THAT(EnvOfEngineSpec("other-edge"), HasSubstr("not found"));
+  pb::UpdateServiceRequest missing;
+  missing.set_name("other");
+  missing.mutable_spec()->add_networks("nosuch");
+  *missing.mutable_update_mask() = Mask({"networks"});
+  r = Update(missing);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("spec.networks: network 'nosuch'"));
+  // Its own port (and its own edge proxy's) is no conflict: 8090 kept, 8091 added.
+  pb::UpdateServiceRequest own;
+  for (uint32_t port : {8090u, 8091u}) {
+    auto* q = own.mutable_spec()->add_ports();
+    q->set_published(port);
+    q->set_target(8090);
+  }
+  *own.mutable_update_mask() = Mask({"ports"});
+  auto updated = Update(own);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_THAT(EnvOfEngineSpec("judge_swarm-edge"), HasSubstr("EDGE_PORTS=8090:8090,8091:8090"));
+}
+
 // ---------------------------------------------------------------- reads
 
 TEST_F(ApiMoreTest, ListServicesCarriesVersionTimesAndMarksTheEdge) {
