@@ -3,6 +3,7 @@
 #ifndef MUSKETEER_CONTROLPLANE_CLUSTER_SERVICE_PARTS_H_
 #define MUSKETEER_CONTROLPLANE_CLUSTER_SERVICE_PARTS_H_
 
+#include <set>
 #include <string>
 
 #include "controlplane/state/state_store.h"
@@ -14,6 +15,8 @@ inline constexpr const char* kStackLabel = "com.docker.stack.namespace";
 inline constexpr const char* kEdgeForLabel = "musketeer.edge-for";
 inline constexpr const char* kEdgeNetwork = "musketeer-edge";
 
+// The ServiceSpec fields an update may change (service_update.cc): a mask's top-level paths.
+const std::set<std::string>& UpdatableFields();
 // The edge proxy of a service whose ports are published without IPVS.
 inline std::string EdgeName(const std::string& service) { return service + "-edge"; }
 

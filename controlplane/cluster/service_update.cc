@@ -15,8 +15,6 @@
 
 namespace musketeer::cluster {
 
-namespace {
-
 // The ServiceSpec fields an update mask may name (name and mode are checked apart).
 const std::set<std::string>& UpdatableFields() {
   static const auto* fields = new std::set<std::string>{
@@ -25,6 +23,8 @@ const std::set<std::string>& UpdatableFields() {
       "update_policy", "rollback_policy", "healthcheck", "secrets"};
   return *fields;
 }
+
+namespace {
 
 pb::UpdatePolicy FromPolicy(const engine::UpdateConfig& c) {
   pb::UpdatePolicy p;

@@ -984,25 +984,22 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
     wanted.insert(spec.name());
     stack.add_services(spec.name());
     std::lock_guard service_lock(ServiceMutex(spec.name()));
-    if (manager.InspectService(spec.name()).ok()) {
-      const bool edge =
-          store_.GetRouting(spec.name()) && store_.GetRouting(spec.name())->mode == "edge-proxy";
-      auto engine_spec = ToEngineSpec(spec, edge, req.name());
-      if (!engine_spec.ok()) return engine_spec.status();
-      if (auto s = ResolveSecrets(manager, *engine_spec); !s.ok()) return s;
-      auto policy = ParsePullPolicy(spec.name() + ".pull_policy", spec.pull());
-      if (!policy.ok()) return policy.status();
-      auto image = PinServiceImage(m->first, manager, spec.image(), *policy);
-      if (!image.ok()) return image.status();
-      ApplyPinnedImage(*image, *policy, *engine_spec);
-      absl::Status s = UpdateSpec(
-          spec.name(),
-          [&](engine::ServiceSpec& cur) {
-            cur = *engine_spec;
-            return absl::OkStatus();
-          },
-          false);
-      if (!s.ok()) return s;
+    if (auto current = manager.InspectService(spec.name()); current.ok()) {
+      if (current->spec.mode.global.has_value() != (spec.mode() == "global"))
+        return absl::InvalidArgumentError(absl::StrCat(
+            "services.", Cut(spec.name().substr(prefix.size())),
+            ".deploy.mode: a service's mode cannot change; remove the service (or the stack) "
+            "and deploy again"));
+      // Every field, as UpdateService with a full mask: the ports and networks move the edge
+      // proxy where there is no IPVS (a whole new Engine spec would leave it behind).
+      pb::UpdateServiceRequest update;
+      update.set_name(spec.name());
+      update.set_image(spec.image());
+      update.set_pull(spec.pull());
+      if (spec.mode() != "global") update.set_replicas(spec.has_replicas() ? spec.replicas() : 1);
+      std::set<std::string> changed = UpdatableFields();
+      for (const char* patched : {"image", "replicas", "pull"}) changed.erase(patched);
+      if (auto s = UpdateServiceLocked(update, spec, changed, std::nullopt); !s.ok()) return s;
     } else {
       if (auto s = CreateServiceLocked(spec, req.name()); !s.ok()) return s;
     }

@@ -1418,6 +1418,47 @@ TEST_F(ClusterTest, AStackDoesNotTakeOverAServiceOfTheSameNameOutsideIt) {
   EXPECT_EQ(cluster_->GetService("judge2_server")->spec().replicas(), 2u);
 }
 
+TEST_F(ClusterTest, ARedeployedStackMovesItsPortsAndTheEdgeProxyFollows) {
+  Tutorial();  // no IPVS: published ports go through the NAME-edge proxy
+  pb::DeployStackRequest deploy;
+  deploy.set_name("judge");
+  deploy.set_compose_yaml(
+      "services: {server: {image: judge_server:1.0, ports: ['8091:8090'], deploy: {replicas: "
+      "2}}}\n");
+  ASSERT_TRUE(cluster_->DeployStack(deploy, Soon()).ok());
+  auto edge_env = [&] {
+    auto edge = engine::FakeDockerEngine(swarm_, "manager1", "10.0.0.2")
+                    .InspectService("judge_server-edge");
+    if (!edge.ok()) return std::string(edge.status().message());
+    std::string env;
+    for (const auto& e : edge->spec.task_template.container_spec.env) absl::StrAppend(&env, e, ";");
+    return env;
+  };
+  EXPECT_THAT(edge_env(), HasSubstr("EDGE_PORTS=8091:8090"));
+  deploy.set_compose_yaml(
+      "services: {server: {image: judge_server:1.0, ports: ['8093:8090'], deploy: {replicas: "
+      "3}}}\n");
+  auto again = cluster_->DeployStack(deploy, Soon());
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto svc = cluster_->GetService("judge_server");
+  ASSERT_TRUE(svc.ok());
+  ASSERT_EQ(svc->spec().ports_size(), 1);
+  EXPECT_EQ(svc->spec().ports(0).published(), 8093u) << "the file's new port, not the old one";
+  EXPECT_EQ(svc->spec().replicas(), 3u);
+  EXPECT_EQ(svc->stack(), "judge");
+  EXPECT_THAT(edge_env(), HasSubstr("EDGE_PORTS=8093:8090"));
+  // No port left: no edge proxy.
+  deploy.set_compose_yaml("services: {server: {image: judge_server:1.0}}\n");
+  ASSERT_TRUE(cluster_->DeployStack(deploy, Soon()).ok());
+  EXPECT_THAT(edge_env(), HasSubstr("not found"));
+  // A mode cannot change under a redeploy: said, not ignored.
+  deploy.set_compose_yaml(
+      "services: {server: {image: judge_server:1.0, deploy: {mode: global}}}\n");
+  auto global = cluster_->DeployStack(deploy, Soon());
+  EXPECT_EQ(global.status().code(), absl::StatusCode::kInvalidArgument) << global.status();
+  EXPECT_THAT(std::string(global.status().message()), HasSubstr("services.server.deploy.mode"));
+}
+
 TEST_F(ClusterTest, AStackServiceThatFailsEndsTheWaitAsAFailureNotATimeout) {
   Tutorial();
   swarm_->AddImage("manager1", "judge_server:broken");
