@@ -6,6 +6,8 @@
 #include <set>
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "controlplane/engine/docker_engine.h"
 #include "controlplane/state/state_store.h"
 #include "musketeer/v1/musketeer.pb.h"
 
@@ -19,6 +21,11 @@ inline constexpr const char* kEdgeNetwork = "musketeer-edge";
 const std::set<std::string>& UpdatableFields();
 // The edge proxy of a service whose ports are published without IPVS.
 inline std::string EdgeName(const std::string& service) { return service + "-edge"; }
+
+// The shared overlay network the edge proxies reach their services' tasks on: whether the
+// manager lacks it, and making it (the new network's ID; "" when it exists already).
+absl::StatusOr<bool> EdgeNetworkMissing(engine::DockerEngine& manager);
+absl::StatusOr<std::string> MakeEdgeNetwork(engine::DockerEngine& manager);
 
 // The routing record's ports of `spec` (protocol tcp when unset).
 inline std::string PortsJson(const musketeer::v1::ServiceSpec& spec) {

@@ -304,17 +304,10 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
   if (want && edge_after && want->networks_size() == 0 && (ports_changed || networks_changed)) {
     // The edge proxy has to see the service's tasks on a shared overlay network.
     want->add_networks(kEdgeNetwork);
-    auto networks = manager.ListNetworks();
-    if (!networks.ok()) return networks.status();
-    if (std::none_of(networks->begin(), networks->end(),
-                     [](const engine::Network& n) { return n.name == kEdgeNetwork; })) {
-      engine::NetworkCreateRequest edge_network;
-      edge_network.name = kEdgeNetwork;
-      edge_network.driver = "overlay";
-      edge_network.attachable = true;
-      edge_network.check_duplicate = true;
-      auto id = manager.CreateNetwork(edge_network);
-      if (!id.ok() && id.status().code() != absl::StatusCode::kAlreadyExists) return id.status();
+    auto missing = EdgeNetworkMissing(manager);
+    if (!missing.ok()) return missing.status();
+    if (*missing) {
+      if (auto id = MakeEdgeNetwork(manager); !id.ok()) return id.status();
     }
   }
   if (edge_after && !edge_before) {

@@ -286,10 +286,9 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
   if (edge) {
     // The edge proxy has to see the service's tasks on a shared overlay network.
     if (spec.networks_size() == 0) {
-      auto networks = manager.ListNetworks();
-      if (!networks.ok()) return networks.status();
-      make_edge_network = std::none_of(networks->begin(), networks->end(),
-                                       [](const auto& n) { return n.name == kEdgeNetwork; });
+      auto missing = EdgeNetworkMissing(manager);
+      if (!missing.ok()) return missing.status();
+      make_edge_network = *missing;
       spec.add_networks(kEdgeNetwork);
     }
     // Every node runs the edge task, so every node needs its image.
@@ -343,17 +342,9 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
     return s;
   };
   if (make_edge_network) {
-    engine::NetworkCreateRequest edge_network;
-    edge_network.name = kEdgeNetwork;
-    edge_network.driver = "overlay";
-    edge_network.attachable = true;
-    edge_network.check_duplicate = true;
-    auto id = manager.CreateNetwork(edge_network);
-    if (id.ok()) {
-      undo.push_back([&manager, id = *id] { (void)manager.RemoveNetwork(id); });
-    } else if (id.status().code() != absl::StatusCode::kAlreadyExists) {
-      return id.status();
-    }
+    auto id = MakeEdgeNetwork(manager);
+    if (!id.ok()) return id.status();
+    if (!id->empty()) undo.push_back([&manager, id = *id] { (void)manager.RemoveNetwork(id); });
   }
   // Intent first: a crash between the two creates is repaired by Reconcile().
   if (auto s = store_.PutRouting(routing); !s.ok()) return fail(s);
@@ -386,6 +377,24 @@ absl::StatusOr<pb::Service> Cluster::WaitAndDescribe(const std::string& name, bo
       refused ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kDeadlineExceeded,
       absl::StrCat("service '", name, "' did not converge (", progress->state(), ": ",
                    progress->message(), ")"));
+}
+
+absl::StatusOr<bool> EdgeNetworkMissing(engine::DockerEngine& manager) {
+  auto networks = manager.ListNetworks();
+  if (!networks.ok()) return networks.status();
+  return std::none_of(networks->begin(), networks->end(),
+                      [](const engine::Network& n) { return n.name == kEdgeNetwork; });
+}
+
+absl::StatusOr<std::string> MakeEdgeNetwork(engine::DockerEngine& manager) {
+  engine::NetworkCreateRequest edge_network;
+  edge_network.name = kEdgeNetwork;
+  edge_network.driver = "overlay";
+  edge_network.attachable = true;
+  edge_network.check_duplicate = true;
+  auto id = manager.CreateNetwork(edge_network);
+  if (!id.ok() && id.status().code() == absl::StatusCode::kAlreadyExists) return std::string();
+  return id;
 }
 
 // ---------------------------------------------------------------- read
