@@ -300,12 +300,16 @@ function renderRouting() {
   box.replaceChildren(...parts);
 }
 
+// Actions wait for convergence, so several may be in flight: an older one that finishes
+// late must not cover the status of a newer one (its failure is still shown).
+let lastAct = 0;
 async function act(what, fn, service) {
+  const mine = ++lastAct;
   setStatus(`${what}…`);
   try {
     const out = await fn();
     if (service && out && out.routing) lastRouting.set(service, out.routing);
-    setStatus(`${what}: done`);
+    if (mine === lastAct) setStatus(`${what}: done`);
     queueRender();
   } catch (e) {
     setStatus(`${what}: ${e.message}`, true);
