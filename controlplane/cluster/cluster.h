@@ -128,6 +128,11 @@ class Cluster {
   absl::StatusOr<pb::Secret> CreateSecret(const pb::CreateSecretRequest& req);
   absl::StatusOr<std::vector<pb::Secret>> ListSecrets();
   absl::Status DeleteSecret(const std::string& name);
+  // Configs (secrets.cc too): Swarm configs, as secrets but readable (GetConfig has data).
+  absl::StatusOr<pb::Config> CreateConfig(const pb::CreateConfigRequest& req);
+  absl::StatusOr<std::vector<pb::Config>> ListConfigs();
+  absl::StatusOr<pb::Config> GetConfig(const std::string& name);
+  absl::Status DeleteConfig(const std::string& name);
 
   // Stacks (compose version 3, as `docker stack deploy`).
   absl::StatusOr<pb::Stack> DeployStack(const pb::DeployStackRequest& req, absl::Time deadline);
@@ -167,6 +172,8 @@ class Cluster {
   // Fills in the IDs of the secrets `spec` references by name (secrets.cc); NOT_FOUND
   // naming spec.secrets for one that does not exist.
   absl::Status ResolveSecrets(engine::DockerEngine& manager, engine::ServiceSpec& spec);
+  // The same for configs (spec.configs).
+  absl::Status ResolveConfigs(engine::DockerEngine& manager, engine::ServiceSpec& spec);
   // Every node runs the edge proxy's task (no IPVS), so every running node needs its image:
   // FAILED_PRECONDITION naming the first that lacks it.
   absl::Status CheckEdgeImageEverywhere();
@@ -273,11 +280,15 @@ absl::Status ValidateSubnet(const std::string& field, const std::string& subnet)
 // [a-zA-Z0-9_.-], starting and ending with a letter or digit).
 absl::Status ValidateSecretName(const std::string& field, const std::string& name);
 absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec);
+// The mounts' part of ValidateServiceSpec: types, absolute targets (each once), sources and
+// options that fit the type.
+absl::Status ValidateMounts(const pb::ServiceSpec& spec);
 // A request's fingerprint (SHA-256 of its deterministic serialization): a retry with the
 // same request_id must carry the same request.
 std::string Fingerprint(const google::protobuf::Message& m);
 // Adds to `s` what FromEngineSpec reads beyond name, image, mode, ports, networks, env and
-// labels, command and entrypoint: cap_add, resources, constraints, policies, healthcheck.
+// labels, command, entrypoint and secrets: the container's settings (mounts, user, hostname,
+// capabilities ...), resources, placement, policies, healthcheck, log driver.
 void ReadBackSpecFields(const engine::ServiceSpec& spec, pb::ServiceSpec* s);
 // Applies `mask` (paths into ServiceSpec: fields, message.field, env.KEY, labels.KEY) from
 // `src` onto `dst`; the top-level fields it touched go to `changed`. INVALID_ARGUMENT for
@@ -288,15 +299,6 @@ absl::Status ApplyUpdateMask(const pb::ServiceSpec& src, const google::protobuf:
 absl::Status ValidateImageReference(const std::string& field, const std::string& ref);
 // "host:5000/a/b:1.0" -> {"host:5000/a/b", "1.0"}; the tag is "latest" when absent.
 std::pair<std::string, std::string> SplitImageReference(const std::string& ref);
-// Parses a compose file (version 3) into service specs and networks (names unprefixed).
-struct ComposeFile {
-  std::vector<pb::ServiceSpec> services;
-  std::vector<pb::CreateNetworkRequest> networks;
-  std::map<std::string, std::string> secrets;  // the file's name -> the swarm's (external)
-  // `external: true` networks: the file's name -> the swarm's; used as they are, never made.
-  std::map<std::string, std::string> external_networks;
-};
-absl::StatusOr<ComposeFile> ParseCompose(const std::string& yaml);
 // One message of /services/{id}/logs?timestamps=1&details=1: "TIMESTAMP DETAILS MESSAGE".
 struct LogLine {
   std::string timestamp;                       // RFC 3339 with nanoseconds

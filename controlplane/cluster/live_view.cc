@@ -324,6 +324,10 @@ class SnapshotEngine : public engine::DockerEngine {
   absl::StatusOr<std::string> CreateSecret(const engine::SecretSpec&) override { return No(); }
   absl::StatusOr<std::vector<engine::Secret>> ListSecrets() override { return No(); }
   absl::Status RemoveSecret(const std::string&) override { return No(); }
+  absl::StatusOr<std::string> CreateConfig(const engine::ConfigSpec&) override { return No(); }
+  absl::StatusOr<std::vector<engine::Config>> ListConfigs() override { return No(); }
+  absl::StatusOr<engine::Config> InspectConfig(const std::string&) override { return No(); }
+  absl::Status RemoveConfig(const std::string&) override { return No(); }
   absl::StatusOr<std::string> CreateService(const engine::ServiceSpec&) override { return No(); }
   absl::Status UpdateService(const std::string&, uint64_t, const engine::ServiceSpec&,
                              bool) override {
@@ -415,6 +419,16 @@ class NotingEngine : public engine::DockerEngine {
     return inner_->ListSecrets();
   }
   absl::Status RemoveSecret(const std::string& id) override { return inner_->RemoveSecret(id); }
+  absl::StatusOr<std::string> CreateConfig(const engine::ConfigSpec& spec) override {
+    return inner_->CreateConfig(spec);  // not in the view
+  }
+  absl::StatusOr<std::vector<engine::Config>> ListConfigs() override {
+    return inner_->ListConfigs();
+  }
+  absl::StatusOr<engine::Config> InspectConfig(const std::string& id) override {
+    return inner_->InspectConfig(id);
+  }
+  absl::Status RemoveConfig(const std::string& id) override { return inner_->RemoveConfig(id); }
   absl::StatusOr<std::string> CreateService(const engine::ServiceSpec& spec) override {
     return Noted(inner_->CreateService(spec));
   }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "controlplane/cluster/image_ref.h"
 #include "controlplane/engine/docker_engine.h"
 #include "controlplane/state/state_store.h"
 #include "musketeer/v1/musketeer.pb.h"
@@ -27,13 +28,36 @@ inline std::string EdgeName(const std::string& service) { return service + "-edg
 absl::StatusOr<bool> EdgeNetworkMissing(engine::DockerEngine& manager);
 absl::StatusOr<std::string> MakeEdgeNetwork(engine::DockerEngine& manager);
 
-// The routing record's ports of `spec` (protocol tcp when unset).
+// A port published in host mode (on the nodes that run a task; never through an edge proxy).
+bool HostMode(const musketeer::v1::PortConfig& p);
+// Whether a service with these ports needs an edge proxy where there is no IPVS: it
+// publishes a port in ingress mode.
+inline bool NeedsEdge(const musketeer::v1::ServiceSpec& spec) {
+  for (const auto& p : spec.ports())
+    if (!HostMode(p)) return true;
+  return false;
+}
+// The API's form of an Engine mount.
+musketeer::v1::Mount FromEngineMount(const engine::Mount& m);
+
+// Removes a network, retrying for up to 20 s while the swarm still releases its tasks.
+absl::Status RemoveNetworkWhenFree(engine::DockerEngine& manager, const std::string& id);
+
+// The routing record's ports of `spec`: its ingress ones (protocol tcp when unset).
 inline std::string PortsJson(const musketeer::v1::ServiceSpec& spec) {
   std::vector<state::PublishedPort> ports;
   for (const auto& p : spec.ports())
-    ports.push_back({p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
+    if (!HostMode(p))
+      ports.push_back({p.published(), p.target(), p.protocol().empty() ? "tcp" : p.protocol()});
   return state::ServiceRouting::PortsJson(ports);
 }
+
+// The edge proxy of `spec` (a global service publishing its ingress ports in host mode on
+// every node), running `pinned`, the edge image.
+absl::StatusOr<engine::ServiceSpec> EdgeProxySpec(const musketeer::v1::ServiceSpec& spec,
+                                                  const std::string& edge_image,
+                                                  const PinnedImage& pinned,
+                                                  const std::string& stack);
 
 }  // namespace musketeer::cluster
 

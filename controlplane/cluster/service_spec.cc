@@ -1,8 +1,6 @@
-// ServiceSpec (the API's) to the Engine API's service spec, its validation, and the
-// compose file parser for stacks.
-#include <yaml-cpp/yaml.h>
-
+// ServiceSpec (the API's) to the Engine API's service spec, and its validation.
 #include <algorithm>
+#include <cmath>
 #include <regex>
 #include <set>
 #include <tuple>
@@ -13,23 +11,82 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "controlplane/cluster/cluster.h"
+#include "controlplane/cluster/service_parts.h"
 
 namespace musketeer::cluster {
 
 namespace {
-engine::UpdateConfig ToPolicy(const pb::UpdatePolicy& p, bool rollback) {
+// Fields left unset stay unset: the swarm reads them as its defaults, which are docker's
+// (failure action pause, monitor 5 s, stop-first), and `docker stack deploy` writes them so.
+engine::UpdateConfig ToPolicy(const pb::UpdatePolicy& p) {
   engine::UpdateConfig c;
   c.parallelism = p.has_parallelism() ? p.parallelism() : 1;  // 0: all at once, as docker's
   c.delay = absl::Milliseconds(p.delay_ms());
-  c.failure_action =
-      p.failure_action().empty() ? (rollback ? "pause" : "rollback") : p.failure_action();
-  // docker's default is 5 s; a task reaches running only after its healthcheck passed (when
-  // it has one), so 1 s of watching for failures after the last one mostly saves waiting.
-  c.monitor = absl::Milliseconds(p.monitor_ms() ? p.monitor_ms() : 1000);
-  c.order = p.order().empty() ? "stop-first" : p.order();
+  c.failure_action = p.failure_action();
+  c.monitor = absl::Milliseconds(p.monitor_ms());
+  c.max_failure_ratio = p.max_failure_ratio();
+  c.order = p.order();
   return c;
 }
+
+engine::SecretReferenceFileTarget FileTarget(const std::string& name, const std::string& uid,
+                                             const std::string& gid, uint32_t mode) {
+  return {name, uid.empty() ? "0" : uid, gid.empty() ? "0" : gid, mode ? mode : 0444, {}};
+}
+
+engine::Mount ToEngineMount(const pb::Mount& m) {
+  engine::Mount out;
+  out.type = m.type().empty() ? "volume" : m.type();
+  out.source = m.source();
+  out.target = m.target();
+  out.read_only = m.read_only();
+  out.consistency = m.consistency();
+  if (!m.bind_propagation().empty()) out.bind_options.emplace().propagation = m.bind_propagation();
+  if (m.volume_nocopy() || !m.volume_labels().empty() || !m.volume_driver().empty() ||
+      !m.volume_driver_options().empty()) {
+    engine::VolumeOptions& v = out.volume_options.emplace();
+    v.no_copy = m.volume_nocopy();
+    for (const auto& [k, x] : m.volume_labels()) v.labels[k] = x;
+    if (!m.volume_driver().empty() || !m.volume_driver_options().empty()) {
+      engine::Driver& d = v.driver_config.emplace();
+      d.name = m.volume_driver();
+      for (const auto& [k, x] : m.volume_driver_options()) d.options[k] = x;
+    }
+  }
+  if (m.tmpfs_size_bytes() || m.tmpfs_mode()) {
+    out.tmpfs_options.emplace();
+    out.tmpfs_options->size_bytes = m.tmpfs_size_bytes();
+    out.tmpfs_options->mode = m.tmpfs_mode();
+  }
+  return out;
+}
 }  // namespace
+
+bool HostMode(const pb::PortConfig& p) { return p.publish_mode() == "host"; }
+
+pb::Mount FromEngineMount(const engine::Mount& m) {
+  pb::Mount out;
+  out.set_type(m.type);
+  out.set_source(m.source);
+  out.set_target(m.target);
+  out.set_read_only(m.read_only);
+  out.set_consistency(m.consistency);
+  if (m.bind_options) out.set_bind_propagation(m.bind_options->propagation);
+  if (m.volume_options) {
+    out.set_volume_nocopy(m.volume_options->no_copy);
+    for (const auto& [k, v] : m.volume_options->labels) (*out.mutable_volume_labels())[k] = v;
+    if (m.volume_options->driver_config) {
+      out.set_volume_driver(m.volume_options->driver_config->name);
+      for (const auto& [k, v] : m.volume_options->driver_config->options)
+        (*out.mutable_volume_driver_options())[k] = v;
+    }
+  }
+  if (m.tmpfs_options) {
+    out.set_tmpfs_size_bytes(m.tmpfs_options->size_bytes);
+    out.set_tmpfs_mode(m.tmpfs_options->mode);
+  }
+  return out;
+}
 
 std::string Cut(std::string_view input) {
   constexpr size_t kShown = 64;
@@ -84,13 +141,16 @@ absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
         "spec.replicas: a global service runs one task per node; leave replicas unset, or use "
         "mode replicated");
   for (const auto& p : spec.ports()) {
-    if (p.published() == 0 || p.published() > 65535 || p.target() == 0 || p.target() > 65535) {
+    // published 0: the swarm picks one (30000 and up), as docker's.
+    if (p.published() > 65535 || p.target() == 0 || p.target() > 65535) {
       return absl::InvalidArgumentError(
-          "spec.ports: published and target must be 1-65535, e.g. 8090:8090");
+          "spec.ports: target must be 1-65535 and published 0-65535 (0: one is picked), e.g. "
+          "8090:8090");
     }
-    if (!p.protocol().empty() && p.protocol() != "tcp" && p.protocol() != "udp") {
+    if (!p.protocol().empty() && p.protocol() != "tcp" && p.protocol() != "udp" &&
+        p.protocol() != "sctp") {
       return absl::InvalidArgumentError(
-          absl::StrCat("spec.ports.protocol: '", Cut(p.protocol()), "' is not tcp or udp"));
+          absl::StrCat("spec.ports.protocol: '", Cut(p.protocol()), "' is not tcp, udp or sctp"));
     }
   }
   for (const auto& [field, policy] : {std::pair<const char*, const pb::UpdatePolicy*>{
@@ -142,8 +202,74 @@ absl::Status ValidateServiceSpec(const pb::ServiceSpec& spec) {
           "spec.secrets.target: two secrets would be the same file /run/secrets/", Cut(target)));
     }
   }
-  if (spec.resources().cpus() < 0 || spec.resources().memory_bytes() < 0) {
+  if (spec.resources().cpus() < 0 || spec.resources().memory_bytes() < 0 ||
+      spec.resources().pids() < 0 || spec.resources().reserve_cpus() < 0 ||
+      spec.resources().reserve_memory_bytes() < 0) {
     return absl::InvalidArgumentError("spec.resources: limits cannot be negative");
+  }
+  for (const auto& ref : spec.configs()) {
+    if (auto s = ValidateSecretName("spec.configs.config", ref.config()); !s.ok()) return s;
+    if (!ref.target().empty() && ref.target().find('\0') != std::string::npos)
+      return absl::InvalidArgumentError("spec.configs.target: contains a NUL");
+  }
+  if (auto s = ValidateMounts(spec); !s.ok()) return s;
+  if (const auto& c = spec.restart_policy().condition();
+      !c.empty() && c != "none" && c != "on-failure" && c != "any") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec.restart_policy.condition: '", Cut(c), "' is not none, on-failure or any"));
+  }
+  if (const auto& e = spec.endpoint_mode(); !e.empty() && e != "vip" && e != "dnsrr")
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.endpoint_mode: '", Cut(e), "' is not vip or dnsrr"));
+  for (const auto& p : spec.ports()) {
+    if (!p.publish_mode().empty() && p.publish_mode() != "ingress" && p.publish_mode() != "host")
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.ports.publish_mode: '", Cut(p.publish_mode()), "' is not ingress or host"));
+  }
+  for (const auto& p : spec.placement_preferences()) {
+    if (!absl::StartsWith(p, "spread=") || p.size() == 7)
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.placement_preferences: '", Cut(p),
+                       "' is not spread=DESCRIPTOR (e.g. spread=node.labels.zone)"));
+  }
+  for (const auto& u : spec.ulimits()) {
+    if (u.name().empty() || u.soft() > u.hard() || u.soft() < -1)
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.ulimits: '", Cut(u.name()), "' needs a name and soft <= hard"));
+  }
+  for (const auto& [network, aliases] : spec.network_aliases()) {
+    if (std::find(spec.networks().begin(), spec.networks().end(), network) ==
+        spec.networks().end())
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.network_aliases: '", Cut(network), "' is not one of spec.networks"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMounts(const pb::ServiceSpec& spec) {
+  std::set<std::string> targets;
+  for (const auto& m : spec.mounts()) {
+    const std::string type = m.type().empty() ? "volume" : m.type();
+    auto bad = [&](const std::string& why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.mounts: ", type, " mount at '", Cut(m.target()), "': ", why));
+    };
+    if (type != "volume" && type != "bind" && type != "tmpfs")
+      return bad("the type is not volume, bind or tmpfs");
+    if (m.target().empty() || m.target()[0] != '/')
+      return bad("the target must be an absolute path in the container");
+    if (!targets.insert(m.target()).second) return bad("two mounts have this target");
+    if (type == "bind" && (m.source().empty() || m.source()[0] != '/'))
+      return bad("a bind mount's source must be an absolute path on the node");
+    if (type == "tmpfs" && !m.source().empty()) return bad("a tmpfs mount takes no source");
+    if (type != "bind" && !m.bind_propagation().empty())
+      return bad("bind propagation is for bind mounts");
+    if (type != "volume" && (m.volume_nocopy() || !m.volume_labels().empty() ||
+                             !m.volume_driver().empty() || !m.volume_driver_options().empty()))
+      return bad("volume options are for volume mounts");
+    if (type != "tmpfs" && (m.tmpfs_size_bytes() || m.tmpfs_mode()))
+      return bad("tmpfs options are for tmpfs mounts");
+    if (m.tmpfs_size_bytes() < 0) return bad("the tmpfs size cannot be negative");
   }
   return absl::OkStatus();
 }
@@ -156,496 +282,124 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
   engine::TaskSpec& task = out.task_template;
   engine::ContainerSpec& container = task.container_spec;
   container.image = spec.image();
+  // Sorted, as docker writes them (a map has no order of its own).
   for (const auto& [k, v] : spec.env()) container.env.push_back(absl::StrCat(k, "=", v));
+  std::sort(container.env.begin(), container.env.end());
   container.command.assign(spec.entrypoint().begin(), spec.entrypoint().end());
   container.args.assign(spec.command().begin(), spec.command().end());
   container.capability_add.assign(spec.cap_add().begin(), spec.cap_add().end());
+  container.capability_drop.assign(spec.cap_drop().begin(), spec.cap_drop().end());
+  container.hostname = spec.hostname();
+  container.user = spec.user();
+  container.dir = spec.working_dir();
+  container.read_only = spec.read_only();
+  container.tty = spec.tty();
+  container.open_stdin = spec.stdin_open();
+  if (spec.has_init()) container.init = spec.init();
+  container.stop_signal = spec.stop_signal();
+  if (spec.has_stop_grace_period_ms())
+    container.stop_grace_period = absl::Milliseconds(spec.stop_grace_period_ms());
+  container.hosts.assign(spec.hosts().begin(), spec.hosts().end());
+  for (const auto& [k, v] : spec.sysctls()) container.sysctls[k] = v;
+  for (const auto& u : spec.ulimits()) container.ulimits.push_back({u.name(), u.soft(), u.hard()});
+  if (spec.has_dns()) {
+    engine::DnsConfig& dns = container.dns_config.emplace();
+    dns.nameservers.assign(spec.dns().nameservers().begin(), spec.dns().nameservers().end());
+    dns.search.assign(spec.dns().search().begin(), spec.dns().search().end());
+    dns.options.assign(spec.dns().options().begin(), spec.dns().options().end());
+  }
+  for (const auto& m : spec.mounts()) container.mounts.push_back(ToEngineMount(m));
   for (const auto& ref : spec.secrets()) {
     engine::SecretReference& r = container.secrets.emplace_back();
     r.secret_name = ref.secret();  // its ID: Cluster::ResolveSecrets
-    engine::SecretReferenceFileTarget& file = r.file.emplace();
-    file.name = ref.target().empty() ? ref.secret() : ref.target();
-    file.uid = "0";
-    file.gid = "0";
-    file.mode = 0444;
+    r.file = FileTarget(ref.target().empty() ? ref.secret() : ref.target(), ref.uid(), ref.gid(),
+                        ref.mode());
   }
+  for (const auto& ref : spec.configs()) {
+    engine::ConfigReference& r = container.configs.emplace_back();
+    r.config_name = ref.config();  // its ID: Cluster::ResolveConfigs
+    r.file = FileTarget(ref.target().empty() ? "/" + ref.config() : ref.target(), ref.uid(),
+                        ref.gid(), ref.mode());
+  }
+  // As docker sorts them: by name.
+  std::stable_sort(container.secrets.begin(), container.secrets.end(),
+                   [](const auto& a, const auto& b) { return a.secret_name < b.secret_name; });
+  std::stable_sort(container.configs.begin(), container.configs.end(),
+                   [](const auto& a, const auto& b) { return a.config_name < b.config_name; });
   // No test with timings: the image's test runs with them (docker merges the two).
   if (spec.has_healthcheck()) {
     engine::HealthConfig& h = container.healthcheck.emplace();
     h.test.assign(spec.healthcheck().test().begin(), spec.healthcheck().test().end());
     h.interval = absl::Milliseconds(spec.healthcheck().interval_ms());
     h.timeout = absl::Milliseconds(spec.healthcheck().timeout_ms());
+    h.start_period = absl::Milliseconds(spec.healthcheck().start_period_ms());
     h.retries = spec.healthcheck().retries();
   }
   for (const auto& [k, v] : spec.labels()) out.labels[k] = v;
+  for (const auto& [k, v] : spec.container_labels()) container.labels[k] = v;
   if (!stack.empty()) {
-    out.labels["com.docker.stack.namespace"] = stack;
-    container.labels["com.docker.stack.namespace"] = stack;
+    out.labels[kStackLabel] = stack;
+    container.labels[kStackLabel] = stack;
   }
-  task.restart_policy.emplace();
-  task.restart_policy->condition = "any";
-  task.restart_policy->delay = absl::Seconds(1);
+  if (spec.has_restart_policy()) {  // unset: the swarm's own default (any, 5 s), as docker's
+    const pb::RestartPolicy& r = spec.restart_policy();
+    engine::RestartPolicy& policy = task.restart_policy.emplace();
+    policy.condition = r.condition();
+    if (r.has_delay_ms()) policy.delay = absl::Milliseconds(r.delay_ms());
+    if (r.has_max_attempts()) policy.max_attempts = r.max_attempts();
+    if (r.has_window_ms()) policy.window = absl::Milliseconds(r.window_ms());
+  }
+  if (spec.has_log_driver()) {
+    engine::Driver& log = task.log_driver.emplace();
+    log.name = spec.log_driver().name();
+    for (const auto& [k, v] : spec.log_driver().options()) log.options[k] = v;
+  }
   engine::ResourceRequirements& resources = task.resources.emplace();
   engine::Resources& limits = resources.limits.emplace();
   engine::Resources& reservations = resources.reservations.emplace();
-  limits.nano_cpus = static_cast<int64_t>(spec.resources().cpus() * 1e9);
+  limits.nano_cpus = static_cast<int64_t>(std::llround(spec.resources().cpus() * 1e9));
   limits.memory_bytes = spec.resources().memory_bytes();
-  reservations.nano_cpus = static_cast<int64_t>(spec.resources().reserve_cpus() * 1e9);
+  limits.pids = spec.resources().pids();
+  reservations.nano_cpus = static_cast<int64_t>(std::llround(spec.resources().reserve_cpus() * 1e9));
   reservations.memory_bytes = spec.resources().reserve_memory_bytes();
-  if (spec.constraints_size() > 0) {
-    task.placement.emplace().constraints.assign(spec.constraints().begin(),
-                                                spec.constraints().end());
+  engine::Placement& placement = task.placement.emplace();
+  placement.constraints.assign(spec.constraints().begin(), spec.constraints().end());
+  for (const auto& p : spec.placement_preferences())
+    placement.preferences.emplace_back().spread.emplace().spread_descriptor =
+        p.substr(p.find('=') + 1);
+  placement.max_replicas = spec.max_replicas_per_node();
+  for (const auto& n : spec.networks()) {
+    engine::NetworkAttachmentConfig& attachment = task.networks.emplace_back();
+    attachment.target = n;
+    if (auto it = spec.network_aliases().find(n); it != spec.network_aliases().end())
+      attachment.aliases.assign(it->second.aliases().begin(), it->second.aliases().end());
   }
-  for (const auto& n : spec.networks()) task.networks.emplace_back().target = n;
+  std::stable_sort(task.networks.begin(), task.networks.end(),
+                   [](const auto& a, const auto& b) { return a.target < b.target; });
 
   if (spec.mode() == "global") {
     out.mode.global.emplace();
   } else {
     out.mode.replicated.emplace().replicas = spec.has_replicas() ? spec.replicas() : 1;
   }
-  out.update_config = ToPolicy(spec.update_policy(), false);
-  out.rollback_config = ToPolicy(spec.rollback_policy(), true);
+  if (spec.has_update_policy()) out.update_config = ToPolicy(spec.update_policy());
+  if (spec.has_rollback_policy()) out.rollback_config = ToPolicy(spec.rollback_policy());
   engine::EndpointSpec& endpoint = out.endpoint_spec.emplace();
-  endpoint.mode = edge_routed ? "dnsrr" : "vip";
-  if (!edge_routed) {
-    for (const auto& p : spec.ports()) {
-      engine::PortConfig port;
-      port.protocol = p.protocol().empty() ? "tcp" : p.protocol();
-      port.target_port = p.target();
-      port.published_port = p.published();
-      port.publish_mode = "ingress";
-      endpoint.ports.push_back(std::move(port));
-    }
+  endpoint.mode = edge_routed ? "dnsrr" : spec.endpoint_mode();
+  for (const auto& p : spec.ports()) {
+    // Edge-routed: the edge proxy publishes the ingress ports; host-mode ones stay here.
+    if (edge_routed && !HostMode(p)) continue;
+    engine::PortConfig port;
+    port.protocol = p.protocol().empty() ? "tcp" : p.protocol();
+    port.target_port = p.target();
+    port.published_port = p.published();
+    port.publish_mode = HostMode(p) ? "host" : "ingress";
+    endpoint.ports.push_back(std::move(port));
   }
-  return out;
-}
-
-namespace {
-
-absl::StatusOr<int64_t> ParseDurationMs(const std::string& s, const std::string& field) {
-  // compose durations: "10s", "500ms", "1m30s"
-  static const std::regex kPart("(\\d+(?:\\.\\d+)?)(ms|s|m|h)");
-  int64_t total = 0;
-  size_t matched = 0;
-  for (std::sregex_iterator it(s.begin(), s.end(), kPart), end; it != end; ++it) {
-    double v = std::stod((*it)[1]);
-    const std::string unit = (*it)[2];
-    total += static_cast<int64_t>(v * (unit == "ms"  ? 1
-                                       : unit == "s" ? 1000
-                                       : unit == "m" ? 60000
-                                                     : 3600000));
-    matched += it->length();
-  }
-  if (matched != s.size() || s.empty())
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": '", s, "' is not a duration like 10s or 500ms"));
-  return total;
-}
-
-absl::StatusOr<int64_t> ParseBytes(const std::string& s, const std::string& field) {
-  static const std::regex kBytes("(\\d+(?:\\.\\d+)?)\\s*([kKmMgG]?)[bB]?");
-  std::smatch m;
-  if (!std::regex_match(s, m, kBytes))
-    return absl::InvalidArgumentError(absl::StrCat(field, ": '", s, "' is not a size like 512M"));
-  double v = std::stod(m[1]);
-  const char u = m[2].length() ? tolower(m[2].str()[0]) : 'b';
-  return static_cast<int64_t>(v * (u == 'k'   ? 1024.0
-                                   : u == 'm' ? 1048576.0
-                                   : u == 'g' ? 1073741824.0
-                                              : 1.0));
-}
-
-absl::Status ParsePolicy(const YAML::Node& n, pb::UpdatePolicy* p, const std::string& field) {
-  if (!n) return absl::OkStatus();
-  if (n["parallelism"]) p->set_parallelism(n["parallelism"].as<unsigned>());
-  if (n["delay"]) {
-    auto d = ParseDurationMs(n["delay"].as<std::string>(), field + ".delay");
-    if (!d.ok()) return d.status();
-    p->set_delay_ms(*d);
-  }
-  if (n["monitor"]) {
-    auto d = ParseDurationMs(n["monitor"].as<std::string>(), field + ".monitor");
-    if (!d.ok()) return d.status();
-    p->set_monitor_ms(*d);
-  }
-  if (n["failure_action"]) p->set_failure_action(n["failure_action"].as<std::string>());
-  if (n["order"]) p->set_order(n["order"].as<std::string>());
-  return absl::OkStatus();
-}
-
-absl::StatusOr<pb::PortConfig> ParsePort(const YAML::Node& n, const std::string& field) {
-  pb::PortConfig p;
-  if (n.IsMap()) {
-    p.set_target(n["target"].as<unsigned>(0));
-    p.set_published(n["published"].as<unsigned>(0));
-    p.set_protocol(n["protocol"].as<std::string>("tcp"));
-    return p;
-  }
-  std::string s = n.as<std::string>();
-  std::string proto = "tcp";
-  if (auto slash = s.find('/'); slash != std::string::npos) {
-    proto = s.substr(slash + 1);
-    s = s.substr(0, slash);
-  }
-  std::vector<std::string> parts = absl::StrSplit(s, ':');
-  unsigned published = 0, target = 0;
-  if (parts.size() == 1 && absl::SimpleAtoi(parts[0], &target)) {
-    published = target;
-  } else if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &published) ||
-             !absl::SimpleAtoi(parts[1], &target)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": '", n.as<std::string>(), "' is not PUBLISHED:TARGET"));
-  }
-  p.set_published(published);
-  p.set_target(target);
-  p.set_protocol(proto);
-  return p;
-}
-
-// Refuses a key this parser does not read: dropping it silently would deploy something other
-// than the file says (a volume, a user, a restart policy ...). `ignored` are the keys docker
-// stack deploy itself ignores; extension keys (x-...) are the file's own.
-absl::Status OnlyKeys(const YAML::Node& n, const std::string& field,
-                      const std::vector<const char*>& known,
-                      const std::vector<const char*>& ignored = {}) {
-  if (!n || !n.IsMap()) return absl::OkStatus();
-  for (const auto& it : n) {
-    const std::string key = it.first.as<std::string>();
-    if (absl::StartsWith(key, "x-")) continue;
-    auto is = [&](const char* k) { return key == k; };
-    if (std::any_of(known.begin(), known.end(), is) ||
-        std::any_of(ignored.begin(), ignored.end(), is))
-      continue;
-    std::vector<std::string> names(known.begin(), known.end());
-    return absl::InvalidArgumentError(
-        absl::StrCat(field.empty() ? "" : field + ".", Cut(key),
-                     ": not supported by musketeer's stack deploy; remove it (supported here: ",
-                     absl::StrJoin(names, ", "), ")"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<std::string>> SplitShellWords(std::string_view text,
-                                                         const std::string& field) {
-  // As compose splits a string command (POSIX shell quoting, no expansion).
-  std::vector<std::string> out;
-  std::string word;
-  bool in_word = false;
-  char quote = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (quote == '\'') {
-      if (c == '\'') {
-        quote = 0;
-      } else {
-        word += c;
-      }
-    } else if (quote == '"') {
-      if (c == '"') {
-        quote = 0;
-      } else if (c == '\\' && i + 1 < text.size() &&
-                 std::string_view("\"\\$`").find(text[i + 1]) != std::string_view::npos) {
-        word += text[++i];
-      } else {
-        word += c;
-      }
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-      in_word = true;
-    } else if (c == '\\' && i + 1 < text.size()) {
-      word += text[++i];
-      in_word = true;
-    } else if (c == ' ' || c == '\t' || c == '\n') {
-      if (in_word) out.push_back(std::move(word));
-      word.clear();
-      in_word = false;
-    } else {
-      word += c;
-      in_word = true;
-    }
-  }
-  if (quote != 0)
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": '", Cut(text), "' has an unterminated ", std::string(1, quote), " quote"));
-  if (in_word) out.push_back(std::move(word));
-  return out;
-}
-
-}  // namespace
-
-absl::StatusOr<ComposeFile> ParseCompose(const std::string& text) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("compose_yaml: not valid YAML: ", e.what()));
-  }
-  if (!root.IsMap() || !root["services"] || !root["services"].IsMap()) {
-    return absl::InvalidArgumentError("compose_yaml: needs a top-level 'services' mapping");
-  }
-  if (root["version"]) {
-    const std::string v = root["version"].as<std::string>();
-    if (v.empty() || v[0] != '3')
-      return absl::InvalidArgumentError(
-          absl::StrCat("compose_yaml: version '", v, "' is not supported; use version 3.x"));
-  }
-  ComposeFile out;
-  try {
-    if (auto s = OnlyKeys(root, "", {"version", "services", "networks", "secrets"}); !s.ok())
-      return s;
-    if (root["networks"] && root["networks"].IsMap()) {
-      for (const auto& it : root["networks"]) {
-        pb::CreateNetworkRequest n;
-        n.set_name(it.first.as<std::string>());
-        const YAML::Node& def = it.second;
-        const std::string field = "networks." + n.name();
-        if (auto s = OnlyKeys(def, field, {"driver", "attachable", "ipam", "external", "name"});
-            !s.ok())
-          return s;
-        if (def && def["external"] && def["external"].as<bool>(false)) {
-          // A network made outside the stack: used by its name, neither made nor removed.
-          out.external_networks[n.name()] = def["name"] ? def["name"].as<std::string>() : n.name();
-          continue;
-        }
-        if (def && def["name"])
-          return absl::InvalidArgumentError(
-              field +
-              ".name: only an external network may name itself; the stack's networks "
-              "are STACK_NAME");
-        n.set_driver(def && def["driver"] ? def["driver"].as<std::string>() : "overlay");
-        if (n.driver() != "overlay")
-          return absl::InvalidArgumentError(
-              absl::StrCat(field, ".driver: '", Cut(n.driver()),
-                           "' is not supported; swarm networks are overlay"));
-        if (def && def["attachable"]) n.set_attachable(def["attachable"].as<bool>());
-        if (def && def["ipam"]) {
-          if (auto s = OnlyKeys(def["ipam"], field + ".ipam", {"driver", "config"}); !s.ok())
-            return s;
-          const YAML::Node config = def["ipam"]["config"];
-          if (config && (!config.IsSequence() || config.size() > 1))
-            return absl::InvalidArgumentError(
-                field + ".ipam.config: give one entry with a subnet (one subnet per network)");
-          if (config && config.size() == 1) {
-            if (auto s = OnlyKeys(config[0], field + ".ipam.config", {"subnet"}); !s.ok()) return s;
-            if (config[0]["subnet"]) n.set_subnet(config[0]["subnet"].as<std::string>());
-          }
-        }
-        out.networks.push_back(n);
-      }
-    }
-    // Secrets: external ones only (made with `musketeer secret create`): a file's contents
-    // would have to travel from the client's machine, and a compose file is read here.
-    if (root["secrets"] && root["secrets"].IsMap()) {
-      for (const auto& it : root["secrets"]) {
-        const std::string key = it.first.as<std::string>();
-        const YAML::Node& def = it.second;
-        if (auto s = OnlyKeys(def, "secrets." + key, {"external", "name", "file"}); !s.ok())
-          return s;
-        if (!def || !def["external"] || !def["external"].as<bool>(false)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "secrets.", Cut(key),
-              ": only external secrets are supported; create it with `musketeer secret create ",
-              Cut(key), " FILE` and declare it `external: true`"));
-        }
-        out.secrets[key] = def["name"] ? def["name"].as<std::string>() : key;
-      }
-    }
-    for (const auto& it : root["services"]) {
-      const std::string name = it.first.as<std::string>();
-      const std::string field = "services." + name;
-      const YAML::Node& s = it.second;
-      if (auto st = OnlyKeys(s, field,
-                             {"image", "pull_policy", "command", "entrypoint", "environment",
-                              "ports", "networks", "cap_add", "secrets", "healthcheck", "deploy"},
-                             {"build", "container_name", "depends_on", "restart", "links"});
-          !st.ok())
-        return st;
-      pb::ServiceSpec spec;
-      spec.set_name(name);
-      if (!s["image"])
-        return absl::InvalidArgumentError(field +
-                                          ".image: required (building from compose is not "
-                                          "supported; build with `musketeer image build` first)");
-      spec.set_image(s["image"].as<std::string>());
-      if (s["pull_policy"]) {  // compose's if_not_present is docker's missing
-        const std::string pull = s["pull_policy"].as<std::string>();
-        spec.set_pull(pull == "if_not_present" ? "missing" : pull);
-      }
-      for (const auto& [key, out] : {std::pair{"command", spec.mutable_command()},
-                                     std::pair{"entrypoint", spec.mutable_entrypoint()}}) {
-        const YAML::Node v = s[key];
-        if (!v) continue;
-        if (v.IsSequence()) {
-          for (const auto& c : v) out->Add(c.as<std::string>());
-        } else {  // a string is split into words as a shell would, without running one
-          auto words = SplitShellWords(v.as<std::string>(), field + "." + key);
-          if (!words.ok()) return words.status();
-          for (auto& w : *words) out->Add(std::move(w));
-        }
-      }
-      if (s["environment"]) {
-        if (s["environment"].IsMap()) {
-          for (const auto& e : s["environment"])
-            (*spec.mutable_env())[e.first.as<std::string>()] = e.second.as<std::string>("");
-        } else {
-          for (const auto& e : s["environment"]) {
-            std::string kv = e.as<std::string>();
-            auto eq = kv.find('=');
-            (*spec.mutable_env())[kv.substr(0, eq)] =
-                eq == std::string::npos ? "" : kv.substr(eq + 1);
-          }
-        }
-      }
-      for (const auto& p : s["ports"]) {
-        if (auto st = OnlyKeys(p, field + ".ports", {"target", "published", "protocol", "mode"});
-            !st.ok())
-          return st;
-        if (p.IsMap() && p["mode"] && p["mode"].as<std::string>() != "ingress")
-          return absl::InvalidArgumentError(
-              absl::StrCat(field, ".ports.mode: '", Cut(p["mode"].as<std::string>()),
-                           "' is not supported; ports are published through the ingress (or "
-                           "the edge proxy)"));
-        auto port = ParsePort(p, field + ".ports");
-        if (!port.ok()) return port.status();
-        *spec.add_ports() = *port;
-      }
-      if (s["networks"]) {
-        if (s["networks"].IsMap()) {
-          for (const auto& n : s["networks"]) spec.add_networks(n.first.as<std::string>());
-        } else {
-          for (const auto& n : s["networks"]) spec.add_networks(n.as<std::string>());
-        }
-      }
-      for (const auto& c : s["cap_add"]) spec.add_cap_add(c.as<std::string>());
-      for (const auto& ref : s["secrets"]) {
-        if (auto st = OnlyKeys(ref, field + ".secrets", {"source", "target"}); !st.ok()) return st;
-        auto* r = spec.add_secrets();
-        if (ref.IsMap()) {
-          r->set_secret(ref["source"].as<std::string>(""));
-          r->set_target(ref["target"].as<std::string>(""));
-        } else {
-          r->set_secret(ref.as<std::string>());
-        }
-        auto it = out.secrets.find(r->secret());
-        if (it == out.secrets.end()) {
-          return absl::InvalidArgumentError(absl::StrCat(field, ".secrets: '", Cut(r->secret()),
-                                                         "' is not declared under secrets"));
-        }
-        r->set_secret(it->second);  // the swarm's name of it
-      }
-      if (const YAML::Node hc = s["healthcheck"]) {
-        if (auto st = OnlyKeys(hc, field + ".healthcheck",
-                               {"test", "interval", "timeout", "retries", "disable"});
-            !st.ok())
-          return st;
-        auto* h = spec.mutable_healthcheck();
-        if (hc["disable"] && hc["disable"].as<bool>()) {
-          h->add_test("NONE");  // compose's meaning: the image's HEALTHCHECK does not run
-        } else if (hc["test"].IsSequence()) {
-          for (const auto& t : hc["test"]) h->add_test(t.as<std::string>());
-        } else if (hc["test"]) {
-          h->add_test("CMD-SHELL");
-          h->add_test(hc["test"].as<std::string>());
-        }
-        for (auto [key, setter] : {std::pair<const char*, void (pb::Healthcheck::*)(uint32_t)>{
-                                       "interval", &pb::Healthcheck::set_interval_ms},
-                                   {"timeout", &pb::Healthcheck::set_timeout_ms}}) {
-          if (hc[key]) {
-            auto d = ParseDurationMs(hc[key].as<std::string>(), field + ".healthcheck." + key);
-            if (!d.ok()) return d.status();
-            (h->*setter)(*d);
-          }
-        }
-        if (hc["retries"]) h->set_retries(hc["retries"].as<unsigned>());
-      }
-      if (const YAML::Node d = s["deploy"]) {
-        const std::string in = field + ".deploy";
-        const auto sub = [](const YAML::Node& n, const char* key) {
-          return n && n.IsMap() && n[key] ? n[key] : YAML::Node();
-        };
-        const YAML::Node resources = sub(d, "resources");
-        for (const auto& [node, where, keys] :
-             std::vector<std::tuple<YAML::Node, std::string, std::vector<const char*>>>{
-                 {d,
-                  in,
-                  {"mode", "replicas", "placement", "labels", "resources", "update_config",
-                   "rollback_config", "endpoint_mode"}},
-                 {sub(d, "placement"), in + ".placement", {"constraints"}},
-                 {resources, in + ".resources", {"limits", "reservations"}},
-                 {sub(resources, "limits"), in + ".resources.limits", {"cpus", "memory"}},
-                 {sub(resources, "reservations"),
-                  in + ".resources.reservations",
-                  {"cpus", "memory"}},
-                 {sub(d, "update_config"),
-                  in + ".update_config",
-                  {"parallelism", "delay", "monitor", "failure_action", "order"}},
-                 {sub(d, "rollback_config"),
-                  in + ".rollback_config",
-                  {"parallelism", "delay", "monitor", "failure_action", "order"}}}) {
-          if (auto st = OnlyKeys(node, where, keys); !st.ok()) return st;
-        }
-        if (d["endpoint_mode"] && d["endpoint_mode"].as<std::string>() != "vip")
-          return absl::InvalidArgumentError(
-              in +
-              ".endpoint_mode: only vip (the default) is supported; musketeer chooses "
-              "dnsrr itself where a service's ports go through the edge proxy");
-        if (d["mode"]) spec.set_mode(d["mode"].as<std::string>());
-        if (d["replicas"]) spec.set_replicas(d["replicas"].as<unsigned>());
-        if (d["placement"] && d["placement"]["constraints"]) {
-          for (const auto& c : d["placement"]["constraints"])
-            spec.add_constraints(c.as<std::string>());
-        }
-        if (d["labels"] && d["labels"].IsMap()) {
-          for (const auto& l : d["labels"])
-            (*spec.mutable_labels())[l.first.as<std::string>()] = l.second.as<std::string>("");
-        } else if (d["labels"]) {  // the list form: "KEY=VALUE"
-          for (const auto& l : d["labels"]) {
-            const std::string kv = l.as<std::string>();
-            const size_t eq = kv.find('=');
-            (*spec.mutable_labels())[kv.substr(0, eq)] =
-                eq == std::string::npos ? "" : kv.substr(eq + 1);
-          }
-        }
-        if (const YAML::Node lim = resources ? resources["limits"] : YAML::Node()) {
-          if (lim["cpus"])
-            spec.mutable_resources()->set_cpus(std::stod(lim["cpus"].as<std::string>()));
-          if (lim["memory"]) {
-            auto b = ParseBytes(lim["memory"].as<std::string>(),
-                                field + ".deploy.resources.limits.memory");
-            if (!b.ok()) return b.status();
-            spec.mutable_resources()->set_memory_bytes(*b);
-          }
-        }
-        if (const YAML::Node res = resources ? resources["reservations"] : YAML::Node()) {
-          if (res["cpus"])
-            spec.mutable_resources()->set_reserve_cpus(std::stod(res["cpus"].as<std::string>()));
-          if (res["memory"]) {
-            auto b = ParseBytes(res["memory"].as<std::string>(),
-                                field + ".deploy.resources.reservations.memory");
-            if (!b.ok()) return b.status();
-            spec.mutable_resources()->set_reserve_memory_bytes(*b);
-          }
-        }
-        if (auto st = ParsePolicy(d["update_config"], spec.mutable_update_policy(),
-                                  field + ".deploy.update_config");
-            !st.ok())
-          return st;
-        if (auto st = ParsePolicy(d["rollback_config"], spec.mutable_rollback_policy(),
-                                  field + ".deploy.rollback_config");
-            !st.ok())
-          return st;
-      }
-      if (auto st = ValidateServiceSpec(spec); !st.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ": ", st.message()));
-      }
-      out.services.push_back(std::move(spec));
-    }
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("compose_yaml: ", e.what()));
-  } catch (const std::invalid_argument& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("compose_yaml: a number was expected: ", e.what()));
-  }
+  std::stable_sort(endpoint.ports.begin(), endpoint.ports.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.published_port, a.target_port, a.protocol, a.publish_mode) <
+           std::tie(b.published_port, b.target_port, b.protocol, b.publish_mode);
+  });
   return out;
 }
 

@@ -18,9 +18,19 @@ namespace musketeer::cluster {
 // The ServiceSpec fields an update mask may name (name and mode are checked apart).
 const std::set<std::string>& UpdatableFields() {
   static const auto* fields = new std::set<std::string>{
-      "image",         "replicas",        "pull",        "env",       "labels",      "ports",
-      "networks",      "command",         "entrypoint",  "resources", "constraints", "cap_add",
-      "update_policy", "rollback_policy", "healthcheck", "secrets"};
+      "image",          "replicas",         "pull",
+      "env",            "labels",           "ports",
+      "networks",       "command",          "entrypoint",
+      "resources",      "constraints",      "cap_add",
+      "update_policy",  "rollback_policy",  "healthcheck",
+      "secrets",        "mounts",           "hostname",
+      "user",           "working_dir",      "read_only",
+      "tty",            "stdin_open",       "init",
+      "stop_signal",    "stop_grace_period_ms", "cap_drop",
+      "container_labels", "sysctls",        "ulimits",
+      "hosts",          "dns",              "restart_policy",
+      "placement_preferences", "max_replicas_per_node", "endpoint_mode",
+      "network_aliases", "log_driver",      "configs"};
   return *fields;
 }
 
@@ -32,22 +42,56 @@ pb::UpdatePolicy FromPolicy(const engine::UpdateConfig& c) {
   p.set_delay_ms(absl::ToInt64Milliseconds(c.delay));
   p.set_failure_action(c.failure_action);
   p.set_monitor_ms(absl::ToInt64Milliseconds(c.monitor));
+  p.set_max_failure_ratio(c.max_failure_ratio);
   p.set_order(c.order);
   return p;
 }
 
-// The edge proxy's environment and host-mode ports for `spec`'s published ports.
+// How an update copies one field of the wanted Engine spec into the current one.
+using FieldCopy = void (*)(const engine::ServiceSpec& from, engine::ServiceSpec& to);
+#define CONTAINER_FIELD(name, member)                                              \
+  {name, [](const engine::ServiceSpec& from, engine::ServiceSpec& to) {           \
+     to.task_template.container_spec.member = from.task_template.container_spec.member; \
+   }}
+const std::map<std::string, FieldCopy>& ContainerFieldCopies() {
+  static const auto* copies = new std::map<std::string, FieldCopy>{
+      CONTAINER_FIELD("env", env),
+      CONTAINER_FIELD("command", args),         // the entrypoint's arguments (Swarm's Args)
+      CONTAINER_FIELD("entrypoint", command),   // Swarm's Command
+      CONTAINER_FIELD("cap_add", capability_add),
+      CONTAINER_FIELD("cap_drop", capability_drop),
+      CONTAINER_FIELD("healthcheck", healthcheck),
+      CONTAINER_FIELD("secrets", secrets),      // named and resolved to IDs in the target
+      CONTAINER_FIELD("configs", configs),
+      CONTAINER_FIELD("mounts", mounts),
+      CONTAINER_FIELD("hostname", hostname),
+      CONTAINER_FIELD("user", user),
+      CONTAINER_FIELD("working_dir", dir),
+      CONTAINER_FIELD("read_only", read_only),
+      CONTAINER_FIELD("tty", tty),
+      CONTAINER_FIELD("stdin_open", open_stdin),
+      CONTAINER_FIELD("init", init),
+      CONTAINER_FIELD("stop_signal", stop_signal),
+      CONTAINER_FIELD("stop_grace_period_ms", stop_grace_period),
+      CONTAINER_FIELD("sysctls", sysctls),
+      CONTAINER_FIELD("ulimits", ulimits),
+      CONTAINER_FIELD("hosts", hosts),
+      CONTAINER_FIELD("dns", dns_config),
+  };
+  return *copies;
+}
+#undef CONTAINER_FIELD
+
+// The edge proxy's environment and host-mode ports for `spec`'s ingress ports.
 void SetEdgePorts(const pb::ServiceSpec& spec, engine::ServiceSpec& edge) {
   std::vector<std::string> ports;
-  for (const auto& p : spec.ports()) ports.push_back(absl::StrCat(p.published(), ":", p.target()));
-  std::vector<std::string>& env = edge.task_template.container_spec.env;
-  std::erase_if(env, [](const std::string& e) { return absl::StartsWith(e, "EDGE_PORTS="); });
-  env.push_back(absl::StrCat("EDGE_PORTS=", absl::StrJoin(ports, ",")));
   engine::EndpointSpec& endpoint =
       edge.endpoint_spec ? *edge.endpoint_spec : edge.endpoint_spec.emplace();
   endpoint.mode = "dnsrr";
   endpoint.ports.clear();
   for (const auto& p : spec.ports()) {
+    if (HostMode(p)) continue;  // published by the service's own tasks
+    ports.push_back(absl::StrCat(p.published(), ":", p.target()));
     engine::PortConfig port;
     port.protocol = "tcp";
     port.target_port = p.published();
@@ -55,6 +99,9 @@ void SetEdgePorts(const pb::ServiceSpec& spec, engine::ServiceSpec& edge) {
     port.publish_mode = "host";  // plain DNAT on every node, no IPVS needed
     endpoint.ports.push_back(std::move(port));
   }
+  std::vector<std::string>& env = edge.task_template.container_spec.env;
+  std::erase_if(env, [](const std::string& e) { return absl::StartsWith(e, "EDGE_PORTS="); });
+  env.push_back(absl::StrCat("EDGE_PORTS=", absl::StrJoin(ports, ",")));
 }
 
 void SetNetworks(const pb::ServiceSpec& spec, engine::ServiceSpec& out) {
@@ -71,18 +118,14 @@ void ApplyEngineFields(const engine::ServiceSpec& target, const std::set<std::st
   engine::ContainerSpec& c = task.container_spec;
   const engine::ContainerSpec& tc = target.task_template.container_spec;
   for (const std::string& f : changed) {
-    if (f == "env") {
-      c.env = tc.env;
-    } else if (f == "command") {  // the entrypoint's arguments (Swarm's Args)
-      c.args = tc.args;
-    } else if (f == "entrypoint") {  // Swarm's Command
-      c.command = tc.command;
-    } else if (f == "cap_add") {
-      c.capability_add = tc.capability_add;
-    } else if (f == "healthcheck") {
-      c.healthcheck = tc.healthcheck;
-    } else if (f == "secrets") {  // named and resolved to IDs in the target
-      c.secrets = tc.secrets;
+    if (auto copy = ContainerFieldCopies().find(f); copy != ContainerFieldCopies().end()) {
+      copy->second(target, spec);
+    } else if (f == "container_labels") {  // the stack's label stays
+      engine::Labels labels;
+      if (auto it = c.labels.find(kStackLabel); it != c.labels.end()) labels[it->first] = it->second;
+      for (const auto& [k, v] : tc.labels)
+        if (!labels.count(k)) labels[k] = v;
+      c.labels = std::move(labels);
     } else if (f == "labels") {
       // The control plane's own labels, the stack's and the edge's stay.
       engine::Labels labels;
@@ -100,11 +143,19 @@ void ApplyEngineFields(const engine::ServiceSpec& target, const std::set<std::st
         engine::Resources& m = *mine ? **mine : mine->emplace();
         m.nano_cpus = (*theirs)->nano_cpus;
         m.memory_bytes = (*theirs)->memory_bytes;
+        m.pids = (*theirs)->pids;
       }
-    } else if (f == "constraints") {
+    } else if (f == "constraints" || f == "placement_preferences" ||
+               f == "max_replicas_per_node") {
       engine::Placement& p = task.placement ? *task.placement : task.placement.emplace();
-      p.constraints = target.task_template.placement ? target.task_template.placement->constraints
-                                                     : std::vector<std::string>{};
+      const engine::Placement want = target.task_template.placement.value_or(engine::Placement{});
+      if (f == "constraints") p.constraints = want.constraints;
+      if (f == "placement_preferences") p.preferences = want.preferences;
+      if (f == "max_replicas_per_node") p.max_replicas = want.max_replicas;
+    } else if (f == "restart_policy") {
+      task.restart_policy = target.task_template.restart_policy;
+    } else if (f == "log_driver") {
+      task.log_driver = target.task_template.log_driver;
     } else if (f == "update_policy") {
       spec.update_config = target.update_config;
     } else if (f == "rollback_policy") {
@@ -114,23 +165,100 @@ void ApplyEngineFields(const engine::ServiceSpec& target, const std::set<std::st
 }
 }  // namespace
 
+absl::StatusOr<engine::ServiceSpec> EdgeProxySpec(const pb::ServiceSpec& spec,
+                                                  const std::string& edge_image,
+                                                  const PinnedImage& pinned,
+                                                  const std::string& stack) {
+  pb::ServiceSpec proxy;
+  proxy.set_name(EdgeName(spec.name()));
+  proxy.set_image(edge_image);
+  proxy.set_mode("global");
+  (*proxy.mutable_env())["EDGE_BACKEND"] = "tasks." + spec.name();
+  *proxy.mutable_networks() = spec.networks();
+  auto made = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
+  if (!made.ok()) return made.status();
+  ApplyPinnedImage(pinned, PullPolicy::kNever, *made);
+  made->labels[kEdgeForLabel] = spec.name();
+  SetEdgePorts(spec, *made);
+  return made;
+}
+
 void ReadBackSpecFields(const engine::ServiceSpec& spec, pb::ServiceSpec* s) {
   const engine::TaskSpec& task = spec.task_template;
   const engine::ContainerSpec& c = task.container_spec;
   for (const auto& x : c.capability_add) s->add_cap_add(x);
+  for (const auto& x : c.capability_drop) s->add_cap_drop(x);
+  for (const auto& m : c.mounts) *s->add_mounts() = FromEngineMount(m);
+  s->set_hostname(c.hostname);
+  s->set_user(c.user);
+  s->set_working_dir(c.dir);
+  s->set_read_only(c.read_only);
+  s->set_tty(c.tty);
+  s->set_stdin_open(c.open_stdin);
+  if (c.init) s->set_init(*c.init);
+  s->set_stop_signal(c.stop_signal);
+  if (c.stop_grace_period)
+    s->set_stop_grace_period_ms(absl::ToInt64Milliseconds(*c.stop_grace_period));
+  for (const auto& [k, v] : c.labels)
+    if (k != kStackLabel && !absl::StartsWith(k, kReservedLabelPrefix))
+      (*s->mutable_container_labels())[k] = v;
+  for (const auto& [k, v] : c.sysctls) (*s->mutable_sysctls())[k] = v;
+  for (const auto& u : c.ulimits) {
+    pb::Ulimit& out = *s->add_ulimits();
+    out.set_name(u.name);
+    out.set_soft(u.soft);
+    out.set_hard(u.hard);
+  }
+  for (const auto& h : c.hosts) s->add_hosts(h);
+  if (c.dns_config) {
+    pb::DnsConfig& dns = *s->mutable_dns();
+    for (const auto& x : c.dns_config->nameservers) dns.add_nameservers(x);
+    for (const auto& x : c.dns_config->search) dns.add_search(x);
+    for (const auto& x : c.dns_config->options) dns.add_options(x);
+  }
+  for (const auto& ref : c.configs) {
+    pb::ConfigReference& out = *s->add_configs();
+    out.set_config(ref.config_name);
+    if (ref.file) {
+      if (ref.file->name != "/" + ref.config_name) out.set_target(ref.file->name);
+      if (ref.file->uid != "0") out.set_uid(ref.file->uid);
+      if (ref.file->gid != "0") out.set_gid(ref.file->gid);
+      if (ref.file->mode != 0444) out.set_mode(ref.file->mode);
+    }
+  }
+  if (task.restart_policy) {
+    pb::RestartPolicy& r = *s->mutable_restart_policy();
+    r.set_condition(task.restart_policy->condition);
+    if (task.restart_policy->delay)
+      r.set_delay_ms(absl::ToInt64Milliseconds(*task.restart_policy->delay));
+    if (task.restart_policy->max_attempts) r.set_max_attempts(*task.restart_policy->max_attempts);
+    if (task.restart_policy->window)
+      r.set_window_ms(absl::ToInt64Milliseconds(*task.restart_policy->window));
+  }
+  if (task.log_driver) {
+    s->mutable_log_driver()->set_name(task.log_driver->name);
+    for (const auto& [k, v] : task.log_driver->options)
+      (*s->mutable_log_driver()->mutable_options())[k] = v;
+  }
+  if (spec.endpoint_spec) s->set_endpoint_mode(spec.endpoint_spec->mode);
   if (task.resources) {
     pb::Resources& r = *s->mutable_resources();
     if (task.resources->limits) {
       r.set_cpus(task.resources->limits->nano_cpus / 1e9);
       r.set_memory_bytes(task.resources->limits->memory_bytes);
+      r.set_pids(task.resources->limits->pids);
     }
     if (task.resources->reservations) {
       r.set_reserve_cpus(task.resources->reservations->nano_cpus / 1e9);
       r.set_reserve_memory_bytes(task.resources->reservations->memory_bytes);
     }
   }
-  if (task.placement)
+  if (task.placement) {
     for (const auto& x : task.placement->constraints) s->add_constraints(x);
+    for (const auto& p : task.placement->preferences)
+      if (p.spread) s->add_placement_preferences("spread=" + p.spread->spread_descriptor);
+    s->set_max_replicas_per_node(task.placement->max_replicas);
+  }
   if (spec.update_config) *s->mutable_update_policy() = FromPolicy(*spec.update_config);
   if (spec.rollback_config) *s->mutable_rollback_policy() = FromPolicy(*spec.rollback_config);
   if (c.healthcheck) {
@@ -138,6 +266,7 @@ void ReadBackSpecFields(const engine::ServiceSpec& spec, pb::ServiceSpec* s) {
     for (const auto& x : c.healthcheck->test) h.add_test(x);
     h.set_interval_ms(absl::ToInt64Milliseconds(c.healthcheck->interval));
     h.set_timeout_ms(absl::ToInt64Milliseconds(c.healthcheck->timeout));
+    h.set_start_period_ms(absl::ToInt64Milliseconds(c.healthcheck->start_period));
     h.set_retries(c.healthcheck->retries);
   }
 }
@@ -292,8 +421,8 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
   auto routing = store_.GetRouting(req.name());
   const bool edge_before = routing && routing->mode == "edge-proxy";
   const bool ports_changed = changed.count("ports") > 0;
-  const bool networks_changed = changed.count("networks") > 0;
-  const bool edge_after = ports_changed ? (!options_.ipvs && want->ports_size() > 0) : edge_before;
+  const bool networks_changed = changed.count("networks") > 0 || changed.count("network_aliases") > 0;
+  const bool edge_after = ports_changed ? (!options_.ipvs && NeedsEdge(*want)) : edge_before;
   // As a create: the networks exist, and no other service publishes these ports (the
   // swarm would take a second one; an edge proxy's host port would fail on every node).
   if (want && (ports_changed || networks_changed)) {
@@ -321,6 +450,7 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
     auto t = ToEngineSpec(*want, edge_after, stack);
     if (!t.ok()) return t.status();
     if (auto r = ResolveSecrets(manager, *t); !r.ok()) return r;
+    if (auto r = ResolveConfigs(manager, *t); !r.ok()) return r;
     target = std::move(*t);
   }
 
@@ -357,7 +487,7 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
           ApplyEngineFields(*target, changed, spec);
           if (ports_changed || networks_changed || edge_after != edge_before)
             spec.task_template.networks = target->task_template.networks;
-          if (ports_changed) {
+          if (ports_changed || changed.count("endpoint_mode")) {
             const engine::EndpointSpec& e = *target->endpoint_spec;
             engine::EndpointSpec& mine =
                 spec.endpoint_spec ? *spec.endpoint_spec : spec.endpoint_spec.emplace();
@@ -386,17 +516,8 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
           },
           /*rollback=*/false);
     }
-    pb::ServiceSpec proxy;
-    proxy.set_name(edge);
-    proxy.set_image(options_.edge_image);
-    proxy.set_mode("global");
-    (*proxy.mutable_env())["EDGE_BACKEND"] = "tasks." + req.name();
-    *proxy.mutable_networks() = want->networks();
-    auto proxy_spec = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
+    auto proxy_spec = EdgeProxySpec(*want, options_.edge_image, *edge_image, stack);
     if (!proxy_spec.ok()) return proxy_spec.status();
-    ApplyPinnedImage(*edge_image, PullPolicy::kNever, *proxy_spec);
-    proxy_spec->labels[kEdgeForLabel] = req.name();
-    SetEdgePorts(*want, *proxy_spec);
     return manager.CreateService(*proxy_spec).status();
   }
   if (ports_changed) {
@@ -404,7 +525,7 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
       absl::Status e = manager.RemoveService(edge);
       if (!e.ok() && e.code() != absl::StatusCode::kNotFound) return e;
     }
-    if (want->ports_size() > 0)
+    if (NeedsEdge(*want))
       return store_.PutRouting({req.name(), "ingress", "", PortsJson(*want)});
     store_.DeleteRouting(req.name());
   }

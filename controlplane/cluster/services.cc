@@ -14,7 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/escaping.h"
 #include "controlplane/cluster/cluster.h"
+#include "controlplane/cluster/compose.h"
 #include "controlplane/cluster/http_probe.h"
 #include "controlplane/cluster/service_parts.h"
 
@@ -68,19 +70,26 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
   }
   s.mutable_command()->Assign(container.args.begin(), container.args.end());
   s.mutable_entrypoint()->Assign(container.command.begin(), container.command.end());
-  if (routing != nullptr && !routing->ports_json.empty()) {
+  // Edge-routed: the ingress ports are the routing record's (the service publishes only its
+  // host-mode ones itself).
+  const bool edge = routing != nullptr && routing->mode == "edge-proxy";
+  if (edge) {
     for (const auto& p : routing->Ports()) {
       auto* port = s.add_ports();
       port->set_published(p.published);
       port->set_target(p.target);
       port->set_protocol(p.protocol);
+      port->set_publish_mode("ingress");
     }
-  } else if (spec.endpoint_spec) {
+  }
+  if (spec.endpoint_spec) {
     for (const auto& p : spec.endpoint_spec->ports) {
+      if (edge && p.publish_mode != "host") continue;
       auto* port = s.add_ports();
       port->set_published(p.published_port);  // 0 when the engine named none
       port->set_target(p.target_port);
       port->set_protocol(p.protocol);
+      port->set_publish_mode(p.publish_mode);
     }
   }
   for (const auto& [k, v] : spec.labels)
@@ -88,9 +97,24 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
   for (const auto& ref : container.secrets) {
     auto* out = s.add_secrets();
     out->set_secret(ref.secret_name);
-    if (ref.file && ref.file->name != ref.secret_name) out->set_target(ref.file->name);
+    if (ref.file) {
+      if (ref.file->name != ref.secret_name) out->set_target(ref.file->name);
+      if (ref.file->uid != "0") out->set_uid(ref.file->uid);
+      if (ref.file->gid != "0") out->set_gid(ref.file->gid);
+      if (ref.file->mode != 0444) out->set_mode(ref.file->mode);
+    }
+  }
+  for (const auto& n : spec.task_template.networks) {
+    if (n.aliases.empty()) continue;
+    std::string shown = n.target;
+    if (network_names != nullptr) {
+      if (auto it = network_names->find(n.target); it != network_names->end()) shown = it->second;
+    }
+    (*s.mutable_network_aliases())[shown].mutable_aliases()->Assign(n.aliases.begin(),
+                                                                     n.aliases.end());
   }
   ReadBackSpecFields(spec, &s);
+  if (edge && s.endpoint_mode() == "dnsrr") s.clear_endpoint_mode();  // the edge's, not asked
   return s;
 }
 
@@ -277,7 +301,7 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
         absl::StrCat("service '", in.name(), "' already exists; update it or remove it first"));
   }
   pb::ServiceSpec spec = in;
-  const bool edge = spec.ports_size() > 0 && !options_.ipvs;
+  const bool edge = NeedsEdge(spec) && !options_.ipvs;
   state::ServiceRouting routing{spec.name(), edge ? "edge-proxy" : "ingress",
                                 edge ? EdgeName(spec.name()) : "", PortsJson(spec)};
   // Everything is checked and prepared before anything is made.
@@ -297,6 +321,7 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
   auto engine_spec = ToEngineSpec(spec, edge, stack);
   if (!engine_spec.ok()) return engine_spec.status();
   if (auto s = ResolveSecrets(manager, *engine_spec); !s.ok()) return s;
+  if (auto s = ResolveConfigs(manager, *engine_spec); !s.ok()) return s;
   // Pinned before anything is created: the agents then never wait for a registry.
   auto policy = ParsePullPolicy("spec.pull", spec.pull());
   if (!policy.ok()) return policy.status();
@@ -307,32 +332,9 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
   if (edge) {
     auto pinned = PinServiceImage(m->first, manager, options_.edge_image, PullPolicy::kNever);
     if (!pinned.ok()) return pinned.status();
-    pb::ServiceSpec proxy;
-    proxy.set_name(EdgeName(spec.name()));
-    proxy.set_image(options_.edge_image);
-    proxy.set_mode("global");
-    (*proxy.mutable_env())["EDGE_BACKEND"] = "tasks." + spec.name();
-    std::vector<std::string> ports;
-    for (const auto& p : spec.ports())
-      ports.push_back(absl::StrCat(p.published(), ":", p.target()));
-    (*proxy.mutable_env())["EDGE_PORTS"] = absl::StrJoin(ports, ",");
-    for (const auto& n : spec.networks()) proxy.add_networks(n);
-    auto made = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
+    auto made = EdgeProxySpec(spec, options_.edge_image, *pinned, stack);
     if (!made.ok()) return made.status();
     proxy_spec = std::move(*made);
-    ApplyPinnedImage(*pinned, PullPolicy::kNever, *proxy_spec);
-    proxy_spec->labels[kEdgeForLabel] = spec.name();
-    // Host-mode publishing on every node: plain DNAT, no IPVS needed.
-    engine::EndpointSpec& endpoint = proxy_spec->endpoint_spec.emplace();
-    endpoint.mode = "dnsrr";
-    for (const auto& p : spec.ports()) {
-      engine::PortConfig port;
-      port.protocol = "tcp";
-      port.target_port = p.published();
-      port.published_port = p.published();
-      port.publish_mode = "host";
-      endpoint.ports.push_back(std::move(port));
-    }
   }
 
   // Making: each step that fails undoes the ones before it (nothing half made is left).
@@ -902,103 +904,137 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
     return absl::InvalidArgumentError(
         absl::StrCat("name: '", req.name(), "' is invalid; use 1-31 of [a-z0-9_-]"));
   }
-  auto compose = ParseCompose(req.compose_yaml());
+  ComposeInput input{req.name(), {}, {}, {}, req.working_dir()};
+  if (!req.compose_yaml().empty()) input.files.push_back(req.compose_yaml());
+  input.files.insert(input.files.end(), req.more_compose_yaml().begin(),
+                     req.more_compose_yaml().end());
+  input.environment.insert(req.environment().begin(), req.environment().end());
+  input.files_content.insert(req.files().begin(), req.files().end());
+  auto compose = LoadCompose(input);
   if (!compose.ok()) return compose.status();
   auto m = Manager();
   if (!m.ok()) return m.status();
   engine::DockerEngine& manager = *m->second;
-  const std::string prefix = req.name() + "_";
   pb::Stack stack;
   stack.set_name(req.name());
-  // Networks: the file's, plus "default" for services that name none (as docker stack does).
-  std::vector<pb::CreateNetworkRequest> networks = compose->networks;
-  bool needs_default = false;
-  for (const auto& s : compose->services) needs_default = needs_default || s.networks_size() == 0;
-  if (needs_default) {
-    pb::CreateNetworkRequest d;
-    d.set_name("default");
-    d.set_driver("overlay");
-    networks.push_back(d);
-  }
-  auto existing = manager.ListNetworks();
-  if (!existing.ok()) return existing.status();
-  std::set<std::string> have;
-  for (const auto& n : *existing) have.insert(n.name);
-  // Checked before anything is made: the names the deploy will make, the networks the
-  // services name, and the subnets.
-  std::set<std::string> declared;
-  for (const auto& [name, swarm_name] : compose->external_networks) {
-    if (!have.count(swarm_name))
+  for (const auto& w : compose->warnings) stack.add_warnings(w);
+
+  // Checked before anything is made: external networks, secrets and configs exist; names fit;
+  // no service of another owner is taken over.
+  auto networks = manager.ListNetworks();
+  if (!networks.ok()) return networks.status();
+  std::map<std::string, const engine::Network*> have;
+  for (const auto& n : *networks) have[n.name] = &n;
+  for (const auto& n : compose->networks) {
+    if (!n.external) continue;
+    auto it = have.find(n.name);
+    if (it == have.end())
       return absl::NotFoundError(absl::StrCat(
-          "networks.", Cut(name), ": the external network '", Cut(swarm_name),
-          "' does not exist; create it first: `musketeer network create ", Cut(swarm_name), "`"));
-    declared.insert(name);
+          "networks.", Cut(n.key), ": network \"", Cut(n.name),
+          "\" is declared as external, but could not be found; create a swarm network first: "
+          "`musketeer network create ", Cut(n.name), "`"));
+    if (it->second->scope != "swarm")
+      return absl::FailedPreconditionError(absl::StrCat(
+          "networks.", Cut(n.key), ": network \"", Cut(n.name),
+          "\" is declared as external, but it is not in the right scope: \"", it->second->scope,
+          "\" instead of \"swarm\""));
   }
-  for (const auto& n : networks) {
-    declared.insert(n.name());
-    if (!n.subnet().empty()) {
-      if (auto st = ValidateSubnet("networks." + n.name() + ".ipam.config.subnet", n.subnet());
-          !st.ok())
-        return st;
+  for (const auto& [list, kind] :
+       {std::pair{&compose->secrets, "secret"}, std::pair{&compose->configs, "config"}}) {
+    auto existing = std::string(kind) == "secret" ? manager.ListSecrets() : manager.ListConfigs();
+    if (!existing.ok()) return existing.status();
+    for (const auto& d : *list) {
+      const bool found = std::any_of(existing->begin(), existing->end(),
+                                     [&](const engine::Secret& x) { return x.spec.name == d.name; });
+      if (d.external && !found)
+        return absl::NotFoundError(absl::StrCat(
+            kind, "s.", Cut(d.key), ": the external ", kind, " '", Cut(d.name),
+            "' does not exist; create it first: `musketeer ", kind, " create ", Cut(d.name),
+            " FILE`"));
     }
   }
   for (const auto& spec : compose->services) {
-    for (const auto& n : spec.networks()) {
-      if (!declared.count(n))
-        return absl::InvalidArgumentError(absl::StrCat("services.", spec.name(), ".networks: '",
-                                                       Cut(n), "' is not declared under networks"));
-    }
-    const size_t longest = prefix.size() + spec.name().size() +
-                           (spec.ports_size() > 0 && !options_.ipvs ? EdgeName("").size() : 0);
+    const bool edge = NeedsEdge(spec) && !options_.ipvs;
+    const size_t longest = spec.name().size() + (edge ? EdgeName("").size() : 0);
+    const std::string short_name = spec.name().substr(req.name().size() + 1);
     if (longest > kMaxServiceName) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "services.", Cut(spec.name()), ": the service '", Cut(prefix + spec.name()), "'",
-          spec.ports_size() > 0 && !options_.ipvs ? " (and its edge proxy, NAME-edge)" : "",
-          " would be longer than Docker's ", kMaxServiceName,
-          " characters; shorten the stack's or "
-          "the service's name"));
+          "services.", Cut(short_name), ": the service '", Cut(spec.name()), "'",
+          edge ? " (and its edge proxy, NAME-edge)" : "", " would be longer than Docker's ",
+          kMaxServiceName, " characters; shorten the stack's or the service's name"));
     }
     // A service of that name outside the stack is someone else's: not taken over.
-    if (auto other = manager.InspectService(prefix + spec.name());
+    if (auto other = manager.InspectService(spec.name());
         other.ok() && Label(other->spec, kStackLabel) != req.name()) {
       return absl::AlreadyExistsError(
-          absl::StrCat("services.", Cut(spec.name()), ": the service '", Cut(prefix + spec.name()),
+          absl::StrCat("services.", Cut(short_name), ": the service '", Cut(spec.name()),
                        "' exists and is not part of stack '", req.name(),
                        "'; remove it or rename the stack's service"));
     }
   }
-  for (const auto& n : networks) {
-    stack.add_networks(prefix + n.name());
-    if (have.count(prefix + n.name())) continue;
+
+  // Making: what this call made is removed again when a later step fails (nothing half made).
+  std::vector<std::function<void()>> undo;
+  auto fail = [&](absl::Status s) {
+    for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
+    return s;
+  };
+  for (const auto& n : compose->networks) {
+    if (n.external) continue;  // used as it is, not the stack's
+    stack.add_networks(n.name);
+    if (have.count(n.name)) continue;
     engine::NetworkCreateRequest body;
-    body.name = prefix + n.name();
-    body.driver = "overlay";
-    body.attachable = n.attachable();
+    body.name = n.name;
+    body.driver = n.driver;
+    body.attachable = n.attachable;
+    body.internal = n.internal;
     body.check_duplicate = true;
-    body.labels[kStackLabel] = req.name();
-    if (!n.subnet().empty()) body.ipam.emplace().config.emplace_back().subnet = n.subnet();
-    if (auto id = manager.CreateNetwork(body); !id.ok()) return id.status();
+    body.options = engine::Labels(n.driver_opts.begin(), n.driver_opts.end());
+    body.labels = engine::Labels(n.labels.begin(), n.labels.end());
+    if (!n.ipam_driver.empty() || !n.subnets.empty()) {
+      engine::Ipam& ipam = body.ipam.emplace();
+      ipam.driver = n.ipam_driver;
+      for (const auto& subnet : n.subnets) ipam.config.emplace_back().subnet = subnet;
+    }
+    auto id = manager.CreateNetwork(body);
+    if (!id.ok()) return fail(id.status());
+    undo.push_back([&manager, id = *id] { (void)RemoveNetworkWhenFree(manager, id); });
+  }
+  for (const auto& [list, kind] :
+       {std::pair{&compose->secrets, "secret"}, std::pair{&compose->configs, "config"}}) {
+    const bool secret = std::string(kind) == "secret";
+    auto existing = secret ? manager.ListSecrets() : manager.ListConfigs();
+    if (!existing.ok()) return fail(existing.status());
+    for (const auto& d : *list) {
+      if (d.external) continue;
+      (secret ? stack.add_secrets() : stack.add_configs())->assign(d.name);
+      // Secrets and configs cannot change: one the stack made before stays (a changed file
+      // needs a new name, as with docker's).
+      if (std::any_of(existing->begin(), existing->end(),
+                      [&](const engine::Secret& x) { return x.spec.name == d.name; }))
+        continue;
+      engine::SecretSpec spec;
+      spec.name = d.name;
+      spec.labels = engine::Labels(d.labels.begin(), d.labels.end());
+      spec.data = absl::Base64Escape(d.data);
+      auto id = secret ? manager.CreateSecret(spec) : manager.CreateConfig(spec);
+      if (!id.ok()) return fail(id.status());
+      undo.push_back([&manager, secret, id = *id] {
+        (void)(secret ? manager.RemoveSecret(id) : manager.RemoveConfig(id));
+      });
+    }
   }
   std::set<std::string> wanted;
-  for (pb::ServiceSpec spec : compose->services) {
-    for (auto& n : *spec.mutable_networks()) {
-      if (!declared.count(n))
-        return absl::InvalidArgumentError(absl::StrCat("services.", spec.name(), ".networks: '", n,
-                                                       "' is not declared under networks"));
-      auto external = compose->external_networks.find(n);
-      n = external != compose->external_networks.end() ? external->second : prefix + n;
-    }
-    if (spec.networks_size() == 0) spec.add_networks(prefix + "default");
-    spec.set_name(prefix + spec.name());
+  for (const pb::ServiceSpec& spec : compose->services) {
     wanted.insert(spec.name());
     stack.add_services(spec.name());
     std::lock_guard service_lock(ServiceMutex(spec.name()));
     if (auto current = manager.InspectService(spec.name()); current.ok()) {
       if (current->spec.mode.global.has_value() != (spec.mode() == "global"))
-        return absl::InvalidArgumentError(absl::StrCat(
-            "services.", Cut(spec.name().substr(prefix.size())),
+        return fail(absl::InvalidArgumentError(absl::StrCat(
+            "services.", Cut(spec.name().substr(req.name().size() + 1)),
             ".deploy.mode: a service's mode cannot change; remove the service (or the stack) "
-            "and deploy again"));
+            "and deploy again")));
       // Every field, as UpdateService with a full mask: the ports and networks move the edge
       // proxy where there is no IPVS (a whole new Engine spec would leave it behind).
       pb::UpdateServiceRequest update;
@@ -1008,9 +1044,14 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
       if (spec.mode() != "global") update.set_replicas(spec.has_replicas() ? spec.replicas() : 1);
       std::set<std::string> changed = UpdatableFields();
       for (const char* patched : {"image", "replicas", "pull"}) changed.erase(patched);
-      if (auto s = UpdateServiceLocked(update, spec, changed, std::nullopt); !s.ok()) return s;
+      if (auto s = UpdateServiceLocked(update, spec, changed, std::nullopt); !s.ok())
+        return fail(s);
     } else {
-      if (auto s = CreateServiceLocked(spec, req.name()); !s.ok()) return s;
+      if (auto s = CreateServiceLocked(spec, req.name()); !s.ok()) return fail(s);
+      undo.push_back([this, &manager, name = spec.name()] {
+        std::lock_guard lock(ServiceMutex(name));
+        (void)RemoveServiceAndEdge(manager, name);
+      });
     }
   }
   if (req.prune()) {
@@ -1085,23 +1126,45 @@ absl::Status Cluster::DeleteStack(const std::string& name) {
         return s;
     }
   }
-  // Networks go once their tasks are gone; the swarm needs a moment to release them.
+  // Secrets and configs the stack made (docker's stack rm removes them too); then networks.
+  if (auto secrets = manager.ListSecrets(); secrets.ok()) {
+    for (const auto& x : *secrets) {
+      if (auto l = x.spec.labels.find(kStackLabel); l == x.spec.labels.end() || l->second != name)
+        continue;
+      found = true;
+      (void)manager.RemoveSecret(x.id);
+    }
+  }
+  if (auto configs = manager.ListConfigs(); configs.ok()) {
+    for (const auto& x : *configs) {
+      if (auto l = x.spec.labels.find(kStackLabel); l == x.spec.labels.end() || l->second != name)
+        continue;
+      found = true;
+      (void)manager.RemoveConfig(x.id);
+    }
+  }
   if (auto nets = manager.ListNetworks(); nets.ok()) {
     for (const auto& n : *nets) {
       auto label = n.labels.find(kStackLabel);
       if (label == n.labels.end() || label->second != name) continue;
       found = true;
-      const absl::Time until = absl::Now() + absl::Seconds(20);
-      absl::Status s;
-      do {
-        s = manager.RemoveNetwork(n.id);
-        if (s.ok() || s.code() == absl::StatusCode::kNotFound) break;
-        absl::SleepFor(absl::Milliseconds(250));
-      } while (absl::Now() < until);
+      (void)RemoveNetworkWhenFree(manager, n.id);
     }
   }
   if (!found) return absl::NotFoundError(absl::StrCat("stack '", name, "' does not exist"));
   return absl::OkStatus();
+}
+
+absl::Status RemoveNetworkWhenFree(engine::DockerEngine& manager, const std::string& id) {
+  // A network goes once its tasks are gone; the swarm needs a moment to release it.
+  const absl::Time until = absl::Now() + absl::Seconds(20);
+  absl::Status s;
+  do {
+    s = manager.RemoveNetwork(id);
+    if (s.ok() || s.code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(250));
+  } while (absl::Now() < until);
+  return s;
 }
 
 // ---------------------------------------------------------------- reconcile

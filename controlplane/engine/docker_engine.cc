@@ -151,6 +151,20 @@ class HttpDockerEngine : public DockerEngine {
     return client_.Call("DELETE", "/secrets/" + Escape(id)).status();
   }
 
+  absl::StatusOr<std::string> CreateConfig(const ConfigSpec& spec) override {
+    json::value body = json::value_from(spec);
+    return CreatedId(client_.Call("POST", "/configs/create", &body), "a config");
+  }
+  absl::StatusOr<std::vector<Config>> ListConfigs() override {
+    return ListOf<Config>(client_.Call("GET", "/configs"), "/configs");
+  }
+  absl::StatusOr<Config> InspectConfig(const std::string& id) override {
+    return As<Config>(client_.Call("GET", "/configs/" + Escape(id)), "/configs/{id}");
+  }
+  absl::Status RemoveConfig(const std::string& id) override {
+    return client_.Call("DELETE", "/configs/" + Escape(id)).status();
+  }
+
   absl::StatusOr<std::string> CreateService(const ServiceSpec& spec) override {
     json::value body = json::value_from(spec);
     return CreatedId(client_.Call("POST", "/services/create", &body), "a service");

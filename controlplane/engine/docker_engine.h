@@ -58,6 +58,12 @@ class DockerEngine {
   virtual absl::StatusOr<std::vector<Secret>> ListSecrets() = 0;
   virtual absl::Status RemoveSecret(const std::string& id) = 0;
 
+  // Configs (on a manager), as secrets, but their data can be read back (InspectConfig).
+  virtual absl::StatusOr<std::string> CreateConfig(const ConfigSpec& spec) = 0;
+  virtual absl::StatusOr<std::vector<Config>> ListConfigs() = 0;
+  virtual absl::StatusOr<Config> InspectConfig(const std::string& id_or_name) = 0;
+  virtual absl::Status RemoveConfig(const std::string& id) = 0;
+
   // Services and tasks (on a manager). UpdateService fails with "update out of sequence"
   // (UNKNOWN from a 500) when `version` is stale: callers read, modify and retry.
   virtual absl::StatusOr<std::string> CreateService(const ServiceSpec& spec) = 0;

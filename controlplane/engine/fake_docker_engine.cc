@@ -392,12 +392,67 @@ absl::Status FakeDockerEngine::RemoveSecret(const std::string& id) {
   return absl::NotFoundError("secret " + id + " not found");
 }
 
+absl::StatusOr<std::string> FakeDockerEngine::CreateConfig(const ConfigSpec& spec) {
+  FAKE_RECORD("CreateConfig " + spec.name);
+  if (spec.name.empty() || spec.data.empty())
+    return absl::InvalidArgumentError("rpc error: code = InvalidArgument desc = invalid config");
+  if (swarm_->configs_.count(spec.name))
+    return absl::AlreadyExistsError("rpc error: code = AlreadyExists desc = config " + spec.name +
+                                    " already exists");
+  Config config;
+  config.id = absl::StrCat("cfg", swarm_->next_id_++);
+  config.version.index = 1;
+  config.created_at = config.updated_at = "2026-11-25T00:00:00Z";
+  config.spec = spec;
+  swarm_->configs_[spec.name] = config;
+  return config.id;
+}
+
+absl::StatusOr<std::vector<Config>> FakeDockerEngine::ListConfigs() {
+  FAKE_RECORD("ListConfigs");
+  std::vector<Config> out;
+  for (const auto& [name, config] : swarm_->configs_) out.push_back(config);
+  return out;
+}
+
+absl::StatusOr<Config> FakeDockerEngine::InspectConfig(const std::string& id) {
+  FAKE_RECORD("InspectConfig " + id);
+  for (const auto& [name, config] : swarm_->configs_)
+    if (name == id || config.id == id) return config;
+  return absl::NotFoundError("config " + id + " not found");
+}
+
+absl::Status FakeDockerEngine::RemoveConfig(const std::string& id) {
+  FAKE_RECORD("RemoveConfig " + id);
+  for (auto it = swarm_->configs_.begin(); it != swarm_->configs_.end(); ++it) {
+    if (it->first != id && it->second.id != id) continue;
+    for (const auto& [name, svc] : swarm_->services_) {
+      for (const auto& ref : svc.spec.task_template.container_spec.configs) {
+        if (ref.config_id == it->second.id) {
+          return absl::InvalidArgumentError("rpc error: code = InvalidArgument desc = config '" +
+                                            it->first +
+                                            "' is in use by the following service: " + name);
+        }
+      }
+    }
+    swarm_->configs_.erase(it);
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError("config " + id + " not found");
+}
+
 absl::Status FakeDockerEngine::ResolveNetworks(ServiceSpec& spec) {
   for (const auto& ref : spec.task_template.container_spec.secrets) {
     auto it = swarm_->secrets_.find(ref.secret_name);
     if (it == swarm_->secrets_.end() || it->second.id != ref.secret_id)
       return absl::InvalidArgumentError(
           "rpc error: code = InvalidArgument desc = secret not found: " + ref.secret_id);
+  }
+  for (const auto& ref : spec.task_template.container_spec.configs) {
+    auto it = swarm_->configs_.find(ref.config_name);
+    if (it == swarm_->configs_.end() || it->second.id != ref.config_id)
+      return absl::InvalidArgumentError(
+          "rpc error: code = InvalidArgument desc = config not found: " + ref.config_id);
   }
   for (auto& n : spec.task_template.networks) {
     const Network* found = nullptr;

@@ -73,6 +73,7 @@ class FakeSwarm {
   std::vector<Node> nodes_;
   std::map<std::string, Network> networks_;              // by name
   std::map<std::string, Secret> secrets_;                // by name, with the value (base64)
+  std::map<std::string, Config> configs_;                // by name, with the data (base64)
   std::map<std::string, ServiceRecord> services_;        // by name
   std::map<std::string, std::set<std::string>> images_;  // by hostname
   std::map<std::string, std::string> failing_images_;    // image -> task error
@@ -109,6 +110,10 @@ class FakeDockerEngine : public DockerEngine {
   absl::StatusOr<std::string> CreateSecret(const SecretSpec& spec) override;
   absl::StatusOr<std::vector<Secret>> ListSecrets() override;
   absl::Status RemoveSecret(const std::string& id) override;
+  absl::StatusOr<std::string> CreateConfig(const ConfigSpec& spec) override;
+  absl::StatusOr<std::vector<Config>> ListConfigs() override;
+  absl::StatusOr<Config> InspectConfig(const std::string& id_or_name) override;
+  absl::Status RemoveConfig(const std::string& id) override;
   absl::StatusOr<std::string> CreateService(const ServiceSpec& spec) override;
   absl::StatusOr<Service> InspectService(const std::string& id_or_name) override;
   absl::Status UpdateService(const std::string& id, uint64_t version, const ServiceSpec& spec,

@@ -248,20 +248,87 @@ FIELDS(Secret) {
   f("Spec", x.spec);
 }
 
+FIELDS(ConfigReference) {
+  f("File", x.file);
+  f("ConfigID", x.config_id);
+  f("ConfigName", x.config_name);
+}
+
+FIELDS(Driver) {
+  f("Name", x.name);
+  f("Options", x.options);
+}
+
+FIELDS(BindOptions) {
+  f("Propagation", x.propagation);
+  f("NonRecursive", x.non_recursive);
+}
+
+FIELDS(VolumeOptions) {
+  f("NoCopy", x.no_copy);
+  f("Labels", x.labels);
+  f("DriverConfig", x.driver_config);
+}
+
+FIELDS(TmpfsOptions) {
+  f("SizeBytes", x.size_bytes);
+  f("Mode", x.mode);
+}
+
+FIELDS(Mount) {
+  f("Type", x.type);
+  f("Source", x.source);
+  f("Target", x.target);
+  f("ReadOnly", x.read_only);
+  f("Consistency", x.consistency);
+  f("BindOptions", x.bind_options);
+  f("VolumeOptions", x.volume_options);
+  f("TmpfsOptions", x.tmpfs_options);
+}
+
+FIELDS(Ulimit) {
+  f("Name", x.name);
+  f("Soft", x.soft);
+  f("Hard", x.hard);
+}
+
+FIELDS(DnsConfig) {
+  f("Nameservers", x.nameservers);
+  f("Search", x.search);
+  f("Options", x.options);
+}
+
 FIELDS(ContainerSpec) {
   f("Image", x.image);
   f("Labels", x.labels);
   f("Command", x.command);
   f("Args", x.args);
+  f("Hostname", x.hostname);
   f("Env", x.env);
-  f("CapabilityAdd", x.capability_add);
+  f("Dir", x.dir);
+  f("User", x.user);
+  f("TTY", x.tty);
+  f("OpenStdin", x.open_stdin);
+  f("ReadOnly", x.read_only);
+  f("Mounts", x.mounts);
+  f("StopGracePeriod", x.stop_grace_period);
+  f("StopSignal", x.stop_signal);
   f("Healthcheck", x.healthcheck);
+  f("Hosts", x.hosts);
+  f("DNSConfig", x.dns_config);
   f("Secrets", x.secrets);
+  f("Configs", x.configs);
+  f("Init", x.init);
+  f("Sysctls", x.sysctls);
+  f("CapabilityAdd", x.capability_add);
+  f("CapabilityDrop", x.capability_drop);
+  f("Ulimits", x.ulimits);
 }
 
 FIELDS(Resources) {
   f("NanoCPUs", x.nano_cpus);
   f("MemoryBytes", x.memory_bytes);
+  f("Pids", x.pids);
 }
 
 FIELDS(ResourceRequirements) {
@@ -276,7 +343,15 @@ FIELDS(RestartPolicy) {
   f("Window", x.window);
 }
 
-FIELDS(Placement) { f("Constraints", x.constraints); }
+FIELDS(SpreadOver) { f("SpreadDescriptor", x.spread_descriptor); }
+
+FIELDS(PlacementPreference) { f("Spread", x.spread); }
+
+FIELDS(Placement) {
+  f("Constraints", x.constraints);
+  f("Preferences", x.preferences);
+  f("MaxReplicas", x.max_replicas);
+}
 
 FIELDS(NetworkAttachmentConfig) {
   f("Target", x.target);
@@ -289,6 +364,7 @@ FIELDS(TaskSpec) {
   f("RestartPolicy", x.restart_policy);
   f("Placement", x.placement);
   f("Networks", x.networks);
+  f("LogDriver", x.log_driver);
   f("ForceUpdate", x.force_update);
 }
 
@@ -502,6 +578,7 @@ FIELDS(IpamConfig) {
 FIELDS(Ipam) {
   f("Driver", x.driver);
   f("Config", x.config);
+  f("Options", x.options);
 }
 
 FIELDS(Network) {
@@ -514,6 +591,7 @@ FIELDS(Network) {
   f("Attachable", x.attachable);
   f("Ingress", x.ingress);
   f("IPAM", x.ipam);
+  f("Options", x.options);
   f("Labels", x.labels);
 }
 
@@ -524,6 +602,7 @@ FIELDS(NetworkCreateRequest) {
   f("Internal", x.internal);
   f("Attachable", x.attachable);
   f("IPAM", x.ipam);
+  f("Options", x.options);
   f("Labels", x.labels);
 }
 
@@ -620,6 +699,16 @@ CONVERSIONS(SecretReferenceFileTarget)
 CONVERSIONS(SecretReference)
 CONVERSIONS(SecretSpec)
 CONVERSIONS(Secret)
+CONVERSIONS(ConfigReference)
+CONVERSIONS(Driver)
+CONVERSIONS(BindOptions)
+CONVERSIONS(VolumeOptions)
+CONVERSIONS(TmpfsOptions)
+CONVERSIONS(Mount)
+CONVERSIONS(Ulimit)
+CONVERSIONS(DnsConfig)
+CONVERSIONS(SpreadOver)
+CONVERSIONS(PlacementPreference)
 CONVERSIONS(ContainerSpec)
 CONVERSIONS(Resources)
 CONVERSIONS(ResourceRequirements)

@@ -65,14 +65,86 @@ struct SecretReference {
   friend bool operator==(const SecretReference&, const SecretReference&) = default;
 };
 
+// TaskTemplate.ContainerSpec.Configs[]: a config given to the tasks as a file (any path).
+struct ConfigReference {
+  std::optional<SecretReferenceFileTarget> file;  // the same shape as a secret's
+  std::string config_id, config_name;
+  boost::json::object extra;
+  friend bool operator==(const ConfigReference&, const ConfigReference&) = default;
+};
+
+struct Driver {  // a volume's DriverConfig, a task's LogDriver
+  std::string name;
+  Labels options;
+  boost::json::object extra;
+  friend bool operator==(const Driver&, const Driver&) = default;
+};
+
+struct BindOptions {
+  std::string propagation;
+  bool non_recursive = false;
+  boost::json::object extra;
+  friend bool operator==(const BindOptions&, const BindOptions&) = default;
+};
+struct VolumeOptions {
+  bool no_copy = false;
+  Labels labels;
+  std::optional<Driver> driver_config;
+  boost::json::object extra;
+  friend bool operator==(const VolumeOptions&, const VolumeOptions&) = default;
+};
+struct TmpfsOptions {
+  int64_t size_bytes = 0;
+  uint32_t mode = 0;
+  boost::json::object extra;
+  friend bool operator==(const TmpfsOptions&, const TmpfsOptions&) = default;
+};
+// TaskTemplate.ContainerSpec.Mounts[].
+struct Mount {
+  std::string type;  // bind, volume, tmpfs
+  std::string source, target;
+  bool read_only = false;
+  std::string consistency;
+  std::optional<BindOptions> bind_options;
+  std::optional<VolumeOptions> volume_options;
+  std::optional<TmpfsOptions> tmpfs_options;
+  boost::json::object extra;
+  friend bool operator==(const Mount&, const Mount&) = default;
+};
+
+struct Ulimit {
+  std::string name;
+  int64_t soft = 0, hard = 0;
+  boost::json::object extra;
+  friend bool operator==(const Ulimit&, const Ulimit&) = default;
+};
+
+struct DnsConfig {
+  std::vector<std::string> nameservers, search, options;
+  boost::json::object extra;
+  friend bool operator==(const DnsConfig&, const DnsConfig&) = default;
+};
+
 struct ContainerSpec {
   std::string image;
   Labels labels;
   std::vector<std::string> command, args;
+  std::string hostname;
   std::vector<std::string> env;  // "KEY=VALUE"
-  std::vector<std::string> capability_add;
+  std::string dir, user;
+  bool tty = false, open_stdin = false, read_only = false;
+  std::vector<Mount> mounts;
+  std::optional<absl::Duration> stop_grace_period;
+  std::string stop_signal;
   std::optional<HealthConfig> healthcheck;
+  std::vector<std::string> hosts;  // "IP NAME..."
+  std::optional<DnsConfig> dns_config;
   std::vector<SecretReference> secrets;
+  std::vector<ConfigReference> configs;
+  std::optional<bool> init;
+  Labels sysctls;
+  std::vector<std::string> capability_add, capability_drop;
+  std::vector<Ulimit> ulimits;
   boost::json::object extra;
   friend bool operator==(const ContainerSpec&, const ContainerSpec&) = default;
 };
@@ -80,6 +152,7 @@ struct ContainerSpec {
 struct Resources {
   int64_t nano_cpus = 0;
   int64_t memory_bytes = 0;
+  int64_t pids = 0;  // limits only
   boost::json::object extra;
   friend bool operator==(const Resources&, const Resources&) = default;
 };
@@ -99,8 +172,21 @@ struct RestartPolicy {
   friend bool operator==(const RestartPolicy&, const RestartPolicy&) = default;
 };
 
+struct SpreadOver {
+  std::string spread_descriptor;  // e.g. node.labels.zone
+  boost::json::object extra;
+  friend bool operator==(const SpreadOver&, const SpreadOver&) = default;
+};
+struct PlacementPreference {
+  std::optional<SpreadOver> spread;
+  boost::json::object extra;
+  friend bool operator==(const PlacementPreference&, const PlacementPreference&) = default;
+};
+
 struct Placement {
   std::vector<std::string> constraints;
+  std::vector<PlacementPreference> preferences;
+  uint64_t max_replicas = 0;
   boost::json::object extra;
   friend bool operator==(const Placement&, const Placement&) = default;
 };
@@ -120,6 +206,7 @@ struct TaskSpec {
   std::optional<RestartPolicy> restart_policy;
   std::optional<Placement> placement;
   std::vector<NetworkAttachmentConfig> networks;
+  std::optional<Driver> log_driver;
   uint64_t force_update = 0;
   boost::json::object extra;
   friend bool operator==(const TaskSpec&, const TaskSpec&) = default;
@@ -367,6 +454,7 @@ struct IpamConfig {
 struct Ipam {
   std::string driver;
   std::vector<IpamConfig> config;
+  Labels options;
   friend bool operator==(const Ipam&, const Ipam&) = default;
 };
 
@@ -376,6 +464,7 @@ struct Network {
   std::string driver;
   bool internal = false, attachable = false, ingress = false;
   Ipam ipam;
+  Labels options;  // the driver's
   Labels labels;
   friend bool operator==(const Network&, const Network&) = default;
 };
@@ -386,6 +475,7 @@ struct NetworkCreateRequest {
   std::string driver;
   bool internal = false, attachable = false;
   std::optional<Ipam> ipam;
+  Labels options;  // the driver's
   Labels labels;
   friend bool operator==(const NetworkCreateRequest&, const NetworkCreateRequest&) = default;
 };
@@ -414,6 +504,10 @@ struct Secret {
   SecretSpec spec;
   friend bool operator==(const Secret&, const Secret&) = default;
 };
+// Configs have the same shape (POST /configs/create, GET /configs; a config's data is
+// answered by GET /configs/{id}).
+using ConfigSpec = SecretSpec;
+using Config = Secret;
 
 // ---------------------------------------------------------------- images and containers
 
@@ -503,6 +597,16 @@ MUSKETEER_ENGINE_JSON(ObjectVersion);
 MUSKETEER_ENGINE_JSON(HealthConfig);
 MUSKETEER_ENGINE_JSON(SecretReferenceFileTarget);
 MUSKETEER_ENGINE_JSON(SecretReference);
+MUSKETEER_ENGINE_JSON(ConfigReference);
+MUSKETEER_ENGINE_JSON(Driver);
+MUSKETEER_ENGINE_JSON(BindOptions);
+MUSKETEER_ENGINE_JSON(VolumeOptions);
+MUSKETEER_ENGINE_JSON(TmpfsOptions);
+MUSKETEER_ENGINE_JSON(Mount);
+MUSKETEER_ENGINE_JSON(Ulimit);
+MUSKETEER_ENGINE_JSON(DnsConfig);
+MUSKETEER_ENGINE_JSON(SpreadOver);
+MUSKETEER_ENGINE_JSON(PlacementPreference);
 MUSKETEER_ENGINE_JSON(ContainerSpec);
 MUSKETEER_ENGINE_JSON(Resources);
 MUSKETEER_ENGINE_JSON(ResourceRequirements);

@@ -508,6 +508,29 @@ class SecretsImpl final : public pb::Secrets::Service, Guard {
   }
 };
 
+class ConfigsImpl final : public pb::Configs::Service, Guard {
+ public:
+  using Guard::Guard;
+  grpc::Status CreateConfig(grpc::ServerContext* ctx, const pb::CreateConfigRequest* req,
+                            pb::Config* out) override {
+    return Mutate(ctx, Role::kOperator, "CreateConfig", req->name(),
+                  [&] { return Assign(cluster_.CreateConfig(*req), out); });
+  }
+  grpc::Status ListConfigs(grpc::ServerContext* ctx, const pb::ListConfigsRequest*,
+                           pb::ListConfigsResponse* out) override {
+    return Read(ctx, [&] { return AssignAll(cluster_.ListConfigs(), out->mutable_configs()); });
+  }
+  grpc::Status GetConfig(grpc::ServerContext* ctx, const pb::GetConfigRequest* req,
+                         pb::Config* out) override {
+    return Read(ctx, [&] { return Assign(cluster_.GetConfig(req->name()), out); });
+  }
+  grpc::Status DeleteConfig(grpc::ServerContext* ctx, const pb::DeleteConfigRequest* req,
+                            pb::Empty*) override {
+    return Mutate(ctx, Role::kOperator, "DeleteConfig", req->name(),
+                  [&] { return cluster_.DeleteConfig(req->name()); });
+  }
+};
+
 }  // namespace
 
 std::vector<std::string> ApiServiceNames() {
@@ -537,6 +560,7 @@ std::vector<std::unique_ptr<grpc::Service>> NewApiServices(cluster::Cluster& clu
   out.push_back(std::make_unique<AccessImpl>(cluster, store));
   out.push_back(std::make_unique<OperationsImpl>(cluster, store));
   out.push_back(std::make_unique<SecretsImpl>(cluster, store));
+  out.push_back(std::make_unique<ConfigsImpl>(cluster, store));
   return out;
 }
 

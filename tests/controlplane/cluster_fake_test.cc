@@ -586,7 +586,9 @@ TEST_F(ClusterTest, ServiceLogsReachTheSink) {
 
 TEST_F(ClusterTest, AnUpdateTheSwarmRollsBackIsReportedAsAFailureWithTheTasksError) {
   Tutorial();
-  ASSERT_TRUE(cluster_->CreateService(JudgeService(2), Soon()).ok());
+  pb::CreateServiceRequest create = JudgeService(2);
+  create.mutable_spec()->mutable_update_policy()->set_failure_action("rollback");
+  ASSERT_TRUE(cluster_->CreateService(create, Soon()).ok());
   swarm_->AddImage("manager1", "judge_server:broken");
   swarm_->FailTasksOf("judge_server:broken", "No such image: judge_server:broken");
   pb::UpdateServiceRequest req;
@@ -1285,12 +1287,23 @@ secrets:
   auto too_long = cluster_->DeployStack(deploy, Soon());
   EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument) << too_long.status();
   EXPECT_EQ(swarm_->CallsMatching("CreateNetwork {\"Name\":\"s" + std::string(20, 'x')), "");
-  // A secret made from a file by the compose file itself is not supported: said so.
-  auto file = ParseCompose("services:\n  a:\n    image: x:1\nsecrets:\n  t:\n    file: ./t\n");
-  EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(file.status().message()), HasSubstr("external: true"));
-  auto undeclared = ParseCompose("services:\n  a:\n    image: x:1\n    secrets: [t]\n");
-  EXPECT_THAT(std::string(undeclared.status().message()), HasSubstr("not declared"));
+  // A secret from a file: the client sends the file, the stack makes judge_t (labelled) and
+  // removes it with the stack; without the file's contents the deploy says what is missing.
+  deploy.set_name("judge");
+  deploy.set_compose_yaml(
+      "services:\n  a:\n    image: judge_server:1.0\n    secrets: [t]\nsecrets:\n  t:\n    file: ./t\n");
+  auto missing = cluster_->DeployStack(deploy, Soon());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("secrets.t.file"));
+  (*deploy.mutable_files())["./t"] = "from a file";
+  auto with_file = cluster_->DeployStack(deploy, Soon());
+  ASSERT_TRUE(with_file.ok()) << with_file.status();
+  EXPECT_EQ(swarm_->SecretValue("judge_t"), "from a file");
+  ASSERT_TRUE(cluster_->DeleteStack("judge").ok());
+  EXPECT_EQ(swarm_->SecretValue("judge_t"), "") << "stack rm removes the stack's secrets";
+  deploy.set_compose_yaml("services:\n  a:\n    image: x:1\n    secrets: [t]\n");
+  auto undeclared = cluster_->DeployStack(deploy, Soon());
+  EXPECT_THAT(std::string(undeclared.status().message()), HasSubstr("undefined secret \"t\""));
 }
 
 TEST(LiveViewTest, AStuckReadOfTheManagerNeverHoldsReadersUpLongerThanReadWait) {
