@@ -153,6 +153,254 @@ std::string HealthFromFlags(const Args& a, pb::ServiceSpec* spec,
   return "";
 }
 
+// docker's --mount: type=bind|volume|tmpfs,source=S,target=T[,readonly][,volume-nocopy]
+// [,volume-label=K=V][,volume-driver=D][,volume-opt=K=V][,tmpfs-size=SIZE][,tmpfs-mode=OCTAL]
+// [,bind-propagation=P][,consistency=C]. "" or what is wrong.
+std::string ParseMount(const std::string& text, pb::Mount* m) {
+  auto flag = [](const std::string& v, bool* out) {
+    if (v.empty() || v == "1" || v == "true") return *out = true, true;
+    if (v == "0" || v == "false") return *out = false, true;
+    return false;
+  };
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    const std::string field(part);
+    const size_t eq = field.find('=');
+    const std::string k = field.substr(0, eq), v = eq == std::string::npos ? "" : field.substr(eq + 1);
+    bool b = false;
+    if (k == "type") {
+      m->set_type(v);
+    } else if (k == "source" || k == "src") {
+      m->set_source(v);
+    } else if (k == "target" || k == "destination" || k == "dst") {
+      m->set_target(v);
+    } else if (k == "readonly" || k == "ro") {
+      if (!flag(v, &b)) return "--mount: readonly takes true or false";
+      m->set_read_only(b);
+    } else if (k == "volume-nocopy") {
+      if (!flag(v, &b)) return "--mount: volume-nocopy takes true or false";
+      m->set_volume_nocopy(b);
+    } else if (k == "volume-label" || k == "volume-opt") {
+      auto [lk, lv] = SplitKeyValue(v);
+      (*(k == "volume-label" ? m->mutable_volume_labels() : m->mutable_volume_driver_options()))[lk] = lv;
+    } else if (k == "volume-driver") {
+      m->set_volume_driver(v);
+    } else if (k == "tmpfs-size") {
+      int64_t size = 0;
+      if (!ParseBytes(v, &size)) return "--mount: tmpfs-size takes a size, e.g. 64M";
+      m->set_tmpfs_size_bytes(size);
+    } else if (k == "tmpfs-mode") {
+      uint32_t mode = 0;
+      for (char ch : v) {
+        if (ch < '0' || ch > '7') return "--mount: tmpfs-mode takes an octal mode, e.g. 1770";
+        mode = mode * 8 + (ch - '0');
+      }
+      m->set_tmpfs_mode(mode);
+    } else if (k == "bind-propagation") {
+      m->set_bind_propagation(v);
+    } else if (k == "consistency") {
+      m->set_consistency(v);
+    } else {
+      return "--mount: unknown key '" + k + "' (type, source, target, readonly, volume-*, tmpfs-*, bind-propagation, consistency)";
+    }
+  }
+  if (m->target().empty()) return "--mount needs target=PATH";
+  return "";
+}
+
+// docker's --publish long syntax: published=P,target=T[,protocol=udp][,mode=host], or the
+// short PUBLISHED:TARGET[/PROTOCOL].
+bool ParsePublish(const std::string& text, pb::PortConfig* p) {
+  if (text.find('=') == std::string::npos) return ParsePort(text, p);
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    auto [k, v] = SplitKeyValue(std::string(part));
+    unsigned n = 0;
+    if (k == "published" && absl::SimpleAtoi(v, &n)) {
+      p->set_published(n);
+    } else if (k == "target" && absl::SimpleAtoi(v, &n)) {
+      p->set_target(n);
+    } else if (k == "protocol") {
+      p->set_protocol(v);
+    } else if (k == "mode") {
+      p->set_publish_mode(v);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The container and task settings docker's service create and update take (--mount,
+// --hostname, --user, --restart-*, ...). For an update, `mask` gets a path per field set and
+// list flags (--mount-add/-rm) edit `current`'s list. "" or a usage problem.
+std::string ContainerFromFlags(const Args& a, pb::ServiceSpec* spec, google::protobuf::FieldMask* mask,
+                               const pb::ServiceSpec* current) {
+  auto changed = [&](const std::string& path) {
+    if (mask != nullptr) mask->add_paths(path);
+  };
+  for (const auto& [flag, set, path] :
+       std::vector<std::tuple<const char*, void (pb::ServiceSpec::*)(const std::string&), const char*>>{
+           {"--hostname", &pb::ServiceSpec::set_hostname, "hostname"},
+           {"--user", &pb::ServiceSpec::set_user, "user"},
+           {"--workdir", &pb::ServiceSpec::set_working_dir, "working_dir"},
+           {"--stop-signal", &pb::ServiceSpec::set_stop_signal, "stop_signal"},
+           {"--endpoint-mode", &pb::ServiceSpec::set_endpoint_mode, "endpoint_mode"}}) {
+    if (!a.Has(flag)) continue;
+    (spec->*set)(a.Get(flag));
+    changed(path);
+  }
+  for (const auto& [flag, set, path] :
+       std::vector<std::tuple<const char*, void (pb::ServiceSpec::*)(bool), const char*>>{
+           {"--read-only", &pb::ServiceSpec::set_read_only, "read_only"},
+           {"--tty", &pb::ServiceSpec::set_tty, "tty"},
+           {"--init", &pb::ServiceSpec::set_init, "init"}}) {
+    if (!a.Has(flag)) continue;
+    (spec->*set)(true);
+    changed(path);
+  }
+  uint32_t ms = 0;
+  if (a.Has("--stop-grace-period")) {
+    if (!ParseDurationMs(a.Get("--stop-grace-period"), &ms))
+      return "--stop-grace-period takes a duration, e.g. 30s";
+    spec->set_stop_grace_period_ms(ms);
+    changed("stop_grace_period_ms");
+  }
+  if (a.Has("--health-start-period")) {
+    if (!ParseDurationMs(a.Get("--health-start-period"), &ms))
+      return "--health-start-period takes a duration";
+    spec->mutable_healthcheck()->set_start_period_ms(ms);
+    changed("healthcheck.start_period_ms");
+  }
+  for (const auto& [flag, path] : {std::pair{"--restart-delay", "delay_ms"},
+                                   std::pair{"--restart-window", "window_ms"}}) {
+    if (!a.Has(flag)) continue;
+    if (!ParseDurationMs(a.Get(flag), &ms)) return absl::StrCat(flag, " takes a duration");
+    path == std::string("delay_ms") ? spec->mutable_restart_policy()->set_delay_ms(ms)
+                                    : spec->mutable_restart_policy()->set_window_ms(ms);
+    changed(absl::StrCat("restart_policy.", path));
+  }
+  if (a.Has("--restart-condition")) {
+    spec->mutable_restart_policy()->set_condition(a.Get("--restart-condition"));
+    changed("restart_policy.condition");
+  }
+  if (a.Has("--restart-max-attempts")) {
+    uint64_t n = 0;
+    if (!absl::SimpleAtoi(a.Get("--restart-max-attempts"), &n))
+      return "--restart-max-attempts takes a number";
+    spec->mutable_restart_policy()->set_max_attempts(n);
+    changed("restart_policy.max_attempts");
+  }
+  if (a.Has("--limit-pids")) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(a.Get("--limit-pids"), &n)) return "--limit-pids takes a number";
+    spec->mutable_resources()->set_pids(n);
+    changed("resources.pids");
+  }
+  if (a.Has("--max-replicas")) {
+    uint64_t n = 0;
+    if (!absl::SimpleAtoi(a.Get("--max-replicas"), &n)) return "--max-replicas takes a number";
+    spec->set_max_replicas_per_node(n);
+    changed("max_replicas_per_node");
+  }
+  if (a.Has("--log-driver")) {
+    spec->mutable_log_driver()->set_name(a.Get("--log-driver"));
+    for (const auto& o : a.All("--log-opt")) {
+      auto [k, v] = SplitKeyValue(o);
+      (*spec->mutable_log_driver()->mutable_options())[k] = v;
+    }
+    changed("log_driver");
+  }
+  // Lists given whole on create (and on update, replacing the service's).
+  bool any = false;
+  for (const auto& [flag, list, path] :
+       std::vector<std::tuple<const char*, google::protobuf::RepeatedPtrField<std::string>*, const char*>>{
+           {"--dns", spec->mutable_dns()->mutable_nameservers(), "dns"},
+           {"--dns-search", spec->mutable_dns()->mutable_search(), "dns"},
+           {"--dns-option", spec->mutable_dns()->mutable_options(), "dns"},
+           {"--placement-pref", spec->mutable_placement_preferences(), "placement_preferences"}}) {
+    for (const auto& v : a.All(flag)) *list->Add() = v;
+    if (a.Has(flag)) changed(path), any = true;
+  }
+  if (!any && spec->has_dns() && spec->dns().nameservers().empty() && spec->dns().search().empty() &&
+      spec->dns().options().empty())
+    spec->clear_dns();
+  for (const auto& h : a.All("--host")) {  // docker's HOST:IP, the engine's "IP HOST"
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos) return "--host takes HOST:IP";
+    spec->add_hosts(h.substr(colon + 1) + " " + h.substr(0, colon));
+  }
+  if (a.Has("--host")) changed("hosts");
+  for (const auto& [flag, map, path] :
+       std::vector<std::tuple<const char*, google::protobuf::Map<std::string, std::string>*, const char*>>{
+           {"--container-label", spec->mutable_container_labels(), "container_labels"},
+           {"--sysctl", spec->mutable_sysctls(), "sysctls"}}) {
+    for (const auto& kv : a.All(flag)) {
+      auto [k, v] = SplitKeyValue(kv);
+      (*map)[k] = v;
+    }
+    if (a.Has(flag)) changed(path);
+  }
+  for (const auto& u : a.All("--ulimit")) {  // NAME=SOFT[:HARD]
+    auto [name, limits] = SplitKeyValue(u);
+    const std::vector<std::string> parts = absl::StrSplit(limits, ':');
+    int64_t soft = 0, hard = 0;
+    if (name.empty() || parts.size() > 2 || !absl::SimpleAtoi(parts[0], &soft) ||
+        !absl::SimpleAtoi(parts.back(), &hard))
+      return "--ulimit takes NAME=SOFT[:HARD], e.g. nofile=1024:2048";
+    pb::Ulimit* out = spec->add_ulimits();
+    out->set_name(name);
+    out->set_soft(soft);
+    out->set_hard(hard);
+  }
+  if (a.Has("--ulimit")) changed("ulimits");
+  for (const auto& k : a.All("--cap-drop")) {
+    if (mask == nullptr) spec->add_cap_drop(k);
+  }
+  for (const auto& ref : a.All("--config")) {  // NAME or source=NAME,target=PATH,uid,gid,mode
+    pb::ConfigReference* r = spec->add_configs();
+    if (ref.find('=') == std::string::npos) {
+      r->set_config(ref);
+      continue;
+    }
+    for (absl::string_view part : absl::StrSplit(ref, ',')) {
+      auto [k, v] = SplitKeyValue(std::string(part));
+      if (k == "source" || k == "src") {
+        r->set_config(v);
+      } else if (k == "target") {
+        r->set_target(v);
+      } else if (k == "uid") {
+        r->set_uid(v);
+      } else if (k == "gid") {
+        r->set_gid(v);
+      } else if (k == "mode") {
+        uint32_t mode = 0;
+        for (char ch : v) mode = mode * 8 + (ch - '0');
+        r->set_mode(mode);
+      } else {
+        return "--config takes NAME or source=NAME,target=PATH[,uid=U,gid=G,mode=0444]";
+      }
+    }
+  }
+  if (a.Has("--config")) changed("configs");
+  // Mounts: --mount on create; --mount-add and --mount-rm TARGET on update, as docker's.
+  const bool editing = current != nullptr && (a.Has("--mount-add") || a.Has("--mount-rm"));
+  if (editing) {
+    const auto removed = a.All("--mount-rm");
+    for (const auto& m : current->mounts())
+      if (std::find(removed.begin(), removed.end(), m.target()) == removed.end())
+        *spec->add_mounts() = m;
+  }
+  for (const auto& text : a.All(current != nullptr ? "--mount-add" : "--mount")) {
+    pb::Mount m;
+    if (std::string bad = ParseMount(text, &m); !bad.empty()) return bad;
+    auto* mounts = spec->mutable_mounts();
+    for (int i = mounts->size() - 1; i >= 0; --i)
+      if (mounts->Get(i).target() == m.target()) mounts->DeleteSubrange(i, 1);
+    *spec->add_mounts() = m;
+  }
+  if (editing) changed("mounts");
+  return "";
+}
+
 int ServiceCreate(const Args& a, const Connection& c) {
   if (a.positional().empty()) return UsageError("an image is required");
   pb::CreateServiceRequest req;
@@ -171,11 +419,12 @@ int ServiceCreate(const Args& a, const Connection& c) {
       return UsageError("--replicas takes a number");
     spec->set_replicas(replicas);
   }
-  for (const auto& p : a.All("-p"))
-    if (!ParsePort(p, spec->add_ports()))
-      return UsageError("-p takes PUBLISHED:TARGET, e.g. 8090:8090");
-  for (const auto& p : a.All("--publish"))
-    if (!ParsePort(p, spec->add_ports())) return UsageError("--publish takes PUBLISHED:TARGET");
+  for (const char* flag : {"-p", "--publish"}) {
+    for (const auto& p : a.All(flag))
+      if (!ParsePublish(p, spec->add_ports()))
+        return UsageError(absl::StrCat(
+            flag, " takes PUBLISHED:TARGET[/PROTOCOL] or published=P,target=T[,protocol=udp][,mode=host]"));
+  }
   for (const auto& n : a.All("--network")) spec->add_networks(n);
   for (const auto& flag : {"-e", "--env"}) {
     for (const auto& e : a.All(flag)) {
@@ -239,6 +488,12 @@ int ServiceCreate(const Args& a, const Connection& c) {
   up->set_failure_action(a.Get("--update-failure-action"));
   up->set_order(a.Get("--update-order"));
   if (std::string bad = HealthFromFlags(a, spec, nullptr); !bad.empty()) return UsageError(bad);
+  if (std::string bad = ContainerFromFlags(a, spec, nullptr, nullptr); !bad.empty())
+    return UsageError(bad);
+  if (spec->has_healthcheck() && spec->healthcheck().test().empty() &&
+      !spec->healthcheck().interval_ms() && !spec->healthcheck().timeout_ms() &&
+      !spec->healthcheck().retries() && !spec->healthcheck().start_period_ms())
+    spec->clear_healthcheck();
   req.set_request_id(a.Get("--request-id"));
   pb::Service out;
   if (grpc::Status s = Unary(c, 120, &pb::Services::Stub::CreateService, req, &out); !s.ok())
@@ -466,6 +721,7 @@ std::string UpdateFromFlags(const Args& a, const pb::Service& current,
     }
   }
   if (std::string bad = HealthFromFlags(a, spec, mask); !bad.empty()) return bad;
+  if (std::string bad = ContainerFromFlags(a, spec, mask, &cur); !bad.empty()) return bad;
   req->set_request_id(a.Get("--request-id"));
   return "";
 }
@@ -566,9 +822,15 @@ std::vector<Command> ServiceCommands() {
        "[--limit-cpu N] [--limit-memory SIZE] [--update-parallelism N] [--update-delay D] "
        "[--update-monitor D] [--update-failure-action A] [--update-order O] "
        "[--health-cmd CMD] [--health-interval D] [--health-timeout D] [--health-retries N] "
-       "[--no-healthcheck] [--request-id ID] [-d] IMAGE [COMMAND...]",
+       "[--no-healthcheck] [--health-start-period D] [--mount SPEC] [--hostname H] [--user U] "
+       "[--workdir DIR] [--read-only] [--tty] [--init] [--stop-signal S] [--stop-grace-period D] "
+       "[--cap-drop CAP] [--container-label K=V] [--sysctl K=V] [--ulimit N=S[:H]] "
+       "[--host HOST:IP] [--dns IP] [--dns-search D] [--dns-option O] [--config NAME|source=,target=] "
+       "[--log-driver D] [--log-opt K=V] [--endpoint-mode vip|dnsrr] [--placement-pref spread=X] "
+       "[--max-replicas N] [--limit-pids N] [--restart-condition C] [--restart-delay D] "
+       "[--restart-max-attempts N] [--restart-window D] [--request-id ID] [-d] IMAGE [COMMAND...]",
        "Create a service and follow it until it converges",
-       {"-d", "--detach", "--no-healthcheck"},
+       {"-d", "--detach", "--no-healthcheck", "--read-only", "--tty", "--init"},
        ServiceCreate,
        /*interspersed=*/false},
       {"service",
@@ -602,7 +864,11 @@ std::vector<Command> ServiceCommands() {
        "[--rollback-parallelism N] [--rollback-delay D] [--rollback-monitor D] "
        "[--rollback-failure-action A] [--rollback-order O] "
        "[--health-cmd CMD] [--health-interval D] [--health-timeout D] [--health-retries N] "
-       "[--no-healthcheck] [--version N] [--request-id ID] [-d] SERVICE",
+       "[--no-healthcheck] [--health-start-period D] [--mount-add SPEC] [--mount-rm TARGET] "
+       "[--hostname H] [--user U] [--workdir DIR] [--stop-signal S] [--stop-grace-period D] "
+       "[--restart-condition C] [--restart-delay D] [--restart-max-attempts N] "
+       "[--restart-window D] [--limit-pids N] [--max-replicas N] [--endpoint-mode M] "
+       "[--version N] [--request-id ID] [-d] SERVICE",
        "Update a service (rolling); --version N refuses it if the service changed since N",
        {"-d", "--detach", "--no-healthcheck"},
        ServiceUpdate},

@@ -104,11 +104,16 @@ int StackLs(const Args& a, const Connection& c) {
 }
 
 int StackRm(const Args& a, const Connection& c) {
-  if (a.positional().size() != 1) return kUsage;
-  pb::DeleteStackRequest req;
-  req.set_name(a.positional()[0]);
-  return Show(a, c, 120, &pb::Stacks::Stub::DeleteStack, req,
-              [&](const pb::Empty&) { std::cout << "Removed stack " << req.name() << "\n"; });
+  if (a.positional().empty()) return UsageError("give one or more stack names");
+  int rc = kOk;
+  for (const auto& name : a.positional()) {  // several, as docker's
+    pb::DeleteStackRequest req;
+    req.set_name(name);
+    const int r = Show(a, c, 120, &pb::Stacks::Stub::DeleteStack, req,
+                       [&](const pb::Empty&) { std::cout << "Removed stack " << name << "\n"; });
+    if (r != kOk) rc = r;
+  }
+  return rc;
 }
 
 }  // namespace
@@ -122,7 +127,7 @@ std::vector<Command> StackCommands() {
        {"--prune", "-d", "--detach"},
        StackDeploy},
       {"stack", "ls", "", "List stacks", {}, StackLs},
-      {"stack", "rm", "NAME", "Remove a stack", {}, StackRm},
+      {"stack", "rm", "NAME...", "Remove stacks", {}, StackRm},
   };
 }
 

@@ -196,6 +196,11 @@ class Cluster {
   // swarm, the service's own edge proxy aside). An update with ports or networks too.
   absl::Status CheckServiceReferences(engine::DockerEngine& manager, const pb::ServiceSpec& spec,
                                       bool edge);
+  // The ports part of it: FAILED_PRECONDITION naming the service that publishes one already.
+  absl::Status CheckPortsFree(engine::DockerEngine& manager, const pb::ServiceSpec& spec);
+  // Edge-routed ingress ports given as 0 get one, as the swarm would give them: the lowest
+  // free port from 30000.
+  absl::Status PickPublishedPorts(engine::DockerEngine& manager, pb::ServiceSpec& spec);
   // An automatic rollback means the change failed, unless a rollback is what was asked.
   absl::StatusOr<pb::Service> WaitAndDescribe(const std::string& name, bool wait,
                                               absl::Time deadline,

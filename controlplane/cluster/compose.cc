@@ -577,8 +577,8 @@ struct Converter {
         if (!b.ok()) return b.status();
         m.set_volume_nocopy(*b);
       }
-      if (v["tmpfs"] && v["tmpfs"]["size"]) {
-        auto size = Bytes(v["tmpfs"]["size"], field + ".tmpfs.size");
+      if (v["tmpfs"] && v["tmpfs"]["size"]) {  // bytes: docker's schema takes no units here
+        auto size = Unsigned(v["tmpfs"]["size"], field + ".tmpfs.size");
         if (!size.ok()) return size.status();
         m.set_tmpfs_size_bytes(*size);
       }
@@ -973,7 +973,7 @@ struct Converter {
         ref.set_target(r.IsMap() && !Str(r["target"]).empty() ? Str(r["target"]) : source);
       } else {
         ref.set_config(NameOf(kind, source));
-        ref.set_target(r.IsMap() && !Str(r["target"]).empty() ? Str(r["target"]) : "/" + source);
+        ref.set_target(r.IsMap() && !Str(r["target"]).empty() ? Str(r["target"]) : source);
       }
       if (r.IsMap()) {
         ref.set_uid(Str(r["uid"]));

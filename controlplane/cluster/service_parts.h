@@ -15,6 +15,7 @@
 namespace musketeer::cluster {
 
 inline constexpr const char* kStackLabel = "com.docker.stack.namespace";
+inline constexpr const char* kStackImageLabel = "com.docker.stack.image";  // the image as written
 inline constexpr const char* kEdgeForLabel = "musketeer.edge-for";
 inline constexpr const char* kEdgeNetwork = "musketeer-edge";
 
@@ -39,6 +40,10 @@ inline bool NeedsEdge(const musketeer::v1::ServiceSpec& spec) {
 }
 // The API's form of an Engine mount.
 musketeer::v1::Mount FromEngineMount(const engine::Mount& m);
+
+// FAILED_PRECONDITION for a UDP or SCTP port in ingress mode without IPVS (the edge proxy
+// carries TCP only), saying how to publish it in host mode instead.
+absl::Status EdgeProtocolRefused(const std::string& field, const musketeer::v1::PortConfig& p);
 
 // Removes a network, retrying for up to 20 s while the swarm still releases its tasks.
 absl::Status RemoveNetworkWhenFree(engine::DockerEngine& manager, const std::string& id);

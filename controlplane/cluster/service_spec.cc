@@ -5,6 +5,7 @@
 #include <set>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -287,8 +288,13 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
   std::sort(container.env.begin(), container.env.end());
   container.command.assign(spec.entrypoint().begin(), spec.entrypoint().end());
   container.args.assign(spec.command().begin(), spec.command().end());
-  container.capability_add.assign(spec.cap_add().begin(), spec.cap_add().end());
-  container.capability_drop.assign(spec.cap_drop().begin(), spec.cap_drop().end());
+  // As docker writes them: upper case with the CAP_ prefix (ALL stays ALL).
+  auto capability = [](std::string c) {
+    c = absl::AsciiStrToUpper(c);
+    return c == "ALL" || absl::StartsWith(c, "CAP_") ? c : "CAP_" + c;
+  };
+  for (const auto& c : spec.cap_add()) container.capability_add.push_back(capability(c));
+  for (const auto& c : spec.cap_drop()) container.capability_drop.push_back(capability(c));
   container.hostname = spec.hostname();
   container.user = spec.user();
   container.dir = spec.working_dir();
@@ -318,8 +324,9 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
   for (const auto& ref : spec.configs()) {
     engine::ConfigReference& r = container.configs.emplace_back();
     r.config_name = ref.config();  // its ID: Cluster::ResolveConfigs
-    r.file = FileTarget(ref.target().empty() ? "/" + ref.config() : ref.target(), ref.uid(),
-                        ref.gid(), ref.mode());
+    // A relative target is under / in the container (docker's default: the config's name).
+    r.file = FileTarget(ref.target().empty() ? ref.config() : ref.target(), ref.uid(), ref.gid(),
+                        ref.mode());
   }
   // As docker sorts them: by name.
   std::stable_sort(container.secrets.begin(), container.secrets.end(),
@@ -337,8 +344,9 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
   }
   for (const auto& [k, v] : spec.labels()) out.labels[k] = v;
   for (const auto& [k, v] : spec.container_labels()) container.labels[k] = v;
-  if (!stack.empty()) {
+  if (!stack.empty()) {  // as docker's stack deploy labels them
     out.labels[kStackLabel] = stack;
+    out.labels[kStackImageLabel] = spec.image();
     container.labels[kStackLabel] = stack;
   }
   if (spec.has_restart_policy()) {  // unset: the swarm's own default (any, 5 s), as docker's

@@ -120,9 +120,10 @@ void ApplyEngineFields(const engine::ServiceSpec& target, const std::set<std::st
   for (const std::string& f : changed) {
     if (auto copy = ContainerFieldCopies().find(f); copy != ContainerFieldCopies().end()) {
       copy->second(target, spec);
-    } else if (f == "container_labels") {  // the stack's label stays
+    } else if (f == "container_labels") {  // the stack's and the control plane's stay
       engine::Labels labels;
-      if (auto it = c.labels.find(kStackLabel); it != c.labels.end()) labels[it->first] = it->second;
+      for (const auto& [k, v] : c.labels)
+        if (k == kStackLabel || absl::StartsWith(k, kReservedLabelPrefix)) labels[k] = v;
       for (const auto& [k, v] : tc.labels)
         if (!labels.count(k)) labels[k] = v;
       c.labels = std::move(labels);
@@ -130,7 +131,8 @@ void ApplyEngineFields(const engine::ServiceSpec& target, const std::set<std::st
       // The control plane's own labels, the stack's and the edge's stay.
       engine::Labels labels;
       for (const auto& [k, v] : spec.labels)
-        if (absl::StartsWith(k, kReservedLabelPrefix) || k == kStackLabel || k == kEdgeForLabel)
+        if (absl::StartsWith(k, kReservedLabelPrefix) || k == kStackLabel || k == kEdgeForLabel ||
+            (k == kStackImageLabel && !target.labels.count(k)))
           labels[k] = v;
       for (const auto& [k, v] : target.labels)
         if (!labels.count(k)) labels[k] = v;
@@ -220,7 +222,7 @@ void ReadBackSpecFields(const engine::ServiceSpec& spec, pb::ServiceSpec* s) {
     pb::ConfigReference& out = *s->add_configs();
     out.set_config(ref.config_name);
     if (ref.file) {
-      if (ref.file->name != "/" + ref.config_name) out.set_target(ref.file->name);
+      if (ref.file->name != ref.config_name) out.set_target(ref.file->name);
       if (ref.file->uid != "0") out.set_uid(ref.file->uid);
       if (ref.file->gid != "0") out.set_gid(ref.file->gid);
       if (ref.file->mode != 0444) out.set_mode(ref.file->mode);
@@ -438,6 +440,12 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
     if (*missing) {
       if (auto id = MakeEdgeNetwork(manager); !id.ok()) return id.status();
     }
+  }
+  if (want && edge_after && ports_changed) {
+    for (const auto& p : want->ports())
+      if (!HostMode(p) && !p.protocol().empty() && p.protocol() != "tcp")
+        return EdgeProtocolRefused("spec.ports", p);
+    if (auto s = PickPublishedPorts(manager, *want); !s.ok()) return s;
   }
   if (edge_after && !edge_before) {
     if (auto s = CheckEdgeImageEverywhere(); !s.ok()) return s;

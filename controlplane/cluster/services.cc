@@ -93,7 +93,8 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
     }
   }
   for (const auto& [k, v] : spec.labels)
-    if (!absl::StartsWith(k, kReservedLabelPrefix)) (*s.mutable_labels())[k] = v;
+    if (!absl::StartsWith(k, kReservedLabelPrefix) && k != kStackImageLabel)
+      (*s.mutable_labels())[k] = v;
   for (const auto& ref : container.secrets) {
     auto* out = s.add_secrets();
     out->set_secret(ref.secret_name);
@@ -253,11 +254,16 @@ absl::Status Cluster::CheckServiceReferences(engine::DockerEngine& manager,
       }
     }
   }
-  // Published ports: one service per port and protocol in the whole swarm.
+  return CheckPortsFree(manager, spec);
+}
+
+absl::Status Cluster::CheckPortsFree(engine::DockerEngine& manager, const pb::ServiceSpec& spec) {
+  // Published ports: one service per port and protocol in the whole swarm (0: one is picked).
   if (spec.ports_size() > 0) {
     auto services = manager.ListServices();
     if (!services.ok()) return services.status();
     for (const auto& p : spec.ports()) {
+      if (p.published() == 0) continue;
       const std::string protocol = p.protocol().empty() ? "tcp" : p.protocol();
       for (const auto& other : *services) {
         if (other.spec.name == spec.name() || Label(other.spec, kEdgeForLabel) == spec.name() ||
@@ -315,6 +321,10 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
       make_edge_network = *missing;
       spec.add_networks(kEdgeNetwork);
     }
+    for (const auto& p : spec.ports())
+      if (!HostMode(p) && !p.protocol().empty() && p.protocol() != "tcp")
+        return EdgeProtocolRefused("spec.ports", p);
+    if (auto s = PickPublishedPorts(manager, spec); !s.ok()) return s;
     // Every node runs the edge task, so every node needs its image.
     if (auto s = CheckEdgeImageEverywhere(); !s.ok()) return s;
   }
@@ -964,12 +974,19 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
           kMaxServiceName, " characters; shorten the stack's or the service's name"));
     }
     // A service of that name outside the stack is someone else's: not taken over.
-    if (auto other = manager.InspectService(spec.name());
-        other.ok() && Label(other->spec, kStackLabel) != req.name()) {
+    auto other = manager.InspectService(spec.name());
+    if (other.ok() && Label(other->spec, kStackLabel) != req.name()) {
       return absl::AlreadyExistsError(
           absl::StrCat("services.", Cut(short_name), ": the service '", Cut(spec.name()),
                        "' exists and is not part of stack '", req.name(),
                        "'; remove it or rename the stack's service"));
+    }
+    if (auto st = CheckPortsFree(manager, spec); !st.ok())
+      return absl::Status(st.code(), absl::StrCat("services.", Cut(short_name), ": ", st.message()));
+    if (edge) {
+      for (const auto& p : spec.ports())
+        if (!HostMode(p) && p.protocol() != "" && p.protocol() != "tcp")
+          return EdgeProtocolRefused(absl::StrCat("services.", Cut(short_name), ".ports"), p);
     }
   }
 
@@ -1155,16 +1172,61 @@ absl::Status Cluster::DeleteStack(const std::string& name) {
   return absl::OkStatus();
 }
 
+absl::Status EdgeProtocolRefused(const std::string& field, const pb::PortConfig& p) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      field, ": ", p.published(), ":", p.target(), "/", p.protocol(),
+      " in ingress mode needs the routing mesh, and this cluster has no IPVS; its edge proxy "
+      "(HAProxy) carries TCP only. Publish it in host mode (compose: `mode: host`; CLI: "
+      "--publish published=", p.published(), ",target=", p.target(), ",protocol=", p.protocol(),
+      ",mode=host): each node that runs a task answers on it"));
+}
+
+absl::Status Cluster::PickPublishedPorts(engine::DockerEngine& manager, pb::ServiceSpec& spec) {
+  if (std::none_of(spec.ports().begin(), spec.ports().end(),
+                   [](const pb::PortConfig& p) { return p.published() == 0 && !HostMode(p); }))
+    return absl::OkStatus();
+  auto services = manager.ListServices();
+  if (!services.ok()) return services.status();
+  std::set<uint32_t> used;
+  for (const auto& other : *services) {
+    if (other.spec.endpoint_spec)
+      for (const auto& q : other.spec.endpoint_spec->ports) used.insert(q.published_port);
+    if (auto routing = store_.GetRouting(other.spec.name))
+      for (const auto& q : routing->Ports()) used.insert(q.published);
+  }
+  for (const auto& p : spec.ports()) used.insert(p.published());
+  // As the swarm picks one for the routing mesh: the lowest free in 30000-32767.
+  uint32_t next = 30000;
+  for (auto& p : *spec.mutable_ports()) {
+    if (p.published() != 0 || HostMode(p)) continue;
+    while (used.count(next)) ++next;
+    if (next > 32767)
+      return absl::ResourceExhaustedError("spec.ports: no free port left in 30000-32767");
+    p.set_published(next);
+    used.insert(next);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RemoveNetworkWhenFree(engine::DockerEngine& manager, const std::string& id) {
   // A network goes once its tasks are gone; the swarm needs a moment to release it.
+  // Then until the manager no longer lists it: a deploy right after finds it gone, not going.
   const absl::Time until = absl::Now() + absl::Seconds(20);
   absl::Status s;
   do {
     s = manager.RemoveNetwork(id);
-    if (s.ok() || s.code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+    if (s.ok() || s.code() == absl::StatusCode::kNotFound) break;
     absl::SleepFor(absl::Milliseconds(250));
   } while (absl::Now() < until);
-  return s;
+  if (!s.ok() && s.code() != absl::StatusCode::kNotFound) return s;
+  while (absl::Now() < until) {
+    auto list = manager.ListNetworks();
+    if (!list.ok() || std::none_of(list->begin(), list->end(),
+                                   [&](const engine::Network& n) { return n.id == id; }))
+      break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------- reconcile

@@ -154,7 +154,7 @@ TEST(ComposeTest, VolumesBecomeMountsNamedAndLabelledAsDockersStack) {
       - /scratch
       - type: tmpfs
         target: /run/tmp
-        tmpfs: {size: 10M}
+        tmpfs: {size: 10485760}
       - type: volume
         source: shared
         target: /shared
@@ -378,7 +378,7 @@ configs:
   EXPECT_EQ(s.secrets(1).target(), "api_key");
   EXPECT_EQ(s.secrets(1).mode(), 0400u) << "YAML's leading-zero octal, as Go reads it";
   EXPECT_EQ(s.configs(0).config(), "st_site");
-  EXPECT_EQ(s.configs(0).target(), "/site") << "docker's default target";
+  EXPECT_EQ(s.configs(0).target(), "site") << "docker's default target: the source's key";
   EXPECT_EQ(s.configs(1).config(), "nginx_v2");
   EXPECT_EQ(s.configs(1).uid(), "101");
   auto spec = cluster::ToEngineSpec(s, false, "st");
