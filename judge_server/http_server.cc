@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <functional>
 #include <iostream>
+#include <list>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -86,6 +87,11 @@ bool IsHttpParseError(const beast::error_code& ec) {
   return ec.category() == make_error_code(http::error::bad_method).category();
 }
 
+bool OutOfDescriptors(const beast::error_code& ec) {
+  namespace errc = boost::system::errc;
+  return ec == errc::too_many_files_open || ec == errc::too_many_files_open_in_system;
+}
+
 // accept() failures that the next accept() would repeat at once.
 bool OutOfResources(const beast::error_code& ec) {
   namespace errc = boost::system::errc;
@@ -137,13 +143,23 @@ void RunIoContext(asio::io_context& io) {
   }
 }
 
+// The connections of one io_context waiting for their next request, idle the longest
+// first. The list is touched only on that context's thread; other threads read `size` and
+// `asked` to pick where to shed. Shared with the sessions, which may outlive the server.
+struct HttpServer::IdleSessions {
+  std::list<Session*> sessions;
+  std::atomic<int> size{0};
+  std::atomic<int> asked{0};  // sheds posted here by other threads that have not run yet
+};
+
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, HttpServer& server)
+  Session(tcp::socket socket, HttpServer& server, std::shared_ptr<IdleSessions> idle)
       : stream_(std::move(socket)),
         server_(server),
         options_(server.options_),
         shared_(server.shared_),
+        idle_(std::move(idle)),
         timer_(stream_.get_executor()),
         buffer_(options_.read_buffer_limit) {
     on_chunk_header_ = [this](std::uint64_t, beast::string_view extensions, beast::error_code& ec) {
@@ -155,11 +171,15 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     };
   }
   ~Session() {
+    SetIdle(false);
     ReleaseBody();
     --shared_->connections;
   }
 
   void Start() { ReadRequest(); }
+
+  // Closes an idle connection to make room for a new one.
+  void Shed() { Close(); }
 
  private:
   // Where the connection is; each phase but kHandling has a deadline.
@@ -170,6 +190,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   // not once per request.
   void SetPhase(Phase phase, Clock::duration limit) {
     phase_ = phase;
+    SetIdle(phase == Phase::kIdle);
     timed_out_ = false;
     deadline_ = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
     if (deadline_ < armed_) Arm(deadline_);
@@ -206,6 +227,18 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       case Phase::kLingering:
         return Close();
     }
+  }
+
+  // Keeps this connection in its thread's idle list exactly while it waits for a request.
+  void SetIdle(bool idle) {
+    if (idle == idle_position_.has_value()) return;
+    if (idle) {
+      idle_position_ = idle_->sessions.insert(idle_->sessions.end(), this);
+    } else {
+      idle_->sessions.erase(*idle_position_);
+      idle_position_.reset();
+    }
+    idle_->size.store(static_cast<int>(idle_->sessions.size()), std::memory_order_relaxed);
   }
 
   // Gives back what the current body counted against the shared budget.
@@ -461,6 +494,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   void Close() {
     if (closed_) return;
     closed_ = true;
+    SetIdle(false);
     beast::error_code ignored;
     stream_.shutdown(tcp::socket::shutdown_send, ignored);
     stream_.close(ignored);
@@ -471,6 +505,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   HttpServer& server_;
   const HttpServerOptions& options_;
   const std::shared_ptr<Shared> shared_;
+  const std::shared_ptr<IdleSessions> idle_;
+  std::optional<std::list<Session*>::iterator> idle_position_;  // set while in idle_
   asio::steady_timer timer_;
   Phase phase_ = Phase::kIdle;
   Clock::time_point deadline_ = Clock::time_point::max();
@@ -499,6 +535,8 @@ struct HttpServer::Listener {
   tcp::acceptor acceptor;
   asio::steady_timer backoff;
   Clock::time_point last_warning;
+  Clock::time_point last_shed_warning;
+  const std::shared_ptr<IdleSessions> idle = std::make_shared<IdleSessions>();
 };
 
 HttpServer::HttpServer(std::vector<asio::io_context*> contexts, JudgeService& service,
@@ -542,14 +580,25 @@ absl::StatusOr<uint16_t> HttpServer::Start() {
 void HttpServer::Accept(Listener& l) {
   l.acceptor.async_accept([this, &l](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
+    if (OutOfDescriptors(ec)) {
+      // Idle keep-alive connections give their descriptors up first, so that /ping and
+      // judgings still get in; the pending connection waits in the backlog meanwhile.
+      const Shed shed = ShedIdle(l, [this, &l] { Accept(l); });
+      if (shed != Shed::kNone) {
+        WarnShedding(l, ec.message());
+        if (shed == Shed::kHere) Accept(l);  // the descriptor is free now
+        return;
+      }
+    }
     if (OutOfResources(ec)) {
-      // Accepting again at once would fail again at once and spin a core; the pending
-      // connections wait in the backlog until descriptors come back.
+      // Nothing to shed: accepting again at once would fail again at once and spin a
+      // core; the pending connections wait in the backlog until descriptors come back.
       auto now = Clock::now();
       if (now - l.last_warning > std::chrono::seconds(10)) {
         l.last_warning = now;
         std::cerr << "judge_server: accept: " << ec.message() << " with " << connections()
-                  << " connections open; pausing accepts for " << options_.accept_backoff.count()
+                  << " connections open, none idle; pausing accepts for "
+                  << options_.accept_backoff.count()
                   << " ms at a time (raise RLIMIT_NOFILE or lower --max-connections)" << std::endl;
       }
       l.backoff.expires_after(options_.accept_backoff);
@@ -558,25 +607,73 @@ void HttpServer::Accept(Listener& l) {
       });
       return;
     }
-    if (!ec) Admit(std::move(socket));
+    if (!ec) Admit(l, std::move(socket));
     Accept(l);
   });
 }
 
-void HttpServer::Admit(tcp::socket socket) {
+void HttpServer::Admit(Listener& l, tcp::socket socket) {
   if (shared_->connections.load() >= options_.max_connections) {
-    // Turned away at once, without a session: the canned 503 if the socket takes it now.
-    ssize_t ignored_n = ::send(socket.native_handle(), busy_reply_.data(), busy_reply_.size(),
-                               MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)ignored_n;
-    beast::error_code ignored;
-    socket.close(ignored);
-    return;
+    // A shed on another thread lands a moment later: the cap is soft, and the headroom
+    // below RLIMIT_NOFILE takes the difference.
+    if (ShedIdle(l) != Shed::kNone) {
+      WarnShedding(l, absl::StrCat("at the connection cap (", options_.max_connections, ")"));
+    } else {
+      // Turned away at once, without a session: the canned 503 if the socket takes it now.
+      ssize_t ignored_n = ::send(socket.native_handle(), busy_reply_.data(), busy_reply_.size(),
+                                 MSG_DONTWAIT | MSG_NOSIGNAL);
+      (void)ignored_n;
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
   }
   ++shared_->connections;
   beast::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  std::make_shared<Session>(std::move(socket), *this)->Start();
+  std::make_shared<Session>(std::move(socket), *this, l.idle)->Start();
+}
+
+HttpServer::Shed HttpServer::ShedIdle(Listener& here, std::function<void()> then_here) {
+  if (ShedOldest(*here.idle)) return Shed::kHere;
+  Listener* most_idle = nullptr;
+  int most = 0;
+  for (auto& other : listeners_) {
+    if (other.get() == &here) continue;
+    const int available = other->idle->size.load(std::memory_order_relaxed) -
+                          other->idle->asked.load(std::memory_order_relaxed);
+    if (available > most) {
+      most = available;
+      most_idle = other.get();
+    }
+  }
+  if (most_idle == nullptr) return Shed::kNone;
+  ++most_idle->idle->asked;
+  asio::post(most_idle->acceptor.get_executor(),
+             [this, most_idle, &here, then_here = std::move(then_here)] {
+               --most_idle->idle->asked;
+               ShedOldest(*most_idle->idle);  // none left by now: the next try sheds elsewhere
+               if (then_here) asio::post(here.acceptor.get_executor(), then_here);
+             });
+  return Shed::kElsewhere;
+}
+
+bool HttpServer::ShedOldest(IdleSessions& idle) {
+  if (idle.sessions.empty()) return false;
+  idle.sessions.front()->Shed();  // leaves the list as it closes
+  service_.metrics().CountConnectionShed();
+  return true;
+}
+
+void HttpServer::WarnShedding(Listener& l, std::string_view why) {
+  auto now = Clock::now();
+  if (now - l.last_shed_warning < std::chrono::seconds(10)) return;
+  l.last_shed_warning = now;
+  std::cerr << "judge_server: " << why << " with " << connections()
+            << " connections open: closing the longest-idle keep-alive connections to admit "
+               "new ones (judge_http_connections_shed_total counts them; raise RLIMIT_NOFILE or "
+               "--max-connections if this goes on)"
+            << std::endl;
 }
 
 void HttpServer::BeginShutdown() {

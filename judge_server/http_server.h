@@ -8,8 +8,12 @@
 // - the token is checked on the headers, before any body is read: an unauthenticated body
 //   is never buffered, and bodies of routes that use none are dropped unread;
 // - time: a deadline for a request's header, one for its body (408), an idle timeout;
-// - descriptors: a connection cap below RLIMIT_NOFILE (503 and close past it), and on
-//   EMFILE/ENFILE from accept a pause instead of a spinning accept loop.
+// - descriptors: a soft connection cap below RLIMIT_NOFILE, so that judgings (files,
+//   pipes) keep theirs. At the cap, or on EMFILE/ENFILE from accept, the connection idle
+//   the longest (a keep-alive connection waiting for its next request) is closed to make
+//   room, so that /ping and judgings still get in (judge_http_connections_shed_total
+//   counts these); only when no connection is idle is a new one turned away (503 and
+//   close at the cap) or accepting paused (at the fd limit) instead of a spinning loop.
 // Refusals are answered in the service's JSON envelope {"err": ..., "data": "what was
 // wrong"}, then the connection is closed after a bounded lingering read.
 // Threading, as nginx does it: one single-threaded io_context per thread, each with
@@ -23,8 +27,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -49,7 +55,8 @@ struct HttpServerOptions {
   // Body bytes held by all connections together while they are received (the per-request
   // limit times the connection cap would be far more); past it: 503 with Retry-After.
   int64_t body_memory_limit = 128 << 20;
-  // Open connections; past it a new one gets a 503 and is closed at once.
+  // Open connections; at it a new one takes the place of the longest-idle one, or, with
+  // none idle, gets a 503 and is closed at once.
   int max_connections = 1024;
   // Waiting for the next request on an open connection, and writing a reply.
   std::chrono::seconds idle_timeout{60};
@@ -92,9 +99,17 @@ class HttpServer {
 
  private:
   class Session;
+  struct IdleSessions;
   struct Listener;
   void Accept(Listener& listener);
-  void Admit(boost::asio::ip::tcp::socket socket);
+  void Admit(Listener& listener, boost::asio::ip::tcp::socket socket);
+  // Closes the connection idle the longest: on `here`'s thread if it has one (kHere), else
+  // on the thread with the most, posted there (kElsewhere; `then_here` is posted back to
+  // `here` once it is done). kNone when no connection is idle. Runs on `here`'s thread.
+  enum class Shed { kNone, kHere, kElsewhere };
+  Shed ShedIdle(Listener& here, std::function<void()> then_here = nullptr);
+  bool ShedOldest(IdleSessions& idle);  // on the thread that owns `idle`
+  void WarnShedding(Listener& listener, std::string_view why);
 
   JudgeService& service_;
   const HttpServerOptions options_;

@@ -83,6 +83,18 @@ absl::Status ParseIoMode(const json::object& o, JudgeRequest& r) {
   return absl::OkStatus();
 }
 
+// Python's truth value, which QingdaoU's server tests its optional fields with.
+bool Truthy(const json::value* v) {
+  if (v == nullptr || v->is_null()) return false;
+  if (v->is_string()) return !v->as_string().empty();
+  if (v->is_object()) return !v->as_object().empty();
+  if (v->is_array()) return !v->as_array().empty();
+  if (v->is_bool()) return v->as_bool();
+  if (v->is_int64()) return v->as_int64() != 0;
+  if (v->is_uint64()) return v->as_uint64() != 0;
+  return v->as_double() != 0;
+}
+
 // A language the server knows but whose runtime this installation (or image) lacks.
 absl::StatusOr<const Language*> CheckInstalled(std::string_view field, const Language* l) {
   if (Installed(*l)) return l;
@@ -108,18 +120,30 @@ absl::StatusOr<const Language*> ResolveLanguage(const json::object& o) {
     return Invalid("language", "is required (or QingdaoU's 'language_config')");
   }
   if (!config->is_object()) return Invalid("language_config", "must be an object");
-  std::string src_name, run_command;
-  if (const json::value* c = config->as_object().if_contains("compile"); c && c->is_object()) {
-    if (const json::value* s = c->as_object().if_contains("src_name"); s && s->is_string()) {
-      src_name = std::string(s->as_string());
-    }
-  }
-  if (const json::value* r = config->as_object().if_contains("run"); r && r->is_object()) {
-    if (const json::value* s = r->as_object().if_contains("command"); s && s->is_string()) {
-      run_command = std::string(s->as_string());
-    }
-  }
+  auto string_in = [&](std::string_view section, std::string_view field) {
+    const json::value* v = config->as_object().if_contains(section);
+    if (v == nullptr || !v->is_object()) return std::string();
+    const json::value* s = v->as_object().if_contains(field);
+    return s != nullptr && s->is_string() ? std::string(s->as_string()) : std::string();
+  };
+  const std::string run_command = string_in("run", "command");
   std::string why;
+  // As QingdaoU: without a (truthy) compile section the source is run as run.exe_name.
+  if (!Truthy(config->as_object().if_contains("compile"))) {
+    const std::string exe_name = string_in("run", "exe_name");
+    const Language* l = LanguageForQingdaoRunOnlyConfig(exe_name, run_command, &why);
+    if (l != nullptr) return CheckInstalled("language_config", l);
+    if (!why.empty()) return Invalid("language_config", why);
+    return Invalid(
+        "language_config",
+        absl::StrCat("has no 'compile' and selects no language this judge runs "
+                     "(run.exe_name '",
+                     exe_name.substr(0, 40), "', run.command '", run_command.substr(0, 60),
+                     "'): a run-only config names a .php, .js or .py exe_name, or "
+                     "php, node or python3 in its command; GET /languages lists "
+                     "those served here"));
+  }
+  const std::string src_name = string_in("compile", "src_name");
   const Language* l = LanguageForQingdaoConfig(src_name, run_command, &why);
   if (l == nullptr) {
     if (!why.empty()) return Invalid("language_config", why);
@@ -158,18 +182,6 @@ absl::Status ParseTestCases(const json::value& v, int64_t max_cases, JudgeReques
     out.test_cases.push_back(std::move(tc));
   }
   return absl::OkStatus();
-}
-
-// Python's truth value, which QingdaoU's server tests its optional fields with.
-bool Truthy(const json::value* v) {
-  if (v == nullptr || v->is_null()) return false;
-  if (v->is_string()) return !v->as_string().empty();
-  if (v->is_object()) return !v->as_object().empty();
-  if (v->is_array()) return !v->as_array().empty();
-  if (v->is_bool()) return v->as_bool();
-  if (v->is_int64()) return v->as_int64() != 0;
-  if (v->is_uint64()) return v->as_uint64() != 0;
-  return v->as_double() != 0;
 }
 
 // The checker's language: the native spj_language, or QingdaoU's

@@ -27,6 +27,16 @@ HttpReply ErrorReply(int status, std::string_view err, std::string_view message,
   return JsonReply(status, json::object{{"err", err}, {"data", message}, {"hostname", hostname}});
 }
 
+// Where QingdaoU's server answers a fixed string in "data" ("404", "invalid token"), that
+// string, so that clients matching on it keep working; the explanation goes in "message",
+// a field QingdaoU does not have.
+HttpReply QingdaoErrorReply(int status, std::string_view err, std::string_view data,
+                            std::string_view message, std::string_view hostname) {
+  return JsonReply(
+      status,
+      json::object{{"err", err}, {"data", data}, {"message", message}, {"hostname", hostname}});
+}
+
 int HttpStatusFor(const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument:
@@ -268,9 +278,10 @@ void JudgeService::Handle(HttpRequestView request, std::function<void(HttpReply)
       return counted(std::move(r));
     }
     case Route::kNotFound:
-      return counted(InvalidRequest(404,
-                                    "no such path; try GET /ping, /healthz, /metrics, /languages "
-                                    "or POST /judge, /compile_spj, /ping"));
+      return counted(QingdaoErrorReply(404, "InvalidRequest", "404",
+                                       "no such path; try GET /ping, /healthz, /metrics, "
+                                       "/languages or POST /judge, /compile_spj, /ping",
+                                       hostname_));
   }
 }
 
@@ -279,13 +290,14 @@ bool JudgeService::TokenMatches(std::string_view token) const {
 }
 
 HttpReply JudgeService::TokenFailure() const {
-  return ErrorReply(401, "TokenVerificationFailed",
-                    "invalid token: header X-Judge-Server-Token must be the sha256 hex of the "
-                    "server's token",
-                    hostname_);
+  return QingdaoErrorReply(401, "TokenVerificationFailed", "invalid token",
+                           "header X-Judge-Server-Token must be the sha256 hex of the server's "
+                           "token",
+                           hostname_);
 }
 
-// QingdaoU's name for a path (or method) it does not serve.
+// QingdaoU's name for a method it does not serve (its Flask answers those without the
+// envelope, so there is no string of its own to keep).
 HttpReply JudgeService::InvalidRequest(int status, std::string message) const {
   return ErrorReply(status, "InvalidRequest", message, hostname_);
 }

@@ -5,7 +5,9 @@
 // plus "hostname", with proper HTTP statuses (400, 401, 404, 503 with Retry-After). The
 // error names are QingdaoU's wherever it defines one (InvalidRequest,
 // TokenVerificationFailed, JudgeClientError, CompileError, SPJCompileError); ServerBusy
-// is ours (QingdaoU has no queue bound). Thread-safe.
+// is ours (QingdaoU has no queue bound). Where QingdaoU's "data" is a fixed string (an
+// unknown path: "404"; a bad token: "invalid token") it is that string, with the
+// explanation in "message". Thread-safe.
 #ifndef JUDGE_SERVER_JUDGE_SERVICE_H_
 #define JUDGE_SERVER_JUDGE_SERVICE_H_
 
@@ -68,6 +70,7 @@ class JudgeService {
                            std::string_view target = {});
 
   const std::string& hostname() const { return hostname_; }
+  Metrics& metrics() { return metrics_; }
 
  private:
   HttpReply Ping();

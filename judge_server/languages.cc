@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace judge {
 
@@ -112,6 +114,59 @@ const Language* FindLanguage(std::string_view id) {
   return nullptr;
 }
 
+namespace {
+
+constexpr const char* kPythonTwo =
+    "selects Python 2, which this judge cannot serve: Debian 12 packages no Python 2 "
+    "interpreter (not even pypy); use the Python 3 config";
+
+// The program a QingdaoU run.command starts, without its directory ("/usr/bin/env node
+// {exe_path}" starts node).
+std::string Interpreter(const std::string& command) {
+  for (absl::string_view word : absl::StrSplit(command, ' ', absl::SkipEmpty())) {
+    absl::string_view name = word.substr(word.rfind('/') + 1);
+    if (name != "env") return std::string(name);
+  }
+  return "";
+}
+
+// "php", "php8.2": a name followed by nothing but a version.
+bool IsVersioned(absl::string_view name, absl::string_view base) {
+  if (!absl::ConsumePrefix(&name, base)) return false;
+  return name.find_first_not_of("0123456789.") == absl::string_view::npos;
+}
+
+bool IsPythonTwo(absl::string_view interpreter) {
+  return interpreter == "python" || IsVersioned(interpreter, "python2");
+}
+
+// Run-only variants of the languages that run their source (interpreted from it): no
+// compile step, and QingdaoU's file name, solution.<ext>.
+const std::vector<Language>& RunOnlyLanguages() {
+  static const std::vector<Language>* languages = [] {
+    auto* out = new std::vector<Language>;
+    for (const Language& l : Languages()) {
+      if (l.src_name != l.exe_name) continue;  // needs its compile (Java's jar)
+      Language r = l;
+      r.compile.clear();
+      r.src_name = r.exe_name = absl::StrCat("solution", l.src_name.substr(l.src_name.rfind('.')));
+      r.name = absl::StrCat(l.name, ", run only");
+      out->push_back(std::move(r));
+    }
+    return out;
+  }();
+  return *languages;
+}
+
+const Language* FindRunOnly(std::string_view id) {
+  for (const Language& l : RunOnlyLanguages()) {
+    if (l.id == id) return &l;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 const Language* LanguageForQingdaoConfig(std::string_view src_name_view,
                                          std::string_view run_command_view, std::string* why) {
   const std::string src_name(src_name_view), run_command(run_command_view);
@@ -127,13 +182,37 @@ const Language* LanguageForQingdaoConfig(std::string_view src_name_view,
     if (absl::StrContains(run_command, "python3") || !absl::StrContains(run_command, "python")) {
       return FindLanguage("python3");
     }
-    if (why != nullptr) {
-      *why =
-          "selects Python 2, which this judge cannot serve: Debian 12 packages no Python 2 "
-          "interpreter (not even pypy); use the Python 3 config";
-    }
+    if (why != nullptr) *why = kPythonTwo;
   }
   return nullptr;
+}
+
+const Language* LanguageForQingdaoRunOnlyConfig(std::string_view exe_name,
+                                                std::string_view run_command, std::string* why) {
+  const std::string interpreter = Interpreter(std::string(run_command));
+  std::string_view base = exe_name.substr(exe_name.rfind('/') + 1);
+  const size_t dot = base.rfind('.');
+  const std::string extension =
+      dot == std::string_view::npos ? "" : absl::AsciiStrToLower(std::string(base.substr(dot)));
+  std::string id;
+  if (extension == ".php") {
+    id = "php";
+  } else if (extension == ".js") {
+    id = "javascript";
+  } else if (extension == ".py") {
+    id = "python3";
+  } else if (IsVersioned(interpreter, "php")) {
+    id = "php";
+  } else if (interpreter == "node" || interpreter == "nodejs") {
+    id = "javascript";
+  } else if (IsVersioned(interpreter, "python3") || IsPythonTwo(interpreter)) {
+    id = "python3";
+  }
+  if (id == "python3" && IsPythonTwo(interpreter)) {
+    if (why != nullptr) *why = kPythonTwo;
+    return nullptr;
+  }
+  return id.empty() ? nullptr : FindRunOnly(id);
 }
 
 std::vector<std::string> ExpandCommand(const std::vector<std::string>& command,

@@ -48,6 +48,16 @@ const Language* FindLanguage(std::string_view id);
 const Language* LanguageForQingdaoConfig(std::string_view src_name, std::string_view run_command,
                                          std::string* why = nullptr);
 
+// The same for a config without "compile" (QingdaoU's PHP and JavaScript configs): picked by
+// run.exe_name's extension (.php, .js, .py), else by the interpreter run.command names
+// (php, node, python3). The result is a run-only variant of a server-side language: no
+// compile step, the source written as solution.php / solution.js / solution.py and run
+// by the server's own command, as QingdaoU judges these (a syntax error is then a runtime
+// error, not CompileError). Null as above.
+const Language* LanguageForQingdaoRunOnlyConfig(std::string_view exe_name,
+                                                std::string_view run_command,
+                                                std::string* why = nullptr);
+
 // Replaces {src} and {exe} with the file names in `dir`, {dir} with `dir` and
 // {max_memory_kb} with the memory limit.
 std::vector<std::string> ExpandCommand(const std::vector<std::string>& command,

@@ -59,9 +59,10 @@ Usage: judge_server [flags]
                      own (default http://{ip}:{port})
   --heartbeat-interval S  seconds between heartbeats (env JUDGE_HEARTBEAT_INTERVAL,
                      default 3; OnlineJudge drops a server silent for 6 s)
-  --max-connections N  open connections; past it new ones get 503 and are closed
-                     (env JUDGE_MAX_CONNECTIONS; default: RLIMIT_NOFILE minus headroom
-                     for the slots and threads, at most 4096)
+  --max-connections N  open connections; at it a new one takes the place of the
+                     connection idle the longest, or gets 503 and is closed when none
+                     is idle (env JUDGE_MAX_CONNECTIONS; default: RLIMIT_NOFILE minus
+                     headroom for the slots and threads, at most 4096)
   --max-reply-output N bytes of program output one /judge reply may carry with
                      "output": true, counted JSON-escaped (env JUDGE_MAX_REPLY_OUTPUT,
                      default 16777216); past it outputs are cut and marked
@@ -297,7 +298,9 @@ int main(int argc, char** argv) {
   if (max_connections > fd_budget) {
     std::cerr << "judge_server: warning: --max-connections " << max_connections
               << " leaves too few descriptors under RLIMIT_NOFILE for the judge slots (about "
-              << fd_budget << " fit); accepts pause whenever descriptors run out" << std::endl;
+              << fd_budget << " fit); idle connections are closed, or accepts pause, whenever "
+                 "descriptors run out"
+              << std::endl;
   }
   judge::HttpServer server(context_ptrs, service, http_options);
   auto bound = server.Start();

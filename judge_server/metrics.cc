@@ -82,7 +82,12 @@ std::string Metrics::Render(int64_t running, int64_t queued, int64_t slots) cons
                   slots, "\n",
                   "# HELP judge_slots_out_of_service Slots taken out of service after a failed "
                   "cleanup.\n# TYPE judge_slots_out_of_service gauge\njudge_slots_out_of_service ",
-                  slots_out_of_service_.load(), "\n");
+                  slots_out_of_service_.load(), "\n",
+                  "# HELP judge_http_connections_shed_total Idle keep-alive connections closed "
+                  "to admit new ones at the connection cap or the fd limit.\n"
+                  "# TYPE judge_http_connections_shed_total counter\n"
+                  "judge_http_connections_shed_total ",
+                  connections_shed_.load(std::memory_order_relaxed), "\n");
   out +=
       "# HELP judge_compile_seconds Compile wall time.\n# TYPE judge_compile_seconds histogram\n";
   compile_seconds_.Render("judge_compile_seconds", out);

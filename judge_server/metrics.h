@@ -42,6 +42,8 @@ class Metrics {
   void CountCacheLookup(bool hit);
   // A slot whose cleanup failed and that takes no more judgings.
   void CountSlotOutOfService() { slots_out_of_service_.fetch_add(1); }
+  // An idle keep-alive connection closed to make room for a new one (fd limit or cap).
+  void CountConnectionShed() { connections_shed_.fetch_add(1, std::memory_order_relaxed); }
   Histogram& compile_seconds() { return compile_seconds_; }
   Histogram& run_seconds() { return run_seconds_; }
 
@@ -59,6 +61,7 @@ class Metrics {
   Histogram compile_seconds_;
   Histogram run_seconds_;
   std::atomic<uint64_t> slots_out_of_service_ = 0;
+  std::atomic<uint64_t> connections_shed_ = 0;
 };
 
 }  // namespace judge

@@ -1,7 +1,7 @@
 // The command table of each object group of the musketeer CLI. Like the docker CLI's one
 // package per object (cli/command/service/create.go, scale.go, ...), each group's verbs and
 // their table live in one file: node.cc, swarm.cc, network.cc, image.cc, service.cc,
-// stack.cc, token.cc, audit.cc, secret.cc. main.cc joins the tables and dispatches.
+// stack.cc, token.cc, audit.cc, secret.cc (and configs), volume.cc. main.cc joins the tables and dispatches.
 #ifndef CLIENTS_MUSKETEER_COMMANDS_H_
 #define CLIENTS_MUSKETEER_COMMANDS_H_
 
@@ -20,6 +20,8 @@ std::vector<Command> StackCommands();
 std::vector<Command> TokenCommands();
 std::vector<Command> AuditCommands();
 std::vector<Command> SecretCommands();
+std::vector<Command> ConfigCommands();  // secret.cc
+std::vector<Command> VolumeCommands();
 
 }  // namespace musketeer::cli
 

@@ -13,7 +13,7 @@ using namespace musketeer::cli;
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
   for (auto group : {NodeCommands, SwarmCommands, NetworkCommands, ImageCommands, ServiceCommands,
-                     StackCommands, TokenCommands, AuditCommands, SecretCommands}) {
+                     StackCommands, TokenCommands, AuditCommands, SecretCommands, ConfigCommands, VolumeCommands}) {
     for (auto& c : group()) all.push_back(std::move(c));
   }
   return all;

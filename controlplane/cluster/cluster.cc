@@ -1,6 +1,7 @@
 // Cluster: nodes, swarm, networks and images. Services and stacks are in services.cc.
 #include "controlplane/cluster/cluster.h"
 
+#include <iostream>
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -407,6 +408,9 @@ absl::StatusOr<pb::Node> Cluster::JoinSwarm(const pb::JoinSwarmRequest& req) {
     }
     return s;  // the message carries the daemon's reason; the token itself never appears in it
   }
+  // A late joiner gets the volumes the others were filled with before tasks land on it.
+  if (auto filled = FillVolumesOn(req.node()); !filled.ok())
+    std::cerr << "musketeerd: join of " << req.node() << ": " << filled.message() << "\n";
   return GetNode(req.node());
 }
 

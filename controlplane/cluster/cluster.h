@@ -134,6 +134,13 @@ class Cluster {
   absl::StatusOr<pb::Config> GetConfig(const std::string& name);
   absl::Status DeleteConfig(const std::string& name);
 
+  // Volumes (volumes.cc): named volumes on every node; one made with content is filled on
+  // every node, and on every node that joins (or starts) later.
+  absl::StatusOr<std::vector<pb::Volume>> CreateVolume(const pb::CreateVolumeRequest& req);
+  absl::StatusOr<std::vector<pb::Volume>> ListVolumes(const pb::ListVolumesRequest& req);
+  absl::Status DeleteVolume(const pb::DeleteVolumeRequest& req);
+  absl::StatusOr<std::vector<pb::Volume>> RefreshVolume(const pb::RefreshVolumeRequest& req);
+
   // Stacks (compose version 3, as `docker stack deploy`).
   absl::StatusOr<pb::Stack> DeployStack(const pb::DeployStackRequest& req, absl::Time deadline);
   absl::StatusOr<std::vector<pb::Stack>> ListStacks();
@@ -169,6 +176,13 @@ class Cluster {
   // `reader` is the live view, which keeps no networks).
   std::map<std::string, std::string> NetworkNames(
       engine::DockerEngine& reader, const std::vector<const engine::ServiceSpec*>& specs);
+  // Makes the volume and puts `tar` in it on every running node (those in `only`, when set);
+  // UNAVAILABLE naming the nodes where it failed.
+  absl::StatusOr<std::vector<pb::Volume>> FillVolume(const engine::VolumeCreateRequest& request,
+                                                     const std::string& tar,
+                                                     const std::vector<std::string>& only);
+  // Every volume with kept content, filled on `node` (after it joined or started).
+  absl::Status FillVolumesOn(const std::string& node);
   // Fills in the IDs of the secrets `spec` references by name (secrets.cc); NOT_FOUND
   // naming spec.secrets for one that does not exist.
   absl::Status ResolveSecrets(engine::DockerEngine& manager, engine::ServiceSpec& spec);

@@ -324,6 +324,19 @@ class SnapshotEngine : public engine::DockerEngine {
   absl::StatusOr<std::string> CreateSecret(const engine::SecretSpec&) override { return No(); }
   absl::StatusOr<std::vector<engine::Secret>> ListSecrets() override { return No(); }
   absl::Status RemoveSecret(const std::string&) override { return No(); }
+  absl::StatusOr<std::string> CreateContainer(const engine::ContainerCreateRequest&) override {
+    return No();
+  }
+  absl::Status PutArchive(const std::string&, const std::string&,
+                          const engine::BodySource&) override {
+    return No();
+  }
+  absl::Status RemoveContainer(const std::string&, bool) override { return No(); }
+  absl::StatusOr<engine::Volume> CreateVolume(const engine::VolumeCreateRequest&) override {
+    return No();
+  }
+  absl::StatusOr<std::vector<engine::Volume>> ListVolumes() override { return No(); }
+  absl::Status RemoveVolume(const std::string&, bool) override { return No(); }
   absl::StatusOr<std::string> CreateConfig(const engine::ConfigSpec&) override { return No(); }
   absl::StatusOr<std::vector<engine::Config>> ListConfigs() override { return No(); }
   absl::StatusOr<engine::Config> InspectConfig(const std::string&) override { return No(); }
@@ -419,6 +432,25 @@ class NotingEngine : public engine::DockerEngine {
     return inner_->ListSecrets();
   }
   absl::Status RemoveSecret(const std::string& id) override { return inner_->RemoveSecret(id); }
+  absl::StatusOr<std::string> CreateContainer(const engine::ContainerCreateRequest& r) override {
+    return inner_->CreateContainer(r);  // containers and volumes are not in the view
+  }
+  absl::Status PutArchive(const std::string& id, const std::string& path,
+                          const engine::BodySource& archive) override {
+    return inner_->PutArchive(id, path, archive);
+  }
+  absl::Status RemoveContainer(const std::string& id, bool force) override {
+    return inner_->RemoveContainer(id, force);
+  }
+  absl::StatusOr<engine::Volume> CreateVolume(const engine::VolumeCreateRequest& r) override {
+    return inner_->CreateVolume(r);
+  }
+  absl::StatusOr<std::vector<engine::Volume>> ListVolumes() override {
+    return inner_->ListVolumes();
+  }
+  absl::Status RemoveVolume(const std::string& name, bool force) override {
+    return inner_->RemoveVolume(name, force);
+  }
   absl::StatusOr<std::string> CreateConfig(const engine::ConfigSpec& spec) override {
     return inner_->CreateConfig(spec);  // not in the view
   }

@@ -270,6 +270,39 @@ class HttpDockerEngine : public DockerEngine {
         client_.Call("GET", absl::StrCat("/containers/", Escape(id), "/json")),
         "/containers/{id}/json");
   }
+  absl::StatusOr<std::string> CreateContainer(const ContainerCreateRequest& request) override {
+    json::value body = json::value_from(request);
+    return CreatedId(client_.Call("POST", "/containers/create", &body), "a container");
+  }
+  absl::Status PutArchive(const std::string& id, const std::string& path,
+                          const BodySource& archive) override {
+    auto stream = client_.OpenStream(
+        "PUT", absl::StrCat("/containers/", Escape(id), "/archive?path=", Escape(path)), &archive,
+        "application/x-tar", std::chrono::minutes(5));
+    if (!stream.ok()) return stream.status();
+    return DrainJsonLines(**stream, nullptr, "putting files into a container on " + address());
+  }
+  absl::Status RemoveContainer(const std::string& id, bool force) override {
+    return client_
+        .Call("DELETE", absl::StrCat("/containers/", Escape(id), force ? "?force=1" : ""))
+        .status();
+  }
+
+  absl::StatusOr<Volume> CreateVolume(const VolumeCreateRequest& request) override {
+    json::value body = json::value_from(request);
+    return As<Volume>(client_.Call("POST", "/volumes/create", &body), "/volumes/create");
+  }
+  absl::StatusOr<std::vector<Volume>> ListVolumes() override {
+    auto v = client_.Call("GET", "/volumes");
+    if (!v.ok()) return v.status();
+    const json::value* list = v->is_object() ? v->as_object().if_contains("Volumes") : nullptr;
+    if (list == nullptr || list->is_null()) return std::vector<Volume>{};
+    return ListOf<Volume>(*list, "/volumes");
+  }
+  absl::Status RemoveVolume(const std::string& name, bool force) override {
+    return client_.Call("DELETE", absl::StrCat("/volumes/", Escape(name), force ? "?force=1" : ""))
+        .status();
+  }
 
   absl::Status Events(int64_t since, int64_t until, const EventFilters& filters,
                       const EventSink& sink, const std::function<bool()>& cancelled) override {

@@ -95,9 +95,20 @@ class DockerEngine {
   virtual absl::StatusOr<std::vector<ImageSummary>> ListImages() = 0;
   virtual absl::Status RemoveImage(const std::string& name, bool force) = 0;
 
-  // Containers (for probes and tests).
+  // Containers (for probes and tests, and to put files into volumes: a container that is
+  // made, never started, given a tar with PutArchive and removed).
   virtual absl::StatusOr<std::vector<ContainerSummary>> ListContainers() = 0;
   virtual absl::StatusOr<ContainerInspect> InspectContainer(const std::string& id) = 0;
+  virtual absl::StatusOr<std::string> CreateContainer(const ContainerCreateRequest& request) = 0;
+  // Extracts the tar `archive` at `path` in the container's filesystem (its mounts too).
+  virtual absl::Status PutArchive(const std::string& id, const std::string& path,
+                                  const BodySource& archive) = 0;
+  virtual absl::Status RemoveContainer(const std::string& id, bool force) = 0;
+
+  // Volumes (this node's).
+  virtual absl::StatusOr<Volume> CreateVolume(const VolumeCreateRequest& request) = 0;
+  virtual absl::StatusOr<std::vector<Volume>> ListVolumes() = 0;
+  virtual absl::Status RemoveVolume(const std::string& name, bool force) = 0;
 
   // Events between `since` and `until` (Unix seconds; until 0 = follow until `sink`
   // returns false), filtered by `filters` (e.g. {{"type", {"network"}}}).

@@ -760,3 +760,85 @@ absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const EventF
 }
 
 }  // namespace musketeer::engine
+
+namespace musketeer::engine {
+
+std::vector<std::string> FakeSwarm::VolumeFiles(const std::string& hostname,
+                                                const std::string& volume) {
+  std::lock_guard lock(mu_);
+  return volume_files_[hostname][volume];
+}
+
+absl::StatusOr<std::string> FakeDockerEngine::CreateContainer(
+    const ContainerCreateRequest& request) {
+  FAKE_RECORD("CreateContainer " + request.image);
+  const auto& images = swarm_->images_[hostname_];
+  if (!images.count(request.image) &&
+      std::none_of(images.begin(), images.end(), [&](const std::string& name) {
+        return FakeSwarm::ImageId(name) == request.image;
+      }))
+    return absl::NotFoundError("No such image: " + request.image);
+  const std::string id = absl::StrCat("ctr", swarm_->next_id_++);
+  std::string volume;
+  for (const auto& m : request.host_config.mounts) {
+    if (m.type != "volume") continue;
+    if (!swarm_->volumes_[hostname_].count(m.source))  // docker makes it, as a run would
+      swarm_->volumes_[hostname_][m.source] = Volume{m.source, "local", "/fake/" + m.source};
+    volume = m.source;
+  }
+  swarm_->fill_containers_[id] = {hostname_, volume};
+  return id;
+}
+
+absl::Status FakeDockerEngine::PutArchive(const std::string& id, const std::string& path,
+                                          const BodySource& archive) {
+  FAKE_RECORD("PutArchive " + id + " " + path);
+  auto it = swarm_->fill_containers_.find(id);
+  if (it == swarm_->fill_containers_.end()) return absl::NotFoundError("No such container: " + id);
+  std::string tar;
+  char buf[4096];
+  for (;;) {
+    auto n = archive(buf, sizeof buf);
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    tar.append(buf, *n);
+  }
+  swarm_->volume_files_[it->second.first][it->second.second].push_back(std::move(tar));
+  return absl::OkStatus();
+}
+
+absl::Status FakeDockerEngine::RemoveContainer(const std::string& id, bool) {
+  FAKE_RECORD("RemoveContainer " + id);
+  if (!swarm_->fill_containers_.erase(id)) return absl::NotFoundError("No such container: " + id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Volume> FakeDockerEngine::CreateVolume(const VolumeCreateRequest& request) {
+  FAKE_RECORD("CreateVolume " + request.name);
+  Volume& v = swarm_->volumes_[hostname_][request.name];
+  if (v.name.empty()) {  // as docker: creating an existing volume answers it
+    v.name = request.name;
+    v.driver = request.driver.empty() ? "local" : request.driver;
+    v.mountpoint = "/fake/" + request.name;
+    v.labels = request.labels;
+    v.options = request.driver_opts;
+    v.created_at = "2026-11-25T00:00:00Z";
+  }
+  return v;
+}
+
+absl::StatusOr<std::vector<Volume>> FakeDockerEngine::ListVolumes() {
+  FAKE_RECORD("ListVolumes");
+  std::vector<Volume> out;
+  for (const auto& [name, v] : swarm_->volumes_[hostname_]) out.push_back(v);
+  return out;
+}
+
+absl::Status FakeDockerEngine::RemoveVolume(const std::string& name, bool) {
+  FAKE_RECORD("RemoveVolume " + name);
+  if (!swarm_->volumes_[hostname_].erase(name)) return absl::NotFoundError("no such volume");
+  swarm_->volume_files_[hostname_].erase(name);
+  return absl::OkStatus();
+}
+
+}  // namespace musketeer::engine

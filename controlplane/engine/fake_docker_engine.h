@@ -48,6 +48,8 @@ class FakeSwarm {
   static std::string ImageId(const std::string& image);
   // Tasks of `image` are rejected with `err`, three attempts per slot, as a swarm retries.
   void FailTasksOf(const std::string& image, const std::string& err);
+  // The tars put into `volume` on `hostname` (through a container that mounts it), in order.
+  std::vector<std::string> VolumeFiles(const std::string& hostname, const std::string& volume);
   // The value of a secret as the swarm keeps it (decoded), or "" (tests only: a real
   // swarm never gives it back).
   std::string SecretValue(const std::string& name);
@@ -74,6 +76,10 @@ class FakeSwarm {
   std::map<std::string, Network> networks_;              // by name
   std::map<std::string, Secret> secrets_;                // by name, with the value (base64)
   std::map<std::string, Config> configs_;                // by name, with the data (base64)
+  std::map<std::string, std::map<std::string, Volume>> volumes_;  // by hostname, then name
+  // Files put into volumes: hostname -> volume -> the tars put there, in order.
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> volume_files_;
+  std::map<std::string, std::pair<std::string, std::string>> fill_containers_;  // id -> host, volume
   std::map<std::string, ServiceRecord> services_;        // by name
   std::map<std::string, std::set<std::string>> images_;  // by hostname
   std::map<std::string, std::string> failing_images_;    // image -> task error
@@ -110,6 +116,13 @@ class FakeDockerEngine : public DockerEngine {
   absl::StatusOr<std::string> CreateSecret(const SecretSpec& spec) override;
   absl::StatusOr<std::vector<Secret>> ListSecrets() override;
   absl::Status RemoveSecret(const std::string& id) override;
+  absl::StatusOr<std::string> CreateContainer(const ContainerCreateRequest& request) override;
+  absl::Status PutArchive(const std::string& id, const std::string& path,
+                          const BodySource& archive) override;
+  absl::Status RemoveContainer(const std::string& id, bool force) override;
+  absl::StatusOr<Volume> CreateVolume(const VolumeCreateRequest& request) override;
+  absl::StatusOr<std::vector<Volume>> ListVolumes() override;
+  absl::Status RemoveVolume(const std::string& name, bool force) override;
   absl::StatusOr<std::string> CreateConfig(const ConfigSpec& spec) override;
   absl::StatusOr<std::vector<Config>> ListConfigs() override;
   absl::StatusOr<Config> InspectConfig(const std::string& id_or_name) override;

@@ -606,6 +606,32 @@ FIELDS(NetworkCreateRequest) {
   f("Labels", x.labels);
 }
 
+FIELDS(Volume) {
+  f("Name", x.name);
+  f("Driver", x.driver);
+  f("Mountpoint", x.mountpoint);
+  f("CreatedAt", x.created_at);
+  f("Scope", x.scope);
+  f("Labels", x.labels);
+  f("Options", x.options);
+}
+
+FIELDS(VolumeCreateRequest) {
+  f("Name", x.name);
+  f("Driver", x.driver);
+  f("DriverOpts", x.driver_opts);
+  f("Labels", x.labels);
+}
+
+FIELDS(HostConfig) { f("Mounts", x.mounts); }
+
+FIELDS(ContainerCreateRequest) {
+  f("Image", x.image);
+  f("Cmd", x.cmd);
+  f("Labels", x.labels);
+  f("HostConfig", x.host_config);
+}
+
 FIELDS(ImageSummary) {
   f("Id", x.id);
   f("RepoTags", x.repo_tags);
@@ -754,6 +780,10 @@ CONVERSIONS(ImageInspect)
 CONVERSIONS(ContainerSummary)
 CONVERSIONS(ContainerState)
 CONVERSIONS(ContainerInspect)
+CONVERSIONS(Volume)
+CONVERSIONS(VolumeCreateRequest)
+CONVERSIONS(HostConfig)
+CONVERSIONS(ContainerCreateRequest)
 CONVERSIONS(EventActor)
 CONVERSIONS(Event)
 

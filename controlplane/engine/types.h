@@ -566,6 +566,34 @@ struct ContainerInspect {
   friend bool operator==(const ContainerInspect&, const ContainerInspect&) = default;
 };
 
+// ---------------------------------------------------------------- volumes
+
+// GET /volumes (its "Volumes"), POST /volumes/create's answer.
+struct Volume {
+  std::string name, driver, mountpoint, created_at, scope;
+  Labels labels, options;
+  friend bool operator==(const Volume&, const Volume&) = default;
+};
+struct VolumeCreateRequest {
+  std::string name, driver;
+  Labels driver_opts, labels;
+  friend bool operator==(const VolumeCreateRequest&, const VolumeCreateRequest&) = default;
+};
+
+// POST /containers/create: only what a container that is never started needs (one made to
+// put files into a volume through PUT /containers/{id}/archive).
+struct HostConfig {
+  std::vector<Mount> mounts;
+  friend bool operator==(const HostConfig&, const HostConfig&) = default;
+};
+struct ContainerCreateRequest {
+  std::string image;
+  std::vector<std::string> cmd;
+  Labels labels;
+  HostConfig host_config;
+  friend bool operator==(const ContainerCreateRequest&, const ContainerCreateRequest&) = default;
+};
+
 // ---------------------------------------------------------------- events
 
 struct EventActor {
@@ -656,6 +684,10 @@ MUSKETEER_ENGINE_JSON(JsonMessage);
 MUSKETEER_ENGINE_JSON(ContainerSummary);
 MUSKETEER_ENGINE_JSON(ContainerState);
 MUSKETEER_ENGINE_JSON(ContainerInspect);
+MUSKETEER_ENGINE_JSON(Volume);
+MUSKETEER_ENGINE_JSON(VolumeCreateRequest);
+MUSKETEER_ENGINE_JSON(HostConfig);
+MUSKETEER_ENGINE_JSON(ContainerCreateRequest);
 MUSKETEER_ENGINE_JSON(EventActor);
 MUSKETEER_ENGINE_JSON(Event);
 

@@ -508,6 +508,32 @@ class SecretsImpl final : public pb::Secrets::Service, Guard {
   }
 };
 
+class VolumesImpl final : public pb::Volumes::Service, Guard {
+ public:
+  using Guard::Guard;
+  grpc::Status CreateVolume(grpc::ServerContext* ctx, const pb::CreateVolumeRequest* req,
+                            pb::ListVolumesResponse* out) override {
+    return Mutate(ctx, Role::kOperator, "CreateVolume", req->name(), [&] {
+      return AssignAll(cluster_.CreateVolume(*req), out->mutable_volumes());
+    });
+  }
+  grpc::Status ListVolumes(grpc::ServerContext* ctx, const pb::ListVolumesRequest* req,
+                           pb::ListVolumesResponse* out) override {
+    return Read(ctx, [&] { return AssignAll(cluster_.ListVolumes(*req), out->mutable_volumes()); });
+  }
+  grpc::Status DeleteVolume(grpc::ServerContext* ctx, const pb::DeleteVolumeRequest* req,
+                            pb::Empty*) override {
+    return Mutate(ctx, Role::kOperator, "DeleteVolume", req->name(),
+                  [&] { return cluster_.DeleteVolume(*req); });
+  }
+  grpc::Status RefreshVolume(grpc::ServerContext* ctx, const pb::RefreshVolumeRequest* req,
+                             pb::ListVolumesResponse* out) override {
+    return Mutate(ctx, Role::kOperator, "RefreshVolume", req->name(), [&] {
+      return AssignAll(cluster_.RefreshVolume(*req), out->mutable_volumes());
+    });
+  }
+};
+
 class ConfigsImpl final : public pb::Configs::Service, Guard {
  public:
   using Guard::Guard;
@@ -561,6 +587,7 @@ std::vector<std::unique_ptr<grpc::Service>> NewApiServices(cluster::Cluster& clu
   out.push_back(std::make_unique<OperationsImpl>(cluster, store));
   out.push_back(std::make_unique<SecretsImpl>(cluster, store));
   out.push_back(std::make_unique<ConfigsImpl>(cluster, store));
+  out.push_back(std::make_unique<VolumesImpl>(cluster, store));
   return out;
 }
 

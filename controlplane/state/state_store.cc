@@ -19,6 +19,11 @@ std::string Now() {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
 }
 
+// Bytes bound as a BLOB (a std::string binds as TEXT).
+struct Blob {
+  const std::string& bytes;
+};
+
 // A prepared statement bound in order; finalized on scope exit.
 class Stmt {
  public:
@@ -36,6 +41,10 @@ class Stmt {
     return t ? reinterpret_cast<const char*>(t) : "";
   }
   int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Bytes(int col) {
+    const void* b = sqlite3_column_blob(stmt_, col);
+    return b ? std::string(static_cast<const char*>(b), sqlite3_column_bytes(stmt_, col)) : "";
+  }
 
  private:
   void BindOne(int i, const std::string& s) {
@@ -44,8 +53,23 @@ class Stmt {
   void BindOne(int i, const char* s) { sqlite3_bind_text(stmt_, i, s, -1, SQLITE_TRANSIENT); }
   void BindOne(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   void BindOne(int i, int v) { sqlite3_bind_int64(stmt_, i, v); }
+  void BindOne(int i, const Blob& b) {
+    sqlite3_bind_blob64(stmt_, i, b.bytes.data(), b.bytes.size(), SQLITE_TRANSIENT);
+  }
   sqlite3_stmt* stmt_ = nullptr;
 };
+
+Operation RowOperation(int64_t id, std::string request_id, std::string kind, std::string target,
+                       std::string state, std::string result) {
+  Operation op;
+  op.id = id;
+  op.request_id = std::move(request_id);
+  op.kind = std::move(kind);
+  op.target = std::move(target);
+  op.state = std::move(state);
+  op.result = std::move(result);
+  return op;
+}
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS tokens (
@@ -59,6 +83,8 @@ CREATE TABLE IF NOT EXISTS audit (
   target TEXT NOT NULL, result TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS routing (
   service TEXT PRIMARY KEY, mode TEXT NOT NULL, edge_service TEXT NOT NULL, ports_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS volume_contents (
+  name TEXT PRIMARY KEY, content BLOB NOT NULL, digest TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ssh_host_keys (
   target TEXT PRIMARY KEY, key_type TEXT NOT NULL, key_base64 TEXT NOT NULL,
   fingerprint TEXT NOT NULL, how TEXT NOT NULL, recorded_at TEXT NOT NULL);
@@ -257,7 +283,8 @@ std::optional<Operation> StateStore::FindOperation(const std::string& request_id
           "SELECT id, request_id, kind, target, state, result, fingerprint, code, message, "
           "started_at, COALESCE(finished_at, '') FROM operations WHERE request_id = ?");
   if (st.Bind(request_id).Step() != SQLITE_ROW) return std::nullopt;
-  Operation op{st.Int(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5), st.Text(6)};
+  Operation op = RowOperation(st.Int(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5));
+  op.fingerprint = st.Text(6);
   op.code = static_cast<absl::StatusCode>(st.Int(7));
   op.message = st.Text(8);
   op.started_at = st.Text(9);
@@ -291,7 +318,7 @@ std::vector<Operation> StateStore::InterruptedOperations() {
             "SELECT id, COALESCE(request_id, ''), kind, target, state, result FROM operations "
             "WHERE state = 'running'");
     while (st.Step() == SQLITE_ROW)
-      out.push_back({st.Int(0), st.Text(1), st.Text(2), st.Text(3), "interrupted", ""});
+      out.push_back(RowOperation(st.Int(0), st.Text(1), st.Text(2), st.Text(3), "interrupted", ""));
   }
   Stmt up(db_,
           "UPDATE operations SET state = 'interrupted', finished_at = ? WHERE state = 'running'");
@@ -404,6 +431,37 @@ std::optional<SshHostKey> StateStore::GetSshHostKey(const std::string& target) {
           "WHERE target = ?");
   if (st.Bind(target).Step() != SQLITE_ROW) return std::nullopt;
   return SshHostKey{st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5)};
+}
+
+absl::Status StateStore::PutVolumeContent(const std::string& name, const std::string& tar) {
+  std::lock_guard lock(mu_);
+  Stmt st(db_,
+          "INSERT OR REPLACE INTO volume_contents(name, content, digest, updated_at) "
+          "VALUES(?,?,?,?)");
+  if (st.Bind(name, Blob{tar}, "sha256:" + Sha256Hex(tar), Now()).Step() != SQLITE_DONE)
+    return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
+  return absl::OkStatus();
+}
+
+std::optional<VolumeContent> StateStore::GetVolumeContent(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Stmt st(db_, "SELECT name, content, digest, updated_at FROM volume_contents WHERE name = ?");
+  st.Bind(name);
+  if (st.Step() != SQLITE_ROW) return std::nullopt;
+  return VolumeContent{st.Text(0), st.Bytes(1), st.Text(2), st.Text(3)};
+}
+
+std::vector<VolumeContent> StateStore::ListVolumeContents() {
+  std::lock_guard lock(mu_);
+  std::vector<VolumeContent> out;
+  Stmt st(db_, "SELECT name, digest, updated_at FROM volume_contents ORDER BY name");
+  while (st.Step() == SQLITE_ROW) out.push_back({st.Text(0), "", st.Text(1), st.Text(2)});
+  return out;
+}
+
+void StateStore::DeleteVolumeContent(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Stmt(db_, "DELETE FROM volume_contents WHERE name = ?").Bind(name).Step();
 }
 
 }  // namespace musketeer::state

@@ -47,6 +47,14 @@ struct Operation {
   absl::Status status() const { return absl::Status(code, message); }
 };
 
+// What a volume made with content holds on every node (kept to fill nodes that join later).
+struct VolumeContent {
+  std::string name;
+  std::string tar;     // empty in lists
+  std::string digest;  // "sha256:..." of the tar
+  std::string updated_at;
+};
+
 struct AuditRecord {
   std::string at, who, method, target, result;
   int64_t id = 0;  // increasing: newer entries have larger ids
@@ -131,6 +139,12 @@ class StateStore {
   std::optional<ServiceRouting> GetRouting(const std::string& service);
   std::vector<ServiceRouting> ListRouting();
   void DeleteRouting(const std::string& service);
+
+  // Volume contents (CreateVolume with content): put replaces.
+  absl::Status PutVolumeContent(const std::string& name, const std::string& tar);
+  std::optional<VolumeContent> GetVolumeContent(const std::string& name);
+  std::vector<VolumeContent> ListVolumeContents();  // without the tars
+  void DeleteVolumeContent(const std::string& name);
 
   absl::Status PutSshHostKey(const SshHostKey& key);
   std::optional<SshHostKey> GetSshHostKey(const std::string& target);

@@ -166,6 +166,7 @@ errs=$(echo "$conc" | python3 -c 'import json,sys; d=json.load(sys.stdin); print
 check "stack deploy docker/compose.yml" $M stack deploy -c docker/compose.yml judge
 [ "$($M stack ls | grep -c '^judge ')" = 1 ] && ok "stack listed" || bad "stack not listed"
 check "stack rm" $M stack rm judge
+source tests/e2e/stack_scenario.sh  # issue 21: compose files as docker stack deploy makes them
 
 # Node loss: kill a worker's dockerd, the swarm reschedules, the service is back to N of N.
 check "scale to 3" $M service scale judge_swarm=3

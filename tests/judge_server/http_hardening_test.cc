@@ -124,6 +124,19 @@ class Conn {
     }
   }
 
+  // Reads an interim "100 Continue": the server has the request's header and waits for its
+  // body, so the connection is busy (never shed as idle) until the body comes.
+  bool ReadContinue(std::chrono::milliseconds timeout = 5000ms) {
+    auto deadline = Clock::now() + timeout;
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill(deadline)) return false;
+    }
+    if (buf_.rfind("HTTP/1.1 100", 0) != 0) return false;
+    buf_.erase(0, end + 4);
+    return true;
+  }
+
   // Reads and keeps everything until the peer closes; false if `timeout` passed first.
   bool ReadUntilClose(std::chrono::milliseconds timeout, std::string* out = nullptr) {
     auto deadline = Clock::now() + timeout;
@@ -168,6 +181,11 @@ class Conn {
   std::string buf_;
   bool closed_ = false;
 };
+
+// A request the server answers with 100 Continue and then waits on for its 5-byte body
+// ("hello"); /ping reads and drops it.
+constexpr std::string_view kBusyRequest =
+    "GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
 
 // ---- The server process as the kernel sees it. ----
 
@@ -512,9 +530,11 @@ TEST_F(HttpHardeningTest, BodiesTogetherStayUnderTheServersBodyMemory) {
   ExpectAliveAndBounded(server, base + kSlackMb);
 }
 
-// ---- 3. Connection cap and EMFILE. ----
+// ---- 3. Connection cap, shedding idle connections, and EMFILE. ----
 
-TEST_F(HttpHardeningTest, ConnectionsPastTheCapAreTurnedAwayAndOthersCarryOn) {
+// Connections busy with a request are never shed: with every one busy, connections past
+// the cap are turned away.
+TEST_F(HttpHardeningTest, ConnectionsPastTheCapAreTurnedAwayWhenNoneIsIdle) {
   ServerProcess server({"--threads", "1", "--max-connections", "20"});
   const int64_t base = PeakRssMb(server.pid());
   std::vector<std::unique_ptr<Conn>> held;
@@ -522,6 +542,8 @@ TEST_F(HttpHardeningTest, ConnectionsPastTheCapAreTurnedAwayAndOthersCarryOn) {
     held.push_back(std::make_unique<Conn>(server.port()));
     ASSERT_TRUE(held.back()->Send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"));
     ASSERT_EQ(held.back()->ReadReply().status, 200) << "connection " << i;
+    ASSERT_TRUE(held.back()->Send(kBusyRequest));
+    ASSERT_TRUE(held.back()->ReadContinue()) << "connection " << i;
   }
   for (int i = 0; i < 10; ++i) {
     Conn extra(server.port());
@@ -533,11 +555,58 @@ TEST_F(HttpHardeningTest, ConnectionsPastTheCapAreTurnedAwayAndOthersCarryOn) {
     }
   }
   for (auto& c : held) {  // the 20 admitted connections still work
-    ASSERT_TRUE(c->Send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(c->Send("hello"));
     EXPECT_EQ(c->ReadReply().status, 200);
   }
   held.resize(15);  // five leave: new connections get in again
   EXPECT_TRUE(PingAnswersWithin(server.port(), 10s));
+  ExpectAliveAndBounded(server, base + kSlackMb);
+}
+
+// Opens `n` connections that never send a byte, then expects /ping to answer (polled with
+// a deadline) and /metrics to count the idle connections shed to make room. Returns the
+// connections, still open on this side.
+std::vector<std::unique_ptr<Conn>> FloodWithIdleConnectionsAndPing(const ServerProcess& server,
+                                                                   int n) {
+  std::vector<std::unique_ptr<Conn>> idle;
+  for (int i = 0; i < n; ++i) {
+    idle.push_back(std::make_unique<Conn>(server.port()));
+    EXPECT_TRUE(idle.back()->ok()) << "connection " << i;
+  }
+  EXPECT_TRUE(PingAnswersWithin(server.port(), 20s)) << "/ping fails behind idle connections";
+  HttpResponse metrics = HttpRequest(server.port(), "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  const std::string kShed = "\njudge_http_connections_shed_total ";
+  const size_t at = metrics.body.find(kShed);
+  EXPECT_NE(at, std::string::npos) << metrics.body;
+  if (at != std::string::npos) {
+    EXPECT_GT(std::stoll(metrics.body.substr(at + kShed.size())), 0);
+  }
+  return idle;
+}
+
+// Idle keep-alive connections make room at the connection cap (issue 24: 450 idle
+// connections to a server limited to 400 fds left /ping failing): /ping and judging go on,
+// and the cap keeps the fds the judging needs.
+TEST_F(HttpHardeningTest, IdleConnectionsAreShedSoPingAndJudgingGoOnAtTheFdLimit) {
+  ServerProcess server({}, 400);
+  const int64_t base = PeakRssMb(server.pid());
+  auto idle = FloodWithIdleConnectionsAndPing(server, 450);
+  HttpResponse judged = server.Judge(JudgeRequest(
+      "c", "#include <stdio.h>\nint main(){int a,b;scanf(\"%d%d\",&a,&b);printf(\"%d\\n\",a+b);}",
+      {{"1 2\n", "3\n"}}));
+  EXPECT_EQ(judged.status, 200) << judged.body;
+  EXPECT_EQ(judged.Json().as_object()["verdict"], "AC") << judged.body;
+  EXPECT_LT(OpenFds(server.pid()), 400);
+  ExpectAliveAndBounded(server, base + kSlackMb);
+}
+
+// With the cap above the fd limit (a misconfiguration) accept meets EMFILE: idle
+// connections give their descriptors up there too.
+TEST_F(HttpHardeningTest, IdleConnectionsAreShedOnEmfile) {
+  ServerProcess server({"--threads", "1", "--max-connections", "1000"}, 128);
+  const int64_t base = PeakRssMb(server.pid());
+  auto idle = FloodWithIdleConnectionsAndPing(server, 200);
   ExpectAliveAndBounded(server, base + kSlackMb);
 }
 
@@ -566,14 +635,21 @@ TEST_F(HttpHardeningTest, DefaultConnectionCapStaysBelowTheFdLimit) {
 }
 
 TEST_F(HttpHardeningTest, AcceptBacksOffOnEmfileAndRecovers) {
-  // A cap above the fd limit on purpose: the acceptor meets EMFILE.
-  ServerProcess server({"--threads", "1", "--max-connections", "1000"}, 128);
+  // A cap above the fd limit on purpose: the acceptor meets EMFILE. Every connection has
+  // begun a request, so none is idle and there is nothing to shed: accepting must pause.
+  ServerProcess server({"--threads", "1", "--max-connections", "1000", "--header-timeout", "60"},
+                       128);
   const int64_t base = PeakRssMb(server.pid());
-  Conn early(server.port());  // admitted before the flood
+  Conn early(server.port());  // admitted before the flood, busy through it
   ASSERT_TRUE(early.Send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(early.ReadReply().status, 200);
+  ASSERT_TRUE(early.Send(kBusyRequest));
+  ASSERT_TRUE(early.ReadContinue());
   std::vector<std::unique_ptr<Conn>> flood;
-  for (int i = 0; i < 200; ++i) flood.push_back(std::make_unique<Conn>(server.port()));
+  for (int i = 0; i < 200; ++i) {
+    flood.push_back(std::make_unique<Conn>(server.port()));
+    flood.back()->Send("GET /ping HTTP/1.1\r\n");  // a header that never ends
+  }
   auto deadline = Clock::now() + 5s;
   while (Clock::now() < deadline && OpenFds(server.pid()) < 120) std::this_thread::sleep_for(20ms);
   ASSERT_GE(OpenFds(server.pid()), 120) << "the flood did not reach the fd limit";
@@ -584,7 +660,7 @@ TEST_F(HttpHardeningTest, AcceptBacksOffOnEmfileAndRecovers) {
   double used = CpuSeconds(server.pid()) - before;
   EXPECT_LT(used, 0.5) << "the accept loop spins on EMFILE";
   // The admitted connection still answers meanwhile.
-  ASSERT_TRUE(early.Send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(early.Send("hello"));
   EXPECT_EQ(early.ReadReply().status, 200);
   flood.clear();
   EXPECT_TRUE(PingAnswersWithin(server.port(), 10s)) << "/ping dead after the fds came back";
@@ -660,8 +736,8 @@ TEST_F(HttpHardeningTest, HealthzAndPingAnswerWithEverySlotBusyAndTheQueueFull) 
   }
   EXPECT_EQ(server.Judge(slow).status, 503);
   // --healthcheck, the image's HEALTHCHECK, agrees.
-  std::string cmd = "build/judge_server/judge_server --healthcheck --port " +
-                    std::to_string(server.port()) + " >/dev/null";
+  std::string cmd = JudgeServerBinary() + " --healthcheck --port " + std::to_string(server.port()) +
+                    " >/dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   for (auto& f : pending) EXPECT_EQ(f.get().status, 200);
   EXPECT_TRUE(server.Alive());
@@ -671,15 +747,14 @@ TEST_F(HttpHardeningTest, HealthcheckFlagExitsZeroOnlyForAHealthyServer) {
   ServerProcess server;
   auto run = [](const std::string& args) {
     int status = std::system(
-        ("build/judge_server/judge_server --healthcheck " + args + " >/dev/null 2>&1 </dev/null")
-            .c_str());
+        (JudgeServerBinary() + " --healthcheck " + args + " >/dev/null 2>&1 </dev/null").c_str());
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   };
   EXPECT_EQ(run("--port " + std::to_string(server.port())), 0);
   EXPECT_EQ(run("--port=" + std::to_string(server.port())), 0);
   // JUDGE_PORT is what the image sets.
-  EXPECT_EQ(std::system(("JUDGE_PORT=" + std::to_string(server.port()) +
-                         " build/judge_server/judge_server --healthcheck >/dev/null")
+  EXPECT_EQ(std::system(("JUDGE_PORT=" + std::to_string(server.port()) + " " + JudgeServerBinary() +
+                         " --healthcheck >/dev/null")
                             .c_str()),
             0);
   // Nothing listening: 1.

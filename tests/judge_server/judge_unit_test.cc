@@ -103,6 +103,63 @@ TEST(JudgeRequestTest, ParsesQingdaoLanguageConfig) {
   }
 }
 
+// QingdaoU's PHP and JavaScript configs have no "compile": the server runs the source as
+// run.exe_name with its own interpreter and no compile step, as QingdaoU does.
+TEST(JudgeRequestTest, RunOnlyQingdaoConfigsRunTheSourceAsExeName) {
+  struct Case {
+    const char* config;
+    const char* want_id;
+    const char* want_file;
+  } cases[] = {
+      // QingdaoU client/Python/languages.py's shapes.
+      {R"({"run":{"exe_name":"solution.php","command":"/usr/bin/php {exe_path}","seccomp_rule":"","env":["LANG=en_US.UTF-8"],"memory_limit_check_only":1}})",
+       "php", "solution.php"},
+      {R"({"run":{"exe_name":"solution.js","command":"/usr/bin/node {exe_path}","seccomp_rule":"","env":["NO_COLOR=true"],"memory_limit_check_only":1}})",
+       "javascript", "solution.js"},
+      // No telling extension: the interpreter decides (older OnlineJudge: nodejs).
+      {R"({"compile":null,"run":{"exe_name":"solution","command":"/usr/bin/nodejs {exe_path}"}})",
+       "javascript", "solution.js"},
+      {R"({"run":{"exe_name":"prog","command":"/usr/bin/env php8.2 {exe_path}"}})", "php",
+       "solution.php"},
+      {R"({"compile":{},"run":{"exe_name":"solution.py","command":"/usr/bin/python3 {exe_path}"}})",
+       "python3", "solution.py"},
+  };
+  for (const Case& c : cases) {
+    std::string body =
+        std::string(R"({"language_config":)") + c.config +
+        R"(,"src":"x","max_cpu_time":1000,"max_memory":33554432,"test_case_id":"a"})";
+    auto r = ParseJudgeRequest(body);
+    ASSERT_TRUE(r.ok()) << c.config << ": " << r.status();
+    EXPECT_EQ(r->language->id, c.want_id) << c.config;
+    EXPECT_TRUE(r->language->compile.empty()) << c.config;
+    EXPECT_EQ(r->language->exe_name, c.want_file) << c.config;
+    EXPECT_EQ(r->language->src_name, c.want_file) << c.config;
+    EXPECT_TRUE(r->qingdao_form);
+    // The server's own interpreter runs the file, never the client's command.
+    const Language& server_side = *FindLanguage(c.want_id);
+    EXPECT_EQ(r->language->run, server_side.run);
+    EXPECT_THAT(ExpandCommand(r->language->run, *r->language, "/w"),
+                ::testing::Contains(std::string("/w/") + c.want_file));
+    // A compiled and a run-only program of one source never share a cache entry.
+    EXPECT_NE(CompileFingerprint(*r->language), CompileFingerprint(server_side));
+  }
+  // GET /languages lists each language once, as the server defines it.
+  for (const Language& l : Languages()) EXPECT_FALSE(l.compile.empty()) << l.id;
+
+  for (const auto& [config, want] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"run":{"exe_name":"main","command":"{exe_path}"}})", "has no 'compile'"},
+           {R"({"run":{"exe_name":"solution.rb","command":"/usr/bin/ruby {exe_path}"}})",
+            "has no 'compile'"},
+           {R"({"run":{"exe_name":"solution.py","command":"/usr/bin/python {exe_path}"}})",
+            "Python 2"}}) {
+    auto r = ParseJudgeRequest(R"({"language_config":)" + config +
+                               R"(,"src":"x","max_cpu_time":1000,"max_memory":33554432,)"
+                               R"("test_case_id":"a"})");
+    ASSERT_FALSE(r.ok()) << config;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(want)) << config;
+  }
+}
+
 TEST(JudgeRequestTest, PythonTwoIsRefusedWithTheReason) {
   auto r = ParseJudgeRequest(
       R"({"language_config":{"compile":{"src_name":"solution.py","exe_name":"solution.pyc"},)"
@@ -324,6 +381,10 @@ TEST(MetricsTest, RendersPrometheusText) {
   m.compile_seconds().Observe(0.3);
   m.run_seconds().Observe(20);
   std::string text = m.Render(1, 2, 4);
+  EXPECT_THAT(text, HasSubstr("judge_http_connections_shed_total 0\n"));
+  m.CountConnectionShed();
+  text = m.Render(1, 2, 4);
+  EXPECT_THAT(text, HasSubstr("judge_http_connections_shed_total 1\n"));
   EXPECT_THAT(text, HasSubstr("judge_http_requests_total{route=\"/ping\",status=\"200\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("judge_http_requests_total{route=\"other\",status=\"404\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("judge_verdicts_total{verdict=\"AC\"} 1\n"));

@@ -52,6 +52,25 @@ PY3_CONFIG = {
         "env": ["PYTHONIOENCODING=UTF-8"] + ENV,
     },
 }
+# QingdaoU's run-only configs: no "compile", the source is run as run.exe_name.
+PHP_CONFIG = {
+    "run": {
+        "exe_name": "solution.php",
+        "command": "/usr/bin/php {exe_path}",
+        "seccomp_rule": "",
+        "env": ENV,
+        "memory_limit_check_only": 1,
+    },
+}
+JS_CONFIG = {
+    "run": {
+        "exe_name": "solution.js",
+        "command": "/usr/bin/node {exe_path}",
+        "seccomp_rule": "",
+        "env": ["NO_COLOR=true"] + ENV,
+        "memory_limit_check_only": 1,
+    },
+}
 C_SPJ_COMPILE = {
     "src_name": "spj-{spj_version}.c",
     "exe_name": "spj-{spj_version}",

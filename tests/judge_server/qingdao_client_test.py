@@ -6,7 +6,8 @@ compile_spj, judging C, C++ and Python 3 on a test_case_id, a special judge, inl
 cases), with our own programs and test-case directories, through qingdao_client.py, which
 sends exactly the requests QingdaoU's client sends; then judge_servers beating to
 fake_online_judge.py, which validates heartbeats as OnlineJudge does and judges A+B at
-each reported URL. Java, Go, JavaScript, PHP, Python 2 and File IO are not part of this test.
+each reported URL; QingdaoU's run-only PHP and JavaScript configs too. Java, Go, Python 2
+and File IO are not part of this test.
 
 Usage: qingdao_client_test.py BUILD_DIR   (as root: submissions run as unprivileged uids)
 """
@@ -53,6 +54,9 @@ int main(int argc, char **argv) {
 }
 """
 ECHO_SRC = "print(input())\n"
+PHP_SRC = "<?php fscanf(STDIN, '%d %d', $a, $b); echo $a + $b, PHP_EOL;\n"
+JS_SRC = ("const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(/\\s+/)"
+          ".map(Number);\nconsole.log(a + b);\n")
 
 
 def write_cases(root):
@@ -205,6 +209,19 @@ class QingdaoClientTest(unittest.TestCase):
     def test_unknown_path_is_invalid_request(self):
         reply = self.client._request(self.url + "/nope", data={"a": 1})
         self.assertEqual(reply["err"], "InvalidRequest")
+        self.assertEqual(reply["data"], "404")  # QingdaoU's exact string
+
+    # QingdaoU's run-only configs (no "compile"): a syntax error is a runtime error.
+    def test_php_and_js_run_only_configs(self):
+        for config, src, broken, interpreter in (
+                (qc.PHP_CONFIG, PHP_SRC, "<?php echo (;", "/usr/bin/php"),
+                (qc.JS_CONFIG, JS_SRC, "function (", "/usr/bin/node")):
+            if not os.access(interpreter, os.X_OK):
+                self.fail(interpreter + " is not installed here")
+            self.assert_results(self.judge(src=src, language_config=config,
+                                           test_case_id="normal"), [0])
+            self.assert_results(self.judge(src=broken, language_config=config,
+                                           test_case_id="normal"), [4])
 
 
 def start_judge_server(build, tmp, name, env, extra=()):

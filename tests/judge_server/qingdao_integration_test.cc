@@ -376,6 +376,49 @@ TEST_F(QingdaoTest, OnlineJudgeLimitsGetVerdictsNotRefusals) {
   EXPECT_EQ(r.Json().as_object()["verdict"], "AC");
 }
 
+// QingdaoU's PHP and JavaScript configs have no "compile": the source is written as
+// run.exe_name and run, so a syntax error is a runtime error (4), not CompileError.
+TEST_F(QingdaoTest, RunOnlyPhpAndJavaScriptConfigsJudgeAsQingdaoU) {
+  struct Case {
+    const char* exe_name;
+    const char* command;
+    const char* interpreter;
+    const char* a_plus_b;
+    const char* broken;
+  } cases[] = {
+      {"solution.php", "/usr/bin/php {exe_path}", "/usr/bin/php",
+       "<?php $v=array_map('intval',preg_split('/\\s+/',trim(file_get_contents('php://stdin'))));"
+       "echo $v[0]+$v[1],\"\\n\";",
+       "<?php echo (;"},
+      {"solution.js", "/usr/bin/node {exe_path}", "/usr/bin/node",
+       "const v=require('fs').readFileSync(0,'utf8').trim().split(/\\s+/).map(Number);"
+       "console.log(v[0]+v[1]);",
+       "function ("},
+  };
+  for (const Case& c : cases) {
+    if (access(c.interpreter, X_OK) != 0) {
+      ADD_FAILURE() << c.interpreter << " is not installed here";
+      continue;
+    }
+    json::object config{{"run", json::object{{"exe_name", c.exe_name},
+                                             {"command", c.command},
+                                             {"seccomp_rule", ""},
+                                             {"env", json::array{"LANG=en_US.UTF-8"}},
+                                             {"memory_limit_check_only", 1}}}};
+    json::object request = QingdaoRequest(c.a_plus_b, "normal");
+    request["language_config"] = config;
+    json::object reply = Judge(request);
+    ASSERT_TRUE(reply["err"].is_null()) << c.exe_name << ": " << json::serialize(reply);
+    EXPECT_EQ(FirstCase(reply)["result"], 0) << json::serialize(reply);
+    EXPECT_EQ(FirstCase(reply)["output_md5"], "eccbc87e4b5ce2fe28308fd9f2a7baf3");
+
+    request["src"] = c.broken;
+    reply = Judge(request);
+    ASSERT_TRUE(reply["err"].is_null()) << c.exe_name << ": " << json::serialize(reply);
+    EXPECT_EQ(FirstCase(reply)["result"], 4) << json::serialize(reply);
+  }
+}
+
 TEST_F(QingdaoTest, ErrorNamesAndTokens) {
   const int port = server_->port();
   for (const auto& [method, path, status] :
@@ -386,7 +429,12 @@ TEST_F(QingdaoTest, ErrorNamesAndTokens) {
                                                               {"GET", "/compile_spj", 405}}) {
     HttpResponse r = HttpRequest(port, method, path, "", {{"X-Judge-Server-Token", TokenHeader()}});
     EXPECT_EQ(r.status, status) << method << " " << path;
-    EXPECT_EQ(r.Json().as_object()["err"], "InvalidRequest") << method << " " << path;
+    json::object reply = r.Json().as_object();
+    EXPECT_EQ(reply["err"], "InvalidRequest") << method << " " << path;
+    if (status == 404) {  // QingdaoU's exact data; the explanation is in a field of ours
+      EXPECT_EQ(reply["data"], "404") << method << " " << path;
+      EXPECT_THAT(std::string(reply["message"].as_string()), HasSubstr("no such path"));
+    }
   }
   for (const char* path : {"/ping", "/judge", "/compile_spj"}) {
     for (const std::map<std::string, std::string>& headers :
@@ -394,7 +442,10 @@ TEST_F(QingdaoTest, ErrorNamesAndTokens) {
              {}, {{"X-Judge-Server-Token", Sha256Hex("wrong token")}}}) {
       HttpResponse r = HttpRequest(port, "POST", path, "{}", headers);
       EXPECT_EQ(r.status, 401) << path;
-      EXPECT_EQ(r.Json().as_object()["err"], "TokenVerificationFailed") << path;
+      json::object reply = r.Json().as_object();
+      EXPECT_EQ(reply["err"], "TokenVerificationFailed") << path;
+      EXPECT_EQ(reply["data"], "invalid token") << path;  // QingdaoU's string
+      EXPECT_THAT(std::string(reply["message"].as_string()), HasSubstr("X-Judge-Server-Token"));
     }
   }
   HttpResponse pong =

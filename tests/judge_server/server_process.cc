@@ -60,6 +60,11 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
 
 std::string TokenHeader() { return Sha256Hex(ServerProcess::kToken); }
 
+std::string JudgeServerBinary() {
+  const char* binary = getenv("JUDGE_SERVER_BINARY");
+  return binary != nullptr && *binary ? binary : "build/judge_server/judge_server";
+}
+
 namespace {
 
 std::string RunCommand(const std::string& command) {
@@ -132,7 +137,7 @@ ServerProcess::ServerProcess(std::vector<std::string> extra_args,
     return;
   }
   work_dir_ = std::filesystem::temp_directory_path() / ("judge_test_" + std::to_string(rd()));
-  std::vector<std::string> args = {"build/judge_server/judge_server",
+  std::vector<std::string> args = {JudgeServerBinary(),
                                    "--port",
                                    "0",
                                    "--work-dir",

@@ -82,6 +82,10 @@ boost::json::object JudgeRequest(const std::string& language, const std::string&
 
 std::string TokenHeader();  // sha256 hex of ServerProcess::kToken
 
+// The server binary: $JUDGE_SERVER_BINARY, else build/judge_server/judge_server (tests run
+// from the repository root).
+std::string JudgeServerBinary();
+
 }  // namespace judge::testing
 
 #endif  // TESTS_JUDGE_SERVER_SERVER_PROCESS_H_
