@@ -1,19 +1,21 @@
 // Cluster: nodes, swarm, networks and images. Services and stacks are in services.cc.
 #include "controlplane/cluster/cluster.h"
 
-#include <iostream>
 #include <arpa/inet.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <future>
+#include <iostream>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "controlplane/cluster/image_ref.h"
 #include "controlplane/cluster/tar_stream.h"
 
 namespace musketeer::cluster {
@@ -399,6 +401,9 @@ absl::StatusOr<pb::Node> Cluster::JoinSwarm(const pb::JoinSwarmRequest& req) {
   body.listen_addr = "0.0.0.0:2377";
   body.advertise_addr = h->node.ip;
   body.remote_addrs = {absl::StrCat(m->first.ip, ":2377")};  // the address other nodes dial
+  // Paused until it has every service's image and every filled volume: no task lands on it
+  // before (and none is rejected for a missing image, again and again).
+  body.availability = "pause";
   absl::Status s = Engine(h->node)->SwarmJoin(body);
   if (!s.ok()) {
     if (absl::StrContains(s.message(), "already part of a swarm")) {
@@ -408,10 +413,65 @@ absl::StatusOr<pb::Node> Cluster::JoinSwarm(const pb::JoinSwarmRequest& req) {
     }
     return s;  // the message carries the daemon's reason; the token itself never appears in it
   }
-  // A late joiner gets the volumes the others were filled with before tasks land on it.
-  if (auto filled = FillVolumesOn(req.node()); !filled.ok())
-    std::cerr << "musketeerd: join of " << req.node() << ": " << filled.message() << "\n";
+  // A late joiner gets the images and the volumes the others have, then takes tasks.
+  for (const absl::Status& ready : {CopyServiceImagesTo(h->node, *m->second),
+                                    FillVolumesOn(req.node())}) {
+    if (!ready.ok())
+      std::cerr << "musketeerd: join of " << req.node() << ": " << ready.message() << "\n";
+  }
+  if (auto active = SetAvailability(*m->second, *Engine(h->node), "active"); !active.ok())
+    return active;
   return GetNode(req.node());
+}
+
+absl::Status Cluster::SetAvailability(engine::DockerEngine& manager, engine::DockerEngine& node,
+                                      const std::string& availability) {
+  auto info = node.Info();
+  if (!info.ok()) return info.status();
+  for (int attempt = 0;; ++attempt) {  // read, modify, write: retried when out of sequence
+    auto n = manager.InspectNode(info->swarm.node_id);
+    if (n.status().code() == absl::StatusCode::kNotFound && attempt < 20) {
+      absl::SleepFor(absl::Milliseconds(100));  // a joiner the manager has not listed yet
+      continue;
+    }
+    if (!n.ok()) return n.status();
+    engine::NodeSpec spec = n->spec;
+    spec.availability = availability;
+    absl::Status s = manager.UpdateNode(n->id, n->version.index, spec);
+    if (s.ok() || attempt == 4 || !absl::StrContains(s.message(), "out of sequence")) return s;
+  }
+}
+
+absl::Status Cluster::CopyServiceImagesTo(const nodes::Node& target, engine::DockerEngine& manager) {
+  auto services = manager.ListServices();
+  if (!services.ok()) return services.status();
+  std::shared_ptr<engine::DockerEngine> to = Engine(target);
+  std::vector<std::string> failed;
+  std::set<std::string> done;
+  for (const auto& svc : *services) {
+    for (const engine::ServiceSpec* spec : {&svc.spec, svc.previous_spec ? &*svc.previous_spec : nullptr}) {
+      if (spec == nullptr) continue;
+      const engine::ContainerSpec& c = spec->task_template.container_spec;
+      if (!done.insert(c.image).second || to->InspectImage(c.image).ok()) continue;
+      // From a node that has it; by the tag given when that tag is this image there, so the
+      // tag travels too.
+      const std::string tag = ShownImage(c);
+      absl::Status copied = absl::NotFoundError("no node has it");
+      for (auto& h : AllNodes()) {
+        if (h.node.name == target.name || h.node.state != nodes::NodeState::kRunning) continue;
+        std::shared_ptr<engine::DockerEngine> from = Engine(h.node);
+        auto image = from->InspectImage(c.image);
+        if (!image.ok()) continue;
+        auto tagged = from->InspectImage(tag);
+        copied = engine::CopyImage(*from, *to, tagged.ok() && tagged->id == image->id ? tag : c.image);
+        if (copied.ok()) break;
+      }
+      if (!copied.ok()) failed.push_back(absl::StrCat(tag, " (", svc.spec.name, "): ", copied.message()));
+    }
+  }
+  if (!failed.empty())
+    return absl::UnavailableError(absl::StrCat("images not copied: ", absl::StrJoin(failed, "; ")));
+  return absl::OkStatus();
 }
 
 absl::Status Cluster::LeaveSwarm(const std::string& node, bool force) {

@@ -181,6 +181,12 @@ class Cluster {
   absl::StatusOr<std::vector<pb::Volume>> FillVolume(const engine::VolumeCreateRequest& request,
                                                      const std::string& tar,
                                                      const std::vector<std::string>& only);
+  // Every image the services run (and can roll back to) that `target` lacks, copied to it
+  // from a node that has it (a late joiner, before it takes tasks).
+  absl::Status CopyServiceImagesTo(const nodes::Node& target, engine::DockerEngine& manager);
+  // The swarm availability of the node `node` is (active, pause, drain).
+  absl::Status SetAvailability(engine::DockerEngine& manager, engine::DockerEngine& node,
+                               const std::string& availability);
   // Every volume with kept content, filled on `node` (after it joined or started).
   absl::Status FillVolumesOn(const std::string& node);
   // Fills in the IDs of the secrets `spec` references by name (secrets.cc); NOT_FOUND

@@ -190,8 +190,9 @@ absl::StatusOr<SystemInfo> FakeDockerEngine::Info() {
   info.name = hostname_;
   info.swarm.local_node_state = InSwarm() ? "active" : "inactive";
   for (const auto& n : swarm_->nodes_) {
-    if (n.description.hostname == hostname_ && n.spec.role == "manager")
-      info.swarm.control_available = true;
+    if (n.description.hostname != hostname_) continue;
+    info.swarm.node_id = n.id;
+    if (n.spec.role == "manager") info.swarm.control_available = true;
   }
   return info;
 }
@@ -232,7 +233,7 @@ absl::Status FakeDockerEngine::SwarmJoin(const SwarmJoinRequest& request) {
   n.id = absl::StrCat("node", swarm_->next_id_++);
   n.version.index = 1;
   n.spec.role = token == swarm_->manager_token_ ? "manager" : "worker";
-  n.spec.availability = "active";
+  n.spec.availability = request.availability.empty() ? "active" : request.availability;
   n.description.hostname = hostname_;
   n.description.engine.engine_version = "20.10.24";
   n.status.state = "ready";

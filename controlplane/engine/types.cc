@@ -538,6 +538,7 @@ FIELDS(SwarmJoinRequest) {
   f("DataPathAddr", x.data_path_addr);
   f("RemoteAddrs", x.remote_addrs);
   f("JoinToken", x.join_token);
+  f("Availability", x.availability);
 }
 
 FIELDS(SwarmInfo) {

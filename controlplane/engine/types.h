@@ -415,6 +415,7 @@ struct SwarmJoinRequest {
   std::string listen_addr, advertise_addr, data_path_addr;
   std::vector<std::string> remote_addrs;  // managers' "ip:2377"
   std::string join_token;
+  std::string availability;  // active (default), pause, drain
   friend bool operator==(const SwarmJoinRequest&, const SwarmJoinRequest&) = default;
 };
 

@@ -42,6 +42,10 @@ constexpr size_t kMaxBody = 8 << 20;  // a compose file or a build request, neve
 constexpr auto kReadTimeout = std::chrono::seconds(30);
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
+// A unary call may take as long as the API lets it (a `wait: true` deploy, a rolling update):
+// the connection's deadline waits for it instead of cutting it at kWriteTimeout (a browser
+// would then send the POST again). The call itself gets the same deadline.
+constexpr auto kCallTimeout = std::chrono::minutes(15);
 constexpr auto kKeepalive = std::chrono::seconds(15);
 
 // Scripts, styles, images and connections from this origin only; no inline script, no
@@ -267,7 +271,7 @@ class Connection {
         return;
       }
       Request req = parser.release();
-      state_.SetDeadline(fd_, kWriteTimeout);
+      state_.SetDeadline(fd_, kCallTimeout + std::chrono::seconds(30));
       if (!Handle(req) || !req.keep_alive()) return;
     }
   }
@@ -477,6 +481,7 @@ class Connection {
     grpc::ByteBuffer in(&slice, 1);
 
     grpc::ClientContext ctx;
+    if (!md.server_streaming()) ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
     if (auto it = req.find(http::field::authorization); it != req.end())
       ctx.AddMetadata("authorization", std::string(it->value()));
     grpc::CompletionQueue cq;

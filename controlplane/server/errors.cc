@@ -2,6 +2,7 @@
 
 #include <regex>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -53,9 +54,17 @@ absl::Status ForClient(const absl::Status& s) {
   static const std::regex kHttp(" \\(HTTP [0-9]{3}\\)");
   message = std::regex_replace(message, kHttp, "");
   if (message.size() > kMaxMessage) {
-    size_t end = kMaxMessage;
-    while (end > 0 && (static_cast<unsigned char>(message[end]) & 0xC0) == 0x80) --end;
-    message = absl::StrCat(message.substr(0, end), "... (cut; musketeerd's log has it whole)");
+    // Cut in the middle: the front says what failed, the end usually why (a daemon's last
+    // log lines, the innermost error).
+    const std::string kCut = " [... cut ...] ";
+    size_t head = kMaxMessage / 2;
+    size_t tail = message.size() - (kMaxMessage - head - kCut.size());
+    auto inside = [&](size_t at) {  // not inside a UTF-8 sequence
+      return at < message.size() && (static_cast<unsigned char>(message[at]) & 0xC0) == 0x80;
+    };
+    while (head > 0 && inside(head)) --head;
+    while (inside(tail)) ++tail;
+    message = absl::StrCat(message.substr(0, head), kCut, message.substr(tail));
   }
   return absl::Status(code, message);
 }

@@ -16,11 +16,13 @@
 #include "controlplane/pki/pki.h"
 #include "controlplane/server/api.h"
 #include "controlplane/server/errors.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "musketeer/v1/musketeer.grpc.pb.h"
 
 namespace musketeer::server {
 namespace {
+using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 namespace pb = ::musketeer::v1;
 
@@ -240,6 +242,13 @@ TEST(ErrorsTest, ClientsGetTheEnginesReasonWithoutAddressesAndUserMistakesByThei
   }
   const absl::Status huge = ForClient(absl::InternalError(std::string(100000, 'x')));
   EXPECT_LT(huge.message().size(), 1100u);
+  // Cut in the middle: what failed (the front) and why (the end) both stay.
+  const absl::Status cause = ForClient(absl::UnavailableError(
+      "starting dockerd on node4: " + std::string(5000, 'l') + " msg=\"storage driver failed\""));
+  EXPECT_LE(cause.message().size(), 1024u);
+  EXPECT_THAT(std::string(cause.message()), HasSubstr("starting dockerd on node4: "));
+  EXPECT_THAT(std::string(cause.message()), HasSubstr("msg=\"storage driver failed\""));
+  EXPECT_THAT(std::string(cause.message()), HasSubstr("[... cut ...]"));
   EXPECT_TRUE(ForClient(absl::OkStatus()).ok());
 }
 

@@ -1013,13 +1013,25 @@ TEST_F(ClusterTest, UserMistakesAreRefusedNamingTheFieldBeforeTheEngineIsAsked) 
     EXPECT_THAT(std::string(s.message()), HasSubstr(c.says)) << c.what;
   }
   EXPECT_EQ(swarm_->CallsMatching("CreateService {\"Name\":\"other\""), "");
-  // The same port under another protocol is free.
+  // UDP in ingress mode needs the routing mesh; without IPVS the edge carries TCP only, so
+  // it is refused, saying how to publish it in host mode instead.
+  const absl::Status udp = create([](auto* s) {
+    auto* p = s->add_ports();
+    p->set_published(8090);
+    p->set_target(8090);
+    p->set_protocol("udp");
+  });
+  EXPECT_EQ(udp.code(), absl::StatusCode::kFailedPrecondition) << udp;
+  EXPECT_THAT(std::string(udp.message()), HasSubstr("mode=host"));
+  // The same port under another protocol is free, in host mode (no edge proxy).
   EXPECT_TRUE(create([](auto* s) {
                 auto* p = s->add_ports();
                 p->set_published(8090);
                 p->set_target(8090);
                 p->set_protocol("udp");
+                p->set_publish_mode("host");
               }).ok());
+  EXPECT_EQ(swarm_->CallsMatching("CreateService {\"Name\":\"other-edge\""), "");
   // Networks: a subnet that is no subnet.
   for (const char* subnet :
        {"300.1.2.3/99", "10.0.0.0", "10.0.0.0/33", "10.0.0.0/x", "fd00::/129"}) {
@@ -1322,13 +1334,20 @@ TEST_F(ClusterTest, AVolumeWithContentIsFilledOnEveryNodeAndOnALateJoiner) {
   }
   EXPECT_EQ((*made)[0].content(), "sha256:" + state::Sha256Hex("TAR-BYTES"));
   EXPECT_EQ(CallCount("RemoveContainer"), 3u) << "the filling containers are gone";
-  // A node that joins later gets it before any task lands there.
+  // A node that joins later gets it, and every service's image, before any task lands
+  // there: it joins paused and is made active once it has them (issue 22 §3).
+  ASSERT_TRUE(cluster_->CreateService(JudgeService(2), Soon()).ok());
   CreateNodes({"worker3"});
-  swarm_->AddImage("worker3", "judge_server:1.0");
+  swarm_->AddImage("worker3", "musketeer/base:bookworm");  // what `image import` gives a node
   pb::JoinSwarmRequest join;
   join.set_node("worker3");
-  ASSERT_TRUE(cluster_->JoinSwarm(join).ok());
+  auto joined = cluster_->JoinSwarm(join);
+  ASSERT_TRUE(joined.ok()) << joined.status();
   EXPECT_EQ(swarm_->VolumeFiles("worker3", "testcases"), std::vector<std::string>{"TAR-BYTES"});
+  EXPECT_TRUE(swarm_->HasImage("worker3", "judge_server:1.0")) << "the service's image, copied";
+  EXPECT_TRUE(swarm_->HasImage("worker3", "musketeer/edge:1")) << "the edge proxy's too";
+  EXPECT_THAT(swarm_->CallsMatching("SwarmJoin"), HasSubstr(R"("Availability":"pause")"));
+  EXPECT_EQ(joined->availability(), "active") << "made active once ready";
   // A refresh with new content fills every node again; ls shows who holds what.
   pb::RefreshVolumeRequest refresh;
   refresh.set_name("testcases");
@@ -1338,6 +1357,7 @@ TEST_F(ClusterTest, AVolumeWithContentIsFilledOnEveryNodeAndOnALateJoiner) {
   auto listed = cluster_->ListVolumes({});
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(listed->size(), 4u);
+  ASSERT_TRUE(cluster_->DeleteService("judge_swarm").ok());
   // Removed everywhere, content included; a second removal is NOT_FOUND.
   pb::DeleteVolumeRequest rm;
   rm.set_name("testcases");

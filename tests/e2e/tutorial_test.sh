@@ -141,7 +141,7 @@ check "scale 5 -> 2" $M service scale judge_swarm=2
 check "rolling update (env) converges" $M service update --env-add COLOR=blue judge_swarm
 check "manual rollback converges" $M service rollback judge_swarm
 [ "$($M --format json service inspect judge_swarm | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["env"].get("COLOR", "none"))')" = none ] && ok "rolled back to the previous spec" || bad "rollback kept COLOR"
-out=$($M service update --env-add JUDGE_PORT=notaport judge_swarm 2>&1)
+out=$($M service update --update-failure-action rollback --env-add JUDGE_PORT=notaport judge_swarm 2>&1)
 [[ $? = 1 && $out == *"rolled back"* ]] && ok "an update whose tasks fail is rolled back" || bad "bad update: $out"
 out=$($M service update --image judge_server:nosuch --pull never judge_swarm 2>&1)
 [[ $? = 1 && $out == *"pull policy is never"* ]] && ok "an image no node has is refused with --pull never" || bad "missing image: $out"
