@@ -41,8 +41,8 @@ inline bool NeedsEdge(const musketeer::v1::ServiceSpec& spec) {
 // The API's form of an Engine mount.
 musketeer::v1::Mount FromEngineMount(const engine::Mount& m);
 
-// FAILED_PRECONDITION for a UDP or SCTP port in ingress mode without IPVS (the edge proxy
-// carries TCP only), saying how to publish it in host mode instead.
+// FAILED_PRECONDITION for an SCTP port in ingress mode without IPVS (the edge proxy carries
+// TCP and UDP only), saying how to publish it in host mode instead.
 absl::Status EdgeProtocolRefused(const std::string& field, const musketeer::v1::PortConfig& p);
 
 // Removes a network, retrying for up to 20 s while the swarm still releases its tasks.

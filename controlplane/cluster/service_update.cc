@@ -91,9 +91,10 @@ void SetEdgePorts(const pb::ServiceSpec& spec, engine::ServiceSpec& edge) {
   endpoint.ports.clear();
   for (const auto& p : spec.ports()) {
     if (HostMode(p)) continue;  // published by the service's own tasks
-    ports.push_back(absl::StrCat(p.published(), ":", p.target()));
+    const bool udp = p.protocol() == "udp";  // nginx carries it; HAProxy the TCP ones
+    ports.push_back(absl::StrCat(p.published(), ":", p.target(), udp ? "/udp" : ""));
     engine::PortConfig port;
-    port.protocol = "tcp";
+    port.protocol = udp ? "udp" : "tcp";
     port.target_port = p.published();
     port.published_port = p.published();
     port.publish_mode = "host";  // plain DNAT on every node, no IPVS needed
@@ -443,8 +444,7 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
   }
   if (want && edge_after && ports_changed) {
     for (const auto& p : want->ports())
-      if (!HostMode(p) && !p.protocol().empty() && p.protocol() != "tcp")
-        return EdgeProtocolRefused("spec.ports", p);
+      if (!HostMode(p) && p.protocol() == "sctp") return EdgeProtocolRefused("spec.ports", p);
     if (auto s = PickPublishedPorts(manager, *want); !s.ok()) return s;
   }
   if (edge_after && !edge_before) {

@@ -322,8 +322,7 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
       spec.add_networks(kEdgeNetwork);
     }
     for (const auto& p : spec.ports())
-      if (!HostMode(p) && !p.protocol().empty() && p.protocol() != "tcp")
-        return EdgeProtocolRefused("spec.ports", p);
+      if (!HostMode(p) && p.protocol() == "sctp") return EdgeProtocolRefused("spec.ports", p);
     if (auto s = PickPublishedPorts(manager, spec); !s.ok()) return s;
     // Every node runs the edge task, so every node needs its image.
     if (auto s = CheckEdgeImageEverywhere(); !s.ok()) return s;
@@ -702,9 +701,12 @@ pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting&
   pb::Routing out;
   out.set_mode(routing.mode);
   out.set_edge_service(routing.edge_service);
-  const std::vector<state::PublishedPort> ports = routing.Ports();
-  if (ports.empty()) return out;
-  const uint16_t port = ports[0].published;
+  // /ping over HTTP: a TCP port (a UDP one is not probed).
+  const std::vector<state::PublishedPort> all = routing.Ports();
+  auto tcp = std::find_if(all.begin(), all.end(),
+                          [](const state::PublishedPort& p) { return p.protocol != "udp"; });
+  if (tcp == all.end()) return out;
+  const uint16_t port = tcp->published;
   std::vector<nodes::Node> targets;
   for (auto& h : AllNodes()) {
     if (h.node.state == nodes::NodeState::kRunning) targets.push_back(h.node);
@@ -985,7 +987,7 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
       return absl::Status(st.code(), absl::StrCat("services.", Cut(short_name), ": ", st.message()));
     if (edge) {
       for (const auto& p : spec.ports())
-        if (!HostMode(p) && p.protocol() != "" && p.protocol() != "tcp")
+        if (!HostMode(p) && p.protocol() == "sctp")
           return EdgeProtocolRefused(absl::StrCat("services.", Cut(short_name), ".ports"), p);
     }
   }
@@ -1144,20 +1146,19 @@ absl::Status Cluster::DeleteStack(const std::string& name) {
     }
   }
   // Secrets and configs the stack made (docker's stack rm removes them too); then networks.
-  if (auto secrets = manager.ListSecrets(); secrets.ok()) {
-    for (const auto& x : *secrets) {
+  using List = absl::StatusOr<std::vector<engine::Secret>> (engine::DockerEngine::*)();
+  using Remove = absl::Status (engine::DockerEngine::*)(const std::string&);
+  for (auto [list, remove] : {std::pair<List, Remove>{&engine::DockerEngine::ListSecrets,
+                                                      &engine::DockerEngine::RemoveSecret},
+                              {&engine::DockerEngine::ListConfigs,
+                               &engine::DockerEngine::RemoveConfig}}) {
+    auto made = (manager.*list)();
+    if (!made.ok()) continue;
+    for (const auto& x : *made) {
       if (auto l = x.spec.labels.find(kStackLabel); l == x.spec.labels.end() || l->second != name)
         continue;
       found = true;
-      (void)manager.RemoveSecret(x.id);
-    }
-  }
-  if (auto configs = manager.ListConfigs(); configs.ok()) {
-    for (const auto& x : *configs) {
-      if (auto l = x.spec.labels.find(kStackLabel); l == x.spec.labels.end() || l->second != name)
-        continue;
-      found = true;
-      (void)manager.RemoveConfig(x.id);
+      (void)(manager.*remove)(x.id);
     }
   }
   if (auto nets = manager.ListNetworks(); nets.ok()) {
@@ -1176,7 +1177,7 @@ absl::Status EdgeProtocolRefused(const std::string& field, const pb::PortConfig&
   return absl::FailedPreconditionError(absl::StrCat(
       field, ": ", p.published(), ":", p.target(), "/", p.protocol(),
       " in ingress mode needs the routing mesh, and this cluster has no IPVS; its edge proxy "
-      "(HAProxy) carries TCP only. Publish it in host mode (compose: `mode: host`; CLI: "
+      "carries TCP and UDP only. Publish it in host mode (compose: `mode: host`; CLI: "
       "--publish published=", p.published(), ",target=", p.target(), ",protocol=", p.protocol(),
       ",mode=host): each node that runs a task answers on it"));
 }

@@ -348,20 +348,27 @@ std::string FakeSwarm::SecretValue(const std::string& name) {
   return value;
 }
 
+absl::StatusOr<std::string> FakeSwarm::CreateData(std::map<std::string, Secret>& into,
+                                                const char* kind, const char* prefix,
+                                                const SecretSpec& spec) {
+  if (spec.name.empty() || spec.data.empty())
+    return absl::InvalidArgumentError(
+        absl::StrCat("rpc error: code = InvalidArgument desc = invalid ", kind));
+  if (into.count(spec.name))
+    return absl::AlreadyExistsError(absl::StrCat(
+        "rpc error: code = AlreadyExists desc = ", kind, " ", spec.name, " already exists"));
+  Secret made;
+  made.id = absl::StrCat(prefix, next_id_++);
+  made.version.index = 1;
+  made.created_at = made.updated_at = "2026-11-25T00:00:00Z";
+  made.spec = spec;
+  into[spec.name] = made;
+  return made.id;
+}
+
 absl::StatusOr<std::string> FakeDockerEngine::CreateSecret(const SecretSpec& spec) {
   FAKE_RECORD("CreateSecret " + spec.name);  // never the value
-  if (spec.name.empty() || spec.data.empty())
-    return absl::InvalidArgumentError("rpc error: code = InvalidArgument desc = invalid secret");
-  if (swarm_->secrets_.count(spec.name))
-    return absl::AlreadyExistsError("rpc error: code = AlreadyExists desc = secret " + spec.name +
-                                    " already exists");
-  Secret secret;
-  secret.id = absl::StrCat("sec", swarm_->next_id_++);
-  secret.version.index = 1;
-  secret.created_at = secret.updated_at = "2026-11-25T00:00:00Z";
-  secret.spec = spec;
-  swarm_->secrets_[spec.name] = secret;
-  return secret.id;
+  return swarm_->CreateData(swarm_->secrets_, "secret", "sec", spec);
 }
 
 absl::StatusOr<std::vector<Secret>> FakeDockerEngine::ListSecrets() {
@@ -395,18 +402,7 @@ absl::Status FakeDockerEngine::RemoveSecret(const std::string& id) {
 
 absl::StatusOr<std::string> FakeDockerEngine::CreateConfig(const ConfigSpec& spec) {
   FAKE_RECORD("CreateConfig " + spec.name);
-  if (spec.name.empty() || spec.data.empty())
-    return absl::InvalidArgumentError("rpc error: code = InvalidArgument desc = invalid config");
-  if (swarm_->configs_.count(spec.name))
-    return absl::AlreadyExistsError("rpc error: code = AlreadyExists desc = config " + spec.name +
-                                    " already exists");
-  Config config;
-  config.id = absl::StrCat("cfg", swarm_->next_id_++);
-  config.version.index = 1;
-  config.created_at = config.updated_at = "2026-11-25T00:00:00Z";
-  config.spec = spec;
-  swarm_->configs_[spec.name] = config;
-  return config.id;
+  return swarm_->CreateData(swarm_->configs_, "config", "cfg", spec);
 }
 
 absl::StatusOr<std::vector<Config>> FakeDockerEngine::ListConfigs() {

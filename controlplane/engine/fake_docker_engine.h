@@ -66,6 +66,10 @@ class FakeSwarm {
         abandoned;  // tasks of a version the swarm rolled back (kept, as a swarm does)
   };
   absl::Status Record(const std::string& host, const std::string& call);
+  // A secret or config into `into` (by name), as the swarm refuses and answers it.
+  // REQUIRES: mu_ held.
+  absl::StatusOr<std::string> CreateData(std::map<std::string, Secret>& into, const char* kind,
+                                         const char* prefix, const SecretSpec& spec);
 
   std::mutex mu_;
   std::vector<std::string> calls_;

@@ -1013,25 +1013,26 @@ TEST_F(ClusterTest, UserMistakesAreRefusedNamingTheFieldBeforeTheEngineIsAsked) 
     EXPECT_THAT(std::string(s.message()), HasSubstr(c.says)) << c.what;
   }
   EXPECT_EQ(swarm_->CallsMatching("CreateService {\"Name\":\"other\""), "");
-  // UDP in ingress mode needs the routing mesh; without IPVS the edge carries TCP only, so
-  // it is refused, saying how to publish it in host mode instead.
-  const absl::Status udp = create([](auto* s) {
+  // SCTP in ingress mode needs the routing mesh; without IPVS the edge carries TCP and UDP,
+  // so it is refused, saying how to publish it in host mode instead.
+  const absl::Status sctp = create([](auto* s) {
     auto* p = s->add_ports();
     p->set_published(8090);
     p->set_target(8090);
-    p->set_protocol("udp");
+    p->set_protocol("sctp");
   });
-  EXPECT_EQ(udp.code(), absl::StatusCode::kFailedPrecondition) << udp;
-  EXPECT_THAT(std::string(udp.message()), HasSubstr("mode=host"));
-  // The same port under another protocol is free, in host mode (no edge proxy).
+  EXPECT_EQ(sctp.code(), absl::StatusCode::kFailedPrecondition) << sctp;
+  EXPECT_THAT(std::string(sctp.message()), HasSubstr("mode=host"));
+  // The same port under another protocol is free: UDP goes through the edge as UDP.
   EXPECT_TRUE(create([](auto* s) {
                 auto* p = s->add_ports();
                 p->set_published(8090);
                 p->set_target(8090);
                 p->set_protocol("udp");
-                p->set_publish_mode("host");
               }).ok());
-  EXPECT_EQ(swarm_->CallsMatching("CreateService {\"Name\":\"other-edge\""), "");
+  const std::string edge = swarm_->CallsMatching("CreateService {\"Name\":\"other-edge\"");
+  EXPECT_THAT(edge, HasSubstr("EDGE_PORTS=8090:8090/udp"));
+  EXPECT_THAT(edge, HasSubstr(R"("Protocol":"udp","TargetPort":8090,"PublishedPort":8090,"PublishMode":"host")"));
   // Networks: a subnet that is no subnet.
   for (const char* subnet :
        {"300.1.2.3/99", "10.0.0.0", "10.0.0.0/33", "10.0.0.0/x", "fd00::/129"}) {

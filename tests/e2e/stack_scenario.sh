@@ -60,6 +60,40 @@ $M service rm e2e-vol >/dev/null 2>&1
 for f in voting onlinejudge every_key; do $M stack rm mk_$f >/dev/null 2>&1; done
 unset IMAGE FROM_CALLER
 
+# UDP through every node's published port (issue 21 §6): the edge proxy's nginx carries it.
+check "a UDP service published in ingress mode" $M service create -d --name udpecho --replicas 2 \
+  -p 9999:9999/udp --network swarm_test musketeer/base:bookworm python3 -c "
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('', 9999))
+while True:
+    data, peer = s.recvfrom(512)
+    s.sendto(os.uname().nodename.encode(), peer)"
+udp=$(python3 - $(for ip in $ips; do echo "${ip%:*}"; done) <<'PY'
+import socket, sys, time
+nodes, until = sys.argv[1:], time.time() + 60
+while True:  # until every node answered and both replicas were seen (bounded)
+    answered, seen = set(), set()
+    for node in nodes:
+        for _ in range(6):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(1)
+            try:
+                s.sendto(b"who", (node, 9999))
+                seen.add(s.recvfrom(512)[0].decode())
+                answered.add(node)
+            except OSError:
+                pass
+            finally:
+                s.close()
+    if (len(answered) == len(nodes) and len(seen) == 2) or time.time() > until:
+        break
+print(len(answered), len(seen))
+PY
+)
+[ "$udp" = "3 2" ] && ok "UDP answered on every node's published port, by both replicas" || bad "UDP (nodes answering, replicas seen): $udp"
+$M service rm udpecho >/dev/null 2>&1
+
 # The judge's test cases on every node (issue 21 §8): a volume filled from a directory on
 # every node, mounted read-only by judge_swarm; a test_case_id is judged on every replica.
 cases=$tmp/test_cases
