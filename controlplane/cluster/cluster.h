@@ -113,7 +113,8 @@ class Cluster {
   absl::StatusOr<pb::Service> UpdateService(const pb::UpdateServiceRequest& req,
                                             absl::Time deadline);
   absl::StatusOr<pb::Service> RollbackService(const std::string& name, bool wait,
-                                              absl::Time deadline);
+                                              absl::Time deadline,
+                                              const std::string& request_id = "");
   absl::Status DeleteService(const std::string& name);
   absl::StatusOr<std::vector<pb::Task>> ListTasks(const std::string& service);
   // Streams progress until converged, failed, rolled back, the deadline, or `sink` says stop.

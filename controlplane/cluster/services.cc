@@ -780,12 +780,22 @@ absl::Status Cluster::UpdateSpec(const std::string& name,
 // UpdateService: service_update.cc.
 
 absl::StatusOr<pb::Service> Cluster::RollbackService(const std::string& name, bool wait,
-                                                     absl::Time deadline) {
+                                                     absl::Time deadline,
+                                                     const std::string& request_id) {
   {
     std::lock_guard service_lock(ServiceMutex(name));
-    absl::Status s = UpdateSpec(
-        name, [](engine::ServiceSpec&) { return absl::OkStatus(); }, /*rollback=*/true);
-    if (!s.ok()) return s;
+    pb::RollbackServiceRequest what;  // the change itself, without how it is waited for
+    what.set_name(name);
+    auto op = StartOperation(request_id, "rollback_service", name, Fingerprint(what));
+    if (!op.ok()) return op.status();
+    if (op->replay) {  // a retry (a browser's, say): the first call's outcome, not a second one
+      if (!op->replay->ok()) return *op->replay;
+    } else {
+      absl::Status s = UpdateSpec(
+          name, [](engine::ServiceSpec&) { return absl::OkStatus(); }, /*rollback=*/true);
+      store_.FinishOperation(op->id, s);
+      if (!s.ok()) return s;
+    }
   }
   return WaitAndDescribe(name, wait, deadline, /*rollback_is_success=*/true);
 }

@@ -310,7 +310,8 @@ class ServicesImpl final : public pb::Services::Service, Guard {
                                pb::Service* out) override {
     return Mutate(ctx, Role::kOperator, "RollbackService", req->name(), [&]() -> absl::Status {
       if (auto s = Required(req->name(), "service"); !s.ok()) return s;
-      return Assign(cluster_.RollbackService(req->name(), req->wait(), Deadline(*ctx)), out);
+      return Assign(
+          cluster_.RollbackService(req->name(), req->wait(), Deadline(*ctx), req->request_id()), out);
     });
   }
   grpc::Status DeleteService(grpc::ServerContext* ctx, const pb::DeleteServiceRequest* req,

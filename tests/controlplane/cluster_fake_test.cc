@@ -267,10 +267,17 @@ TEST_F(ClusterTest, RollbackRestoresThePreviousSpec) {
   req.set_image("judge_server:2.0");
   ASSERT_TRUE(cluster_->UpdateService(req, Soon()).ok());
   EXPECT_EQ(cluster_->GetService("judge_swarm")->spec().image(), "judge_server:2.0");
-  auto back = cluster_->RollbackService("judge_swarm", true, Soon());
+  auto back = cluster_->RollbackService("judge_swarm", true, Soon(), "page-1");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->spec().image(), "judge_server:1.0");
   EXPECT_THAT(swarm_->CallsMatching("UpdateService"), HasSubstr("rollback"));
+  // A browser sending the same press again (same request_id): the first call's answer, not
+  // a second rollback, which would undo the first (issue 22 §6).
+  const size_t rollbacks = CallCount("rollback");
+  auto again = cluster_->RollbackService("judge_swarm", true, Soon(), "page-1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->spec().image(), "judge_server:1.0");
+  EXPECT_EQ(CallCount("rollback"), rollbacks);
 }
 
 TEST_F(ClusterTest, CreateWithTheSameRequestIdIsIdempotent) {

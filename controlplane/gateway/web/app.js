@@ -228,18 +228,20 @@ function renderServices() {
     for (const [k, v] of Object.entries(spec.labels || {})) labels.append(el('code', {}, `${k}=${v}`));
     const ops = el('td', { class: 'ops' });
     if (canOperate()) {
-      const replicas = el('input', { type: 'number', min: 0, value: desired, className: 'replicas', title: 'replicas' });
-      const image = el('input', { type: 'text', value: spec.image || '', className: 'image', title: 'image' });
+      const replicas = draftInput(name, 'replicas', { type: 'number', min: 0, className: 'replicas', title: 'replicas' }, desired);
+      const image = draftInput(name, 'image', { type: 'text', className: 'image', title: 'image' }, spec.image || '');
+      // Every action carries a request_id: a browser that sends the POST again (its connection
+      // dropped) gets the first call's answer, never a second scale or rollback.
       ops.append(
         replicas,
         el('button', { type: 'button', className: 'scale', onclick: () => act(`scale ${name} to ${replicas.value}`,
-          () => call('Services', 'UpdateService', { name, replicas: Number(replicas.value), wait: true }), name) }, 'Scale'),
+          () => sent(replicas, call('Services', 'UpdateService', { name, replicas: Number(replicas.value), wait: true, requestId: newRequestId() })), name) }, 'Scale'),
         ' ', image,
         el('button', { type: 'button', className: 'update-image', onclick: () => act(`update ${name} to ${image.value}`,
-          () => call('Services', 'UpdateService', { name, image: image.value, wait: true }), name) }, 'Update image'),
+          () => sent(image, call('Services', 'UpdateService', { name, image: image.value, wait: true, requestId: newRequestId() })), name) }, 'Update image'),
         ' ',
         el('button', { type: 'button', className: 'rollback', onclick: () => act(`roll back ${name}`,
-          () => call('Services', 'RollbackService', { name, wait: true }), name) }, 'Roll back'));
+          () => call('Services', 'RollbackService', { name, wait: true, requestId: newRequestId() }), name) }, 'Roll back'));
     }
     const mode = s.routing && s.routing.mode ? s.routing.mode : (spec.ports && spec.ports.length ? 'ingress' : '—');
     rows.push(el('tr', { 'data-service': name },
@@ -253,8 +255,42 @@ function renderServices() {
       el('td', {}, mode),
       ops));
   }
+  // A live update re-renders the table: what is being typed stays (drafts) and so do the
+  // focus and the caret.
+  const active = document.activeElement;
+  const focused = active && active.dataset ? active.dataset.draft : undefined;
+  let caret = null;
+  try { caret = focused ? [active.selectionStart, active.selectionEnd] : null; } catch (e) { caret = null; }
   body.replaceChildren(...rows);
   document.querySelectorAll('.ops').forEach(c => { c.hidden = !canOperate(); });
+  if (focused) {
+    const again = body.querySelector(`input[data-draft="${CSS.escape(focused)}"]`);
+    if (again) {
+      again.focus();
+      try { if (caret && caret[0] !== null) again.setSelectionRange(caret[0], caret[1]); } catch (e) { /* number inputs */ }
+    }
+  }
+}
+
+// Values typed into a service's fields and not sent yet, by "service/field".
+const drafts = new Map();
+
+function draftInput(name, field, attrs, current) {
+  const key = `${name}/${field}`;
+  const input = el('input', { ...attrs, value: drafts.has(key) ? drafts.get(key) : current, 'data-draft': key });
+  input.addEventListener('input', () => drafts.set(key, input.value));
+  return input;
+}
+
+// Once the action is sent, the field shows the service again, not the draft.
+function sent(input, promise) {
+  drafts.delete(input.dataset.draft);
+  return promise;
+}
+
+function newRequestId() {
+  if (window.crypto && crypto.randomUUID) return `page-${crypto.randomUUID()}`;
+  return `page-${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
 
 // The newest task error of a service, or why its update stopped.

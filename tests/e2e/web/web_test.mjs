@@ -109,7 +109,15 @@ try {
     [service, drainNode]);
   check(back, `back to 3 replicas and ${drainNode} active`, await page.$eval('#status', (e) => e.textContent));
 
-  // 4. A label made to run script shows as text.
+  // 4. A label made to run script shows as text. Meanwhile an operator types into a field:
+  // the live updates the new service brings re-render the table, and keep what is typed and
+  // the focus (issue 22 §7).
+  await page.evaluate((svc) => {  // focused in the page itself: no handle a re-render detaches
+    const i = document.querySelector(`tr[data-service="${svc}"] input.image`);
+    i.focus();
+    i.select();
+  }, service);
+  await page.keyboard.type('judge_server:typed');
   const xss = '<img src=x onerror=alert(1)>';
   const created = await page.evaluate(async (label) => {
     const r = await fetch('/v1/Services/CreateService', {
@@ -125,6 +133,12 @@ try {
   const imgs = await page.evaluate(() => document.querySelectorAll('main img').length);
   check(created === 200 && shown && imgs === 0 && alerts.length === 0, 'the XSS label shows as text (no img element, no alert)',
     `create ${created}, shown ${shown}, img elements ${imgs}, alerts ${alerts.length}`);
+  const kept = await page.evaluate((svc) => {
+    const i = document.querySelector(`tr[data-service="${svc}"] input.image`);
+    return [i.value, document.activeElement === i];
+  }, service);
+  check(kept[0] === 'judge_server:typed' && kept[1], 'what is typed survives the live updates, focus included',
+    JSON.stringify(kept));
   await page.evaluate(async () => {
     await fetch('/v1/Services/DeleteService', {
       method: 'POST',
