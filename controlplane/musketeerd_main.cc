@@ -51,7 +51,7 @@ void Usage() {
                "[--node-subnet CIDR]\n"
                "                  [--bridge NAME] [--ipvs auto|yes|no] [--edge-image IMAGE]\n"
                "                  [--view on|off] [--view-resync DURATION] [--ssh-config FILE]\n"
-               "                  [--http-listen HOST:PORT [--http-tls on|off]]\n"
+               "                  [--http-listen HOST:PORT [--http-tls on|off]] | --version\n"
                "defaults: --state-dir /var/lib/musketeer --run-dir /run/musketeer --listen "
                "127.0.0.1:7443\n"
                "          --node-subnet 10.213.0.0/24 --bridge musk0 --ipvs auto --edge-image "
@@ -119,6 +119,10 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::cout << "musketeerd " << MUSKETEER_VERSION << "\n";
+    return 0;
+  }
   // Debian's Abseil is built with its debug lock-order checks on: every absl::Mutex lock (gRPC
   // takes several per call) records a stack trace in a lock graph. Nothing of ours needs it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -22,6 +22,7 @@ std::vector<Command> AuditCommands();
 std::vector<Command> SecretCommands();
 std::vector<Command> ConfigCommands();  // secret.cc
 std::vector<Command> VolumeCommands();
+std::vector<Command> SystemCommands();  // system.cc: version
 
 }  // namespace musketeer::cli
 

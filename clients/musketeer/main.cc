@@ -13,7 +13,7 @@ using namespace musketeer::cli;
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
   for (auto group : {NodeCommands, SwarmCommands, NetworkCommands, ImageCommands, ServiceCommands,
-                     StackCommands, TokenCommands, AuditCommands, SecretCommands, ConfigCommands, VolumeCommands}) {
+                     StackCommands, TokenCommands, AuditCommands, SecretCommands, ConfigCommands, VolumeCommands, SystemCommands}) {
     for (auto& c : group()) all.push_back(std::move(c));
   }
   return all;
@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
   }
   std::string group = args[0], verb = args.size() > 1 ? args[1] : "";
   size_t first_argument = 2;
-  if (group == "ps") group = "service", verb = "ps", first_argument = 1;  // docker-style shortcut
+  if (group == "ps") group = "service", verb = "ps", first_argument = 1;  // docker-style shortcuts
+  if (group == "version") group = "system", verb = "version", first_argument = 1;
   for (const auto& c : cmds) {
     if (c.group == group && c.verb == verb) {
       return Run(c,

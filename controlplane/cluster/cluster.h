@@ -212,6 +212,9 @@ class Cluster {
                                                 const std::string& fingerprint);
   // Makes the service (and its edge proxy), all or nothing; no wait.
   absl::Status CreateServiceLocked(const pb::ServiceSpec& spec, const std::string& stack);
+  // A create that was done (or interrupted) made whole: the service made when it is missing,
+  // its edge proxy when that is missing. REQUIRES: the service's mutex held.
+  absl::Status MakeWhole(const pb::ServiceSpec& spec);
   // What a create refers to or will make, checked before anything is made: the names
   // (the edge proxy's too, when `edge`), the networks, the published ports (free in the
   // swarm, the service's own edge proxy aside). An update with ports or networks too.

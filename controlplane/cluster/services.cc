@@ -209,10 +209,12 @@ absl::StatusOr<pb::Service> Cluster::CreateService(const pb::CreateServiceReques
     if (!op.ok()) return op.status();
     if (op->replay) {
       if (!op->replay->ok()) return *op->replay;  // the first call's error, again
+      // Done, but never answered as half made: what is missing now is made again.
+      if (auto s = MakeWhole(req.spec()); !s.ok()) return s;
     } else {
       absl::Status s = CreateServiceLocked(req.spec(), "");
-      // Resumed: the interrupted call may have made it whole already.
-      if (op->resumed && s.code() == absl::StatusCode::kAlreadyExists) s = absl::OkStatus();
+      // Resumed: the interrupted call may have made it (whole or in part) already.
+      if (op->resumed && s.code() == absl::StatusCode::kAlreadyExists) s = MakeWhole(req.spec());
       // Done once made: waiting is not part of the operation, so a retry after the first
       // call's deadline gets the service.
       store_.FinishOperation(op->id, s);
@@ -220,6 +222,24 @@ absl::StatusOr<pb::Service> Cluster::CreateService(const pb::CreateServiceReques
     }
   }
   return WaitAndDescribe(name, req.wait(), deadline);
+}
+
+absl::Status Cluster::MakeWhole(const pb::ServiceSpec& spec) {
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  engine::DockerEngine& manager = *m->second;
+  if (!manager.InspectService(spec.name()).ok()) return CreateServiceLocked(spec, "");
+  auto routing = store_.GetRouting(spec.name());
+  if (!routing || routing->edge_service.empty() || manager.InspectService(routing->edge_service).ok())
+    return absl::OkStatus();
+  // The service without its edge proxy: the proxy is made for the service as it is.
+  auto current = GetService(spec.name());
+  if (!current.ok()) return current.status();
+  auto pinned = PinServiceImage(m->first, manager, options_.edge_image, PullPolicy::kNever);
+  if (!pinned.ok()) return pinned.status();
+  auto proxy = EdgeProxySpec(current->spec(), options_.edge_image, *pinned, current->stack());
+  if (!proxy.ok()) return proxy.status();
+  return manager.CreateService(*proxy).status();
 }
 
 absl::Status Cluster::CheckServiceReferences(engine::DockerEngine& manager,

@@ -45,6 +45,14 @@ class SessionImpl final : public pb::Session::Service {
     }
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the token was deleted meanwhile");
   }
+  grpc::Status GetVersion(grpc::ServerContext* ctx, const pb::GetVersionRequest*,
+                          pb::Version* out) override {
+    auto who = Authorize(*ctx, store_, state::Role::kViewer);
+    if (!who.ok()) return ToGrpc(who.status());
+    out->set_version(MUSKETEER_VERSION);
+    out->set_api("musketeer.v1");
+    return grpc::Status::OK;
+  }
 
  private:
   state::StateStore& store_;

@@ -280,6 +280,25 @@ TEST_F(ClusterTest, RollbackRestoresThePreviousSpec) {
   EXPECT_EQ(CallCount("rollback"), rollbacks);
 }
 
+// Issue 22 §5: a replay never answers OK for a half-made service.
+TEST_F(ClusterTest, AReplayedCreateMakesAHalfMadeServiceWholeBeforeAnsweringOk) {
+  Tutorial();
+  auto req = JudgeService(1);
+  req.set_request_id("half-1");
+  ASSERT_TRUE(cluster_->CreateService(req, Soon()).ok());
+  // The edge proxy is lost behind musketeerd's back (a deadline mid-create, an operator).
+  ASSERT_TRUE(engine::FakeDockerEngine(swarm_, "manager1", "10.0.0.2")
+                  .RemoveService("judge_swarm-edge")
+                  .ok());
+  auto again = cluster_->CreateService(req, Soon());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(engine::FakeDockerEngine(swarm_, "manager1", "10.0.0.2")
+                  .InspectService("judge_swarm-edge")
+                  .ok())
+      << "the replay made the edge proxy again";
+  EXPECT_EQ(again->routing().mode(), "edge-proxy");
+}
+
 TEST_F(ClusterTest, CreateWithTheSameRequestIdIsIdempotent) {
   Tutorial();
   auto req = JudgeService(1);

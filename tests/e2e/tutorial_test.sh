@@ -44,6 +44,9 @@ $M --token mk_wrong node ls >/dev/null 2>&1; [ $? = 3 ] && ok "a wrong token is 
 viewer=$($M token create --role viewer e2e-viewer)
 operator=$($M token create --role operator e2e-operator)
 check "a viewer can list nodes" $M --token "$viewer" node ls
+out=$($M --token "$viewer" version 2>&1); v=$("$build/controlplane/musketeerd" --version)
+[[ $out == *"Client:"* && $out == *"Server: musketeerd"* && $v == "musketeerd "* && $out == *"${v#musketeerd }"* ]] \
+  && ok "musketeer version shows the client's and the server's ($v)" || bad "version: $out / $v"
 out=$($M --token "$viewer" network create e2e_denied 2>&1); [[ $? = 1 && $out == *"needs the operator role"* ]] && ok "a viewer cannot create networks" || bad "viewer denial: $out"
 out=$($M --token "$operator" node create e2e-x 2>&1); [[ $out == *"needs the admin role"* ]] && ok "an operator cannot create nodes" || bad "operator denial: $out"
 
