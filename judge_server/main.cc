@@ -46,7 +46,7 @@ Usage: judge_server [flags]
                      servers sharing a kernel never share uids)
   --sandbox M        auto | namespaces | restricted (env JUDGE_SANDBOX, default auto:
                      namespaces where the server holds CAP_SYS_ADMIN, else restricted;
-                     see README, Sandbox). Restricted mode needs /tmp & co. closed to
+                     see docs/judge.md, Sandbox). Restricted mode needs /tmp & co. closed to
                      other users; JUDGE_CLOSE_SHARED_DIRS=1 (set by the image, whose
                      filesystem is the judge's own) lets it close them itself
   --backend-url U    OnlineJudge's heartbeat URL, e.g. http://oj-backend:8000/api/

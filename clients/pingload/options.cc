@@ -329,7 +329,7 @@ Options (value after a space or '='; short options also as -c64):
                         answer that wakes one does not preempt the server sharing its core
                         (less CPU per request on both sides), but under other load they
                         wait for their turn and the rate can drop sharply
-      --json            print one JSON object instead of the table (fields: see README)
+      --json            print one JSON object instead of the table (fields: see docs/pingload.md)
       --svg FILE        also write latency over time and the per-replica tally as SVG
   -h, --help            this text
   -v, --version         print the version

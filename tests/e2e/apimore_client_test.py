@@ -72,7 +72,7 @@ def main():
           len(tasks) > 0 and all(t.desired_state == "running" for t in tasks) and
           {svc, svc + "-edge"} <= {t.service for t in tasks})
 
-    # A full update with a field mask and the version read, retried on ABORTED as the README's
+    # A full update with a field mask and the version read, retried on ABORTED as docs/api.md's
     # retry rules say (the swarm itself bumps the version when an update's status changes).
     def masked_update(spec, paths):
         for _ in range(20):
