@@ -680,10 +680,9 @@ struct Converter {
   static void Capabilities(const YAML::Node& add, const YAML::Node& drop, pb::ServiceSpec& spec) {
     auto normalize = [](const YAML::Node& n) {
       std::set<std::string> out;
-      for (std::string c : Strings(n)) {
-        c = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(c));
-        if (c.empty() || c == "RESET") continue;
-        if (c != "ALL" && !absl::StartsWith(c, "CAP_")) c = "CAP_" + c;
+      for (const std::string& name : Strings(n)) {
+        const std::string c = CapabilityName(name);
+        if (c == "RESET" || c == "CAP_") continue;  // RESET: docker drops it; CAP_: empty
         out.insert(c);
       }
       if (out.count("ALL")) out = {"ALL"};

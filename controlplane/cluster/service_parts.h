@@ -29,6 +29,9 @@ inline std::string EdgeName(const std::string& service) { return service + "-edg
 absl::StatusOr<bool> EdgeNetworkMissing(engine::DockerEngine& manager);
 absl::StatusOr<std::string> MakeEdgeNetwork(engine::DockerEngine& manager);
 
+// A capability as docker writes it: upper case with the CAP_ prefix (ALL and RESET stay).
+std::string CapabilityName(std::string_view cap);
+
 // A port published in host mode (on the nodes that run a task; never through an edge proxy).
 bool HostMode(const musketeer::v1::PortConfig& p);
 // Whether a service with these ports needs an edge proxy where there is no IPVS: it

@@ -65,6 +65,11 @@ engine::Mount ToEngineMount(const pb::Mount& m) {
 
 bool HostMode(const pb::PortConfig& p) { return p.publish_mode() == "host"; }
 
+std::string CapabilityName(std::string_view cap) {
+  std::string c = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(absl::string_view(cap.data(), cap.size())));
+  return c == "ALL" || c == "RESET" || absl::StartsWith(c, "CAP_") ? c : "CAP_" + c;
+}
+
 pb::Mount FromEngineMount(const engine::Mount& m) {
   pb::Mount out;
   out.set_type(m.type);
@@ -288,13 +293,8 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
   std::sort(container.env.begin(), container.env.end());
   container.command.assign(spec.entrypoint().begin(), spec.entrypoint().end());
   container.args.assign(spec.command().begin(), spec.command().end());
-  // As docker writes them: upper case with the CAP_ prefix (ALL stays ALL).
-  auto capability = [](std::string c) {
-    c = absl::AsciiStrToUpper(c);
-    return c == "ALL" || absl::StartsWith(c, "CAP_") ? c : "CAP_" + c;
-  };
-  for (const auto& c : spec.cap_add()) container.capability_add.push_back(capability(c));
-  for (const auto& c : spec.cap_drop()) container.capability_drop.push_back(capability(c));
+  for (const auto& c : spec.cap_add()) container.capability_add.push_back(CapabilityName(c));
+  for (const auto& c : spec.cap_drop()) container.capability_drop.push_back(CapabilityName(c));
   container.hostname = spec.hostname();
   container.user = spec.user();
   container.dir = spec.working_dir();

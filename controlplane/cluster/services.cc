@@ -67,6 +67,9 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
       if (auto it = network_names->find(n.target); it != network_names->end()) shown = it->second;
     }
     s.add_networks(shown);
+    if (!n.aliases.empty())
+      (*s.mutable_network_aliases())[shown].mutable_aliases()->Assign(n.aliases.begin(),
+                                                                       n.aliases.end());
   }
   s.mutable_command()->Assign(container.args.begin(), container.args.end());
   s.mutable_entrypoint()->Assign(container.command.begin(), container.command.end());
@@ -104,15 +107,6 @@ pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
       if (ref.file->gid != "0") out->set_gid(ref.file->gid);
       if (ref.file->mode != 0444) out->set_mode(ref.file->mode);
     }
-  }
-  for (const auto& n : spec.task_template.networks) {
-    if (n.aliases.empty()) continue;
-    std::string shown = n.target;
-    if (network_names != nullptr) {
-      if (auto it = network_names->find(n.target); it != network_names->end()) shown = it->second;
-    }
-    (*s.mutable_network_aliases())[shown].mutable_aliases()->Assign(n.aliases.begin(),
-                                                                     n.aliases.end());
   }
   ReadBackSpecFields(spec, &s);
   if (edge && s.endpoint_mode() == "dnsrr") s.clear_endpoint_mode();  // the edge's, not asked

@@ -68,6 +68,9 @@ absl::StatusOr<engine::Volume> MakeAndFill(engine::DockerEngine& e,
 absl::StatusOr<std::vector<pb::Volume>> Cluster::FillVolume(
     const engine::VolumeCreateRequest& request, const std::string& tar,
     const std::vector<std::string>& only) {
+  std::string content;  // the kept content's digest, shown on every node's volume
+  for (const auto& k : store_.ListVolumeContents())
+    if (k.name == request.name) content = k.digest;
   std::vector<pb::Volume> out;
   std::vector<std::string> failed;
   for (auto& h : AllNodes()) {
@@ -79,10 +82,7 @@ absl::StatusOr<std::vector<pb::Volume>> Cluster::FillVolume(
       continue;
     }
     out.push_back(VolumeToProto(*v, h.node.name));
-    if (auto kept = store_.ListVolumeContents(); !tar.empty() || !kept.empty()) {
-      for (const auto& k : kept)
-        if (k.name == request.name) out.back().set_content(k.digest);
-    }
+    out.back().set_content(content);
   }
   if (!failed.empty())
     return absl::UnavailableError(absl::StrCat("volume ", request.name, ": ",

@@ -381,23 +381,33 @@ absl::StatusOr<std::vector<Secret>> FakeDockerEngine::ListSecrets() {
   return out;
 }
 
-absl::Status FakeDockerEngine::RemoveSecret(const std::string& id) {
-  FAKE_RECORD("RemoveSecret " + id);
-  for (auto it = swarm_->secrets_.begin(); it != swarm_->secrets_.end(); ++it) {
+absl::Status FakeSwarm::RemoveData(std::map<std::string, Secret>& from, const char* kind,
+                                   const std::string& id,
+                                   std::vector<std::string> (*referenced)(const ContainerSpec&)) {
+  for (auto it = from.begin(); it != from.end(); ++it) {
     if (it->first != id && it->second.id != id) continue;
-    for (const auto& [name, svc] : swarm_->services_) {
-      for (const auto& ref : svc.spec.task_template.container_spec.secrets) {
-        if (ref.secret_id == it->second.id) {
-          return absl::InvalidArgumentError("rpc error: code = InvalidArgument desc = secret '" +
-                                            it->first +
-                                            "' is in use by the following service: " + name);
+    for (const auto& [name, svc] : services_) {
+      for (const auto& ref : referenced(svc.spec.task_template.container_spec)) {
+        if (ref == it->second.id) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "rpc error: code = InvalidArgument desc = ", kind, " '", it->first,
+              "' is in use by the following service: ", name));
         }
       }
     }
-    swarm_->secrets_.erase(it);
+    from.erase(it);
     return absl::OkStatus();
   }
-  return absl::NotFoundError("secret " + id + " not found");
+  return absl::NotFoundError(absl::StrCat(kind, " ", id, " not found"));
+}
+
+absl::Status FakeDockerEngine::RemoveSecret(const std::string& id) {
+  FAKE_RECORD("RemoveSecret " + id);
+  return swarm_->RemoveData(swarm_->secrets_, "secret", id, [](const ContainerSpec& c) {
+    std::vector<std::string> ids;
+    for (const auto& r : c.secrets) ids.push_back(r.secret_id);
+    return ids;
+  });
 }
 
 absl::StatusOr<std::string> FakeDockerEngine::CreateConfig(const ConfigSpec& spec) {
@@ -421,21 +431,11 @@ absl::StatusOr<Config> FakeDockerEngine::InspectConfig(const std::string& id) {
 
 absl::Status FakeDockerEngine::RemoveConfig(const std::string& id) {
   FAKE_RECORD("RemoveConfig " + id);
-  for (auto it = swarm_->configs_.begin(); it != swarm_->configs_.end(); ++it) {
-    if (it->first != id && it->second.id != id) continue;
-    for (const auto& [name, svc] : swarm_->services_) {
-      for (const auto& ref : svc.spec.task_template.container_spec.configs) {
-        if (ref.config_id == it->second.id) {
-          return absl::InvalidArgumentError("rpc error: code = InvalidArgument desc = config '" +
-                                            it->first +
-                                            "' is in use by the following service: " + name);
-        }
-      }
-    }
-    swarm_->configs_.erase(it);
-    return absl::OkStatus();
-  }
-  return absl::NotFoundError("config " + id + " not found");
+  return swarm_->RemoveData(swarm_->configs_, "config", id, [](const ContainerSpec& c) {
+    std::vector<std::string> ids;
+    for (const auto& r : c.configs) ids.push_back(r.config_id);
+    return ids;
+  });
 }
 
 absl::Status FakeDockerEngine::ResolveNetworks(ServiceSpec& spec) {

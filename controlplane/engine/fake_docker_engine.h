@@ -70,6 +70,11 @@ class FakeSwarm {
   // REQUIRES: mu_ held.
   absl::StatusOr<std::string> CreateData(std::map<std::string, Secret>& into, const char* kind,
                                          const char* prefix, const SecretSpec& spec);
+  // Removes one by name or ID, refused while a service references it (`referenced`: the IDs
+  // a container spec names). REQUIRES: mu_ held.
+  absl::Status RemoveData(std::map<std::string, Secret>& from, const char* kind,
+                          const std::string& id,
+                          std::vector<std::string> (*referenced)(const ContainerSpec&));
 
   std::mutex mu_;
   std::vector<std::string> calls_;
