@@ -75,6 +75,13 @@ def normal(svc, stack, mine):
         ref.pop("SecretID", None)
     for ref in container.get("Configs", []):
         ref.pop("ConfigID", None)
+    # docker sorts references by name only, after collecting them in a Go map keyed by
+    # target: two references to one secret come out in a random order on every deploy.
+    # The order means nothing to the engine, so both sides are compared in one order.
+    for key, name in (("Secrets", "SecretName"), ("Configs", "ConfigName")):
+        container.get(key, []).sort(
+            key=lambda r: (r.get(name, ""), json.dumps(r.get("File", r.get("Runtime")),
+                                                       sort_keys=True)))
     if mine:
         labels = container.get("Labels", {})
         container["Image"] = labels.get("com.musketeer.image", container.get("Image"))
