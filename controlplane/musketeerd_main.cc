@@ -11,9 +11,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
@@ -26,7 +28,10 @@
 #include "controlplane/nodes/ssh_driver.h"
 #include "controlplane/pki/pki.h"
 #include "controlplane/server/api.h"
+#include "controlplane/server/call_metrics.h"
 #include "controlplane/server/watch_api.h"
+#include "controlplane/telemetry/log.h"
+#include "controlplane/telemetry/metrics.h"
 
 namespace {
 using namespace musketeer;
@@ -44,14 +49,17 @@ struct Flags {
   std::string http_listen;  // the HTTP/JSON gateway and the page (gateway.h); "": none
   std::string http_tls = "on";
   std::string ssh_config;  // ssh -F for the ssh driver; empty: the user's ~/.ssh/config
+  std::string log_level = "info";
+  telemetry::LogLevel level = telemetry::LogLevel::kInfo;
 };
 
 void Usage() {
-  std::cerr << "usage: musketeerd [--state-dir DIR] [--run-dir DIR] [--listen HOST:PORT] "
+  std::cerr << "usage: musketeerd [--config FILE] [--state-dir DIR] [--run-dir DIR] [--listen HOST:PORT] "
                "[--node-subnet CIDR]\n"
                "                  [--bridge NAME] [--ipvs auto|yes|no] [--edge-image IMAGE]\n"
                "                  [--view on|off] [--view-resync DURATION] [--ssh-config FILE]\n"
-               "                  [--http-listen HOST:PORT [--http-tls on|off]] | --version\n"
+               "                  [--http-listen HOST:PORT [--http-tls on|off]]\n"
+               "                  [--log-level debug|info|warning|error] | --version\n"
                "defaults: --state-dir /var/lib/musketeer --run-dir /run/musketeer --listen "
                "127.0.0.1:7443\n"
                "          --node-subnet 10.213.0.0/24 --bridge musk0 --ipvs auto --edge-image "
@@ -64,7 +72,53 @@ void Usage() {
                "daemon's certificate\n"
                "          (--http-tls off: plain HTTP, only on a loopback address)\n"
                "          --ssh-config FILE: the ssh config the ssh driver's ssh reads (default: "
-               "the user's ~/.ssh/config)\n";
+               "the user's ~/.ssh/config)\n"
+               "          --config FILE: flags from FILE, one `name = value` per line (a flag's "
+               "name without\n"
+               "          its dashes, # comments); the command line wins over it\n"
+               "          --log-level info: lines below it are dropped (stderr; under systemd "
+               "each line carries\n"
+               "          its priority for the journal)\n";
+}
+
+// One flag: false (after saying why) when it is not one of musketeerd's.
+bool SetFlag(std::map<std::string, std::string*>& known, const std::string& name,
+             const std::string& value, const std::string& where) {
+  auto it = known.find(name);
+  if (it == known.end()) {
+    std::cerr << "musketeerd: " << where << "unknown flag " << name << " (--help lists them)\n";
+    return false;
+  }
+  *it->second = value;
+  return true;
+}
+
+// The config file: `name = value` per line (a flag's name without its dashes), `#` comments.
+bool ReadConfigFile(const std::string& path, std::map<std::string, std::string*>& known) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "musketeerd: cannot read the config file " << path << "\n";
+    return false;
+  }
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    const std::string where = absl::StrCat(path, ":", number, ": ");
+    std::string text(absl::StripAsciiWhitespace(line.substr(0, line.find('#'))));
+    if (text.empty()) continue;
+    const size_t eq = text.find('=');
+    if (eq == std::string::npos) {
+      std::cerr << "musketeerd: " << where << "expected name = value, e.g. listen = 127.0.0.1:7443\n";
+      return false;
+    }
+    const std::string name(absl::StripAsciiWhitespace(text.substr(0, eq)));
+    const std::string value(absl::StripAsciiWhitespace(text.substr(eq + 1)));
+    if (name == "config") {
+      std::cerr << "musketeerd: " << where << "a config file cannot name another\n";
+      return false;
+    }
+    if (!SetFlag(known, "--" + name, value, where)) return false;
+  }
+  return true;
 }
 
 bool ParseFlags(int argc, char** argv, Flags& f) {
@@ -74,7 +128,10 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
       {"--bridge", &f.bridge},           {"--ipvs", &f.ipvs},
       {"--edge-image", &f.edge_image},   {"--view", &f.view},
       {"--view-resync", &f.view_resync}, {"--http-listen", &f.http_listen},
-      {"--http-tls", &f.http_tls},       {"--ssh-config", &f.ssh_config}};
+      {"--http-tls", &f.http_tls},       {"--ssh-config", &f.ssh_config},
+      {"--log-level", &f.log_level}};
+  std::vector<std::pair<std::string, std::string>> given;
+  std::string config;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
     if (arg == "--help" || arg == "-h") return false;
@@ -85,15 +142,23 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
     } else if (i + 1 < argc) {
       value = argv[++i];
     }
-    auto it = known.find(arg);
-    if (it == known.end()) {
-      std::cerr << "musketeerd: unknown flag " << arg << "\n";
-      return false;
+    if (arg == "--config") {
+      config = value;
+    } else {
+      given.push_back({arg, value});
     }
-    *it->second = value;
+  }
+  // The file first, so that the command line wins.
+  if (!config.empty() && !ReadConfigFile(config, known)) return false;
+  for (const auto& [name, value] : given) {
+    if (!SetFlag(known, name, value, "")) return false;
   }
   if (f.ipvs != "auto" && f.ipvs != "yes" && f.ipvs != "no") {
     std::cerr << "musketeerd: --ipvs must be auto, yes or no\n";
+    return false;
+  }
+  if (!telemetry::ParseLogLevel(f.log_level, &f.level)) {
+    std::cerr << "musketeerd: --log-level must be debug, info, warning or error\n";
     return false;
   }
   if (f.view != "on" && f.view != "off") {
@@ -113,7 +178,7 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
 }
 
 int Fail(const absl::Status& s) {
-  std::cerr << "musketeerd: " << s.message() << "\n";
+  telemetry::LogError(s.message());
   return 1;
 }
 }  // namespace
@@ -138,6 +203,7 @@ int main(int argc, char** argv) {
     Usage();
     return 2;
   }
+  telemetry::SetLogLevel(flags.level);
   if (geteuid() != 0) {
     std::cerr << "musketeerd: must run as root (it creates network namespaces and runs dockerd for "
                  "local nodes)\n";
@@ -169,7 +235,7 @@ int main(int argc, char** argv) {
     if (auto s = pki::WriteFileAtomic(flags.state_dir + "/admin.token", *secret + "\n", 0600);
         !s.ok())
       return Fail(s);
-    std::cerr << "musketeerd: created the admin token in " << flags.state_dir << "/admin.token\n";
+    telemetry::LogInfo(absl::StrCat("created the admin token in ", flags.state_dir, "/admin.token"));
   }
 
   nodes::LocalDriverConfig local_config;
@@ -185,16 +251,31 @@ int main(int argc, char** argv) {
   ssh_config.ssh_config = flags.ssh_config;
   nodes::SshDriver ssh(ssh_config, **ca, client, **store);
 
+  telemetry::Metrics metrics;
+  metrics.DescribeGauge("musketeer_build_info", "musketeerd's version (always 1)");
+  metrics.Set("musketeer_build_info", {{"version", MUSKETEER_VERSION}}, 1);
+  metrics.DescribeCounter("musketeer_engine_calls_total",
+                          "Engine API exchanges by node and outcome (ok, error: the engine "
+                          "answered 4xx/5xx, unreachable: no answer)");
+  metrics.DescribeHistogram("musketeer_engine_call_seconds", "Engine API exchanges by node");
   cluster::ClusterOptions options;
   options.ipvs =
       flags.ipvs == "yes" ||
       (flags.ipvs == "auto" && (fs::exists("/proc/net/ip_vs") || fs::exists("/sys/module/ip_vs")));
   options.edge_image = flags.edge_image;
   options.live_view = flags.view == "on";
+  options.metrics = &metrics;
   absl::ParseDuration(flags.view_resync, &options.view.resync);
   cluster::Cluster cluster(
       {{"local", local->get()}, {"remote", &remote}, {"ssh", &ssh}},
-      [](const nodes::Node& n) { return engine::NewHttpDockerEngine(n.endpoint); }, **store,
+      [&metrics](const nodes::Node& n) {
+        return engine::NewHttpDockerEngine(
+            n.endpoint, [&metrics, node = n.name](const char* outcome, double seconds) {
+              metrics.Add("musketeer_engine_calls_total", {{"node", node}, {"outcome", outcome}});
+              metrics.Observe("musketeer_engine_call_seconds", {{"node", node}}, seconds);
+            });
+      },
+      **store,
       [](const std::string& ip, uint16_t port) {
         return cluster::HttpGet(ip, port, "/ping", std::chrono::seconds(2));
       },
@@ -216,20 +297,23 @@ int main(int argc, char** argv) {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   int port = 0;
   builder.AddListeningPort(flags.listen, credentials, &port);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(server::NewCallMetrics(metrics));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   auto services = server::NewApiServices(cluster, **store);
-  for (auto& s : server::NewWatchServices(cluster, **store)) services.push_back(std::move(s));
+  for (auto& s : server::NewWatchServices(cluster, **store, &metrics))
+    services.push_back(std::move(s));
   for (auto& s : services) builder.RegisterService(s.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    std::cerr << "musketeerd: cannot listen on " << flags.listen << " (in use?)\n";
+    telemetry::LogError(absl::StrCat("cannot listen on ", flags.listen, " (in use?)"));
     return 1;
   }
   // grpc.health.v1: "" and every API service by name (a client checks the one it uses).
   server::MarkServing(*server);
-  std::cerr << "musketeerd: listening on " << host << ":" << port << " (TLS; CA "
-            << (*ca)->ca_path() << "), ipvs "
-            << (options.ipvs ? "yes: ingress routing mesh" : "no: edge proxy for published ports")
-            << "\n";
+  telemetry::LogInfo(absl::StrCat(
+      "listening on ", host, ":", port, " (TLS; CA ", (*ca)->ca_path(), "), ipvs ",
+      options.ipvs ? "yes: ingress routing mesh" : "no: edge proxy for published ports"));
   std::unique_ptr<gateway::Gateway> web;
   if (!flags.http_listen.empty()) {
     gateway::GatewayOptions web_options;
@@ -257,9 +341,10 @@ int main(int argc, char** argv) {
     }
     web = std::move(*started);
     const std::string web_host = flags.http_listen.substr(0, flags.http_listen.rfind(':'));
-    std::cerr << "musketeerd: the page and the JSON API on " << (web_options.tls ? "https" : "http")
-              << "://" << web_host << ":" << web->port() << "/"
-              << (web_options.tls ? absl::StrCat(" (CA ", (*ca)->ca_path(), ")") : "") << "\n";
+    telemetry::LogInfo(absl::StrCat(
+        "the page, the JSON API and /metrics on ", web_options.tls ? "https" : "http", "://",
+        web_host, ":", web->port(), "/",
+        web_options.tls ? absl::StrCat(" (CA ", (*ca)->ca_path(), ")") : ""));
   }
   // Finish what a crash interrupted, without holding up the API.
   std::thread([&cluster] { cluster.Reconcile(); }).detach();
@@ -267,7 +352,7 @@ int main(int argc, char** argv) {
   std::thread shutdown([&] {
     int sig = 0;
     sigwait(&set, &sig);
-    std::cerr << "musketeerd: shutting down (nodes keep running)\n";
+    telemetry::LogInfo("shutting down (nodes keep running)");
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   });
   server->Wait();

@@ -67,13 +67,18 @@ std::vector<std::string> Args::flags() const {
 
 // ---------------------------------------------------------------- flags
 
-std::string UnknownFlag(const Args& a, const std::string& usage,
-                        const std::vector<std::string>& booleans) {
+std::set<std::string> FlagsOf(const std::string& usage, const std::vector<std::string>& booleans) {
   std::set<std::string> known(booleans.begin(), booleans.end());
-  for (const char* global : {"--endpoint", "--token", "--ca", "--format"}) known.insert(global);
   static const std::regex kFlag("(?:^|[\\s\\[|])(--?[a-zA-Z][-a-zA-Z]*)");
   for (std::sregex_iterator it(usage.begin(), usage.end(), kFlag), end; it != end; ++it)
     known.insert((*it)[1]);
+  return known;
+}
+
+std::string UnknownFlag(const Args& a, const std::string& usage,
+                        const std::vector<std::string>& booleans) {
+  std::set<std::string> known = FlagsOf(usage, booleans);
+  for (const char* global : kGlobalFlags) known.insert(global);
   for (const auto& flag : a.flags())
     if (!known.count(flag)) return flag;
   return "";

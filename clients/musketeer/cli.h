@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,6 +86,11 @@ bool Force(const Args& a);
 // would run something other than what was asked (a typo'd --replica, an unsupported --mount).
 std::string UnknownFlag(const Args& a, const std::string& usage,
                         const std::vector<std::string>& booleans);
+// The flags a command takes: those its usage line names and its booleans (bash completion
+// offers the same set UnknownFlag accepts).
+std::set<std::string> FlagsOf(const std::string& usage, const std::vector<std::string>& booleans);
+// The flags every command takes; each takes a value.
+inline constexpr const char* kGlobalFlags[] = {"--endpoint", "--token", "--ca", "--format"};
 
 // ---------------------------------------------------------------- connection
 

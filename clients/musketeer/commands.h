@@ -5,6 +5,7 @@
 #ifndef CLIENTS_MUSKETEER_COMMANDS_H_
 #define CLIENTS_MUSKETEER_COMMANDS_H_
 
+#include <string>
 #include <vector>
 
 #include "clients/musketeer/cli.h"
@@ -23,6 +24,9 @@ std::vector<Command> SecretCommands();
 std::vector<Command> ConfigCommands();  // secret.cc
 std::vector<Command> VolumeCommands();
 std::vector<Command> SystemCommands();  // system.cc: version
+
+// completion.cc: the bash completion script for these commands.
+std::string BashCompletion(const std::vector<Command>& commands);
 
 }  // namespace musketeer::cli
 

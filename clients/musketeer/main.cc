@@ -35,7 +35,8 @@ void Help(const std::vector<Command>& cmds, const std::string& group) {
                      ' ')
               << c.help << "\n";
   }
-  std::cout << "\nRun 'musketeer GROUP VERB --help' for a command's flags.\nExit codes: 0 ok, 1 "
+  std::cout << "  completion bash         The bash completion script\n"
+               "\nRun 'musketeer GROUP VERB --help' for a command's flags.\nExit codes: 0 ok, 1 "
                "failed, 2 usage, 3 musketeerd unreachable or credentials refused.\n";
 }
 
@@ -80,6 +81,18 @@ int main(int argc, char** argv) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     Help(cmds, "");
     return args.empty() ? kUsage : kOk;
+  }
+  if (args.size() == 1 && args[0] == "--version") {
+    std::cout << "musketeer version " << MUSKETEER_VERSION << "\n";
+    return kOk;
+  }
+  if (!args.empty() && args[0] == "completion") {
+    if (args.size() == 2 && args[1] == "bash") {
+      std::cout << BashCompletion(cmds);
+      return kOk;
+    }
+    std::cerr << "Usage: musketeer completion bash   (the bash completion script: source <(musketeer completion bash))\n";
+    return kUsage;
   }
   // Global flags may come first: musketeer --format json node ls.
   std::vector<std::string> globals;

@@ -1,12 +1,12 @@
 // Cluster: nodes, swarm, networks and images. Services and stacks are in services.cc.
 #include "controlplane/cluster/cluster.h"
+#include "controlplane/telemetry/log.h"
 
 #include <arpa/inet.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <future>
-#include <iostream>
 #include <regex>
 #include <set>
 #include <thread>
@@ -417,7 +417,7 @@ absl::StatusOr<pb::Node> Cluster::JoinSwarm(const pb::JoinSwarmRequest& req) {
   for (const absl::Status& ready : {CopyServiceImagesTo(h->node, *m->second),
                                     FillVolumesOn(req.node())}) {
     if (!ready.ok())
-      std::cerr << "musketeerd: join of " << req.node() << ": " << ready.message() << "\n";
+      telemetry::LogWarning(absl::StrCat("join of ", req.node(), ": ", ready.message()));
   }
   if (auto active = SetAvailability(*m->second, *Engine(h->node), "active"); !active.ok())
     return active;

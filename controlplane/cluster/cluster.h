@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "controlplane/cluster/image_ref.h"
 #include "controlplane/cluster/live_view.h"
+#include "controlplane/telemetry/metrics.h"
 #include "controlplane/cluster/watch_log.h"
 #include "controlplane/engine/docker_engine.h"
 #include "controlplane/nodes/node_driver.h"
@@ -58,6 +59,8 @@ struct ClusterOptions {
   bool live_view = false;
   bool view_background = true;
   LiveViewOptions view;
+  // Where the live view reports its age, its resyncs and the cluster's counts (may be null).
+  telemetry::Metrics* metrics = nullptr;
 };
 
 class Cluster {
@@ -269,6 +272,8 @@ class Cluster {
   pb::Node Annotated(const std::shared_ptr<const ViewSnapshot>& view, pb::Node node);
   // Records what a new snapshot of the view changed in watch_log_ (cluster_watch.cc).
   void FeedWatch(const ViewSnapshot& view);
+  // Sets the view's metrics from a new snapshot: its resync time, nodes, services and tasks.
+  void CountView(const ViewSnapshot& view);
 
   std::map<std::string, nodes::NodeDriver*> drivers_;
   EngineFactory engine_factory_;
@@ -285,6 +290,8 @@ class Cluster {
   std::vector<std::unique_ptr<nodes::NodeDriver>> noting_drivers_;
   std::unique_ptr<WatchLog> watch_log_;  // with a live view: fed by every snapshot
   std::unique_ptr<LiveView> view_;
+  // When the view's current snapshot was taken (Unix µs; 0: none yet), for its age metric.
+  std::shared_ptr<std::atomic<int64_t>> view_taken_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 // Converts a ServiceSpec to the Engine API's spec. An edge-routed service is in dnsrr mode

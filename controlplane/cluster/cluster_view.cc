@@ -1,9 +1,11 @@
 // Cluster: reads through the live view (live_view.h).
-#include <iostream>
+#include <atomic>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "controlplane/cluster/cluster.h"
+#include "controlplane/telemetry/log.h"
 
 namespace musketeer::cluster {
 
@@ -20,9 +22,35 @@ void Cluster::StartLiveView() {
   };
   sources.manager = [this] { return Manager(); };
   sources.engine = [this](const nodes::Node& n) { return Engine(n); };
-  sources.log = [](const std::string& line) { std::cerr << "musketeerd: " << line << "\n"; };
+  sources.log = [](const std::string& line) { telemetry::LogWarning(line); };
   watch_log_ = std::make_unique<WatchLog>(absl::ToUnixMicros(absl::Now()));
-  sources.published = [this](const std::shared_ptr<const ViewSnapshot>& s) { FeedWatch(*s); };
+  sources.published = [this](const std::shared_ptr<const ViewSnapshot>& s) {
+    FeedWatch(*s);
+    CountView(*s);
+  };
+  if (options_.metrics != nullptr) {
+    telemetry::Metrics& m = *options_.metrics;
+    m.DescribeGauge("musketeer_live_view_age_seconds",
+                    "how old the snapshot reads are served from is (bounded by --view-resync "
+                    "plus one read of the manager)");
+    m.DescribeHistogram("musketeer_live_view_resync_seconds",
+                        "time to read the cluster (nodes, services, tasks) from the manager");
+    m.DescribeGauge("musketeer_nodes", "nodes by driver state and swarm state");
+    m.DescribeGauge("musketeer_services", "swarm services");
+    m.DescribeGauge("musketeer_tasks", "swarm tasks by state");
+    m.DescribeGauge("musketeer_managers",
+                    "swarm managers by raft reachability (quorum: more than half reachable)");
+    m.DescribeGauge("musketeer_manager_reachable",
+                    "1 when the view reached a manager on its last read, else 0");
+    // Shared with the collector, which may outlive this cluster in the registry.
+    auto taken = view_taken_;
+    m.AddCollector([taken](telemetry::Metrics& metrics) {
+      const int64_t micros = taken->load();
+      if (micros == 0) return;
+      metrics.Set("musketeer_live_view_age_seconds", {},
+                  (absl::ToUnixMicros(absl::Now()) - micros) / 1e6);
+    });
+  }
   view_ = std::make_unique<LiveView>(std::move(sources), options_.view);
   // Every write through the engines and the drivers is noted, so that reads see it.
   engine_factory_ = NotingWrites(std::move(engine_factory_), view_.get());
@@ -31,6 +59,39 @@ void Cluster::StartLiveView() {
     driver = noting_drivers_.back().get();
   }
   if (options_.view_background) view_->Start();
+}
+
+void Cluster::CountView(const ViewSnapshot& view) {
+  view_taken_->store(absl::ToUnixMicros(view.taken));
+  if (options_.metrics == nullptr) return;
+  telemetry::Metrics& m = *options_.metrics;
+  m.Observe("musketeer_live_view_resync_seconds", {},
+            absl::ToDoubleSeconds(absl::Now() - view.taken));
+  std::map<std::pair<std::string, std::string>, double> nodes;
+  std::map<std::string, std::string> swarm_state;  // by hostname
+  for (const auto& n : view.swarm_nodes) swarm_state[n.description.hostname] = n.status.state;
+  for (const auto& n : view.nodes) {
+    auto it = swarm_state.find(n.name);
+    ++nodes[{std::string(nodes::NodeStateName(n.state)),
+             it == swarm_state.end() ? "none" : it->second}];
+  }
+  std::vector<std::pair<telemetry::Labels, double>> series;
+  for (const auto& [k, count] : nodes)
+    series.push_back({{{"state", k.first}, {"swarm_state", k.second}}, count});
+  m.SetGauges("musketeer_nodes", series);
+  std::map<std::string, double> tasks;
+  for (const auto& t : view.tasks) ++tasks[t.status.state];
+  series.clear();
+  for (const auto& [state, count] : tasks) series.push_back({{{"state", state}}, count});
+  m.SetGauges("musketeer_tasks", series);
+  std::map<std::string, double> managers;
+  for (const auto& n : view.swarm_nodes)
+    if (n.manager_status) ++managers[n.manager_status->reachability];
+  series.clear();
+  for (const auto& [r, count] : managers) series.push_back({{{"reachability", r}}, count});
+  m.SetGauges("musketeer_managers", series);
+  m.Set("musketeer_services", {}, static_cast<double>(view.services.size()));
+  m.Set("musketeer_manager_reachable", {}, view.manager.ok() ? 1 : 0);
 }
 
 std::shared_ptr<const ViewSnapshot> Cluster::ReadView() { return view_ ? view_->Read() : nullptr; }

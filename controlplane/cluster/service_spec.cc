@@ -307,7 +307,7 @@ absl::StatusOr<engine::ServiceSpec> ToEngineSpec(const pb::ServiceSpec& spec, bo
     container.stop_grace_period = absl::Milliseconds(spec.stop_grace_period_ms());
   container.hosts.assign(spec.hosts().begin(), spec.hosts().end());
   for (const auto& [k, v] : spec.sysctls()) container.sysctls[k] = v;
-  for (const auto& u : spec.ulimits()) container.ulimits.push_back({u.name(), u.soft(), u.hard()});
+  for (const auto& u : spec.ulimits()) container.ulimits.push_back({u.name(), u.soft(), u.hard(), {}});
   if (spec.has_dns()) {
     engine::DnsConfig& dns = container.dns_config.emplace();
     dns.nameservers.assign(spec.dns().nameservers().begin(), spec.dns().nameservers().end());

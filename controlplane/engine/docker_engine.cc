@@ -75,7 +75,8 @@ absl::Status DrainJsonLines(ResponseStream& stream, const LineSink* sink, const 
 
 class HttpDockerEngine : public DockerEngine {
  public:
-  explicit HttpDockerEngine(Endpoint endpoint) : client_(std::move(endpoint)) {}
+  HttpDockerEngine(Endpoint endpoint, CallObserver observer)
+      : client_(std::move(endpoint), std::chrono::seconds(30), std::move(observer)) {}
   std::string address() const override { return client_.endpoint().ToString(); }
 
   absl::Status Ping() override { return client_.Ping(); }
@@ -338,8 +339,8 @@ class HttpDockerEngine : public DockerEngine {
 
 }  // namespace
 
-std::unique_ptr<DockerEngine> NewHttpDockerEngine(Endpoint endpoint) {
-  return std::make_unique<HttpDockerEngine>(std::move(endpoint));
+std::unique_ptr<DockerEngine> NewHttpDockerEngine(Endpoint endpoint, CallObserver observer) {
+  return std::make_unique<HttpDockerEngine>(std::move(endpoint), std::move(observer));
 }
 
 absl::Status CopyImage(DockerEngine& from, DockerEngine& to, const std::string& image) {

@@ -120,7 +120,9 @@ class DockerEngine {
 };
 
 // The real engine over HTTP. `client` is owned.
-std::unique_ptr<DockerEngine> NewHttpDockerEngine(Endpoint endpoint);
+// `observer` (optional) is told of every exchange with the engine (metrics).
+std::unique_ptr<DockerEngine> NewHttpDockerEngine(Endpoint endpoint,
+                                                  CallObserver observer = nullptr);
 
 // Copies `image` from one engine to another without a registry and without holding the
 // tarball in memory: GET /images/{name}/get piped into POST /images/load.

@@ -419,8 +419,19 @@ void LogDemuxer::Feed(std::string_view bytes) {
   buffer_.erase(0, pos);
 }
 
-EngineClient::EngineClient(Endpoint endpoint, std::chrono::milliseconds default_deadline)
-    : endpoint_(std::move(endpoint)), default_deadline_(default_deadline) {}
+EngineClient::EngineClient(Endpoint endpoint, std::chrono::milliseconds default_deadline,
+                           CallObserver observer)
+    : endpoint_(std::move(endpoint)),
+      default_deadline_(default_deadline),
+      observer_(std::move(observer)) {}
+
+void EngineClient::Observe(const absl::Status& transport, int http_status,
+                           std::chrono::steady_clock::time_point start) const {
+  if (!observer_) return;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  observer_(!transport.ok() ? "unreachable" : http_status >= 400 ? "error" : "ok", seconds);
+}
 
 EngineClient::~EngineClient() = default;
 
@@ -441,6 +452,16 @@ void EngineClient::ReturnIdle(std::unique_ptr<Connection> c) {
 absl::StatusOr<HttpResult> EngineClient::Raw(const std::string& method, const std::string& target,
                                              const std::string& body,
                                              std::chrono::milliseconds deadline) {
+  const auto start = std::chrono::steady_clock::now();
+  auto r = RawUnobserved(method, target, body, deadline);
+  Observe(r.status(), r.ok() ? r->status : 0, start);
+  return r;
+}
+
+absl::StatusOr<HttpResult> EngineClient::RawUnobserved(const std::string& method,
+                                                       const std::string& target,
+                                                       const std::string& body,
+                                                       std::chrono::milliseconds deadline) {
   if (deadline.count() == 0) deadline = default_deadline_;
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   if (req.method() == http::verb::unknown) {
@@ -490,9 +511,15 @@ absl::StatusOr<std::unique_ptr<ResponseStream>> EngineClient::OpenStream(
     req.chunked(true);
   }
   req.keep_alive(false);
+  const auto start = std::chrono::steady_clock::now();
   auto connection = std::make_unique<Connection>(endpoint_);
-  if (absl::Status s = connection->Connect(idle); !s.ok()) return s;
+  if (absl::Status s = connection->Connect(idle); !s.ok()) {
+    Observe(s, 0, start);
+    return s;
+  }
   auto status = connection->StartStream(req, upload, idle);
+  // A stream counts once, when its status line came (the body may flow for minutes).
+  Observe(status.status(), status.ok() ? *status : 0, start);
   if (!status.ok()) return status.status();
   auto stream = std::make_unique<HttpResponseStream>(std::move(connection), idle);
   if (*status < 200 || *status >= 300) {

@@ -73,12 +73,17 @@ class ResponseStream {
   bool eof_ = false;
 };
 
+// Told of every exchange with the engine (for metrics): "ok" (it answered 1xx-3xx),
+// "error" (it answered 4xx/5xx) or "unreachable" (no answer), and the seconds it took.
+using CallObserver = std::function<void(const char* outcome, double seconds)>;
+
 class EngineClient {
  public:
   static constexpr const char* kMaxApiVersion = "1.41";
 
   explicit EngineClient(Endpoint endpoint,
-                        std::chrono::milliseconds default_deadline = std::chrono::seconds(30));
+                        std::chrono::milliseconds default_deadline = std::chrono::seconds(30),
+                        CallObserver observer = nullptr);
   ~EngineClient();
   EngineClient(const EngineClient&) = delete;
   EngineClient& operator=(const EngineClient&) = delete;
@@ -129,8 +134,14 @@ class EngineClient {
   std::unique_ptr<Connection> TakeIdle();
   void ReturnIdle(std::unique_ptr<Connection> connection);
 
+  absl::StatusOr<HttpResult> RawUnobserved(const std::string& method, const std::string& target,
+                                           const std::string& body,
+                                           std::chrono::milliseconds deadline);
+  void Observe(const absl::Status& transport, int http_status,
+               std::chrono::steady_clock::time_point start) const;
   const Endpoint endpoint_;
   const std::chrono::milliseconds default_deadline_;
+  const CallObserver observer_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
   std::string api_version_ ABSL_GUARDED_BY(mu_);

@@ -218,6 +218,7 @@ absl::StatusOr<std::string> FakeDockerEngine::SwarmInit(const SwarmInitRequest& 
   n.description.engine.engine_version = "20.10.24";
   n.status.state = "ready";
   n.status.addr = addr_;
+  n.manager_status = ManagerStatus{true, "reachable", absl::StrCat(addr_, ":2377")};
   swarm_->nodes_.push_back(n);
   return n.id;
 }
@@ -238,6 +239,8 @@ absl::Status FakeDockerEngine::SwarmJoin(const SwarmJoinRequest& request) {
   n.description.engine.engine_version = "20.10.24";
   n.status.state = "ready";
   n.status.addr = addr_;
+  if (n.spec.role == "manager")
+    n.manager_status = ManagerStatus{false, "reachable", absl::StrCat(addr_, ":2377")};
   swarm_->nodes_.push_back(n);
   return absl::OkStatus();
 }
@@ -780,7 +783,12 @@ absl::StatusOr<std::string> FakeDockerEngine::CreateContainer(
   for (const auto& m : request.host_config.mounts) {
     if (m.type != "volume") continue;
     if (!swarm_->volumes_[hostname_].count(m.source))  // docker makes it, as a run would
-      swarm_->volumes_[hostname_][m.source] = Volume{m.source, "local", "/fake/" + m.source};
+    {
+      Volume& v = swarm_->volumes_[hostname_][m.source];
+      v.name = m.source;
+      v.driver = "local";
+      v.mountpoint = "/fake/" + m.source;
+    }
     volume = m.source;
   }
   swarm_->fill_containers_[id] = {hostname_, volume};

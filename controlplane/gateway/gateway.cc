@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "controlplane/gateway/web_assets.h"
+#include "musketeer/v1/musketeer.grpc.pb.h"
 
 namespace musketeer::gateway {
 
@@ -312,6 +313,7 @@ class Connection {
     const std::string path = target.substr(0, q);
     const std::string query = q == std::string::npos ? "" : target.substr(q + 1);
     const bool keep = req.keep_alive();
+    if (path == "/metrics") return Metrics(req);
     if (!absl::StartsWith(path, "/v1")) return Static(req, path);
     if (path == "/v1" || path == "/v1/") {
       if (req.method() != http::verb::get) return MethodNotAllowed("GET", keep);
@@ -323,6 +325,22 @@ class Connection {
                         std::string(route.status().message()), keep);
     if (route->method == nullptr) return false;  // answered (405)
     return Call(req, *route);
+  }
+
+  // Prometheus' scrape: Session.GetMetrics's text as it is (a bearer token, as for the API:
+  // Prometheus sends it with `authorization: {credentials_file: ...}`).
+  bool Metrics(const Request& req) {
+    const bool keep = req.keep_alive();
+    if (req.method() != http::verb::get) return MethodNotAllowed("GET", keep);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    if (auto it = req.find(http::field::authorization); it != req.end())
+      ctx.AddMetadata("authorization", std::string(it->value()));
+    ::musketeer::v1::MetricsText out;
+    grpc::Status status = ::musketeer::v1::Session::NewStub(state_.channel)
+                              ->GetMetrics(&ctx, ::musketeer::v1::GetMetricsRequest(), &out);
+    if (!status.ok()) return ReplyError(status.error_code(), status.error_message(), keep);
+    return Reply(200, "text/plain; version=0.0.4; charset=utf-8", out.text(), keep);
   }
 
   bool MethodNotAllowed(const char* allow, bool keep) {

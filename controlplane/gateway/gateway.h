@@ -11,6 +11,8 @@
 //        /v1/stacks, /v1/swarm, /v1/audit, /v1/tokens, /v1/watch, /v1/whoami
 //                                         resource-style aliases of the reads above
 //   GET  /v1                              every method with its path, request type, stream
+//   GET  /metrics                         musketeerd's metrics in Prometheus' text format
+//                                         (Session.GetMetrics; a token as for the API)
 // `{Service}` is the short name (Nodes, Services, ClusterWatch ...). The call is made on the
 // gRPC server itself, in process, with the request's `Authorization: Bearer <token>` as its
 // metadata: authentication, roles, audit and errors are exactly gRPC's. An error answers

@@ -2,7 +2,6 @@
 
 #include <grpcpp/health_check_service_interface.h>
 
-#include <iostream>
 #include <mutex>
 #include <regex>
 
@@ -11,6 +10,7 @@
 #include "controlplane/server/auth.h"
 #include "controlplane/server/errors.h"
 #include "controlplane/server/lists.h"
+#include "controlplane/telemetry/log.h"
 #include "musketeer/v1/musketeer.grpc.pb.h"
 
 namespace musketeer::server {
@@ -22,7 +22,8 @@ grpc::Status ToGrpc(const absl::Status& original) {
   if (original.ok()) return grpc::Status::OK;
   const absl::Status s = ForClient(original);  // errors.h: no engine addresses, capped
   if (s != original)
-    std::cerr << "musketeerd: error answered as " << s << "; in full: " << original << "\n";
+    telemetry::LogWarning(absl::StrCat("error answered as ", s.ToString(), "; in full: ",
+                                       original.ToString()));
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 

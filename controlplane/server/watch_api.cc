@@ -32,7 +32,8 @@ class ClusterWatchImpl final : public pb::ClusterWatch::Service {
 
 class SessionImpl final : public pb::Session::Service {
  public:
-  explicit SessionImpl(state::StateStore& store) : store_(store) {}
+  SessionImpl(state::StateStore& store, telemetry::Metrics* metrics)
+      : store_(store), metrics_(metrics) {}
   grpc::Status WhoAmI(grpc::ServerContext* ctx, const pb::WhoAmIRequest*,
                       pb::Identity* out) override {
     auto who = Authorize(*ctx, store_, state::Role::kViewer);
@@ -53,18 +54,29 @@ class SessionImpl final : public pb::Session::Service {
     out->set_api("musketeer.v1");
     return grpc::Status::OK;
   }
+  grpc::Status GetMetrics(grpc::ServerContext* ctx, const pb::GetMetricsRequest*,
+                          pb::MetricsText* out) override {
+    auto who = Authorize(*ctx, store_, state::Role::kViewer);
+    if (!who.ok()) return ToGrpc(who.status());
+    if (metrics_ == nullptr)
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this server keeps no metrics");
+    out->set_text(metrics_->Render());
+    return grpc::Status::OK;
+  }
 
  private:
   state::StateStore& store_;
+  telemetry::Metrics* const metrics_;
 };
 
 }  // namespace
 
 std::vector<std::unique_ptr<grpc::Service>> NewWatchServices(cluster::Cluster& cluster,
-                                                             state::StateStore& store) {
+                                                             state::StateStore& store,
+                                                             telemetry::Metrics* metrics) {
   std::vector<std::unique_ptr<grpc::Service>> out;
   out.push_back(std::make_unique<ClusterWatchImpl>(cluster, store));
-  out.push_back(std::make_unique<SessionImpl>(store));
+  out.push_back(std::make_unique<SessionImpl>(store, metrics));
   return out;
 }
 

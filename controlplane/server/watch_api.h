@@ -14,8 +14,10 @@
 
 namespace musketeer::server {
 
+// `metrics` (may be null: GetMetrics answers UNIMPLEMENTED) is what Session.GetMetrics renders.
 std::vector<std::unique_ptr<grpc::Service>> NewWatchServices(cluster::Cluster& cluster,
-                                                             state::StateStore& store);
+                                                             state::StateStore& store,
+                                                             telemetry::Metrics* metrics = nullptr);
 
 }  // namespace musketeer::server
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <functional>
 #include <set>
+#include <mutex>
 #include <thread>
 
 namespace musketeer::engine {
@@ -301,6 +302,38 @@ TEST(VersionTest, ComparesNumerically) {
   EXPECT_TRUE(VersionLess("1.40", "1.41"));
   EXPECT_FALSE(VersionLess("1.41", "1.41"));
   EXPECT_FALSE(VersionLess("1.43", "1.41"));
+}
+
+}  // namespace
+}  // namespace musketeer::engine
+
+namespace musketeer::engine {
+namespace {
+
+TEST(EngineClientTest, TellsItsObserverOfEveryExchangeAndItsOutcome) {
+  ScriptedServer server([](const std::string& head) {
+    if (head.find("/swarm") != std::string::npos)
+      return VersionOr(head, Json(503, R"({"message":"no swarm"})"));
+    return VersionOr(head, Json(200, "[]"));
+  });
+  std::vector<std::string> outcomes;
+  std::mutex mu;
+  EngineClient client(server.endpoint(), std::chrono::seconds(5),
+                      [&](const char* outcome, double seconds) {
+                        std::lock_guard lock(mu);
+                        EXPECT_GE(seconds, 0);
+                        outcomes.push_back(outcome);
+                      });
+  EXPECT_TRUE(client.ListImages().ok());
+  EXPECT_FALSE(client.SwarmInspect().ok());
+  // The version negotiation, the list, the refused inspect.
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"ok", "ok", "error"}));
+
+  outcomes.clear();
+  EngineClient gone(*Endpoint::Parse("unix:///nonexistent/docker.sock"), std::chrono::seconds(2),
+                    [&](const char* outcome, double) { outcomes.push_back(outcome); });
+  EXPECT_FALSE(gone.Ping().ok());
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"unreachable"}));
 }
 
 }  // namespace

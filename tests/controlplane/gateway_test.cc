@@ -3,7 +3,6 @@
 // certificate from the built-in CA, and every method group called with curl: nodes,
 // swarm, networks, images (a stream), services (a stream), stacks, access, session and the
 // cluster watch (a stream, resumed with Last-Event-ID); auth and errors as gRPC's.
-#include <regex>
 #include "controlplane/gateway/gateway.h"
 
 #include <grpcpp/grpcpp.h>
@@ -11,15 +10,20 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <regex>
+#include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/engine/fake_docker_engine.h"
 #include "controlplane/pki/pki.h"
 #include "controlplane/server/api.h"
+#include "controlplane/server/call_metrics.h"
 #include "controlplane/server/watch_api.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -51,10 +55,15 @@ class GatewayTest : public ::testing::Test {
     auto options = musketeer::testing::FastViewOptions();
     options.probe_requests = 1;
     options.probe_patience = absl::Milliseconds(1);
+    options.metrics = &metrics_;
     cluster_ = musketeer::testing::NewFakeCluster(driver_, swarm_, *store_, options);
     services_ = server::NewApiServices(*cluster_, *store_);
-    for (auto& s : server::NewWatchServices(*cluster_, *store_)) services_.push_back(std::move(s));
+    for (auto& s : server::NewWatchServices(*cluster_, *store_, &metrics_))
+      services_.push_back(std::move(s));
     grpc::ServerBuilder builder;  // no port: the gateway calls it in process only
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> calls;
+    calls.push_back(server::NewCallMetrics(metrics_));
+    builder.experimental().SetInterceptorCreators(std::move(calls));
     for (auto& s : services_) builder.RegisterService(s.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
@@ -133,6 +142,7 @@ class GatewayTest : public ::testing::Test {
   }
 
   std::string dir_, admin_, operator_, viewer_, ca_, base_;
+  telemetry::Metrics metrics_;  // before the cluster and the server, which count into it
   Driver driver_;
   std::unique_ptr<state::StateStore> store_;
   std::shared_ptr<engine::FakeSwarm> swarm_;
@@ -346,6 +356,89 @@ TEST(GatewayStartTest, RefusesPlainHttpOffLoopbackAndUnusableAddresses) {
   EXPECT_EQ(HttpStatusOf(grpc::StatusCode::PERMISSION_DENIED), 403);
   EXPECT_EQ(HttpStatusOf(grpc::StatusCode::FAILED_PRECONDITION), 400);
   EXPECT_EQ(HttpStatusOf(grpc::StatusCode::UNAVAILABLE), 503);
+}
+
+}  // namespace
+}  // namespace musketeer::gateway
+
+namespace musketeer::gateway {
+namespace {
+
+// One sample of a scrape: name{labels} value.
+struct Sample {
+  std::string name, labels;
+  double value = 0;
+};
+
+// Parses Prometheus' text format strictly enough to catch a malformed line: every sample
+// belongs to a family whose TYPE came first, names and values are well-formed.
+std::vector<Sample> ParseScrape(const std::string& text) {
+  static const std::regex kSample(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$)");
+  static const std::regex kType(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)$)");
+  std::set<std::string> typed;
+  std::vector<Sample> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    const std::string l(line);
+    std::smatch m;
+    if (std::regex_match(l, m, kType)) {
+      typed.insert(m[1]);
+      continue;
+    }
+    if (absl::StartsWith(l, "# HELP ")) continue;
+    EXPECT_TRUE(std::regex_match(l, m, kSample)) << "not a sample: " << l;
+    if (m.empty()) continue;
+    std::string family = m[1];
+    for (const char* suffix : {"_bucket", "_sum", "_count"})
+      if (!typed.count(family) && absl::EndsWith(family, suffix))
+        family = family.substr(0, family.size() - strlen(suffix));
+    EXPECT_TRUE(typed.count(family)) << "no TYPE before " << l;
+    double v = 0;
+    EXPECT_TRUE(m[3] == "+Inf" || absl::SimpleAtod(std::string(m[3]), &v)) << l;
+    out.push_back({m[1], m[2], v});
+  }
+  return out;
+}
+
+double ValueOf(const std::vector<Sample>& samples, const std::string& name,
+               const std::string& labels) {
+  for (const auto& s : samples)
+    if (s.name == name && s.labels == labels) return s.value;
+  return -1;
+}
+
+TEST_F(GatewayTest, MetricsAreServedInPrometheusFormatToTokenHolders) {
+  Tutorial();
+  ASSERT_EQ(Get(viewer_, "/v1/nodes").status, 200);
+  ASSERT_EQ(Get("not-a-token", "/v1/nodes").status, 401);
+  EXPECT_EQ(Get("", "/metrics").status, 401);
+  EXPECT_EQ(Get("not-a-token", "/metrics").status, 401);
+  EXPECT_EQ(Curl(viewer_, absl::StrCat("-X POST ", base_, "/metrics")).status, 405);
+
+  const Answer a = Get(viewer_, "/metrics");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_THAT(a.headers, HasSubstr("text/plain; version=0.0.4"));
+  const auto samples = ParseScrape(a.body);
+  EXPECT_GE(ValueOf(samples, "musketeer_grpc_calls_total",
+                    R"({method="/musketeer.v1.Nodes/ListNodes",code="OK"})"), 1);
+  EXPECT_GE(ValueOf(samples, "musketeer_grpc_calls_total",
+                    R"({method="/musketeer.v1.Nodes/ListNodes",code="Unauthenticated"})"), 1);
+  EXPECT_GE(ValueOf(samples, "musketeer_grpc_calls_total",
+                    R"({method="/musketeer.v1.SwarmApi/InitSwarm",code="OK"})"), 1);
+  // Latency: the +Inf bucket holds every call of the method, as _count says.
+  const double count = ValueOf(samples, "musketeer_grpc_call_seconds_count",
+                               R"({method="/musketeer.v1.Nodes/ListNodes"})");
+  EXPECT_GE(count, 2);
+  EXPECT_EQ(ValueOf(samples, "musketeer_grpc_call_seconds_bucket",
+                    R"({method="/musketeer.v1.Nodes/ListNodes",le="+Inf"})"), count);
+  // This scrape is itself a call in flight.
+  EXPECT_EQ(ValueOf(samples, "musketeer_grpc_calls_in_flight",
+                    R"({method="/musketeer.v1.Session/GetMetrics"})"), 1);
+  // The live view: its resyncs, its age, the cluster's counts.
+  EXPECT_GE(ValueOf(samples, "musketeer_live_view_resync_seconds_count", ""), 1);
+  EXPECT_GE(ValueOf(samples, "musketeer_live_view_age_seconds", ""), 0);
+  EXPECT_EQ(ValueOf(samples, "musketeer_manager_reachable", ""), 1);
+  EXPECT_EQ(ValueOf(samples, "musketeer_managers", R"({reachability="reachable"})"), 1);
+  EXPECT_EQ(ValueOf(samples, "musketeer_services", ""), 0);
 }
 
 }  // namespace
