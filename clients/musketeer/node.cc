@@ -192,7 +192,8 @@ std::function<int(const Args&, const Connection&)> NodeUpdate(const std::string&
       (*req.mutable_add_labels())[k] = v;
     }
     for (const auto& l : a.All("--label-rm")) req.add_remove_labels(l);
-    return Show(a, c, 60, &pb::Nodes::Stub::UpdateNode, req,
+    // A role change waits until raft has made it (up to a minute).
+    return Show(a, c, 120, &pb::Nodes::Stub::UpdateNode, req,
                 [](const pb::Node& out) { PrintTable(kNodeHeader, {NodeRow(out)}); });
   };
 }
@@ -270,8 +271,10 @@ std::vector<Command> NodeCommands() {
        "Update a swarm node",
        {},
        NodeUpdate("")},
-      {"node", "promote", "NAME", "Make a worker a manager", {}, NodeUpdate("manager")},
-      {"node", "demote", "NAME", "Make a manager a worker", {}, NodeUpdate("worker")},
+      {"node", "promote", "NAME", "Make a worker a manager (returns once raft lists it reachable)",
+       {}, NodeUpdate("manager")},
+      {"node", "demote", "NAME", "Make a manager a worker (returns once raft has let it go)", {},
+       NodeUpdate("worker")},
       {"node",
        "preflight",
        "NAME",

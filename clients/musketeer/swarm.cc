@@ -1,4 +1,5 @@
-// musketeer swarm ...: init, join, leave, inspect and rotate the join tokens.
+// musketeer swarm ...: init, join, leave, inspect, the manager count, recovery from a lost
+// quorum, and rotate the join tokens.
 #include <iostream>
 
 #include "absl/strings/numbers.h"
@@ -60,6 +61,39 @@ int SwarmInspect(const Args& a, const Connection& c) {
               [](const pb::Swarm& out) { PrintJson(out); });
 }
 
+void PrintWarnings(const pb::Swarm& out) {
+  for (const auto& w : out.warnings()) std::cerr << "Warning: " << w << "\n";
+}
+
+int SwarmUpdate(const Args& a, const Connection& c) {
+  if (!a.positional().empty() || !a.Has("--managers")) return kUsage;
+  pb::UpdateSwarmRequest req;
+  unsigned managers = 0;
+  if (!absl::SimpleAtoi(a.Get("--managers"), &managers) || managers == 0)
+    return UsageError("--managers takes a count of at least 1, e.g. 3");
+  req.set_managers(managers);
+  return Show(a, c, kLongDeadline, &pb::SwarmApi::Stub::UpdateSwarm, req,
+              [](const pb::Swarm& out) {
+                std::cout << "managers: " << out.managers_size() << " (reachable "
+                          << out.managers_reachable() << ", quorum " << out.quorum() << "): ";
+                for (int i = 0; i < out.managers_size(); ++i)
+                  std::cout << (i ? ", " : "") << out.managers(i);
+                std::cout << "\n";
+                PrintWarnings(out);
+              });
+}
+
+int SwarmRecover(const Args& a, const Connection& c) {
+  if (a.positional().size() != 1) return kUsage;
+  pb::RecoverSwarmRequest req;
+  req.set_node(a.positional()[0]);
+  return Show(a, c, 300, &pb::SwarmApi::Stub::RecoverSwarm, req, [&](const pb::Swarm& out) {
+    std::cout << req.node() << " is the swarm's only manager again (swarm " << out.id()
+              << "); add managers with: musketeer swarm update --managers 3\n";
+    PrintWarnings(out);
+  });
+}
+
 int SwarmRotate(const Args& a, const Connection& c) {
   pb::RotateJoinTokensRequest req;
   req.set_worker(a.Has("--worker") || !a.Has("--manager"));
@@ -87,6 +121,20 @@ std::vector<Command> SwarmCommands() {
        SwarmJoin},
       {"swarm", "leave", "[-f] NODE", "Make a node leave the swarm", {"-f", "--force"}, SwarmLeave},
       {"swarm", "inspect", "[--show-tokens]", "Show the swarm", {"--show-tokens"}, SwarmInspect},
+      {"swarm",
+       "update",
+       "--managers N",
+       "Set the manager count: promote or demote one node at a time, each promotion waited "
+       "for until raft lists it reachable (an odd count: a majority survives a loss)",
+       {},
+       SwarmUpdate},
+      {"swarm",
+       "recover",
+       "NODE",
+       "After a lost quorum: make NODE (a manager that answers) the only manager, keeping the "
+       "swarm's services (docker swarm init --force-new-cluster), and demote the lost ones",
+       {},
+       SwarmRecover},
       {"swarm",
        "rotate-tokens",
        "[--worker] [--manager]",

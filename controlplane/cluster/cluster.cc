@@ -69,6 +69,7 @@ absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cl
     if (!h.ok()) return h.status();
     candidates.push_back(h->node);
   } else {
+    if (absl::Status q = CheckQuorum(); !q.ok()) return q;
     std::string last;
     {
       std::lock_guard lock(mu_);
@@ -237,7 +238,16 @@ absl::StatusOr<pb::Node> Cluster::NodeAction(const std::string& name, const std:
     std::lock_guard lock(mu_);  // the engine may have restarted: drop the old connection
     engines_.erase(h->node.name + "@" + h->node.endpoint.ToString());
   }
-  return GetNode(name);
+  // The driver's word on the node now, and the swarm's as the view last saw it: waiting for
+  // the swarm to notice (a killed manager may cost an election) is not this call's job.
+  auto now = h->driver->Inspect(name);
+  if (!now.ok()) return now.status();
+  auto view = view_ ? view_->Current() : nullptr;
+  if (view != nullptr && view->manager.ok()) {
+    for (const auto& n : view->swarm_nodes)
+      if (n.description.hostname == name) return Annotated(view, ToProto(*now, &n));
+  }
+  return ToProto(*now, nullptr);
 }
 
 absl::StatusOr<pb::Node> Cluster::UpdateNode(const pb::UpdateNodeRequest& req) {
@@ -259,19 +269,33 @@ absl::StatusOr<pb::Node> Cluster::UpdateNode(const pb::UpdateNodeRequest& req) {
   }
   auto m = Manager();
   if (!m.ok()) return m.status();
+  absl::Status s = UpdateNodeSpec(*m->second, node->swarm_node_id(), [&](engine::NodeSpec& spec) {
+    if (!a.empty()) spec.availability = a;
+    if (!req.role().empty()) spec.role = req.role();
+    for (const auto& [k, v] : req.add_labels()) spec.labels[k] = v;
+    for (const auto& k : req.remove_labels()) spec.labels.erase(k);
+  });
+  if (!s.ok()) return s;
+  // promote and demote report when raft has made the change, as the count does.
+  if (!req.role().empty() && req.role() != node->swarm_role()) {
+    s = WaitForRole(*m->second, node->swarm_node_id(), req.role(), absl::Now() + absl::Minutes(1));
+    if (!s.ok()) return s;
+    if (auto list = m->second->ListNodes(); list.ok()) NoteManagers(*list);
+  }
+  return GetNode(req.name());
+}
+
+absl::Status Cluster::UpdateNodeSpec(engine::DockerEngine& manager, const std::string& id,
+                                     const std::function<void(engine::NodeSpec&)>& change) {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    auto list = m->second->ListNodes();
+    auto list = manager.ListNodes();
     if (!list.ok()) return list.status();
     for (const auto& n : *list) {
-      if (n.id != node->swarm_node_id()) continue;
+      if (n.id != id) continue;
       engine::NodeSpec spec = n.spec;  // what is not changed here goes back as it was
-      if (!a.empty()) spec.availability = a;
-      if (!req.role().empty()) spec.role = req.role();
-      for (const auto& [k, v] : req.add_labels()) spec.labels[k] = v;
-      for (const auto& k : req.remove_labels()) spec.labels.erase(k);
-      absl::Status s = m->second->UpdateNode(n.id, n.version.index, spec);
-      if (s.ok()) return GetNode(req.name());
-      if (!absl::StrContains(s.message(), "out of sequence")) return s;
+      change(spec);
+      absl::Status s = manager.UpdateNode(n.id, n.version.index, spec);
+      if (s.ok() || !absl::StrContains(s.message(), "out of sequence")) return s;
     }
   }
   return absl::AbortedError("the node kept changing under the update; try again");
@@ -513,6 +537,8 @@ absl::StatusOr<pb::Swarm> Cluster::GetSwarm(bool show_tokens) {
       else
         out.add_workers(n.description.hostname);
     }
+    NoteManagers(*list);
+    DescribeManagers(*list, out);
   }
   return out;
 }

@@ -89,6 +89,9 @@ class Cluster {
   absl::Status LeaveSwarm(const std::string& node, bool force);
   absl::StatusOr<pb::Swarm> GetSwarm(bool show_tokens);
   absl::StatusOr<pb::Swarm> RotateJoinTokens(bool worker, bool manager);
+  // Managers and quorum (managers.cc).
+  absl::StatusOr<pb::Swarm> UpdateSwarm(const pb::UpdateSwarmRequest& req, absl::Time deadline);
+  absl::StatusOr<pb::Swarm> RecoverSwarm(const std::string& node);
 
   // Networks.
   absl::StatusOr<pb::Network> CreateNetwork(const pb::CreateNetworkRequest& req);
@@ -173,6 +176,20 @@ class Cluster {
   absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Manager(
       const std::string& preferred = "");
   std::map<std::string, std::string> SwarmNodeNames(engine::DockerEngine& manager);  // id -> name
+  // OK, or FAILED_PRECONDITION when fewer than a majority of the managers last listed have
+  // an engine that answers: raft cannot have a leader then, and every swarm call would hang
+  // until the engine's own timeout. Says which managers answer and how to recover.
+  absl::Status CheckQuorum();
+  // Remembers the managers of a listing (for CheckQuorum).
+  void NoteManagers(const std::vector<engine::Node>& swarm_nodes);
+  // Waits until raft lists the node as a reachable manager (`manager`) or as a worker.
+  absl::Status WaitForRole(engine::DockerEngine& manager, const std::string& node_id,
+                           const std::string& role, absl::Time deadline);
+  // Read-modify-writes a swarm node's spec (retried when it changed meanwhile).
+  absl::Status UpdateNodeSpec(engine::DockerEngine& manager, const std::string& id,
+                              const std::function<void(engine::NodeSpec&)>& change);
+  // Quorum figures and warnings of a listing, into `out`.
+  static void DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb::Swarm& out);
   pb::Node ToProto(const nodes::Node& n, const engine::Node* swarm_node);
   std::mutex& ServiceMutex(const std::string& name);
   // Network ID -> name, covering the networks of `specs` when a manager can tell: from a
@@ -247,8 +264,7 @@ class Cluster {
   absl::Status StaleVersion(const std::string& name, uint64_t version);
   // Probes the published port on every node until `expected` replicas answered on each, or
   // `until`.
-  pb::Routing Probe(const std::string& name, const state::ServiceRouting& routing,
-                    uint32_t expected, absl::Time until);
+  pb::Routing Probe(const state::ServiceRouting& routing, uint32_t expected, absl::Time until);
   // Makes `ref` present on every ready swarm node and pins it (image_ref.h); image_ref.cc.
   absl::StatusOr<PinnedImage> PinServiceImage(const nodes::Node& manager_node,
                                               engine::DockerEngine& manager, const std::string& ref,
@@ -284,6 +300,9 @@ class Cluster {
   std::map<std::string, std::shared_ptr<engine::DockerEngine>> engines_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::unique_ptr<std::mutex>> service_mu_ ABSL_GUARDED_BY(mu_);
   std::string last_manager_ ABSL_GUARDED_BY(mu_);
+  // The swarm's managers as last listed (names): what quorum is counted against when no
+  // manager can list them (managers.cc).
+  std::vector<std::string> known_managers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> network_names_ ABSL_GUARDED_BY(mu_);  // ID -> name
   // With a live view: the drivers wrapped so that their actions are noted, then the view
   // (stopped first on destruction, while what it reads from still exists).

@@ -27,6 +27,7 @@ void Cluster::StartLiveView() {
   sources.published = [this](const std::shared_ptr<const ViewSnapshot>& s) {
     FeedWatch(*s);
     CountView(*s);
+    if (s->manager.ok()) NoteManagers(s->swarm_nodes);
   };
   if (options_.metrics != nullptr) {
     telemetry::Metrics& m = *options_.metrics;

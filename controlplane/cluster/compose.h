@@ -18,9 +18,10 @@ namespace musketeer::cluster {
 struct ComposeInput {
   std::string stack;               // the stack's name (the prefix of what it makes)
   std::vector<std::string> files;  // the files' contents, merged in order
-  std::map<std::string, std::string> environment;  // for ${VAR}, env_file's bare KEY, ~
-  std::map<std::string, std::string> files_content;  // secrets/configs `file`, env_file
-  std::string working_dir;  // relative bind sources are resolved against it ("": refused)
+  // Defaulted ({}), so that {stack, files} is a whole ComposeInput.
+  std::map<std::string, std::string> environment = {};    // for ${VAR}, env_file's bare KEY, ~
+  std::map<std::string, std::string> files_content = {};  // secrets/configs `file`, env_file
+  std::string working_dir = {};  // relative bind sources are resolved against it ("": refused)
 };
 
 // A network the stack makes (or, external, only uses).

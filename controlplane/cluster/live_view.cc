@@ -74,11 +74,19 @@ std::shared_ptr<const ViewSnapshot> LiveView::Read() {
   };
   if (fresh()) return current_;
   if (started_) {
-    // A read of the manager stuck for longer than a reader would wait: do not wait for it.
-    if (absl::Now() - reading_since_ > options_.read_wait) return nullptr;
+    // The refresh thread is stuck on a manager that does not answer (while raft elects a
+    // new leader, every manager's answer waits for it): the last snapshot is still the best
+    // answer there is, and its time says how old it is (observed_at). Only a reader whose
+    // own write it does not cover is let go to ask the engines.
+    auto last_known = [&]() -> std::shared_ptr<const ViewSnapshot> {
+      if (current_ == nullptr || current_->covers_writes < writes || !current_->manager.ok())
+        return nullptr;
+      return current_;
+    };
+    if (absl::Now() - reading_since_ > options_.read_wait) return last_known();
     // The refresh thread was woken by the write (or keeps its resync): wait for it.
     if (published_.wait_until(lock, absl::ToChronoTime(until), fresh)) return current_;
-    return nullptr;
+    return last_known();
   }
   lock.unlock();
   std::lock_guard refresh_lock(refresh_mu_);
@@ -86,6 +94,11 @@ std::shared_ptr<const ViewSnapshot> LiveView::Read() {
   if (fresh()) return current_;  // read by another caller meanwhile
   lock.unlock();
   return RefreshLocked();
+}
+
+std::shared_ptr<const ViewSnapshot> LiveView::Current() {
+  std::lock_guard lock(mu_);
+  return current_;
 }
 
 std::shared_ptr<const ViewSnapshot> LiveView::Refresh() {

@@ -20,8 +20,9 @@
 // A node whose event stream breaks is marked ("broken since T: why") and its stream is
 // retried every `stream_retry`; the snapshot says so per node (`streams`).
 // The view never holds a reader up for long: when no snapshot that is recent enough (and
-// covers the reader's writes) comes within `read_wait`, Read() answers null and the reader
-// asks the engines itself, as it would without a view.
+// covers the reader's writes) comes within `read_wait`, Read() answers the last one that
+// reached a manager (stale, with its time) or, when that does not cover the reader's
+// writes, null: the reader asks the engines itself, as it would without a view.
 //
 // Thread-safety: thread-safe. Start() runs a refresh thread and one event thread per node.
 #ifndef CONTROLPLANE_CLUSTER_LIVE_VIEW_H_
@@ -99,8 +100,12 @@ class LiveView {
   void NoteWrite();
   // A snapshot covering every write noted before this call and younger than max_age:
   // the current one, or the next the refresh thread takes (without it: one read now, which
-  // serves every caller waiting for it). Null when none comes within read_wait.
+  // serves every caller waiting for it). When none comes within read_wait because the
+  // manager does not answer (an election), the last snapshot that reached a manager, if it
+  // covers the caller's writes: older, and its `taken` says so. Else null.
   std::shared_ptr<const ViewSnapshot> Read();
+  // The current snapshot as it is, without waiting (null before the first).
+  std::shared_ptr<const ViewSnapshot> Current();
   // Reads the manager now, whatever the current snapshot.
   std::shared_ptr<const ViewSnapshot> Refresh();
 

@@ -683,7 +683,7 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
         }
         if (auto routing = store_.GetRouting(name);
             routing && !routing->Ports().empty() && progress.running() > 0) {
-          *progress.mutable_routing() = Probe(name, *routing, progress.running(),
+          *progress.mutable_routing() = Probe(*routing, progress.running(),
                                               std::min(deadline, now + options_.probe_patience));
         }
         sink(progress);
@@ -710,8 +710,8 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
   }
 }
 
-pb::Routing Cluster::Probe(const std::string& name, const state::ServiceRouting& routing,
-                           uint32_t expected, absl::Time until) {
+pb::Routing Cluster::Probe(const state::ServiceRouting& routing, uint32_t expected,
+                           absl::Time until) {
   pb::Routing out;
   out.set_mode(routing.mode);
   out.set_edge_service(routing.edge_service);

@@ -560,8 +560,8 @@ absl::StatusOr<std::string> EngineClient::ApiVersion() {
   return api_version_;
 }
 
-absl::Status EngineClient::Ping() {
-  auto r = Raw("GET", "/_ping", "", {});
+absl::Status EngineClient::Ping(std::chrono::milliseconds deadline) {
+  auto r = Raw("GET", "/_ping", "", deadline);
   if (!r.ok()) return r.status();
   return StatusFromHttp(r->status, r->body, "GET /_ping on " + endpoint_.ToString());
 }

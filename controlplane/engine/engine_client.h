@@ -97,8 +97,8 @@ class EngineClient {
   // The negotiated API version ("1.41"); negotiates if not done yet.
   absl::StatusOr<std::string> ApiVersion();
 
-  // GET /_ping (plain "OK"): is the daemon answering at all.
-  absl::Status Ping();
+  // GET /_ping (plain "OK"): is the daemon answering at all (a zero deadline: the default).
+  absl::Status Ping(std::chrono::milliseconds deadline = {});
 
   // Typed conveniences for the calls the control plane needs first.
   absl::StatusOr<boost::json::value> Version() { return Call("GET", "/version"); }

@@ -90,8 +90,18 @@ void FakeSwarm::FailTasksOf(const std::string& image, const std::string& err) {
   failing_images_[image] = err;
 }
 
+void FakeSwarm::SetEngineDown(const std::string& hostname, bool down) {
+  std::lock_guard lock(mu_);
+  if (down)
+    engines_down_.insert(hostname);
+  else
+    engines_down_.erase(hostname);
+}
+
 absl::Status FakeSwarm::Record(const std::string& host, const std::string& call) {
   calls_.push_back(absl::StrCat(host, ": ", call));
+  if (engines_down_.count(host))
+    return absl::UnavailableError(absl::StrCat("connect to ", host, ": connection refused"));
   const std::string method = call.substr(0, call.find(' '));
   for (auto it = fail_next_.begin(); it != fail_next_.end(); ++it) {
     const size_t space = it->first.find(' ');  // "Method" or "Method needle"
@@ -186,6 +196,8 @@ absl::Status FakeDockerEngine::Ping() {
 
 absl::StatusOr<SystemInfo> FakeDockerEngine::Info() {
   std::lock_guard lock(swarm_->mu_);
+  if (swarm_->engines_down_.count(hostname_))
+    return absl::UnavailableError(absl::StrCat("connect to ", hostname_, ": connection refused"));
   SystemInfo info;
   info.name = hostname_;
   info.swarm.local_node_state = InSwarm() ? "active" : "inactive";
@@ -207,6 +219,17 @@ absl::StatusOr<SystemVersion> FakeDockerEngine::Version() {
 
 absl::StatusOr<std::string> FakeDockerEngine::SwarmInit(const SwarmInitRequest& request) {
   FAKE_RECORD(absl::StrCat("SwarmInit ", Json(request)));
+  if (request.force_new_cluster && InSwarm()) {
+    // This manager becomes raft's only member (the leader); the swarm's objects stay.
+    for (auto& n : swarm_->nodes_) {
+      if (n.description.hostname == hostname_)
+        n.manager_status = ManagerStatus{true, "reachable", absl::StrCat(addr_, ":2377")};
+      else if (n.manager_status)
+        n.manager_status->reachability = "unreachable";
+    }
+    for (const auto& n : swarm_->nodes_)
+      if (n.description.hostname == hostname_) return n.id;
+  }
   if (InSwarm()) return absl::UnavailableError("This node is already part of a swarm.");
   swarm_->initialized_ = true;
   Node n;
@@ -284,6 +307,10 @@ absl::Status FakeDockerEngine::UpdateNode(const std::string& id, uint64_t versio
   for (auto& n : swarm_->nodes_) {
     if (n.id != id) continue;
     if (n.version.index != version) return absl::UnknownError("update out of sequence");
+    // A promotion joins raft at once here (a real one takes a moment); a demotion leaves it.
+    if (spec.role == "manager" && !n.manager_status)
+      n.manager_status = ManagerStatus{false, "reachable", absl::StrCat(n.status.addr, ":2377")};
+    if (spec.role == "worker") n.manager_status.reset();
     n.spec = spec;
     ++n.version.index;
     return absl::OkStatus();

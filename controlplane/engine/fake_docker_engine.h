@@ -35,6 +35,9 @@ class FakeSwarm {
   // Marks a node down (as a killed dockerd would be seen by the managers), with the node
   // event a manager sends then.
   void SetNodeDown(const std::string& hostname, bool down);
+  // Every call to `hostname`'s engine fails as a dead engine's would (connection refused)
+  // until told otherwise; the swarm itself is not told (SetNodeDown is that).
+  void SetEngineDown(const std::string& hostname, bool down);
   // Event streams of `hostname` fail (as when its engine dies) until told otherwise.
   void BreakEvents(const std::string& hostname, bool broken);
   // Images live per host, so that engines made later for the same host see them.
@@ -66,6 +69,7 @@ class FakeSwarm {
         abandoned;  // tasks of a version the swarm rolled back (kept, as a swarm does)
   };
   absl::Status Record(const std::string& host, const std::string& call);
+  std::set<std::string> engines_down_;  // guarded by mu_
   // A secret or config into `into` (by name), as the swarm refuses and answers it.
   // REQUIRES: mu_ held.
   absl::StatusOr<std::string> CreateData(std::map<std::string, Secret>& into, const char* kind,

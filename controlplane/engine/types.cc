@@ -209,7 +209,7 @@ class Writer {
 #define FIELDS(T)                                  \
   template <class S, class F>                      \
   requires std::same_as<std::remove_const_t<S>, T> \
-  void Fields(S& x, F& f)
+  void Fields([[maybe_unused]] S& x, [[maybe_unused]] F& f)
 
 FIELDS(ObjectVersion) { f("Index", x.index); }
 

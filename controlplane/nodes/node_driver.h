@@ -92,8 +92,8 @@ class NodeDriver {
   virtual absl::Status RegenerateCerts(const std::string& name) = 0;
   // Whether `from_node` can open a TCP connection to ip:port (preflight of the swarm ports
   // between nodes). UNIMPLEMENTED where the driver cannot act from inside the node.
-  virtual absl::Status ProbeTcp(const std::string& from_node, const std::string& ip,
-                                uint16_t port) {
+  virtual absl::Status ProbeTcp(const std::string& /*from_node*/, const std::string& /*ip*/,
+                                uint16_t /*port*/) {
     return absl::UnimplementedError("this driver cannot probe from inside its nodes");
   }
 };

@@ -71,9 +71,9 @@ bool AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
   return ok;
 }
 
-// A certificate for `key` named `cn`, signed by (issuer, issuer_key), or self-signed when
-// issuer is null. Serial numbers are 128 random bits, as RFC 5280 suggests.
-CertPtr NewCert(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* issuer_key) {
+// A certificate for `key` named `cn`, issued by `issuer` (the caller signs it), or
+// self-issued when issuer is null. Serial numbers are 128 random bits, as RFC 5280 suggests.
+CertPtr NewCert(EVP_PKEY* key, const std::string& cn, X509* issuer) {
   CertPtr cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
@@ -152,7 +152,7 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::OpenOrCreate(const std::st
   } else {
     keys->key = NewKey();
     if (!keys->key) return absl::InternalError("cannot generate the CA key");
-    keys->cert = NewCert(keys->key.get(), common_name, nullptr, nullptr);
+    keys->cert = NewCert(keys->key.get(), common_name, nullptr);
     AddExtension(keys->cert.get(), keys->cert.get(), NID_basic_constraints, "critical,CA:TRUE");
     AddExtension(keys->cert.get(), keys->cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
     AddExtension(keys->cert.get(), keys->cert.get(), NID_subject_key_identifier, "hash");
@@ -186,7 +186,7 @@ absl::StatusOr<Bundle> Authority::Issue(const std::string& out_dir, const std::s
   chmod(out_dir.c_str(), 0700);
   KeyPtr key = NewKey();
   if (!key) return absl::InternalError("cannot generate a key");
-  CertPtr cert = NewCert(key.get(), cn, keys_->cert.get(), keys_->key.get());
+  CertPtr cert = NewCert(key.get(), cn, keys_->cert.get());
   AddExtension(cert.get(), keys_->cert.get(), NID_basic_constraints, "critical,CA:FALSE");
   AddExtension(cert.get(), keys_->cert.get(), NID_key_usage,
                "critical,digitalSignature,keyEncipherment");

@@ -210,6 +210,16 @@ class SwarmImpl final : public pb::SwarmApi::Service, Guard {
       return Assign(cluster_.RotateJoinTokens(req->worker(), req->manager()), out);
     });
   }
+  grpc::Status UpdateSwarm(grpc::ServerContext* ctx, const pb::UpdateSwarmRequest* req,
+                           pb::Swarm* out) override {
+    return Mutate(ctx, Role::kAdmin, "UpdateSwarm", absl::StrCat("managers=", req->managers()),
+                  [&] { return Assign(cluster_.UpdateSwarm(*req, Deadline(*ctx)), out); });
+  }
+  grpc::Status RecoverSwarm(grpc::ServerContext* ctx, const pb::RecoverSwarmRequest* req,
+                            pb::Swarm* out) override {
+    return Mutate(ctx, Role::kAdmin, "RecoverSwarm", req->node(),
+                  [&] { return Assign(cluster_.RecoverSwarm(req->node()), out); });
+  }
 };
 
 class NetworksImpl final : public pb::Networks::Service, Guard {

@@ -980,7 +980,9 @@ TEST_F(ClusterTest, AFailingStepOfACreateRemovesWhatThatCallMade) {
   EXPECT_THAT(swarm_->CallsMatching("CreateNetwork"), HasSubstr("musketeer-edge"));
   EXPECT_EQ(cluster_->GetService("judge_swarm").status().code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(store_->GetRouting("judge_swarm").has_value());
-  for (const auto& n : *cluster_->ListNetworks()) EXPECT_NE(n.name(), "musketeer-edge");
+  auto networks = cluster_->ListNetworks();  // held: a loop over *temporary would dangle
+  ASSERT_TRUE(networks.ok()) << networks.status();
+  for (const auto& n : *networks) EXPECT_NE(n.name(), "musketeer-edge");
   // Nothing in the way of the next attempt.
   auto again = cluster_->CreateService(req, Soon());
   ASSERT_TRUE(again.ok()) << again.status();
@@ -1431,6 +1433,62 @@ TEST(LiveViewTest, AStuckReadOfTheManagerNeverHoldsReadersUpLongerThanReadWait) 
   view.Stop();
 }
 
+TEST(LiveViewTest, WhileTheManagerIsStuckReadersGetTheLastSnapshotUnlessItMissesTheirWrite) {
+  auto swarm = std::make_shared<engine::FakeSwarm>();
+  auto manager = std::make_shared<engine::FakeDockerEngine>(swarm, "m1", "10.0.0.1");
+  ASSERT_TRUE(manager->SwarmInit({}).ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stuck = false, released = false;
+  int stuck_reads = 0;
+  LiveView::Sources sources;
+  sources.nodes = [] { return std::vector<nodes::Node>{}; };
+  sources.manager = [&]() -> absl::StatusOr<LiveView::ManagerAndEngine> {
+    std::unique_lock lock(mu);
+    if (stuck) {
+      ++stuck_reads;
+      cv.notify_all();
+      cv.wait(lock, [&] { return released; });  // raft electing a leader: no answer
+    }
+    nodes::Node n;
+    n.name = "m1";
+    return LiveView::ManagerAndEngine{n, manager};
+  };
+  sources.engine = [](const nodes::Node&) { return nullptr; };
+  LiveViewOptions options;
+  options.resync = absl::Milliseconds(10);
+  options.max_age = absl::Milliseconds(20);
+  options.read_wait = absl::Milliseconds(50);
+  LiveView view(sources, options);
+  view.Start();
+  std::shared_ptr<const ViewSnapshot> before;
+  for (const absl::Time until = absl::Now() + absl::Seconds(10); !before && absl::Now() < until;)
+    before = view.Read();
+  ASSERT_NE(before, nullptr);
+  ASSERT_TRUE(before->manager.ok());
+  {
+    std::unique_lock lock(mu);
+    stuck = true;
+    cv.wait(lock, [&] { return stuck_reads > 0; });
+  }
+  // Past every freshness bound: still the last snapshot, with its old time, not null.
+  const std::shared_ptr<const ViewSnapshot> last = view.Current();
+  while (absl::Now() - last->taken < 2 * options.max_age) absl::SleepFor(absl::Milliseconds(5));
+  auto stale = view.Read();
+  ASSERT_NE(stale, nullptr);
+  EXPECT_EQ(stale->generation, last->generation);
+  EXPECT_EQ(stale->swarm_nodes.size(), 1u);
+  // A reader after its own write is not served what misses it.
+  view.NoteWrite();
+  EXPECT_EQ(view.Read(), nullptr);
+  {
+    std::lock_guard lock(mu);
+    released = true;
+  }
+  cv.notify_all();
+  view.Stop();
+}
+
 // ---------------------------------------------------------------- stacks as a client reads them
 
 TEST_F(ClusterTest, AStackUsesExternalNetworksAsTheyAreAndListsItsOwnNetworks) {
@@ -1573,6 +1631,83 @@ TEST_F(ClusterTest, AStackServiceThatFailsEndsTheWaitAsAFailureNotATimeout) {
   auto stack = cluster_->DeployStack(deploy, absl::Now() + absl::Seconds(30));
   EXPECT_EQ(stack.status().code(), absl::StatusCode::kFailedPrecondition) << stack.status();
   EXPECT_THAT(std::string(stack.status().message()), HasSubstr("No such image"));
+}
+
+}  // namespace
+}  // namespace musketeer::cluster
+
+namespace musketeer::cluster {
+namespace {
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+TEST_F(ClusterTest, TheManagerCountIsReachedOneNodeAtATimeAndAnEvenOneIsWarnedOf) {
+  Tutorial();
+  pb::UpdateSwarmRequest req;
+  req.set_managers(2);
+  auto two = cluster_->UpdateSwarm(req, Soon());
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_THAT(two->managers(), ElementsAre("manager1", "worker1"));  // workers in name order
+  EXPECT_EQ(two->quorum(), 2u);
+  EXPECT_EQ(two->managers_reachable(), 2u);
+  ASSERT_EQ(two->warnings_size(), 1);
+  EXPECT_THAT(two->warnings(0), HasSubstr("an even number of managers (2)"));
+
+  req.set_managers(3);
+  auto three = cluster_->UpdateSwarm(req, Soon());
+  ASSERT_TRUE(three.ok()) << three.status();
+  EXPECT_THAT(three->managers(), ElementsAre("manager1", "worker1", "worker2"));
+  EXPECT_EQ(three->quorum(), 2u);
+  EXPECT_THAT(three->warnings(), IsEmpty());
+  // One promotion per step: two in all.
+  EXPECT_EQ(CallCount("\"Role\":\"manager\""), 2u) << swarm_->CallsMatching("UpdateNode");
+
+  req.set_managers(4);
+  EXPECT_EQ(cluster_->UpdateSwarm(req, Soon()).status().code(),
+            absl::StatusCode::kFailedPrecondition);  // no worker left to promote
+  req.set_managers(1);
+  auto one = cluster_->UpdateSwarm(req, Soon());
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_THAT(one->managers(), ElementsAre("manager1"));  // the leader is never demoted
+  req.set_managers(9);
+  EXPECT_EQ(cluster_->UpdateSwarm(req, Soon()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClusterTest, ALostQuorumIsSaidAtOnceNamingWhoAnswersAndTheWayBack) {
+  Tutorial();
+  pb::UpdateSwarmRequest req;
+  req.set_managers(3);
+  ASSERT_TRUE(cluster_->UpdateSwarm(req, Soon()).ok());
+
+  // One of three lost: the swarm keeps its quorum.
+  swarm_->SetEngineDown("manager1", true);
+  EXPECT_TRUE(cluster_->GetSwarm(false).ok());
+  // Two of three: every call says so, without asking a manager anything that needs raft.
+  swarm_->SetEngineDown("worker1", true);
+  const size_t lists_before = CallCount("ListNodes");
+  auto lost = cluster_->GetSwarm(false);
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(lost.status().message()),
+              AllOf(HasSubstr("lost its quorum: 1 of its 3 managers answer (worker2; manager1, "
+                              "worker1 do not)"),
+                    HasSubstr("raft needs 2"), HasSubstr("musketeer node start manager1"),
+                    HasSubstr("musketeer swarm recover worker2")));
+  EXPECT_EQ(cluster_->ListServices("").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CallCount("ListNodes"), lists_before);
+
+  // Recovery on the survivor: it alone is raft, the lost managers become workers.
+  EXPECT_EQ(cluster_->RecoverSwarm("manager1").status().code(),
+            absl::StatusCode::kFailedPrecondition);  // its engine is down
+  auto recovered = cluster_->RecoverSwarm("worker2");
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_THAT(recovered->managers(), ElementsAre("worker2"));
+  EXPECT_EQ(recovered->quorum(), 1u);
+  EXPECT_THAT(recovered->warnings(), Contains(HasSubstr("demoted manager1, worker1")));
+  EXPECT_THAT(swarm_->CallsMatching("SwarmInit"), HasSubstr("\"ForceNewCluster\":true"));
+  EXPECT_TRUE(cluster_->ListServices("").ok());
 }
 
 }  // namespace

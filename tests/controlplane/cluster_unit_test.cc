@@ -77,7 +77,8 @@ TEST(ServiceSpecTest, CommandIsTheEntrypointsArgumentsAndEntrypointReplacesIt) {
   EXPECT_EQ(cluster::FromEngineSpec(*spec, nullptr).command(0), "--slots");
 
   auto c = cluster::LoadCompose(
-      {"st", {"services: {oj: {image: x, entrypoint: python3 /oj.py, command: [--port, '8000']}}"}});
+      {.stack = "st",
+       .files = {"services: {oj: {image: x, entrypoint: python3 /oj.py, command: [--port, '8000']}}"}});
   ASSERT_TRUE(c.ok()) << c.status();
   auto oj = cluster::ToEngineSpec(c->services[0], /*edge_routed=*/false, "");
   ASSERT_TRUE(oj.ok()) << oj.status();
@@ -145,7 +146,7 @@ TEST(ServiceSpecTest, UpdateParallelismZeroIsAllAtOnceAsDockers) {
   ASSERT_TRUE(zero.ok());
   EXPECT_EQ(zero->update_config->parallelism, 0u) << "docker's --update-parallelism 0";
   auto c = cluster::LoadCompose(
-      {"st", {"services: {a: {image: x, deploy: {update_config: {parallelism: 0}}}}"}});
+      {.stack = "st", .files = {"services: {a: {image: x, deploy: {update_config: {parallelism: 0}}}}"}});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_TRUE(c->services[0].update_policy().has_parallelism());
 }

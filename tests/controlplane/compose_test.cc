@@ -139,7 +139,8 @@ TEST(ComposeTest, SeveralFilesMergeAsDockersDashC) {
   EXPECT_THAT(List(web.command()), ElementsAre("serve")) << "replaced";
   EXPECT_EQ(web.labels().at("tier"), "front");
   auto mismatch = cluster::LoadCompose(
-      {"st", {"version: '3.1'\nservices: {a: {image: x}}", "version: '3.4'\nservices: {}"}});
+      {.stack = "st",
+       .files = {"version: '3.1'\nservices: {a: {image: x}}", "version: '3.4'\nservices: {}"}});
   EXPECT_THAT(std::string(mismatch.status().message()), HasSubstr("version mismatched"));
 }
 
@@ -440,7 +441,7 @@ TEST(ComposeTest, RefusesWhatDockerRefusesNamingTheKey) {
 TEST(ComposeTest, LoadsTheShippedJudgeStack) {
   std::ifstream in("docker/compose.yml");
   std::string text{std::istreambuf_iterator<char>(in), {}};
-  auto c = cluster::LoadCompose({"judge", {text}});
+  auto c = cluster::LoadCompose({.stack = "judge", .files = {text}});
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->services.size(), 1u);
   const auto& s = c->services[0];

@@ -150,7 +150,9 @@ TEST_P(VerdictTest, JudgesToExpectedVerdict) {
          {"cpu_time", "real_time", "memory", "signal", "exit_code", "error", "output_md5"}) {
       EXPECT_TRUE(first.contains(field)) << field;
     }
-    if (c.verdict == "AC") EXPECT_EQ(first["output_md5"], "eccbc87e4b5ce2fe28308fd9f2a7baf3");
+    if (c.verdict == "AC") {
+      EXPECT_EQ(first["output_md5"], "eccbc87e4b5ce2fe28308fd9f2a7baf3");
+    }
   }
   EXPECT_TRUE(server.Alive());
   EXPECT_THAT(server.SlotProcesses(), ::testing::IsEmpty());

@@ -469,7 +469,9 @@ int main(){ std::vector<std::thread> t;
                      "", "3\n", 1000, 256 << 20);
   EXPECT_EQ(o.verdict, "TLE");
   // The CPU limit, unless a loaded machine let the wall clock (3x) run out first.
-  if (o.first_case["result"] == 1) EXPECT_GE(o.first_case["cpu_time"].to_number<int64_t>(), 1000);
+  if (o.first_case["result"] == 1) {
+    EXPECT_GE(o.first_case["cpu_time"].to_number<int64_t>(), 1000);
+  }
 }
 
 TEST_F(AdversarialTest, BusyThreadsInOneSlotDoNotTurnTheOtherSlotsHonestRunIntoTle) {

@@ -1,0 +1,238 @@
+// Cluster: the swarm's managers. Raft needs more than half of the managers to elect a
+// leader; without one every swarm call on a manager hangs until the engine gives up (20 s
+// per question, 40 s for GET /info). So the quorum is counted before asking: the managers
+// last listed, each asked GET /_ping (which needs no leader). The manager count is changed
+// one node at a time, each promotion waited for until raft lists it reachable, and a lost
+// quorum is recovered as docker's docs say: force a new cluster on a survivor, then demote
+// the managers lost.
+#include <algorithm>
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "controlplane/cluster/cluster.h"
+
+namespace musketeer::cluster {
+namespace {
+
+bool IsManager(const engine::Node& n) { return n.spec.role == "manager"; }
+
+bool Reachable(const engine::Node& n) {
+  return n.manager_status && n.manager_status->reachability == "reachable";
+}
+
+}  // namespace
+
+void Cluster::NoteManagers(const std::vector<engine::Node>& swarm_nodes) {
+  std::vector<std::string> names;
+  for (const auto& n : swarm_nodes)
+    if (IsManager(n)) names.push_back(n.description.hostname);
+  if (names.empty()) return;  // a listing without a manager is no listing of a swarm
+  std::sort(names.begin(), names.end());
+  std::lock_guard lock(mu_);
+  known_managers_ = std::move(names);
+}
+
+absl::Status Cluster::CheckQuorum() {
+  std::vector<std::string> managers;
+  {
+    std::lock_guard lock(mu_);
+    managers = known_managers_;
+  }
+  if (managers.empty()) return absl::OkStatus();
+  std::map<std::string, nodes::Node> by_name;
+  for (auto& h : AllNodes()) by_name[h.node.name] = h.node;
+  // Every manager's engine at once: a host that is gone costs one ping deadline, not one each.
+  std::vector<std::pair<std::string, std::future<bool>>> pings;
+  for (const auto& name : managers) {
+    auto it = by_name.find(name);
+    if (it == by_name.end() || it->second.state == nodes::NodeState::kStopped) {
+      std::promise<bool> down;
+      down.set_value(false);
+      pings.emplace_back(name, down.get_future());
+      continue;
+    }
+    pings.emplace_back(name, std::async(std::launch::async, [this, node = it->second] {
+                         return Engine(node)->Ping().ok();
+                       }));
+  }
+  std::vector<std::string> up, down;
+  for (auto& [name, answer] : pings) (answer.get() ? up : down).push_back(name);
+  const size_t quorum = managers.size() / 2 + 1;
+  if (up.size() >= quorum) return absl::OkStatus();
+  std::string what_to_do;
+  if (up.empty()) {
+    what_to_do = absl::StrCat("Start them again (`musketeer node start ", down.front(), "`)");
+  } else {
+    what_to_do = absl::StrCat(
+        "Start the lost ones again (`musketeer node start ", down.front(),
+        "`), or, if they are gone for good, make ", up.front(),
+        " the only manager with `musketeer swarm recover ", up.front(),
+        "` and add managers again with `musketeer swarm update --managers 3`");
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the swarm has lost its quorum: ", up.size(), " of its ", managers.size(),
+      " managers answer (", up.empty() ? "none" : absl::StrJoin(up, ", "), "; ",
+      absl::StrJoin(down, ", "), down.size() == 1 ? " does" : " do",
+      " not), and raft needs ", quorum,
+      " to elect a leader: until then the swarm can be neither read nor changed. ", what_to_do,
+      "."));
+}
+
+void Cluster::DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb::Swarm& out) {
+  uint32_t managers = 0, reachable = 0;
+  for (const auto& n : swarm_nodes) {
+    if (!IsManager(n)) continue;
+    ++managers;
+    if (Reachable(n)) ++reachable;
+  }
+  out.set_managers_reachable(reachable);
+  out.set_quorum(managers / 2 + 1);
+  if (managers > 0 && managers % 2 == 0) {
+    out.add_warnings(absl::StrCat(
+        "an even number of managers (", managers, ") tolerates no more lost managers than ",
+        managers - 1, " do: raft needs ", managers / 2 + 1,
+        " of them; `musketeer swarm update --managers ", managers + 1, "` makes it odd"));
+  }
+  if (managers > 0 && reachable < managers / 2 + 1) {
+    out.add_warnings(absl::StrCat("only ", reachable, " of ", managers,
+                                  " managers are reachable: the swarm has no quorum"));
+  }
+}
+
+absl::Status Cluster::WaitForRole(engine::DockerEngine& manager, const std::string& node_id,
+                                  const std::string& role, absl::Time deadline) {
+  std::string last = "not listed";
+  while (absl::Now() < deadline) {
+    auto list = manager.ListNodes();
+    if (list.ok()) {
+      for (const auto& n : *list) {
+        if (n.id != node_id) continue;
+        if (role == "manager" && IsManager(n) && Reachable(n)) return absl::OkStatus();
+        if (role == "worker" && !IsManager(n) && !n.manager_status) return absl::OkStatus();
+        last = absl::StrCat("role ", n.spec.role, ", reachability ",
+                            n.manager_status ? n.manager_status->reachability : "none");
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(
+      "raft has not listed the node as ", role == "manager" ? "a reachable manager" : "a worker",
+      " in time (", last, "); `musketeer swarm inspect` shows the managers"));
+}
+
+absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req,
+                                               absl::Time deadline) {
+  const uint32_t want = req.managers();
+  if (want == 0) return GetSwarm(false);
+  if (want > 7) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "managers: ", want, " is more than 7; docker recommends at most 7 (each raft write "
+        "waits for a majority of them)"));
+  }
+  auto m = Manager();
+  if (!m.ok()) return m.status();
+  engine::DockerEngine& manager = *m->second;
+  for (int step = 0; step < 16; ++step) {
+    auto list = manager.ListNodes();
+    if (!list.ok()) return list.status();
+    NoteManagers(*list);
+    std::vector<const engine::Node*> managers, workers;
+    for (const auto& n : *list) (IsManager(n) ? managers : workers).push_back(&n);
+    auto by_name = [](const engine::Node* a, const engine::Node* b) {
+      return a->description.hostname < b->description.hostname;
+    };
+    if (managers.size() == want) break;
+    if (managers.size() < want) {
+      std::vector<const engine::Node*> ready;
+      for (const auto* n : workers)
+        if (n->status.state == "ready" && n->spec.availability == "active") ready.push_back(n);
+      if (ready.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the swarm has ", managers.size(), " managers and no ready, active worker to "
+            "promote to reach ", want, "; add nodes (`musketeer node create`, `musketeer "
+            "swarm join`) first"));
+      }
+      std::sort(ready.begin(), ready.end(), by_name);
+      const std::string id = ready.front()->id;
+      if (auto s = UpdateNodeSpec(manager, id, [](engine::NodeSpec& s) { s.role = "manager"; });
+          !s.ok())
+        return s;
+      if (auto s = WaitForRole(manager, id, "manager", deadline); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat(ready.front()->description.hostname,
+                                                   " was promoted, but ", s.message()));
+      }
+      continue;
+    }
+    // Demote: never the leader (the manager answering here might be it); lost ones first.
+    std::vector<const engine::Node*> candidates;
+    for (const auto* n : managers)
+      if (!(n->manager_status && n->manager_status->leader)) candidates.push_back(n);
+    std::sort(candidates.begin(), candidates.end(), [](const auto* a, const auto* b) {
+      if (Reachable(*a) != Reachable(*b)) return !Reachable(*a);
+      return a->description.hostname > b->description.hostname;
+    });
+    if (candidates.empty()) return absl::InternalError("no manager but the leader to demote");
+    const std::string id = candidates.front()->id;
+    if (auto s = UpdateNodeSpec(manager, id, [](engine::NodeSpec& s) { s.role = "worker"; });
+        !s.ok())
+      return s;
+    if (auto s = WaitForRole(manager, id, "worker", deadline); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(candidates.front()->description.hostname,
+                                                 " was demoted, but ", s.message()));
+    }
+  }
+  return GetSwarm(false);
+}
+
+absl::StatusOr<pb::Swarm> Cluster::RecoverSwarm(const std::string& name) {
+  auto h = FindNode(name);
+  if (!h.ok()) return h.status();
+  if (h->node.state != nodes::NodeState::kRunning || !Engine(h->node)->Ping().ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node '", name, "' does not answer; recover on a manager whose engine runs"));
+  }
+  engine::SwarmInitRequest body;
+  body.force_new_cluster = true;
+  body.listen_addr = "0.0.0.0:2377";
+  body.advertise_addr = h->node.ip;
+  auto id = Engine(h->node)->SwarmInit(body);
+  if (!id.ok()) {
+    return absl::Status(id.status().code(),
+                        absl::StrCat("force-new-cluster on ", name, ": ", id.status().message(),
+                                     " (is it a manager of the swarm?)"));
+  }
+  {
+    std::lock_guard lock(mu_);
+    known_managers_ = {name};
+    last_manager_ = name;
+  }
+  auto m = Manager(name);
+  for (int i = 0; i < 60 && !m.ok(); ++i) {  // the new cluster elects itself at once
+    absl::SleepFor(absl::Milliseconds(500));
+    m = Manager(name);
+  }
+  if (!m.ok()) return m.status();
+  // The other managers are no longer raft members: make them workers, so that the count
+  // is true and a manager count can be set again.
+  std::vector<std::string> demoted;
+  if (auto list = m->second->ListNodes(); list.ok()) {
+    for (const auto& n : *list) {
+      if (!IsManager(n) || n.id == *id) continue;
+      if (UpdateNodeSpec(*m->second, n.id, [](engine::NodeSpec& s) { s.role = "worker"; }).ok())
+        demoted.push_back(n.description.hostname);
+    }
+  }
+  auto out = GetSwarm(false);
+  if (!out.ok()) return out.status();
+  if (!demoted.empty()) {
+    out->add_warnings(absl::StrCat(
+        "demoted ", absl::StrJoin(demoted, ", "),
+        " (lost managers): when they come back they serve as workers; `musketeer swarm update "
+        "--managers 3` promotes nodes again"));
+  }
+  return out;
+}
+
+}  // namespace musketeer::cluster
