@@ -243,8 +243,16 @@ int main(int argc, char** argv) {
   local_config.run_dir = flags.run_dir;
   local_config.bridge = flags.bridge;
   local_config.subnet = flags.node_subnet;
-  auto local = nodes::LocalDriver::Create(local_config, **ca, client);
-  if (!local.ok()) return Fail(local.status());
+  // Without what local nodes need, musketeerd still serves ssh and remote nodes.
+  std::unique_ptr<nodes::NodeDriver> local;
+  if (auto made = nodes::LocalDriver::Create(local_config, **ca, client); made.ok()) {
+    local = std::move(*made);
+  } else if (made.status().code() == absl::StatusCode::kFailedPrecondition) {
+    telemetry::LogWarning(absl::StrCat("the local driver is off: ", made.status().message()));
+    local = std::make_unique<nodes::UnavailableDriver>("local", made.status());
+  } else {
+    return Fail(made.status());
+  }
   nodes::RemoteDriver remote(flags.state_dir);
   nodes::SshDriverConfig ssh_config;
   ssh_config.state_dir = flags.state_dir;
@@ -267,7 +275,7 @@ int main(int argc, char** argv) {
   options.metrics = &metrics;
   absl::ParseDuration(flags.view_resync, &options.view.resync);
   cluster::Cluster cluster(
-      {{"local", local->get()}, {"remote", &remote}, {"ssh", &ssh}},
+      {{"local", local.get()}, {"remote", &remote}, {"ssh", &ssh}},
       [&metrics](const nodes::Node& n) {
         return engine::NewHttpDockerEngine(
             n.endpoint, [&metrics, node = n.name](const char* outcome, double seconds) {

@@ -537,6 +537,8 @@ absl::StatusOr<pb::Swarm> Cluster::GetSwarm(bool show_tokens) {
       else
         out.add_workers(n.description.hostname);
     }
+    std::sort(out.mutable_managers()->begin(), out.mutable_managers()->end());
+    std::sort(out.mutable_workers()->begin(), out.mutable_workers()->end());
     NoteManagers(*list);
     DescribeManagers(*list, out);
   }

@@ -18,6 +18,10 @@ namespace {
 
 bool IsManager(const engine::Node& n) { return n.spec.role == "manager"; }
 
+// A member of raft: what quorum counts. A node can be a manager in its spec and not one in
+// raft (a promotion under way, or a manager of a raft that a recovery left behind).
+bool InRaft(const engine::Node& n) { return n.manager_status.has_value(); }
+
 bool Reachable(const engine::Node& n) {
   return n.manager_status && n.manager_status->reachability == "reachable";
 }
@@ -27,7 +31,7 @@ bool Reachable(const engine::Node& n) {
 void Cluster::NoteManagers(const std::vector<engine::Node>& swarm_nodes) {
   std::vector<std::string> names;
   for (const auto& n : swarm_nodes)
-    if (IsManager(n)) names.push_back(n.description.hostname);
+    if (InRaft(n)) names.push_back(n.description.hostname);
   if (names.empty()) return;  // a listing without a manager is no listing of a swarm
   std::sort(names.begin(), names.end());
   std::lock_guard lock(mu_);
@@ -83,7 +87,7 @@ absl::Status Cluster::CheckQuorum() {
 void Cluster::DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb::Swarm& out) {
   uint32_t managers = 0, reachable = 0;
   for (const auto& n : swarm_nodes) {
-    if (!IsManager(n)) continue;
+    if (!InRaft(n)) continue;
     ++managers;
     if (Reachable(n)) ++reachable;
   }
@@ -214,23 +218,35 @@ absl::StatusOr<pb::Swarm> Cluster::RecoverSwarm(const std::string& name) {
     m = Manager(name);
   }
   if (!m.ok()) return m.status();
-  // The other managers are no longer raft members: make them workers, so that the count
-  // is true and a manager count can be set again.
-  std::vector<std::string> demoted;
+  // The other managers are no longer raft members. Those that are down cannot even be
+  // demoted ("can't find manager in raft memberlist"): they leave the swarm's list, and
+  // must leave their old swarm and join again when they come back. Those that answer are
+  // demoted, so that the count is true and a manager count can be set again.
+  std::vector<std::string> demoted, removed;
   if (auto list = m->second->ListNodes(); list.ok()) {
     for (const auto& n : *list) {
       if (!IsManager(n) || n.id == *id) continue;
-      if (UpdateNodeSpec(*m->second, n.id, [](engine::NodeSpec& s) { s.role = "worker"; }).ok())
+      if (n.status.state == "down") {
+        if (m->second->RemoveNode(n.id, true).ok()) removed.push_back(n.description.hostname);
+      } else if (UpdateNodeSpec(*m->second, n.id,
+                                [](engine::NodeSpec& s) { s.role = "worker"; })
+                     .ok()) {
         demoted.push_back(n.description.hostname);
+      }
     }
   }
   auto out = GetSwarm(false);
   if (!out.ok()) return out.status();
   if (!demoted.empty()) {
+    out->add_warnings(absl::StrCat("demoted ", absl::StrJoin(demoted, ", "),
+                                   ": `musketeer swarm update --managers 3` promotes nodes again"));
+  }
+  if (!removed.empty()) {
     out->add_warnings(absl::StrCat(
-        "demoted ", absl::StrJoin(demoted, ", "),
-        " (lost managers): when they come back they serve as workers; `musketeer swarm update "
-        "--managers 3` promotes nodes again"));
+        "removed the lost managers ", absl::StrJoin(removed, ", "),
+        " from the swarm: to use one again, `musketeer node start ", removed.front(),
+        "`, `musketeer swarm leave ", removed.front(), " --force`, `musketeer swarm join ",
+        removed.front(), "`"));
   }
   return out;
 }

@@ -224,8 +224,8 @@ absl::StatusOr<std::string> FakeDockerEngine::SwarmInit(const SwarmInitRequest& 
     for (auto& n : swarm_->nodes_) {
       if (n.description.hostname == hostname_)
         n.manager_status = ManagerStatus{true, "reachable", absl::StrCat(addr_, ":2377")};
-      else if (n.manager_status)
-        n.manager_status->reachability = "unreachable";
+      else
+        n.manager_status.reset();  // no longer raft members (their spec still says manager)
     }
     for (const auto& n : swarm_->nodes_)
       if (n.description.hostname == hostname_) return n.id;

@@ -178,7 +178,9 @@ absl::StatusOr<std::unique_ptr<LocalDriver>> LocalDriver::Create(LocalDriverConf
         absl::StrCat("cannot create ", config.run_dir, ": ", ec.message()));
   if (!fs::exists("/sys/fs/cgroup/pids")) {
     return absl::FailedPreconditionError(
-        "the local driver needs the cgroup v1 pids controller at /sys/fs/cgroup/pids");
+        "it needs the cgroup v1 pids controller at /sys/fs/cgroup/pids (a cgroup v2 only "
+        "host: boot with systemd.unified_cgroup_hierarchy=0, or use the ssh and remote "
+        "drivers)");
   }
   return std::unique_ptr<LocalDriver>(
       new LocalDriver(std::move(config), *subnet, authority, std::move(client)));

@@ -98,6 +98,33 @@ class NodeDriver {
   }
 };
 
+// A driver this machine cannot run (the local driver without the cgroup v1 pids
+// controller): it has no nodes and refuses to make any, saying why. musketeerd serves the
+// other drivers' nodes meanwhile.
+class UnavailableDriver final : public NodeDriver {
+ public:
+  UnavailableDriver(const char* name, absl::Status why) : name_(name), why_(std::move(why)) {}
+  const char* name() const override { return name_; }
+  absl::StatusOr<Node> Create(const std::string&, const RemoteSpec*) override { return Why(); }
+  absl::Status Start(const std::string&) override { return Why(); }
+  absl::Status Stop(const std::string&) override { return Why(); }
+  absl::Status Kill(const std::string&) override { return Why(); }
+  absl::Status Remove(const std::string&) override { return Why(); }
+  absl::StatusOr<Node> Inspect(const std::string& name) override {
+    return absl::NotFoundError(absl::StrCat("no ", name_, " node '", name, "'"));
+  }
+  std::vector<Node> List() override { return {}; }
+  absl::Status RegenerateCerts(const std::string&) override { return Why(); }
+
+ private:
+  absl::Status Why() const {
+    return absl::FailedPreconditionError(absl::StrCat("the ", name_, " driver is off on this "
+                                                      "machine: ", why_.message()));
+  }
+  const char* const name_;
+  const absl::Status why_;
+};
+
 // Node names become hostnames, namespace and directory names: 1-30 of [a-z0-9-],
 // starting with a letter, not ending with '-'.
 absl::Status ValidateNodeName(const std::string& name);

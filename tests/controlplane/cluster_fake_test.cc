@@ -1687,6 +1687,8 @@ TEST_F(ClusterTest, ALostQuorumIsSaidAtOnceNamingWhoAnswersAndTheWayBack) {
   EXPECT_TRUE(cluster_->GetSwarm(false).ok());
   // Two of three: every call says so, without asking a manager anything that needs raft.
   swarm_->SetEngineDown("worker1", true);
+  swarm_->SetNodeDown("manager1", true);  // as the survivor sees them
+  swarm_->SetNodeDown("worker1", true);
   const size_t lists_before = CallCount("ListNodes");
   auto lost = cluster_->GetSwarm(false);
   EXPECT_EQ(lost.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -1705,9 +1707,39 @@ TEST_F(ClusterTest, ALostQuorumIsSaidAtOnceNamingWhoAnswersAndTheWayBack) {
   ASSERT_TRUE(recovered.ok()) << recovered.status();
   EXPECT_THAT(recovered->managers(), ElementsAre("worker2"));
   EXPECT_EQ(recovered->quorum(), 1u);
-  EXPECT_THAT(recovered->warnings(), Contains(HasSubstr("demoted manager1, worker1")));
+  EXPECT_THAT(recovered->warnings(),
+              Contains(HasSubstr("removed the lost managers manager1, worker1 from the swarm")));
+  EXPECT_THAT(recovered->workers(), IsEmpty());
   EXPECT_THAT(swarm_->CallsMatching("SwarmInit"), HasSubstr("\"ForceNewCluster\":true"));
   EXPECT_TRUE(cluster_->ListServices("").ok());
+}
+
+}  // namespace
+}  // namespace musketeer::cluster
+
+namespace musketeer::cluster {
+namespace {
+
+TEST(UnavailableDriverTest, ADriverThisMachineCannotRunRefusesNodesSayingWhy) {
+  const std::string dir =
+      absl::StrCat(std::filesystem::temp_directory_path().string(), "/mk-off-", getpid());
+  std::filesystem::create_directories(dir);
+  auto store = std::move(*state::StateStore::Open(dir + "/state.db"));
+  nodes::UnavailableDriver off(
+      "local", absl::FailedPreconditionError("it needs the cgroup v1 pids controller"));
+  auto cluster = musketeer::testing::NewFakeCluster(off, std::make_shared<engine::FakeSwarm>(),
+                                                    *store, musketeer::testing::FastOptions());
+  pb::CreateNodeRequest req;
+  req.set_name("n1");
+  auto made = cluster->CreateNode(req);
+  EXPECT_EQ(made.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(made.status().message()),
+              HasSubstr("the local driver is off on this machine: it needs the cgroup v1 pids"));
+  auto listed = cluster->ListNodes();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_TRUE(listed->empty());
+  cluster.reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
