@@ -199,11 +199,21 @@ std::unique_ptr<grpc::ClientContext> Context(const Connection& c, int deadline_s
   return ctx;
 }
 
+namespace {
+constexpr char kAnsweredMark[] = "musketeer-answered";
+}  // namespace
+
+grpc::Status Answered(const grpc::ClientContext& ctx, grpc::Status s) {
+  if (s.ok() || ctx.GetServerTrailingMetadata().count(kAnsweredMark) == 0) return s;
+  return grpc::Status(s.error_code(), s.error_message(), kAnsweredMark);
+}
+
 int Report(const grpc::Status& s) {
   if (s.ok()) return kOk;
   std::cerr << "Error: " << s.error_message() << "\n";
   switch (s.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
+      if (s.error_details() == kAnsweredMark) return kFailed;  // a node, not musketeerd
       std::cerr << "(is musketeerd running? start it with `scripts/demo` or `musketeerd &`; "
                    "endpoint and CA come from --endpoint/--ca, MUSKETEER_ENDPOINT/MUSKETEER_CA or "
                    "~/.config/musketeer/config.json)\n";

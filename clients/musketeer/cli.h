@@ -101,7 +101,13 @@ std::shared_ptr<grpc::Channel> Dial(const Connection& c);
 // A context carrying the bearer token, with an optional deadline.
 std::unique_ptr<grpc::ClientContext> Context(const Connection& c, int deadline_seconds = 0);
 // Prints "Error: ..." and returns the exit code for `s`.
+// Prints the error and returns its exit code: kUnreachable only when musketeerd could not
+// be reached or refused the credentials; an UNAVAILABLE that musketeerd itself answered (an
+// engine of the cluster did not) is kFailed.
 int Report(const grpc::Status& s);
+// `s`, marked as answered by musketeerd when the call's trailers say so (every answer of
+// musketeerd carries `musketeer-answered`; a transport failure has no trailers).
+grpc::Status Answered(const grpc::ClientContext& ctx, grpc::Status s);
 
 // ---------------------------------------------------------------- output
 
@@ -124,7 +130,7 @@ grpc::Status Unary(const Connection& c, int seconds,
                    const Request& req, Reply* out) {
   Stub stub(Dial(c));
   auto ctx = Context(c, seconds);
-  return (stub.*method)(ctx.get(), req, out);
+  return Answered(*ctx, (stub.*method)(ctx.get(), req, out));
 }
 
 // A unary call whose reply is shown: as JSON with --format json, else by `print`.

@@ -30,7 +30,7 @@ int ImageOperation(const Args& a, const Connection& c,
       std::cout << p.node() << ": " << p.message() << "\n" << std::flush;
     }
   }
-  return Report(reader->Finish());
+  return Report(Answered(*ctx, reader->Finish()));
 }
 
 // musketeerd reads paths on its own machine: send them absolute.

@@ -67,7 +67,7 @@ int NodeCreateSsh(const Args& a, const Connection& c) {
       std::cout << req.name() << ": [" << p.step() << "] " << p.message() << "\n" << std::flush;
     }
   }
-  return Report(reader->Finish());
+  return Report(Answered(*ctx, reader->Finish()));
 }
 
 int NodeCreate(const Args& a, const Connection& c) {

@@ -55,7 +55,7 @@ int Follow(const Connection& c, const std::string& name, bool json,
     drawn = std::count(text.begin(), text.end(), '\n');
     last = text;
   }
-  grpc::Status s = reader->Finish();
+  grpc::Status s = Answered(*ctx, reader->Finish());
   if (!s.ok()) return Report(s);
   if (json) {
     PrintJson(final);
@@ -807,7 +807,7 @@ int ServiceLogs(const Args& a, const Connection& c) {
     }
     (chunk.stderr() ? std::cerr : std::cout) << prefix << chunk.data() << std::flush;
   }
-  return Report(reader->Finish());
+  return Report(Answered(*ctx, reader->Finish()));
 }
 
 }  // namespace

@@ -30,6 +30,9 @@ class CallInterceptor final : public gx::Interceptor {
   }
   void Intercept(gx::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      // Every answer says it is musketeerd's: the CLI then never takes an UNAVAILABLE of
+      // an engine for musketeerd being unreachable (its exit code 3).
+      methods->GetSendTrailingMetadata()->emplace("musketeer-answered", "1");
       const grpc::Status status = methods->GetSendStatus();
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -1,6 +1,8 @@
 // Counts every gRPC call musketeerd answers (the gateway's too: they reach the same server)
 // in its metrics: calls by method and code, their latency by method, calls in flight by
-// method. A server interceptor, so no method can forget it.
+// method. A server interceptor, so no method can forget it. It also marks every answer
+// with the trailer `musketeer-answered` (the CLI's exit codes tell musketeerd's answers from
+// transport failures by it).
 #ifndef CONTROLPLANE_SERVER_CALL_METRICS_H_
 #define CONTROLPLANE_SERVER_CALL_METRICS_H_
 

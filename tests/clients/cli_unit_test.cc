@@ -9,6 +9,20 @@
 namespace musketeer::cli {
 namespace {
 
+TEST(ReportTest, ExitThreeOnlyWhenMusketeerdItselfCouldNotBeReached) {
+  // No trailers: the transport failed (musketeerd down, wrong endpoint).
+  EXPECT_EQ(Report(grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect")),
+            kUnreachable);
+  EXPECT_EQ(Report(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no token")), kUnreachable);
+  // musketeerd answered UNAVAILABLE: a node's engine did not answer it.
+  grpc::ClientContext ctx;  // no call made: no trailers, nothing marked
+  EXPECT_EQ(Answered(ctx, grpc::Status(grpc::StatusCode::UNAVAILABLE, "x")).error_details(), "");
+  EXPECT_EQ(Report(grpc::Status(grpc::StatusCode::UNAVAILABLE, "images/load: broken pipe",
+                                "musketeer-answered")),
+            kFailed);
+  EXPECT_EQ(Report(grpc::Status(grpc::StatusCode::NOT_FOUND, "no such service")), kFailed);
+}
+
 TEST(ArgsTest, SeparatesFlagsBooleansAndPositionals) {
   Args a({"--name", "web", "-d", "--env=A=1", "img", "-e", "B=2", "cmd"}, {"-d"});
   ASSERT_EQ(a.error(), "");

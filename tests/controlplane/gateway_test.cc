@@ -25,6 +25,7 @@
 #include "controlplane/server/api.h"
 #include "controlplane/server/call_metrics.h"
 #include "controlplane/server/watch_api.h"
+#include "musketeer/v1/musketeer.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/controlplane/fake_cluster.h"
@@ -404,6 +405,18 @@ double ValueOf(const std::vector<Sample>& samples, const std::string& name,
   for (const auto& s : samples)
     if (s.name == name && s.labels == labels) return s.value;
   return -1;
+}
+
+TEST_F(GatewayTest, EveryAnswerOfTheServerIsMarkedAsItsOwnForTheCliExitCodes) {
+  auto stub = ::musketeer::v1::Session::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  for (const std::string& token : {viewer_, std::string("not-a-token")}) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    ::musketeer::v1::Version out;
+    const grpc::Status s = stub->GetVersion(&ctx, {}, &out);
+    EXPECT_EQ(s.ok(), token == viewer_);
+    EXPECT_EQ(ctx.GetServerTrailingMetadata().count("musketeer-answered"), 1u) << token;
+  }
 }
 
 TEST_F(GatewayTest, MetricsAreServedInPrometheusFormatToTokenHolders) {

@@ -218,4 +218,6 @@ done
 [ "$($M node ls | grep -c running)" = 3 ] && ok "the restarted daemon re-adopted the 3 running nodes" || bad "nodes after restart"
 $M service rm midway >/dev/null 2>&1
 
+source tests/e2e/managers_scenario.sh  # issue 22: three managers, a lost leader, a lost quorum
+
 [ $failed = 0 ]
