@@ -216,6 +216,7 @@ absl::Status Cluster::DeleteNode(const std::string& name, bool force, bool purge
     engines_.erase(h->node.name + "@" + h->node.endpoint.ToString());
     if (last_manager_ == name) last_manager_.clear();
   }
+  ForgetManager(h->node);
   return h->driver->RemoveWith(name, nodes::RemoveOptions{purge_engine, force});
 }
 
@@ -399,6 +400,7 @@ absl::StatusOr<pb::Swarm> Cluster::InitSwarm(const pb::InitSwarmRequest& req) {
   {
     std::lock_guard lock(mu_);
     last_manager_ = req.node();
+    known_managers_ = {{req.node(), body.advertise_addr}};  // a new swarm: its one manager
   }
   return GetSwarm(false);
 }
@@ -514,6 +516,7 @@ absl::Status Cluster::LeaveSwarm(const std::string& node, bool force) {
     std::lock_guard lock(mu_);
     if (last_manager_ == node) last_manager_.clear();
   }
+  if (s.ok()) ForgetManager(h->node);
   return s;
 }
 

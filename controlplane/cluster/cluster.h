@@ -180,8 +180,10 @@ class Cluster {
   // an engine that answers: raft cannot have a leader then, and every swarm call would hang
   // until the engine's own timeout. Says which managers answer and how to recover.
   absl::Status CheckQuorum();
-  // Remembers the managers of a listing (for CheckQuorum).
+  // Remembers the managers of a listing (for CheckQuorum); ForgetManager drops one that
+  // left or was removed through musketeer.
   void NoteManagers(const std::vector<engine::Node>& swarm_nodes);
+  void ForgetManager(const nodes::Node& node);
   // Waits until raft lists the node as a reachable manager (`manager`) or as a worker.
   absl::Status WaitForRole(engine::DockerEngine& manager, const std::string& node_id,
                            const std::string& role, absl::Time deadline);
@@ -300,9 +302,12 @@ class Cluster {
   std::map<std::string, std::shared_ptr<engine::DockerEngine>> engines_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::unique_ptr<std::mutex>> service_mu_ ABSL_GUARDED_BY(mu_);
   std::string last_manager_ ABSL_GUARDED_BY(mu_);
-  // The swarm's managers as last listed (names): what quorum is counted against when no
-  // manager can list them (managers.cc).
-  std::vector<std::string> known_managers_ ABSL_GUARDED_BY(mu_);
+  // The swarm's managers as last listed (raft members: hostname and raft address): what
+  // quorum is counted against when no manager can list them (managers.cc).
+  struct KnownManager {
+    std::string name, ip;
+  };
+  std::vector<KnownManager> known_managers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> network_names_ ABSL_GUARDED_BY(mu_);  // ID -> name
   // With a live view: the drivers wrapped so that their actions are noted, then the view
   // (stopped first on destruction, while what it reads from still exists).

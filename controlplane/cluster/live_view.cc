@@ -76,17 +76,22 @@ std::shared_ptr<const ViewSnapshot> LiveView::Read() {
   if (started_) {
     // The refresh thread is stuck on a manager that does not answer (while raft elects a
     // new leader, every manager's answer waits for it): the last snapshot is still the best
-    // answer there is, and its time says how old it is (observed_at). Only a reader whose
-    // own write it does not cover is let go to ask the engines.
-    auto last_known = [&]() -> std::shared_ptr<const ViewSnapshot> {
-      if (current_ == nullptr || current_->covers_writes < writes || !current_->manager.ok())
-        return nullptr;
-      return current_;
-    };
-    if (absl::Now() - reading_since_ > options_.read_wait) return last_known();
-    // The refresh thread was woken by the write (or keeps its resync): wait for it.
-    if (published_.wait_until(lock, absl::ToChronoTime(until), fresh)) return current_;
-    return last_known();
+    // answer there is, and its time says how old it is (observed_at).
+    if (absl::Now() - reading_since_ <= options_.read_wait &&
+        published_.wait_until(lock, absl::ToChronoTime(until), fresh))
+      return current_;  // the refresh thread, woken by the write or its resync, read it
+    std::shared_ptr<const ViewSnapshot> last = current_;
+    lock.unlock();
+    if (last == nullptr || !last->manager.ok()) return nullptr;
+    if (last->covers_writes >= writes) return last;
+    // Writes since (a node killed, say): what the drivers say can be read without the
+    // manager, so the caller sees its own node actions; the swarm's part stays as last read.
+    auto patched = std::make_shared<ViewSnapshot>(*last);
+    patched->covers_writes = writes;
+    patched->nodes = sources_.nodes();
+    std::sort(patched->nodes.begin(), patched->nodes.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    return patched;
   }
   lock.unlock();
   std::lock_guard refresh_lock(refresh_mu_);

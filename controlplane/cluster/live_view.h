@@ -21,8 +21,8 @@
 // retried every `stream_retry`; the snapshot says so per node (`streams`).
 // The view never holds a reader up for long: when no snapshot that is recent enough (and
 // covers the reader's writes) comes within `read_wait`, Read() answers the last one that
-// reached a manager (stale, with its time) or, when that does not cover the reader's
-// writes, null: the reader asks the engines itself, as it would without a view.
+// reached a manager (stale, with its time; the drivers' nodes read again for writes since),
+// or null when there is none: the reader asks the engines itself, as without a view.
 //
 // Thread-safety: thread-safe. Start() runs a refresh thread and one event thread per node.
 #ifndef CONTROLPLANE_CLUSTER_LIVE_VIEW_H_
@@ -101,8 +101,9 @@ class LiveView {
   // A snapshot covering every write noted before this call and younger than max_age:
   // the current one, or the next the refresh thread takes (without it: one read now, which
   // serves every caller waiting for it). When none comes within read_wait because the
-  // manager does not answer (an election), the last snapshot that reached a manager, if it
-  // covers the caller's writes: older, and its `taken` says so. Else null.
+  // manager does not answer (an election), the last snapshot that reached a manager, older
+  // (its `taken` says so), with the drivers' nodes read again when writes came since (the
+  // caller's own node actions show). Null when no snapshot ever reached a manager.
   std::shared_ptr<const ViewSnapshot> Read();
   // The current snapshot as it is, without waiting (null before the first).
   std::shared_ptr<const ViewSnapshot> Current();

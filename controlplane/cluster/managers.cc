@@ -6,6 +6,7 @@
 // quorum is recovered as docker's docs say: force a new cluster on a survivor, then demote
 // the managers lost.
 #include <algorithm>
+#include <functional>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -26,62 +27,86 @@ bool Reachable(const engine::Node& n) {
   return n.manager_status && n.manager_status->reachability == "reachable";
 }
 
+// `step` until it succeeds or `deadline`: raft's answers time out while it takes a new
+// member in.
+absl::Status RetryUntil(absl::Time deadline, const std::function<absl::Status()>& step) {
+  absl::Status s = step();
+  while (!s.ok() && s.code() != absl::StatusCode::kInvalidArgument && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(500));
+    s = step();
+  }
+  return s;
+}
+
 }  // namespace
 
 void Cluster::NoteManagers(const std::vector<engine::Node>& swarm_nodes) {
-  std::vector<std::string> names;
-  for (const auto& n : swarm_nodes)
-    if (InRaft(n)) names.push_back(n.description.hostname);
-  if (names.empty()) return;  // a listing without a manager is no listing of a swarm
-  std::sort(names.begin(), names.end());
+  std::vector<KnownManager> managers;
+  for (const auto& n : swarm_nodes) {
+    if (!InRaft(n)) continue;
+    // Raft's address (IP:2377) names the machine whatever its hostname (an ssh node's
+    // hostname is its host's, not its musketeer name).
+    const std::string& addr = n.manager_status->addr;
+    managers.push_back({n.description.hostname, addr.substr(0, addr.rfind(':'))});
+  }
+  if (managers.empty()) return;  // a listing without a manager is no listing of a swarm
+  std::sort(managers.begin(), managers.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
   std::lock_guard lock(mu_);
-  known_managers_ = std::move(names);
+  known_managers_ = std::move(managers);
+}
+
+void Cluster::ForgetManager(const nodes::Node& node) {
+  std::lock_guard lock(mu_);
+  std::erase_if(known_managers_, [&](const KnownManager& m) {
+    return m.name == node.name || (!m.ip.empty() && m.ip == node.ip);
+  });
 }
 
 absl::Status Cluster::CheckQuorum() {
-  std::vector<std::string> managers;
+  std::vector<KnownManager> managers;
   {
     std::lock_guard lock(mu_);
     managers = known_managers_;
   }
   if (managers.empty()) return absl::OkStatus();
-  std::map<std::string, nodes::Node> by_name;
-  for (auto& h : AllNodes()) by_name[h.node.name] = h.node;
+  std::vector<NodeHandle> all = AllNodes();
   // Every manager's engine at once: a host that is gone costs one ping deadline, not one each.
+  // A manager that is none of musketeer's nodes cannot be asked: it counts as answering.
   std::vector<std::pair<std::string, std::future<bool>>> pings;
-  for (const auto& name : managers) {
-    auto it = by_name.find(name);
-    if (it == by_name.end() || it->second.state == nodes::NodeState::kStopped) {
+  for (const auto& m : managers) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const NodeHandle& h) {
+      return (!m.ip.empty() && h.node.ip == m.ip) || h.node.name == m.name;
+    });
+    if (it == all.end()) {
+      std::promise<bool> unknown;
+      unknown.set_value(true);
+      pings.emplace_back(m.name, unknown.get_future());
+    } else if (it->node.state == nodes::NodeState::kStopped) {
       std::promise<bool> down;
       down.set_value(false);
-      pings.emplace_back(name, down.get_future());
-      continue;
+      pings.emplace_back(it->node.name, down.get_future());
+    } else {
+      pings.emplace_back(it->node.name, std::async(std::launch::async, [this, node = it->node] {
+                           return Engine(node)->Ping().ok();
+                         }));
     }
-    pings.emplace_back(name, std::async(std::launch::async, [this, node = it->second] {
-                         return Engine(node)->Ping().ok();
-                       }));
   }
   std::vector<std::string> up, down;
   for (auto& [name, answer] : pings) (answer.get() ? up : down).push_back(name);
   const size_t quorum = managers.size() / 2 + 1;
-  if (up.size() >= quorum) return absl::OkStatus();
-  std::string what_to_do;
-  if (up.empty()) {
-    what_to_do = absl::StrCat("Start them again (`musketeer node start ", down.front(), "`)");
-  } else {
-    what_to_do = absl::StrCat(
-        "Start the lost ones again (`musketeer node start ", down.front(),
-        "`), or, if they are gone for good, make ", up.front(),
-        " the only manager with `musketeer swarm recover ", up.front(),
-        "` and add managers again with `musketeer swarm update --managers 3`");
-  }
+  // None answering may as well be a list from an earlier swarm: let the manager search say
+  // what there is (it finds no manager quickly when no engine answers).
+  if (up.size() >= quorum || up.empty()) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "the swarm has lost its quorum: ", up.size(), " of its ", managers.size(),
-      " managers answer (", up.empty() ? "none" : absl::StrJoin(up, ", "), "; ",
-      absl::StrJoin(down, ", "), down.size() == 1 ? " does" : " do",
-      " not), and raft needs ", quorum,
-      " to elect a leader: until then the swarm can be neither read nor changed. ", what_to_do,
-      "."));
+      " managers answer (", absl::StrJoin(up, ", "), "; ", absl::StrJoin(down, ", "),
+      down.size() == 1 ? " does" : " do", " not), and raft needs ", quorum,
+      " to elect a leader: until then the swarm can be neither read nor changed. Start the "
+      "lost ones again (`musketeer node start ",
+      down.front(), "`), or, if they are gone for good, make ", up.front(),
+      " the only manager with `musketeer swarm recover ", up.front(),
+      "` and add managers again with `musketeer swarm update --managers 3`."));
 }
 
 void Cluster::DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb::Swarm& out) {
@@ -139,11 +164,20 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
   if (!m.ok()) return m.status();
   engine::DockerEngine& manager = *m->second;
   for (int step = 0; step < 16; ++step) {
+    // While raft takes a new member in, the manager's answers can time out: ask again.
     auto list = manager.ListNodes();
+    while (!list.ok() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(500));
+      list = manager.ListNodes();
+    }
     if (!list.ok()) return list.status();
     NoteManagers(*list);
     std::vector<const engine::Node*> managers, workers;
-    for (const auto& n : *list) (IsManager(n) ? managers : workers).push_back(&n);
+    for (const auto& n : *list) {
+      // A down manager that raft no longer lists (left behind by a recovery) is no manager.
+      if (IsManager(n) && !InRaft(n) && n.status.state == "down") continue;
+      (IsManager(n) ? managers : workers).push_back(&n);
+    }
     auto by_name = [](const engine::Node* a, const engine::Node* b) {
       return a->description.hostname < b->description.hostname;
     };
@@ -160,7 +194,9 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
       }
       std::sort(ready.begin(), ready.end(), by_name);
       const std::string id = ready.front()->id;
-      if (auto s = UpdateNodeSpec(manager, id, [](engine::NodeSpec& s) { s.role = "manager"; });
+      if (auto s = RetryUntil(deadline, [&] {
+            return UpdateNodeSpec(manager, id, [](engine::NodeSpec& s) { s.role = "manager"; });
+          });
           !s.ok())
         return s;
       if (auto s = WaitForRole(manager, id, "manager", deadline); !s.ok()) {
@@ -179,7 +215,9 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
     });
     if (candidates.empty()) return absl::InternalError("no manager but the leader to demote");
     const std::string id = candidates.front()->id;
-    if (auto s = UpdateNodeSpec(manager, id, [](engine::NodeSpec& s) { s.role = "worker"; });
+    if (auto s = RetryUntil(deadline, [&] {
+          return UpdateNodeSpec(manager, id, [](engine::NodeSpec& s) { s.role = "worker"; });
+        });
         !s.ok())
       return s;
     if (auto s = WaitForRole(manager, id, "worker", deadline); !s.ok()) {
@@ -209,7 +247,7 @@ absl::StatusOr<pb::Swarm> Cluster::RecoverSwarm(const std::string& name) {
   }
   {
     std::lock_guard lock(mu_);
-    known_managers_ = {name};
+    known_managers_ = {{name, h->node.ip}};
     last_manager_ = name;
   }
   auto m = Manager(name);
@@ -226,12 +264,11 @@ absl::StatusOr<pb::Swarm> Cluster::RecoverSwarm(const std::string& name) {
   if (auto list = m->second->ListNodes(); list.ok()) {
     for (const auto& n : *list) {
       if (!IsManager(n) || n.id == *id) continue;
-      if (n.status.state == "down") {
-        if (m->second->RemoveNode(n.id, true).ok()) removed.push_back(n.description.hostname);
-      } else if (UpdateNodeSpec(*m->second, n.id,
-                                [](engine::NodeSpec& s) { s.role = "worker"; })
-                     .ok()) {
+      if (UpdateNodeSpec(*m->second, n.id, [](engine::NodeSpec& s) { s.role = "worker"; })
+              .ok()) {
         demoted.push_back(n.description.hostname);
+      } else if (m->second->RemoveNode(n.id, true).ok()) {
+        removed.push_back(n.description.hostname);
       }
     }
   }

@@ -307,6 +307,10 @@ absl::Status FakeDockerEngine::UpdateNode(const std::string& id, uint64_t versio
   for (auto& n : swarm_->nodes_) {
     if (n.id != id) continue;
     if (n.version.index != version) return absl::UnknownError("update out of sequence");
+    // A manager that raft no longer lists (left behind by a force-new-cluster) cannot be
+    // demoted, as docker answers.
+    if (spec.role == "worker" && n.spec.role == "manager" && !n.manager_status)
+      return absl::NotFoundError("rpc error: code = NotFound desc = can't find manager in raft memberlist");
     // A promotion joins raft at once here (a real one takes a moment); a demotion leaves it.
     if (spec.role == "manager" && !n.manager_status)
       n.manager_status = ManagerStatus{false, "reachable", absl::StrCat(n.status.addr, ":2377")};
