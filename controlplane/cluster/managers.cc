@@ -272,6 +272,8 @@ absl::StatusOr<pb::Swarm> Cluster::RecoverSwarm(const std::string& name) {
       }
     }
   }
+  std::sort(demoted.begin(), demoted.end());
+  std::sort(removed.begin(), removed.end());
   auto out = GetSwarm(false);
   if (!out.ok()) return out.status();
   if (!demoted.empty()) {
