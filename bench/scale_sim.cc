@@ -132,7 +132,8 @@ int main(int argc, char** argv) {
     if (auto s = engine::FakeDockerEngine(swarm, all[i].name, all[i].ip).SwarmJoin(join); !s.ok())
       Fail(s);
   }
-  const int services = std::max(1, (task_count + 999) / 1000);
+  // Services of at most 500 replicas, so that the scale below stays within the API's 1000.
+  const int services = std::max(1, (task_count + 499) / 500);
   for (int k = 0; k < services; ++k) {
     engine::ServiceSpec spec;
     spec.name = absl::StrCat("svc", k);
