@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   if (!store.ok()) Fail(store.status());
   const long rss_start = RssKb();
 
-  // The swarm: the first node inits it, the others join; services of at most 1000 replicas.
+  // The swarm: the first node inits it, the others join; the services.
   auto swarm = std::make_shared<engine::FakeSwarm>();
   SimDriver driver(node_count);
   const auto& all = driver.nodes();
