@@ -5,11 +5,7 @@
 set -uo pipefail
 build=${1:?usage: completion_test.sh BUILD_DIR}
 cli=$build/clients/musketeer
-pass=0 fail=0
-check() {  # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then echo "PASS $name"; pass=$((pass + 1)); else echo "FAIL $name"; fail=$((fail + 1)); fi
-}
+source "$(dirname "$0")/../checks.sh"
 script=$(mktemp)
 trap 'rm -f "$script"' EXIT
 "$cli" completion bash >"$script"
@@ -39,5 +35,5 @@ check "global flags come first" offers --endpoint --e
 check "--format offers table and json" offers json --format ""
 check "musketeer ps completes service ps's flags" offers --filter ps --f
 check "completion is itself completed" offers bash completion ""
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

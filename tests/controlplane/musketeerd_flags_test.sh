@@ -5,11 +5,7 @@
 set -uo pipefail
 build=${1:?usage: musketeerd_flags_test.sh BUILD_DIR}
 daemon=$build/controlplane/musketeerd
-pass=0 fail=0
-check() {
-  local name=$1; shift
-  if "$@"; then echo "PASS $name"; pass=$((pass + 1)); else echo "FAIL $name"; fail=$((fail + 1)); fi
-}
+source "$(dirname "$0")/../checks.sh"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 out() { "$daemon" "$@" 2>&1; echo "exit $?"; }
@@ -34,5 +30,5 @@ r=$(out --config "$dir/loud.conf" --log-level warning --ipvs maybe)
 check "the command line wins over the file" bash -c '! grep -q "log-level must" <<<"$0" && grep -q -- "--ipvs must be auto, yes or no" <<<"$0"' "$r"
 printf 'config = %s\n' "$dir/loud.conf" >"$dir/nested.conf"
 check "a file cannot name another" grep -q "cannot name another" <<<"$(out --config "$dir/nested.conf")"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -22,13 +22,7 @@ tmp=$(mktemp -d /tmp/mkssh-e2e.XXXX)
 state=$tmp/state run=/run/mkssh
 export SSH_HOSTS_DIR=$tmp/hosts SSH_TEST_KEY=$tmp/id_test
 source tests/e2e/ssh_hosts.sh
-passed=0 failed=0
-ok() { echo "PASS $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() {
-  local what=$1 out; shift
-  if out=$("$@" 2>&1); then ok "$what"; else bad "$what: $(echo "$out" | tail -3)"; fi
-}
+source tests/checks.sh
 # expect_fail WHAT TEXT CMD...: CMD fails and its output contains TEXT.
 expect_fail() {
   local what=$1 text=$2 out; shift 2

@@ -9,13 +9,7 @@ build=${1:-build}
 tmp=$(mktemp -d /tmp/mk-e2e.XXXX)
 state=$tmp/state run=/run/mke2e port=7543
 M="$build/clients/musketeer --endpoint 127.0.0.1:$port --ca $state/pki/ca/ca.pem"
-passed=0 failed=0
-ok() { echo "PASS $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() {
-  local what=$1 out; shift
-  if out=$("$@" 2>&1); then ok "$what"; else bad "$what: $(echo "$out" | tail -3)"; fi
-}
+source tests/checks.sh
 
 cleanup() {
   if [ -n "${daemon:-}" ]; then

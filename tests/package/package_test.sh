@@ -21,13 +21,7 @@ build=$(cd "${1:-build}" && pwd)
 tmp=$(mktemp -d /tmp/mkpkg-test.XXXX)
 image=musketeer/base:bookworm
 name=musketeer-package-test-$$
-passed=0 failed=0
-ok() { echo "PASS $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() {
-  local what=$1 out; shift
-  if out=$("$@" 2>&1); then ok "$what"; else bad "$what: $(echo "$out" | tail -3)"; fi
-}
+source tests/checks.sh
 in_box() { docker exec "$name" "$@"; }
 cleanup() {
   docker rm -f "$name" >/dev/null 2>&1
