@@ -163,6 +163,19 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
   auto m = Manager();
   if (!m.ok()) return m.status();
   engine::DockerEngine& manager = *m->second;
+  // One promotion or demotion, and the wait until raft has made it.
+  auto change_role = [&](const engine::Node& node, const std::string& role) -> absl::Status {
+    absl::Status s = RetryUntil(deadline, [&] {
+      return UpdateNodeSpec(manager, node.id, [&](engine::NodeSpec& spec) { spec.role = role; });
+    });
+    if (!s.ok()) return s;
+    s = WaitForRole(manager, node.id, role, deadline);
+    if (s.ok()) return s;
+    return absl::Status(s.code(), absl::StrCat(node.description.hostname,
+                                               role == "manager" ? " was promoted, but "
+                                                                 : " was demoted, but ",
+                                               s.message()));
+  };
   for (int step = 0; step < 16; ++step) {
     // While raft takes a new member in, the manager's answers can time out: ask again.
     auto list = manager.ListNodes();
@@ -193,16 +206,7 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
             "swarm join`) first"));
       }
       std::sort(ready.begin(), ready.end(), by_name);
-      const std::string id = ready.front()->id;
-      if (auto s = RetryUntil(deadline, [&] {
-            return UpdateNodeSpec(manager, id, [](engine::NodeSpec& s) { s.role = "manager"; });
-          });
-          !s.ok())
-        return s;
-      if (auto s = WaitForRole(manager, id, "manager", deadline); !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat(ready.front()->description.hostname,
-                                                   " was promoted, but ", s.message()));
-      }
+      if (auto s = change_role(*ready.front(), "manager"); !s.ok()) return s;
       continue;
     }
     // Demote: never the leader (the manager answering here might be it); lost ones first.
@@ -214,16 +218,7 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
       return a->description.hostname > b->description.hostname;
     });
     if (candidates.empty()) return absl::InternalError("no manager but the leader to demote");
-    const std::string id = candidates.front()->id;
-    if (auto s = RetryUntil(deadline, [&] {
-          return UpdateNodeSpec(manager, id, [](engine::NodeSpec& s) { s.role = "worker"; });
-        });
-        !s.ok())
-      return s;
-    if (auto s = WaitForRole(manager, id, "worker", deadline); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(candidates.front()->description.hostname,
-                                                 " was demoted, but ", s.message()));
-    }
+    if (auto s = change_role(*candidates.front(), "worker"); !s.ok()) return s;
   }
   return GetSwarm(false);
 }

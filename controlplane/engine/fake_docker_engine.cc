@@ -98,10 +98,15 @@ void FakeSwarm::SetEngineDown(const std::string& hostname, bool down) {
     engines_down_.erase(hostname);
 }
 
-absl::Status FakeSwarm::Record(const std::string& host, const std::string& call) {
-  calls_.push_back(absl::StrCat(host, ": ", call));
+absl::Status FakeSwarm::EngineAnswers(const std::string& host) const {
   if (engines_down_.count(host))
     return absl::UnavailableError(absl::StrCat("connect to ", host, ": connection refused"));
+  return absl::OkStatus();
+}
+
+absl::Status FakeSwarm::Record(const std::string& host, const std::string& call) {
+  calls_.push_back(absl::StrCat(host, ": ", call));
+  if (absl::Status s = EngineAnswers(host); !s.ok()) return s;
   const std::string method = call.substr(0, call.find(' '));
   for (auto it = fail_next_.begin(); it != fail_next_.end(); ++it) {
     const size_t space = it->first.find(' ');  // "Method" or "Method needle"
@@ -196,8 +201,7 @@ absl::Status FakeDockerEngine::Ping() {
 
 absl::StatusOr<SystemInfo> FakeDockerEngine::Info() {
   std::lock_guard lock(swarm_->mu_);
-  if (swarm_->engines_down_.count(hostname_))
-    return absl::UnavailableError(absl::StrCat("connect to ", hostname_, ": connection refused"));
+  if (absl::Status s = swarm_->EngineAnswers(hostname_); !s.ok()) return s;
   SystemInfo info;
   info.name = hostname_;
   info.swarm.local_node_state = InSwarm() ? "active" : "inactive";

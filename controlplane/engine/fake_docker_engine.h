@@ -70,6 +70,8 @@ class FakeSwarm {
   };
   absl::Status Record(const std::string& host, const std::string& call);
   std::set<std::string> engines_down_;  // guarded by mu_
+  // UNAVAILABLE while SetEngineDown(host) holds. REQUIRES: mu_ held.
+  absl::Status EngineAnswers(const std::string& host) const;
   // A secret or config into `into` (by name), as the swarm refuses and answers it.
   // REQUIRES: mu_ held.
   absl::StatusOr<std::string> CreateData(std::map<std::string, Secret>& into, const char* kind,
