@@ -356,6 +356,8 @@ int main(int argc, char** argv) {
   }
   // Finish what a crash interrupted, without holding up the API.
   std::thread([&cluster] { cluster.Reconcile(); }).detach();
+  // Edge proxies (no IPVS) kept on every node: a node back up, one whose proxy stopped.
+  if (!options.ipvs) cluster.StartEdgeKeeper(absl::Seconds(10));
 
   std::thread shutdown([&] {
     int sig = 0;

@@ -445,6 +445,9 @@ absl::StatusOr<pb::Node> Cluster::JoinSwarm(const pb::JoinSwarmRequest& req) {
     if (!ready.ok())
       telemetry::LogWarning(absl::StrCat("join of ", req.node(), ": ", ready.message()));
   }
+  // And its edge proxies: its published ports answer from the start.
+  if (absl::Status edges = PlaceEdgesOn(*Engine(h->node)); !edges.ok())
+    telemetry::LogWarning(absl::StrCat("join of ", req.node(), ": ", edges.message()));
   if (auto active = SetAvailability(*m->second, *Engine(h->node), "active"); !active.ok())
     return active;
   return GetNode(req.node());
@@ -472,28 +475,39 @@ absl::Status Cluster::CopyServiceImagesTo(const nodes::Node& target, engine::Doc
   auto services = manager.ListServices();
   if (!services.ok()) return services.status();
   std::shared_ptr<engine::DockerEngine> to = Engine(target);
-  std::vector<std::string> failed;
-  std::set<std::string> done;
+  // Each image: its reference, the tag it travels by, and whose it is.
+  struct Needed {
+    std::string image, tag, owner;
+  };
+  std::vector<Needed> needed;
   for (const auto& svc : *services) {
     for (const engine::ServiceSpec* spec : {&svc.spec, svc.previous_spec ? &*svc.previous_spec : nullptr}) {
       if (spec == nullptr) continue;
       const engine::ContainerSpec& c = spec->task_template.container_spec;
-      if (!done.insert(c.image).second || to->InspectImage(c.image).ok()) continue;
-      // From a node that has it; by the tag given when that tag is this image there, so the
-      // tag travels too.
-      const std::string tag = ShownImage(c);
-      absl::Status copied = absl::NotFoundError("no node has it");
-      for (auto& h : AllNodes()) {
-        if (h.node.name == target.name || h.node.state != nodes::NodeState::kRunning) continue;
-        std::shared_ptr<engine::DockerEngine> from = Engine(h.node);
-        auto image = from->InspectImage(c.image);
-        if (!image.ok()) continue;
-        auto tagged = from->InspectImage(tag);
-        copied = engine::CopyImage(*from, *to, tagged.ok() && tagged->id == image->id ? tag : c.image);
-        if (copied.ok()) break;
-      }
-      if (!copied.ok()) failed.push_back(absl::StrCat(tag, " (", svc.spec.name, "): ", copied.message()));
+      needed.push_back({c.image, ShownImage(c), svc.spec.name});
     }
+  }
+  const auto routing = store_.ListRouting();
+  if (std::any_of(routing.begin(), routing.end(),
+                  [](const state::ServiceRouting& r) { return r.mode == "edge-proxy"; }))
+    needed.push_back({options_.edge_image, options_.edge_image, "the edge proxies"});
+  std::vector<std::string> failed;
+  std::set<std::string> done;
+  for (const Needed& n : needed) {
+    if (!done.insert(n.image).second || to->InspectImage(n.image).ok()) continue;
+    // From a node that has it; by the tag given when that tag is this image there, so the
+    // tag travels too.
+    absl::Status copied = absl::NotFoundError("no node has it");
+    for (auto& h : AllNodes()) {
+      if (h.node.name == target.name || h.node.state != nodes::NodeState::kRunning) continue;
+      std::shared_ptr<engine::DockerEngine> from = Engine(h.node);
+      auto image = from->InspectImage(n.image);
+      if (!image.ok()) continue;
+      auto tagged = from->InspectImage(n.tag);
+      copied = engine::CopyImage(*from, *to, tagged.ok() && tagged->id == image->id ? n.tag : n.image);
+      if (copied.ok()) break;
+    }
+    if (!copied.ok()) failed.push_back(absl::StrCat(n.tag, " (", n.owner, "): ", copied.message()));
   }
   if (!failed.empty())
     return absl::UnavailableError(absl::StrCat("images not copied: ", absl::StrJoin(failed, "; ")));

@@ -10,6 +10,7 @@
 #define CONTROLPLANE_CLUSTER_CLUSTER_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -155,6 +157,13 @@ class Cluster {
 
   // After a restart: settles operations a crash interrupted (half-made edge proxies).
   void Reconcile();
+  // Keeps every node's edge proxies (no IPVS) as the services want them, every `every`, in
+  // a thread of its own until the Cluster goes.
+  void StartEdgeKeeper(absl::Duration every);
+  // One round of the keeper: edges placed where missing (a node back up, a crash before
+  // they were placed), replaced where their configuration changed, orphans removed, and
+  // global edge services of older versions replaced.
+  void KeepEdges();
 
   // The cluster-wide watch (cluster_watch.cc; musketeer.v1.ClusterWatch): the state, then
   // every change to nodes, services and tasks as the live view sees it, resumable from a
@@ -217,9 +226,29 @@ class Cluster {
   absl::Status ResolveSecrets(engine::DockerEngine& manager, engine::ServiceSpec& spec);
   // The same for configs (spec.configs).
   absl::Status ResolveConfigs(engine::DockerEngine& manager, engine::ServiceSpec& spec);
-  // Every node runs the edge proxy's task (no IPVS), so every running node needs its image:
+  // Every node runs the edge proxy (no IPVS), so every running node needs its image:
   // FAILED_PRECONDITION naming the first that lacks it.
   absl::Status CheckEdgeImageEverywhere();
+  // Edge proxies (edges.cc): one container per node and edge-routed service.
+  struct EdgeNode {
+    nodes::Node node;
+    std::shared_ptr<engine::DockerEngine> engine;
+    std::string skipped;  // why no edge goes there now ("": it does)
+  };
+  // The running nodes, each with its engine and whether it takes edges now (it answers and
+  // is in the swarm); asked in parallel.
+  std::vector<EdgeNode> EdgeNodes();
+  // The edge of `routing` on `node`: kept when it is the same and running, started when
+  // stopped, replaced when its configuration changed.
+  absl::Status PlaceEdge(engine::DockerEngine& node, const state::ServiceRouting& routing);
+  // On every node that takes edges, in parallel; FAILED_PRECONDITION naming the nodes where
+  // it failed. REQUIRES: the service's mutex held.
+  absl::Status PlaceEdges(const state::ServiceRouting& routing);
+  // Every edge-routed service's edge on `node` (a joiner); takes each service's mutex.
+  absl::Status PlaceEdgesOn(engine::DockerEngine& node);
+  // Removes the service's edges from every node that answers.
+  void RemoveEdges(const std::string& service);
+
   // Request ids (AIP-155), REQUIRES: the target's service mutex held. A new id begins an
   // operation; a finished one is replayed (`replay`: OK when done, else the first call's
   // error); one a stopped musketeerd left running is resumed (`resumed`). An id given to
@@ -232,16 +261,14 @@ class Cluster {
   absl::StatusOr<OperationStart> StartOperation(const std::string& request_id,
                                                 const std::string& kind, const std::string& target,
                                                 const std::string& fingerprint);
-  // Makes the service (and its edge proxy), all or nothing; no wait.
+  // Makes the service (and its edge proxies), all or nothing; no wait.
   absl::Status CreateServiceLocked(const pb::ServiceSpec& spec, const std::string& stack);
   // A create that was done (or interrupted) made whole: the service made when it is missing,
   // its edge proxy when that is missing. REQUIRES: the service's mutex held.
   absl::Status MakeWhole(const pb::ServiceSpec& spec);
-  // What a create refers to or will make, checked before anything is made: the names
-  // (the edge proxy's too, when `edge`), the networks, the published ports (free in the
-  // swarm, the service's own edge proxy aside). An update with ports or networks too.
-  absl::Status CheckServiceReferences(engine::DockerEngine& manager, const pb::ServiceSpec& spec,
-                                      bool edge);
+  // What a create refers to, checked before anything is made: the networks and the
+  // published ports (free in the swarm). An update with ports or networks too.
+  absl::Status CheckServiceReferences(engine::DockerEngine& manager, const pb::ServiceSpec& spec);
   // The ports part of it: FAILED_PRECONDITION naming the service that publishes one already.
   absl::Status CheckPortsFree(engine::DockerEngine& manager, const pb::ServiceSpec& spec);
   // Edge-routed ingress ports given as 0 get one, as the swarm would give them: the lowest
@@ -309,6 +336,12 @@ class Cluster {
   };
   std::vector<KnownManager> known_managers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> network_names_ ABSL_GUARDED_BY(mu_);  // ID -> name
+  // The edge keeper's thread (StartEdgeKeeper), stopped first on destruction.
+  void StopEdgeKeeper();
+  std::mutex keeper_mu_;
+  std::condition_variable keeper_cv_;
+  bool keeper_stop_ ABSL_GUARDED_BY(keeper_mu_) = false;
+  std::thread edge_keeper_;
   // With a live view: the drivers wrapped so that their actions are noted, then the view
   // (stopped first on destruction, while what it reads from still exists).
   std::vector<std::unique_ptr<nodes::NodeDriver>> noting_drivers_;

@@ -10,6 +10,7 @@
 namespace musketeer::cluster {
 
 Cluster::~Cluster() {
+  StopEdgeKeeper();
   if (view_) view_->Stop();
 }
 

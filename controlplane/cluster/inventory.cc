@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "controlplane/cluster/cluster.h"
+#include "controlplane/cluster/service_parts.h"
 
 namespace musketeer::cluster {
 
@@ -82,7 +83,9 @@ absl::StatusOr<std::vector<pb::Network>> Cluster::ListNetworks() {
   std::vector<pb::Network> out;
   // Every field GetNetwork answers: a list and a read of one network agree.
   for (const auto& net : *list)
-    if (net.scope == "swarm" && net.name != "ingress") out.push_back(NetworkProto(net));
+    // Swarm's ingress and its stand-in without IPVS (the edges' network) are infrastructure.
+    if (net.scope == "swarm" && net.name != "ingress" && net.name != kEdgeNetwork)
+      out.push_back(NetworkProto(net));
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.name() < b.name(); });
   return out;

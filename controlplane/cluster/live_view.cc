@@ -345,6 +345,7 @@ class SnapshotEngine : public engine::DockerEngine {
   absl::StatusOr<std::string> CreateContainer(const engine::ContainerCreateRequest&) override {
     return No();
   }
+  absl::Status StartContainer(const std::string&) override { return No(); }
   absl::Status PutArchive(const std::string&, const std::string&,
                           const engine::BodySource&) override {
     return No();
@@ -453,6 +454,7 @@ class NotingEngine : public engine::DockerEngine {
   absl::StatusOr<std::string> CreateContainer(const engine::ContainerCreateRequest& r) override {
     return inner_->CreateContainer(r);  // containers and volumes are not in the view
   }
+  absl::Status StartContainer(const std::string& id) override { return inner_->StartContainer(id); }
   absl::Status PutArchive(const std::string& id, const std::string& path,
                           const engine::BodySource& archive) override {
     return inner_->PutArchive(id, path, archive);

@@ -21,7 +21,8 @@ inline constexpr const char* kEdgeNetwork = "musketeer-edge";
 
 // The ServiceSpec fields an update may change (service_update.cc): a mask's top-level paths.
 const std::set<std::string>& UpdatableFields();
-// The edge proxy of a service whose ports are published without IPVS.
+// The edge proxy of a service whose ports are published without IPVS: the name of its
+// container on every node.
 inline std::string EdgeName(const std::string& service) { return service + "-edge"; }
 
 // The shared overlay network the edge proxies reach their services' tasks on: whether the
@@ -60,12 +61,12 @@ inline std::string PortsJson(const musketeer::v1::ServiceSpec& spec) {
   return state::ServiceRouting::PortsJson(ports);
 }
 
-// The edge proxy of `spec` (a global service publishing its ingress ports in host mode on
-// every node), running `pinned`, the edge image.
-absl::StatusOr<engine::ServiceSpec> EdgeProxySpec(const musketeer::v1::ServiceSpec& spec,
-                                                  const std::string& edge_image,
-                                                  const PinnedImage& pinned,
-                                                  const std::string& stack);
+// The edge proxy of an edge-routed service on one node (edges.cc): a standalone container
+// of `image` (whose ID on that node is `image_id`) on the attachable overlay musketeer-edge,
+// publishing the record's ports, restarted by its dockerd, labelled with its configuration.
+engine::ContainerCreateRequest EdgeContainer(const state::ServiceRouting& routing,
+                                             const std::string& image,
+                                             const std::string& image_id);
 
 }  // namespace musketeer::cluster
 

@@ -82,34 +82,6 @@ const std::map<std::string, FieldCopy>& ContainerFieldCopies() {
 }
 #undef CONTAINER_FIELD
 
-// The edge proxy's environment and host-mode ports for `spec`'s ingress ports.
-void SetEdgePorts(const pb::ServiceSpec& spec, engine::ServiceSpec& edge) {
-  std::vector<std::string> ports;
-  engine::EndpointSpec& endpoint =
-      edge.endpoint_spec ? *edge.endpoint_spec : edge.endpoint_spec.emplace();
-  endpoint.mode = "dnsrr";
-  endpoint.ports.clear();
-  for (const auto& p : spec.ports()) {
-    if (HostMode(p)) continue;  // published by the service's own tasks
-    const bool udp = p.protocol() == "udp";  // nginx carries it; HAProxy the TCP ones
-    ports.push_back(absl::StrCat(p.published(), ":", p.target(), udp ? "/udp" : ""));
-    engine::PortConfig port;
-    port.protocol = udp ? "udp" : "tcp";
-    port.target_port = p.published();
-    port.published_port = p.published();
-    port.publish_mode = "host";  // plain DNAT on every node, no IPVS needed
-    endpoint.ports.push_back(std::move(port));
-  }
-  std::vector<std::string>& env = edge.task_template.container_spec.env;
-  std::erase_if(env, [](const std::string& e) { return absl::StartsWith(e, "EDGE_PORTS="); });
-  env.push_back(absl::StrCat("EDGE_PORTS=", absl::StrJoin(ports, ",")));
-}
-
-void SetNetworks(const pb::ServiceSpec& spec, engine::ServiceSpec& out) {
-  out.task_template.networks.clear();
-  for (const auto& n : spec.networks()) out.task_template.networks.emplace_back().target = n;
-}
-
 // Copies the parts of `target` (the wanted spec in the Engine's form) named by `changed`
 // into `spec` (the current one as read), keeping everything else, unknown fields included.
 // Ports and networks are the caller's (they involve the edge proxy).
@@ -167,24 +139,6 @@ void ApplyEngineFields(const engine::ServiceSpec& target, const std::set<std::st
   }
 }
 }  // namespace
-
-absl::StatusOr<engine::ServiceSpec> EdgeProxySpec(const pb::ServiceSpec& spec,
-                                                  const std::string& edge_image,
-                                                  const PinnedImage& pinned,
-                                                  const std::string& stack) {
-  pb::ServiceSpec proxy;
-  proxy.set_name(EdgeName(spec.name()));
-  proxy.set_image(edge_image);
-  proxy.set_mode("global");
-  (*proxy.mutable_env())["EDGE_BACKEND"] = "tasks." + spec.name();
-  *proxy.mutable_networks() = spec.networks();
-  auto made = ToEngineSpec(proxy, /*edge_routed=*/true, stack);
-  if (!made.ok()) return made.status();
-  ApplyPinnedImage(pinned, PullPolicy::kNever, *made);
-  made->labels[kEdgeForLabel] = spec.name();
-  SetEdgePorts(spec, *made);
-  return made;
-}
 
 void ReadBackSpecFields(const engine::ServiceSpec& spec, pb::ServiceSpec* s) {
   const engine::TaskSpec& task = spec.task_template;
@@ -429,12 +383,12 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
   // As a create: the networks exist, and no other service publishes these ports (the
   // swarm would take a second one; an edge proxy's host port would fail on every node).
   if (want && (ports_changed || networks_changed)) {
-    if (auto s = CheckServiceReferences(manager, *want, edge_after && !edge_before); !s.ok())
-      return s;
+    if (auto s = CheckServiceReferences(manager, *want); !s.ok()) return s;
   }
-  std::optional<PinnedImage> edge_image;
-  if (want && edge_after && want->networks_size() == 0 && (ports_changed || networks_changed)) {
-    // The edge proxy has to see the service's tasks on a shared overlay network.
+  if (want && edge_after && (ports_changed || networks_changed) &&
+      std::find(want->networks().begin(), want->networks().end(), kEdgeNetwork) ==
+          want->networks().end()) {
+    // The edge proxies see the service's tasks on a shared attachable overlay network.
     want->add_networks(kEdgeNetwork);
     auto missing = EdgeNetworkMissing(manager);
     if (!missing.ok()) return missing.status();
@@ -449,9 +403,6 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
   }
   if (edge_after && !edge_before) {
     if (auto s = CheckEdgeImageEverywhere(); !s.ok()) return s;
-    auto pinned = PinServiceImage(m->first, manager, options_.edge_image, PullPolicy::kNever);
-    if (!pinned.ok()) return pinned.status();
-    edge_image = *pinned;
   }
   std::optional<engine::ServiceSpec> target;
   if (want) {
@@ -509,30 +460,16 @@ absl::Status Cluster::UpdateServiceLocked(const pb::UpdateServiceRequest& req,
   if (!s.ok()) return s;
   if (!want || (!ports_changed && !networks_changed)) return absl::OkStatus();
 
-  // The edge proxy follows: made with the first published port, updated, removed with the last.
-  const std::string edge = EdgeName(req.name());
+  // The edge proxies follow: placed with the first published port, replaced (on each node)
+  // when the ports change, removed with the last.
   if (edge_after) {
-    if (auto r = store_.PutRouting({req.name(), "edge-proxy", edge, PortsJson(*want)}); !r.ok())
-      return r;
-    if (edge_before) {
-      return UpdateSpec(
-          edge,
-          [&](engine::ServiceSpec& proxy) {
-            SetEdgePorts(*want, proxy);
-            SetNetworks(*want, proxy);
-            return absl::OkStatus();
-          },
-          /*rollback=*/false);
-    }
-    auto proxy_spec = EdgeProxySpec(*want, options_.edge_image, *edge_image, stack);
-    if (!proxy_spec.ok()) return proxy_spec.status();
-    return manager.CreateService(*proxy_spec).status();
+    const state::ServiceRouting routing{req.name(), "edge-proxy", EdgeName(req.name()),
+                                        PortsJson(*want)};
+    if (auto r = store_.PutRouting(routing); !r.ok()) return r;
+    return PlaceEdges(routing);
   }
   if (ports_changed) {
-    if (edge_before) {
-      absl::Status e = manager.RemoveService(edge);
-      if (!e.ok() && e.code() != absl::StatusCode::kNotFound) return e;
-    }
+    if (edge_before) RemoveEdges(req.name());
     if (NeedsEdge(*want))
       return store_.PutRouting({req.name(), "ingress", "", PortsJson(*want)});
     store_.DeleteRouting(req.name());

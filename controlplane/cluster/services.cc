@@ -223,34 +223,13 @@ absl::Status Cluster::MakeWhole(const pb::ServiceSpec& spec) {
   if (!m.ok()) return m.status();
   engine::DockerEngine& manager = *m->second;
   if (!manager.InspectService(spec.name()).ok()) return CreateServiceLocked(spec, "");
+  // The service without (some of) its edge proxies: placed for the service as recorded.
   auto routing = store_.GetRouting(spec.name());
-  if (!routing || routing->edge_service.empty() || manager.InspectService(routing->edge_service).ok())
-    return absl::OkStatus();
-  // The service without its edge proxy: the proxy is made for the service as it is.
-  auto current = GetService(spec.name());
-  if (!current.ok()) return current.status();
-  auto pinned = PinServiceImage(m->first, manager, options_.edge_image, PullPolicy::kNever);
-  if (!pinned.ok()) return pinned.status();
-  auto proxy = EdgeProxySpec(current->spec(), options_.edge_image, *pinned, current->stack());
-  if (!proxy.ok()) return proxy.status();
-  return manager.CreateService(*proxy).status();
+  return routing ? PlaceEdges(*routing) : absl::OkStatus();
 }
 
 absl::Status Cluster::CheckServiceReferences(engine::DockerEngine& manager,
-                                             const pb::ServiceSpec& spec, bool edge) {
-  // Names this create will make: the service, and its edge proxy.
-  if (edge && EdgeName(spec.name()).size() > kMaxServiceName) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "spec.name: '", Cut(spec.name()), "' has ", spec.name().size(),
-        " characters; with published ports and no IPVS its edge proxy is the service NAME-edge (",
-        EdgeName(spec.name()).size(), " characters), and Docker allows ", kMaxServiceName,
-        ": use a name of at most ", kMaxServiceName - EdgeName("").size()));
-  }
-  if (edge && manager.InspectService(EdgeName(spec.name())).ok()) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("spec.name: the edge proxy this service needs would be the service '",
-                     Cut(EdgeName(spec.name())), "', which exists already; pick another name"));
-  }
+                                             const pb::ServiceSpec& spec) {
   // Networks by name or ID, as the swarm resolves them.
   if (spec.networks_size() > 0) {
     auto networks = manager.ListNetworks();
@@ -280,19 +259,17 @@ absl::Status Cluster::CheckPortsFree(engine::DockerEngine& manager, const pb::Se
       if (p.published() == 0) continue;
       const std::string protocol = p.protocol().empty() ? "tcp" : p.protocol();
       for (const auto& other : *services) {
-        if (other.spec.name == spec.name() || Label(other.spec, kEdgeForLabel) == spec.name() ||
+        // An edge service an older musketeerd made is being replaced by containers.
+        if (other.spec.name == spec.name() || !Label(other.spec, kEdgeForLabel).empty() ||
             !other.spec.endpoint_spec)
           continue;
         for (const auto& q : other.spec.endpoint_spec->ports) {
           if (q.published_port != p.published() ||
               (q.protocol.empty() ? "tcp" : q.protocol) != protocol)
             continue;
-          const std::string owner = Label(other.spec, kEdgeForLabel).empty()
-                                        ? other.spec.name
-                                        : Label(other.spec, kEdgeForLabel);
           return absl::FailedPreconditionError(
               absl::StrCat("spec.ports: port ", p.published(), "/", protocol,
-                           " is already published by service '", owner,
+                           " is already published by service '", other.spec.name,
                            "'; pick another published port, or remove or update that service"));
         }
         if (auto routing = store_.GetRouting(other.spec.name)) {  // edge-routed: its record
@@ -325,11 +302,13 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
   state::ServiceRouting routing{spec.name(), edge ? "edge-proxy" : "ingress",
                                 edge ? EdgeName(spec.name()) : "", PortsJson(spec)};
   // Everything is checked and prepared before anything is made.
-  if (auto s = CheckServiceReferences(manager, spec, edge); !s.ok()) return s;
+  if (auto s = CheckServiceReferences(manager, spec); !s.ok()) return s;
   bool make_edge_network = false;
   if (edge) {
-    // The edge proxy has to see the service's tasks on a shared overlay network.
-    if (spec.networks_size() == 0) {
+    // The edge proxies see the service's tasks on a shared attachable overlay network (as
+    // every service with ingress ports is on Swarm's `ingress` network).
+    if (std::find(spec.networks().begin(), spec.networks().end(), kEdgeNetwork) ==
+        spec.networks().end()) {
       auto missing = EdgeNetworkMissing(manager);
       if (!missing.ok()) return missing.status();
       make_edge_network = *missing;
@@ -338,7 +317,7 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
     for (const auto& p : spec.ports())
       if (!HostMode(p) && p.protocol() == "sctp") return EdgeProtocolRefused("spec.ports", p);
     if (auto s = PickPublishedPorts(manager, spec); !s.ok()) return s;
-    // Every node runs the edge task, so every node needs its image.
+    // Every node runs an edge proxy, so every node needs its image.
     if (auto s = CheckEdgeImageEverywhere(); !s.ok()) return s;
   }
   auto engine_spec = ToEngineSpec(spec, edge, stack);
@@ -351,14 +330,6 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
   auto image = PinServiceImage(m->first, manager, spec.image(), *policy);
   if (!image.ok()) return image.status();
   ApplyPinnedImage(*image, *policy, *engine_spec);
-  std::optional<engine::ServiceSpec> proxy_spec;
-  if (edge) {
-    auto pinned = PinServiceImage(m->first, manager, options_.edge_image, PullPolicy::kNever);
-    if (!pinned.ok()) return pinned.status();
-    auto made = EdgeProxySpec(spec, options_.edge_image, *pinned, stack);
-    if (!made.ok()) return made.status();
-    proxy_spec = std::move(*made);
-  }
 
   // Making: each step that fails undoes the ones before it (nothing half made is left).
   std::vector<std::function<void()>> undo;
@@ -371,14 +342,16 @@ absl::Status Cluster::CreateServiceLocked(const pb::ServiceSpec& in, const std::
     if (!id.ok()) return id.status();
     if (!id->empty()) undo.push_back([&manager, id = *id] { (void)manager.RemoveNetwork(id); });
   }
-  // Intent first: a crash between the two creates is repaired by Reconcile().
+  // Intent first: a crash before the edges are placed is repaired by Reconcile() and the
+  // edge keeper.
   if (auto s = store_.PutRouting(routing); !s.ok()) return fail(s);
   undo.push_back([this, name = spec.name()] { store_.DeleteRouting(name); });
   auto id = manager.CreateService(*engine_spec);
   if (!id.ok()) return fail(id.status());
   undo.push_back([&manager, id = *id] { (void)manager.RemoveService(id); });
-  if (proxy_spec) {
-    if (auto pid = manager.CreateService(*proxy_spec); !pid.ok()) return fail(pid.status());
+  if (edge) {
+    undo.push_back([this, name = spec.name()] { RemoveEdges(name); });
+    if (auto s = PlaceEdges(routing); !s.ok()) return fail(s);
   }
   return absl::OkStatus();
 }
@@ -459,9 +432,9 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
     out.mutable_routing()->set_edge_service(routing->edge_service);
     if (routing->mode == "edge-proxy")
       out.mutable_routing()->set_reason(
-          "the nodes' kernel has no IPVS, so the ingress routing mesh cannot balance; a global "
-          "HAProxy service publishes the ports in host mode on every node and spreads requests "
-          "over tasks.<service>");
+          "the nodes' kernel has no IPVS, so the ingress routing mesh cannot balance; an HAProxy "
+          "container on every node (outside the scheduler: a drained node answers too) "
+          "publishes the ports and spreads requests over tasks.<service>");
   }
   auto tasks = m->second->ListTasks(out.id());
   if (tasks.ok()) {
@@ -820,9 +793,8 @@ absl::Status Cluster::RemoveServiceAndEdge(engine::DockerEngine& manager, const 
   absl::Status s = manager.RemoveService(name);
   if (s.code() == absl::StatusCode::kNotFound)
     s = absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
-  if (auto routing = store_.GetRouting(name); routing && !routing->edge_service.empty()) {
-    absl::Status e = manager.RemoveService(routing->edge_service);
-    if (!e.ok() && e.code() != absl::StatusCode::kNotFound) return e;
+  if (auto routing = store_.GetRouting(name); routing && routing->mode == "edge-proxy") {
+    RemoveEdges(name);  // a node that does not answer now: the edge keeper removes it later
     if (s.code() == absl::StatusCode::kNotFound)
       s = absl::OkStatus();  // finishing an interrupted removal
   }
@@ -991,13 +963,12 @@ absl::StatusOr<pb::Stack> Cluster::DeployStack(const pb::DeployStackRequest& req
   }
   for (const auto& spec : compose->services) {
     const bool edge = NeedsEdge(spec) && !options_.ipvs;
-    const size_t longest = spec.name().size() + (edge ? EdgeName("").size() : 0);
     const std::string short_name = spec.name().substr(req.name().size() + 1);
-    if (longest > kMaxServiceName) {
+    if (spec.name().size() > kMaxServiceName) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "services.", Cut(short_name), ": the service '", Cut(spec.name()), "'",
-          edge ? " (and its edge proxy, NAME-edge)" : "", " would be longer than Docker's ",
-          kMaxServiceName, " characters; shorten the stack's or the service's name"));
+          "services.", Cut(short_name), ": the service '", Cut(spec.name()),
+          "' would be longer than Docker's ", kMaxServiceName,
+          " characters; shorten the stack's or the service's name"));
     }
     // A service of that name outside the stack is someone else's: not taken over.
     auto other = manager.InspectService(spec.name());
@@ -1263,21 +1234,11 @@ void Cluster::Reconcile() {
   engine::DockerEngine& manager = *m->second;
   for (const auto& routing : store_.ListRouting()) {
     std::lock_guard service_lock(ServiceMutex(routing.service));
-    const bool service = manager.InspectService(routing.service).ok();
-    const bool edge =
-        routing.edge_service.empty() || manager.InspectService(routing.edge_service).ok();
-    if (!service) {
-      // The create never finished (or a removal did not): remove what is left.
-      if (!routing.edge_service.empty()) (void)manager.RemoveService(routing.edge_service);
-      store_.DeleteRouting(routing.service);
-    } else if (!edge) {
-      // The service exists without its edge proxy: finish the create by making it again.
-      auto svc = GetService(routing.service);
-      if (!svc.ok()) continue;
-      (void)manager.RemoveService(routing.service);
-      store_.DeleteRouting(routing.service);
-      (void)CreateServiceLocked(svc->spec(), svc->stack());
-    }
+    if (manager.InspectService(routing.service).status().code() != absl::StatusCode::kNotFound)
+      continue;  // its edges: the edge keeper's
+    // The create never finished (or a removal did not): remove what is left.
+    if (routing.mode == "edge-proxy") RemoveEdges(routing.service);
+    store_.DeleteRouting(routing.service);
   }
 }
 

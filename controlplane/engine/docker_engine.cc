@@ -275,7 +275,14 @@ class HttpDockerEngine : public DockerEngine {
   }
   absl::StatusOr<std::string> CreateContainer(const ContainerCreateRequest& request) override {
     json::value body = json::value_from(request);
-    return CreatedId(client_.Call("POST", "/containers/create", &body), "a container");
+    const std::string path = request.name.empty()
+                                 ? std::string("/containers/create")
+                                 : absl::StrCat("/containers/create?name=", Escape(request.name));
+    return CreatedId(client_.Call("POST", path, &body), "a container");
+  }
+  absl::Status StartContainer(const std::string& id) override {
+    // 304 (already running) is a success as well.
+    return client_.Call("POST", absl::StrCat("/containers/", Escape(id), "/start")).status();
   }
   absl::Status PutArchive(const std::string& id, const std::string& path,
                           const BodySource& archive) override {

@@ -95,11 +95,13 @@ class DockerEngine {
   virtual absl::StatusOr<std::vector<ImageSummary>> ListImages() = 0;
   virtual absl::Status RemoveImage(const std::string& name, bool force) = 0;
 
-  // Containers (for probes and tests, and to put files into volumes: a container that is
-  // made, never started, given a tar with PutArchive and removed).
+  // Containers: the edge proxies (one per node, outside the swarm's scheduler), probes and
+  // tests, and filling volumes (a container that is made, never started, given a tar with
+  // PutArchive and removed).
   virtual absl::StatusOr<std::vector<ContainerSummary>> ListContainers() = 0;
   virtual absl::StatusOr<ContainerInspect> InspectContainer(const std::string& id) = 0;
   virtual absl::StatusOr<std::string> CreateContainer(const ContainerCreateRequest& request) = 0;
+  virtual absl::Status StartContainer(const std::string& id) = 0;
   // Extracts the tar `archive` at `path` in the container's filesystem (its mounts too).
   virtual absl::Status PutArchive(const std::string& id, const std::string& path,
                                   const BodySource& archive) = 0;

@@ -66,7 +66,8 @@ std::string Endpoint::ToString() const {
 }
 
 absl::Status StatusFromHttp(int status, const std::string& body, const std::string& what) {
-  if (status >= 200 && status < 300) return absl::OkStatus();
+  // 304: the Engine's "nothing to do" (starting a running container) is a success too.
+  if ((status >= 200 && status < 300) || status == 304) return absl::OkStatus();
   std::string message = body;
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);

@@ -737,11 +737,33 @@ absl::StatusOr<std::vector<ImageSummary>> FakeDockerEngine::ListImages() {
 }
 
 absl::StatusOr<std::vector<ContainerSummary>> FakeDockerEngine::ListContainers() {
-  return std::vector<ContainerSummary>{};
+  FAKE_RECORD("ListContainers");
+  std::vector<ContainerSummary> out;
+  for (const auto& [id, c] : swarm_->containers_) {
+    if (c.hostname != hostname_) continue;
+    ContainerSummary& s = out.emplace_back();
+    s.id = id;
+    if (!c.request.name.empty()) s.names.push_back("/" + c.request.name);
+    s.image = c.request.image;
+    s.image_id = FakeSwarm::ImageId(c.request.image);
+    s.state = c.running ? "running" : "created";
+    s.labels = c.request.labels;
+  }
+  return out;
 }
 
 absl::StatusOr<ContainerInspect> FakeDockerEngine::InspectContainer(const std::string& id) {
-  return absl::NotFoundError("No such container: " + id);  // the fake runs no containers
+  FAKE_RECORD("InspectContainer " + id);
+  auto it = swarm_->containers_.find(id);
+  if (it == swarm_->containers_.end() || it->second.hostname != hostname_)
+    return absl::NotFoundError("No such container: " + id);
+  ContainerInspect out;
+  out.id = id;
+  out.name = "/" + it->second.request.name;
+  out.image = it->second.request.image;
+  out.state.running = it->second.running;
+  out.state.status = it->second.running ? "running" : "created";
+  return out;
 }
 
 absl::StatusOr<Node> FakeDockerEngine::InspectNode(const std::string& id) {
@@ -806,13 +828,23 @@ std::vector<std::string> FakeSwarm::VolumeFiles(const std::string& hostname,
 
 absl::StatusOr<std::string> FakeDockerEngine::CreateContainer(
     const ContainerCreateRequest& request) {
-  FAKE_RECORD("CreateContainer " + request.image);
+  FAKE_RECORD(absl::StrCat("CreateContainer ", request.name, " ", request.image));
   const auto& images = swarm_->images_[hostname_];
   if (!images.count(request.image) &&
       std::none_of(images.begin(), images.end(), [&](const std::string& name) {
         return FakeSwarm::ImageId(name) == request.image;
       }))
     return absl::NotFoundError("No such image: " + request.image);
+  for (const auto& [id, c] : swarm_->containers_) {
+    if (c.hostname == hostname_ && !request.name.empty() && c.request.name == request.name)
+      return absl::AlreadyExistsError(absl::StrCat(
+          "Conflict. The container name \"/", request.name, "\" is already in use by container \"",
+          id, "\""));
+  }
+  const std::string& net = request.host_config.network_mode;
+  if (!net.empty() && net != "bridge" && net != "host" && net != "none" &&
+      (!swarm_->networks_.count(net) || !swarm_->networks_[net].attachable))
+    return absl::NotFoundError(absl::StrCat("network ", net, " not found"));
   const std::string id = absl::StrCat("ctr", swarm_->next_id_++);
   std::string volume;
   for (const auto& m : request.host_config.mounts) {
@@ -826,15 +858,43 @@ absl::StatusOr<std::string> FakeDockerEngine::CreateContainer(
     }
     volume = m.source;
   }
-  swarm_->fill_containers_[id] = {hostname_, volume};
+  swarm_->containers_[id] = {id, hostname_, volume, request, false};
   return id;
+}
+
+absl::Status FakeDockerEngine::StartContainer(const std::string& id) {
+  FAKE_RECORD("StartContainer " + id);
+  auto it = swarm_->containers_.find(id);
+  if (it == swarm_->containers_.end() || it->second.hostname != hostname_)
+    return absl::NotFoundError("No such container: " + id);
+  // As docker: a host port another running container of this host has is refused.
+  for (const auto& [port, bindings] : it->second.request.host_config.port_bindings) {
+    for (const auto& [other_id, other] : swarm_->containers_) {
+      if (other_id == id || other.hostname != hostname_ || !other.running) continue;
+      if (other.request.host_config.port_bindings.count(port))
+        return absl::InternalError(absl::StrCat(
+            "driver failed programming external connectivity on endpoint ", it->second.request.name,
+            ": Bind for 0.0.0.0:", bindings.empty() ? port : bindings[0].host_port,
+            " failed: port is already allocated"));
+    }
+  }
+  it->second.running = true;
+  return absl::OkStatus();
+}
+
+std::optional<FakeContainer> FakeSwarm::Container(const std::string& hostname,
+                                                  const std::string& name) {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, c] : containers_)
+    if (c.hostname == hostname && c.request.name == name) return c;
+  return std::nullopt;
 }
 
 absl::Status FakeDockerEngine::PutArchive(const std::string& id, const std::string& path,
                                           const BodySource& archive) {
   FAKE_RECORD("PutArchive " + id + " " + path);
-  auto it = swarm_->fill_containers_.find(id);
-  if (it == swarm_->fill_containers_.end()) return absl::NotFoundError("No such container: " + id);
+  auto it = swarm_->containers_.find(id);
+  if (it == swarm_->containers_.end()) return absl::NotFoundError("No such container: " + id);
   std::string tar;
   char buf[4096];
   for (;;) {
@@ -843,13 +903,19 @@ absl::Status FakeDockerEngine::PutArchive(const std::string& id, const std::stri
     if (*n == 0) break;
     tar.append(buf, *n);
   }
-  swarm_->volume_files_[it->second.first][it->second.second].push_back(std::move(tar));
+  swarm_->volume_files_[it->second.hostname][it->second.volume].push_back(std::move(tar));
   return absl::OkStatus();
 }
 
-absl::Status FakeDockerEngine::RemoveContainer(const std::string& id, bool) {
+absl::Status FakeDockerEngine::RemoveContainer(const std::string& id, bool force) {
   FAKE_RECORD("RemoveContainer " + id);
-  if (!swarm_->fill_containers_.erase(id)) return absl::NotFoundError("No such container: " + id);
+  auto it = swarm_->containers_.find(id);
+  if (it == swarm_->containers_.end() || it->second.hostname != hostname_)
+    return absl::NotFoundError("No such container: " + id);
+  if (it->second.running && !force)
+    return absl::AlreadyExistsError("You cannot remove a running container " + id +
+                                    ". Stop the container before attempting removal or force remove");
+  swarm_->containers_.erase(it);
   return absl::OkStatus();
 }
 

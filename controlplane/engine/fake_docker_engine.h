@@ -25,8 +25,17 @@
 
 namespace musketeer::engine {
 
+// A container as the fake keeps it: where it is, what it was made from, whether it runs.
+struct FakeContainer {
+  std::string id, hostname, volume;  // volume: the one it mounts (filled through PutArchive)
+  ContainerCreateRequest request;
+  bool running = false;
+};
+
 class FakeSwarm {
  public:
+  // The container of this name on `hostname` (nullopt when there is none).
+  std::optional<FakeContainer> Container(const std::string& hostname, const std::string& name);
   std::vector<std::string> Calls();                      // every call so far, in order
   std::string CallsMatching(const std::string& needle);  // the matching ones, one per line
   // `method` may be followed by a space and text the call's record must contain
@@ -94,7 +103,7 @@ class FakeSwarm {
   std::map<std::string, std::map<std::string, Volume>> volumes_;  // by hostname, then name
   // Files put into volumes: hostname -> volume -> the tars put there, in order.
   std::map<std::string, std::map<std::string, std::vector<std::string>>> volume_files_;
-  std::map<std::string, std::pair<std::string, std::string>> fill_containers_;  // id -> host, volume
+  std::map<std::string, FakeContainer> containers_;  // by ID
   std::map<std::string, ServiceRecord> services_;        // by name
   std::map<std::string, std::set<std::string>> images_;  // by hostname
   std::map<std::string, std::string> failing_images_;    // image -> task error
@@ -132,6 +141,7 @@ class FakeDockerEngine : public DockerEngine {
   absl::StatusOr<std::vector<Secret>> ListSecrets() override;
   absl::Status RemoveSecret(const std::string& id) override;
   absl::StatusOr<std::string> CreateContainer(const ContainerCreateRequest& request) override;
+  absl::Status StartContainer(const std::string& id) override;
   absl::Status PutArchive(const std::string& id, const std::string& path,
                           const BodySource& archive) override;
   absl::Status RemoveContainer(const std::string& id, bool force) override;

@@ -95,6 +95,17 @@ bool Read(const json::value& v, std::vector<T>& out) {
 }
 
 template <class T>
+bool Read(const json::value& v, std::map<std::string, T>& out) {
+  if (!v.is_object()) return false;
+  std::map<std::string, T> map;
+  for (const auto& [k, e] : v.as_object()) {
+    if (!Read(e, map[std::string(k)])) return false;
+  }
+  out = std::move(map);
+  return true;
+}
+
+template <class T>
 bool Read(const json::value& v, std::optional<T>& out) {
   T x{};
   if (!Read(v, x)) return false;
@@ -157,6 +168,12 @@ json::value Write(const std::vector<T>& list) {
   for (const auto& x : list) a.push_back(Write(x));
   return a;
 }
+template <class T>
+json::value Write(const std::map<std::string, T>& map) {
+  json::object o;
+  for (const auto& [k, v] : map) o[k] = Write(v);
+  return o;
+}
 
 // Go's omitempty: zero values are not written (the daemon reads an absent field as zero).
 bool Empty(const std::string& s) { return s.empty(); }
@@ -166,6 +183,10 @@ requires std::is_arithmetic_v<N>
 bool Empty(N n) { return n == 0; }
 bool Empty(absl::Duration d) { return d == absl::ZeroDuration(); }
 bool Empty(const Labels& labels) { return labels.empty(); }
+template <class T>
+bool Empty(const std::map<std::string, T>& map) {
+  return map.empty();
+}
 template <class T>
 bool Empty(const std::vector<T>& list) {
   return list.empty();
@@ -624,12 +645,26 @@ FIELDS(VolumeCreateRequest) {
   f("Labels", x.labels);
 }
 
-FIELDS(HostConfig) { f("Mounts", x.mounts); }
+FIELDS(PortBinding) {
+  f("HostIp", x.host_ip);
+  f("HostPort", x.host_port);
+}
+
+FIELDS(ContainerRestartPolicy) { f("Name", x.name); }
+
+FIELDS(HostConfig) {
+  f("Mounts", x.mounts);
+  f("NetworkMode", x.network_mode);
+  f("PortBindings", x.port_bindings);
+  f("RestartPolicy", x.restart_policy);
+}
 
 FIELDS(ContainerCreateRequest) {
   f("Image", x.image);
   f("Cmd", x.cmd);
+  f("Env", x.env);
   f("Labels", x.labels);
+  f("ExposedPorts", x.exposed_ports);
   f("HostConfig", x.host_config);
 }
 
@@ -783,6 +818,8 @@ CONVERSIONS(ContainerState)
 CONVERSIONS(ContainerInspect)
 CONVERSIONS(Volume)
 CONVERSIONS(VolumeCreateRequest)
+CONVERSIONS(PortBinding)
+CONVERSIONS(ContainerRestartPolicy)
 CONVERSIONS(HostConfig)
 CONVERSIONS(ContainerCreateRequest)
 CONVERSIONS(EventActor)

@@ -583,14 +583,27 @@ struct VolumeCreateRequest {
 
 // POST /containers/create: only what a container that is never started needs (one made to
 // put files into a volume through PUT /containers/{id}/archive).
+struct PortBinding {
+  std::string host_ip, host_port;
+  friend bool operator==(const PortBinding&, const PortBinding&) = default;
+};
+struct ContainerRestartPolicy {
+  std::string name;  // "", "always", "unless-stopped", "on-failure"
+  friend bool operator==(const ContainerRestartPolicy&, const ContainerRestartPolicy&) = default;
+};
 struct HostConfig {
   std::vector<Mount> mounts;
+  std::string network_mode;  // a network's name: the container's only network
+  std::map<std::string, std::vector<PortBinding>> port_bindings;  // "8090/tcp" -> host ports
+  ContainerRestartPolicy restart_policy;
   friend bool operator==(const HostConfig&, const HostConfig&) = default;
 };
 struct ContainerCreateRequest {
+  std::string name;  // sent as ?name=, not in the body
   std::string image;
-  std::vector<std::string> cmd;
+  std::vector<std::string> cmd, env;
   Labels labels;
+  std::map<std::string, Labels> exposed_ports;  // "8090/tcp" -> {} (Go's empty struct)
   HostConfig host_config;
   friend bool operator==(const ContainerCreateRequest&, const ContainerCreateRequest&) = default;
 };
@@ -687,6 +700,8 @@ MUSKETEER_ENGINE_JSON(ContainerState);
 MUSKETEER_ENGINE_JSON(ContainerInspect);
 MUSKETEER_ENGINE_JSON(Volume);
 MUSKETEER_ENGINE_JSON(VolumeCreateRequest);
+MUSKETEER_ENGINE_JSON(PortBinding);
+MUSKETEER_ENGINE_JSON(ContainerRestartPolicy);
 MUSKETEER_ENGINE_JSON(HostConfig);
 MUSKETEER_ENGINE_JSON(ContainerCreateRequest);
 MUSKETEER_ENGINE_JSON(EventActor);

@@ -79,7 +79,7 @@ struct PublishedPort {
 struct ServiceRouting {
   std::string service;
   std::string mode;          // "ingress" or "edge-proxy"
-  std::string edge_service;  // edge-proxy: the global proxy service's name
+  std::string edge_service;  // edge-proxy: the name of its proxy container on every node
   std::string ports_json;    // the published ports: [[published, target, "protocol"], ...]
 
   // The ports of ports_json; entries that cannot be read are skipped.

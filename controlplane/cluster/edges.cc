@@ -1,0 +1,213 @@
+// The edge proxies: where the kernel has no IPVS, a service's ingress ports are published by
+// one standalone container per node (`NAME-edge`, the edge image: HAProxy and nginx) on the
+// attachable overlay musketeer-edge, spreading requests over tasks.NAME. Standalone, not a
+// global swarm service, because the swarm's scheduler removes a drained node's tasks, and
+// Swarm's routing mesh keeps answering on a drained node: so must the edge.
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controlplane/cluster/cluster.h"
+#include "controlplane/cluster/service_parts.h"
+#include "controlplane/telemetry/log.h"
+
+namespace musketeer::cluster {
+namespace {
+
+constexpr const char* kEdgeConfigLabel = "musketeer.edge-config";
+
+// Whether the container of `summary` is the edge named `name`.
+bool Named(const engine::ContainerSummary& summary, const std::string& name) {
+  return std::find(summary.names.begin(), summary.names.end(), "/" + name) != summary.names.end();
+}
+
+std::string Of(const engine::Labels& labels, const char* key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+engine::ContainerCreateRequest EdgeContainer(const state::ServiceRouting& routing,
+                                             const std::string& image,
+                                             const std::string& image_id) {
+  engine::ContainerCreateRequest c;
+  c.name = EdgeName(routing.service);
+  c.image = image;
+  std::vector<std::string> pairs;
+  for (const auto& p : routing.Ports()) {
+    const bool udp = p.protocol == "udp";  // nginx carries it; HAProxy the TCP ones
+    pairs.push_back(absl::StrCat(p.published, ":", p.target, udp ? "/udp" : ""));
+    const std::string port = absl::StrCat(p.published, udp ? "/udp" : "/tcp");
+    c.exposed_ports[port] = {};
+    c.host_config.port_bindings[port] = {{"", absl::StrCat(p.published)}};
+  }
+  c.env = {"EDGE_BACKEND=tasks." + routing.service, "EDGE_PORTS=" + absl::StrJoin(pairs, ",")};
+  c.host_config.network_mode = kEdgeNetwork;
+  // Restarted by its own dockerd (a crash, a reboot), with no control plane needed.
+  c.host_config.restart_policy.name = "unless-stopped";
+  c.labels[kEdgeForLabel] = routing.service;
+  // What makes two edges the same: a changed port or image means a new container.
+  c.labels[kEdgeConfigLabel] =
+      state::Sha256Hex(absl::StrCat(image_id, "\n", absl::StrJoin(c.env, "\n"))).substr(0, 16);
+  return c;
+}
+
+std::vector<Cluster::EdgeNode> Cluster::EdgeNodes() {
+  std::vector<NodeHandle> all;
+  for (auto& h : AllNodes())
+    if (h.node.state == nodes::NodeState::kRunning) all.push_back(std::move(h));
+  std::vector<EdgeNode> out(all.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < all.size(); ++i) {
+    threads.emplace_back([&, i] {
+      out[i].node = all[i].node;
+      out[i].engine = Engine(all[i].node);
+      auto info = out[i].engine->Info();
+      if (!info.ok()) {
+        out[i].skipped = absl::StrCat("its engine does not answer (", info.status().message(), ")");
+      } else if (info->swarm.local_node_state != "active") {
+        out[i].skipped = "it is not in the swarm";
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+absl::Status Cluster::PlaceEdge(engine::DockerEngine& node, const state::ServiceRouting& routing) {
+  auto image = node.InspectImage(options_.edge_image);
+  if (!image.ok())
+    return absl::FailedPreconditionError(absl::StrCat(
+        "it lacks the edge image ", options_.edge_image, ": `musketeer image build docker/edge -t ",
+        options_.edge_image, "`"));
+  const engine::ContainerCreateRequest want = EdgeContainer(routing, options_.edge_image, image->id);
+  auto containers = node.ListContainers();
+  if (!containers.ok()) return containers.status();
+  for (const auto& c : *containers) {
+    if (!Named(c, want.name)) continue;
+    if (Of(c.labels, kEdgeConfigLabel) == Of(want.labels, kEdgeConfigLabel)) {
+      // The same edge: started again if it stopped (its restart policy gave up, or an
+      // operator stopped it).
+      return c.state == "running" ? absl::OkStatus() : node.StartContainer(c.id);
+    }
+    if (absl::Status s = node.RemoveContainer(c.id, /*force=*/true);
+        !s.ok() && s.code() != absl::StatusCode::kNotFound)
+      return s;
+  }
+  auto id = node.CreateContainer(want);
+  if (!id.ok()) return id.status();
+  absl::Status started = node.StartContainer(*id);
+  if (!started.ok()) (void)node.RemoveContainer(*id, /*force=*/true);  // nothing half made
+  return started;
+}
+
+absl::Status Cluster::PlaceEdges(const state::ServiceRouting& routing) {
+  if (routing.mode != "edge-proxy") return absl::OkStatus();
+  std::vector<EdgeNode> targets = EdgeNodes();
+  std::vector<absl::Status> results(targets.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (!targets[i].skipped.empty()) continue;  // down or leaving: the keeper places it later
+    threads.emplace_back([&, i] { results[i] = PlaceEdge(*targets[i].engine, routing); });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<std::string> failed;
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (!results[i].ok())
+      failed.push_back(absl::StrCat(targets[i].node.name, ": ", results[i].message()));
+  if (failed.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("the edge proxy of '", routing.service, "' (it publishes the ports: no IPVS) ",
+                   "could not start on ", absl::StrJoin(failed, "; ")));
+}
+
+void Cluster::RemoveEdges(const std::string& service) {
+  const std::string name = EdgeName(service);
+  std::vector<EdgeNode> targets = EdgeNodes();
+  std::vector<std::thread> threads;
+  for (auto& target : targets) {
+    if (!target.engine || absl::StartsWith(target.skipped, "its engine")) continue;
+    threads.emplace_back([&target, &name, &service] {
+      auto containers = target.engine->ListContainers();
+      if (!containers.ok()) return;
+      for (const auto& c : *containers)
+        if (Named(c, name) && Of(c.labels, kEdgeForLabel) == service)
+          (void)target.engine->RemoveContainer(c.id, /*force=*/true);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+absl::Status Cluster::PlaceEdgesOn(engine::DockerEngine& node) {
+  std::vector<std::string> failed;
+  for (const auto& routing : store_.ListRouting()) {
+    if (routing.mode != "edge-proxy") continue;
+    std::lock_guard service_lock(ServiceMutex(routing.service));
+    if (auto s = PlaceEdge(node, routing); !s.ok())
+      failed.push_back(absl::StrCat(routing.service, ": ", s.message()));
+  }
+  if (failed.empty()) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("edge proxies not placed: ", absl::StrJoin(failed, "; ")));
+}
+
+void Cluster::KeepEdges() {
+  // Edge services an older musketeerd made (global swarm services): replaced by containers,
+  // whose host ports they would hold.
+  if (auto m = Manager(); m.ok()) {
+    if (auto services = m->second->ListServices(); services.ok()) {
+      for (const auto& s : *services) {
+        if (Of(s.spec.labels, kEdgeForLabel).empty()) continue;
+        telemetry::LogInfo(absl::StrCat("edge: the global service ", s.spec.name,
+                                        " becomes one container per node"));
+        (void)m->second->RemoveService(s.id);
+      }
+    }
+  }
+  std::map<std::string, state::ServiceRouting> wanted;
+  for (auto& r : store_.ListRouting())
+    if (r.mode == "edge-proxy") wanted[r.service] = r;
+  for (auto& target : EdgeNodes()) {
+    if (!target.skipped.empty()) continue;
+    // Orphans first (a service removed while this node was down), then what is missing.
+    if (auto containers = target.engine->ListContainers(); containers.ok()) {
+      for (const auto& c : *containers) {
+        const std::string for_service = Of(c.labels, kEdgeForLabel);
+        if (!for_service.empty() && !wanted.count(for_service)) {
+          std::lock_guard service_lock(ServiceMutex(for_service));
+          if (auto r = store_.GetRouting(for_service); r && r->mode == "edge-proxy")
+            continue;  // made meanwhile
+          (void)target.engine->RemoveContainer(c.id, /*force=*/true);
+        }
+      }
+    }
+    if (auto s = PlaceEdgesOn(*target.engine); !s.ok())
+      telemetry::LogWarning(absl::StrCat("edge on ", target.node.name, ": ", s.message()));
+  }
+}
+
+void Cluster::StartEdgeKeeper(absl::Duration every) {
+  edge_keeper_ = std::thread([this, every] {
+    std::unique_lock lock(keeper_mu_);
+    while (!keeper_stop_) {
+      lock.unlock();
+      KeepEdges();
+      lock.lock();
+      keeper_cv_.wait_for(lock, absl::ToChronoSeconds(every), [this] { return keeper_stop_; });
+    }
+  });
+}
+
+void Cluster::StopEdgeKeeper() {
+  {
+    std::lock_guard lock(keeper_mu_);
+    keeper_stop_ = true;
+  }
+  keeper_cv_.notify_all();
+  if (edge_keeper_.joinable()) edge_keeper_.join();
+}
+
+}  // namespace musketeer::cluster
