@@ -99,12 +99,12 @@ def main():
     code, msg = error_of(lambda: create(name="x" * 10000, image="judge_server:1.0"))
     check("a 10,000-character name: INVALID_ARGUMENT with the input cut",
           code == "INVALID_ARGUMENT" and len(msg) < 400 and "..." in msg, (code, len(msg)))
-    long_name = "p" * 60
+    long_name = "p" * 64
     code, msg = error_of(lambda: create(name=long_name, image="judge_server:1.0", networks=["swarm_test"],
                                         ports=[pb.PortConfig(published=8098, target=8090)]))
     left = error_of(lambda: op.call("Services", "GetService", "GetServiceRequest", name=long_name))[0]
-    check("a name too long for its edge proxy: refused, nothing left",
-          code == "INVALID_ARGUMENT" and "NAME-edge (65 characters)" in msg and left == "NOT_FOUND",
+    check("a name over Docker's 63 characters: refused, nothing left",
+          code == "INVALID_ARGUMENT" and "spec.name" in msg and left == "NOT_FOUND",
           (code, msg, left))
     code, msg = error_of(lambda: create(name="py_img", image="e2e-nosuch/none:1", pull="never"))
     check("an image no node has (--pull never): FAILED_PRECONDITION", code == "FAILED_PRECONDITION", (code, msg))

@@ -61,9 +61,9 @@ done
 check "service update --publish-rm 8096:8090" $M service update --publish-rm 8096:8090 judge_swarm
 [ "$(field '[p["published"] for p in d["spec"]["ports"]]')" = "[8090]" ] && ok "only 8090 published again" || bad "ports: $(field 'd["spec"]["ports"]')"
 
-# Lists: the edge proxy is internal (hidden unless --all), filters, every task.
-[ "$($M service ls | grep -c judge_swarm-edge)" = 0 ] && [ "$($M service ls --all | grep -c judge_swarm-edge)" = 1 ] \
-  && ok "service ls hides the edge proxy, --all shows it" || bad "service ls and the edge"
+# Lists: the edge proxies are containers, no service even with --all; filters, every task.
+[ "$($M service ls --all | grep -c judge_swarm-edge)" = 0 ] && [ "$(field 'd["routing"]["edge_service"]')" = judge_swarm-edge ] \
+  && ok "no edge service in service ls --all; inspect names the edge containers" || bad "service ls and the edge"
 [ "$($M --format json node ls --filter role=worker | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["nodes"]))')" = 2 ] \
   && ok "node ls --filter role=worker" || bad "node ls filter"
 [ "$($M --format json service ps --filter node=e2e-w1 --filter desired-state=running | python3 -c 'import json,sys; t=json.load(sys.stdin)["tasks"]; print(len(t) > 0 and all(x["node"] == "e2e-w1" and x["desired_state"] == "running" for x in t))')" = True ] \

@@ -93,7 +93,12 @@ def normal(svc, stack, mine):
                                                      spec["Name"]],
                                         check=True, capture_output=True, text=True).stdout)
         if api.get("routing", {}).get("mode") == "edge-proxy":
-            # The edge difference: ingress ports from musketeer's record, mode as asked.
+            # The edge difference: ingress ports from musketeer's record, mode as asked, and
+            # the edges' network (Swarm's ingress network in docker's case, not in the spec).
+            task = spec.get("TaskTemplate", {})
+            task["Networks"] = [n for n in task.get("Networks", []) if n.get("Target") != "musketeer-edge"]
+            if not task["Networks"]:
+                del task["Networks"]
             endpoint["Ports"] = [p for p in endpoint.get("Ports", [])
                                  if p.get("PublishMode") == "host"]
             for p in api["spec"].get("ports", []):

@@ -151,15 +151,6 @@ function queueRender() {
 
 const canOperate = () => role === 'operator' || role === 'admin';
 
-function edgeServices() {
-  const edges = new Set();
-  for (const s of state.services.values()) {
-    const edge = s.routing && s.routing.edgeService;
-    if (edge) edges.add(edge);
-  }
-  return edges;
-}
-
 function render() {
   renderNodes();
   renderServices();
@@ -170,7 +161,6 @@ function renderNodes() {
   const box = $('nodes');
   const cols = [];
   const names = [...state.nodes.keys()].sort();
-  const edges = edgeServices();
   for (const name of names) {
     const n = state.nodes.get(name);
     const down = n.state !== 'running' || (n.swarmStatus && n.swarmStatus !== 'ready');
@@ -206,7 +196,6 @@ function renderNodes() {
       const box = el('div', { class: `task ${t.state}`, 'data-service': t.service, 'data-state': t.state },
         el('div', {}, el('b', {}, t.service), t.slot ? `.${t.slot}` : '', ` ${t.state}`),
         el('div', { class: 'img' }, t.image));
-      if (edges.has(t.service)) box.classList.add('edge');
       if (t.error) box.append(el('div', { class: 'error' }, t.error));
       col.append(box);
     }
@@ -218,9 +207,7 @@ function renderNodes() {
 function renderServices() {
   const body = $('services').tBodies[0];
   const rows = [];
-  const edges = edgeServices();
   for (const name of [...state.services.keys()].sort()) {
-    if (edges.has(name)) continue;  // shown with the service it routes for
     const s = state.services.get(name);
     const spec = s.spec || {};
     const running = Number(s.running || 0), desired = Number(s.desired || 0);
@@ -307,19 +294,16 @@ function lastError(name, s) {
 function renderRouting() {
   const box = $('routing');
   const parts = [];
-  const edges = edgeServices();
   for (const name of [...state.services.keys()].sort()) {
     const s = state.services.get(name);
-    if (edges.has(name) || !s.spec || !s.spec.ports || !s.spec.ports.length) continue;
+    if (!s.spec || !s.spec.ports || !s.spec.ports.length) continue;
     const ports = s.spec.ports.map(p => `${p.published}→${p.target}`).join(', ');
     const r = s.routing || {};
     const div = el('div', { class: 'svc', 'data-service': name },
       el('b', {}, name), ` ports ${ports}: `,
-      r.mode === 'edge-proxy' ? `edge proxy (${r.edgeService}), no IPVS on these nodes` : 'IPVS ingress routing mesh');
-    if (r.mode === 'edge-proxy') {
-      const edgeTasks = [...state.tasks.values()].filter(t => t.service === r.edgeService && t.desiredState === 'running');
-      div.append(el('div', { class: 'muted' }, `proxies running: ${edgeTasks.filter(t => t.state === 'running').map(t => t.node).sort().join(', ') || 'none'}`));
-    }
+      r.mode === 'edge-proxy'
+        ? `edge proxy (a ${r.edgeService} container on every node, drained ones too), no IPVS on these nodes`
+        : 'IPVS ingress routing mesh');
     const probe = lastRouting.get(name);
     if (probe && probe.probes && probe.probes.length) {
       div.append(el('div', { class: 'muted' }, 'replicas that answered /ping after the last change made here:'));

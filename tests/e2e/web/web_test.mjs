@@ -102,10 +102,7 @@ try {
   await until(page, (n) => document.querySelector(`[data-node="${n}"] [data-field=availability]`)?.textContent === 'active', drainNode, 30000);
   await scaleTo(page, service, 3);
   const back = await until(page, ([svc, n]) => document.querySelector('#status').textContent === `scale ${svc} to 3: done` &&
-    document.querySelectorAll(`.task[data-service="${svc}"][data-state="running"]`).length === 3 &&
-    // A global edge proxy (no IPVS here) left the drained node too: it is back.
-    [...document.querySelectorAll(`[data-node="${n}"] .task.edge`)].every((t) => t.dataset.state === 'running') &&
-    (document.querySelectorAll('.task.edge').length === 0 || document.querySelectorAll(`[data-node="${n}"] .task.edge`).length > 0),
+    document.querySelectorAll(`.task[data-service="${svc}"][data-state="running"]`).length === 3,
     [service, drainNode]);
   check(back, `back to 3 replicas and ${drainNode} active`, await page.$eval('#status', (e) => e.textContent));
 
