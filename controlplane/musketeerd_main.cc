@@ -357,7 +357,9 @@ int main(int argc, char** argv) {
   // Finish what a crash interrupted, without holding up the API.
   std::thread([&cluster] { cluster.Reconcile(); }).detach();
   // Edge proxies (no IPVS) kept on every node: a node back up, one whose proxy stopped.
-  if (!options.ipvs) cluster.StartEdgeKeeper(absl::Seconds(10));
+  if (!options.ipvs) cluster.StartEdgeKeeper(absl::Seconds(5));
+  // Autoscale policies: a look every 2 s (a backlog is answered within seconds).
+  cluster.StartAutoscaler(absl::Seconds(2));
 
   std::thread shutdown([&] {
     int sig = 0;

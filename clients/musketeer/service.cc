@@ -773,6 +773,72 @@ int ServiceRollback(const Args& a, const Connection& c) {
   return Follow(c, req.name(), Json(a), /*rollback_is_success=*/true);
 }
 
+// The autoscale block of `service inspect`'s human form, and of `service autoscale`.
+void PrintAutoscale(const pb::Autoscale& s) {
+  const pb::AutoscalePolicy& p = s.policy();
+  std::cout << "autoscale: " << p.min() << " to " << p.max() << " replicas on " << p.metric()
+            << ", target " << p.target() << " per replica, cooldown "
+            << (p.cooldown_seconds() ? p.cooldown_seconds() : 60) << " s\n";
+  if (s.paused()) std::cout << "  " << s.paused_reason() << "\n";
+  if (!s.observed_at().empty()) {
+    if (!s.error().empty())
+      std::cout << "  last look (" << s.observed_at() << "): " << s.error() << "\n";
+    else
+      std::cout << "  last look (" << s.observed_at() << "): " << p.metric() << " " << s.current()
+                << " over " << s.tasks_scraped() << " tasks, wants " << s.wanted() << "\n";
+  }
+  if (s.has_last_decision())
+    std::cout << "  last decision (" << s.last_decision().at() << "): " << s.last_decision().from()
+              << " -> " << s.last_decision().to() << ", " << s.last_decision().reason() << "\n";
+}
+
+int ServiceAutoscale(const Args& a, const Connection& c) {
+  if (a.positional().size() != 1) return kUsage;
+  pb::SetAutoscaleRequest req;
+  req.set_name(a.positional()[0]);
+  if (a.Has("--off")) {
+    req.set_off(true);
+  } else if (a.Has("--resume")) {
+    req.set_resume(true);
+  } else {
+    pb::AutoscalePolicy& p = *req.mutable_policy();
+    for (const auto& [flag, set] :
+         std::vector<std::pair<const char*, std::function<void(uint32_t)>>>{
+             {"--min", [&](uint32_t v) { p.set_min(v); }},
+             {"--max", [&](uint32_t v) { p.set_max(v); }},
+             {"--port", [&](uint32_t v) { p.set_port(v); }}}) {
+      if (!a.Has(flag)) continue;
+      uint32_t v = 0;
+      if (!absl::SimpleAtoi(a.Get(flag), &v))
+        return UsageError(absl::StrCat(flag, ": '", a.Get(flag), "' is not a count"));
+      set(v);
+    }
+    if (!a.Has("--min") || !a.Has("--max") || !a.Has("--metric") || !a.Has("--target"))
+      return UsageError("give --min, --max, --metric and --target (or --off, or --resume)");
+    p.set_metric(a.Get("--metric"));
+    double target = 0;
+    if (!absl::SimpleAtod(a.Get("--target"), &target))
+      return UsageError("--target: '" + a.Get("--target") + "' is not a number");
+    p.set_target(target);
+    if (a.Has("--cooldown")) {
+      uint32_t ms = 0;
+      if (!ParseDurationMs(a.Get("--cooldown"), &ms))
+        return UsageError("--cooldown: '" + a.Get("--cooldown") + "' is not a duration (60s, 2m)");
+      p.set_cooldown_seconds((ms + 999) / 1000);
+    }
+  }
+  pb::Service out;
+  if (grpc::Status s = Unary(c, 30, &pb::Services::Stub::SetAutoscale, req, &out); !s.ok())
+    return Report(s);
+  if (Json(a)) return PrintJson(out), kOk;
+  if (req.off())
+    std::cout << req.name() << ": autoscale off (the replicas stay at " << out.spec().replicas()
+              << ")\n";
+  else
+    PrintAutoscale(out.autoscale());
+  return kOk;
+}
+
 int ServiceRm(const Args& a, const Connection& c) {
   return ForEachName(
       a, c, 60, &pb::Services::Stub::DeleteService,
@@ -878,6 +944,13 @@ std::vector<Command> ServiceCommands() {
        "Roll a service back to its previous spec",
        {"-d", "--detach"},
        ServiceRollback},
+      {"service",
+       "autoscale",
+       "[--min N --max N --metric NAME --target X [--cooldown D] [--port P]] [--off] "
+       "[--resume] SERVICE",
+       "Scale a service from its tasks' own /metrics (paused by an operator's scale)",
+       {"--off", "--resume"},
+       ServiceAutoscale},
       {"service", "rm", "SERVICE...", "Remove services", {}, ServiceRm},
       {"service",
        "logs",

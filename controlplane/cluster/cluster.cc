@@ -196,9 +196,26 @@ absl::StatusOr<std::vector<pb::Node>> Cluster::ListNodes() {
   return out;
 }
 
+bool Cluster::Leaving(const std::string& node) {
+  std::lock_guard lock(mu_);
+  return leaving_.count(node) > 0;
+}
+
+Cluster::LeavingMark::LeavingMark(Cluster& cluster, std::string node)
+    : cluster_(cluster), node_(std::move(node)) {
+  std::lock_guard lock(cluster_.mu_);
+  cluster_.leaving_.insert(node_);
+}
+
+Cluster::LeavingMark::~LeavingMark() {
+  std::lock_guard lock(cluster_.mu_);
+  cluster_.leaving_.erase(cluster_.leaving_.find(node_));
+}
+
 absl::Status Cluster::DeleteNode(const std::string& name, bool force, bool purge_engine) {
   auto h = FindNode(name);
   if (!h.ok()) return h.status();
+  LeavingMark leaving(*this, name);
   auto node = GetNode(name);
   if (node.ok() && !node->swarm_node_id().empty()) {
     if (node->swarm_role() == "manager" && !force) {
@@ -517,6 +534,7 @@ absl::Status Cluster::CopyServiceImagesTo(const nodes::Node& target, engine::Doc
 absl::Status Cluster::LeaveSwarm(const std::string& node, bool force) {
   auto h = FindNode(node);
   if (!h.ok()) return h.status();
+  LeavingMark leaving(*this, node);
   absl::Status s = Engine(h->node)->SwarmLeave(force);
   if (!s.ok() && absl::StrContains(s.message(), "not part of a swarm")) {
     return absl::FailedPreconditionError(absl::StrCat("node '", node, "' is not in a swarm"));

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -64,6 +65,16 @@ struct ClusterOptions {
   // Where the live view reports its age, its resyncs and the cluster's counts (may be null).
   telemetry::Metrics* metrics = nullptr;
 };
+
+// The autoscaler's parts that need no cluster (autoscaler.cc): a policy's checks, and the
+// sum of `metric` in a scrape's output ("### IP" before each task's /metrics answer).
+absl::Status ValidateAutoscalePolicy(const pb::AutoscalePolicy& policy);
+struct ScrapeResult {
+  double sum = 0;
+  uint32_t tasks = 0;  // tasks whose answer had the metric
+  uint32_t asked = 0;  // tasks asked
+};
+ScrapeResult ParseScrape(const std::string& text, const std::string& metric);
 
 class Cluster {
  public:
@@ -160,6 +171,12 @@ class Cluster {
   // Keeps every node's edge proxies (no IPVS) as the services want them, every `every`, in
   // a thread of its own until the Cluster goes.
   void StartEdgeKeeper(absl::Duration every);
+  // Autoscale (autoscaler.cc): sets, removes or resumes a service's policy (SetAutoscaleRequest).
+  absl::StatusOr<pb::Service> SetAutoscale(const pb::SetAutoscaleRequest& req);
+  // One look at every policy as of `now`: scrape, decide, scale. The autoscaler's thread
+  // (StartAutoscaler) calls it every `every`; tests call it with a clock of their own.
+  void AutoscaleOnce(absl::Time now);
+  void StartAutoscaler(absl::Duration every);
   // One round of the keeper: edges placed where missing (a node back up, a crash before
   // they were placed), replaced where their configuration changed, orphans removed, and
   // global edge services of older versions replaced.
@@ -180,6 +197,21 @@ class Cluster {
   };
   absl::StatusOr<NodeHandle> FindNode(const std::string& name);
   std::vector<NodeHandle> AllNodes();
+  // Whether `node` is being removed or is leaving the swarm right now (DeleteNode,
+  // LeaveSwarm): operations place nothing there and do not fail for it.
+  bool Leaving(const std::string& node);
+  // Marks `node` leaving for its lifetime.
+  class LeavingMark {
+   public:
+    LeavingMark(Cluster& cluster, std::string node);
+    ~LeavingMark();
+    LeavingMark(const LeavingMark&) = delete;
+    LeavingMark& operator=(const LeavingMark&) = delete;
+
+   private:
+    Cluster& cluster_;
+    std::string node_;
+  };
   std::shared_ptr<engine::DockerEngine> Engine(const nodes::Node& node);
   // A reachable manager (any when `preferred` is empty). FAILED_PRECONDITION without a swarm.
   absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Manager(
@@ -329,6 +361,7 @@ class Cluster {
   std::map<std::string, std::shared_ptr<engine::DockerEngine>> engines_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::unique_ptr<std::mutex>> service_mu_ ABSL_GUARDED_BY(mu_);
   std::string last_manager_ ABSL_GUARDED_BY(mu_);
+  std::multiset<std::string> leaving_ ABSL_GUARDED_BY(mu_);  // see Leaving()
   // The swarm's managers as last listed (raft members: hostname and raft address): what
   // quorum is counted against when no manager can list them (managers.cc).
   struct KnownManager {
@@ -336,12 +369,26 @@ class Cluster {
   };
   std::vector<KnownManager> known_managers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> network_names_ ABSL_GUARDED_BY(mu_);  // ID -> name
-  // The edge keeper's thread (StartEdgeKeeper), stopped first on destruction.
-  void StopEdgeKeeper();
+  // The edge keeper's and the autoscaler's threads, stopped first on destruction.
+  void StopBackground();
   std::mutex keeper_mu_;
   std::condition_variable keeper_cv_;
   bool keeper_stop_ ABSL_GUARDED_BY(keeper_mu_) = false;
-  std::thread edge_keeper_;
+  std::thread edge_keeper_, autoscaler_;
+  // The autoscaler's memory: each service's last look, and the replicas its looks wanted
+  // within the cooldown (a scale down goes to the most of them).
+  absl::StatusOr<ScrapeResult> Scrape(const std::string& service, const pb::AutoscalePolicy& policy);
+  // The stored policy and state with the last look's figures (nullopt: no policy).
+  std::optional<pb::Autoscale> AutoscaleOf(const std::string& service);
+  // Every stored policy and state, by service, without the looks' figures (lists and the
+  // watch: a look's figures change every 2 s, the rest only with a decision).
+  std::map<std::string, pb::Autoscale> StoredAutoscale();
+  struct AutoscaleMemory {
+    std::deque<std::pair<absl::Time, uint32_t>> wanted;
+    absl::Time last_change = absl::InfinitePast();
+  };
+  std::map<std::string, pb::Autoscale> autoscale_looks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, AutoscaleMemory> autoscale_memory_ ABSL_GUARDED_BY(mu_);
   // With a live view: the drivers wrapped so that their actions are noted, then the view
   // (stopped first on destruction, while what it reads from still exists).
   std::vector<std::unique_ptr<nodes::NodeDriver>> noting_drivers_;

@@ -10,7 +10,7 @@
 namespace musketeer::cluster {
 
 Cluster::~Cluster() {
-  StopEdgeKeeper();
+  StopBackground();
   if (view_) view_->Stop();
 }
 

@@ -62,6 +62,7 @@ void Cluster::FeedWatch(const ViewSnapshot& view) {
       task->set_container_id(t.status.container_status.container_id);
       objects.push_back(std::move(e));
     }
+    const auto autoscale = StoredAutoscale();
     for (const auto& v : view.services) {
       pb::WatchEvent e;
       e.set_kind("service");
@@ -83,6 +84,8 @@ void Cluster::FeedWatch(const ViewSnapshot& view) {
         out->mutable_routing()->set_mode(routing->mode);
         out->mutable_routing()->set_edge_service(routing->edge_service);
       }
+      if (auto it = autoscale.find(v.spec.name); it != autoscale.end())
+        *out->mutable_autoscale() = it->second;
       out->set_running(running[v.id]);
       out->set_desired(out->spec().mode() == "global" ? global_nodes[v.id].size()
                                                       : out->spec().replicas());

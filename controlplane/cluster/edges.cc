@@ -65,6 +65,10 @@ std::vector<Cluster::EdgeNode> Cluster::EdgeNodes() {
     threads.emplace_back([&, i] {
       out[i].node = all[i].node;
       out[i].engine = Engine(all[i].node);
+      if (Leaving(all[i].node.name)) {
+        out[i].skipped = "it is leaving";
+        return;
+      }
       auto info = out[i].engine->Info();
       if (!info.ok()) {
         out[i].skipped = absl::StrCat("its engine does not answer (", info.status().message(), ")");
@@ -201,13 +205,14 @@ void Cluster::StartEdgeKeeper(absl::Duration every) {
   });
 }
 
-void Cluster::StopEdgeKeeper() {
+void Cluster::StopBackground() {
   {
     std::lock_guard lock(keeper_mu_);
     keeper_stop_ = true;
   }
   keeper_cv_.notify_all();
   if (edge_keeper_.joinable()) edge_keeper_.join();
+  if (autoscaler_.joinable()) autoscaler_.join();
 }
 
 }  // namespace musketeer::cluster

@@ -99,7 +99,8 @@ std::string DigestOf(const engine::ImageInspect& image, const std::string& ref) 
 }  // namespace
 
 absl::StatusOr<PinnedImage> PinImage(const std::string& ref, PullPolicy policy,
-                                     const std::vector<ImageHost>& hosts) {
+                                     const std::vector<ImageHost>& hosts,
+                                     const std::function<bool(const std::string&)>& still_here) {
   PinnedImage out{ref, ref, {}, {}};
   if (IsImmutableImageReference(ref)) return out;
   if (hosts.empty())
@@ -159,10 +160,11 @@ absl::StatusOr<PinnedImage> PinImage(const std::string& ref, PullPolicy policy,
   });
   for (size_t i = 0; i < lacking.size(); ++i) {
     if (!copies[i].ok()) {
-      return absl::Status(
-          copies[i].code(),
-          absl::StrCat("image ", ref, " is on node ", hosts[from].node, " but copying it to node ",
-                       lacking[i].node, " failed: ", copies[i].message()));
+      if (still_here && !still_here(lacking[i].node)) continue;  // left meanwhile: no tasks there
+      return absl::FailedPreconditionError(absl::StrCat(
+          "image ", ref, " is on node ", hosts[from].node, " but copying it to node ",
+          lacking[i].node, " failed: ", copies[i].message(),
+          "; `musketeer node inspect ", lacking[i].node, "` shows that node's engine"));
     }
     out.copied_to.push_back(lacking[i].node);
   }
@@ -237,12 +239,19 @@ absl::StatusOr<PinnedImage> Cluster::PinServiceImage(const nodes::Node& manager_
   std::vector<ImageHost> hosts{{manager_node.name, &manager}};
   for (auto& h : AllNodes()) {
     if (h.node.name == manager_node.name || h.node.state != nodes::NodeState::kRunning ||
-        !ready.count(h.node.name))
+        !ready.count(h.node.name) || Leaving(h.node.name))
       continue;
     keep.push_back(Engine(h.node));
     hosts.push_back({h.node.name, keep.back().get()});
   }
-  return PinImage(ref, policy, hosts);
+  // A node removed while its copy ran (`node rm`, `swarm leave`) is no failure of this call.
+  return PinImage(ref, policy, hosts, [&](const std::string& node) {
+    if (Leaving(node) || !FindNode(node).ok()) return false;
+    auto list = manager.ListNodes();
+    return !list.ok() || std::any_of(list->begin(), list->end(), [&](const engine::Node& n) {
+      return n.description.hostname == node && n.status.state == "ready";
+    });
+  });
 }
 
 }  // namespace musketeer::cluster

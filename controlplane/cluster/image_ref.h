@@ -12,6 +12,7 @@
 #ifndef CONTROLPLANE_CLUSTER_IMAGE_REF_H_
 #define CONTROLPLANE_CLUSTER_IMAGE_REF_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,8 +65,13 @@ struct PinnedImage {
 // also pull it on a node added later), else the image ID. A reference that is already
 // immutable is returned as it is. Errors name the image, the node and what to do.
 // Hosts are worked on in parallel; `hosts` must not be empty.
+// `still_here(node)` is asked when copying to a node failed: a node that is leaving (or has
+// left) the swarm meanwhile takes no tasks, so its failure does not fail the pin. Any other
+// node's is FAILED_PRECONDITION naming it (one node's engine is not the service
+// unavailable). Null: every node counts.
 absl::StatusOr<PinnedImage> PinImage(const std::string& ref, PullPolicy policy,
-                                     const std::vector<ImageHost>& hosts);
+                                     const std::vector<ImageHost>& hosts,
+                                     const std::function<bool(const std::string&)>& still_here = {});
 
 // Writes a pinned image into an Engine API service spec: TaskTemplate.ContainerSpec.Image
 // and the labels above (the policy on the service).

@@ -346,6 +346,9 @@ class SnapshotEngine : public engine::DockerEngine {
     return No();
   }
   absl::Status StartContainer(const std::string&) override { return No(); }
+  absl::StatusOr<std::string> Exec(const std::string&, const std::vector<std::string>&) override {
+    return No();
+  }
   absl::Status PutArchive(const std::string&, const std::string&,
                           const engine::BodySource&) override {
     return No();
@@ -455,6 +458,10 @@ class NotingEngine : public engine::DockerEngine {
     return inner_->CreateContainer(r);  // containers and volumes are not in the view
   }
   absl::Status StartContainer(const std::string& id) override { return inner_->StartContainer(id); }
+  absl::StatusOr<std::string> Exec(const std::string& id,
+                                   const std::vector<std::string>& cmd) override {
+    return inner_->Exec(id, cmd);
+  }
   absl::Status PutArchive(const std::string& id, const std::string& path,
                           const engine::BodySource& archive) override {
     return inner_->PutArchive(id, path, archive);

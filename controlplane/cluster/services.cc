@@ -138,7 +138,7 @@ std::map<std::string, std::string> Cluster::NetworkNames(
 
 absl::Status Cluster::CheckEdgeImageEverywhere() {
   for (auto& h : AllNodes()) {
-    if (h.node.state != nodes::NodeState::kRunning) continue;
+    if (h.node.state != nodes::NodeState::kRunning || Leaving(h.node.name)) continue;
     if (!Engine(h.node)->InspectImage(options_.edge_image).ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "this cluster has no IPVS, so published ports go through an edge proxy, and node '",
@@ -425,6 +425,7 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
     out.set_update_message(v->update_status->message);
   }
   out.set_stack(Label(v->spec, kStackLabel));
+  if (auto autoscale = AutoscaleOf(name)) *out.mutable_autoscale() = std::move(*autoscale);
   if (view)
     out.set_observed_at(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", view->taken, absl::UTCTimeZone()));
   if (routing) {
@@ -466,6 +467,7 @@ absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string
   std::vector<const engine::ServiceSpec*> specs;
   for (const auto& v : *list) specs.push_back(&v.spec);
   const auto network_names = NetworkNames(*m->second, specs);
+  const auto autoscale = StoredAutoscale();
   for (const auto& v : *list) {
     if (!stack.empty() && Label(v.spec, kStackLabel) != stack) continue;
     auto routing = store_.GetRouting(v.spec.name);
@@ -489,6 +491,8 @@ absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string
       s.set_desired(v.service_status->desired_tasks);
     }
     if (routing) s.mutable_routing()->set_mode(routing->mode);
+    if (auto it = autoscale.find(v.spec.name); it != autoscale.end())
+      *s.mutable_autoscale() = it->second;
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end(),

@@ -280,6 +280,38 @@ class HttpDockerEngine : public DockerEngine {
                                  : absl::StrCat("/containers/create?name=", Escape(request.name));
     return CreatedId(client_.Call("POST", path, &body), "a container");
   }
+  absl::StatusOr<std::string> Exec(const std::string& id,
+                                   const std::vector<std::string>& cmd) override {
+    json::value create = {{"AttachStdout", true}, {"AttachStderr", true},
+                          {"Cmd", json::value_from(cmd)}};
+    auto exec = CreatedId(
+        client_.Call("POST", absl::StrCat("/containers/", Escape(id), "/exec"), &create), "an exec");
+    if (!exec.ok()) return exec.status();
+    const std::string start = R"({"Detach":false,"Tty":false})";
+    bool sent = false;
+    BodySource body = [&](char* buf, size_t cap) -> absl::StatusOr<size_t> {
+      if (sent || cap < start.size()) return 0;
+      sent = true;
+      std::copy(start.begin(), start.end(), buf);
+      return start.size();
+    };
+    // The engine answers with the command's output, framed as logs are, until it exits.
+    auto stream = client_.OpenStream("POST", absl::StrCat("/exec/", *exec, "/start"), &body,
+                                     "application/json", std::chrono::seconds(10));
+    if (!stream.ok()) return stream.status();
+    std::string out;
+    LogDemuxer demux([&](int, std::string_view data) { out.append(data); });
+    char buf[16 * 1024];
+    for (;;) {
+      auto n = (*stream)->Read(buf, sizeof buf);
+      if (!n.ok()) return n.status();
+      if (*n == 0) break;
+      demux.Feed(std::string_view(buf, *n));
+      if (out.size() > (8 << 20))
+        return absl::ResourceExhaustedError("exec in " + id + ": more than 8 MiB of output");
+    }
+    return out;
+  }
   absl::Status StartContainer(const std::string& id) override {
     // 304 (already running) is a success as well.
     return client_.Call("POST", absl::StrCat("/containers/", Escape(id), "/start")).status();

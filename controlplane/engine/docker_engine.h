@@ -102,6 +102,10 @@ class DockerEngine {
   virtual absl::StatusOr<ContainerInspect> InspectContainer(const std::string& id) = 0;
   virtual absl::StatusOr<std::string> CreateContainer(const ContainerCreateRequest& request) = 0;
   virtual absl::Status StartContainer(const std::string& id) = 0;
+  // Runs `cmd` in the running container `id` and answers what it wrote (stdout and stderr
+  // as they came) once it exits. For short commands: the autoscaler's scrape.
+  virtual absl::StatusOr<std::string> Exec(const std::string& id,
+                                           const std::vector<std::string>& cmd) = 0;
   // Extracts the tar `archive` at `path` in the container's filesystem (its mounts too).
   virtual absl::Status PutArchive(const std::string& id, const std::string& path,
                                   const BodySource& archive) = 0;

@@ -882,6 +882,28 @@ absl::Status FakeDockerEngine::StartContainer(const std::string& id) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> FakeDockerEngine::Exec(const std::string& id,
+                                                   const std::vector<std::string>& cmd) {
+  std::function<std::string(const std::vector<std::string>&)> answer;
+  {
+    FAKE_RECORD(absl::StrCat("Exec ", id, " ", absl::StrJoin(cmd, " ")));
+    auto it = swarm_->containers_.find(id);
+    if (it == swarm_->containers_.end() || it->second.hostname != hostname_)
+      return absl::NotFoundError("No such container: " + id);
+    if (!it->second.running)
+      return absl::FailedPreconditionError("Container " + id + " is not running");
+    if (auto a = swarm_->exec_answers_.find(it->second.request.name); a != swarm_->exec_answers_.end())
+      answer = a->second;
+  }
+  return answer ? answer(cmd) : std::string();  // outside the lock: it may call the fake
+}
+
+void FakeSwarm::SetExecAnswer(const std::string& container,
+                              std::function<std::string(const std::vector<std::string>&)> answer) {
+  std::lock_guard lock(mu_);
+  exec_answers_[container] = std::move(answer);
+}
+
 std::optional<FakeContainer> FakeSwarm::Container(const std::string& hostname,
                                                   const std::string& name) {
   std::lock_guard lock(mu_);

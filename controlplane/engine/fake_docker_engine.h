@@ -13,6 +13,7 @@
 #define CONTROLPLANE_ENGINE_FAKE_DOCKER_ENGINE_H_
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,10 @@ struct FakeContainer {
 
 class FakeSwarm {
  public:
+  // What an exec in a running container named `container` (on any host) writes: `answer`
+  // is given the command. Without one, an exec answers "".
+  void SetExecAnswer(const std::string& container,
+                     std::function<std::string(const std::vector<std::string>&)> answer);
   // The container of this name on `hostname` (nullopt when there is none).
   std::optional<FakeContainer> Container(const std::string& hostname, const std::string& name);
   std::vector<std::string> Calls();                      // every call so far, in order
@@ -104,6 +109,8 @@ class FakeSwarm {
   // Files put into volumes: hostname -> volume -> the tars put there, in order.
   std::map<std::string, std::map<std::string, std::vector<std::string>>> volume_files_;
   std::map<std::string, FakeContainer> containers_;  // by ID
+  std::map<std::string, std::function<std::string(const std::vector<std::string>&)>>
+      exec_answers_;  // by container name
   std::map<std::string, ServiceRecord> services_;        // by name
   std::map<std::string, std::set<std::string>> images_;  // by hostname
   std::map<std::string, std::string> failing_images_;    // image -> task error
@@ -142,6 +149,8 @@ class FakeDockerEngine : public DockerEngine {
   absl::Status RemoveSecret(const std::string& id) override;
   absl::StatusOr<std::string> CreateContainer(const ContainerCreateRequest& request) override;
   absl::Status StartContainer(const std::string& id) override;
+  absl::StatusOr<std::string> Exec(const std::string& id,
+                                   const std::vector<std::string>& cmd) override;
   absl::Status PutArchive(const std::string& id, const std::string& path,
                           const BodySource& archive) override;
   absl::Status RemoveContainer(const std::string& id, bool force) override;

@@ -325,6 +325,13 @@ class ServicesImpl final : public pb::Services::Service, Guard {
           cluster_.RollbackService(req->name(), req->wait(), Deadline(*ctx), req->request_id()), out);
     });
   }
+  grpc::Status SetAutoscale(grpc::ServerContext* ctx, const pb::SetAutoscaleRequest* req,
+                            pb::Service* out) override {
+    return Mutate(ctx, Role::kOperator, "SetAutoscale", req->name(), [&]() -> absl::Status {
+      if (auto s = Required(req->name(), "service"); !s.ok()) return s;
+      return Assign(cluster_.SetAutoscale(*req), out);
+    });
+  }
   grpc::Status DeleteService(grpc::ServerContext* ctx, const pb::DeleteServiceRequest* req,
                              pb::Empty*) override {
     return Mutate(ctx, Role::kOperator, "DeleteService", req->name(), [&] {

@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS routing (
   service TEXT PRIMARY KEY, mode TEXT NOT NULL, edge_service TEXT NOT NULL, ports_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS volume_contents (
   name TEXT PRIMARY KEY, content BLOB NOT NULL, digest TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS autoscale (service TEXT PRIMARY KEY, state BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS ssh_host_keys (
   target TEXT PRIMARY KEY, key_type TEXT NOT NULL, key_base64 TEXT NOT NULL,
   fingerprint TEXT NOT NULL, how TEXT NOT NULL, recorded_at TEXT NOT NULL);
@@ -462,6 +463,27 @@ std::vector<VolumeContent> StateStore::ListVolumeContents() {
 void StateStore::DeleteVolumeContent(const std::string& name) {
   std::lock_guard lock(mu_);
   Stmt(db_, "DELETE FROM volume_contents WHERE name = ?").Bind(name).Step();
+}
+
+absl::Status StateStore::PutAutoscale(const std::string& service, const std::string& state) {
+  std::lock_guard lock(mu_);
+  Stmt st(db_, "INSERT OR REPLACE INTO autoscale(service, state) VALUES(?,?)");
+  if (st.Bind(service, Blob{state}).Step() != SQLITE_DONE)
+    return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
+  return absl::OkStatus();
+}
+
+std::map<std::string, std::string> StateStore::ListAutoscale() {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::string> out;
+  Stmt st(db_, "SELECT service, state FROM autoscale");
+  while (st.Step() == SQLITE_ROW) out[st.Text(0)] = st.Bytes(1);
+  return out;
+}
+
+void StateStore::DeleteAutoscale(const std::string& service) {
+  std::lock_guard lock(mu_);
+  Stmt(db_, "DELETE FROM autoscale WHERE service = ?").Bind(service).Step();
 }
 
 }  // namespace musketeer::state

@@ -146,6 +146,12 @@ class StateStore {
   std::vector<VolumeContent> ListVolumeContents();  // without the tars
   void DeleteVolumeContent(const std::string& name);
 
+  // Autoscale policies and their state, by service (a serialized musketeer.v1.Autoscale:
+  // the store keeps it without reading it).
+  absl::Status PutAutoscale(const std::string& service, const std::string& state);
+  std::map<std::string, std::string> ListAutoscale();
+  void DeleteAutoscale(const std::string& service);
+
   absl::Status PutSshHostKey(const SshHostKey& key);
   std::optional<SshHostKey> GetSshHostKey(const std::string& target);
 

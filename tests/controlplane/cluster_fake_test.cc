@@ -1812,3 +1812,181 @@ TEST(UnavailableDriverTest, ADriverThisMachineCannotRunRefusesNodesSayingWhy) {
 
 }  // namespace
 }  // namespace musketeer::cluster
+
+namespace musketeer::cluster {
+namespace {
+
+// Issue 22 §4: a copy to a node that left meanwhile (node rm, swarm leave) fails nothing; a
+// copy to a node still there is that node's failure (FAILED_PRECONDITION naming it), never
+// UNAVAILABLE, which says musketeerd itself is unreachable.
+TEST(PinImageTest, ACopyToANodeThatLeftMeanwhileFailsNothingAndAnyOtherNamesTheNode) {
+  auto swarm = std::make_shared<engine::FakeSwarm>();
+  swarm->AddImage("manager1", "judge_server:2.0");
+  engine::FakeDockerEngine manager(swarm, "manager1", "10.0.0.2");
+  engine::FakeDockerEngine leaver(swarm, "worker2", "10.0.0.4");
+  const std::vector<ImageHost> hosts{{"manager1", &manager}, {"worker2", &leaver}};
+  const absl::Status broken = absl::UnavailableError("POST /images/load: Broken pipe");
+
+  swarm->FailNext("LoadImage", broken);
+  auto left = PinImage("judge_server:2.0", PullPolicy::kMissing, hosts,
+                       [](const std::string& node) { return node != "worker2"; });
+  ASSERT_TRUE(left.ok()) << left.status();
+  EXPECT_TRUE(left->copied_to.empty());
+  EXPECT_EQ(left->pinned, engine::FakeSwarm::ImageId("judge_server:2.0"));
+
+  swarm->FailNext("LoadImage", broken);
+  auto stayed = PinImage("judge_server:2.0", PullPolicy::kMissing, hosts,
+                         [](const std::string&) { return true; });
+  EXPECT_EQ(stayed.status().code(), absl::StatusCode::kFailedPrecondition) << stayed.status();
+  EXPECT_THAT(std::string(stayed.status().message()),
+              AllOf(HasSubstr("copying it to node worker2 failed"), HasSubstr("Broken pipe"),
+                    HasSubstr("musketeer node inspect worker2")));
+}
+
+}  // namespace
+}  // namespace musketeer::cluster
+
+namespace musketeer::cluster {
+namespace {
+using ::testing::AllOf;
+
+TEST(AutoscaleParseTest, SumsTheMetricsSeriesPerTaskAndCountsTasksThatServeIt) {
+  const std::string text =
+      "### 10.0.1.2\nHTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+      "# TYPE judge_queue_depth gauge\njudge_queue_depth 3\njudge_queue_depth_total 99\n"
+      "### 10.0.1.3\nHTTP/1.0 200 OK\n\njudge_queue_depth{slot=\"a\"} 1.5\n"
+      "judge_queue_depth{slot=\"b\"} 0.5\n"
+      "### 10.0.1.4\nbash: connect: Connection refused\n";
+  const ScrapeResult r = ParseScrape(text, "judge_queue_depth");
+  EXPECT_DOUBLE_EQ(r.sum, 5);
+  EXPECT_EQ(r.tasks, 2u);
+  EXPECT_EQ(r.asked, 3u);
+}
+
+TEST(AutoscaleParseTest, APolicyIsCheckedNamingTheField) {
+  pb::AutoscalePolicy p;
+  p.set_min(1);
+  p.set_max(4);
+  p.set_metric("judge_queue_depth");
+  p.set_target(2);
+  EXPECT_TRUE(ValidateAutoscalePolicy(p).ok());
+  auto bad = [&](const std::function<void(pb::AutoscalePolicy&)>& edit) {
+    pb::AutoscalePolicy q = p;
+    edit(q);
+    return std::string(ValidateAutoscalePolicy(q).message());
+  };
+  EXPECT_THAT(bad([](auto& q) { q.set_min(0); }), HasSubstr("policy.min"));
+  EXPECT_THAT(bad([](auto& q) { q.set_max(0); }), HasSubstr("policy.max"));
+  EXPECT_THAT(bad([](auto& q) { q.set_metric("queue depth"); }), HasSubstr("policy.metric"));
+  EXPECT_THAT(bad([](auto& q) { q.set_target(0); }), HasSubstr("policy.target"));
+  EXPECT_THAT(bad([](auto& q) { q.set_target(NAN); }), HasSubstr("policy.target"));
+}
+
+// Issue 24 §3 against a fake metrics source (the edge container's exec answers what the
+// tasks' /metrics would): up within a look, the cooldown, down, min and max, an operator's
+// scale pausing it, resume, a restart of musketeerd, off.
+TEST_F(ClusterTest, TheAutoscalerFollowsTheQueueWithinBoundsAndNeverFightsAnOperator) {
+  Tutorial();
+  auto req = JudgeService(3);
+  req.set_wait(false);
+  ASSERT_TRUE(cluster_->CreateService(req, Soon()).ok());
+  std::atomic<double> depth = 0;  // the backlog over all tasks, split over three of them
+  swarm_->SetExecAnswer("judge_swarm-edge", [&](const std::vector<std::string>& cmd) {
+    EXPECT_THAT(cmd, Contains("tasks.judge_swarm"));
+    EXPECT_THAT(cmd, Contains("8090"));
+    std::string out;
+    for (int i = 0; i < 3; ++i)
+      absl::StrAppend(&out, "### 10.0.1.", i, "\nHTTP/1.0 200 OK\n\njudge_queue_depth ",
+                      depth.load() / 3, "\n");
+    return out;
+  });
+  auto replicas = [&] { return cluster_->GetService("judge_swarm")->spec().replicas(); };
+  pb::SetAutoscaleRequest set;
+  set.set_name("judge_swarm");
+  auto* p = set.mutable_policy();
+  p->set_min(2);
+  p->set_max(6);
+  p->set_metric("judge_queue_depth");
+  p->set_target(2);
+  p->set_cooldown_seconds(60);
+  auto made = cluster_->SetAutoscale(set);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(made->autoscale().policy().max(), 6u);
+
+  const absl::Time t0 = absl::FromUnixSeconds(2000000000);
+  cluster_->AutoscaleOnce(t0);  // nothing queued: wants 2, but not before a cooldown
+  EXPECT_EQ(replicas(), 3u);
+  EXPECT_EQ(cluster_->GetService("judge_swarm")->autoscale().wanted(), 2u);
+  depth = 9;  // 9 queued, 2 per replica: 5
+  cluster_->AutoscaleOnce(t0 + absl::Seconds(2));
+  EXPECT_EQ(replicas(), 5u) << "up at once";
+  auto shown = cluster_->GetService("judge_swarm")->autoscale();
+  EXPECT_EQ(shown.last_decision().from(), 3u);
+  EXPECT_EQ(shown.last_decision().to(), 5u);
+  EXPECT_THAT(shown.last_decision().reason(), AllOf(HasSubstr("judge_queue_depth 9 over 3 tasks"), HasSubstr("up")));
+  EXPECT_DOUBLE_EQ(shown.current(), 9);
+  EXPECT_EQ(shown.tasks_scraped(), 3u);
+  depth = 100;  // 50 wanted: max 6
+  cluster_->AutoscaleOnce(t0 + absl::Seconds(4));
+  EXPECT_EQ(replicas(), 6u) << "never above max";
+  depth = 0;
+  cluster_->AutoscaleOnce(t0 + absl::Seconds(10));
+  EXPECT_EQ(replicas(), 6u) << "not down within the cooldown";
+  cluster_->AutoscaleOnce(t0 + absl::Seconds(70));
+  EXPECT_EQ(replicas(), 2u) << "down after it, never below min";
+  EXPECT_THAT(store_->ListAudit(10)[0].target, HasSubstr("judge_swarm 6->2"));
+
+  // An operator's scale pauses it: nothing it does undoes the operator's count.
+  pb::UpdateServiceRequest scale;
+  scale.set_name("judge_swarm");
+  scale.set_replicas(4);
+  ASSERT_TRUE(cluster_->UpdateService(scale, Soon()).ok());
+  depth = 100;
+  cluster_->AutoscaleOnce(t0 + absl::Seconds(72));
+  EXPECT_EQ(replicas(), 4u);
+  shown = cluster_->GetService("judge_swarm")->autoscale();
+  EXPECT_TRUE(shown.paused());
+  EXPECT_THAT(shown.paused_reason(), HasSubstr("service autoscale judge_swarm --resume"));
+
+  // A restart keeps the policy, the pause and the last decision.
+  cluster_ = musketeer::testing::NewFakeCluster(
+      driver_, swarm_, *store_, musketeer::testing::FastOptions(),
+      [](const std::string&, uint16_t) -> absl::StatusOr<std::string> { return "{}"; });
+  shown = cluster_->GetService("judge_swarm")->autoscale();
+  EXPECT_TRUE(shown.paused());
+  EXPECT_EQ(shown.policy().metric(), "judge_queue_depth");
+  EXPECT_EQ(shown.last_decision().to(), 2u);
+
+  pb::SetAutoscaleRequest resume;
+  resume.set_name("judge_swarm");
+  resume.set_resume(true);
+  ASSERT_TRUE(cluster_->SetAutoscale(resume).ok());
+  cluster_->AutoscaleOnce(t0 + absl::Seconds(80));
+  EXPECT_EQ(replicas(), 6u) << "resumed: the backlog counts again";
+
+  pb::SetAutoscaleRequest off;
+  off.set_name("judge_swarm");
+  off.set_off(true);
+  ASSERT_TRUE(cluster_->SetAutoscale(off).ok());
+  EXPECT_FALSE(cluster_->GetService("judge_swarm")->has_autoscale());
+  depth = 0;
+  cluster_->AutoscaleOnce(t0 + absl::Seconds(200));
+  EXPECT_EQ(replicas(), 6u) << "off: the replicas stay";
+
+  // Refused: a service without a published port (nothing to read through), a bad policy.
+  pb::CreateServiceRequest plain;
+  plain.mutable_spec()->set_name("plain");
+  plain.mutable_spec()->set_image("judge_server:1.0");
+  ASSERT_TRUE(cluster_->CreateService(plain, Soon()).ok());
+  set.set_name("plain");
+  EXPECT_EQ(cluster_->SetAutoscale(set).status().code(), absl::StatusCode::kFailedPrecondition);
+  set.set_name("judge_swarm");
+  set.mutable_policy()->set_min(0);
+  EXPECT_EQ(cluster_->SetAutoscale(set).status().code(), absl::StatusCode::kInvalidArgument);
+  set.set_name("nosuch");
+  set.mutable_policy()->set_min(1);
+  EXPECT_EQ(cluster_->SetAutoscale(set).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace musketeer::cluster

@@ -134,7 +134,9 @@ def main():
           zero.spec.HasField("replicas") and zero.spec.replicas == 0 and zero.desired == 0, zero.spec)
     check("networks read back by name", list(zero.spec.networks) == ["swarm_test"], list(zero.spec.networks))
     judge = op.call("Services", "GetService", "GetServiceRequest", name="judge_swarm")
-    check("judge_swarm's networks by name", list(judge.spec.networks) == ["swarm_test"], list(judge.spec.networks))
+    # musketeer-edge too: its edge proxies reach it there (no IPVS here).
+    check("judge_swarm's networks by name", list(judge.spec.networks) == ["musketeer-edge", "swarm_test"],
+          list(judge.spec.networks))
     op.call("Services", "DeleteService", "DeleteServiceRequest", name="py_zero")
 
     # Secrets: made, listed (also by a viewer), never returned, removed.

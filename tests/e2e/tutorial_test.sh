@@ -193,6 +193,7 @@ managers3() {
   echo "$out"; return 1
 }
 source tests/e2e/chaos_scenario.sh  # issue 22: drain, node and leader loss under /ping load
+source tests/e2e/autoscale_scenario.sh  # issue 24: a burst of judgings grows judge_swarm
 
 # The audit log names who did what.
 [ "$($M audit ls --limit 200 | grep -c 'e2e-viewer.*\|(denied)')" -ge 1 ] && ok "denials audited" || bad "no audit of denials"

@@ -234,7 +234,11 @@ function renderServices() {
     rows.push(el('tr', { 'data-service': name },
       el('td', {}, name, s.stack ? el('div', { class: 'muted' }, `stack ${s.stack}`) : null),
       el('td', {}, spec.image || ''),
-      el('td', { class: `num ${running >= desired ? 'ok' : 'short'}`, 'data-field': 'running' }, `${running}/${desired}`),
+      el('td', { class: `num ${running >= desired ? 'ok' : 'short'}`, 'data-field': 'running' }, `${running}/${desired}`,
+        s.autoscale && s.autoscale.policy ? el('div', { class: 'muted', 'data-field': 'autoscale' },
+          `autoscale ${s.autoscale.policy.min}–${s.autoscale.policy.max} on ${s.autoscale.policy.metric}` +
+          (s.autoscale.paused ? ' · paused (an operator scaled it)' : '') +
+          (s.autoscale.lastDecision ? ` · last ${s.autoscale.lastDecision.from}→${s.autoscale.lastDecision.to}` : '')) : null),
       el('td', {}, s.updateState || '', s.updateMessage && s.updateMessage !== `update ${s.updateState}`
         ? el('div', { class: 'muted' }, s.updateMessage) : null),
       el('td', { class: 'error', 'data-field': 'last-error' }, lastError(name, s)),
