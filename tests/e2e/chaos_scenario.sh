@@ -1,11 +1,20 @@
-# Sourced by tutorial_test.sh (issue 22): what happens to real clusters, under /ping load on
-# every node's published port (pingload, 200 requests/s): a rolling update, a drain and
-# activate, a node killed, then the leader of three managers killed. Each phase's failed
-# requests per node and the recovery times go to a table (printed, and written to
-# $build/chaos-table.md for docs/benchmarks.md). Asserted: a drained node keeps answering
-# its published port and loses no request (the edge proxy is a container outside the
-# scheduler, as the routing mesh is); the rest is measured and reported.
+# Sourced by tutorial_test.sh and bench/chaos (issue 22): what happens to real clusters,
+# under /ping load on every node's published port (pingload, 200 requests/s): a rolling
+# update of judge_swarm, a drain and activate, a node killed, then the leader of three
+# managers killed. Each phase's failed requests per node and the recovery times go to a table
+# (printed, and written to $build/chaos-table.md and $build/chaos.json). Asserted: a drained
+# node keeps answering its published port and loses no request (the edge proxy is a
+# container outside the scheduler, as the routing mesh is); the rest is measured and
+# reported. Uses M, build, tmp and checks.sh's ok/bad/check from the caller.
+# CHAOS_NODES: the swarm's first manager (its leader), then the two others.
+read -r n1 n2 n3 <<<"${CHAOS_NODES:-e2e-m1 e2e-w1 e2e-w2}"
 ip_of() { $M node ip "$1"; }
+# A node that just (re)joined is promotable once the swarm has it ready: a few seconds.
+managers3() {
+  local out
+  for _ in $(seq 30); do out=$($M swarm update --managers 3 2>&1) && return 0; sleep 1; done
+  echo "$out"; return 1
+}
 # pingload in the background over the given nodes' 8090 for D seconds, JSON to FILE.
 load_start() {
   local file=$1 seconds=$2; shift 2
@@ -26,7 +35,7 @@ total_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["re
 ready_nodes() { $M node ls 2>/dev/null | awk 'NR > 1 && $7 == "ready"' | wc -l; }
 answering() {  # how many nodes' 8090 answer /ping
   local n=0
-  for node in e2e-m1 e2e-w1 e2e-w2; do
+  for node in $n1 $n2 $n3; do
     curl -s -m 2 "http://$(ip_of $node):8090/ping" | grep -q hostname && n=$((n + 1))
   done
   echo $n
@@ -37,55 +46,58 @@ wait_ready() {
   for _ in $(seq 120); do [ "$(ready_nodes)" = 3 ] && [ "$(answering)" = 3 ] && return 0; sleep 1; done
   return 1
 }
-table=("| phase | requests | failed, per node | recovery |" "|---|---|---|---|")
-row() { table+=("| $1 | $2 | $3 | $4 |"); }
+table=("| phase | requests | failed, per node | recovery |" "|---|---|---|---|") rows_json=()
+row() {
+  table+=("| $1 | $2 | $3 | $4 |")
+  rows_json+=("$(python3 -c 'import json,sys; print(json.dumps(dict(zip(["phase", "requests", "failed_per_node", "recovery"], sys.argv[1:]))))' "$@")")
+}
 
 check "all three nodes ready before the chaos" wait_ready
 check "judge_swarm at 3 of 3" $M service scale judge_swarm=3
 
 # 1. A rolling update (a new env: every task replaced, one at a time).
-load_start "$tmp/chaos1.json" 40 e2e-m1 e2e-w1 e2e-w2
+load_start "$tmp/chaos1.json" 40 $n1 $n2 $n3
 check "rolling update under load" $M service update --env-add CHAOS=1 judge_swarm
 wait "$load_pid"
-row "rolling update" "$(total_of "$tmp/chaos1.json")" "$(errors_per_node "$tmp/chaos1.json" e2e-m1 e2e-w1 e2e-w2)" "-"
+row "rolling update" "$(total_of "$tmp/chaos1.json")" "$(errors_per_node "$tmp/chaos1.json" $n1 $n2 $n3)" "-"
 
 # 2. Drain a node, then activate it: its tasks move, and its published port keeps answering.
-load_start "$tmp/chaos2.json" 25 e2e-m1 e2e-w1 e2e-w2
+load_start "$tmp/chaos2.json" 25 $n1 $n2 $n3
 sleep 2
-check "drain e2e-w1 under load" $M node update --availability drain e2e-w1
+check "drain $n2 under load" $M node update --availability drain $n2
 sleep 10
-check "activate e2e-w1 under load" $M node update --availability active e2e-w1
+check "activate $n2 under load" $M node update --availability active $n2
 wait "$load_pid"
-drain=$(errors_per_node "$tmp/chaos2.json" e2e-m1 e2e-w1 e2e-w2)
-row "drain and activate e2e-w1" "$(total_of "$tmp/chaos2.json")" "$drain" "-"
-[ "$drain" = "e2e-m1=0 e2e-w1=0 e2e-w2=0" ] \
+drain=$(errors_per_node "$tmp/chaos2.json" $n1 $n2 $n3)
+row "drain and activate $n2" "$(total_of "$tmp/chaos2.json")" "$drain" "-"
+[ "$drain" = "$n1=0 $n2=0 $n3=0" ] \
   && ok "drain and activate under load: no request failed, the drained node's port included" \
   || bad "drain under load: failed requests $drain"
 
 # 3. Kill a node (its dockerd): the survivors keep answering; then it comes back.
-load_start "$tmp/chaos3.json" 20 e2e-m1 e2e-w1 e2e-w2
+load_start "$tmp/chaos3.json" 20 $n1 $n2 $n3
 sleep 2
-check "kill e2e-w2 under load" $M node kill e2e-w2
+check "kill $n3 under load" $M node kill $n3
 start=$SECONDS
 back=""
 for _ in $(seq 60); do
   r=$($M --format json service inspect judge_swarm 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["running"], d["desired"])' 2>/dev/null)
   # 3 of 3 once the swarm noticed the loss and started replacements elsewhere.
-  [ "$r" = "3 3" ] && [ "$($M node ls | awk '$1 == "e2e-w2" {print $7}')" = down ] && { back=$((SECONDS - start)); break; }
+  [ "$r" = "3 3" ] && [ "$($M node ls | awk -v n="$n3" '$1 == n {print $7}')" = down ] && { back=$((SECONDS - start)); break; }
   sleep 1
 done
 wait "$load_pid"
-row "kill e2e-w2 (its own port fails, as it is gone)" "$(total_of "$tmp/chaos3.json")" \
-  "$(errors_per_node "$tmp/chaos3.json" e2e-m1 e2e-w1 e2e-w2)" "3 of 3 replicas again after ${back:-over 60} s"
-check "start e2e-w2 again" $M node start e2e-w2
+row "kill $n3 (its own port fails, as it is gone)" "$(total_of "$tmp/chaos3.json")" \
+  "$(errors_per_node "$tmp/chaos3.json" $n1 $n2 $n3)" "3 of 3 replicas again after ${back:-over 60} s"
+check "start $n3 again" $M node start $n3
 check "all three ready again" wait_ready
 
-# 4. Three managers, the leader (e2e-m1, the first) killed: reads, a write, the survivors'
+# 4. Three managers, the leader ($n1, the first) killed: reads, a write, the survivors'
 # ports.
 check "three managers for the leader's loss" managers3
-load_start "$tmp/chaos4.json" 30 e2e-w1 e2e-w2
+load_start "$tmp/chaos4.json" 30 $n2 $n3
 sleep 2
-check "kill the leader e2e-m1 under load" $M node kill e2e-m1
+check "kill the leader $n1 under load" $M node kill $n1
 start=$SECONDS read_after="" write_after="" whole_after=""
 for _ in $(seq 60); do
   [ -z "$read_after" ] && $M service ls >/dev/null 2>&1 && read_after=$((SECONDS - start))
@@ -99,11 +111,12 @@ for _ in $(seq 90); do
   sleep 1
 done
 wait "$load_pid"
-row "kill the leader e2e-m1 (3 managers)" "$(total_of "$tmp/chaos4.json")" \
-  "$(errors_per_node "$tmp/chaos4.json" e2e-w1 e2e-w2)" \
+row "kill the leader $n1 (3 managers)" "$(total_of "$tmp/chaos4.json")" \
+  "$(errors_per_node "$tmp/chaos4.json" $n2 $n3)" \
   "reads after ${read_after:-over 60} s, a write after ${write_after:-over 60} s, 3 of 3 replicas after ${whole_after:-over 90} s"
 [ -n "$write_after" ] && ok "writes work again after the leader's loss (${write_after} s)" || bad "no write within 60 s of the leader's loss"
-check "start e2e-m1 again" $M node start e2e-m1
+check "start $n1 again" $M node start $n1
 check "all three ready again" wait_ready
 
 printf '%s\n' "${table[@]}" | tee "$build/chaos-table.md"
+(IFS=,; echo "{\"chaos\": [${rows_json[*]}]}") >"$build/chaos.json"
