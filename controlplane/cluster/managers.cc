@@ -133,15 +133,30 @@ void Cluster::DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb:
 absl::Status Cluster::WaitForRole(engine::DockerEngine& manager, const std::string& node_id,
                                   const std::string& role, absl::Time deadline) {
   std::string last = "not listed";
+  // Raft's word first, then the node's own (where musketeer knows its engine): a promoted
+  // node that raft lists reachable may still answer "Manager is being prepared"; a manager
+  // lost right then would leave the swarm without the majority it seems to have.
+  auto the_node_agrees = [&](const engine::Node& n) {
+    auto h = FindNode(n.description.hostname);
+    if (!h.ok() || h->node.state != nodes::NodeState::kRunning) return true;
+    auto info = Engine(h->node)->Info();
+    if (!info.ok()) return true;  // its engine's trouble is not this wait's to judge
+    if (info->swarm.control_available == (role == "manager")) return true;
+    last = absl::StrCat("raft lists it, and its engine says it is ",
+                        info->swarm.control_available ? "still a manager" : "not a manager yet");
+    return false;
+  };
   while (absl::Now() < deadline) {
     auto list = manager.ListNodes();
     if (list.ok()) {
       for (const auto& n : *list) {
         if (n.id != node_id) continue;
-        if (role == "manager" && IsManager(n) && Reachable(n)) return absl::OkStatus();
-        if (role == "worker" && !IsManager(n) && !n.manager_status) return absl::OkStatus();
         last = absl::StrCat("role ", n.spec.role, ", reachability ",
                             n.manager_status ? n.manager_status->reachability : "none");
+        if (role == "manager" && IsManager(n) && Reachable(n) && the_node_agrees(n))
+          return absl::OkStatus();
+        if (role == "worker" && !IsManager(n) && !n.manager_status && the_node_agrees(n))
+          return absl::OkStatus();
       }
     }
     absl::SleepFor(absl::Milliseconds(250));

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <boost/process.hpp>
+#include <boost/process/extend.hpp>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -28,6 +29,17 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 
 namespace {
+
+// A node's dockerd outlives musketeerd, and so do its containerd and shims: they must hold
+// none of musketeerd's descriptors. A listening socket of musketeerd's (the HTTP gateway's)
+// held by them kept a restarted musketeerd from listening again.
+struct CloseInheritedFds : bp::extend::handler {
+  template <class Executor>
+  void on_exec_setup(Executor&) const {
+    if (close_range(3, ~0U, 0) != 0)
+      for (int fd = 3; fd < 65536; ++fd) close(fd);  // a kernel without close_range
+  }
+};
 
 // Boost.Process pipes are inherited across fork: a dockerd forked while another thread
 // reads a tool's pipe would hold it open forever. Every spawn and pipe read holds this.
@@ -332,7 +344,8 @@ absl::Status LocalDriver::Launch(const Record& r) {
     if (!log) return absl::InternalError(absl::StrCat("cannot open ", dir, "/dockerd.log"));
     auto child =
         std::make_unique<bp::child>(bp::search_path("nsenter"), args, bp::std_out > log.get(),
-                                    bp::std_err > log.get(), bp::std_in < bp::null);
+                                    bp::std_err > log.get(), bp::std_in < bp::null,
+                                    CloseInheritedFds());
     std::lock_guard lock(mu_);
     children_[r.name] = std::move(child);
   } catch (const std::exception& e) {

@@ -186,12 +186,6 @@ print(len(live), sum(t.get("node") == "e2e-w2" for t in live), sum(t.get("node")
 [ "$moved" = "3 0 True" ] && ok "service ps: the tasks moved off e2e-w2" || bad "tasks did not move (running, on e2e-w2, old ones shut down): $moved"
 check "start e2e-w2 again" $M node start e2e-w2
 
-# A node that just (re)joined is promotable once the swarm has it ready: a few seconds.
-managers3() {
-  local out
-  for _ in $(seq 30); do out=$($M swarm update --managers 3 2>&1) && return 0; sleep 1; done
-  echo "$out"; return 1
-}
 source tests/e2e/chaos_scenario.sh  # issue 22: drain, node and leader loss under /ping load
 source tests/e2e/autoscale_scenario.sh  # issue 24: a burst of judgings grows judge_swarm
 
