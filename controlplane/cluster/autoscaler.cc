@@ -27,8 +27,14 @@ constexpr uint32_t kMaxReplicas = 1000;
 // Within 10% of the target, nothing changes (HPA's tolerance): no flapping on noise.
 constexpr double kTolerance = 0.1;
 
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+// The figures of a look live in memory only: the stored state is the policy, the pause and
+// the decisions.
+void ClearLook(pb::Autoscale& state) {
+  state.clear_current();
+  state.clear_tasks_scraped();
+  state.clear_wanted();
+  state.clear_observed_at();
+  state.clear_error();
 }
 
 absl::Duration Cooldown(const pb::AutoscalePolicy& p) {
@@ -204,11 +210,7 @@ absl::StatusOr<pb::Service> Cluster::SetAutoscale(const pb::SetAutoscaleRequest&
       state.set_paused(false);
       state.clear_paused_reason();
       state.set_replicas_set(replicas);
-      state.clear_current();  // the figures of a look live in memory only
-      state.clear_tasks_scraped();
-      state.clear_wanted();
-      state.clear_observed_at();
-      state.clear_error();
+      ClearLook(state);
       if (auto s = store_.PutAutoscale(req.name(), state.SerializeAsString()); !s.ok()) return s;
       std::lock_guard lock(mu_);
       autoscale_memory_[req.name()] = {};
@@ -329,11 +331,7 @@ void Cluster::AutoscaleOnce(absl::Time now) {
       }
     }
     if (changed) {
-      state.clear_current();  // the figures of a look live in memory only
-      state.clear_tasks_scraped();
-      state.clear_wanted();
-      state.clear_observed_at();
-      state.clear_error();
+      ClearLook(state);
       (void)store_.PutAutoscale(service, state.SerializeAsString());
     }
   }

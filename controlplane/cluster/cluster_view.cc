@@ -124,7 +124,7 @@ pb::Node Cluster::Annotated(const std::shared_ptr<const ViewSnapshot>& view, pb:
   if (view == nullptr) return node;
   if (auto it = view->streams.find(node.name()); it != view->streams.end())
     node.set_event_stream(it->second);
-  node.set_observed_at(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", view->taken, absl::UTCTimeZone()));
+  node.set_observed_at(Rfc3339(view->taken));
   return node;
 }
 

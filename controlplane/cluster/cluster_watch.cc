@@ -9,12 +9,6 @@
 
 namespace musketeer::cluster {
 
-namespace {
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
-}
-}  // namespace
-
 void Cluster::FeedWatch(const ViewSnapshot& view) {
   std::vector<pb::WatchEvent> objects;
   std::set<std::string> kinds = {"node"};

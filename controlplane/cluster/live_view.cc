@@ -8,13 +8,13 @@
 
 namespace musketeer::cluster {
 
-namespace {
-
-std::string StreamKey(const nodes::Node& n) { return n.name + "@" + n.endpoint.ToString(); }
-
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
+
+namespace {
+
+std::string StreamKey(const nodes::Node& n) { return n.name + "@" + n.endpoint.ToString(); }
 
 // Events that may change what the view shows. Health probes alone make exec_* events every
 // few seconds per container; those are not worth a read of the manager.

@@ -47,6 +47,9 @@
 
 namespace musketeer::cluster {
 
+// A time as the API writes it: RFC 3339, UTC, milliseconds ("2026-12-07T04:11:02.123Z").
+std::string Rfc3339(absl::Time t);
+
 struct LiveViewOptions {
   absl::Duration resync = absl::Seconds(1);
   absl::Duration debounce = absl::Milliseconds(20);

@@ -427,7 +427,7 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
   out.set_stack(Label(v->spec, kStackLabel));
   if (auto autoscale = AutoscaleOf(name)) *out.mutable_autoscale() = std::move(*autoscale);
   if (view)
-    out.set_observed_at(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", view->taken, absl::UTCTimeZone()));
+    out.set_observed_at(Rfc3339(view->taken));
   if (routing) {
     out.mutable_routing()->set_mode(routing->mode);
     out.mutable_routing()->set_edge_service(routing->edge_service);
