@@ -78,6 +78,7 @@ int SwarmUpdate(const Args& a, const Connection& c) {
                           << out.managers_reachable() << ", quorum " << out.quorum() << "): ";
                 for (int i = 0; i < out.managers_size(); ++i)
                   std::cout << (i ? ", " : "") << out.managers(i);
+                if (!out.leader().empty()) std::cout << "; leader " << out.leader();
                 std::cout << "\n";
                 PrintWarnings(out);
               });

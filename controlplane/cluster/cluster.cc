@@ -83,10 +83,14 @@ absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cl
         candidates.push_back(h.node);
     }
   }
+  std::vector<std::string> silent;  // engines that did not answer: managers mid-election?
   for (const auto& n : candidates) {
     auto e = Engine(n);
     auto info = e->Info();
-    if (!info.ok()) continue;
+    if (!info.ok()) {
+      silent.push_back(n.name);
+      continue;
+    }
     if (info->swarm.control_available) {
       std::lock_guard lock(mu_);
       last_manager_ = n.name;
@@ -96,6 +100,19 @@ absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cl
   if (!preferred.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("node '", preferred, "' is not a reachable swarm manager"));
+  }
+  bool had_swarm;
+  {
+    std::lock_guard lock(mu_);
+    had_swarm = !known_managers_.empty();
+  }
+  if (!silent.empty() && had_swarm) {
+    // A manager's GET /info waits for raft's leader (docker gives up after 40 s).
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no swarm manager answered (", absl::StrJoin(silent, ", "),
+        " did not): if a manager was just lost, raft is electing a new leader (10 to 20 s "
+        "with docker's defaults): try again shortly; `musketeer swarm inspect` shows the "
+        "managers reachable"));
   }
   return absl::FailedPreconditionError(
       "there is no swarm (or no manager answers): `musketeer swarm init NODE` first");

@@ -115,6 +115,7 @@ void Cluster::DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb:
     if (!InRaft(n)) continue;
     ++managers;
     if (Reachable(n)) ++reachable;
+    if (n.manager_status->leader) out.set_leader(n.description.hostname);
   }
   out.set_managers_reachable(reachable);
   out.set_quorum(managers / 2 + 1);
@@ -177,14 +178,17 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
   }
   auto m = Manager();
   if (!m.ok()) return m.status();
-  engine::DockerEngine& manager = *m->second;
+  // The manager asked; never one being demoted (it stops answering as a manager mid-wait).
+  std::shared_ptr<engine::DockerEngine> manager = m->second;
+  std::string manager_id;
+  if (auto info = manager->Info(); info.ok()) manager_id = info->swarm.node_id;
   // One promotion or demotion, and the wait until raft has made it.
   auto change_role = [&](const engine::Node& node, const std::string& role) -> absl::Status {
     absl::Status s = RetryUntil(deadline, [&] {
-      return UpdateNodeSpec(manager, node.id, [&](engine::NodeSpec& spec) { spec.role = role; });
+      return UpdateNodeSpec(*manager, node.id, [&](engine::NodeSpec& spec) { spec.role = role; });
     });
     if (!s.ok()) return s;
-    s = WaitForRole(manager, node.id, role, deadline);
+    s = WaitForRole(*manager, node.id, role, deadline);
     if (s.ok()) return s;
     return absl::Status(s.code(), absl::StrCat(node.description.hostname,
                                                role == "manager" ? " was promoted, but "
@@ -193,10 +197,10 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
   };
   for (int step = 0; step < 16; ++step) {
     // While raft takes a new member in, the manager's answers can time out: ask again.
-    auto list = manager.ListNodes();
+    auto list = manager->ListNodes();
     while (!list.ok() && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(500));
-      list = manager.ListNodes();
+      list = manager->ListNodes();
     }
     if (!list.ok()) return list.status();
     NoteManagers(*list);
@@ -224,15 +228,33 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
       if (auto s = change_role(*ready.front(), "manager"); !s.ok()) return s;
       continue;
     }
-    // Demote: never the leader (the manager answering here might be it); lost ones first.
+    // Demote: never the leader; lost ones first, the one asked last.
     std::vector<const engine::Node*> candidates;
-    for (const auto* n : managers)
-      if (!(n->manager_status && n->manager_status->leader)) candidates.push_back(n);
-    std::sort(candidates.begin(), candidates.end(), [](const auto* a, const auto* b) {
+    const engine::Node* leader = nullptr;
+    for (const auto* n : managers) {
+      if (n->manager_status && n->manager_status->leader)
+        leader = n;
+      else
+        candidates.push_back(n);
+    }
+    std::sort(candidates.begin(), candidates.end(), [&](const auto* a, const auto* b) {
       if (Reachable(*a) != Reachable(*b)) return !Reachable(*a);
+      if ((a->id == manager_id) != (b->id == manager_id)) return b->id == manager_id;
       return a->description.hostname > b->description.hostname;
     });
     if (candidates.empty()) return absl::InternalError("no manager but the leader to demote");
+    if (candidates.front()->id == manager_id && leader != nullptr) {
+      // Its musketeer name: raft's address names the machine (an ssh node's hostname is
+      // its host's).
+      std::string name = leader->description.hostname;
+      const std::string& addr = leader->manager_status->addr;
+      for (const auto& h : AllNodes())
+        if (h.node.ip == addr.substr(0, addr.rfind(':'))) name = h.node.name;
+      auto via = Manager(name);
+      if (!via.ok()) return via.status();
+      manager = via->second;
+      manager_id = leader->id;
+    }
     if (auto s = change_role(*candidates.front(), "worker"); !s.ok()) return s;
   }
   return GetSwarm(false);

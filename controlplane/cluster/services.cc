@@ -39,6 +39,16 @@ bool SameTaskSpec(const engine::Task& task, const engine::Service& service) {
   return a == b && task.spec.resources == service.spec.task_template.resources &&
          task.spec.placement == service.spec.task_template.placement;
 }
+
+// The service as the manager has it: NOT_FOUND in the API's words when there is none, and
+// any other failure as it is (no answer while raft elects a leader is no missing service).
+absl::StatusOr<engine::Service> InspectNamed(engine::DockerEngine& manager,
+                                             const std::string& name) {
+  auto svc = manager.InspectService(name);
+  if (svc.status().code() == absl::StatusCode::kNotFound)
+    return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+  return svc;
+}
 }  // namespace
 
 pb::ServiceSpec FromEngineSpec(const engine::ServiceSpec& spec,
@@ -559,8 +569,8 @@ absl::StatusOr<pb::ServiceProgress> Cluster::WatchService(const std::string& nam
   std::string last_rendered;
   std::map<std::string, bool> healthchecked;  // by image: asked once per watch
   for (;;) {
-    auto svc = manager.InspectService(name);
-    if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+    auto svc = InspectNamed(manager, name);
+    if (!svc.ok()) return svc.status();
     auto tasks = manager.ListTasks(svc->id);
     auto swarm_nodes = manager.ListNodes();
     if (!tasks.ok()) return tasks.status();
@@ -750,8 +760,8 @@ absl::Status Cluster::UpdateSpec(const std::string& name,
   if (!m.ok()) return m.status();
   // Read-modify-write: the swarm refuses a stale version ("update out of sequence").
   for (int attempt = 0; attempt < 5; ++attempt) {
-    auto svc = m->second->InspectService(name);
-    if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+    auto svc = InspectNamed(*m->second, name);
+    if (!svc.ok()) return svc.status();
     if (version && svc->version.index != *version) return StaleVersion(name, *version);
     if (rollback && !svc->previous_spec) {
       return absl::FailedPreconditionError(
@@ -866,8 +876,8 @@ absl::Status Cluster::ServiceLogs(const std::string& name, bool follow, int tail
                                   const std::function<bool()>& cancelled) {
   auto m = Manager();
   if (!m.ok()) return m.status();
-  auto svc = m->second->InspectService(name);
-  if (!svc.ok()) return absl::NotFoundError(absl::StrCat("service '", name, "' does not exist"));
+  auto svc = InspectNamed(*m->second, name);
+  if (!svc.ok()) return svc.status();
   // Which task and node each line came from: the engine names them by ID.
   std::map<std::string, int64_t> slots;  // task id -> slot
   std::map<std::string, std::string> node_names;

@@ -302,6 +302,14 @@ absl::Status FakeDockerEngine::SwarmUpdate(uint64_t, const SwarmSpec&, bool rota
 
 absl::StatusOr<std::vector<Node>> FakeDockerEngine::ListNodes() {
   FAKE_RECORD("ListNodes");
+  // As docker: only a manager lists the swarm's nodes.
+  for (const auto& n : swarm_->nodes_) {
+    if (n.description.hostname == hostname_ && n.spec.role != "manager") {
+      return absl::FailedPreconditionError(
+          "This node is not a swarm manager. Worker nodes can't be used to view or modify "
+          "cluster state.");
+    }
+  }
   return swarm_->nodes_;
 }
 

@@ -1711,6 +1711,25 @@ using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
+TEST_F(ClusterTest, DemotionsNeverTakeAwayTheManagerTheyAreAskedThrough) {
+  Tutorial();
+  pb::UpdateSwarmRequest req;
+  req.set_managers(3);
+  ASSERT_TRUE(cluster_->UpdateSwarm(req, Soon()).ok());
+  // While the leader's engine is silent, musketeerd talks to worker1, and goes on asking
+  // it first once the leader answers again.
+  swarm_->SetEngineDown("manager1", true);
+  ASSERT_TRUE(cluster_->GetSwarm(false).ok());
+  swarm_->SetEngineDown("manager1", false);
+  req.set_managers(1);
+  // Demoting worker1 through worker1 would leave the wait asking a worker (which lists no
+  // nodes) until the deadline: the last demotion goes through the leader.
+  auto one = cluster_->UpdateSwarm(req, Soon());
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_THAT(one->managers(), ElementsAre("manager1"));
+  EXPECT_EQ(one->leader(), "manager1");
+}
+
 TEST_F(ClusterTest, TheManagerCountIsReachedOneNodeAtATimeAndAnEvenOneIsWarnedOf) {
   Tutorial();
   pb::UpdateSwarmRequest req;
@@ -1720,6 +1739,7 @@ TEST_F(ClusterTest, TheManagerCountIsReachedOneNodeAtATimeAndAnEvenOneIsWarnedOf
   EXPECT_THAT(two->managers(), ElementsAre("manager1", "worker1"));  // workers in name order
   EXPECT_EQ(two->quorum(), 2u);
   EXPECT_EQ(two->managers_reachable(), 2u);
+  EXPECT_EQ(two->leader(), "manager1");  // the swarm's first manager, never demoted
   ASSERT_EQ(two->warnings_size(), 1);
   EXPECT_THAT(two->warnings(0), HasSubstr("an even number of managers (2)"));
 
