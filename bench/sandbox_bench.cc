@@ -1,4 +1,4 @@
-// Sandbox overhead: the same static binary run N times with a bare fork/exec/wait4 and
+// Sandbox overhead: the same binary (static, or the judge's A+B) run N times with a bare fork/exec/wait4 and
 // with judge::Sandbox::Run (rlimits, uid drop, NO_NEW_PRIVS, seccomp, pipes, watchdog,
 // uid sweep). The two alternate run by run, so that both see the same load on a shared
 // machine; bare_us and sandbox_us are medians (means beside them), after 10 runs of
@@ -6,6 +6,7 @@
 // N times back to back (the old form of this benchmark): *_back_to_back_us are those
 // means, where a sandboxed run also waits for the cleanup of the one before. Prints one
 // JSON object.
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,7 +40,7 @@ double Mean(const std::vector<double>& v) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: sandbox_bench STATIC_BINARY [RUNS]\n");
+    fprintf(stderr, "usage: sandbox_bench BINARY [RUNS]\n");
     return 2;
   }
   const std::string binary = argv[1];
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
   auto bare_run = [&] {
     pid_t pid = fork();
     if (pid == 0) {
+      // No input, and its output nowhere (this program prints JSON): as a judged run's.
+      int null = open("/dev/null", O_RDWR);
+      dup2(null, 0);
+      dup2(null, 1);
       execl(binary.c_str(), binary.c_str(), nullptr);
       _exit(127);
     }

@@ -27,9 +27,6 @@ namespace {
 constexpr int64_t kMaxExecutableBytes = 64LL << 20;
 constexpr size_t kMaxCompileMessage = 8 << 10;
 
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 std::vector<std::string> SandboxEnv(const std::string& home, const std::string& tmp) {
   return {"PATH=/usr/bin:/bin", "LANG=C.UTF-8",  "LC_ALL=C.UTF-8",
@@ -228,7 +225,13 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
     checker = *std::move(c);
   }
 
+  auto phase_start = std::chrono::steady_clock::now();
+  auto phase_done = [&](Phase phase) {
+    metrics_.AddPhase(phase, SecondsSince(phase_start));
+    phase_start = std::chrono::steady_clock::now();
+  };
   auto program = Compile(language, request.source, slot, &outcome.error, &outcome.cache_hit);
+  phase_done(Phase::kCompile);
   if (program == nullptr) return outcome;
   if (!program->ok) {
     outcome.verdict = Verdict::kCompileError;
@@ -266,6 +269,7 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
     }
   }
 
+  phase_start = std::chrono::steady_clock::now();
   const uid_t uid = SlotUid(slot);
   // Readable by the slot's group, writable by no one but root: the program cannot plant
   // links or files where the server works.
@@ -334,9 +338,10 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
       }
       spec.limits.file_size_bytes = spec.limits.stdout_bytes;
     }
-    const auto start = std::chrono::steady_clock::now();
+    phase_done(Phase::kPrepare);
     auto run = sandbox_->Run(spec);
-    metrics_.run_seconds().Observe(SecondsSince(start));
+    metrics_.run_seconds().Observe(SecondsSince(phase_start));
+    phase_done(Phase::kRun);
     if (file_io && run.ok()) {
       // What the program wrote to its output file is its output; stdout is not judged.
       auto written = ReadRegularFile(dir + "/" + request.output_file, spec.limits.stdout_bytes);
@@ -355,6 +360,7 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
         CheckAnswer(request, tc, spj_cases ? checker.get() : nullptr, slot, r);
       }
     }
+    phase_done(Phase::kCheck);
     if (!request.return_output) {
       r.run.stdout_data.clear();
     } else if (r.run.stdout_data.size() > output_room) {
@@ -375,6 +381,7 @@ JudgeOutcome Judge::Run(const JudgeRequest& request, int slot) {
     }
   }
   CleanUp(slot, dir, false);
+  phase_done(Phase::kCleanup);
   outcome.verdict = OverallVerdict(verdicts);
   return outcome;
 }

@@ -332,20 +332,25 @@ void JudgeService::HandleCompileSpj(HttpRequestView& request, std::function<void
 }
 
 void JudgeService::HandleJudge(HttpRequestView& request, std::function<void(HttpReply)> done) {
+  const auto received = std::chrono::steady_clock::now();
   auto parsed = ParseJudgeRequest(request.body);
+  metrics_.AddPhase(Phase::kParse, SecondsSince(received));
   if (!parsed.ok()) {
     return done(
         ErrorReply(400, "JudgeClientError", std::string(parsed.status().message()), hostname_));
   }
   auto shared = std::make_shared<JudgeRequest>(*std::move(parsed));
-  auto task = [this, shared, done](int slot) {
+  auto task = [this, shared, done, queued = std::chrono::steady_clock::now()](int slot) {
+    metrics_.AddPhase(Phase::kQueue, SecondsSince(queued));
     HttpReply reply;
     try {  // a slot thread that throws would end the process: answer 500 instead
       JudgeOutcome outcome = judge_.Run(*shared, slot);
       metrics_.CountVerdict(outcome.verdict);
+      const auto rendering = std::chrono::steady_clock::now();
       reply.status = outcome.error.ok() ? 200 : HttpStatusFor(outcome.error);
       reply.body = RenderOutcome(outcome, shared->return_output, hostname_, shared->qingdao_form,
                                  max_reply_output_);
+      metrics_.AddPhase(Phase::kRender, SecondsSince(rendering));
     } catch (const std::exception& e) {
       std::cerr << "judge_server: a judging threw: " << e.what() << "\n";
       reply = ErrorReply(500, "JudgeServerException", "the judging failed inside the server",

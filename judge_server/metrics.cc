@@ -95,6 +95,16 @@ std::string Metrics::Render(int64_t running, int64_t queued, int64_t slots) cons
       "# HELP judge_run_seconds Wall time of one test-case run.\n# TYPE judge_run_seconds "
       "histogram\n";
   run_seconds_.Render("judge_run_seconds", out);
+  out +=
+      "# HELP judge_phase_seconds_total Wall time of judgings by phase (summed over slots).\n"
+      "# TYPE judge_phase_seconds_total counter\n";
+  static constexpr const char* kPhases[] = {"parse",   "queue", "compile", "prepare",
+                                            "run",     "check", "cleanup", "render"};
+  static_assert(std::size(kPhases) == static_cast<size_t>(Phase::kCount));
+  for (size_t i = 0; i < std::size(kPhases); ++i) {
+    absl::StrAppend(&out, "judge_phase_seconds_total{phase=\"", kPhases[i], "\"} ",
+                    phase_ns_[i].load(std::memory_order_relaxed) / 1e9, "\n");
+  }
   return out;
 }
 

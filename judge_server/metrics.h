@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -18,6 +19,10 @@
 #include "judge_server/verdict.h"
 
 namespace judge {
+
+inline double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 // A cumulative histogram with fixed bounds in seconds.
 class Histogram {
@@ -34,6 +39,12 @@ class Histogram {
   double sum_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Where a judging's wall time goes, in order: the request's parse, its wait for a slot, the
+// compile (a cache lookup when cached), the run directory's setup, the test-case runs in the
+// sandbox, the answers' checks, the cleanup and the reply's rendering. What a client waits
+// beyond their sum is HTTP and its own side.
+enum class Phase { kParse, kQueue, kCompile, kPrepare, kRun, kCheck, kCleanup, kRender, kCount };
+
 class Metrics {
  public:
   // Lock-free: it is on every request's path.
@@ -46,6 +57,11 @@ class Metrics {
   void CountConnectionShed() { connections_shed_.fetch_add(1, std::memory_order_relaxed); }
   Histogram& compile_seconds() { return compile_seconds_; }
   Histogram& run_seconds() { return run_seconds_; }
+  // Lock-free: called several times per test case.
+  void AddPhase(Phase phase, double seconds) {
+    phase_ns_[static_cast<int>(phase)].fetch_add(static_cast<uint64_t>(seconds * 1e9),
+                                                 std::memory_order_relaxed);
+  }
 
   std::string Render(int64_t running, int64_t queued, int64_t slots) const;
 
@@ -62,6 +78,7 @@ class Metrics {
   Histogram run_seconds_;
   std::atomic<uint64_t> slots_out_of_service_ = 0;
   std::atomic<uint64_t> connections_shed_ = 0;
+  std::array<std::atomic<uint64_t>, static_cast<int>(Phase::kCount)> phase_ns_ = {};
 };
 
 }  // namespace judge
