@@ -12,12 +12,14 @@
 #include <future>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "tests/judge_server/server_process.h"
 
 namespace judge::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace json = boost::json;
 
 struct VerdictCase {
@@ -280,8 +282,15 @@ TEST(JudgeHttpTest, CompileCacheHitsOnResubmission) {
   EXPECT_EQ(first.Json().as_object()["compile_cache_hit"], false);
   EXPECT_EQ(second.Json().as_object()["compile_cache_hit"], true);
   EXPECT_EQ(second.Json().as_object()["verdict"], "AC");
-  EXPECT_THAT(HttpRequest(server.port(), "GET", "/metrics").body,
-              HasSubstr("judge_compile_cache_lookups_total{result=\"hit\"} 1"));
+  const std::string metrics = HttpRequest(server.port(), "GET", "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("judge_compile_cache_lookups_total{result=\"hit\"} 1"));
+  // Where the judgings' time went, by phase: every phase is listed, and the runs took some.
+  for (const char* phase :
+       {"parse", "queue", "compile", "prepare", "run", "check", "cleanup", "render"}) {
+    EXPECT_THAT(metrics, HasSubstr(absl::StrCat("judge_phase_seconds_total{phase=\"", phase, "\"}")))
+        << phase;
+  }
+  EXPECT_THAT(metrics, Not(HasSubstr("judge_phase_seconds_total{phase=\"run\"} 0\n")));
 }
 
 TEST(JudgeHttpTest, TestCaseIdReadsQingdaoLayoutAndReturnsOutput) {
