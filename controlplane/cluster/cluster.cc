@@ -185,30 +185,33 @@ absl::StatusOr<pb::Node> Cluster::GetNode(const std::string& name) {
   auto view = ReadView();
   auto h = view ? ViewNode(*view, name) : FindNode(name);
   if (!h.ok()) return h.status();
-  if (auto m = view ? ViewManager(view) : Manager(); m.ok()) {
-    if (auto list = m->second->ListNodes(); list.ok()) {
-      for (const auto& n : *list) {
-        if (n.description.hostname == name) return Annotated(view, ToProto(h->node, &n));
-      }
-    }
+  std::vector<engine::Node> asked;
+  if (!view) {
+    if (auto m = Manager(); m.ok()) asked = m->second->ListNodes().value_or(asked);
+  }
+  for (const auto& n : view ? view->swarm_nodes : asked) {
+    if (n.description.hostname == name) return Annotated(view, ToProto(h->node, &n));
   }
   return Annotated(view, ToProto(h->node, nullptr));
 }
 
 absl::StatusOr<std::vector<pb::Node>> Cluster::ListNodes() {
   auto view = ReadView();
-  std::vector<NodeHandle> all = view ? ViewNodes(*view) : AllNodes();
-  std::map<std::string, engine::Node> swarm_nodes;  // by hostname
-  if (auto m = view ? ViewManager(view) : Manager(); m.ok()) {
-    if (auto list = m->second->ListNodes(); list.ok()) {
-      for (auto& n : *list) swarm_nodes[n.description.hostname] = std::move(n);
-    }
+  // The view's nodes are read where they are (1,000 nodes: no copy per call).
+  std::vector<nodes::Node> asked_nodes;
+  std::vector<engine::Node> asked_swarm;
+  if (!view) {
+    for (auto& h : AllNodes()) asked_nodes.push_back(std::move(h.node));
+    if (auto m = Manager(); m.ok()) asked_swarm = m->second->ListNodes().value_or(asked_swarm);
   }
+  std::map<std::string_view, const engine::Node*> swarm_nodes;  // by hostname
+  for (const auto& n : view ? view->swarm_nodes : asked_swarm)
+    swarm_nodes[n.description.hostname] = &n;
   std::vector<pb::Node> out;
-  for (const auto& h : all) {
-    auto it = swarm_nodes.find(h.node.name);
-    out.push_back(
-        Annotated(view, ToProto(h.node, it == swarm_nodes.end() ? nullptr : &it->second)));
+  out.reserve(view ? view->nodes.size() : asked_nodes.size());
+  for (const auto& node : view ? view->nodes : asked_nodes) {
+    auto it = swarm_nodes.find(node.name);
+    out.push_back(Annotated(view, ToProto(node, it == swarm_nodes.end() ? nullptr : it->second)));
   }
   return out;
 }

@@ -69,7 +69,7 @@ std::shared_ptr<const ViewSnapshot> LiveView::Read() {
     // Without the refresh thread, reaching the resync age makes a snapshot stale.
     // A refreshed view is replaced every resync: only one older than two of those (and
     // than max_age) means the refresh thread is stuck.
-    const absl::Duration limit = std::max(options_.max_age, 2 * options_.resync);
+    const absl::Duration limit = std::max(options_.max_age, 2 * ResyncEvery());
     return absl::Now() - current_->taken < (started_ ? limit : options_.resync);
   };
   if (fresh()) return current_;
@@ -159,14 +159,15 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
   // Before readers get it (a reader that saw this snapshot finds it in what the
   // notification fed, e.g. the watch's state), and under refresh_mu_: in order.
   if (sources_.published) sources_.published(snap);
+  const absl::Duration took = absl::Now() - start;
   {
     std::lock_guard lock(mu_);
     current_ = snap;
     reading_since_ = absl::InfiniteFuture();
+    last_read_took_ = took;
   }
   published_.notify_all();
   if (sources_.log) {
-    const absl::Duration took = absl::Now() - start;
     if (took > absl::Seconds(1))
       sources_.log(
           absl::StrCat("live view: reading the cluster took ", absl::FormatDuration(took)));
@@ -210,7 +211,18 @@ void LiveView::RefreshLoop() {
       hub_->woken = false;
     }
     if (by_event) {
-      absl::SleepFor(options_.debounce);  // a burst of events makes one read
+      // A burst of events makes one read; and reads that take long are spaced by twice
+      // their time (events in between are all seen by the next read).
+      absl::Duration gap;
+      {
+        std::lock_guard lock(mu_);
+        gap = std::max(options_.debounce, 2 * last_read_took_);
+      }
+      std::unique_lock lock(hub_->mu);
+      if (hub_->cv.wait_for(lock, absl::ToChronoNanoseconds(gap),
+                            [&] { return hub_->stopping; }))
+        return;
+      hub_->woken = false;
       settle_at = absl::Now() + options_.settle;
     } else if (absl::Now() >= settle_at) {
       settle_at = absl::InfiniteFuture();
@@ -219,7 +231,8 @@ void LiveView::RefreshLoop() {
       std::lock_guard refresh_lock(refresh_mu_);
       RefreshLocked();
     }
-    next_resync = absl::Now() + options_.resync;
+    std::lock_guard lock(mu_);
+    next_resync = absl::Now() + ResyncEvery();
   }
 }
 
