@@ -346,15 +346,7 @@ void Cluster::StartAutoscaler(absl::Duration every) {
     m.DescribeGauge("musketeer_autoscale_paused", "1 while an operator's scale pauses it");
     m.DescribeCounter("musketeer_autoscale_decisions_total", "scales the autoscaler made");
   }
-  autoscaler_ = std::thread([this, every] {
-    std::unique_lock lock(keeper_mu_);
-    while (!keeper_stop_) {
-      lock.unlock();
-      AutoscaleOnce(absl::Now());
-      lock.lock();
-      keeper_cv_.wait_for(lock, absl::ToChronoMilliseconds(every), [this] { return keeper_stop_; });
-    }
-  });
+  StartPeriodic(every, [this] { AutoscaleOnce(absl::Now()); });
 }
 
 }  // namespace musketeer::cluster

@@ -369,12 +369,14 @@ class Cluster {
   };
   std::vector<KnownManager> known_managers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> network_names_ ABSL_GUARDED_BY(mu_);  // ID -> name
-  // The edge keeper's and the autoscaler's threads, stopped first on destruction.
+  // Background work (the edge keeper, the autoscaler): `work` now and every `every` after
+  // it ends, on a thread of its own; StopBackground (first on destruction) ends them all.
+  void StartPeriodic(absl::Duration every, std::function<void()> work);
   void StopBackground();
-  std::mutex keeper_mu_;
-  std::condition_variable keeper_cv_;
-  bool keeper_stop_ ABSL_GUARDED_BY(keeper_mu_) = false;
-  std::thread edge_keeper_, autoscaler_;
+  std::mutex background_mu_;
+  std::condition_variable background_cv_;
+  bool background_stop_ ABSL_GUARDED_BY(background_mu_) = false;
+  std::vector<std::thread> background_;  // started and joined by the owner's thread only
   // The autoscaler's memory: each service's last look, and the replicas its looks wanted
   // within the cooldown (a scale down goes to the most of them).
   absl::StatusOr<ScrapeResult> Scrape(const std::string& service, const pb::AutoscalePolicy& policy);

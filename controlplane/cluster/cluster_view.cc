@@ -1,4 +1,4 @@
-// Cluster: reads through the live view (live_view.h).
+// Cluster: reads through the live view (live_view.h), and the threads of background work.
 #include <atomic>
 #include <map>
 
@@ -94,6 +94,29 @@ void Cluster::CountView(const ViewSnapshot& view) {
   m.SetGauges("musketeer_managers", series);
   m.Set("musketeer_services", {}, static_cast<double>(view.services.size()));
   m.Set("musketeer_manager_reachable", {}, view.manager.ok() ? 1 : 0);
+}
+
+void Cluster::StartPeriodic(absl::Duration every, std::function<void()> work) {
+  background_.emplace_back([this, every, work = std::move(work)] {
+    std::unique_lock lock(background_mu_);
+    while (!background_stop_) {
+      lock.unlock();
+      work();
+      lock.lock();
+      background_cv_.wait_for(lock, absl::ToChronoNanoseconds(every),
+                              [this] { return background_stop_; });
+    }
+  });
+}
+
+void Cluster::StopBackground() {
+  {
+    std::lock_guard lock(background_mu_);
+    background_stop_ = true;
+  }
+  background_cv_.notify_all();
+  for (auto& t : background_) t.join();
+  background_.clear();
 }
 
 std::shared_ptr<const ViewSnapshot> Cluster::ReadView() { return view_ ? view_->Read() : nullptr; }

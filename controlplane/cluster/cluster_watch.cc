@@ -4,7 +4,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "controlplane/cluster/cluster.h"
-#include "controlplane/cluster/image_ref.h"
 #include "controlplane/cluster/service_parts.h"
 
 namespace musketeer::cluster {
@@ -43,17 +42,7 @@ void Cluster::FeedWatch(const ViewSnapshot& view) {
       pb::WatchEvent e;
       e.set_kind("task");
       e.set_name(t.id);
-      pb::Task* task = e.mutable_task();
-      task->set_id(t.id);
-      task->set_service(service_names[t.service_id]);
-      task->set_slot(t.slot);
-      task->set_node(node_names[t.node_id]);
-      task->set_image(ShownImage(t.spec.container_spec));
-      task->set_state(t.status.state);
-      task->set_desired_state(t.desired_state);
-      task->set_error(t.status.err);
-      task->set_updated_at(t.updated_at);
-      task->set_container_id(t.status.container_status.container_id);
+      *e.mutable_task() = TaskProto(t, service_names[t.service_id], node_names[t.node_id]);
       objects.push_back(std::move(e));
     }
     const auto autoscale = StoredAutoscale();

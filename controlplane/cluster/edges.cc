@@ -194,25 +194,7 @@ void Cluster::KeepEdges() {
 }
 
 void Cluster::StartEdgeKeeper(absl::Duration every) {
-  edge_keeper_ = std::thread([this, every] {
-    std::unique_lock lock(keeper_mu_);
-    while (!keeper_stop_) {
-      lock.unlock();
-      KeepEdges();
-      lock.lock();
-      keeper_cv_.wait_for(lock, absl::ToChronoSeconds(every), [this] { return keeper_stop_; });
-    }
-  });
-}
-
-void Cluster::StopBackground() {
-  {
-    std::lock_guard lock(keeper_mu_);
-    keeper_stop_ = true;
-  }
-  keeper_cv_.notify_all();
-  if (edge_keeper_.joinable()) edge_keeper_.join();
-  if (autoscaler_.joinable()) autoscaler_.join();
+  StartPeriodic(every, [this] { KeepEdges(); });
 }
 
 }  // namespace musketeer::cluster

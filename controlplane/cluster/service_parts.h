@@ -42,6 +42,10 @@ inline bool NeedsEdge(const musketeer::v1::ServiceSpec& spec) {
     if (!HostMode(p)) return true;
   return false;
 }
+// The API's form of a task (ListTasks and the cluster watch), with its service's and node's
+// names.
+musketeer::v1::Task TaskProto(const engine::Task& t, const std::string& service,
+                              const std::string& node);
 // The API's form of an Engine mount.
 musketeer::v1::Mount FromEngineMount(const engine::Mount& m);
 

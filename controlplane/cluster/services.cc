@@ -508,6 +508,21 @@ absl::StatusOr<std::vector<pb::Service>> Cluster::ListServices(const std::string
   return out;
 }
 
+pb::Task TaskProto(const engine::Task& t, const std::string& service, const std::string& node) {
+  pb::Task task;
+  task.set_id(t.id);
+  task.set_service(service);
+  task.set_slot(t.slot);
+  task.set_node(node);
+  task.set_image(ShownImage(t.spec.container_spec));
+  task.set_state(t.status.state);
+  task.set_desired_state(t.desired_state);
+  task.set_error(t.status.err);
+  task.set_updated_at(t.updated_at);
+  task.set_container_id(t.status.container_status.container_id);
+  return task;
+}
+
 absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& service) {
   auto view = ReadView();
   auto m = view ? ViewManager(view) : Manager();
@@ -539,19 +554,9 @@ absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& serv
   std::vector<pb::Task> out;
   for (const auto& t : view ? view->tasks : *asked) {
     if (!service_id.empty() && t.service_id != service_id) continue;
-    pb::Task task;
-    task.set_id(t.id);
-    task.set_service(service_names.count(t.service_id) ? service_names[t.service_id]
-                                                       : t.service_id);
-    task.set_slot(t.slot);
-    task.set_node(names[t.node_id]);
-    task.set_image(ShownImage(t.spec.container_spec));
-    task.set_state(t.status.state);
-    task.set_desired_state(t.desired_state);
-    task.set_error(t.status.err);
-    task.set_updated_at(t.updated_at);
-    task.set_container_id(t.status.container_status.container_id);
-    out.push_back(std::move(task));
+    out.push_back(TaskProto(
+        t, service_names.count(t.service_id) ? service_names[t.service_id] : t.service_id,
+        names[t.node_id]));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     if (a.service() != b.service()) return a.service() < b.service();
