@@ -377,6 +377,7 @@ class Cluster {
   std::condition_variable background_cv_;
   bool background_stop_ ABSL_GUARDED_BY(background_mu_) = false;
   std::vector<std::thread> background_;  // started and joined by the owner's thread only
+  std::atomic<bool> legacy_edges_gone_{false};  // KeepEdges: older edge services removed
   // The autoscaler's memory: each service's last look, and the replicas its looks wanted
   // within the cooldown (a scale down goes to the most of them).
   absl::StatusOr<ScrapeResult> Scrape(const std::string& service, const pb::AutoscalePolicy& policy);

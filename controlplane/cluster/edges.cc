@@ -160,14 +160,17 @@ absl::Status Cluster::PlaceEdgesOn(engine::DockerEngine& node) {
 
 void Cluster::KeepEdges() {
   // Edge services an older musketeerd made (global swarm services): replaced by containers,
-  // whose host ports they would hold.
-  if (auto m = Manager(); m.ok()) {
-    if (auto services = m->second->ListServices(); services.ok()) {
-      for (const auto& s : *services) {
-        if (Of(s.spec.labels, kEdgeForLabel).empty()) continue;
-        telemetry::LogInfo(absl::StrCat("edge: the global service ", s.spec.name,
-                                        " becomes one container per node"));
-        (void)m->second->RemoveService(s.id);
+  // whose host ports they would hold. Once, at the first round a manager answers.
+  if (!legacy_edges_gone_.load()) {
+    if (auto m = Manager(); m.ok()) {
+      if (auto services = m->second->ListServices(); services.ok()) {
+        for (const auto& s : *services) {
+          if (Of(s.spec.labels, kEdgeForLabel).empty()) continue;
+          telemetry::LogInfo(absl::StrCat("edge: the global service ", s.spec.name,
+                                          " becomes one container per node"));
+          (void)m->second->RemoveService(s.id);
+        }
+        legacy_edges_gone_ = true;
       }
     }
   }
