@@ -105,7 +105,7 @@ absl::Status Cluster::Watch(const pb::WatchRequest& req,
       if (!sink(reset)) return false;
     }
     for (const auto& e : c.events)
-      if (kinds.count(e.kind()) && !sink(e)) return false;
+      if (kinds.count(e->kind()) && !sink(*e)) return false;
     if (synced) {
       pb::WatchEvent done;
       done.set_type(pb::WatchEvent::SYNCED);

@@ -1,6 +1,7 @@
 #include "controlplane/cluster/watch_log.h"
 
-#include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
 
@@ -9,13 +10,17 @@ namespace musketeer::cluster {
 namespace pb = ::musketeer::v1;
 
 namespace {
-// The same object whatever the revision it was seen at (and whatever the order of its map
-// fields, which serialization does not fix).
-bool SameObject(const pb::WatchEvent& recorded, const pb::WatchEvent& seen) {
-  pb::WatchEvent a = recorded;
-  a.clear_revision();
-  a.clear_observed_at();
-  return google::protobuf::util::MessageDifferencer::Equals(a, seen);
+// An object's bytes whatever the order of its map fields (deterministic serialization sorts
+// them): comparing these is far cheaper than protobuf's reflection-based differencer.
+std::string Canonical(const pb::WatchEvent& e) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    e.SerializeToCodedStream(&coded);
+  }
+  return out;
 }
 }  // namespace
 
@@ -35,7 +40,7 @@ void WatchLog::Update(const std::set<std::string>& kinds, std::vector<pb::WatchE
     auto record = [&](pb::WatchEvent e) {
       e.set_revision(++revision_);
       e.set_observed_at(observed_at);
-      changes_.push_back(std::move(e));
+      changes_.push_back(std::make_shared<const pb::WatchEvent>(std::move(e)));
       if (changes_.size() > history_) changes_.pop_front();
       any = true;
       return changes_.back();
@@ -48,7 +53,7 @@ void WatchLog::Update(const std::set<std::string>& kinds, std::vector<pb::WatchE
           ++it;
           continue;
         }
-        pb::WatchEvent gone = it->second;
+        pb::WatchEvent gone = *it->second.event;
         gone.set_type(pb::WatchEvent::DELETE);
         record(std::move(gone));
         it = now.erase(it);
@@ -57,9 +62,10 @@ void WatchLog::Update(const std::set<std::string>& kinds, std::vector<pb::WatchE
         e.set_type(pb::WatchEvent::PUT);
         e.clear_revision();
         e.clear_observed_at();
+        std::string object = Canonical(e);
         auto it = now.find(name);
-        if (it != now.end() && SameObject(it->second, e)) continue;
-        now[name] = record(std::move(e));
+        if (it != now.end() && it->second.object == object) continue;
+        now[name] = Current{record(std::move(e)), std::move(object)};
       }
     }
   }
@@ -70,7 +76,7 @@ WatchLog::Catchup WatchLog::StateLocked() const {
   Catchup c;
   c.revision = revision_;
   for (const auto& [kind, objects] : state_)
-    for (const auto& [name, e] : objects) c.events.push_back(e);
+    for (const auto& [name, current] : objects) c.events.push_back(current.event);
   return c;
 }
 
@@ -78,7 +84,8 @@ WatchLog::Catchup WatchLog::Since(uint64_t since) const {
   std::lock_guard lock(mu_);
   if (since == 0) return StateLocked();
   // Resumable: `since` is this run's, not ahead of it, and every change after it is kept.
-  const uint64_t oldest_resumable = changes_.empty() ? revision_ : changes_.front().revision() - 1;
+  const uint64_t oldest_resumable =
+      changes_.empty() ? revision_ : changes_.front()->revision() - 1;
   if (since < first_revision_ || since > revision_ || since < oldest_resumable) {
     Catchup c = StateLocked();
     c.reset = true;
@@ -86,7 +93,7 @@ WatchLog::Catchup WatchLog::Since(uint64_t since) const {
   }
   Catchup c;
   c.revision = revision_;
-  for (auto it = changes_.rbegin(); it != changes_.rend() && it->revision() > since; ++it)
+  for (auto it = changes_.rbegin(); it != changes_.rend() && (*it)->revision() > since; ++it)
     c.events.push_back(*it);
   std::reverse(c.events.begin(), c.events.end());
   return c;

@@ -9,6 +9,9 @@
 // creation time in microseconds, so they grow across restarts), it gets the whole state
 // again, marked as a reset.
 //
+// Events are immutable once recorded and shared: a watcher's catch-up (the whole state at
+// 1,000 nodes is 11,000 events) copies pointers, not events.
+//
 // Thread-safety: thread-safe; WaitNewer blocks until Update records a change.
 #ifndef CONTROLPLANE_CLUSTER_WATCH_LOG_H_
 #define CONTROLPLANE_CLUSTER_WATCH_LOG_H_
@@ -16,6 +19,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -42,7 +46,7 @@ class WatchLog {
   struct Catchup {
     bool reset = false;     // `since` could not be resumed: `events` is the whole state
     uint64_t revision = 0;  // the state `events` bring the client to
-    std::vector<musketeer::v1::WatchEvent> events;
+    std::vector<std::shared_ptr<const musketeer::v1::WatchEvent>> events;
   };
   // since == 0: the whole state (not a reset). Otherwise the changes after `since`, or,
   // when they are not all kept, the whole state as a reset.
@@ -59,10 +63,14 @@ class WatchLog {
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
   uint64_t revision_ ABSL_GUARDED_BY(mu_);
-  // By kind, then name: the PUT event that made the object what it is now.
-  std::map<std::string, std::map<std::string, musketeer::v1::WatchEvent>> state_
-      ABSL_GUARDED_BY(mu_);
-  std::deque<musketeer::v1::WatchEvent> changes_ ABSL_GUARDED_BY(mu_);  // oldest first
+  struct Current {
+    std::shared_ptr<const musketeer::v1::WatchEvent> event;  // the PUT that made it so
+    std::string object;  // that event without revision and time, serialized: what is compared
+  };
+  // By kind, then name.
+  std::map<std::string, std::map<std::string, Current>> state_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<const musketeer::v1::WatchEvent>> changes_
+      ABSL_GUARDED_BY(mu_);  // oldest first
 };
 
 }  // namespace musketeer::cluster

@@ -27,11 +27,11 @@ pb::WatchEvent NodeObject(const std::string& name, const std::string& availabili
   return e;
 }
 
-std::string Render(const std::vector<pb::WatchEvent>& events) {
+std::string Render(const std::vector<std::shared_ptr<const pb::WatchEvent>>& events) {
   std::string out;
   for (const auto& e : events)
-    absl::StrAppend(&out, pb::WatchEvent::Type_Name(e.type()), " ", e.kind(), "/", e.name(), " ",
-                    e.node().availability(), "\n");
+    absl::StrAppend(&out, pb::WatchEvent::Type_Name(e->type()), " ", e->kind(), "/", e->name(),
+                    " ", e->node().availability(), "\n");
   return out;
 }
 
@@ -51,14 +51,14 @@ TEST(WatchLogTest, ChangesGetRevisionsAndClientsResumeFromAnyKeptOne) {
   EXPECT_FALSE(c.reset);
   EXPECT_EQ(c.revision, 1004u);
   EXPECT_EQ(Render(c.events), "PUT node/w1 drain\nDELETE node/m1 active\n");
-  EXPECT_EQ(c.events[0].revision(), 1003u);
-  EXPECT_EQ(c.events[0].observed_at(), "t4");
+  EXPECT_EQ(c.events[0]->revision(), 1003u);
+  EXPECT_EQ(c.events[0]->observed_at(), "t4");
   EXPECT_TRUE(log.Since(1004).events.empty()) << "up to date";
 
   c = log.Since(0);
   EXPECT_FALSE(c.reset);
   EXPECT_EQ(Render(c.events), "PUT node/w1 drain\n");
-  EXPECT_EQ(c.events[0].revision(), 1003u) << "the revision that made it what it is";
+  EXPECT_EQ(c.events[0]->revision(), 1003u) << "the revision that made it what it is";
 
   // Not resumable: older than the history kept (3 changes: 1002..1004), from before this
   // log (an earlier run), or ahead of it.
