@@ -69,7 +69,7 @@ std::shared_ptr<const ViewSnapshot> LiveView::Read() {
     // Without the refresh thread, reaching the resync age makes a snapshot stale.
     // A refreshed view is replaced every resync: only one older than two of those (and
     // than max_age) means the refresh thread is stuck.
-    const absl::Duration limit = std::max(options_.max_age, 2 * ResyncEvery());
+    const absl::Duration limit = std::max(options_.max_age, 2 * options_.resync);
     return absl::Now() - current_->taken < (started_ ? limit : options_.resync);
   };
   if (fresh()) return current_;
@@ -211,12 +211,14 @@ void LiveView::RefreshLoop() {
       hub_->woken = false;
     }
     if (by_event) {
-      // A burst of events makes one read; and reads that take long are spaced by twice
-      // their time (events in between are all seen by the next read).
+      // A burst of events makes one read; reads that take long are spaced by twice their
+      // time (the events in between are all seen by the next read), but by no more than
+      // a quarter of read_wait: a reader waiting for its own write still gets it.
       absl::Duration gap;
       {
         std::lock_guard lock(mu_);
-        gap = std::max(options_.debounce, 2 * last_read_took_);
+        gap = std::clamp(2 * last_read_took_, options_.debounce,
+                         std::max(options_.debounce, options_.read_wait / 4));
       }
       std::unique_lock lock(hub_->mu);
       if (hub_->cv.wait_for(lock, absl::ToChronoNanoseconds(gap),

@@ -140,9 +140,12 @@ class LiveView {
                          LiveViewOptions options);
   std::shared_ptr<const ViewSnapshot> RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
   void RefreshLoop();
-  // Every resync, or five reads' time if that is longer: at most a fifth of a core.
+  // Every resync, or five reads' time if that is longer (at most a fifth of a core), but
+  // never so seldom that a snapshot would reach max_age (stale) between two: a read that
+  // waited long on a manager (raft electing) must not stretch how long a snapshot is served.
   absl::Duration ResyncEvery() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return std::max(options_.resync, 5 * last_read_took_);
+    return std::min(std::max(options_.resync, 5 * last_read_took_),
+                    std::max(options_.resync, options_.max_age / 2));
   }
   // Starts streams for new running nodes and lets go of those of nodes gone or stopped.
   void ReconcileStreams(const std::vector<nodes::Node>& nodes);

@@ -1561,6 +1561,48 @@ TEST(LiveViewTest, WhileTheManagerIsStuckReadersGetTheLastSnapshotWithTheDrivers
   view.Stop();
 }
 
+TEST(LiveViewTest, AReadThatWaitedLongOnTheManagerDoesNotKeepOldSnapshotsFresh) {
+  auto swarm = std::make_shared<engine::FakeSwarm>();
+  auto manager = std::make_shared<engine::FakeDockerEngine>(swarm, "m1", "10.0.0.1");
+  ASSERT_TRUE(manager->SwarmInit({}).ok());
+  std::atomic<int> reads{0};
+  std::atomic<bool> quorum_lost{false};
+  LiveView::Sources sources;
+  sources.nodes = [] { return std::vector<nodes::Node>{}; };
+  sources.manager = [&]() -> absl::StatusOr<LiveView::ManagerAndEngine> {
+    // The second read waits 2 s (raft electing a leader).
+    if (++reads == 2) absl::SleepFor(absl::Seconds(2));
+    if (quorum_lost) return absl::FailedPreconditionError("the swarm has lost its quorum");
+    nodes::Node n;
+    n.name = "m1";
+    return LiveView::ManagerAndEngine{n, manager};
+  };
+  sources.engine = [](const nodes::Node&) { return nullptr; };
+  LiveViewOptions options;
+  options.resync = absl::Milliseconds(10);
+  options.max_age = absl::Milliseconds(100);
+  options.read_wait = absl::Milliseconds(50);
+  LiveView view(sources, options);
+  view.Start();
+  // The slow read published (its snapshot is the second), then the quorum is lost.
+  auto generation = [&] { return view.Current() ? view.Current()->generation : 0; };
+  for (const absl::Time until = absl::Now() + absl::Seconds(30);
+       generation() < 2 && absl::Now() < until;)
+    absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_GE(generation(), 2u);
+  quorum_lost = true;
+  // The next resyncs say so soon: a read's 2 s must not space them by 10 s and keep the
+  // last good snapshot "fresh" meanwhile (readers would be told a stale swarm is fine).
+  bool told = false;
+  for (const absl::Time until = absl::Now() + absl::Seconds(5); !told && absl::Now() < until;
+       absl::SleepFor(absl::Milliseconds(10))) {
+    auto snap = view.Read();
+    told = snap == nullptr || !snap->manager.ok();
+  }
+  EXPECT_TRUE(told);
+  view.Stop();
+}
+
 // ---------------------------------------------------------------- stacks as a client reads them
 
 TEST_F(ClusterTest, AStackUsesExternalNetworksAsTheyAreAndListsItsOwnNetworks) {
