@@ -1494,10 +1494,21 @@ TEST(LiveViewTest, AStuckReadOfTheManagerNeverHoldsReadersUpLongerThanReadWait) 
   view.Stop();
 }
 
+// A fake swarm's manager, m1, as a live view's manager source answers it.
+struct FakeManagerSource {
+  FakeManagerSource() { EXPECT_TRUE(engine->SwarmInit({}).ok()); }
+  LiveView::ManagerAndEngine Answer() const {
+    nodes::Node n;
+    n.name = "m1";
+    return LiveView::ManagerAndEngine{n, engine};
+  }
+  std::shared_ptr<engine::FakeSwarm> swarm = std::make_shared<engine::FakeSwarm>();
+  std::shared_ptr<engine::FakeDockerEngine> engine =
+      std::make_shared<engine::FakeDockerEngine>(swarm, "m1", "10.0.0.1");
+};
+
 TEST(LiveViewTest, WhileTheManagerIsStuckReadersGetTheLastSnapshotWithTheDriversReadAgain) {
-  auto swarm = std::make_shared<engine::FakeSwarm>();
-  auto manager = std::make_shared<engine::FakeDockerEngine>(swarm, "m1", "10.0.0.1");
-  ASSERT_TRUE(manager->SwarmInit({}).ok());
+  FakeManagerSource m1;
   std::mutex mu;
   std::condition_variable cv;
   bool stuck = false, released = false;
@@ -1515,9 +1526,7 @@ TEST(LiveViewTest, WhileTheManagerIsStuckReadersGetTheLastSnapshotWithTheDrivers
       cv.notify_all();
       cv.wait(lock, [&] { return released; });  // raft electing a leader: no answer
     }
-    nodes::Node n;
-    n.name = "m1";
-    return LiveView::ManagerAndEngine{n, manager};
+    return m1.Answer();
   };
   sources.engine = [](const nodes::Node&) { return nullptr; };
   LiveViewOptions options;
@@ -1562,9 +1571,7 @@ TEST(LiveViewTest, WhileTheManagerIsStuckReadersGetTheLastSnapshotWithTheDrivers
 }
 
 TEST(LiveViewTest, AReadThatWaitedLongOnTheManagerDoesNotKeepOldSnapshotsFresh) {
-  auto swarm = std::make_shared<engine::FakeSwarm>();
-  auto manager = std::make_shared<engine::FakeDockerEngine>(swarm, "m1", "10.0.0.1");
-  ASSERT_TRUE(manager->SwarmInit({}).ok());
+  FakeManagerSource m1;
   std::atomic<int> reads{0};
   std::atomic<bool> quorum_lost{false};
   LiveView::Sources sources;
@@ -1573,9 +1580,7 @@ TEST(LiveViewTest, AReadThatWaitedLongOnTheManagerDoesNotKeepOldSnapshotsFresh) 
     // The second read waits 2 s (raft electing a leader).
     if (++reads == 2) absl::SleepFor(absl::Seconds(2));
     if (quorum_lost) return absl::FailedPreconditionError("the swarm has lost its quorum");
-    nodes::Node n;
-    n.name = "m1";
-    return LiveView::ManagerAndEngine{n, manager};
+    return m1.Answer();
   };
   sources.engine = [](const nodes::Node&) { return nullptr; };
   LiveViewOptions options;
