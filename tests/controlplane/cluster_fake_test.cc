@@ -1577,8 +1577,9 @@ TEST(LiveViewTest, AReadThatWaitedLongOnTheManagerDoesNotKeepOldSnapshotsFresh) 
   LiveView::Sources sources;
   sources.nodes = [] { return std::vector<nodes::Node>{}; };
   sources.manager = [&]() -> absl::StatusOr<LiveView::ManagerAndEngine> {
-    // The second read waits 2 s (raft electing a leader).
-    if (++reads == 2) absl::SleepFor(absl::Seconds(2));
+    // The second read waits 3 s (raft electing a leader): paced by it unbounded, the next
+    // would come 15 s later, past the bounded wait below.
+    if (++reads == 2) absl::SleepFor(absl::Seconds(3));
     if (quorum_lost) return absl::FailedPreconditionError("the swarm has lost its quorum");
     return m1.Answer();
   };
@@ -1596,10 +1597,11 @@ TEST(LiveViewTest, AReadThatWaitedLongOnTheManagerDoesNotKeepOldSnapshotsFresh) 
     absl::SleepFor(absl::Milliseconds(10));
   ASSERT_GE(generation(), 2u);
   quorum_lost = true;
-  // The next resyncs say so soon: a read's 2 s must not space them by 10 s and keep the
-  // last good snapshot "fresh" meanwhile (readers would be told a stale swarm is fine).
+  // The next resyncs say so (every max_age / 2): a read's 3 s must not space them by 15 s
+  // and keep the last good snapshot "fresh" meanwhile (readers would be told a stale swarm
+  // is fine).
   bool told = false;
-  for (const absl::Time until = absl::Now() + absl::Seconds(5); !told && absl::Now() < until;
+  for (const absl::Time until = absl::Now() + absl::Seconds(10); !told && absl::Now() < until;
        absl::SleepFor(absl::Milliseconds(10))) {
     auto snap = view.Read();
     told = snap == nullptr || !snap->manager.ok();
