@@ -1,5 +1,5 @@
 // Unary latency and throughput of the musketeer API under concurrency.
-//   api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService[:NAME] [RATE]
+//   api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService:NAME|ListTasks:NAME [RATE]
 // THREADS callers each call in a loop (closed loop: the latency then includes the wait for a
 // core when the machine is saturated), or, with RATE (calls/s over all callers), each caller
 // calls on a fixed schedule and a call's latency counts from when it was due (so a slow call
@@ -23,7 +23,8 @@ using Clock = std::chrono::steady_clock;
 int main(int argc, char** argv) {
   if (argc != 7 && argc != 8) {
     std::cerr
-        << "usage: api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService:NAME [RATE]\n";
+        << "usage: api_bench ENDPOINT CA TOKEN THREADS SECONDS "
+           "ListNodes|GetService:NAME|ListTasks:NAME [RATE]\n";
     return 2;
   }
   const double rate = argc == 8 ? std::stod(argv[7]) : 0;
@@ -60,12 +61,19 @@ int main(int argc, char** argv) {
         const auto start = rate > 0 ? due : Clock::now();
         due += period;
         grpc::Status s;
+        const std::string service = method.substr(method.find(':') + 1);
         if (method == "ListNodes") {
           pb::ListNodesResponse out;
           s = nodes->ListNodes(&ctx, {}, &out);
+        } else if (method.starts_with("ListTasks:")) {
+          pb::ListTasksRequest req;
+          req.set_service(service);
+          req.set_page_size(1000);
+          pb::ListTasksResponse out;
+          s = services->ListTasks(&ctx, req, &out);
         } else {
           pb::GetServiceRequest req;
-          req.set_name(method.substr(method.find(':') + 1));
+          req.set_name(service);
           pb::Service out;
           s = services->GetService(&ctx, req, &out);
         }

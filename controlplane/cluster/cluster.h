@@ -47,6 +47,11 @@ using ImageSink = std::function<void(const pb::ImageProgress&)>;
 // Receives each log line with the task, slot, node and time it came from; false stops.
 using LogChunkSink = std::function<bool(const pb::LogChunk&)>;
 
+// The order of the node and task lists (and of their pages): nodes by name; tasks by service,
+// then slot, the newest task of a slot first (as `service ps` shows them), then id.
+bool NodeListOrder(const pb::Node& a, const pb::Node& b);
+bool TaskListOrder(const pb::Task& a, const pb::Task& b);
+
 struct ClusterOptions {
   // Whether the nodes' kernels have IPVS (the ingress routing mesh needs it). Detected at
   // start from /proc/net/ip_vs; tests set it.
@@ -89,7 +94,8 @@ class Cluster {
   absl::StatusOr<pb::Node> CreateNode(const pb::CreateNodeRequest& req,
                                       nodes::ProgressFn progress = nullptr);
   absl::StatusOr<pb::Node> GetNode(const std::string& name);
-  absl::StatusOr<std::vector<pb::Node>> ListNodes();
+  // In NodeListOrder; shared by every read of one live view snapshot.
+  absl::StatusOr<std::shared_ptr<const std::vector<pb::Node>>> ListNodes();
   absl::Status DeleteNode(const std::string& name, bool force, bool purge_engine = false);
   absl::StatusOr<pb::Node> NodeAction(const std::string& name, const std::string& action);
   absl::StatusOr<pb::Node> UpdateNode(const pb::UpdateNodeRequest& req);
@@ -135,7 +141,10 @@ class Cluster {
                                               absl::Time deadline,
                                               const std::string& request_id = "");
   absl::Status DeleteService(const std::string& name);
-  absl::StatusOr<std::vector<pb::Task>> ListTasks(const std::string& service);
+  // One service's tasks, or (service "") every service's, in TaskListOrder; shared by every
+  // read of one live view snapshot.
+  absl::StatusOr<std::shared_ptr<const std::vector<pb::Task>>> ListTasks(
+      const std::string& service);
   // Streams progress until converged, failed, rolled back, the deadline, or `sink` says stop.
   absl::StatusOr<pb::ServiceProgress> WatchService(const std::string& name, absl::Time deadline,
                                                    const ProgressSink& sink);

@@ -61,6 +61,30 @@ struct LiveViewOptions {
   absl::Duration max_age = absl::Seconds(5);
 };
 
+// What reads derive from one snapshot (an API list, say), made once by the first read that
+// needs it and shared by the later ones: at 1,000 nodes a list costs about a millisecond
+// to build and sort, and readers ask a thousand times a second. A copy starts empty, since
+// a snapshot is copied only to be patched.
+class SnapshotMemo {
+ public:
+  SnapshotMemo() = default;
+  SnapshotMemo(const SnapshotMemo&) {}
+  SnapshotMemo& operator=(const SnapshotMemo&) = delete;
+
+  // The value under `key`, made by `make` on the first call. A key names one type.
+  template <class T, class Make>
+  std::shared_ptr<const T> Get(const std::string& key, Make make) const {
+    std::lock_guard lock(mu_);  // held while making: later callers wait for the one value
+    auto& slot = values_[key];
+    if (slot == nullptr) slot = std::make_shared<const T>(make());
+    return std::static_pointer_cast<const T>(slot);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::map<std::string, std::shared_ptr<const void>> values_ ABSL_GUARDED_BY(mu_);
+};
+
 struct ViewSnapshot {
   uint64_t generation = 0;
   absl::Time taken;                // when the reads of this snapshot began
@@ -74,6 +98,7 @@ struct ViewSnapshot {
   std::vector<engine::Task> tasks;
   // Per node: "live", "stopped" (its engine is not running), or "broken since T: why".
   std::map<std::string, std::string> streams;
+  SnapshotMemo derived;
 };
 
 class LiveView {

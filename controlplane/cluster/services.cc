@@ -407,6 +407,28 @@ absl::StatusOr<std::string> MakeEdgeNetwork(engine::DockerEngine& manager) {
 
 // ---------------------------------------------------------------- read
 
+namespace {
+// A service's tasks that should run: how many do, and on how many nodes (a global service's
+// desired count).
+struct ServiceTaskCount {
+  uint32_t running = 0;
+  uint32_t nodes = 0;
+};
+using TaskCounts = std::map<std::string, ServiceTaskCount>;  // by service id
+
+TaskCounts CountTasks(const std::vector<engine::Task>& tasks) {
+  TaskCounts counts;
+  std::set<std::pair<std::string_view, std::string_view>> placed;  // (service, node)
+  for (const auto& t : tasks) {
+    if (t.desired_state != "running") continue;
+    auto& c = counts[t.service_id];
+    if (t.status.state == "running") ++c.running;
+    if (placed.emplace(t.service_id, t.node_id).second) ++c.nodes;
+  }
+  return counts;
+}
+}  // namespace
+
 absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
   auto view = ReadView();
   auto m = view ? ViewManager(view) : Manager();
@@ -447,21 +469,20 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
           "container on every node (outside the scheduler: a drained node answers too) "
           "publishes the ports and spreads requests over tasks.<service>");
   }
-  // The view's tasks are read where they are (10,000 at 1,000 nodes: no copy per call).
+  // Counted once per view snapshot for every service (10,000 tasks at 1,000 nodes).
   absl::StatusOr<std::vector<engine::Task>> asked;
   if (!view) asked = m->second->ListTasks(out.id());
-  const std::vector<engine::Task>* tasks = view ? &view->tasks : asked.ok() ? &*asked : nullptr;
-  uint32_t running = 0;
-  std::set<std::string> nodes;  // a global service's: where it should run
-  if (tasks != nullptr) {
-    for (const auto& t : *tasks) {
-      if (t.service_id != v->id || t.desired_state != "running") continue;
-      if (t.status.state == "running") ++running;
-      nodes.insert(t.node_id);
-    }
-    out.set_running(running);
+  if (view || asked.ok()) {
+    auto count = [&] { return CountTasks(view ? view->tasks : *asked); };
+    auto counts = view ? view->derived.Get<TaskCounts>("task counts", count)
+                       : std::make_shared<const TaskCounts>(count());
+    const auto it = counts->find(v->id);
+    const ServiceTaskCount c = it == counts->end() ? ServiceTaskCount{} : it->second;
+    out.set_running(c.running);
+    out.set_desired(out.spec().mode() == "global" ? c.nodes : out.spec().replicas());
+  } else {
+    out.set_desired(out.spec().mode() == "global" ? 0 : out.spec().replicas());
   }
-  out.set_desired(out.spec().mode() == "global" ? nodes.size() : out.spec().replicas());
   return out;
 }
 
@@ -523,11 +544,18 @@ pb::Task TaskProto(const engine::Task& t, const std::string& service, const std:
   return task;
 }
 
-absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& service) {
+bool TaskListOrder(const pb::Task& a, const pb::Task& b) {
+  if (a.service() != b.service()) return a.service() < b.service();
+  if (a.slot() != b.slot()) return a.slot() < b.slot();
+  if (a.updated_at() != b.updated_at()) return a.updated_at() > b.updated_at();
+  return a.id() < b.id();
+}
+
+absl::StatusOr<std::shared_ptr<const std::vector<pb::Task>>> Cluster::ListTasks(
+    const std::string& service) {
   auto view = ReadView();
   auto m = view ? ViewManager(view) : Manager();
   if (!m.ok()) return m.status();
-  // One service's tasks, or (service "") every service's.
   std::map<std::string, std::string> service_names;  // id -> name
   std::string service_id;
   if (!service.empty()) {
@@ -535,36 +563,34 @@ absl::StatusOr<std::vector<pb::Task>> Cluster::ListTasks(const std::string& serv
     if (!svc.ok())
       return absl::NotFoundError(absl::StrCat("service '", service, "' does not exist"));
     service_id = svc->id;
-    service_names[svc->id] = service;
+    service_names[svc->id] = svc->spec.name;
   } else {
     auto list = m->second->ListServices();
     if (!list.ok()) return list.status();
     for (const auto& v : *list) service_names[v.id] = v.spec.name;
   }
-  // The view's nodes and tasks are read where they are (no copy per call).
   absl::StatusOr<std::vector<engine::Task>> asked;
   std::map<std::string, std::string> names;  // swarm node id -> name
-  if (view) {
-    for (const auto& n : view->swarm_nodes) names[n.id] = n.description.hostname;
-  } else {
+  if (!view) {
     asked = m->second->ListTasks(service_id);
     if (!asked.ok()) return asked.status();
     names = SwarmNodeNames(*m->second);
   }
-  std::vector<pb::Task> out;
-  for (const auto& t : view ? view->tasks : *asked) {
-    if (!service_id.empty() && t.service_id != service_id) continue;
-    out.push_back(TaskProto(
-        t, service_names.count(t.service_id) ? service_names[t.service_id] : t.service_id,
-        names[t.node_id]));
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    if (a.service() != b.service()) return a.service() < b.service();
-    if (a.slot() != b.slot()) return a.slot() < b.slot();
-    if (a.updated_at() != b.updated_at()) return a.updated_at() > b.updated_at();
-    return a.id() < b.id();
-  });
-  return out;
+  auto make = [&] {
+    if (view)
+      for (const auto& n : view->swarm_nodes) names[n.id] = n.description.hostname;
+    std::vector<pb::Task> out;
+    for (const auto& t : view ? view->tasks : *asked) {
+      if (!service_id.empty() && t.service_id != service_id) continue;
+      auto name = service_names.find(t.service_id);
+      out.push_back(TaskProto(t, name != service_names.end() ? name->second : t.service_id,
+                              names[t.node_id]));
+    }
+    std::sort(out.begin(), out.end(), TaskListOrder);
+    return out;
+  };
+  if (view) return view->derived.Get<std::vector<pb::Task>>("tasks:" + service_id, make);
+  return std::make_shared<const std::vector<pb::Task>>(make());
 }
 
 // ---------------------------------------------------------------- watch

@@ -125,7 +125,7 @@ class NodesImpl final : public pb::Nodes::Service, Guard {
     return Read(ctx, [&]() -> absl::Status {
       auto nodes = cluster_.ListNodes();
       if (!nodes.ok()) return nodes.status();
-      return PageNodes(*req, std::move(*nodes), out);
+      return PageNodes(*req, **nodes, out);
     });
   }
   grpc::Status DeleteNode(grpc::ServerContext* ctx, const pb::DeleteNodeRequest* req,
@@ -307,7 +307,7 @@ class ServicesImpl final : public pb::Services::Service, Guard {
     return Read(ctx, [&]() -> absl::Status {
       auto services = cluster_.ListServices(req->stack());
       if (!services.ok()) return services.status();
-      return PageServices(*req, std::move(*services), out);
+      return PageServices(*req, *services, out);
     });
   }
   grpc::Status UpdateService(grpc::ServerContext* ctx, const pb::UpdateServiceRequest* req,
@@ -344,7 +344,7 @@ class ServicesImpl final : public pb::Services::Service, Guard {
     return Read(ctx, [&]() -> absl::Status {
       auto tasks = cluster_.ListTasks(req->service());
       if (!tasks.ok()) return tasks.status();
-      return PageTasks(*req, std::move(*tasks), out);
+      return PageTasks(*req, **tasks, out);
     });
   }
   grpc::Status WatchService(grpc::ServerContext* ctx, const pb::WatchServiceRequest* req,

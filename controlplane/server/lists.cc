@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "controlplane/cluster/cluster.h"
 #include "controlplane/state/state_store.h"
 
 namespace musketeer::server {
@@ -68,44 +69,58 @@ bool MatchLabels(const google::protobuf::Map<std::string, std::string>& labels,
   return true;
 }
 
-bool AscendingKeys(const PageKey& a, const PageKey& b) { return a < b; }
-
 namespace pb = ::musketeer::v1;
 
-absl::Status PageNodes(const pb::ListNodesRequest& req, std::vector<pb::Node> nodes,
+absl::Status PageNodes(const pb::ListNodesRequest& req, const std::vector<pb::Node>& nodes,
                        pb::ListNodesResponse* out) {
   const std::string& role = req.role();
   if (!role.empty() && role != "manager" && role != "worker" && role != "none")
     return absl::InvalidArgumentError(
         absl::StrCat("role: '", role.substr(0, 40), "' is not manager, worker or none"));
-  std::erase_if(nodes, [&](const pb::Node& n) {
-    if (!MatchLabels(n.labels(), req.labels())) return true;
-    if (role.empty()) return false;
-    return role == "none" ? !n.swarm_role().empty() : n.swarm_role() != role;
-  });
   const std::string filters = absl::StrCat("labels=", LabelsFilter(req.labels()), ";role=", role);
   return TakePage<pb::Node>(
-      std::move(nodes), "nodes", filters, req.page_size(), kMaxPageSize, req.page_token(),
-      [](const pb::Node& n) { return PageKey{n.name()}; }, AscendingKeys, out->mutable_nodes(),
-      out->mutable_next_page_token());
+      nodes,
+      [&](const pb::Node& n) {
+        if (!MatchLabels(n.labels(), req.labels())) return false;
+        if (role.empty()) return true;
+        return role == "none" ? n.swarm_role().empty() : n.swarm_role() == role;
+      },
+      "nodes", filters, req.page_size(), kMaxPageSize, req.page_token(),
+      [](const pb::Node& n) { return PageKey{n.name()}; },
+      [](const PageKey& k) -> std::optional<pb::Node> {
+        if (k.size() != 1) return std::nullopt;
+        pb::Node n;
+        n.set_name(k[0]);
+        return n;
+      },
+      cluster::NodeListOrder, out->mutable_nodes(), out->mutable_next_page_token());
 }
 
-absl::Status PageServices(const pb::ListServicesRequest& req, std::vector<pb::Service> services,
+absl::Status PageServices(const pb::ListServicesRequest& req,
+                          const std::vector<pb::Service>& services,
                           pb::ListServicesResponse* out) {
-  std::erase_if(services, [&](const pb::Service& s) {
-    return (s.internal() && !req.include_internal()) ||
-           !MatchLabels(s.spec().labels(), req.labels());
-  });
   const std::string filters =
       absl::StrCat("stack=", req.stack(), ";labels=", LabelsFilter(req.labels()),
                    ";internal=", req.include_internal());
   return TakePage<pb::Service>(
-      std::move(services), "services", filters, req.page_size(), kMaxPageSize, req.page_token(),
-      [](const pb::Service& s) { return PageKey{s.spec().name()}; }, AscendingKeys,
+      services,
+      [&](const pb::Service& s) {
+        return (!s.internal() || req.include_internal()) &&
+               MatchLabels(s.spec().labels(), req.labels());
+      },
+      "services", filters, req.page_size(), kMaxPageSize, req.page_token(),
+      [](const pb::Service& s) { return PageKey{s.spec().name()}; },
+      [](const PageKey& k) -> std::optional<pb::Service> {
+        if (k.size() != 1) return std::nullopt;
+        pb::Service s;
+        s.mutable_spec()->set_name(k[0]);
+        return s;
+      },
+      [](const pb::Service& a, const pb::Service& b) { return a.spec().name() < b.spec().name(); },
       out->mutable_services(), out->mutable_next_page_token());
 }
 
-absl::Status PageTasks(const pb::ListTasksRequest& req, std::vector<pb::Task> tasks,
+absl::Status PageTasks(const pb::ListTasksRequest& req, const std::vector<pb::Task>& tasks,
                        pb::ListTasksResponse* out) {
   static const auto* kStates =
       new std::set<std::string>{"new",       "allocated", "pending",  "assigned", "accepted",
@@ -115,25 +130,29 @@ absl::Status PageTasks(const pb::ListTasksRequest& req, std::vector<pb::Task> ta
     return absl::InvalidArgumentError(
         absl::StrCat("desired_state: '", req.desired_state().substr(0, 40),
                      "' is not a task state; use e.g. running or shutdown"));
-  std::erase_if(tasks, [&](const pb::Task& t) {
-    return (!req.node().empty() && t.node() != req.node()) ||
-           (!req.desired_state().empty() && t.desired_state() != req.desired_state());
-  });
   const std::string filters = absl::StrCat("service=", req.service(), ";node=", req.node(),
                                            ";desired=", req.desired_state());
-  // By service and slot, the newest task of a slot first (as `service ps` shows them).
   return TakePage<pb::Task>(
-      std::move(tasks), "tasks", filters, req.page_size(), kMaxPageSize, req.page_token(),
+      tasks,
+      [&](const pb::Task& t) {
+        return (req.node().empty() || t.node() == req.node()) &&
+               (req.desired_state().empty() || t.desired_state() == req.desired_state());
+      },
+      "tasks", filters, req.page_size(), kMaxPageSize, req.page_token(),
       [](const pb::Task& t) {
-        return PageKey{t.service(), absl::StrFormat("%010u", t.slot()), t.updated_at(), t.id()};
+        return PageKey{t.service(), absl::StrCat(t.slot()), t.updated_at(), t.id()};
       },
-      [](const PageKey& a, const PageKey& b) {
-        if (a[0] != b[0]) return a[0] < b[0];
-        if (a[1] != b[1]) return a[1] < b[1];
-        if (a[2] != b[2]) return a[2] > b[2];
-        return a[3] < b[3];
+      [](const PageKey& k) -> std::optional<pb::Task> {
+        uint32_t slot = 0;
+        if (k.size() != 4 || !absl::SimpleAtoi(k[1], &slot)) return std::nullopt;
+        pb::Task t;
+        t.set_service(k[0]);
+        t.set_slot(slot);
+        t.set_updated_at(k[2]);
+        t.set_id(k[3]);
+        return t;
       },
-      out->mutable_tasks(), out->mutable_next_page_token());
+      cluster::TaskListOrder, out->mutable_tasks(), out->mutable_next_page_token());
 }
 
 absl::Status PageAudit(const pb::ListAuditRequest& req, state::StateStore& store,

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,50 +46,55 @@ std::string LabelsFilter(const google::protobuf::Map<std::string, std::string>& 
 bool MatchLabels(const google::protobuf::Map<std::string, std::string>& labels,
                  const google::protobuf::Map<std::string, std::string>& filter);
 
-// Puts the page of `items` that follows `token` into `out`, and the token of the page after
-// it (or "" at the end) into `next`. Sorts `items` by `less` on `key` first.
+// Puts the page of `sorted` (in `less` order) that follows `token` into `out`, keeping only
+// the items `keep` accepts, and the token of the page after it (or "" at the end) into
+// `next`. A token holds the key of its page's last item (`key`); `probe` makes an item with
+// that key to search from, or none when the key has another list's shape. No sort and no
+// copy but the page's own: the list may be shared by every reader of one snapshot.
 template <class T>
-absl::Status TakePage(std::vector<T> items, const std::string& list, const std::string& filters,
-                      int32_t page_size, int default_size, const std::string& token,
-                      const std::function<PageKey(const T&)>& key, const KeyLess& less,
+absl::Status TakePage(const std::vector<T>& sorted, const std::function<bool(const T&)>& keep,
+                      const std::string& list, const std::string& filters, int32_t page_size,
+                      int default_size, const std::string& token,
+                      const std::function<PageKey(const T&)>& key,
+                      const std::function<std::optional<T>(const PageKey&)>& probe,
+                      const std::function<bool(const T&, const T&)>& less,
                       google::protobuf::RepeatedPtrField<T>* out, std::string* next) {
   auto size = PageSize(page_size, default_size);
   if (!size.ok()) return size.status();
-  std::vector<std::pair<PageKey, T*>> keyed;
-  keyed.reserve(items.size());
-  for (auto& item : items) keyed.emplace_back(key(item), &item);
-  std::stable_sort(keyed.begin(), keyed.end(),
-                   [&](const auto& a, const auto& b) { return less(a.first, b.first); });
-  auto begin = keyed.begin();
+  auto it = sorted.begin();
   if (!token.empty()) {
     auto after = DecodePageToken(token, list, filters);
     if (!after.ok()) return after.status();
-    if (after->size() != key(T()).size())  // the comparisons below index every component
+    auto from = probe(*after);
+    if (!from)
       return absl::InvalidArgumentError(
           absl::StrCat("page_token: not a page token of the ", list, " list"));
-    begin =
-        std::upper_bound(keyed.begin(), keyed.end(), *after,
-                         [&](const PageKey& k, const auto& item) { return less(k, item.first); });
+    it = std::upper_bound(sorted.begin(), sorted.end(), *from, less);
   }
-  const auto end = keyed.end() - begin > *size ? begin + *size : keyed.end();
-  for (auto it = begin; it != end; ++it) *out->Add() = std::move(*it->second);
   next->clear();
-  if (end != keyed.end() && end != begin) *next = EncodePageToken(list, filters, (end - 1)->first);
+  const T* last = nullptr;
+  for (; it != sorted.end(); ++it) {
+    if (!keep(*it)) continue;
+    if (last != nullptr && out->size() >= *size) {  // one more matches: there is a next page
+      *next = EncodePageToken(list, filters, key(*last));
+      break;
+    }
+    *out->Add() = *it;
+    last = &*it;
+  }
   return absl::OkStatus();
 }
 
-// Ascending on every component.
-bool AscendingKeys(const PageKey& a, const PageKey& b);
-
-// The list methods' filters and pages over what the cluster answered (in any order).
+// The list methods' filters and pages over what the cluster answered (in its lists' order:
+// NodeListOrder, services by name, TaskListOrder).
 absl::Status PageNodes(const musketeer::v1::ListNodesRequest& req,
-                       std::vector<musketeer::v1::Node> nodes,
+                       const std::vector<musketeer::v1::Node>& nodes,
                        musketeer::v1::ListNodesResponse* out);
 absl::Status PageServices(const musketeer::v1::ListServicesRequest& req,
-                          std::vector<musketeer::v1::Service> services,
+                          const std::vector<musketeer::v1::Service>& services,
                           musketeer::v1::ListServicesResponse* out);
 absl::Status PageTasks(const musketeer::v1::ListTasksRequest& req,
-                       std::vector<musketeer::v1::Task> tasks,
+                       const std::vector<musketeer::v1::Task>& tasks,
                        musketeer::v1::ListTasksResponse* out);
 // Reads the page from the store (newest first).
 absl::Status PageAudit(const musketeer::v1::ListAuditRequest& req, state::StateStore& store,
