@@ -206,6 +206,10 @@ class Cluster {
   };
   absl::StatusOr<NodeHandle> FindNode(const std::string& name);
   std::vector<NodeHandle> AllNodes();
+  // The node of `all` that a raft member is: by raft's address (its IP names the machine;
+  // an ssh node's hostname is its host's, not its musketeer name), else by hostname.
+  static const NodeHandle* NodeOfManager(const std::vector<NodeHandle>& all,
+                                         const std::string& ip, const std::string& hostname);
   // Whether `node` is being removed or is leaving the swarm right now (DeleteNode,
   // LeaveSwarm): operations place nothing there and do not fail for it.
   bool Leaving(const std::string& node);
@@ -241,7 +245,7 @@ class Cluster {
   absl::Status UpdateNodeSpec(engine::DockerEngine& manager, const std::string& id,
                               const std::function<void(engine::NodeSpec&)>& change);
   // Quorum figures and warnings of a listing, into `out`.
-  static void DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb::Swarm& out);
+  void DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb::Swarm& out);
   pb::Node ToProto(const nodes::Node& n, const engine::Node* swarm_node);
   std::mutex& ServiceMutex(const std::string& name);
   // Network ID -> name, covering the networks of `specs` when a manager can tell: from a

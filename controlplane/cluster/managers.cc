@@ -38,16 +38,28 @@ absl::Status RetryUntil(absl::Time deadline, const std::function<absl::Status()>
   return s;
 }
 
+// A raft member's IP (its manager status says IP:2377).
+std::string RaftIp(const engine::Node& n) {
+  const std::string& addr = n.manager_status->addr;
+  return addr.substr(0, addr.rfind(':'));
+}
+
 }  // namespace
+
+const Cluster::NodeHandle* Cluster::NodeOfManager(const std::vector<NodeHandle>& all,
+                                                  const std::string& ip,
+                                                  const std::string& hostname) {
+  for (const auto& h : all)
+    if (!ip.empty() && h.node.ip == ip) return &h;
+  for (const auto& h : all)
+    if (h.node.name == hostname) return &h;
+  return nullptr;
+}
 
 void Cluster::NoteManagers(const std::vector<engine::Node>& swarm_nodes) {
   std::vector<KnownManager> managers;
   for (const auto& n : swarm_nodes) {
-    if (!InRaft(n)) continue;
-    // Raft's address (IP:2377) names the machine whatever its hostname (an ssh node's
-    // hostname is its host's, not its musketeer name).
-    const std::string& addr = n.manager_status->addr;
-    managers.push_back({n.description.hostname, addr.substr(0, addr.rfind(':'))});
+    if (InRaft(n)) managers.push_back({n.description.hostname, RaftIp(n)});
   }
   if (managers.empty()) return;  // a listing without a manager is no listing of a swarm
   std::sort(managers.begin(), managers.end(),
@@ -75,10 +87,8 @@ absl::Status Cluster::CheckQuorum() {
   // A manager that is none of musketeer's nodes cannot be asked: it counts as answering.
   std::vector<std::pair<std::string, std::future<bool>>> pings;
   for (const auto& m : managers) {
-    auto it = std::find_if(all.begin(), all.end(), [&](const NodeHandle& h) {
-      return (!m.ip.empty() && h.node.ip == m.ip) || h.node.name == m.name;
-    });
-    if (it == all.end()) {
+    const NodeHandle* it = NodeOfManager(all, m.ip, m.name);
+    if (it == nullptr) {
       std::promise<bool> unknown;
       unknown.set_value(true);
       pings.emplace_back(m.name, unknown.get_future());
@@ -115,7 +125,11 @@ void Cluster::DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb:
     if (!InRaft(n)) continue;
     ++managers;
     if (Reachable(n)) ++reachable;
-    if (n.manager_status->leader) out.set_leader(n.description.hostname);
+    if (n.manager_status->leader) {
+      const auto all = AllNodes();
+      const NodeHandle* node = NodeOfManager(all, RaftIp(n), n.description.hostname);
+      out.set_leader(node != nullptr ? node->node.name : n.description.hostname);
+    }
   }
   out.set_managers_reachable(reachable);
   out.set_quorum(managers / 2 + 1);
@@ -244,13 +258,9 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
     });
     if (candidates.empty()) return absl::InternalError("no manager but the leader to demote");
     if (candidates.front()->id == manager_id && leader != nullptr) {
-      // Its musketeer name: raft's address names the machine (an ssh node's hostname is
-      // its host's).
-      std::string name = leader->description.hostname;
-      const std::string& addr = leader->manager_status->addr;
-      for (const auto& h : AllNodes())
-        if (h.node.ip == addr.substr(0, addr.rfind(':'))) name = h.node.name;
-      auto via = Manager(name);
+      const auto all = AllNodes();
+      const NodeHandle* node = NodeOfManager(all, RaftIp(*leader), leader->description.hostname);
+      auto via = Manager(node != nullptr ? node->node.name : leader->description.hostname);
       if (!via.ok()) return via.status();
       manager = via->second;
       manager_id = leader->id;

@@ -804,9 +804,13 @@ absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const EventF
   if (until > 0) return absl::OkStatus();  // the fake's world has no event history
   // Following: what happens from now on, until the stream breaks or the caller stops.
   size_t seen = swarm_->events_.size();
+  // New events wake the stream; only `cancelled` is polled, less often the longer it has
+  // been idle (1,000 simulated nodes' streams polling every 20 ms kept two cores busy).
+  int idle = 0;
   for (;;) {
     if (swarm_->broken_events_.count(hostname_))
       return absl::UnavailableError("events of " + hostname_ + ": connection reset by peer");
+    if (seen < swarm_->events_.size()) idle = 0;
     while (seen < swarm_->events_.size()) {
       const Event e = swarm_->events_[seen++];
       lock.unlock();
@@ -814,7 +818,7 @@ absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const EventF
       lock.lock();
       if (!more) return absl::OkStatus();
     }
-    swarm_->events_cv_.wait_for(lock, std::chrono::milliseconds(20));
+    swarm_->events_cv_.wait_for(lock, std::chrono::milliseconds(20 << std::min(idle++, 4)));
     if (cancelled) {
       lock.unlock();
       const bool stop = cancelled();
