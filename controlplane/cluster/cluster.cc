@@ -20,13 +20,21 @@
 
 namespace musketeer::cluster {
 
+struct Cluster::InfoProbes {
+  std::mutex mu;
+  std::condition_variable ended;  // a probe has its answer
+  std::map<std::string, std::shared_future<absl::StatusOr<engine::SystemInfo>>> by_engine
+      ABSL_GUARDED_BY(mu);
+};
+
 Cluster::Cluster(std::map<std::string, nodes::NodeDriver*> drivers, EngineFactory engines,
                  state::StateStore& store, PingProbe probe, ClusterOptions options)
     : drivers_(std::move(drivers)),
       engine_factory_(std::move(engines)),
       store_(store),
       probe_(std::move(probe)),
-      options_(options) {
+      options_(options),
+      info_probes_(std::make_shared<InfoProbes>()) {
   if (options_.live_view) StartLiveView();
 }
 
@@ -61,6 +69,53 @@ std::shared_ptr<engine::DockerEngine> Cluster::Engine(const nodes::Node& node) {
   return e;
 }
 
+std::optional<size_t> Cluster::FirstManager(const std::vector<nodes::Node>& nodes,
+                                            std::vector<std::string>* silent) {
+  using Answer = absl::StatusOr<engine::SystemInfo>;
+  const auto ready = [](const std::shared_future<Answer>& f) {
+    return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  };
+  std::vector<std::shared_future<Answer>> answers;
+  for (const auto& n : nodes) {
+    auto e = Engine(n);
+    std::lock_guard lock(info_probes_->mu);
+    auto& f = info_probes_->by_engine[n.name + "@" + n.endpoint.ToString()];
+    if (!f.valid() || ready(f)) {
+      std::packaged_task<Answer()> ask([e] { return e->Info(); });
+      f = ask.get_future().share();
+      std::thread([probes = info_probes_, ask = std::move(ask)]() mutable {
+        ask();
+        std::lock_guard lock(probes->mu);
+        probes->ended.notify_all();
+      }).detach();
+    }
+    answers.push_back(f);
+  }
+  // The first manager in `nodes`' order once those before it have answered; after a grace
+  // second, the first manager to answer (the order is a preference, a silent one a delay).
+  const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  std::optional<size_t> first;
+  const auto found = [&](bool in_order) {
+    bool all = true;
+    for (size_t i = 0; i < answers.size(); ++i) {
+      if (!ready(answers[i])) {
+        if (in_order) return false;
+        all = false;
+      } else if (const Answer& info = answers[i].get(); info.ok() && info->swarm.control_available) {
+        first = i;
+        return true;
+      }
+    }
+    return all;
+  };
+  std::unique_lock lock(info_probes_->mu);
+  if (!info_probes_->ended.wait_until(lock, grace, [&] { return found(true); }))
+    info_probes_->ended.wait(lock, [&] { return found(false); });
+  for (size_t i = 0; i < answers.size(); ++i)
+    if (ready(answers[i]) && !answers[i].get().ok()) silent->push_back(nodes[i].name);
+  return first;
+}
+
 absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cluster::Manager(
     const std::string& preferred) {
   std::vector<nodes::Node> candidates;
@@ -83,18 +138,34 @@ absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cl
         candidates.push_back(h.node);
     }
   }
-  std::vector<std::string> silent;  // engines that did not answer: managers mid-election?
-  for (const auto& n : candidates) {
-    auto e = Engine(n);
-    auto info = e->Info();
-    if (!info.ok()) {
-      silent.push_back(n.name);
-      continue;
-    }
-    if (info->swarm.control_available) {
+  // The last manager and the swarm's known managers first, all at once (asked one after
+  // another, two managers mid-election cost a minute); then the others, a batch at a time.
+  constexpr size_t kBatch = 16;
+  std::vector<std::vector<nodes::Node>> batches(1);
+  {
+    const auto all = AllNodes();
+    std::set<std::string> managers;
+    {
       std::lock_guard lock(mu_);
-      last_manager_ = n.name;
-      return std::make_pair(n, e);
+      for (const auto& m : known_managers_)
+        if (const NodeHandle* h = NodeOfManager(all, m.ip, m.name)) managers.insert(h->node.name);
+    }
+    std::vector<nodes::Node> rest;
+    for (auto& n : candidates) {
+      const bool likely = &n == &candidates.front() || managers.count(n.name);
+      (likely ? batches.front() : rest).push_back(std::move(n));
+    }
+    for (size_t at = 0; at < rest.size(); at += kBatch)
+      batches.emplace_back(rest.begin() + at, rest.begin() + std::min(rest.size(), at + kBatch));
+  }
+  std::vector<std::string> silent;  // engines that did not answer: managers mid-election?
+  for (const auto& batch : batches) {
+    if (batch.empty()) continue;
+    if (auto i = FirstManager(batch, &silent)) {
+      auto engine = Engine(batch[*i]);
+      std::lock_guard lock(mu_);
+      last_manager_ = batch[*i].name;
+      return std::make_pair(batch[*i], std::move(engine));
     }
   }
   if (!preferred.empty()) {

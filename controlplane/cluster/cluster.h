@@ -381,6 +381,14 @@ class Cluster {
     std::string name, ip;
   };
   std::vector<KnownManager> known_managers_ ABSL_GUARDED_BY(mu_);
+  // GET /info of engines, at once; one call per engine in flight however many callers ask
+  // (a manager mid-election holds it until raft has a leader: up to the engine deadline).
+  struct InfoProbes;
+  const std::shared_ptr<InfoProbes> info_probes_;
+  // The index of the first of `nodes` whose engine manages the swarm, without waiting for
+  // the others (which go on in the background); `silent` gets those that did not answer.
+  std::optional<size_t> FirstManager(const std::vector<nodes::Node>& nodes,
+                                     std::vector<std::string>* silent);
   std::map<std::string, std::string> network_names_ ABSL_GUARDED_BY(mu_);  // ID -> name
   // Background work (the edge keeper, the autoscaler): `work` now and every `every` after
   // it ends, on a thread of its own; StopBackground (first on destruction) ends them all.

@@ -43,6 +43,17 @@ void FakeSwarm::SetNodeDown(const std::string& hostname, bool down) {
   events_cv_.notify_all();
 }
 
+void FakeSwarm::HoldInfo(const std::string& hostname, bool held) {
+  {
+    std::lock_guard lock(mu_);
+    if (held)
+      held_info_.insert(hostname);
+    else
+      held_info_.erase(hostname);
+  }
+  info_cv_.notify_all();
+}
+
 void FakeSwarm::BreakEvents(const std::string& hostname, bool broken) {
   {
     std::lock_guard lock(mu_);
@@ -200,7 +211,8 @@ absl::Status FakeDockerEngine::Ping() {
 }
 
 absl::StatusOr<SystemInfo> FakeDockerEngine::Info() {
-  std::lock_guard lock(swarm_->mu_);
+  std::unique_lock lock(swarm_->mu_);
+  swarm_->info_cv_.wait(lock, [&] { return !swarm_->held_info_.count(hostname_); });
   if (absl::Status s = swarm_->EngineAnswers(hostname_); !s.ok()) return s;
   SystemInfo info;
   info.name = hostname_;

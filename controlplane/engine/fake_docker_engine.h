@@ -52,6 +52,9 @@ class FakeSwarm {
   // Every call to `hostname`'s engine fails as a dead engine's would (connection refused)
   // until told otherwise; the swarm itself is not told (SetNodeDown is that).
   void SetEngineDown(const std::string& hostname, bool down);
+  // GET /info of `hostname` waits until told otherwise, as a manager's does while raft
+  // elects a leader.
+  void HoldInfo(const std::string& hostname, bool held);
   // Event streams of `hostname` fail (as when its engine dies) until told otherwise.
   void BreakEvents(const std::string& hostname, bool broken);
   // Images live per host, so that engines made later for the same host see them.
@@ -119,6 +122,8 @@ class FakeSwarm {
   std::vector<Event> events_;            // followed by Events(until = 0)
   std::set<std::string> broken_events_;  // hosts whose event streams fail
   std::condition_variable events_cv_;
+  std::set<std::string> held_info_;  // hosts whose GET /info waits
+  std::condition_variable info_cv_;
   int next_id_ = 1;
 };
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -1830,6 +1831,29 @@ TEST_F(ClusterTest, DemotionsNeverTakeAwayTheManagerTheyAreAskedThrough) {
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_THAT(one->managers(), ElementsAre("manager1"));
   EXPECT_EQ(one->leader(), "manager1");
+}
+
+// A manager mid-election holds GET /info until raft has a leader (up to the engine's 30 s
+// deadline): asked one after another, two such managers cost a minute before any write.
+TEST_F(ClusterTest, AManagerHoldingItsAnswerDoesNotHoldUpTheSearchForAnother) {
+  Tutorial();
+  pb::UpdateSwarmRequest req;
+  req.set_managers(3);
+  ASSERT_TRUE(cluster_->UpdateSwarm(req, Soon()).ok());
+  ASSERT_TRUE(cluster_->GetSwarm(false).ok());  // manager1 is the manager asked last
+  swarm_->HoldInfo("manager1", true);
+  auto write = std::async(std::launch::async, [&] {
+    pb::UpdateNodeRequest label;
+    label.set_name("worker2");
+    (*label.mutable_add_labels())["zone"] = "b";
+    return cluster_->UpdateNode(label);
+  });
+  const bool done = write.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  swarm_->HoldInfo("manager1", false);  // so that nothing waits on it past the test
+  ASSERT_TRUE(done) << "the write waited for manager1's held answer";
+  auto labelled = write.get();
+  ASSERT_TRUE(labelled.ok()) << labelled.status();
+  EXPECT_EQ(labelled->labels().at("zone"), "b");
 }
 
 TEST_F(ClusterTest, TheManagerCountIsReachedOneNodeAtATimeAndAnEvenOneIsWarnedOf) {
