@@ -157,10 +157,9 @@ std::map<std::string, pb::Autoscale> Cluster::StoredAutoscale() {
 }
 
 std::optional<pb::Autoscale> Cluster::AutoscaleOf(const std::string& service) {
-  auto all = StoredAutoscale();
-  auto it = all.find(service);
-  if (it == all.end()) return std::nullopt;
-  pb::Autoscale a = std::move(it->second);
+  auto stored = store_.GetAutoscale(service);
+  pb::Autoscale a;
+  if (!stored || !a.ParseFromString(*stored)) return std::nullopt;
   std::lock_guard lock(mu_);
   if (auto m = autoscale_looks_.find(service); m != autoscale_looks_.end()) a.MergeFrom(m->second);
   return a;

@@ -151,12 +151,15 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& 
         absl::StrCat("ALTER TABLE tokens ADD COLUMN ", column, " TEXT NOT NULL DEFAULT ''"));
     if (!s.ok() && s.message().find("duplicate column") == std::string::npos) return s;
   }
-  // The routing table is small and read on every GetService: kept in memory, written through.
+  // The routing and autoscale tables are small and read on every GetService and
+  // ListServices: kept in memory, written through.
   Stmt st(store->db_, "SELECT service, mode, edge_service, ports_json FROM routing");
   while (st.Step() == SQLITE_ROW) {
     ServiceRouting r{st.Text(0), st.Text(1), st.Text(2), st.Text(3)};
     store->routing_[r.service] = r;
   }
+  Stmt autoscale(store->db_, "SELECT service, state FROM autoscale");
+  while (autoscale.Step() == SQLITE_ROW) store->autoscale_[autoscale.Text(0)] = autoscale.Bytes(1);
   return store;
 }
 
@@ -470,20 +473,26 @@ absl::Status StateStore::PutAutoscale(const std::string& service, const std::str
   Stmt st(db_, "INSERT OR REPLACE INTO autoscale(service, state) VALUES(?,?)");
   if (st.Bind(service, Blob{state}).Step() != SQLITE_DONE)
     return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
+  autoscale_[service] = state;
   return absl::OkStatus();
 }
 
 std::map<std::string, std::string> StateStore::ListAutoscale() {
   std::lock_guard lock(mu_);
-  std::map<std::string, std::string> out;
-  Stmt st(db_, "SELECT service, state FROM autoscale");
-  while (st.Step() == SQLITE_ROW) out[st.Text(0)] = st.Bytes(1);
-  return out;
+  return autoscale_;
+}
+
+std::optional<std::string> StateStore::GetAutoscale(const std::string& service) {
+  std::lock_guard lock(mu_);
+  auto it = autoscale_.find(service);
+  if (it == autoscale_.end()) return std::nullopt;
+  return it->second;
 }
 
 void StateStore::DeleteAutoscale(const std::string& service) {
   std::lock_guard lock(mu_);
   Stmt(db_, "DELETE FROM autoscale WHERE service = ?").Bind(service).Step();
+  autoscale_.erase(service);
 }
 
 }  // namespace musketeer::state

@@ -150,6 +150,7 @@ class StateStore {
   // the store keeps it without reading it).
   absl::Status PutAutoscale(const std::string& service, const std::string& state);
   std::map<std::string, std::string> ListAutoscale();
+  std::optional<std::string> GetAutoscale(const std::string& service);
   void DeleteAutoscale(const std::string& service);
 
   absl::Status PutSshHostKey(const SshHostKey& key);
@@ -173,6 +174,7 @@ class StateStore {
   };
   std::map<std::string, KnownToken> known_tokens_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ServiceRouting> routing_ ABSL_GUARDED_BY(mu_);  // the routing table
+  std::map<std::string, std::string> autoscale_ ABSL_GUARDED_BY(mu_);   // service -> state
 };
 
 // Hex SHA-256, used for token hashes.

@@ -245,6 +245,11 @@ TEST(StateStoreTest, RequestIdsAndInterruptedOperationsSurviveAReopen) {
     (*store)->Audit("admin", "CreateService", "web", absl::OkStatus());
     ASSERT_TRUE(
         (*store)->PutRouting({"web", "edge-proxy", "web-edge", "[[8090,8090,\"tcp\"]]"}).ok());
+    ASSERT_TRUE((*store)->PutAutoscale("web", std::string("\x08\x03\0x", 4)).ok());
+    ASSERT_TRUE((*store)->PutAutoscale("gone", "y").ok());
+    (*store)->DeleteAutoscale("gone");
+    EXPECT_EQ((*store)->GetAutoscale("web"), std::string("\x08\x03\0x", 4)) << "kept in memory";
+    EXPECT_EQ((*store)->GetAutoscale("gone"), std::nullopt);
   }
   auto store = state::StateStore::Open(dir + "/state.db");
   ASSERT_TRUE(store.ok());
@@ -257,6 +262,8 @@ TEST(StateStoreTest, RequestIdsAndInterruptedOperationsSurviveAReopen) {
   EXPECT_TRUE((*store)->InterruptedOperations().empty()) << "marked once";
   EXPECT_EQ((*store)->ListAudit(10).at(0).who, "admin");
   EXPECT_EQ((*store)->GetRouting("web")->edge_service, "web-edge");
+  EXPECT_EQ((*store)->GetAutoscale("web"), std::string("\x08\x03\0x", 4)) << "read back on open";
+  EXPECT_EQ((*store)->ListAutoscale().size(), 1u);
   fs::remove_all(dir);
 }
 
