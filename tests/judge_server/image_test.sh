@@ -17,7 +17,8 @@ trap cleanup EXIT
 docker/judge_server/build "$tag"
 docker run -d --name "$name" -e JUDGE_TOKEN="$token" -p 127.0.0.1::8090 "$tag" >/dev/null
 port=$(docker port "$name" 8090/tcp | head -1 | sed 's/.*://')
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+# Up to a minute: a loaded machine (other tests beside this one) starts containers slowly.
+for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 
 container_host=$(docker inspect -f '{{.Config.Hostname}}' "$name")
 ping=$(curl -sf "http://127.0.0.1:$port/ping")
