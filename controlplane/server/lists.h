@@ -27,9 +27,8 @@
 
 namespace musketeer::server {
 
-// An item's sort key: compared component by component by the list's own order.
+// An item's key in its list's order (what a page token holds).
 using PageKey = std::vector<std::string>;
-using KeyLess = std::function<bool(const PageKey&, const PageKey&)>;
 
 inline constexpr int kMaxPageSize = 1000;
 
