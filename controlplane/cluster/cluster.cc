@@ -62,7 +62,7 @@ std::vector<Cluster::NodeHandle> Cluster::AllNodes() {
 }
 
 std::shared_ptr<engine::DockerEngine> Cluster::Engine(const nodes::Node& node) {
-  const std::string key = node.name + "@" + node.endpoint.ToString();
+  const std::string key = node.EngineKey();
   std::lock_guard lock(mu_);
   auto& e = engines_[key];
   if (!e) e = engine_factory_(node);
@@ -79,7 +79,7 @@ std::optional<size_t> Cluster::FirstManager(const std::vector<nodes::Node>& node
   for (const auto& n : nodes) {
     auto e = Engine(n);
     std::lock_guard lock(info_probes_->mu);
-    auto& f = info_probes_->by_engine[n.name + "@" + n.endpoint.ToString()];
+    auto& f = info_probes_->by_engine[n.EngineKey()];
     if (!f.valid() || ready(f)) {
       std::packaged_task<Answer()> ask([e] { return e->Info(); });
       f = ask.get_future().share();
@@ -118,46 +118,37 @@ std::optional<size_t> Cluster::FirstManager(const std::vector<nodes::Node>& node
 
 absl::StatusOr<std::pair<nodes::Node, std::shared_ptr<engine::DockerEngine>>> Cluster::Manager(
     const std::string& preferred) {
-  std::vector<nodes::Node> candidates;
+  // The last manager and the swarm's known managers are asked first, all at once (asked one
+  // after another, two managers mid-election cost a minute); then the others, a batch at a
+  // time.
+  std::vector<nodes::Node> likely, rest;
   if (!preferred.empty()) {
     auto h = FindNode(preferred);
     if (!h.ok()) return h.status();
-    candidates.push_back(h->node);
+    likely.push_back(h->node);
   } else {
     if (absl::Status q = CheckQuorum(); !q.ok()) return q;
-    std::string last;
-    {
-      std::lock_guard lock(mu_);
-      last = last_manager_;
-    }
-    for (auto& h : AllNodes()) {
-      if (h.node.state == nodes::NodeState::kStopped) continue;
-      if (h.node.name == last)
-        candidates.insert(candidates.begin(), h.node);
-      else
-        candidates.push_back(h.node);
-    }
-  }
-  // The last manager and the swarm's known managers first, all at once (asked one after
-  // another, two managers mid-election cost a minute); then the others, a batch at a time.
-  constexpr size_t kBatch = 16;
-  std::vector<std::vector<nodes::Node>> batches(1);
-  {
     const auto all = AllNodes();
+    std::string last;
     std::set<std::string> managers;
     {
       std::lock_guard lock(mu_);
+      last = last_manager_;
       for (const auto& m : known_managers_)
         if (const NodeHandle* h = NodeOfManager(all, m.ip, m.name)) managers.insert(h->node.name);
     }
-    std::vector<nodes::Node> rest;
-    for (auto& n : candidates) {
-      const bool likely = &n == &candidates.front() || managers.count(n.name);
-      (likely ? batches.front() : rest).push_back(std::move(n));
+    for (const auto& h : all) {
+      if (h.node.state == nodes::NodeState::kStopped) continue;
+      if (h.node.name == last)
+        likely.insert(likely.begin(), h.node);
+      else
+        (managers.count(h.node.name) ? likely : rest).push_back(h.node);
     }
-    for (size_t at = 0; at < rest.size(); at += kBatch)
-      batches.emplace_back(rest.begin() + at, rest.begin() + std::min(rest.size(), at + kBatch));
   }
+  constexpr size_t kBatch = 16;
+  std::vector<std::vector<nodes::Node>> batches = {std::move(likely)};
+  for (size_t at = 0; at < rest.size(); at += kBatch)
+    batches.emplace_back(rest.begin() + at, rest.begin() + std::min(rest.size(), at + kBatch));
   std::vector<std::string> silent;  // engines that did not answer: managers mid-election?
   for (const auto& batch : batches) {
     if (batch.empty()) continue;
@@ -327,7 +318,7 @@ absl::Status Cluster::DeleteNode(const std::string& name, bool force, bool purge
   }
   {
     std::lock_guard lock(mu_);
-    engines_.erase(h->node.name + "@" + h->node.endpoint.ToString());
+    engines_.erase(h->node.EngineKey());
     if (last_manager_ == name) last_manager_.clear();
   }
   ForgetManager(h->node);
@@ -351,7 +342,7 @@ absl::StatusOr<pb::Node> Cluster::NodeAction(const std::string& name, const std:
   if (!s.ok()) return s;
   {
     std::lock_guard lock(mu_);  // the engine may have restarted: drop the old connection
-    engines_.erase(h->node.name + "@" + h->node.endpoint.ToString());
+    engines_.erase(h->node.EngineKey());
   }
   // The driver's word on the node now, and the swarm's as the view last saw it: waiting for
   // the swarm to notice (a killed manager may cost an election) is not this call's job.

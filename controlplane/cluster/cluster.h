@@ -210,6 +210,8 @@ class Cluster {
   // an ssh node's hostname is its host's, not its musketeer name), else by hostname.
   static const NodeHandle* NodeOfManager(const std::vector<NodeHandle>& all,
                                          const std::string& ip, const std::string& hostname);
+  // A raft member's musketeer node name (its hostname when it is none of our nodes).
+  std::string NodeNameOf(const engine::Node& raft_member);
   // Whether `node` is being removed or is leaving the swarm right now (DeleteNode,
   // LeaveSwarm): operations place nothing there and do not fail for it.
   bool Leaving(const std::string& node);

@@ -14,7 +14,6 @@ std::string Rfc3339(absl::Time t) {
 
 namespace {
 
-std::string StreamKey(const nodes::Node& n) { return n.name + "@" + n.endpoint.ToString(); }
 
 // Events that may change what the view shows. Health probes alone make exec_* events every
 // few seconds per container; those are not worth a read of the manager.
@@ -148,7 +147,7 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
     std::lock_guard lock(hub_->mu);
     started = started && !hub_->stopping;
     for (const auto& n : snap->nodes) {
-      auto it = hub_->stream_states.find(StreamKey(n));
+      auto it = hub_->stream_states.find(n.EngineKey());
       snap->streams[n.name] = n.state != nodes::NodeState::kRunning ? "stopped"
                               : it != hub_->stream_states.end()     ? it->second
                               : started                             ? "connecting"
@@ -246,7 +245,7 @@ void LiveView::ReconcileStreams(const std::vector<nodes::Node>& all) {
   }
   std::map<std::string, const nodes::Node*> running;
   for (const auto& n : all)
-    if (n.state == nodes::NodeState::kRunning) running[StreamKey(n)] = &n;
+    if (n.state == nodes::NodeState::kRunning) running[n.EngineKey()] = &n;
   for (auto it = streams_.begin(); it != streams_.end();) {
     if (running.count(it->first)) {
       ++it;
@@ -272,7 +271,7 @@ void LiveView::ReconcileStreams(const std::vector<nodes::Node>& all) {
 
 void LiveView::StreamLoop(std::shared_ptr<Hub> hub, std::shared_ptr<Stream> s,
                           LiveViewOptions options) {
-  const std::string key = StreamKey(s->node);
+  const std::string key = s->node.EngineKey();
   const engine::EventFilters filters{{"type", {"container", "service", "node"}}};
   while (s->wanted) {
     bool open = false;

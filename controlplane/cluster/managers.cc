@@ -46,6 +46,12 @@ std::string RaftIp(const engine::Node& n) {
 
 }  // namespace
 
+std::string Cluster::NodeNameOf(const engine::Node& raft_member) {
+  const auto all = AllNodes();
+  const NodeHandle* h = NodeOfManager(all, RaftIp(raft_member), raft_member.description.hostname);
+  return h != nullptr ? h->node.name : raft_member.description.hostname;
+}
+
 const Cluster::NodeHandle* Cluster::NodeOfManager(const std::vector<NodeHandle>& all,
                                                   const std::string& ip,
                                                   const std::string& hostname) {
@@ -125,11 +131,7 @@ void Cluster::DescribeManagers(const std::vector<engine::Node>& swarm_nodes, pb:
     if (!InRaft(n)) continue;
     ++managers;
     if (Reachable(n)) ++reachable;
-    if (n.manager_status->leader) {
-      const auto all = AllNodes();
-      const NodeHandle* node = NodeOfManager(all, RaftIp(n), n.description.hostname);
-      out.set_leader(node != nullptr ? node->node.name : n.description.hostname);
-    }
+    if (n.manager_status->leader) out.set_leader(NodeNameOf(n));
   }
   out.set_managers_reachable(reachable);
   out.set_quorum(managers / 2 + 1);
@@ -258,9 +260,7 @@ absl::StatusOr<pb::Swarm> Cluster::UpdateSwarm(const pb::UpdateSwarmRequest& req
     });
     if (candidates.empty()) return absl::InternalError("no manager but the leader to demote");
     if (candidates.front()->id == manager_id && leader != nullptr) {
-      const auto all = AllNodes();
-      const NodeHandle* node = NodeOfManager(all, RaftIp(*leader), leader->description.hostname);
-      auto via = Manager(node != nullptr ? node->node.name : leader->description.hostname);
+      auto via = Manager(NodeNameOf(*leader));
       if (!via.ok()) return via.status();
       manager = via->second;
       manager_id = leader->id;

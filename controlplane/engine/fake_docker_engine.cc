@@ -6,6 +6,15 @@
 #include "absl/strings/str_join.h"
 
 namespace musketeer::engine {
+namespace {
+// Puts `host` into `hosts` or takes it out (the fake's per-host switches).
+void Switch(std::set<std::string>& hosts, const std::string& host, bool on) {
+  if (on)
+    hosts.insert(host);
+  else
+    hosts.erase(host);
+}
+}  // namespace
 namespace json = boost::json;
 
 std::vector<std::string> FakeSwarm::Calls() {
@@ -46,10 +55,7 @@ void FakeSwarm::SetNodeDown(const std::string& hostname, bool down) {
 void FakeSwarm::HoldInfo(const std::string& hostname, bool held) {
   {
     std::lock_guard lock(mu_);
-    if (held)
-      held_info_.insert(hostname);
-    else
-      held_info_.erase(hostname);
+    Switch(held_info_, hostname, held);
   }
   info_cv_.notify_all();
 }
@@ -57,10 +63,7 @@ void FakeSwarm::HoldInfo(const std::string& hostname, bool held) {
 void FakeSwarm::BreakEvents(const std::string& hostname, bool broken) {
   {
     std::lock_guard lock(mu_);
-    if (broken)
-      broken_events_.insert(hostname);
-    else
-      broken_events_.erase(hostname);
+    Switch(broken_events_, hostname, broken);
   }
   events_cv_.notify_all();
 }
@@ -103,10 +106,7 @@ void FakeSwarm::FailTasksOf(const std::string& image, const std::string& err) {
 
 void FakeSwarm::SetEngineDown(const std::string& hostname, bool down) {
   std::lock_guard lock(mu_);
-  if (down)
-    engines_down_.insert(hostname);
-  else
-    engines_down_.erase(hostname);
+  Switch(engines_down_, hostname, down);
 }
 
 absl::Status FakeSwarm::EngineAnswers(const std::string& host) const {

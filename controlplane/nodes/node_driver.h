@@ -30,6 +30,9 @@ struct Node {
   std::string created_at;    // RFC 3339
   std::string ssh_address;   // ssh: "user@host:port" as given
   std::string ssh_host_key;  // ssh: "ED25519 SHA256:..." the host key trusted there
+
+  // Names one engine: the same node name at another endpoint is another engine.
+  std::string EngineKey() const { return name + "@" + endpoint.ToString(); }
 };
 
 struct RemoteSpec {
