@@ -17,6 +17,7 @@ namespace musketeer::cluster {
 namespace {
 
 constexpr const char* kEdgeConfigLabel = "musketeer.edge-config";
+constexpr int kEdgeStartAttempts = 3;
 
 // Whether the container of `summary` is the edge named `name`.
 bool Named(const engine::ContainerSummary& summary, const std::string& name) {
@@ -101,10 +102,20 @@ absl::Status Cluster::PlaceEdge(engine::DockerEngine& node, const state::Service
         !s.ok() && s.code() != absl::StatusCode::kNotFound)
       return s;
   }
-  auto id = node.CreateContainer(want);
-  if (!id.ok()) return id.status();
-  absl::Status started = node.StartContainer(*id);
-  if (!started.ok()) (void)node.RemoveContainer(*id, /*force=*/true);  // nothing half made
+  absl::Status started;
+  // A worker's dockerd asks the managers for the container's address on the overlay and
+  // gives up after 20 s ("Could not attach to network"): a manager busy with a stack's new
+  // tasks. The attachment is asked for anew on each start, so a later attempt succeeds.
+  for (int attempt = 1; attempt <= kEdgeStartAttempts; ++attempt) {
+    auto id = node.CreateContainer(want);
+    if (!id.ok()) return id.status();
+    started = node.StartContainer(*id);
+    if (started.ok()) return started;
+    (void)node.RemoveContainer(*id, /*force=*/true);  // nothing half made
+    if (!absl::StrContains(started.message(), "Could not attach to network")) break;
+    telemetry::LogWarning(absl::StrCat("edge ", want.name, ": attempt ", attempt, " of ",
+                                       kEdgeStartAttempts, ": ", started.message()));
+  }
   return started;
 }
 

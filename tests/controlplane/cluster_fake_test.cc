@@ -239,6 +239,31 @@ TEST_F(ClusterTest, WithoutIpvsPublishedPortsGoThroughAnEdgeContainerOnEveryNode
     EXPECT_FALSE(swarm_->Container(host, "judge_swarm-edge").has_value()) << host;
 }
 
+TEST_F(ClusterTest, AnEdgeWhoseOverlayAttachmentTimedOutIsStartedAgain) {
+  Tutorial();
+  // A worker's dockerd gives up on the managers' address for the overlay after 20 s when
+  // they are busy; it asks again on the next start.
+  swarm_->FailNext("StartContainer", absl::InternalError("Could not attach to network "
+                                                         "musketeer-edge: context deadline exceeded"));
+  auto svc = cluster_->CreateService(JudgeService(3), Soon());
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  for (const std::string host : {"manager1", "worker1", "worker2"}) {
+    auto edge = swarm_->Container(host, "judge_swarm-edge");
+    ASSERT_TRUE(edge.has_value()) << host;
+    EXPECT_TRUE(edge->running) << host;
+  }
+  // Another start failure is not waited out: it says what failed, and nothing is left.
+  swarm_->FailNext("StartContainer", absl::InternalError("Bind for 0.0.0.0:9000 failed"));
+  pb::CreateServiceRequest other = JudgeService(1);
+  other.mutable_spec()->set_name("other");
+  other.mutable_spec()->mutable_ports(0)->set_published(9000);
+  auto refused = cluster_->CreateService(other, Soon());
+  EXPECT_THAT(refused.status().message(), HasSubstr("Bind for 0.0.0.0:9000 failed"));
+  for (const std::string host : {"manager1", "worker1", "worker2"})
+    EXPECT_FALSE(swarm_->Container(host, "other-edge").has_value()) << host;
+  EXPECT_EQ(cluster_->GetService("other").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(ClusterTest, TheEdgeKeeperPlacesMissingEdgesReplacesChangedOnesAndRemovesOrphans) {
   Tutorial();
   ASSERT_TRUE(cluster_->CreateService(JudgeService(3), Soon()).ok());
