@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   telemetry::Metrics metrics;
   cluster::ClusterOptions options;
   options.live_view = true;
-  options.view.resync = absl::Seconds(1);
+  options.view.resync = absl::Seconds(getenv("SIM_RESYNC") ? atoi(getenv("SIM_RESYNC")) : 1);
   options.metrics = &metrics;
   cluster::Cluster cluster(
       {{"local", &driver}},

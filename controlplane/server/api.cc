@@ -42,10 +42,38 @@ class Guard {
   Guard(cluster::Cluster& cluster, state::StateStore& store) : cluster_(cluster), store_(store) {}
 
   template <class F>
-  grpc::Status Read(grpc::ServerContext* ctx, F&& body) {
+  grpc::Status Read(grpc::ServerContextBase* ctx, F&& body) {
     auto who = Authorize(*ctx, store_, Role::kViewer);
     if (!who.ok()) return ToGrpc(who.status());
     return ToGrpc(body());
+  }
+  // A read on a raw method: `body` answers the parsed Request with the reply's wire bytes
+  // (a list from its items' shared bytes: lists.h, SerializedItems). Answered at once, on
+  // gRPC's own thread: the reads come from the live view's snapshot and do not wait.
+  template <class Request, class F>
+  grpc::ServerUnaryReactor* ReadRaw(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer& in,
+                                    grpc::ByteBuffer* out, F&& body) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(Read(ctx, [&]() -> absl::Status {
+      std::vector<grpc::Slice> slices;
+      std::string bytes;
+      Request req;
+      if (in.Dump(&slices).ok())
+        for (const auto& slice : slices)
+          bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+      if (!req.ParseFromString(bytes))
+        return absl::InvalidArgumentError(
+            absl::StrCat("the request is not a ", Request::descriptor()->full_name()));
+      absl::StatusOr<std::string> reply = body(req);
+      if (!reply.ok()) return reply.status();
+      // The slice takes the bytes as they are: no copy of a reply that may be 300 KB.
+      auto* owned = new std::string(std::move(*reply));
+      grpc::Slice slice(owned->data(), owned->size(),
+                        [](void* s) { delete static_cast<std::string*>(s); }, owned);
+      *out = grpc::ByteBuffer(&slice, 1);
+      return absl::OkStatus();
+    }));
+    return reactor;
   }
   template <class F>
   grpc::Status Mutate(grpc::ServerContext* ctx, Role least, const char* method,
@@ -86,7 +114,8 @@ absl::Status AssignAll(absl::StatusOr<std::vector<T>> r,
   return absl::OkStatus();
 }
 
-class NodesImpl final : public pb::Nodes::Service, Guard {
+class NodesImpl final : public pb::Nodes::WithRawCallbackMethod_ListNodes<pb::Nodes::Service>,
+                        Guard {
  public:
   using Guard::Guard;
   grpc::Status CreateNode(grpc::ServerContext* ctx, const pb::CreateNodeRequest* req,
@@ -120,13 +149,18 @@ class NodesImpl final : public pb::Nodes::Service, Guard {
                        pb::Node* out) override {
     return Read(ctx, [&] { return Assign(cluster_.GetNode(req->name()), out); });
   }
-  grpc::Status ListNodes(grpc::ServerContext* ctx, const pb::ListNodesRequest* req,
-                         pb::ListNodesResponse* out) override {
-    return Read(ctx, [&]() -> absl::Status {
-      auto nodes = cluster_.ListNodes();
-      if (!nodes.ok()) return nodes.status();
-      return PageNodes(*req, **nodes, out);
-    });
+  grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                      grpc::ByteBuffer* out) override {
+    return ReadRaw<pb::ListNodesRequest>(
+        ctx, *in, out, [&](const pb::ListNodesRequest& req) -> absl::StatusOr<std::string> {
+          auto nodes = cluster_.ListNodes();
+          if (!nodes.ok()) return nodes.status();
+          auto page = PageNodes(req, **nodes);
+          if (!page.ok()) return page.status();
+          return SerializePage(*page, *node_bytes_.Of(*nodes),
+                               pb::ListNodesResponse::kNodesFieldNumber,
+                               pb::ListNodesResponse::kNextPageTokenFieldNumber);
+        });
   }
   grpc::Status DeleteNode(grpc::ServerContext* ctx, const pb::DeleteNodeRequest* req,
                           pb::Empty*) override {
@@ -176,6 +210,7 @@ class NodesImpl final : public pb::Nodes::Service, Guard {
     return Mutate(ctx, Role::kAdmin, method, req.name(),
                   [&] { return Assign(cluster_.NodeAction(req.name(), action), out); });
   }
+  SerializedItems<pb::Node> node_bytes_;
 };
 
 class SwarmImpl final : public pb::SwarmApi::Service, Guard {
@@ -287,7 +322,8 @@ class ImagesImpl final : public pb::Images::Service, Guard {
   }
 };
 
-class ServicesImpl final : public pb::Services::Service, Guard {
+class ServicesImpl final
+    : public pb::Services::WithRawCallbackMethod_ListTasks<pb::Services::Service>, Guard {
  public:
   using Guard::Guard;
   grpc::Status CreateService(grpc::ServerContext* ctx, const pb::CreateServiceRequest* req,
@@ -339,13 +375,18 @@ class ServicesImpl final : public pb::Services::Service, Guard {
       return cluster_.DeleteService(req->name());
     });
   }
-  grpc::Status ListTasks(grpc::ServerContext* ctx, const pb::ListTasksRequest* req,
-                         pb::ListTasksResponse* out) override {
-    return Read(ctx, [&]() -> absl::Status {
-      auto tasks = cluster_.ListTasks(req->service());
-      if (!tasks.ok()) return tasks.status();
-      return PageTasks(*req, **tasks, out);
-    });
+  grpc::ServerUnaryReactor* ListTasks(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                      grpc::ByteBuffer* out) override {
+    return ReadRaw<pb::ListTasksRequest>(
+        ctx, *in, out, [&](const pb::ListTasksRequest& req) -> absl::StatusOr<std::string> {
+          auto tasks = cluster_.ListTasks(req.service());
+          if (!tasks.ok()) return tasks.status();
+          auto page = PageTasks(req, **tasks);
+          if (!page.ok()) return page.status();
+          return SerializePage(*page, *task_bytes_.Of(*tasks),
+                               pb::ListTasksResponse::kTasksFieldNumber,
+                               pb::ListTasksResponse::kNextPageTokenFieldNumber);
+        });
   }
   grpc::Status WatchService(grpc::ServerContext* ctx, const pb::WatchServiceRequest* req,
                             grpc::ServerWriter<pb::ServiceProgress>* w) override {
@@ -372,6 +413,8 @@ class ServicesImpl final : public pb::Services::Service, Guard {
           [ctx] { return ctx->IsCancelled(); });  // a quiet follow ends when the client leaves
     });
   }
+ private:
+  SerializedItems<pb::Task> task_bytes_;
 };
 
 class StacksImpl final : public pb::Stacks::Service, Guard {

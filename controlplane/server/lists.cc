@@ -1,5 +1,8 @@
 #include "controlplane/server/lists.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include <set>
 
 #include "absl/strings/escaping.h"
@@ -69,10 +72,32 @@ bool MatchLabels(const google::protobuf::Map<std::string, std::string>& labels,
   return true;
 }
 
+std::string SerializePage(const Page& page, const std::vector<std::string>& items,
+                          int items_field, int token_field) {
+  // Each field as its tag (number, wire type 2: length-delimited), length and bytes.
+  constexpr uint32_t kLengthDelimited = 2;
+  size_t size = page.next_page_token.size() + 10;
+  for (size_t i : page.items) size += items[i].size() + 10;
+  std::string out;
+  out.reserve(size);
+  {
+    google::protobuf::io::StringOutputStream raw(&out);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    const auto write = [&](int field, const std::string& bytes) {
+      coded.WriteVarint32(static_cast<uint32_t>(field) << 3 | kLengthDelimited);
+      coded.WriteVarint32(static_cast<uint32_t>(bytes.size()));
+      coded.WriteString(bytes);
+    };
+    for (size_t i : page.items) write(items_field, items[i]);
+    if (!page.next_page_token.empty()) write(token_field, page.next_page_token);
+  }
+  return out;
+}
+
 namespace pb = ::musketeer::v1;
 
-absl::Status PageNodes(const pb::ListNodesRequest& req, const std::vector<pb::Node>& nodes,
-                       pb::ListNodesResponse* out) {
+absl::StatusOr<Page> PageNodes(const pb::ListNodesRequest& req,
+                               const std::vector<pb::Node>& nodes) {
   const std::string& role = req.role();
   if (!role.empty() && role != "manager" && role != "worker" && role != "none")
     return absl::InvalidArgumentError(
@@ -93,7 +118,7 @@ absl::Status PageNodes(const pb::ListNodesRequest& req, const std::vector<pb::No
         n.set_name(k[0]);
         return n;
       },
-      cluster::NodeListOrder, out->mutable_nodes(), out->mutable_next_page_token());
+      cluster::NodeListOrder);
 }
 
 absl::Status PageServices(const pb::ListServicesRequest& req,
@@ -102,7 +127,7 @@ absl::Status PageServices(const pb::ListServicesRequest& req,
   const std::string filters =
       absl::StrCat("stack=", req.stack(), ";labels=", LabelsFilter(req.labels()),
                    ";internal=", req.include_internal());
-  return TakePage<pb::Service>(
+  auto page = TakePage<pb::Service>(
       services,
       [&](const pb::Service& s) {
         return (!s.internal() || req.include_internal()) &&
@@ -116,12 +141,15 @@ absl::Status PageServices(const pb::ListServicesRequest& req,
         s.mutable_spec()->set_name(k[0]);
         return s;
       },
-      [](const pb::Service& a, const pb::Service& b) { return a.spec().name() < b.spec().name(); },
-      out->mutable_services(), out->mutable_next_page_token());
+      [](const pb::Service& a, const pb::Service& b) { return a.spec().name() < b.spec().name(); });
+  if (!page.ok()) return page.status();
+  for (size_t i : page->items) *out->add_services() = services[i];
+  out->set_next_page_token(std::move(page->next_page_token));
+  return absl::OkStatus();
 }
 
-absl::Status PageTasks(const pb::ListTasksRequest& req, const std::vector<pb::Task>& tasks,
-                       pb::ListTasksResponse* out) {
+absl::StatusOr<Page> PageTasks(const pb::ListTasksRequest& req,
+                               const std::vector<pb::Task>& tasks) {
   static const auto* kStates =
       new std::set<std::string>{"new",       "allocated", "pending",  "assigned", "accepted",
                                 "preparing", "ready",     "starting", "running",  "complete",
@@ -152,7 +180,7 @@ absl::Status PageTasks(const pb::ListTasksRequest& req, const std::vector<pb::Ta
         t.set_id(k[3]);
         return t;
       },
-      cluster::TaskListOrder, out->mutable_tasks(), out->mutable_next_page_token());
+      cluster::TaskListOrder);
 }
 
 absl::Status PageAudit(const pb::ListAuditRequest& req, state::StateStore& store,

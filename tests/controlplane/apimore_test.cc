@@ -16,6 +16,7 @@
 #include "controlplane/cluster/cluster.h"
 #include "controlplane/engine/fake_docker_engine.h"
 #include "controlplane/server/api.h"
+#include "controlplane/server/lists.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "musketeer/v1/musketeer.grpc.pb.h"
@@ -825,6 +826,42 @@ TEST_F(ApiMoreTest, UpdateNetworkImagesAndLogsThroughTheApi) {
   pb::PruneImagesResponse pruned;
   ASSERT_TRUE(images->PruneImages(Ctx(admin_).get(), prune, &pruned).ok());
   EXPECT_EQ(pruned.removed_size(), 0);  // everything here is needed
+}
+
+// The list answers are assembled from each item's shared bytes: they must be what the
+// response message itself serializes to, page and token included.
+TEST(SerializedPageTest, IsTheResponseMessagesOwnWireForm) {
+  auto nodes = std::make_shared<const std::vector<pb::Node>>([] {
+    std::vector<pb::Node> list(3);
+    for (int i = 0; i < 3; ++i) {
+      list[i].set_name(absl::StrCat("n", i));
+      (*list[i].mutable_labels())["zone"] = i == 1 ? "b" : "a";
+    }
+    return list;
+  }());
+  server::SerializedItems<pb::Node> cache;
+  auto bytes = cache.Of(nodes);
+  EXPECT_EQ(cache.Of(nodes), bytes) << "made once per list";
+  pb::ListNodesRequest req;
+  req.set_page_size(1);
+  (*req.mutable_labels())["zone"] = "a";
+  auto page = server::PageNodes(req, *nodes);
+  ASSERT_TRUE(page.ok()) << page.status();
+  pb::ListNodesResponse want;
+  *want.add_nodes() = (*nodes)[0];
+  want.set_next_page_token(page->next_page_token);
+  EXPECT_FALSE(want.next_page_token().empty());
+  EXPECT_EQ(server::SerializePage(*page, *bytes, pb::ListNodesResponse::kNodesFieldNumber,
+                                  pb::ListNodesResponse::kNextPageTokenFieldNumber),
+            want.SerializeAsString());
+  req.set_page_token(page->next_page_token);  // the second page: n2 (n1 is in zone b), the end
+  page = server::PageNodes(req, *nodes);
+  ASSERT_TRUE(page.ok()) << page.status();
+  want.Clear();
+  *want.add_nodes() = (*nodes)[2];
+  EXPECT_EQ(server::SerializePage(*page, *bytes, pb::ListNodesResponse::kNodesFieldNumber,
+                                  pb::ListNodesResponse::kNextPageTokenFieldNumber),
+            want.SerializeAsString());
 }
 
 }  // namespace
