@@ -4,7 +4,8 @@
 // core when the machine is saturated), or, with RATE (calls/s over all callers), each caller
 // calls on a fixed schedule and a call's latency counts from when it was due (so a slow call
 // also charges the calls it delayed: no coordinated omission).
-// Prints one JSON object: calls, errors, calls_per_second, p50_ms, p99_ms, rate.
+// Prints one JSON object: calls, errors, calls_per_second, p50_ms, p99_ms, rate. With SLOW_MS=N
+// in the environment, also each call slower than N ms and when it was due (to find stalls).
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -39,7 +40,10 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateChannel(argv[1], grpc::SslCredentials(ssl));
   std::vector<std::vector<double>> latencies(threads);
   std::atomic<int> errors{0};
-  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+  // SLOW_MS=N: each call slower than N ms is printed with when it was due.
+  const double slow_ms = getenv("SLOW_MS") ? std::atof(getenv("SLOW_MS")) : 0;
+  const auto begin = Clock::now();
+  const auto end = begin + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(seconds));
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
@@ -80,6 +84,9 @@ int main(int argc, char** argv) {
         if (!s.ok()) ++errors;
         latencies[t].push_back(
             std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+        if (slow_ms > 0 && latencies[t].back() > slow_ms)  // when the stalls come, and how long
+          std::cerr << "slow: " << latencies[t].back() << " ms, due at "
+                    << std::chrono::duration<double>(start - begin).count() << " s\n";
       }
     });
   }
