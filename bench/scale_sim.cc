@@ -6,10 +6,15 @@
 // publishing the snapshot: the fake answers from memory, so this is musketeer's part), the
 // p50/p99 of ListNodes, GetService and ListTasks (one service's) paced at RATE calls/s in all
 // (a call's latency counts from when it was due), the delay from a change (a scale) to its
-// event at the last of WATCHERS ClusterWatch streams, and the process's RSS (which also holds
-// the fake swarm and the clients). Prints one JSON object.
+// event at the last of WATCHERS ClusterWatch streams, and the RSS at the end and at its peak
+// of the process serving them (the control plane and the fake swarm it reads; the callers
+// run in a child process of their own, so their buffers are not counted). Prints one JSON
+// object.
 // Plain TCP on loopback: TLS adds the same per-call cost at every size.
 #include <grpcpp/grpcpp.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -83,6 +88,40 @@ long RssKb() {
   return 0;
 }
 
+// VmHWM: the process's peak RSS.
+long PeakRssKb() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+// Runs this program again with `args` and returns what it printed ("" when it failed).
+std::string RunChild(const std::vector<std::string>& args) {
+  int out[2];
+  if (pipe(out) != 0) return "";
+  std::vector<char*> argv{const_cast<char*>("scale_sim")};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; spawned == 0 && (n = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+  close(out[0]);
+  int status = 0;
+  if (spawned != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0)
+    return "";
+  return text;
+}
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -101,16 +140,154 @@ void Fail(const T& what) {
   std::cerr << "scale_sim: " << what << "\n";
   std::exit(1);
 }
+// The callers, in a process of their own (`scale_sim --clients ...`), so that the RSS measured
+// is the control plane's and the fake swarm's, not the clients' buffers: the paced reads,
+// then the watch fan-out. Prints the JSON fields of both.
+void RunClients(int port, const std::string& token, int task_count, int services,
+                int watcher_count, double rate, double seconds) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto context = [&](grpc::ClientContext& ctx) {
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  };
+  // Reads, paced: caller t of 8 is due at start + (t + 8k) / rate.
+  struct Read {
+    const char* name;
+    std::function<grpc::Status(grpc::ClientContext*)> call;
+  };
+  auto nodes_stub = pb::Nodes::NewStub(channel);
+  auto services_stub = pb::Services::NewStub(channel);
+  std::vector<Read> reads = {
+      {"ListNodes",
+       [&](grpc::ClientContext* ctx) {
+         pb::ListNodesRequest req;
+         req.set_page_size(1000);
+         pb::ListNodesResponse out;
+         return nodes_stub->ListNodes(ctx, req, &out);
+       }},
+      {"GetService",
+       [&](grpc::ClientContext* ctx) {
+         pb::GetServiceRequest req;
+         req.set_name("svc0");
+         pb::Service out;
+         return services_stub->GetService(ctx, req, &out);
+       }},
+      {"ListTasks", [&](grpc::ClientContext* ctx) {
+         pb::ListTasksRequest req;
+         req.set_service("svc0");
+         req.set_page_size(1000);
+         pb::ListTasksResponse out;
+         return services_stub->ListTasks(ctx, req, &out);
+       }}};
+  for (const auto& read : reads) {
+    constexpr int kCallers = 8;
+    std::vector<std::vector<double>> latencies(kCallers);
+    std::atomic<int> errors{0};
+    const auto start = Clock::now();
+    const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(seconds));
+    const auto period = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(kCallers / rate));
+    std::vector<std::thread> callers;
+    for (int t = 0; t < kCallers; ++t) {
+      callers.emplace_back([&, t] {
+        for (auto due = start + period * t / kCallers; due < end; due += period) {
+          std::this_thread::sleep_until(due);
+          grpc::ClientContext ctx;
+          context(ctx);
+          if (!read.call(&ctx).ok()) ++errors;
+          latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
+        }
+      });
+    }
+    for (auto& c : callers) c.join();
+    std::vector<double> merged;
+    for (auto& l : latencies) merged.insert(merged.end(), l.begin(), l.end());
+    std::cout << absl::StrFormat(
+        ", \"%s\": {\"calls\": %d, \"errors\": %d, \"p50_ms\": %.3f, \"p99_ms\": %.3f}",
+        read.name, merged.size(), errors.load(), Percentile(merged, 0.5),
+        Percentile(merged, 0.99));
+  }
+
+  // Watch fan-out: WATCHERS streams synced, then one scale; when its event reached each.
+  std::atomic<int> synced{0};
+  std::mutex mu;
+  std::vector<Clock::time_point> arrived;
+  std::vector<std::unique_ptr<grpc::ClientContext>> watch_contexts;
+  std::vector<std::thread> watchers;
+  const uint32_t new_replicas = task_count / services + 1;
+  for (int w = 0; w < watcher_count; ++w) {
+    watch_contexts.push_back(std::make_unique<grpc::ClientContext>());
+    watch_contexts.back()->AddMetadata("authorization", "Bearer " + token);
+    watchers.emplace_back([&, ctx = watch_contexts.back().get()] {
+      auto stream = pb::ClusterWatch::NewStub(channel)->Watch(ctx, pb::WatchRequest());
+      pb::WatchEvent e;
+      while (stream->Read(&e)) {
+        if (e.type() == pb::WatchEvent::SYNCED) ++synced;
+        if (e.kind() == "service" && e.name() == "svc0" && e.service().desired() == new_replicas) {
+          std::lock_guard lock(mu);
+          arrived.push_back(Clock::now());
+          break;
+        }
+      }
+      ctx->TryCancel();
+      stream->Finish();
+    });
+  }
+  for (const auto until = Clock::now() + std::chrono::seconds(120);
+       synced.load() < watcher_count && Clock::now() < until;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto changed = Clock::now();
+  {
+    grpc::ClientContext ctx;
+    context(ctx);
+    pb::UpdateServiceRequest req;
+    req.set_name("svc0");
+    req.set_replicas(new_replicas);
+    pb::Service out;
+    if (auto s = services_stub->UpdateService(&ctx, req, &out); !s.ok())
+      Fail(absl::StrCat("scale: ", s.error_message()));
+  }
+  for (const auto until = Clock::now() + std::chrono::seconds(30);
+       Clock::now() < until;) {
+    {
+      std::lock_guard lock(mu);
+      if (static_cast<int>(arrived.size()) == watcher_count) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (auto& c : watch_contexts) c->TryCancel();
+  for (auto& w : watchers) w.join();
+  double first_ms = 0, last_ms = 0;
+  if (!arrived.empty()) {
+    std::sort(arrived.begin(), arrived.end());
+    first_ms = std::chrono::duration<double, std::milli>(arrived.front() - changed).count();
+    last_ms = std::chrono::duration<double, std::milli>(arrived.back() - changed).count();
+  }
+  std::cout << absl::StrFormat(
+      ", \"watchers\": %d, \"watch_synced\": %d, \"watch_reached\": %d, "
+      "\"watch_first_ms\": %.1f, \"watch_last_ms\": %.1f",
+      watcher_count, synced.load(), arrived.size(), first_ms, last_ms);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 9 && std::string(argv[1]) == "--clients") {
+    RunClients(std::stoi(argv[2]), argv[3], std::stoi(argv[4]), std::stoi(argv[5]),
+               std::stoi(argv[6]), std::stod(argv[7]), std::stod(argv[8]));
+    return 0;
+  }
   if (argc != 6) {
     std::cerr << "usage: scale_sim NODES TASKS WATCHERS RATE SECONDS\n";
     return 2;
   }
-  const int node_count = std::stoi(argv[1]), task_count = std::stoi(argv[2]),
-            watcher_count = std::stoi(argv[3]);
-  const double rate = std::stod(argv[4]), seconds = std::stod(argv[5]);
+  // WATCHERS and SECONDS are the clients' (RunClients).
+  const int node_count = std::stoi(argv[1]), task_count = std::stoi(argv[2]);
+  const double rate = std::stod(argv[4]);
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as musketeerd
   const std::string dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
                                        "/mk-scale-sim-", getpid());
@@ -193,134 +370,23 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(3));  // a few resyncs
   const long rss_ready = RssKb();
 
-  // Reads, paced: caller t of 8 is due at start + (t + 8k) / rate.
-  struct Read {
-    const char* name;
-    std::function<grpc::Status(grpc::ClientContext*)> call;
-  };
-  auto nodes_stub = pb::Nodes::NewStub(channel);
-  auto services_stub = pb::Services::NewStub(channel);
-  std::vector<Read> reads = {
-      {"ListNodes",
-       [&](grpc::ClientContext* ctx) {
-         pb::ListNodesRequest req;
-         req.set_page_size(1000);
-         pb::ListNodesResponse out;
-         return nodes_stub->ListNodes(ctx, req, &out);
-       }},
-      {"GetService",
-       [&](grpc::ClientContext* ctx) {
-         pb::GetServiceRequest req;
-         req.set_name("svc0");
-         pb::Service out;
-         return services_stub->GetService(ctx, req, &out);
-       }},
-      {"ListTasks", [&](grpc::ClientContext* ctx) {
-         pb::ListTasksRequest req;
-         req.set_service("svc0");
-         req.set_page_size(1000);
-         pb::ListTasksResponse out;
-         return services_stub->ListTasks(ctx, req, &out);
-       }}};
-  std::cout << "{\"nodes\": " << node_count << ", \"tasks\": " << task_count
-            << ", \"services\": " << services << ", \"rate\": " << rate;
-  for (const auto& read : reads) {
-    constexpr int kCallers = 8;
-    std::vector<std::vector<double>> latencies(kCallers);
-    std::atomic<int> errors{0};
-    const auto start = Clock::now();
-    const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(seconds));
-    const auto period = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(kCallers / rate));
-    std::vector<std::thread> callers;
-    for (int t = 0; t < kCallers; ++t) {
-      callers.emplace_back([&, t] {
-        for (auto due = start + period * t / kCallers; due < end; due += period) {
-          std::this_thread::sleep_until(due);
-          grpc::ClientContext ctx;
-          context(ctx);
-          if (!read.call(&ctx).ok()) ++errors;
-          latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
-        }
-      });
-    }
-    for (auto& c : callers) c.join();
-    std::vector<double> merged;
-    for (auto& l : latencies) merged.insert(merged.end(), l.begin(), l.end());
-    std::cout << absl::StrFormat(
-        ", \"%s\": {\"calls\": %d, \"errors\": %d, \"p50_ms\": %.3f, \"p99_ms\": %.3f}",
-        read.name, merged.size(), errors.load(), Percentile(merged, 0.5),
-        Percentile(merged, 0.99));
-  }
-  const long rss_reads = RssKb();
-
-  // Watch fan-out: WATCHERS streams synced, then one scale; when its event reached each.
-  std::atomic<int> synced{0};
-  std::mutex mu;
-  std::vector<Clock::time_point> arrived;
-  std::vector<std::unique_ptr<grpc::ClientContext>> watch_contexts;
-  std::vector<std::thread> watchers;
-  const uint32_t new_replicas = task_count / services + 1;
-  for (int w = 0; w < watcher_count; ++w) {
-    watch_contexts.push_back(std::make_unique<grpc::ClientContext>());
-    watch_contexts.back()->AddMetadata("authorization", "Bearer " + *admin);
-    watchers.emplace_back([&, ctx = watch_contexts.back().get()] {
-      auto stream = pb::ClusterWatch::NewStub(channel)->Watch(ctx, pb::WatchRequest());
-      pb::WatchEvent e;
-      while (stream->Read(&e)) {
-        if (e.type() == pb::WatchEvent::SYNCED) ++synced;
-        if (e.kind() == "service" && e.name() == "svc0" && e.service().desired() == new_replicas) {
-          std::lock_guard lock(mu);
-          arrived.push_back(Clock::now());
-          break;
-        }
-      }
-      ctx->TryCancel();
-      stream->Finish();
-    });
-  }
-  for (const auto until = Clock::now() + std::chrono::seconds(120);
-       synced.load() < watcher_count && Clock::now() < until;)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  const auto changed = Clock::now();
-  {
-    grpc::ClientContext ctx;
-    context(ctx);
-    pb::UpdateServiceRequest req;
-    req.set_name("svc0");
-    req.set_replicas(new_replicas);
-    pb::Service out;
-    if (auto s = services_stub->UpdateService(&ctx, req, &out); !s.ok())
-      Fail(absl::StrCat("scale: ", s.error_message()));
-  }
-  for (const auto until = Clock::now() + std::chrono::seconds(30);
-       Clock::now() < until;) {
-    {
-      std::lock_guard lock(mu);
-      if (static_cast<int>(arrived.size()) == watcher_count) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  for (auto& c : watch_contexts) c->TryCancel();
-  for (auto& w : watchers) w.join();
-  double first_ms = 0, last_ms = 0;
-  if (!arrived.empty()) {
-    std::sort(arrived.begin(), arrived.end());
-    first_ms = std::chrono::duration<double, std::milli>(arrived.front() - changed).count();
-    last_ms = std::chrono::duration<double, std::milli>(arrived.back() - changed).count();
-  }
+  // The callers, in a child process (RunClients); its output is part of this one's.
+  const std::string clients = RunChild({"--clients", absl::StrCat(port), *admin, argv[2],
+                                        absl::StrCat(services), argv[3], argv[4], argv[5]});
+  if (clients.empty()) Fail("the clients failed");
   const std::string text = metrics.Render();
   const double resyncs = Sample(text, "musketeer_live_view_resync_seconds_count");
-  std::cout << absl::StrFormat(
-      ", \"watchers\": %d, \"watch_synced\": %d, \"watch_reached\": %d, "
-      "\"watch_first_ms\": %.1f, \"watch_last_ms\": %.1f, \"resyncs\": %.0f, "
-      "\"resync_mean_ms\": %.2f, \"rss_start_mb\": %.1f, \"rss_fake_swarm_mb\": %.1f, "
-      "\"rss_ready_mb\": %.1f, "
-      "\"rss_after_reads_mb\": %.1f, \"rss_end_mb\": %.1f}\n",
-      watcher_count, synced.load(), arrived.size(), first_ms, last_ms, resyncs,
-      resyncs > 0 ? 1000 * Sample(text, "musketeer_live_view_resync_seconds_sum") / resyncs : 0,
-      rss_start / 1024.0, rss_fake / 1024.0, rss_ready / 1024.0, rss_reads / 1024.0, RssKb() / 1024.0);
+  std::cout << "{\"nodes\": " << node_count << ", \"tasks\": " << task_count
+            << ", \"services\": " << services << ", \"rate\": " << rate << clients
+            << absl::StrFormat(
+                   ", \"resyncs\": %.0f, \"resync_mean_ms\": %.2f, \"rss_start_mb\": %.1f, "
+                   "\"rss_fake_swarm_mb\": %.1f, \"rss_ready_mb\": %.1f, \"rss_end_mb\": %.1f, "
+                   "\"rss_peak_mb\": %.1f}\n",
+                   resyncs,
+                   resyncs > 0 ? 1000 * Sample(text, "musketeer_live_view_resync_seconds_sum") / resyncs
+                               : 0,
+                   rss_start / 1024.0, rss_fake / 1024.0, rss_ready / 1024.0, RssKb() / 1024.0,
+                   PeakRssKb() / 1024.0);
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   std::filesystem::remove_all(dir);
   return 0;
