@@ -112,28 +112,29 @@ absl::Status AssignAll(absl::StatusOr<std::vector<T>> r,
   return absl::OkStatus();
 }
 
-// Makes the method `name` of `service` (of the API `Api`) a unary method whose reply is sent as the bytes `body`
-// gives (Guard::ReadBytes). gRPC's "streamed unary" handler: one read, one write, on the sync
-// threads; the same on the wire.
-template <class Api, class Request, class Service, class F>
-void AnswerWithBytes(Service* service, const char* name, F body) {
-  const auto* method = google::protobuf::DescriptorPool::generated_pool()
-                           ->FindServiceByName(Api::service_full_name())
-                           ->FindMethodByName(name);
-  service->MarkStreamed(
-      method->index(),
-      new grpc::internal::StreamedUnaryHandler<Request, grpc::ByteBuffer>(std::move(body)));
-}
+// A generated service (`Base`, of the API `Api`) some of whose reads answer with their reply's
+// wire bytes (Guard::ReadBytes), through gRPC's "streamed unary" handler: one read and one
+// write on the sync threads, the same on the wire as a unary call.
+template <class Api, class Base>
+class WithByteAnswers : public Base {
+ protected:
+  template <class Request, class F>
+  void AnswerWithBytes(const char* method, F handler) {
+    const int index = google::protobuf::DescriptorPool::generated_pool()
+                          ->FindServiceByName(Api::service_full_name())
+                          ->FindMethodByName(method)
+                          ->index();
+    this->MarkMethodStreamed(
+        index, new grpc::internal::StreamedUnaryHandler<Request, grpc::ByteBuffer>(handler));
+  }
+};
 
-class NodesImpl final : public pb::Nodes::Service, Guard {
+class NodesImpl final : public WithByteAnswers<pb::Nodes, pb::Nodes::Service>, Guard {
  public:
   NodesImpl(cluster::Cluster& cluster, state::StateStore& store) : Guard(cluster, store) {
-    AnswerWithBytes<pb::Nodes, pb::ListNodesRequest>(this, "ListNodes", [this](auto* ctx, auto* stream) {
-      return ReadBytes(ctx, stream, [&](const pb::ListNodesRequest& req) { return ListNodes(req); });
+    AnswerWithBytes<pb::ListNodesRequest>("ListNodes", [this](auto* ctx, auto* stream) {
+      return ReadBytes(ctx, stream, [this](const auto& req) { return ListNodesBytes(req); });
     });
-  }
-  void MarkStreamed(int index, grpc::internal::MethodHandler* handler) {
-    MarkMethodStreamed(index, handler);
   }
   grpc::Status CreateNode(grpc::ServerContext* ctx, const pb::CreateNodeRequest* req,
                           pb::Node* out) override {
@@ -166,7 +167,7 @@ class NodesImpl final : public pb::Nodes::Service, Guard {
                        pb::Node* out) override {
     return Read(ctx, [&] { return Assign(cluster_.GetNode(req->name()), out); });
   }
-  absl::StatusOr<std::string> ListNodes(const pb::ListNodesRequest& req) {
+  absl::StatusOr<std::string> ListNodesBytes(const pb::ListNodesRequest& req) {
     auto nodes = cluster_.ListNodes();
     if (!nodes.ok()) return nodes.status();
     auto page = PageNodes(req, **nodes);
@@ -334,15 +335,12 @@ class ImagesImpl final : public pb::Images::Service, Guard {
   }
 };
 
-class ServicesImpl final : public pb::Services::Service, Guard {
+class ServicesImpl final : public WithByteAnswers<pb::Services, pb::Services::Service>, Guard {
  public:
   ServicesImpl(cluster::Cluster& cluster, state::StateStore& store) : Guard(cluster, store) {
-    AnswerWithBytes<pb::Services, pb::ListTasksRequest>(this, "ListTasks", [this](auto* ctx, auto* stream) {
-      return ReadBytes(ctx, stream, [&](const pb::ListTasksRequest& req) { return ListTasks(req); });
+    AnswerWithBytes<pb::ListTasksRequest>("ListTasks", [this](auto* ctx, auto* stream) {
+      return ReadBytes(ctx, stream, [this](const auto& req) { return ListTasksBytes(req); });
     });
-  }
-  void MarkStreamed(int index, grpc::internal::MethodHandler* handler) {
-    MarkMethodStreamed(index, handler);
   }
   grpc::Status CreateService(grpc::ServerContext* ctx, const pb::CreateServiceRequest* req,
                              pb::Service* out) override {
@@ -393,7 +391,7 @@ class ServicesImpl final : public pb::Services::Service, Guard {
       return cluster_.DeleteService(req->name());
     });
   }
-  absl::StatusOr<std::string> ListTasks(const pb::ListTasksRequest& req) {
+  absl::StatusOr<std::string> ListTasksBytes(const pb::ListTasksRequest& req) {
     auto tasks = cluster_.ListTasks(req.service());
     if (!tasks.ok()) return tasks.status();
     auto page = PageTasks(req, **tasks);
