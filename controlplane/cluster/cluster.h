@@ -177,8 +177,8 @@ class Cluster {
 
   // After a restart: settles operations a crash interrupted (half-made edge proxies).
   void Reconcile();
-  // Keeps every node's edge proxies (no IPVS) as the services want them, every `every`, in
-  // a thread of its own until the Cluster goes.
+  // Keeps every node's edge proxies (no IPVS) as the services want them, each node every
+  // `every` (KeepEdgesTurn), in a thread of its own until the Cluster goes.
   void StartEdgeKeeper(absl::Duration every);
   // Autoscale (autoscaler.cc): sets, removes or resumes a service's policy (SetAutoscaleRequest).
   absl::StatusOr<pb::Service> SetAutoscale(const pb::SetAutoscaleRequest& req);
@@ -186,10 +186,15 @@ class Cluster {
   // (StartAutoscaler) calls it every `every`; tests call it with a clock of their own.
   void AutoscaleOnce(absl::Time now);
   void StartAutoscaler(absl::Duration every);
-  // One round of the keeper: edges placed where missing (a node back up, a crash before
-  // they were placed), replaced where their configuration changed, orphans removed, and
-  // global edge services of older versions replaced.
+  // One round of the keeper over every node: edges placed where missing (a node back up, a
+  // crash before they were placed), replaced where their configuration changed, orphans
+  // removed, and global edge services of older versions replaced.
   void KeepEdges();
+  // One turn of the keeper: the next of the running nodes (in name order, round after
+  // round), or as many as keep a round within `every`; returns how long to wait for the
+  // next turn. The nodes are visited spread over the period, not all at once: a round over
+  // ten real engines at once stalled the API's reads 30 to 60 ms every 5 s.
+  absl::Duration KeepEdgesTurn(absl::Duration every);
 
   // The cluster-wide watch (cluster_watch.cc; musketeer.v1.ClusterWatch): the state, then
   // every change to nodes, services and tasks as the live view sees it, resumable from a
@@ -285,6 +290,11 @@ class Cluster {
   // The running nodes, each with its engine and whether it takes edges now (it answers and
   // is in the swarm); asked in parallel.
   std::vector<EdgeNode> EdgeNodes();
+  EdgeNode EdgeNodeOf(const nodes::Node& node);  // one of them
+  // The keeper's work on one node (KeepEdges, KeepEdgesTurn): its orphans removed, then its
+  // missing or changed edges placed.
+  void KeepEdgesOn(const EdgeNode& target);
+  void RemoveLegacyEdgeServices();  // once, at the first turn a manager answers
   // The edge of `routing` on `node`: kept when it is the same and running, started when
   // stopped, replaced when its configuration changed.
   absl::Status PlaceEdge(engine::DockerEngine& node, const state::ServiceRouting& routing);
@@ -395,12 +405,14 @@ class Cluster {
   // Background work (the edge keeper, the autoscaler): `work` now and every `every` after
   // it ends, on a thread of its own; StopBackground (first on destruction) ends them all.
   void StartPeriodic(absl::Duration every, std::function<void()> work);
+  void StartPeriodic(std::function<absl::Duration()> work);  // waits what `work` returns
   void StopBackground();
   std::mutex background_mu_;
   std::condition_variable background_cv_;
   bool background_stop_ ABSL_GUARDED_BY(background_mu_) = false;
   std::vector<std::thread> background_;  // started and joined by the owner's thread only
   std::atomic<bool> legacy_edges_gone_{false};  // KeepEdges: older edge services removed
+  size_t edge_turn_ = 0;  // KeepEdgesTurn: where the next turn starts (the keeper's thread)
   // The autoscaler's memory: each service's last look, and the replicas its looks wanted
   // within the cooldown (a scale down goes to the most of them).
   absl::StatusOr<ScrapeResult> Scrape(const std::string& service, const pb::AutoscalePolicy& policy);

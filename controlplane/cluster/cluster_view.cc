@@ -97,13 +97,20 @@ void Cluster::CountView(const ViewSnapshot& view) {
 }
 
 void Cluster::StartPeriodic(absl::Duration every, std::function<void()> work) {
-  background_.emplace_back([this, every, work = std::move(work)] {
+  StartPeriodic([every, work = std::move(work)] {
+    work();
+    return every;
+  });
+}
+
+void Cluster::StartPeriodic(std::function<absl::Duration()> work) {
+  background_.emplace_back([this, work = std::move(work)] {
     std::unique_lock lock(background_mu_);
     while (!background_stop_) {
       lock.unlock();
-      work();
+      const absl::Duration wait = work();
       lock.lock();
-      background_cv_.wait_for(lock, absl::ToChronoNanoseconds(every),
+      background_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
                               [this] { return background_stop_; });
     }
   });

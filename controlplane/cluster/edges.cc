@@ -4,6 +4,7 @@
 // global swarm service, because the swarm's scheduler removes a drained node's tasks, and
 // Swarm's routing mesh keeps answering on a drained node: so must the edge.
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -56,28 +57,29 @@ engine::ContainerCreateRequest EdgeContainer(const state::ServiceRouting& routin
   return c;
 }
 
-std::vector<Cluster::EdgeNode> Cluster::EdgeNodes() {
-  std::vector<NodeHandle> all;
-  for (auto& h : AllNodes())
-    if (h.node.state == nodes::NodeState::kRunning) all.push_back(std::move(h));
-  std::vector<EdgeNode> out(all.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < all.size(); ++i) {
-    threads.emplace_back([&, i] {
-      out[i].node = all[i].node;
-      out[i].engine = Engine(all[i].node);
-      if (Leaving(all[i].node.name)) {
-        out[i].skipped = "it is leaving";
-        return;
-      }
-      auto info = out[i].engine->Info();
-      if (!info.ok()) {
-        out[i].skipped = absl::StrCat("its engine does not answer (", info.status().message(), ")");
-      } else if (info->swarm.local_node_state != "active") {
-        out[i].skipped = "it is not in the swarm";
-      }
-    });
+Cluster::EdgeNode Cluster::EdgeNodeOf(const nodes::Node& node) {
+  EdgeNode out{node, Engine(node), ""};
+  if (Leaving(node.name)) {
+    out.skipped = "it is leaving";
+    return out;
   }
+  auto info = out.engine->Info();
+  if (!info.ok()) {
+    out.skipped = absl::StrCat("its engine does not answer (", info.status().message(), ")");
+  } else if (info->swarm.local_node_state != "active") {
+    out.skipped = "it is not in the swarm";
+  }
+  return out;
+}
+
+std::vector<Cluster::EdgeNode> Cluster::EdgeNodes() {
+  std::vector<nodes::Node> running;
+  for (auto& h : AllNodes())
+    if (h.node.state == nodes::NodeState::kRunning) running.push_back(std::move(h.node));
+  std::vector<EdgeNode> out(running.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < running.size(); ++i)
+    threads.emplace_back([&, i] { out[i] = EdgeNodeOf(running[i]); });
   for (auto& t : threads) t.join();
   return out;
 }
@@ -169,46 +171,67 @@ absl::Status Cluster::PlaceEdgesOn(engine::DockerEngine& node) {
       absl::StrCat("edge proxies not placed: ", absl::StrJoin(failed, "; ")));
 }
 
-void Cluster::KeepEdges() {
+void Cluster::RemoveLegacyEdgeServices() {
   // Edge services an older musketeerd made (global swarm services): replaced by containers,
-  // whose host ports they would hold. Once, at the first round a manager answers.
-  if (!legacy_edges_gone_.load()) {
-    if (auto m = Manager(); m.ok()) {
-      if (auto services = m->second->ListServices(); services.ok()) {
-        for (const auto& s : *services) {
-          if (Of(s.spec.labels, kEdgeForLabel).empty()) continue;
-          telemetry::LogInfo(absl::StrCat("edge: the global service ", s.spec.name,
-                                          " becomes one container per node"));
-          (void)m->second->RemoveService(s.id);
-        }
-        legacy_edges_gone_ = true;
-      }
+  // whose host ports they would hold.
+  if (legacy_edges_gone_.load()) return;
+  auto m = Manager();
+  if (!m.ok()) return;
+  auto services = m->second->ListServices();
+  if (!services.ok()) return;
+  for (const auto& s : *services) {
+    if (Of(s.spec.labels, kEdgeForLabel).empty()) continue;
+    telemetry::LogInfo(absl::StrCat("edge: the global service ", s.spec.name,
+                                    " becomes one container per node"));
+    (void)m->second->RemoveService(s.id);
+  }
+  legacy_edges_gone_ = true;
+}
+
+void Cluster::KeepEdgesOn(const EdgeNode& target) {
+  if (!target.skipped.empty()) return;
+  // Orphans first (a service removed while this node was down), then what is missing.
+  if (auto containers = target.engine->ListContainers(); containers.ok()) {
+    for (const auto& c : *containers) {
+      const std::string for_service = Of(c.labels, kEdgeForLabel);
+      const auto wanted = [&] {
+        auto r = store_.GetRouting(for_service);
+        return r && r->mode == "edge-proxy";
+      };
+      if (for_service.empty() || wanted()) continue;
+      std::lock_guard service_lock(ServiceMutex(for_service));
+      if (!wanted()) (void)target.engine->RemoveContainer(c.id, /*force=*/true);  // still
     }
   }
-  std::map<std::string, state::ServiceRouting> wanted;
-  for (auto& r : store_.ListRouting())
-    if (r.mode == "edge-proxy") wanted[r.service] = r;
-  for (auto& target : EdgeNodes()) {
-    if (!target.skipped.empty()) continue;
-    // Orphans first (a service removed while this node was down), then what is missing.
-    if (auto containers = target.engine->ListContainers(); containers.ok()) {
-      for (const auto& c : *containers) {
-        const std::string for_service = Of(c.labels, kEdgeForLabel);
-        if (!for_service.empty() && !wanted.count(for_service)) {
-          std::lock_guard service_lock(ServiceMutex(for_service));
-          if (auto r = store_.GetRouting(for_service); r && r->mode == "edge-proxy")
-            continue;  // made meanwhile
-          (void)target.engine->RemoveContainer(c.id, /*force=*/true);
-        }
-      }
-    }
-    if (auto s = PlaceEdgesOn(*target.engine); !s.ok())
-      telemetry::LogWarning(absl::StrCat("edge on ", target.node.name, ": ", s.message()));
-  }
+  if (auto s = PlaceEdgesOn(*target.engine); !s.ok())
+    telemetry::LogWarning(absl::StrCat("edge on ", target.node.name, ": ", s.message()));
+}
+
+void Cluster::KeepEdges() {
+  RemoveLegacyEdgeServices();
+  for (const auto& target : EdgeNodes()) KeepEdgesOn(target);
+}
+
+absl::Duration Cluster::KeepEdgesTurn(absl::Duration every) {
+  RemoveLegacyEdgeServices();
+  std::vector<nodes::Node> running;
+  for (auto& h : AllNodes())
+    if (h.node.state == nodes::NodeState::kRunning) running.push_back(std::move(h.node));
+  if (running.empty()) return every;
+  std::sort(running.begin(), running.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  // A turn at most every 100 ms: with more nodes than that allows, several per turn.
+  const absl::Duration turn = std::max(every / static_cast<double>(running.size()),
+                                       absl::Milliseconds(100));
+  const size_t per_turn = static_cast<size_t>(
+      std::ceil(static_cast<double>(running.size()) * absl::FDivDuration(turn, every) - 1e-9));
+  for (size_t i = 0; i < per_turn; ++i)
+    KeepEdgesOn(EdgeNodeOf(running[edge_turn_++ % running.size()]));
+  return turn;
 }
 
 void Cluster::StartEdgeKeeper(absl::Duration every) {
-  StartPeriodic(every, [this] { KeepEdges(); });
+  StartPeriodic([this, every] { return KeepEdgesTurn(every); });
 }
 
 }  // namespace musketeer::cluster

@@ -295,6 +295,31 @@ TEST_F(ClusterTest, TheEdgeKeeperPlacesMissingEdgesReplacesChangedOnesAndRemoves
   EXPECT_EQ(swarm_->CallsMatching("CreateContainer"), calls);
 }
 
+TEST_F(ClusterTest, TheEdgeKeeperVisitsOneNodeATurnSpreadOverItsPeriod) {
+  Tutorial();
+  ASSERT_TRUE(cluster_->CreateService(JudgeService(3), Soon()).ok());
+  const std::vector<std::string> hosts = {"manager1", "worker1", "worker2"};  // name order
+  for (const auto& host : hosts) {
+    engine::FakeDockerEngine engine(swarm_, host, "");
+    ASSERT_TRUE(engine.RemoveContainer(swarm_->Container(host, "judge_swarm-edge")->id, true).ok());
+  }
+  // Each turn asks one engine (not all three at once) and waits a third of the period.
+  for (size_t turn = 0; turn < hosts.size(); ++turn) {
+    const size_t asked_before = swarm_->Calls().size();
+    EXPECT_EQ(cluster_->KeepEdgesTurn(absl::Seconds(6)), absl::Seconds(2));
+    std::set<std::string> asked;
+    const auto calls = swarm_->Calls();
+    for (size_t i = asked_before; i < calls.size(); ++i)
+      asked.insert(calls[i].substr(0, calls[i].find(':')));
+    EXPECT_EQ(asked, std::set<std::string>{hosts[turn]}) << "turn " << turn;
+    for (size_t h = 0; h < hosts.size(); ++h)
+      EXPECT_EQ(swarm_->Container(hosts[h], "judge_swarm-edge").has_value(), h <= turn)
+          << hosts[h] << " after turn " << turn;
+  }
+  // Many nodes for a short period: a turn every 100 ms at most, several nodes each.
+  EXPECT_EQ(cluster_->KeepEdgesTurn(absl::Milliseconds(150)), absl::Milliseconds(100));
+}
+
 TEST_F(ClusterTest, AGlobalEdgeServiceOfAnOlderVersionBecomesContainers) {
   Tutorial();
   ASSERT_TRUE(cluster_->CreateService(JudgeService(3), Soon()).ok());
