@@ -220,11 +220,14 @@ absl::Duration Cluster::KeepEdgesTurn(absl::Duration every) {
   if (running.empty()) return every;
   std::sort(running.begin(), running.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
-  // A turn at most every 100 ms: with more nodes than that allows, several per turn.
-  const absl::Duration turn = std::max(every / static_cast<double>(running.size()),
-                                       absl::Milliseconds(100));
-  const size_t per_turn = static_cast<size_t>(
-      std::ceil(static_cast<double>(running.size()) * absl::FDivDuration(turn, every) - 1e-9));
+  const size_t n = running.size();
+  absl::Duration turn = every / static_cast<double>(n);
+  size_t per_turn = 1;
+  if (constexpr absl::Duration kShortest = absl::Milliseconds(100); turn < kShortest) {
+    // More nodes than turns in a period: several a turn, a turn every 100 ms.
+    turn = kShortest;
+    per_turn = static_cast<size_t>(std::ceil(n * absl::FDivDuration(kShortest, every)));
+  }
   for (size_t i = 0; i < per_turn; ++i)
     KeepEdgesOn(EdgeNodeOf(running[edge_turn_++ % running.size()]));
   return turn;
