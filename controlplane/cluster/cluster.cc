@@ -61,6 +61,13 @@ std::vector<Cluster::NodeHandle> Cluster::AllNodes() {
   return out;
 }
 
+std::vector<nodes::Node> Cluster::RunningNodes() {
+  std::vector<nodes::Node> out;
+  for (auto& h : AllNodes())
+    if (h.node.state == nodes::NodeState::kRunning) out.push_back(std::move(h.node));
+  return out;
+}
+
 std::shared_ptr<engine::DockerEngine> Cluster::Engine(const nodes::Node& node) {
   const std::string key = node.EngineKey();
   std::lock_guard lock(mu_);
@@ -934,9 +941,7 @@ absl::StatusOr<std::vector<pb::Image>> Cluster::ListImages(const std::string& no
     if (!h.ok()) return h.status();
     targets.push_back(h->node);
   } else {
-    for (auto& h : AllNodes()) {
-      if (h.node.state == nodes::NodeState::kRunning) targets.push_back(h.node);
-    }
+    targets = RunningNodes();
   }
   std::vector<pb::Image> out;
   for (const auto& n : targets) {

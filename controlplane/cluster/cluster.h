@@ -210,7 +210,8 @@ class Cluster {
     nodes::NodeDriver* driver = nullptr;
   };
   absl::StatusOr<NodeHandle> FindNode(const std::string& name);
-  std::vector<NodeHandle> AllNodes();
+  std::vector<NodeHandle> AllNodes();  // in name order
+  std::vector<nodes::Node> RunningNodes();  // those of AllNodes whose driver says running
   // The node of `all` that a raft member is: by raft's address (its IP names the machine;
   // an ssh node's hostname is its host's, not its musketeer name), else by hostname.
   static const NodeHandle* NodeOfManager(const std::vector<NodeHandle>& all,

@@ -73,9 +73,7 @@ Cluster::EdgeNode Cluster::EdgeNodeOf(const nodes::Node& node) {
 }
 
 std::vector<Cluster::EdgeNode> Cluster::EdgeNodes() {
-  std::vector<nodes::Node> running;
-  for (auto& h : AllNodes())
-    if (h.node.state == nodes::NodeState::kRunning) running.push_back(std::move(h.node));
+  const std::vector<nodes::Node> running = RunningNodes();
   std::vector<EdgeNode> out(running.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < running.size(); ++i)
@@ -214,12 +212,8 @@ void Cluster::KeepEdges() {
 
 absl::Duration Cluster::KeepEdgesTurn(absl::Duration every) {
   RemoveLegacyEdgeServices();
-  std::vector<nodes::Node> running;
-  for (auto& h : AllNodes())
-    if (h.node.state == nodes::NodeState::kRunning) running.push_back(std::move(h.node));
+  const std::vector<nodes::Node> running = RunningNodes();  // in name order
   if (running.empty()) return every;
-  std::sort(running.begin(), running.end(),
-            [](const auto& a, const auto& b) { return a.name < b.name; });
   const size_t n = running.size();
   absl::Duration turn = every / static_cast<double>(n);
   size_t per_turn = 1;

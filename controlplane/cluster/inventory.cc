@@ -194,8 +194,7 @@ absl::StatusOr<pb::PruneImagesResponse> Cluster::PruneImages(const pb::PruneImag
       targets.push_back(h->node);
     }
   } else {
-    for (auto& h : AllNodes())
-      if (h.node.state == nodes::NodeState::kRunning) targets.push_back(h.node);
+    targets = RunningNodes();
   }
   std::vector<ServiceImage> uses = ServiceImages(*m->second);
   uses.push_back({options_.edge_image, "(edge proxy)", false});  // made again by later creates

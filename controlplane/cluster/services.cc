@@ -745,10 +745,7 @@ pb::Routing Cluster::Probe(const state::ServiceRouting& routing, uint32_t expect
                           [](const state::PublishedPort& p) { return p.protocol != "udp"; });
   if (tcp == all.end()) return out;
   const uint16_t port = tcp->published;
-  std::vector<nodes::Node> targets;
-  for (auto& h : AllNodes()) {
-    if (h.node.state == nodes::NodeState::kRunning) targets.push_back(h.node);
-  }
+  const std::vector<nodes::Node> targets = RunningNodes();
   std::vector<pb::PortProbe> probes(targets.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < targets.size(); ++i) {

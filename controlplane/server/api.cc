@@ -42,7 +42,7 @@ class Guard {
   Guard(cluster::Cluster& cluster, state::StateStore& store) : cluster_(cluster), store_(store) {}
 
   template <class F>
-  grpc::Status Read(grpc::ServerContextBase* ctx, F&& body) {
+  grpc::Status Read(grpc::ServerContext* ctx, F&& body) {
     auto who = Authorize(*ctx, store_, Role::kViewer);
     if (!who.ok()) return ToGrpc(who.status());
     return ToGrpc(body());

@@ -6,7 +6,7 @@
 
 namespace musketeer::server {
 
-absl::StatusOr<std::string> Authorize(const grpc::ServerContextBase& ctx, state::StateStore& store,
+absl::StatusOr<std::string> Authorize(const grpc::ServerContext& ctx, state::StateStore& store,
                                       state::Role least) {
   const auto& metadata = ctx.client_metadata();
   auto [first, last] = metadata.equal_range("authorization");

@@ -18,7 +18,7 @@ namespace musketeer::server {
 
 // The caller's token name when its role is at least `least`; UNAUTHENTICATED without a
 // valid token, PERMISSION_DENIED for a weaker role (the message names the role needed).
-absl::StatusOr<std::string> Authorize(const grpc::ServerContextBase& ctx, state::StateStore& store,
+absl::StatusOr<std::string> Authorize(const grpc::ServerContext& ctx, state::StateStore& store,
                                       state::Role least);
 
 }  // namespace musketeer::server
