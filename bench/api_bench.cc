@@ -1,5 +1,6 @@
 // Unary latency and throughput of the musketeer API under concurrency.
-//   api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService:NAME|ListTasks:NAME [RATE]
+//   api_bench ENDPOINT CA TOKEN THREADS SECONDS ListNodes|GetService:NAME|ListTasks:NAME|GetVersion [RATE]
+// (GetVersion reads nothing of the cluster: the floor, the token's check and gRPC's own cost.)
 // THREADS callers each call in a loop (closed loop: the latency then includes the wait for a
 // core when the machine is saturated), or, with RATE (calls/s over all callers), each caller
 // calls on a fixed schedule and a call's latency counts from when it was due (so a slow call
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
   if (argc != 7 && argc != 8) {
     std::cerr
         << "usage: api_bench ENDPOINT CA TOKEN THREADS SECONDS "
-           "ListNodes|GetService:NAME|ListTasks:NAME [RATE]\n";
+           "ListNodes|GetService:NAME|ListTasks:NAME|GetVersion [RATE]\n";
     return 2;
   }
   const double rate = argc == 8 ? std::stod(argv[7]) : 0;
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     workers.emplace_back([&, t] {
       auto nodes = pb::Nodes::NewStub(channel);
       auto services = pb::Services::NewStub(channel);
+      auto session = pb::Session::NewStub(channel);
       // Paced: caller t is due at start + (t + k * threads) / rate.
       const auto period = std::chrono::duration_cast<Clock::duration>(
           std::chrono::duration<double>(rate > 0 ? threads / rate : 0));
@@ -66,7 +68,10 @@ int main(int argc, char** argv) {
         due += period;
         grpc::Status s;
         const std::string service = method.substr(method.find(':') + 1);
-        if (method == "ListNodes") {
+        if (method == "GetVersion") {
+          pb::Version out;
+          s = session->GetVersion(&ctx, {}, &out);
+        } else if (method == "ListNodes") {
           pb::ListNodesResponse out;
           s = nodes->ListNodes(&ctx, {}, &out);
         } else if (method.starts_with("ListTasks:")) {

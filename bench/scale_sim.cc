@@ -5,7 +5,8 @@
 // Measures: the live view's resync (reading nodes, services and tasks from the manager and
 // publishing the snapshot: the fake answers from memory, so this is musketeer's part), the
 // p50/p99 of ListNodes, GetService and ListTasks (one service's) paced at RATE calls/s in all
-// (a call's latency counts from when it was due), the delay from a change (a scale) to its
+// (a call's latency counts from when it was due), beside GetVersion's (the floor: it reads
+// nothing of the cluster), the delay from a change (a scale) to its
 // event at the last of WATCHERS ClusterWatch streams, and the RSS at the end and at its peak
 // of the process serving them (the control plane and the fake swarm it reads; the callers
 // run in a child process of their own, so their buffers are not counted). Prints one JSON
@@ -160,7 +161,16 @@ void RunClients(int port, const std::string& token, int task_count, int services
   };
   auto nodes_stub = pb::Nodes::NewStub(channel);
   auto services_stub = pb::Services::NewStub(channel);
+  auto session_stub = pb::Session::NewStub(channel);
   std::vector<Read> reads = {
+      // The floor: a call that reads nothing of the cluster (the token's check and gRPC's
+      // own cost on this machine, under the same pacing).
+      {"GetVersion",
+       [&](grpc::ClientContext* ctx) {
+         pb::GetVersionRequest req;
+         pb::Version out;
+         return session_stub->GetVersion(ctx, req, &out);
+       }},
       {"ListNodes",
        [&](grpc::ClientContext* ctx) {
          pb::ListNodesRequest req;

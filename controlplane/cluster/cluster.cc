@@ -259,36 +259,39 @@ absl::StatusOr<pb::Node> Cluster::GetNode(const std::string& name) {
     if (auto m = Manager(); m.ok()) asked = m->second->ListNodes().value_or(asked);
   }
   for (const auto& n : view ? view->swarm_nodes : asked) {
-    if (n.description.hostname == name) return Annotated(view, ToProto(h->node, &n));
+    if (n.description.hostname == name) return Annotated(view.get(), ToProto(h->node, &n));
   }
-  return Annotated(view, ToProto(h->node, nullptr));
+  return Annotated(view.get(), ToProto(h->node, nullptr));
 }
 
 bool NodeListOrder(const pb::Node& a, const pb::Node& b) { return a.name() < b.name(); }
 
-absl::StatusOr<std::shared_ptr<const std::vector<pb::Node>>> Cluster::ListNodes() {
-  auto view = ReadView();
+std::vector<pb::Node> Cluster::NodeList(const std::vector<nodes::Node>& nodes,
+                                        const std::vector<engine::Node>& swarm_nodes,
+                                        const ViewSnapshot* view) {
+  std::map<std::string_view, const engine::Node*> by_hostname;
+  for (const auto& n : swarm_nodes) by_hostname[n.description.hostname] = &n;
+  std::vector<pb::Node> out;
+  out.reserve(nodes.size());
+  for (const auto& node : nodes) {
+    auto it = by_hostname.find(node.name);
+    out.push_back(Annotated(view, ToProto(node, it == by_hostname.end() ? nullptr : it->second)));
+  }
+  std::sort(out.begin(), out.end(), NodeListOrder);
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<const SharedList<pb::Node>>> Cluster::ListNodes() {
+  if (auto view = ReadView()) {
+    return view->derived.Get<SharedList<pb::Node>>("nodes", *view, [this](const ViewSnapshot& v) {
+      return SharedList<pb::Node>(NodeList(v.nodes, v.swarm_nodes, &v));
+    });
+  }
   std::vector<nodes::Node> asked_nodes;
   std::vector<engine::Node> asked_swarm;
-  if (!view) {
-    for (auto& h : AllNodes()) asked_nodes.push_back(std::move(h.node));
-    if (auto m = Manager(); m.ok()) asked_swarm = m->second->ListNodes().value_or(asked_swarm);
-  }
-  auto make = [&] {
-    std::map<std::string_view, const engine::Node*> swarm_nodes;  // by hostname
-    for (const auto& n : view ? view->swarm_nodes : asked_swarm)
-      swarm_nodes[n.description.hostname] = &n;
-    std::vector<pb::Node> out;
-    out.reserve(view ? view->nodes.size() : asked_nodes.size());
-    for (const auto& node : view ? view->nodes : asked_nodes) {
-      auto it = swarm_nodes.find(node.name);
-      out.push_back(Annotated(view, ToProto(node, it == swarm_nodes.end() ? nullptr : it->second)));
-    }
-    std::sort(out.begin(), out.end(), NodeListOrder);
-    return out;
-  };
-  if (view) return view->derived.Get<std::vector<pb::Node>>("nodes", make);
-  return std::make_shared<const std::vector<pb::Node>>(make());
+  for (auto& h : AllNodes()) asked_nodes.push_back(std::move(h.node));
+  if (auto m = Manager(); m.ok()) asked_swarm = m->second->ListNodes().value_or(asked_swarm);
+  return std::make_shared<const SharedList<pb::Node>>(NodeList(asked_nodes, asked_swarm, nullptr));
 }
 
 bool Cluster::Leaving(const std::string& node) {
@@ -358,7 +361,7 @@ absl::StatusOr<pb::Node> Cluster::NodeAction(const std::string& name, const std:
   auto view = view_ ? view_->Current() : nullptr;
   if (view != nullptr && view->manager.ok()) {
     for (const auto& n : view->swarm_nodes)
-      if (n.description.hostname == name) return Annotated(view, ToProto(*now, &n));
+      if (n.description.hostname == name) return Annotated(view.get(), ToProto(*now, &n));
   }
   return ToProto(*now, nullptr);
 }
@@ -459,11 +462,11 @@ absl::StatusOr<pb::NodePreflight> Cluster::Preflight(const std::string& name) {
     // 4789/udp have no handshake to test; VXLAN is exercised by the overlay itself.)
     auto all = ListNodes();
     const bool in_swarm =
-        all.ok() && std::any_of((*all)->begin(), (*all)->end(), [&](const pb::Node& n) {
+        all.ok() && std::any_of((*all)->items.begin(), (*all)->items.end(), [&](const pb::Node& n) {
           return n.name() == name && !n.swarm_node_id().empty();
         });
     if (in_swarm) {
-      for (const auto& other : **all) {
+      for (const auto& other : (*all)->items) {
         if (other.name() == name || other.swarm_node_id().empty()) continue;
         for (uint16_t port : {uint16_t{2377}, uint16_t{7946}}) {
           if (port == 2377 && other.swarm_role() != "manager") continue;

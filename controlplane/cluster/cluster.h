@@ -52,6 +52,18 @@ using LogChunkSink = std::function<bool(const pb::LogChunk&)>;
 bool NodeListOrder(const pb::Node& a, const pb::Node& b);
 bool TaskListOrder(const pb::Task& a, const pb::Task& b);
 
+// A list as its readers share it (one per live view snapshot): the items, and each one
+// serialized, which API answers are assembled from without copying a message.
+template <class T>
+struct SharedList {
+  explicit SharedList(std::vector<T> list) : items(std::move(list)) {
+    wire.reserve(items.size());
+    for (const auto& item : items) wire.push_back(item.SerializeAsString());
+  }
+  std::vector<T> items;
+  std::vector<std::string> wire;  // wire[i]: items[i]'s bytes
+};
+
 struct ClusterOptions {
   // Whether the nodes' kernels have IPVS (the ingress routing mesh needs it). Detected at
   // start from /proc/net/ip_vs; tests set it.
@@ -95,7 +107,7 @@ class Cluster {
                                       nodes::ProgressFn progress = nullptr);
   absl::StatusOr<pb::Node> GetNode(const std::string& name);
   // In NodeListOrder; shared by every read of one live view snapshot.
-  absl::StatusOr<std::shared_ptr<const std::vector<pb::Node>>> ListNodes();
+  absl::StatusOr<std::shared_ptr<const SharedList<pb::Node>>> ListNodes();
   absl::Status DeleteNode(const std::string& name, bool force, bool purge_engine = false);
   absl::StatusOr<pb::Node> NodeAction(const std::string& name, const std::string& action);
   absl::StatusOr<pb::Node> UpdateNode(const pb::UpdateNodeRequest& req);
@@ -143,7 +155,7 @@ class Cluster {
   absl::Status DeleteService(const std::string& name);
   // One service's tasks, or (service "") every service's, in TaskListOrder; shared by every
   // read of one live view snapshot.
-  absl::StatusOr<std::shared_ptr<const std::vector<pb::Task>>> ListTasks(
+  absl::StatusOr<std::shared_ptr<const SharedList<pb::Task>>> ListTasks(
       const std::string& service);
   // Streams progress until converged, failed, rolled back, the deadline, or `sink` says stop.
   absl::StatusOr<pb::ServiceProgress> WatchService(const std::string& name, absl::Time deadline,
@@ -372,7 +384,12 @@ class Cluster {
   std::vector<NodeHandle> ViewNodes(const ViewSnapshot& view);
   absl::StatusOr<NodeHandle> ViewNode(const ViewSnapshot& view, const std::string& name);
   // Adds the view's stream state and time to a node read from it (unchanged without one).
-  pb::Node Annotated(const std::shared_ptr<const ViewSnapshot>& view, pb::Node node);
+  static pb::Node Annotated(const ViewSnapshot* view, pb::Node node);
+  // The node list (NodeListOrder) from the drivers' nodes and the manager's, annotated with
+  // `view` when they come from one.
+  std::vector<pb::Node> NodeList(const std::vector<nodes::Node>& nodes,
+                                 const std::vector<engine::Node>& swarm_nodes,
+                                 const ViewSnapshot* view);
   // Records what a new snapshot of the view changed in watch_log_ (cluster_watch.cc).
   void FeedWatch(const ViewSnapshot& view);
   // Sets the view's metrics from a new snapshot: its resync time, nodes, services and tasks.

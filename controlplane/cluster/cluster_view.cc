@@ -150,7 +150,7 @@ absl::StatusOr<Cluster::NodeHandle> Cluster::ViewNode(const ViewSnapshot& view,
   return FindNode(name);  // its error names what is wrong with the name
 }
 
-pb::Node Cluster::Annotated(const std::shared_ptr<const ViewSnapshot>& view, pb::Node node) {
+pb::Node Cluster::Annotated(const ViewSnapshot* view, pb::Node node) {
   if (view == nullptr) return node;
   if (auto it = view->streams.find(node.name()); it != view->streams.end())
     node.set_event_stream(it->second);

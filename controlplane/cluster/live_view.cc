@@ -26,6 +26,18 @@ bool Relevant(const engine::Event& e) {
 
 }  // namespace
 
+void SnapshotMemo::WarmInto(const ViewSnapshot& next) const {
+  std::vector<std::pair<std::string, Entry>> made;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, e] : entries_)
+      if (e.unread_since < kWarmFor) made.push_back({key, {nullptr, e.make, e.unread_since + 1}});
+  }
+  for (auto& [key, e] : made) e.value = e.make(next);  // unlocked: a maker may ask the memo
+  std::lock_guard lock(next.derived.mu_);
+  for (auto& [key, e] : made) next.derived.entries_.emplace(key, std::move(e));
+}
+
 LiveView::LiveView(Sources sources, LiveViewOptions options)
     : sources_(std::move(sources)), options_(options) {}
 
@@ -155,17 +167,21 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
     }
   }
   snap->generation = ++generation_;
+  if (auto previous = Current(); previous != nullptr && snap->manager.ok())
+    previous->derived.WarmInto(*snap);
   // Before readers get it (a reader that saw this snapshot finds it in what the
   // notification fed, e.g. the watch's state), and under refresh_mu_: in order.
   if (sources_.published) sources_.published(snap);
   const absl::Duration took = absl::Now() - start;
+  std::shared_ptr<const ViewSnapshot> replaced;
   {
     std::lock_guard lock(mu_);
-    current_ = snap;
+    replaced = std::exchange(current_, snap);
     reading_since_ = absl::InfiniteFuture();
     last_read_took_ = took;
   }
   published_.notify_all();
+  Retire(std::move(replaced));
   if (sources_.log) {
     if (took > absl::Seconds(1))
       sources_.log(
@@ -180,6 +196,14 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
   }
   if (started) ReconcileStreams(snap->nodes);
   return snap;
+}
+
+void LiveView::Retire(std::shared_ptr<const ViewSnapshot> replaced) {
+  if (replaced != nullptr) retired_.push_back(std::move(replaced));
+  // Freed here once no reader holds them; after a few turns, by their last reader.
+  std::erase_if(retired_, [&](const auto& s) {
+    return s.use_count() == 1 || retired_.size() > 4;
+  });
 }
 
 void LiveView::Hub::Wake() {

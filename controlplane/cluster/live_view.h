@@ -61,28 +61,52 @@ struct LiveViewOptions {
   absl::Duration max_age = absl::Seconds(5);
 };
 
+struct ViewSnapshot;
+
 // What reads derive from one snapshot (an API list, say), made once by the first read that
-// needs it and shared by the later ones: at 1,000 nodes a list costs about a millisecond
-// to build and sort, and readers ask a thousand times a second. A copy starts empty, since
-// a snapshot is copied only to be patched.
+// needs it and shared by the later ones: at 1,000 nodes a list costs a few milliseconds to
+// build, sort and serialize, and readers ask a thousand times a second. What readers asked
+// of one snapshot lately is made for the next by the refresh thread (WarmInto) before
+// readers get it, so that no reader waits on those milliseconds after every resync. A copy
+// starts empty, since a snapshot is copied only to be patched.
 class SnapshotMemo {
  public:
+  template <class T>
+  using Make = std::function<T(const ViewSnapshot&)>;
+
   SnapshotMemo() = default;
   SnapshotMemo(const SnapshotMemo&) {}
   SnapshotMemo& operator=(const SnapshotMemo&) = delete;
 
-  // The value under `key`, made by `make` on the first call. A key names one type.
-  template <class T, class Make>
-  std::shared_ptr<const T> Get(const std::string& key, Make make) const {
+  // The value under `key` for `snapshot` (the one that holds this memo), made by `make` on
+  // the first call. A key names one type, and `make` reads nothing but the snapshot.
+  template <class T>
+  std::shared_ptr<const T> Get(const std::string& key, const ViewSnapshot& snapshot,
+                               Make<T> make) const {
     std::lock_guard lock(mu_);  // held while making: later callers wait for the one value
-    auto& slot = values_[key];
-    if (slot == nullptr) slot = std::make_shared<const T>(make());
-    return std::static_pointer_cast<const T>(slot);
+    Entry& e = entries_[key];
+    e.unread_since = 0;
+    if (e.value == nullptr) {
+      e.make = [make = std::move(make)](const ViewSnapshot& s) -> std::shared_ptr<const void> {
+        return std::make_shared<const T>(make(s));
+      };
+      e.value = e.make(snapshot);
+    }
+    return std::static_pointer_cast<const T>(e.value);
   }
+  // Makes, in the memo of `next` (not yet published), what readers asked of this memo in
+  // the last kWarmFor snapshots.
+  void WarmInto(const ViewSnapshot& next) const;
 
  private:
+  static constexpr int kWarmFor = 3;
+  struct Entry {
+    std::shared_ptr<const void> value;
+    std::function<std::shared_ptr<const void>(const ViewSnapshot&)> make;
+    int unread_since = 0;  // snapshots made since a reader last asked for it
+  };
   mutable std::mutex mu_;
-  mutable std::map<std::string, std::shared_ptr<const void>> values_ ABSL_GUARDED_BY(mu_);
+  mutable std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 struct ViewSnapshot {
@@ -183,6 +207,10 @@ class LiveView {
   std::mutex refresh_mu_;  // one read of the manager at a time
   uint64_t generation_ ABSL_GUARDED_BY(refresh_mu_) = 0;
   std::string last_error_logged_ ABSL_GUARDED_BY(refresh_mu_);
+  // Snapshots replaced, kept until their readers are done with them, so that a large one's
+  // memory is freed on the refresh thread rather than in the call of its last reader.
+  std::vector<std::shared_ptr<const ViewSnapshot>> retired_ ABSL_GUARDED_BY(refresh_mu_);
+  void Retire(std::shared_ptr<const ViewSnapshot> replaced) ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
 
   std::mutex mu_;
   std::condition_variable published_;  // a new snapshot in current_

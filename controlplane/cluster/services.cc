@@ -473,9 +473,10 @@ absl::StatusOr<pb::Service> Cluster::GetService(const std::string& name) {
   absl::StatusOr<std::vector<engine::Task>> asked;
   if (!view) asked = m->second->ListTasks(out.id());
   if (view || asked.ok()) {
-    auto count = [&] { return CountTasks(view ? view->tasks : *asked); };
-    auto counts = view ? view->derived.Get<TaskCounts>("task counts", count)
-                       : std::make_shared<const TaskCounts>(count());
+    auto counts = view ? view->derived.Get<TaskCounts>(
+                             "task counts", *view,
+                             [](const ViewSnapshot& v) { return CountTasks(v.tasks); })
+                       : std::make_shared<const TaskCounts>(CountTasks(*asked));
     const auto it = counts->find(v->id);
     const ServiceTaskCount c = it == counts->end() ? ServiceTaskCount{} : it->second;
     out.set_running(c.running);
@@ -551,7 +552,27 @@ bool TaskListOrder(const pb::Task& a, const pb::Task& b) {
   return a.id() < b.id();
 }
 
-absl::StatusOr<std::shared_ptr<const std::vector<pb::Task>>> Cluster::ListTasks(
+namespace {
+// The tasks of `service_id` ("": all), in TaskListOrder, named by their services and nodes
+// (ids -> names).
+std::vector<pb::Task> TaskList(const std::vector<engine::Task>& tasks,
+                               const std::string& service_id,
+                               const std::map<std::string, std::string>& service_names,
+                               const std::map<std::string, std::string>& node_names) {
+  std::vector<pb::Task> out;
+  for (const auto& t : tasks) {
+    if (!service_id.empty() && t.service_id != service_id) continue;
+    auto service = service_names.find(t.service_id);
+    auto node = node_names.find(t.node_id);
+    out.push_back(TaskProto(t, service != service_names.end() ? service->second : t.service_id,
+                            node != node_names.end() ? node->second : ""));
+  }
+  std::sort(out.begin(), out.end(), TaskListOrder);
+  return out;
+}
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const SharedList<pb::Task>>> Cluster::ListTasks(
     const std::string& service) {
   auto view = ReadView();
   auto m = view ? ViewManager(view) : Manager();
@@ -569,28 +590,19 @@ absl::StatusOr<std::shared_ptr<const std::vector<pb::Task>>> Cluster::ListTasks(
     if (!list.ok()) return list.status();
     for (const auto& v : *list) service_names[v.id] = v.spec.name;
   }
-  absl::StatusOr<std::vector<engine::Task>> asked;
-  std::map<std::string, std::string> names;  // swarm node id -> name
-  if (!view) {
-    asked = m->second->ListTasks(service_id);
-    if (!asked.ok()) return asked.status();
-    names = SwarmNodeNames(*m->second);
+  if (view) {
+    return view->derived.Get<SharedList<pb::Task>>(
+        "tasks:" + service_id, *view, [service_id](const ViewSnapshot& v) {
+          std::map<std::string, std::string> services, nodes;  // id -> name
+          for (const auto& s : v.services) services[s.id] = s.spec.name;
+          for (const auto& n : v.swarm_nodes) nodes[n.id] = n.description.hostname;
+          return SharedList<pb::Task>(TaskList(v.tasks, service_id, services, nodes));
+        });
   }
-  auto make = [&] {
-    if (view)
-      for (const auto& n : view->swarm_nodes) names[n.id] = n.description.hostname;
-    std::vector<pb::Task> out;
-    for (const auto& t : view ? view->tasks : *asked) {
-      if (!service_id.empty() && t.service_id != service_id) continue;
-      auto name = service_names.find(t.service_id);
-      out.push_back(TaskProto(t, name != service_names.end() ? name->second : t.service_id,
-                              names[t.node_id]));
-    }
-    std::sort(out.begin(), out.end(), TaskListOrder);
-    return out;
-  };
-  if (view) return view->derived.Get<std::vector<pb::Task>>("tasks:" + service_id, make);
-  return std::make_shared<const std::vector<pb::Task>>(make());
+  auto asked = m->second->ListTasks(service_id);
+  if (!asked.ok()) return asked.status();
+  return std::make_shared<const SharedList<pb::Task>>(
+      TaskList(*asked, service_id, service_names, SwarmNodeNames(*m->second)));
 }
 
 // ---------------------------------------------------------------- watch

@@ -48,7 +48,7 @@ class Guard {
     return ToGrpc(body());
   }
   // A read answered with the reply's wire bytes (`body`: from the Request; a list from its
-  // items' shared bytes, lists.h SerializedItems). On the sync threads as every other method:
+  // items' shared bytes, cluster.h SharedList). On the sync threads as every other method:
   // a callback method beside them (gRPC's raw callback API) stalled each sync call once a
   // second for ~90 ms here.
   template <class Request, class F>
@@ -170,9 +170,9 @@ class NodesImpl final : public WithByteAnswers<pb::Nodes, pb::Nodes::Service>, G
   absl::StatusOr<std::string> ListNodesBytes(const pb::ListNodesRequest& req) {
     auto nodes = cluster_.ListNodes();
     if (!nodes.ok()) return nodes.status();
-    auto page = PageNodes(req, **nodes);
+    auto page = PageNodes(req, (*nodes)->items);
     if (!page.ok()) return page.status();
-    return SerializePage(*page, *node_bytes_.Of(*nodes), pb::ListNodesResponse::kNodesFieldNumber,
+    return SerializePage(*page, (*nodes)->wire, pb::ListNodesResponse::kNodesFieldNumber,
                          pb::ListNodesResponse::kNextPageTokenFieldNumber);
   }
   grpc::Status DeleteNode(grpc::ServerContext* ctx, const pb::DeleteNodeRequest* req,
@@ -223,7 +223,6 @@ class NodesImpl final : public WithByteAnswers<pb::Nodes, pb::Nodes::Service>, G
     return Mutate(ctx, Role::kAdmin, method, req.name(),
                   [&] { return Assign(cluster_.NodeAction(req.name(), action), out); });
   }
-  SerializedItems<pb::Node> node_bytes_;
 };
 
 class SwarmImpl final : public pb::SwarmApi::Service, Guard {
@@ -394,9 +393,9 @@ class ServicesImpl final : public WithByteAnswers<pb::Services, pb::Services::Se
   absl::StatusOr<std::string> ListTasksBytes(const pb::ListTasksRequest& req) {
     auto tasks = cluster_.ListTasks(req.service());
     if (!tasks.ok()) return tasks.status();
-    auto page = PageTasks(req, **tasks);
+    auto page = PageTasks(req, (*tasks)->items);
     if (!page.ok()) return page.status();
-    return SerializePage(*page, *task_bytes_.Of(*tasks), pb::ListTasksResponse::kTasksFieldNumber,
+    return SerializePage(*page, (*tasks)->wire, pb::ListTasksResponse::kTasksFieldNumber,
                          pb::ListTasksResponse::kNextPageTokenFieldNumber);
   }
   grpc::Status WatchService(grpc::ServerContext* ctx, const pb::WatchServiceRequest* req,
@@ -424,8 +423,6 @@ class ServicesImpl final : public WithByteAnswers<pb::Services, pb::Services::Se
           [ctx] { return ctx->IsCancelled(); });  // a quiet follow ends when the client leaves
     });
   }
- private:
-  SerializedItems<pb::Task> task_bytes_;
 };
 
 class StacksImpl final : public pb::Stacks::Service, Guard {

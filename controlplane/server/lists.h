@@ -16,7 +16,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -90,39 +89,7 @@ absl::StatusOr<Page> TakePage(const std::vector<T>& sorted,
   return page;
 }
 
-// Each item of a shared list serialized, once per list. A list comes from one live view
-// snapshot and is read up to a thousand times a second: an answer assembled from these bytes
-// (SerializePage) copies no message (copying and serializing 1,000 nodes per call took most
-// of a core, in malloc and free). Kept while the list lives.
-template <class T>
-class SerializedItems {
- public:
-  std::shared_ptr<const std::vector<std::string>> Of(
-      const std::shared_ptr<const std::vector<T>>& list) {
-    {
-      std::lock_guard lock(mu_);
-      std::erase_if(made_, [](const Made& m) { return m.list.expired(); });
-      for (const auto& m : made_)
-        if (!m.list.owner_before(list) && !list.owner_before(m.list)) return m.items;
-    }
-    auto items = std::make_shared<std::vector<std::string>>();
-    items->reserve(list->size());
-    for (const auto& item : *list) items->push_back(item.SerializeAsString());
-    std::lock_guard lock(mu_);
-    made_.push_back({list, items});
-    return items;
-  }
-
- private:
-  struct Made {
-    std::weak_ptr<const std::vector<T>> list;
-    std::shared_ptr<const std::vector<std::string>> items;
-  };
-  std::mutex mu_;
-  std::vector<Made> made_;
-};
-
-// A list answer's wire bytes: each item of `page` (from `items`, SerializedItems) as field
+// A list answer's wire bytes: each item of `page` (its bytes from `items`) as field
 // `items_field`, then its next_page_token as field `token_field`, as the response message
 // would serialize.
 std::string SerializePage(const Page& page, const std::vector<std::string>& items,

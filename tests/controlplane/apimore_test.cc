@@ -831,7 +831,7 @@ TEST_F(ApiMoreTest, UpdateNetworkImagesAndLogsThroughTheApi) {
 // The list answers are assembled from each item's shared bytes: they must be what the
 // response message itself serializes to, page and token included.
 TEST(SerializedPageTest, IsTheResponseMessagesOwnWireForm) {
-  auto nodes = std::make_shared<const std::vector<pb::Node>>([] {
+  const cluster::SharedList<pb::Node> nodes([] {
     std::vector<pb::Node> list(3);
     for (int i = 0; i < 3; ++i) {
       list[i].set_name(absl::StrCat("n", i));
@@ -839,27 +839,24 @@ TEST(SerializedPageTest, IsTheResponseMessagesOwnWireForm) {
     }
     return list;
   }());
-  server::SerializedItems<pb::Node> cache;
-  auto bytes = cache.Of(nodes);
-  EXPECT_EQ(cache.Of(nodes), bytes) << "made once per list";
   pb::ListNodesRequest req;
   req.set_page_size(1);
   (*req.mutable_labels())["zone"] = "a";
-  auto page = server::PageNodes(req, *nodes);
+  auto page = server::PageNodes(req, nodes.items);
   ASSERT_TRUE(page.ok()) << page.status();
   pb::ListNodesResponse want;
-  *want.add_nodes() = (*nodes)[0];
+  *want.add_nodes() = nodes.items[0];
   want.set_next_page_token(page->next_page_token);
   EXPECT_FALSE(want.next_page_token().empty());
-  EXPECT_EQ(server::SerializePage(*page, *bytes, pb::ListNodesResponse::kNodesFieldNumber,
+  EXPECT_EQ(server::SerializePage(*page, nodes.wire, pb::ListNodesResponse::kNodesFieldNumber,
                                   pb::ListNodesResponse::kNextPageTokenFieldNumber),
             want.SerializeAsString());
   req.set_page_token(page->next_page_token);  // the second page: n2 (n1 is in zone b), the end
-  page = server::PageNodes(req, *nodes);
+  page = server::PageNodes(req, nodes.items);
   ASSERT_TRUE(page.ok()) << page.status();
   want.Clear();
-  *want.add_nodes() = (*nodes)[2];
-  EXPECT_EQ(server::SerializePage(*page, *bytes, pb::ListNodesResponse::kNodesFieldNumber,
+  *want.add_nodes() = nodes.items[2];
+  EXPECT_EQ(server::SerializePage(*page, nodes.wire, pb::ListNodesResponse::kNodesFieldNumber,
                                   pb::ListNodesResponse::kNextPageTokenFieldNumber),
             want.SerializeAsString());
 }

@@ -22,9 +22,9 @@ namespace {
 
 // A cluster list as a plain vector (the cluster shares one between its readers).
 template <class T>
-absl::StatusOr<std::vector<T>> Copied(absl::StatusOr<std::shared_ptr<const std::vector<T>>> list) {
+absl::StatusOr<std::vector<T>> Copied(absl::StatusOr<std::shared_ptr<const SharedList<T>>> list) {
   if (!list.ok()) return list.status();
-  return **list;
+  return (*list)->items;
 }
 using ::testing::Contains;
 using ::testing::HasSubstr;
@@ -1014,8 +1014,9 @@ TEST_F(ClusterTest, ReadsOfOneSnapshotShareItsListsAndTheNextSnapshotHasItsOwn) 
   ASSERT_TRUE(nodes.ok() && tasks.ok());
   EXPECT_EQ(nodes->get(), cluster_->ListNodes()->get()) << "one node list per snapshot";
   EXPECT_EQ(tasks->get(), cluster_->ListTasks("judge_swarm")->get()) << "one per service";
-  ASSERT_EQ((*tasks)->size(), 3u);
-  EXPECT_TRUE(std::is_sorted((*tasks)->begin(), (*tasks)->end(), TaskListOrder));
+  ASSERT_EQ((*tasks)->items.size(), 3u);
+  EXPECT_EQ((*tasks)->wire[0], (*tasks)->items[0].SerializeAsString());
+  EXPECT_TRUE(std::is_sorted((*tasks)->items.begin(), (*tasks)->items.end(), TaskListOrder));
   // A write: the next read is of a new snapshot, whose lists show it; a list a reader holds
   // never changes under it.
   pb::UpdateServiceRequest scale;
@@ -1024,27 +1025,27 @@ TEST_F(ClusterTest, ReadsOfOneSnapshotShareItsListsAndTheNextSnapshotHasItsOwn) 
   ASSERT_TRUE(cluster_->UpdateService(scale, Soon()).ok());
   auto scaled = cluster_->ListTasks("judge_swarm");
   ASSERT_TRUE(scaled.ok());
-  EXPECT_EQ((*scaled)->size(), 5u);
-  EXPECT_EQ((*tasks)->size(), 3u);
+  EXPECT_EQ((*scaled)->items.size(), 5u);
+  EXPECT_EQ((*tasks)->items.size(), 3u);
   EXPECT_EQ(cluster_->GetService("judge_swarm")->running(), 5u) << "counted in the new snapshot";
   ASSERT_TRUE(cluster_->NodeAction("worker1", "stop").ok());
   auto stopped = cluster_->ListNodes();
   ASSERT_TRUE(stopped.ok());
-  ASSERT_EQ((*stopped)->size(), 3u);
-  EXPECT_EQ((**stopped)[1].name(), "worker1");
-  EXPECT_EQ((**stopped)[1].state(), "stopped");
-  EXPECT_EQ((**nodes)[1].state(), "running");
+  ASSERT_EQ((*stopped)->items.size(), 3u);
+  EXPECT_EQ((*stopped)->items[1].name(), "worker1");
+  EXPECT_EQ((*stopped)->items[1].state(), "stopped");
+  EXPECT_EQ((*nodes)->items[1].state(), "running");
 }
 
 TEST(LiveViewTest, ACopiedSnapshotDerivesItsOwnValues) {
   ViewSnapshot first;
   int made = 0;
-  auto make = [&] { return ++made; };
-  EXPECT_EQ(*first.derived.Get<int>("n", make), 1);
-  EXPECT_EQ(*first.derived.Get<int>("n", make), 1) << "made once";
+  auto make = [&](const ViewSnapshot&) { return ++made; };
+  EXPECT_EQ(*first.derived.Get<int>("n", first, make), 1);
+  EXPECT_EQ(*first.derived.Get<int>("n", first, make), 1) << "made once";
   ViewSnapshot patched(first);  // a copy is made to be patched: nothing derived travels
-  EXPECT_EQ(*patched.derived.Get<int>("n", make), 2);
-  EXPECT_EQ(*first.derived.Get<int>("n", make), 1);
+  EXPECT_EQ(*patched.derived.Get<int>("n", patched, make), 2);
+  EXPECT_EQ(*first.derived.Get<int>("n", first, make), 1);
 }
 
 TEST_F(ClusterTest, ChangesMadeBehindTheControlPlaneReachReadersByTheEngineEvents) {
@@ -1618,6 +1619,33 @@ struct FakeManagerSource {
   std::shared_ptr<engine::FakeDockerEngine> engine =
       std::make_shared<engine::FakeDockerEngine>(swarm, "m1", "10.0.0.1");
 };
+
+// After a resync the first reader would pay for every list again (at 1,000 nodes, a few ms
+// while the others wait for it): the refresh makes what readers asked of the last snapshot.
+TEST(LiveViewTest, WhatReadersAskedOfASnapshotIsMadeForTheNextBeforeTheyGetIt) {
+  FakeManagerSource m1;
+  LiveView::Sources sources;
+  sources.nodes = [] { return std::vector<nodes::Node>{}; };
+  sources.manager = [&]() -> absl::StatusOr<LiveView::ManagerAndEngine> { return m1.Answer(); };
+  sources.engine = [](const nodes::Node&) { return nullptr; };
+  LiveView view(sources, LiveViewOptions{});
+  std::vector<uint64_t> made_for;  // the generations the value was made for
+  auto count_nodes = [&](const ViewSnapshot& s) {
+    made_for.push_back(s.generation);
+    return s.swarm_nodes.size();
+  };
+  auto first = view.Refresh();
+  EXPECT_EQ(*first->derived.Get<size_t>("nodes", *first, count_nodes), 1u);
+  auto second = view.Refresh();
+  EXPECT_EQ(made_for, (std::vector<uint64_t>{1, 2})) << "made by the refresh";
+  auto not_this = [](const ViewSnapshot&) -> size_t { return 99; };
+  EXPECT_EQ(*second->derived.Get<size_t>("nodes", *second, not_this), 1u) << "found made";
+  // Unread, it is made for three more snapshots, then no more.
+  for (int i = 0; i < 5; ++i) view.Refresh();
+  EXPECT_EQ(made_for, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+  auto later = view.Current();
+  EXPECT_EQ(*later->derived.Get<size_t>("nodes", *later, not_this), 99u) << "made by its reader";
+}
 
 TEST(LiveViewTest, WhileTheManagerIsStuckReadersGetTheLastSnapshotWithTheDriversReadAgain) {
   FakeManagerSource m1;
