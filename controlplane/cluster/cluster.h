@@ -190,7 +190,8 @@ class Cluster {
   // After a restart: settles operations a crash interrupted (half-made edge proxies).
   void Reconcile();
   // Keeps every node's edge proxies (no IPVS) as the services want them, each node every
-  // `every` (KeepEdgesTurn), in a thread of its own until the Cluster goes.
+  // `every` (KeepEdgesTurn; at most a node every 50 ms), and a node at once when its events
+  // say its edge is gone (NoteEdgeEvent), in a thread of its own until the Cluster goes.
   void StartEdgeKeeper(absl::Duration every);
   // Autoscale (autoscaler.cc): sets, removes or resumes a service's policy (SetAutoscaleRequest).
   absl::StatusOr<pb::Service> SetAutoscale(const pb::SetAutoscaleRequest& req);
@@ -202,11 +203,16 @@ class Cluster {
   // crash before they were placed), replaced where their configuration changed, orphans
   // removed, and global edge services of older versions replaced.
   void KeepEdges();
-  // One turn of the keeper: the next of the running nodes (in name order, round after
-  // round), or as many as keep a round within `every`; returns how long to wait for the
-  // next turn. The nodes are visited spread over the period, not all at once: a round over
-  // ten real engines at once stalled the API's reads 30 to 60 ms every 5 s.
+  // One turn of the keeper: the nodes an event made due, else the next of the running nodes
+  // (in name order, round after round); returns how long to wait for the next turn (a
+  // round within `every`, but at most a node every 50 ms). The nodes are visited spread over
+  // the period, not all at once: a round over ten real engines at once stalled the API's
+  // reads 30 to 60 ms every 5 s.
   absl::Duration KeepEdgesTurn(absl::Duration every);
+  // An event of `node`'s engine (the live view's streams): an edge proxy removed or stopped
+  // there makes the node due for the keeper, which places it again at once instead of
+  // within its period.
+  void NoteEdgeEvent(const nodes::Node& node, const engine::Event& e);
 
   // The cluster-wide watch (cluster_watch.cc; musketeer.v1.ClusterWatch): the state, then
   // every change to nodes, services and tasks as the live view sees it, resumable from a
@@ -423,7 +429,9 @@ class Cluster {
   // Background work (the edge keeper, the autoscaler): `work` now and every `every` after
   // it ends, on a thread of its own; StopBackground (first on destruction) ends them all.
   void StartPeriodic(absl::Duration every, std::function<void()> work);
-  void StartPeriodic(std::function<absl::Duration()> work);  // waits what `work` returns
+  // Waits what `work` returns, or until `due` says there is work sooner (asked under
+  // background_mu_, woken by background_cv_).
+  void StartPeriodic(std::function<absl::Duration()> work, std::function<bool()> due = nullptr);
   void StopBackground();
   std::mutex background_mu_;
   std::condition_variable background_cv_;
@@ -431,6 +439,9 @@ class Cluster {
   std::vector<std::thread> background_;  // started and joined by the owner's thread only
   std::atomic<bool> legacy_edges_gone_{false};  // KeepEdges: older edge services removed
   size_t edge_turn_ = 0;  // KeepEdgesTurn: where the next turn starts (the keeper's thread)
+  // Nodes whose edge proxy an event said is gone (NoteEdgeEvent): the keeper's next turn
+  // visits them first, at once.
+  std::set<std::string> edges_due_ ABSL_GUARDED_BY(background_mu_);
   // The autoscaler's memory: each service's last look, and the replicas its looks wanted
   // within the cooldown (a scale down goes to the most of them).
   absl::StatusOr<ScrapeResult> Scrape(const std::string& service, const pb::AutoscalePolicy& policy);

@@ -24,6 +24,7 @@ void Cluster::StartLiveView() {
   sources.manager = [this] { return Manager(); };
   sources.engine = [this](const nodes::Node& n) { return Engine(n); };
   sources.log = [](const std::string& line) { telemetry::LogWarning(line); };
+  sources.event = [this](const nodes::Node& n, const engine::Event& e) { NoteEdgeEvent(n, e); };
   watch_log_ = std::make_unique<WatchLog>(absl::ToUnixMicros(absl::Now()));
   sources.published = [this](const std::shared_ptr<const ViewSnapshot>& s) {
     FeedWatch(*s);
@@ -103,15 +104,15 @@ void Cluster::StartPeriodic(absl::Duration every, std::function<void()> work) {
   });
 }
 
-void Cluster::StartPeriodic(std::function<absl::Duration()> work) {
-  background_.emplace_back([this, work = std::move(work)] {
+void Cluster::StartPeriodic(std::function<absl::Duration()> work, std::function<bool()> due) {
+  background_.emplace_back([this, work = std::move(work), due = std::move(due)] {
     std::unique_lock lock(background_mu_);
     while (!background_stop_) {
       lock.unlock();
       const absl::Duration wait = work();
       lock.lock();
       background_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
-                              [this] { return background_stop_; });
+                              [&] { return background_stop_ || (due && due()); });
     }
   });
 }

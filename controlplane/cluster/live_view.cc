@@ -39,7 +39,9 @@ void SnapshotMemo::WarmInto(const ViewSnapshot& next) const {
 }
 
 LiveView::LiveView(Sources sources, LiveViewOptions options)
-    : sources_(std::move(sources)), options_(options) {}
+    : sources_(std::move(sources)), options_(options) {
+  hub_->event = sources_.event;
+}
 
 LiveView::~LiveView() { Stop(); }
 
@@ -214,6 +216,11 @@ void LiveView::Hub::Wake() {
   cv.notify_all();
 }
 
+void LiveView::Hub::Deliver(const nodes::Node& node, const engine::Event& e) {
+  std::lock_guard lock(mu);
+  if (event && !stopping) event(node, e);
+}
+
 void LiveView::Hub::SetStreamState(const std::string& key, std::string state) {
   std::lock_guard lock(mu);
   stream_states[key] = std::move(state);
@@ -312,6 +319,7 @@ void LiveView::StreamLoop(std::shared_ptr<Hub> hub, std::shared_ptr<Stream> s,
         [&](const engine::Event& e) {
           opened();
           if (Relevant(e)) hub->Wake();
+          if (s->wanted) hub->Deliver(s->node, e);
           return s->wanted.load();
         },
         [&] {

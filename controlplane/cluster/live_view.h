@@ -137,6 +137,9 @@ class LiveView {
     // (one at a time, on the thread that read it) and before Read() can return it, e.g. to
     // derive the watch's revisions.
     std::function<void(const std::shared_ptr<const ViewSnapshot>&)> published;
+    // Every event of a node's stream, on that stream's thread (so: short), never after
+    // Stop(): work an event makes due on its node (an edge proxy removed, say).
+    std::function<void(const nodes::Node&, const engine::Event&)> event;
   };
   LiveView(Sources sources, LiveViewOptions options);
   ~LiveView();  // stops the threads
@@ -177,7 +180,10 @@ class LiveView {
     bool stopping ABSL_GUARDED_BY(mu) = false;
     bool woken ABSL_GUARDED_BY(mu) = false;  // an event came: refresh soon
     std::map<std::string, std::string> stream_states ABSL_GUARDED_BY(mu);  // by node key
+    std::function<void(const nodes::Node&, const engine::Event&)> event;  // Sources::event
     void Wake();
+    // Passes `e` to `event` unless stopping (under mu: none after Stop()).
+    void Deliver(const nodes::Node& node, const engine::Event& e);
     void SetStreamState(const std::string& key, std::string state);
   };
   struct Stream {

@@ -46,9 +46,22 @@ void FakeSwarm::SetNodeDown(const std::string& hostname, bool down) {
       e.type = "node";
       e.action = "update";
       e.actor.id = n.id;
-      events_.push_back(std::move(e));
+      events_.emplace_back("", std::move(e));
     }
   }
+  events_cv_.notify_all();
+}
+
+void FakeSwarm::ContainerEvent(const FakeContainer& c, const std::string& action) {
+  Event e;
+  e.type = "container";
+  e.action = action;
+  e.scope = "local";
+  e.actor.id = c.id;
+  e.actor.attributes = c.request.labels;
+  e.actor.attributes["name"] = c.request.name;
+  e.actor.attributes["image"] = c.request.image;
+  events_.emplace_back(c.hostname, std::move(e));
   events_cv_.notify_all();
 }
 
@@ -824,7 +837,8 @@ absl::Status FakeDockerEngine::Events(int64_t since, int64_t until, const EventF
       return absl::UnavailableError("events of " + hostname_ + ": connection reset by peer");
     if (seen < swarm_->events_.size()) idle = 0;
     while (seen < swarm_->events_.size()) {
-      const Event e = swarm_->events_[seen++];
+      const auto [host, e] = swarm_->events_[seen++];
+      if (!host.empty() && host != hostname_) continue;
       lock.unlock();
       const bool more = sink(e);
       lock.lock();
@@ -961,6 +975,7 @@ absl::Status FakeDockerEngine::RemoveContainer(const std::string& id, bool force
   if (it->second.running && !force)
     return absl::AlreadyExistsError("You cannot remove a running container " + id +
                                     ". Stop the container before attempting removal or force remove");
+  swarm_->ContainerEvent(it->second, "destroy");
   swarm_->containers_.erase(it);
   return absl::OkStatus();
 }

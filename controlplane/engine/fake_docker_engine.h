@@ -119,7 +119,11 @@ class FakeSwarm {
   std::map<std::string, std::string> failing_images_;    // image -> task error
   std::set<std::string> registry_;                       // images a pull can fetch
   std::map<std::string, std::vector<std::string>> image_healthchecks_;
-  std::vector<Event> events_;            // followed by Events(until = 0)
+  // Followed by Events(until = 0): each with the host whose stream has it ("": every host's,
+  // as a swarm event is on every manager's).
+  std::vector<std::pair<std::string, Event>> events_;
+  // A container's event on its host's stream, with its name and labels, as dockerd sends it.
+  void ContainerEvent(const FakeContainer& c, const std::string& action);
   std::set<std::string> broken_events_;  // hosts whose event streams fail
   std::condition_variable events_cv_;
   std::set<std::string> held_info_;  // hosts whose GET /info waits
