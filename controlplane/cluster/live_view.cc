@@ -26,6 +26,13 @@ bool Relevant(const engine::Event& e) {
 
 }  // namespace
 
+absl::Time EventReadAt(absl::Time now, absl::Time last_read_end, absl::Duration last_read_took,
+                       const LiveViewOptions& options) {
+  const absl::Duration gap = std::clamp(2 * last_read_took, options.debounce,
+                                        std::max(options.debounce, options.read_wait / 4));
+  return std::max(now + options.debounce, last_read_end + gap);
+}
+
 void SnapshotMemo::WarmInto(const ViewSnapshot& next) const {
   std::vector<std::pair<std::string, Entry>> made;
   {
@@ -181,6 +188,7 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
     replaced = std::exchange(current_, snap);
     reading_since_ = absl::InfiniteFuture();
     last_read_took_ = took;
+    last_read_end_ = start + took;
   }
   published_.notify_all();
   Retire(std::move(replaced));
@@ -241,18 +249,13 @@ void LiveView::RefreshLoop() {
       hub_->woken = false;
     }
     if (by_event) {
-      // A burst of events makes one read; reads that take long are spaced by twice their
-      // time (the events in between are all seen by the next read), but by no more than
-      // a quarter of read_wait: a reader waiting for its own write still gets it.
-      absl::Duration gap;
+      absl::Time at;
       {
         std::lock_guard lock(mu_);
-        gap = std::clamp(2 * last_read_took_, options_.debounce,
-                         std::max(options_.debounce, options_.read_wait / 4));
+        at = EventReadAt(absl::Now(), last_read_end_, last_read_took_, options_);
       }
       std::unique_lock lock(hub_->mu);
-      if (hub_->cv.wait_for(lock, absl::ToChronoNanoseconds(gap),
-                            [&] { return hub_->stopping; }))
+      if (hub_->cv.wait_until(lock, absl::ToChronoTime(at), [&] { return hub_->stopping; }))
         return;
       hub_->woken = false;
       settle_at = absl::Now() + options_.settle;

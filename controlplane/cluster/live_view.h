@@ -61,6 +61,14 @@ struct LiveViewOptions {
   absl::Duration max_age = absl::Seconds(5);
 };
 
+// When the read for an event that came at `now` begins: after `debounce` (the burst it
+// begins is all seen by that read), and reads that take long are spaced by twice their time,
+// counted from the end of the last one (at most a quarter of read_wait: a reader waiting
+// for its own write still gets it). An event after a quiet spell is read at once, not two
+// reads' time later (at 1,000 nodes that was a third of a second).
+absl::Time EventReadAt(absl::Time now, absl::Time last_read_end, absl::Duration last_read_took,
+                       const LiveViewOptions& options);
+
 struct ViewSnapshot;
 
 // What reads derive from one snapshot (an API list, say), made once by the first read that
@@ -227,6 +235,7 @@ class LiveView {
   // How long the last read of the cluster took: the refresh thread paces itself by it, so
   // that a large cluster's reads (1.5 s at 1,000 nodes) leave the cores to the API.
   absl::Duration last_read_took_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_read_end_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread refresher_;
 
   std::mutex streams_mu_;

@@ -1061,6 +1061,26 @@ TEST_F(ClusterTest, ReadsOfOneSnapshotShareItsListsAndTheNextSnapshotHasItsOwn) 
   EXPECT_EQ((*nodes)->items[1].state(), "running");
 }
 
+// Reads for events are spaced by twice a read's time from the end of the last one, not
+// from the event: after a quiet spell a change is read at once.
+TEST(LiveViewTest, AnEventIsReadAtOnceAfterAQuietSpellAndSpacedFromTheLastReadOtherwise) {
+  LiveViewOptions options;
+  options.debounce = absl::Milliseconds(20);
+  options.read_wait = absl::Seconds(2);
+  const absl::Time t0 = absl::FromUnixSeconds(1'000'000);
+  const absl::Duration took = absl::Milliseconds(160);  // 1,000 nodes: gap 320 ms
+  // The last read ended a second before: only the debounce.
+  EXPECT_EQ(EventReadAt(t0, t0 - absl::Seconds(1), took, options), t0 + absl::Milliseconds(20));
+  // It ended 100 ms before: 320 ms after its end.
+  EXPECT_EQ(EventReadAt(t0, t0 - absl::Milliseconds(100), took, options),
+            t0 + absl::Milliseconds(220));
+  // A read of 2 s: spaced by a quarter of read_wait, not 4 s.
+  EXPECT_EQ(EventReadAt(t0, t0, absl::Seconds(2), options), t0 + absl::Milliseconds(500));
+  // Never read: the debounce.
+  EXPECT_EQ(EventReadAt(t0, absl::InfinitePast(), absl::ZeroDuration(), options),
+            t0 + absl::Milliseconds(20));
+}
+
 TEST(LiveViewTest, ACopiedSnapshotDerivesItsOwnValues) {
   ViewSnapshot first;
   int made = 0;
