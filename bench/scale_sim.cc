@@ -286,6 +286,9 @@ void RunClients(int port, const std::string& token, int task_count, int services
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As musketeerd: Debian's Abseil records every lock in a debug lock graph (gRPC takes
+  // several per call); the callers need it no more than the server.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (argc == 9 && std::string(argv[1]) == "--clients") {
     RunClients(std::stoi(argv[2]), argv[3], std::stoi(argv[4]), std::stoi(argv[5]),
                std::stoi(argv[6]), std::stod(argv[7]), std::stod(argv[8]));
@@ -298,7 +301,6 @@ int main(int argc, char** argv) {
   // WATCHERS and SECONDS are the clients' (RunClients).
   const int node_count = std::stoi(argv[1]), task_count = std::stoi(argv[2]);
   const double rate = std::stod(argv[4]);
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as musketeerd
   const std::string dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
                                        "/mk-scale-sim-", getpid());
   std::filesystem::create_directories(dir);

@@ -182,16 +182,14 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
   // notification fed, e.g. the watch's state), and under refresh_mu_: in order.
   if (sources_.published) sources_.published(snap);
   const absl::Duration took = absl::Now() - start;
-  std::shared_ptr<const ViewSnapshot> replaced;
   {
     std::lock_guard lock(mu_);
-    replaced = std::exchange(current_, snap);
+    current_ = snap;
     reading_since_ = absl::InfiniteFuture();
     last_read_took_ = took;
     last_read_end_ = start + took;
   }
   published_.notify_all();
-  Retire(std::move(replaced));
   if (sources_.log) {
     if (took > absl::Seconds(1))
       sources_.log(
@@ -206,14 +204,6 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
   }
   if (started) ReconcileStreams(snap->nodes);
   return snap;
-}
-
-void LiveView::Retire(std::shared_ptr<const ViewSnapshot> replaced) {
-  if (replaced != nullptr) retired_.push_back(std::move(replaced));
-  // Freed here once no reader holds them; after a few turns, by their last reader.
-  std::erase_if(retired_, [&](const auto& s) {
-    return s.use_count() == 1 || retired_.size() > 4;
-  });
 }
 
 void LiveView::Hub::Wake() {

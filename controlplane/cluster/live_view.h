@@ -221,10 +221,6 @@ class LiveView {
   std::mutex refresh_mu_;  // one read of the manager at a time
   uint64_t generation_ ABSL_GUARDED_BY(refresh_mu_) = 0;
   std::string last_error_logged_ ABSL_GUARDED_BY(refresh_mu_);
-  // Snapshots replaced, kept until their readers are done with them, so that a large one's
-  // memory is freed on the refresh thread rather than in the call of its last reader.
-  std::vector<std::shared_ptr<const ViewSnapshot>> retired_ ABSL_GUARDED_BY(refresh_mu_);
-  void Retire(std::shared_ptr<const ViewSnapshot> replaced) ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
 
   std::mutex mu_;
   std::condition_variable published_;  // a new snapshot in current_
