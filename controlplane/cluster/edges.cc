@@ -158,11 +158,15 @@ void Cluster::RemoveEdges(const std::string& service) {
 
 absl::Status Cluster::PlaceEdgesOn(engine::DockerEngine& node) {
   std::vector<std::string> failed;
-  for (const auto& routing : store_.ListRouting()) {
-    if (routing.mode != "edge-proxy") continue;
-    std::lock_guard service_lock(ServiceMutex(routing.service));
-    if (auto s = PlaceEdge(node, routing); !s.ok())
-      failed.push_back(absl::StrCat(routing.service, ": ", s.message()));
+  for (const auto& listed : store_.ListRouting()) {
+    if (listed.mode != "edge-proxy") continue;
+    std::lock_guard service_lock(ServiceMutex(listed.service));
+    // As it is now: the service may have been removed or changed while this waited for its
+    // lock (the keeper comes on the events of a removal made under that lock).
+    auto routing = store_.GetRouting(listed.service);
+    if (!routing || routing->mode != "edge-proxy") continue;
+    if (auto s = PlaceEdge(node, *routing); !s.ok())
+      failed.push_back(absl::StrCat(routing->service, ": ", s.message()));
   }
   if (failed.empty()) return absl::OkStatus();
   return absl::UnavailableError(

@@ -329,6 +329,53 @@ TEST_F(ClusterTest, TheEdgeKeeperVisitsOneNodeATurnSpreadOverItsPeriod) {
   EXPECT_EQ(turn(absl::Milliseconds(60), &wait), std::set<std::string>{"worker1"});
 }
 
+// A removal's own events bring the keeper while the removal holds the service's lock: once
+// it has the lock, the keeper must see the service gone, not place its edge again.
+TEST_F(ClusterTest, TheKeeperWaitingOnARemovalDoesNotPlaceTheRemovedServicesEdgeAgain) {
+  live_view_ = true;
+  view_background_ = true;
+  Make(/*ipvs=*/false);
+  Tutorial();
+  ASSERT_TRUE(cluster_->CreateService(JudgeService(3), Soon()).ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto nodes = Copied(cluster_->ListNodes());
+    return nodes.ok() && std::all_of(nodes->begin(), nodes->end(),
+                                     [](const pb::Node& n) { return n.event_stream() == "live"; });
+  }));
+  auto count = [&](const std::string& call, size_t from) {
+    auto calls = swarm_->Calls();
+    return std::count_if(calls.begin() + std::min(from, calls.size()), calls.end(),
+                         [&](const std::string& c) { return c == call; });
+  };
+  auto called = [&](const std::string& call, size_t from) { return count(call, from) > 0; };
+  // The keeper's first turn (manager1: its containers, then its edge under the service's
+  // lock) is over before the removal takes that lock.
+  const size_t started_at = swarm_->Calls().size();
+  cluster_->StartEdgeKeeper(absl::Hours(3));
+  ASSERT_TRUE(Eventually([&] { return count("manager1: ListContainers", started_at) >= 2; }));
+  // The removal waits on worker1's engine, holding the service's lock.
+  swarm_->HoldInfo("worker1", true);
+  const size_t before = swarm_->Calls().size();
+  absl::Status deleted;
+  std::thread removal([&] { deleted = cluster_->DeleteService("judge_swarm"); });
+  ASSERT_TRUE(Eventually([&] { return called("manager1: RemoveService judge_swarm", before); }));
+  // Meanwhile worker2's edge goes: the keeper visits worker2 and waits for the lock.
+  const size_t removed_at = swarm_->Calls().size();
+  auto edge = swarm_->Container("worker2", "judge_swarm-edge");
+  ASSERT_TRUE(edge.has_value());
+  ASSERT_TRUE(engine::FakeDockerEngine(swarm_, "worker2", "").RemoveContainer(edge->id, true).ok());
+  ASSERT_TRUE(Eventually([&] { return called("worker2: ListContainers", removed_at + 1); }));
+  swarm_->HoldInfo("worker1", false);
+  removal.join();
+  ASSERT_TRUE(deleted.ok()) << deleted;
+  // The removal's own events made manager1 and worker1 due: the keeper's visit to worker1
+  // (its second ListContainers there since, the removal's being the first) comes in a later
+  // turn than the one that waited (one turn at a time).
+  ASSERT_TRUE(Eventually([&] { return count("worker1: ListContainers", removed_at) >= 2; }));
+  for (const std::string host : {"manager1", "worker1", "worker2"})
+    EXPECT_FALSE(swarm_->Container(host, "judge_swarm-edge").has_value()) << host;
+}
+
 // An edge proxy removed behind the control plane's back (`docker rm -f` on the node): its
 // engine's event brings the keeper to that node at once, not within its period.
 TEST_F(ClusterTest, AnEdgeRemovedOnItsNodeIsPlacedAgainByTheEventNotThePeriod) {
