@@ -585,7 +585,7 @@ absl::StatusOr<std::shared_ptr<const SharedList<pb::Task>>> Cluster::ListTasks(
       return absl::NotFoundError(absl::StrCat("service '", service, "' does not exist"));
     service_id = svc->id;
     service_names[svc->id] = svc->spec.name;
-  } else {
+  } else if (!view) {  // the view's list names its services from its own snapshot
     auto list = m->second->ListServices();
     if (!list.ok()) return list.status();
     for (const auto& v : *list) service_names[v.id] = v.spec.name;

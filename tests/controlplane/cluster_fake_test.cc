@@ -140,6 +140,22 @@ class ClusterTest : public ::testing::Test {
       if (done()) return true;
     return done();
   }
+  // Whether every node's event stream to the live view is up.
+  bool EveryStreamLive() {
+    auto nodes = Copied(cluster_->ListNodes());
+    return nodes.ok() && std::all_of(nodes->begin(), nodes->end(),
+                                     [](const pb::Node& n) { return n.event_stream() == "live"; });
+  }
+  // The tutorial's swarm with the judge behind edge proxies (no IPVS), read by a live view
+  // whose every stream is up, so that the engines' events reach the cluster.
+  void JudgeBehindEdgesWithLiveStreams() {
+    live_view_ = true;
+    view_background_ = true;
+    Make(/*ipvs=*/false);
+    Tutorial();
+    ASSERT_TRUE(cluster_->CreateService(JudgeService(3), Soon()).ok());
+    ASSERT_TRUE(Eventually([&] { return EveryStreamLive(); }));
+  }
   size_t CallCount(const std::string& needle) {
     const std::string calls = swarm_->CallsMatching(needle);
     return calls.empty() ? 0 : std::count(calls.begin(), calls.end(), '\n') + 1;
@@ -332,16 +348,8 @@ TEST_F(ClusterTest, TheEdgeKeeperVisitsOneNodeATurnSpreadOverItsPeriod) {
 // A removal's own events bring the keeper while the removal holds the service's lock: once
 // it has the lock, the keeper must see the service gone, not place its edge again.
 TEST_F(ClusterTest, TheKeeperWaitingOnARemovalDoesNotPlaceTheRemovedServicesEdgeAgain) {
-  live_view_ = true;
-  view_background_ = true;
-  Make(/*ipvs=*/false);
-  Tutorial();
-  ASSERT_TRUE(cluster_->CreateService(JudgeService(3), Soon()).ok());
-  ASSERT_TRUE(Eventually([&] {
-    auto nodes = Copied(cluster_->ListNodes());
-    return nodes.ok() && std::all_of(nodes->begin(), nodes->end(),
-                                     [](const pb::Node& n) { return n.event_stream() == "live"; });
-  }));
+  JudgeBehindEdgesWithLiveStreams();
+  if (HasFatalFailure()) return;
   auto count = [&](const std::string& call, size_t from) {
     auto calls = swarm_->Calls();
     return std::count_if(calls.begin() + std::min(from, calls.size()), calls.end(),
@@ -379,16 +387,8 @@ TEST_F(ClusterTest, TheKeeperWaitingOnARemovalDoesNotPlaceTheRemovedServicesEdge
 // An edge proxy removed behind the control plane's back (`docker rm -f` on the node): its
 // engine's event brings the keeper to that node at once, not within its period.
 TEST_F(ClusterTest, AnEdgeRemovedOnItsNodeIsPlacedAgainByTheEventNotThePeriod) {
-  live_view_ = true;
-  view_background_ = true;
-  Make(/*ipvs=*/false);
-  Tutorial();
-  ASSERT_TRUE(cluster_->CreateService(JudgeService(3), Soon()).ok());
-  ASSERT_TRUE(Eventually([&] {
-    auto nodes = Copied(cluster_->ListNodes());
-    return nodes.ok() && std::all_of(nodes->begin(), nodes->end(),
-                                     [](const pb::Node& n) { return n.event_stream() == "live"; });
-  }));
+  JudgeBehindEdgesWithLiveStreams();
+  if (HasFatalFailure()) return;
   cluster_->StartEdgeKeeper(absl::Hours(3));  // a turn now, the next an hour later
   auto edge = swarm_->Container("worker1", "judge_swarm-edge");
   ASSERT_TRUE(edge.has_value());
@@ -1152,11 +1152,7 @@ TEST_F(ClusterTest, ChangesMadeBehindTheControlPlaneReachReadersByTheEngineEvent
     auto n = cluster_->GetNode(node);
     return n.ok() ? n->event_stream() : std::string(n.status().message());
   };
-  EXPECT_TRUE(Eventually([&] {
-    auto nodes = Copied(cluster_->ListNodes());
-    return nodes.ok() && std::all_of(nodes->begin(), nodes->end(),
-                                     [](const pb::Node& n) { return n.event_stream() == "live"; });
-  })) << "every node's stream is up: "
+  EXPECT_TRUE(Eventually([&] { return EveryStreamLive(); })) << "every node's stream is up: "
       << stream_of("worker2");
   // The swarm loses worker2 (no call of ours did it): its node event brings it to readers.
   swarm_->SetNodeDown("worker2", true);
