@@ -6,7 +6,10 @@
 // publishing the snapshot: the fake answers from memory, so this is musketeer's part), the
 // p50/p99 of ListNodes, GetService and ListTasks (one service's) paced at RATE calls/s in all
 // (a call's latency counts from when it was due), beside GetVersion's (the floor: it reads
-// nothing of the cluster), the delay from a change (a scale) to its
+// nothing of the cluster) and gRPC's alone (a bare server in the same process, answering
+// nothing or as many bytes as the node list), each with the CPU the serving process and the
+// callers' process spent per call (the serving process's includes its background, measured
+// alone while no call comes: the resyncs), the delay from a change (a scale) to its
 // event at the last of WATCHERS ClusterWatch streams, and the RSS at the end and at its peak
 // of the process serving them (the control plane and the fake swarm it reads; the callers
 // run in a child process of their own, so their buffers are not counted). Prints one JSON
@@ -24,6 +27,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -97,6 +101,24 @@ long PeakRssKb() {
   return 0;
 }
 
+// The anchors under the floor: gRPC alone, a server in this process (beside the control
+// plane, so under the same load) whose GetVersion answers with no interceptor and no token
+// check: a constant, or a string as long as the list read (metadata "bytes"), so that a
+// list's cost can be told apart from moving its bytes through gRPC.
+class BareSession final : public pb::Session::Service {
+  grpc::Status GetVersion(grpc::ServerContext* ctx, const pb::GetVersionRequest*,
+                          pb::Version* out) override {
+    const auto bytes = ctx->client_metadata().find("bytes");
+    if (bytes == ctx->client_metadata().end()) {
+      out->set_version("bare");
+    } else {
+      const std::string size(bytes->second.data(), bytes->second.size());
+      out->mutable_version()->assign(std::stoul(size), 'x');
+    }
+    return grpc::Status::OK;
+  }
+};
+
 // Runs this program again with `args` and returns what it printed ("" when it failed).
 std::string RunChild(const std::vector<std::string>& args) {
   int out[2];
@@ -123,6 +145,19 @@ std::string RunChild(const std::vector<std::string>& args) {
   return text;
 }
 
+// CPU time (user and system) of process `pid` so far, in ms.
+double CpuMs(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command's closing parenthesis: state is the 3rd, utime the 14th.
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i)
+    if (i >= 14) ticks += std::stod(field);
+  return 1000 * ticks / sysconf(_SC_CLK_TCK);
+}
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -144,7 +179,7 @@ void Fail(const T& what) {
 // The callers, in a process of their own (`scale_sim --clients ...`), so that the RSS measured
 // is the control plane's and the fake swarm's, not the clients' buffers: the paced reads,
 // then the watch fan-out. Prints the JSON fields of both.
-void RunClients(int port, const std::string& token, int task_count, int services,
+void RunClients(int port, int bare_port, const std::string& token, int task_count, int services,
                 int watcher_count, double rate, double seconds) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
@@ -162,7 +197,39 @@ void RunClients(int port, const std::string& token, int task_count, int services
   auto nodes_stub = pb::Nodes::NewStub(channel);
   auto services_stub = pb::Services::NewStub(channel);
   auto session_stub = pb::Session::NewStub(channel);
+  auto bare_stub = pb::Session::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", bare_port), grpc::InsecureChannelCredentials(), args));
+  // The size of the node list, for the anchor that moves as many bytes.
+  std::string list_bytes;
+  {
+    grpc::ClientContext ctx;
+    context(ctx);
+    pb::ListNodesRequest req;
+    req.set_page_size(1000);
+    pb::ListNodesResponse out;
+    if (auto s = nodes_stub->ListNodes(&ctx, req, &out); !s.ok()) Fail(s.error_message());
+    list_bytes = absl::StrCat(out.ByteSizeLong());
+  }
+  // The server's own CPU while no call comes: the resyncs, the event streams' threads.
+  {
+    const double before = CpuMs(getppid());
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::cout << absl::StrFormat(", \"idle_cpu_ms_per_s\": %.1f", (CpuMs(getppid()) - before) / 2);
+  }
   std::vector<Read> reads = {
+      {"gRPC alone",
+       [&](grpc::ClientContext* ctx) {
+         pb::GetVersionRequest req;
+         pb::Version out;
+         return bare_stub->GetVersion(ctx, req, &out);
+       }},
+      {"gRPC alone, node list bytes",
+       [&](grpc::ClientContext* ctx) {
+         ctx->AddMetadata("bytes", list_bytes);
+         pb::GetVersionRequest req;
+         pb::Version out;
+         return bare_stub->GetVersion(ctx, req, &out);
+       }},
       // The floor: a call that reads nothing of the cluster (the token's check and gRPC's
       // own cost on this machine, under the same pacing).
       {"GetVersion",
@@ -196,6 +263,7 @@ void RunClients(int port, const std::string& token, int task_count, int services
     constexpr int kCallers = 8;
     std::vector<std::vector<double>> latencies(kCallers);
     std::atomic<int> errors{0};
+    const double server_cpu = CpuMs(getppid()), client_cpu = CpuMs(getpid());
     const auto start = Clock::now();
     const auto end = start + std::chrono::duration_cast<Clock::duration>(
                                  std::chrono::duration<double>(seconds));
@@ -216,10 +284,13 @@ void RunClients(int port, const std::string& token, int task_count, int services
     for (auto& c : callers) c.join();
     std::vector<double> merged;
     for (auto& l : latencies) merged.insert(merged.end(), l.begin(), l.end());
+    const double calls = std::max<size_t>(1, merged.size());
     std::cout << absl::StrFormat(
-        ", \"%s\": {\"calls\": %d, \"errors\": %d, \"p50_ms\": %.3f, \"p99_ms\": %.3f}",
+        ", \"%s\": {\"calls\": %d, \"errors\": %d, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
+        "\"server_cpu_us\": %.0f, \"client_cpu_us\": %.0f}",
         read.name, merged.size(), errors.load(), Percentile(merged, 0.5),
-        Percentile(merged, 0.99));
+        Percentile(merged, 0.99), 1000 * (CpuMs(getppid()) - server_cpu) / calls,
+        1000 * (CpuMs(getpid()) - client_cpu) / calls);
   }
 
   // Watch fan-out: WATCHERS streams synced, then one scale; when its event reached each.
@@ -289,9 +360,9 @@ int main(int argc, char** argv) {
   // As musketeerd: Debian's Abseil records every lock in a debug lock graph (gRPC takes
   // several per call); the callers need it no more than the server.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  if (argc == 9 && std::string(argv[1]) == "--clients") {
-    RunClients(std::stoi(argv[2]), argv[3], std::stoi(argv[4]), std::stoi(argv[5]),
-               std::stoi(argv[6]), std::stod(argv[7]), std::stod(argv[8]));
+  if (argc == 10 && std::string(argv[1]) == "--clients") {
+    RunClients(std::stoi(argv[2]), std::stoi(argv[3]), argv[4], std::stoi(argv[5]),
+               std::stoi(argv[6]), std::stoi(argv[7]), std::stod(argv[8]), std::stod(argv[9]));
     return 0;
   }
   if (argc != 6) {
@@ -359,6 +430,14 @@ int main(int argc, char** argv) {
   for (auto& s : api) builder.RegisterService(s.get());
   auto grpc_server = builder.BuildAndStart();
   if (!grpc_server) Fail("cannot listen");
+  BareSession bare;
+  grpc::ServerBuilder bare_builder;
+  int bare_port = 0;
+  bare_builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &bare_port);
+  bare_builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
+  bare_builder.RegisterService(&bare);
+  auto bare_server = bare_builder.BuildAndStart();
+  if (!bare_server) Fail("cannot listen");
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
@@ -383,7 +462,7 @@ int main(int argc, char** argv) {
   const long rss_ready = RssKb();
 
   // The callers, in a child process (RunClients); its output is part of this one's.
-  const std::string clients = RunChild({"--clients", absl::StrCat(port), *admin, argv[2],
+  const std::string clients = RunChild({"--clients", absl::StrCat(port), absl::StrCat(bare_port), *admin, argv[2],
                                         absl::StrCat(services), argv[3], argv[4], argv[5]});
   if (clients.empty()) Fail("the clients failed");
   const std::string text = metrics.Render();
@@ -400,6 +479,7 @@ int main(int argc, char** argv) {
                    rss_start / 1024.0, rss_fake / 1024.0, rss_ready / 1024.0, RssKb() / 1024.0,
                    PeakRssKb() / 1024.0);
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  bare_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   std::filesystem::remove_all(dir);
   return 0;
 }
