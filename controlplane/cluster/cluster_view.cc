@@ -34,8 +34,13 @@ void Cluster::StartLiveView() {
   if (options_.metrics != nullptr) {
     telemetry::Metrics& m = *options_.metrics;
     m.DescribeGauge("musketeer_live_view_age_seconds",
-                    "how old the snapshot reads are served from is (bounded by --view-resync "
-                    "plus one read of the manager)");
+                    "how old the snapshot reads are served from is (bounded by --view-resync, "
+                    "or 2.5 s while every change comes as an event, plus one read of the "
+                    "manager)");
+    m.DescribeGauge("musketeer_live_view_events_cover_changes",
+                    "1 while every change would reach the view as an event (a steady swarm "
+                    "whose every ready node streams its events): it is then read every 2.5 s "
+                    "instead of every --view-resync");
     m.DescribeHistogram("musketeer_live_view_resync_seconds",
                         "time to read the cluster (nodes, services, tasks) from the manager");
     m.DescribeGauge("musketeer_nodes", "nodes by driver state and swarm state");
@@ -95,6 +100,7 @@ void Cluster::CountView(const ViewSnapshot& view) {
   m.SetGauges("musketeer_managers", series);
   m.Set("musketeer_services", {}, static_cast<double>(view.services.size()));
   m.Set("musketeer_manager_reachable", {}, view.manager.ok() ? 1 : 0);
+  m.Set("musketeer_live_view_events_cover_changes", {}, view.events_cover_changes ? 1 : 0);
 }
 
 void Cluster::StartPeriodic(absl::Duration every, std::function<void()> work) {

@@ -1,6 +1,7 @@
 #include "controlplane/cluster/live_view.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -175,6 +176,7 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
                                                                     : "not watched";
     }
   }
+  snap->events_cover_changes = EventsCoverChanges(*snap);
   snap->generation = ++generation_;
   if (auto previous = Current(); previous != nullptr && snap->manager.ok())
     previous->derived.WarmInto(*snap);
@@ -204,6 +206,35 @@ std::shared_ptr<const ViewSnapshot> LiveView::RefreshLocked() {
   }
   if (started) ReconcileStreams(snap->nodes);
   return snap;
+}
+
+bool EventsCoverChanges(const ViewSnapshot& snap) {
+  if (!snap.manager.ok()) return false;
+  for (const auto& n : snap.swarm_nodes) {
+    if (n.status.state != "ready") continue;  // its tasks are the manager's: node events
+    auto it = snap.streams.find(n.description.hostname);
+    if (it == snap.streams.end() || it->second != "live") return false;
+  }
+  for (const auto& s : snap.services)
+    if (s.update_status && (s.update_status->state == "updating" ||
+                            s.update_status->state == "rollback_started"))
+      return false;
+  static const std::set<std::string> kEnded = {"complete", "shutdown", "failed",
+                                               "rejected", "orphaned", "remove"};
+  for (const auto& t : snap.tasks) {
+    const bool settled = t.desired_state == "running" ? t.status.state == "running"
+                                                      : kEnded.count(t.status.state) > 0;
+    if (!settled) return false;
+  }
+  return true;
+}
+
+absl::Duration ResyncPeriod(bool events_cover_changes, absl::Duration last_read_took,
+                            const LiveViewOptions& options) {
+  const absl::Duration every =
+      events_cover_changes ? std::max(options.resync, options.quiet_resync) : options.resync;
+  return std::min(std::max(every, 5 * last_read_took),
+                  std::max(options.resync, options.max_age / 2));
 }
 
 void LiveView::Hub::Wake() {
@@ -257,7 +288,8 @@ void LiveView::RefreshLoop() {
       RefreshLocked();
     }
     std::lock_guard lock(mu_);
-    next_resync = absl::Now() + ResyncEvery();
+    next_resync = absl::Now() + ResyncPeriod(current_ != nullptr && current_->events_cover_changes,
+                                             last_read_took_, options_);
   }
 }
 

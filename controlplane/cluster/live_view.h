@@ -13,7 +13,10 @@
 //   moment after the node does);
 // - the view is read again every `resync` whether or not an event came, which bounds the
 //   staleness of a read to `resync` plus one read of the manager (a few ms), even for
-//   changes that emit no event or arrive while a node's stream is broken;
+//   changes that emit no event or arrive while a node's stream is broken; while every change
+//   would come as an event (EventsCoverChanges: a steady swarm whose every ready node
+//   streams), every `quiet_resync` instead (the reads then only back the events up, and at
+//   1,000 nodes each costs the manager and musketeerd a tenth of a second);
 // - every write made through the control plane (an Engine call that changes something, a
 //   node driver action) is noted, and a read that follows it is served from a snapshot
 //   taken after it (read-your-writes): that read waits for one refresh.
@@ -52,6 +55,7 @@ std::string Rfc3339(absl::Time t);
 
 struct LiveViewOptions {
   absl::Duration resync = absl::Seconds(1);
+  absl::Duration quiet_resync = absl::Milliseconds(2500);  // at most max_age / 2
   absl::Duration debounce = absl::Milliseconds(20);
   absl::Duration settle = absl::Milliseconds(250);
   absl::Duration stream_retry = absl::Seconds(1);
@@ -70,6 +74,21 @@ absl::Time EventReadAt(absl::Time now, absl::Time last_read_end, absl::Duration 
                        const LiveViewOptions& options);
 
 struct ViewSnapshot;
+
+// Whether every change to the swarm after `snap` would reach the view as an event: the
+// manager answered, every node the swarm counts as ready streams its events to the view, and
+// nothing is on its way (every task is running as desired or ended as desired, no service
+// update is under way). The scheduler's own steps (a task pending, assigned, rejected, a
+// replacement made) come as no event, so a swarm in motion is read every `resync`.
+bool EventsCoverChanges(const ViewSnapshot& snap);
+
+// How long after a read the view is read again: every resync, or quiet_resync while the
+// current snapshot's changes would all come as events; or five reads' time if that is longer
+// (at most a fifth of a core), but never so seldom that a snapshot would reach max_age
+// (stale) between two: a read that waited long on a manager (raft electing) must not
+// stretch how long a snapshot is served.
+absl::Duration ResyncPeriod(bool events_cover_changes, absl::Duration last_read_took,
+                            const LiveViewOptions& options);
 
 // What reads derive from one snapshot (an API list, say), made once by the first read that
 // needs it and shared by the later ones: at 1,000 nodes a list costs a few milliseconds to
@@ -130,6 +149,7 @@ struct ViewSnapshot {
   std::vector<engine::Task> tasks;
   // Per node: "live", "stopped" (its engine is not running), or "broken since T: why".
   std::map<std::string, std::string> streams;
+  bool events_cover_changes = false;  // EventsCoverChanges, when it was taken
   SnapshotMemo derived;
 };
 
@@ -203,13 +223,6 @@ class LiveView {
                          LiveViewOptions options);
   std::shared_ptr<const ViewSnapshot> RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
   void RefreshLoop();
-  // Every resync, or five reads' time if that is longer (at most a fifth of a core), but
-  // never so seldom that a snapshot would reach max_age (stale) between two: a read that
-  // waited long on a manager (raft electing) must not stretch how long a snapshot is served.
-  absl::Duration ResyncEvery() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return std::min(std::max(options_.resync, 5 * last_read_took_),
-                    std::max(options_.resync, options_.max_age / 2));
-  }
   // Starts streams for new running nodes and lets go of those of nodes gone or stopped.
   void ReconcileStreams(const std::vector<nodes::Node>& nodes);
 

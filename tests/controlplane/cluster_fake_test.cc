@@ -1128,6 +1128,63 @@ TEST(LiveViewTest, AnEventIsReadAtOnceAfterAQuietSpellAndSpacedFromTheLastReadOt
             t0 + absl::Milliseconds(20));
 }
 
+// A steady swarm whose every ready node streams: what the reads would catch comes as events.
+TEST(LiveViewTest, OnlyASteadySwarmWhoseEveryReadyNodeStreamsIsCoveredByEvents) {
+  ViewSnapshot steady;
+  steady.manager = nodes::Node{};
+  for (const char* name : {"m1", "w1"}) {
+    engine::Node n;
+    n.description.hostname = name;
+    n.status.state = "ready";
+    steady.swarm_nodes.push_back(n);
+    steady.streams[name] = "live";
+  }
+  engine::Node gone;  // down: its tasks move by the manager's node events
+  gone.description.hostname = "w2";
+  gone.status.state = "down";
+  steady.swarm_nodes.push_back(gone);
+  steady.services.emplace_back().update_status.emplace().state = "completed";
+  auto task = [](const std::string& desired, const std::string& state) {
+    engine::Task t;
+    t.desired_state = desired;
+    t.status.state = state;
+    return t;
+  };
+  steady.tasks = {task("running", "running"), task("shutdown", "failed"),
+                  task("shutdown", "shutdown"), task("complete", "complete")};
+  EXPECT_TRUE(EventsCoverChanges(steady));
+
+  auto with = [&](const std::function<void(ViewSnapshot&)>& change) {
+    ViewSnapshot s(steady);
+    change(s);
+    return EventsCoverChanges(s);
+  };
+  EXPECT_FALSE(with([](ViewSnapshot& s) { s.manager = absl::UnavailableError("no manager"); }));
+  EXPECT_FALSE(with([](ViewSnapshot& s) { s.streams["w1"] = "broken since T: reset"; }));
+  EXPECT_FALSE(with([](ViewSnapshot& s) { s.streams["w1"] = "connecting"; }));
+  EXPECT_FALSE(with([](ViewSnapshot& s) { s.streams.erase("w1"); })) << "a node not ours";
+  EXPECT_FALSE(with([&](ViewSnapshot& s) { s.tasks.push_back(task("running", "pending")); }));
+  EXPECT_FALSE(with([&](ViewSnapshot& s) { s.tasks.push_back(task("ready", "ready")); }))
+      << "a replacement waiting for its restart delay";
+  EXPECT_FALSE(with([&](ViewSnapshot& s) { s.tasks.push_back(task("running", "rejected")); }))
+      << "not replaced yet";
+  EXPECT_FALSE(with([&](ViewSnapshot& s) { s.tasks.push_back(task("shutdown", "running")); }));
+  EXPECT_FALSE(with([](ViewSnapshot& s) { s.services[0].update_status->state = "updating"; }));
+  EXPECT_FALSE(
+      with([](ViewSnapshot& s) { s.services[0].update_status->state = "rollback_started"; }));
+
+  LiveViewOptions options;  // resync 1 s, quiet_resync 2.5 s, max_age 5 s
+  const absl::Duration fast = absl::Milliseconds(2);
+  EXPECT_EQ(ResyncPeriod(false, fast, options), absl::Seconds(1));
+  EXPECT_EQ(ResyncPeriod(true, fast, options), absl::Milliseconds(2500));
+  EXPECT_EQ(ResyncPeriod(false, absl::Milliseconds(300), options), absl::Milliseconds(1500))
+      << "five reads' time";
+  EXPECT_EQ(ResyncPeriod(true, absl::Seconds(3), options), absl::Milliseconds(2500))
+      << "a read that waited on an election: at most max_age / 2";
+  options.quiet_resync = absl::Seconds(60);
+  EXPECT_EQ(ResyncPeriod(true, fast, options), absl::Milliseconds(2500)) << "never past max_age";
+}
+
 TEST(LiveViewTest, ACopiedSnapshotDerivesItsOwnValues) {
   ViewSnapshot first;
   int made = 0;
@@ -1732,6 +1789,41 @@ TEST(LiveViewTest, WhatReadersAskedOfASnapshotIsMadeForTheNextBeforeTheyGetIt) {
   EXPECT_EQ(made_for, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
   auto later = view.Current();
   EXPECT_EQ(*later->derived.Get<size_t>("nodes", *later, not_this), 99u) << "made by its reader";
+}
+
+// A view whose manager's stream breaks is no longer covered by events, and is again once the
+// stream is back.
+TEST(LiveViewTest, ABrokenStreamTakesTheViewBackToTheResyncPace) {
+  FakeManagerSource m1;
+  nodes::Node node;
+  node.name = "m1";
+  node.state = nodes::NodeState::kRunning;
+  node.endpoint = *engine::Endpoint::Parse("unix:///fake/m1.sock");
+  LiveView::Sources sources;
+  sources.nodes = [&] { return std::vector<nodes::Node>{node}; };
+  sources.manager = [&]() -> absl::StatusOr<LiveView::ManagerAndEngine> { return m1.Answer(); };
+  sources.engine = [&](const nodes::Node&) { return m1.engine; };
+  LiveViewOptions options;
+  options.resync = absl::Milliseconds(10);
+  options.quiet_resync = absl::Milliseconds(10);
+  options.stream_retry = absl::Milliseconds(20);
+  LiveView view(sources, options);
+  view.Start();
+  auto covered = [&](bool want) {
+    for (const absl::Time until = absl::Now() + absl::Seconds(10); absl::Now() < until;
+         absl::SleepFor(absl::Milliseconds(5))) {
+      auto s = view.Current();
+      if (s != nullptr && s->events_cover_changes == want) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(covered(true));
+  m1.swarm->BreakEvents("m1", true);
+  EXPECT_TRUE(covered(false));
+  EXPECT_THAT(view.Current()->streams.at("m1"), HasSubstr("broken since"));
+  m1.swarm->BreakEvents("m1", false);
+  EXPECT_TRUE(covered(true));
+  view.Stop();
 }
 
 TEST(LiveViewTest, WhileTheManagerIsStuckReadersGetTheLastSnapshotWithTheDriversReadAgain) {
