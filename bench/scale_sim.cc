@@ -209,6 +209,7 @@ void RunClients(int port, int bare_port, const std::string& token, int task_coun
     pb::ListNodesResponse out;
     if (auto s = nodes_stub->ListNodes(&ctx, req, &out); !s.ok()) Fail(s.error_message());
     list_bytes = absl::StrCat(out.ByteSizeLong());
+    std::cout << ", \"node_list_bytes\": " << list_bytes;
   }
   // The server's own CPU while no call comes: the resyncs, the event streams' threads.
   {
