@@ -463,8 +463,9 @@ int main(int argc, char** argv) {
   const long rss_ready = RssKb();
 
   // The callers, in a child process (RunClients); its output is part of this one's.
-  const std::string clients = RunChild({"--clients", absl::StrCat(port), absl::StrCat(bare_port), *admin, argv[2],
-                                        absl::StrCat(services), argv[3], argv[4], argv[5]});
+  const std::string clients =
+      RunChild({"--clients", absl::StrCat(port), absl::StrCat(bare_port), *admin, argv[2],
+                absl::StrCat(services), argv[3], argv[4], argv[5]});
   if (clients.empty()) Fail("the clients failed");
   const std::string text = metrics.Render();
   const double resyncs = Sample(text, "musketeer_live_view_resync_seconds_count");
