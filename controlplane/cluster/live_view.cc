@@ -219,11 +219,12 @@ bool EventsCoverChanges(const ViewSnapshot& snap) {
     if (s.update_status && (s.update_status->state == "updating" ||
                             s.update_status->state == "rollback_started"))
       return false;
-  static const std::set<std::string> kEnded = {"complete", "shutdown", "failed",
-                                               "rejected", "orphaned", "remove"};
+  // Never destroyed: the refresh thread may still ask while the process exits.
+  static const auto* kEnded = new std::set<std::string>{"complete", "shutdown", "failed",
+                                                        "rejected", "orphaned", "remove"};
   for (const auto& t : snap.tasks) {
     const bool settled = t.desired_state == "running" ? t.status.state == "running"
-                                                      : kEnded.count(t.status.state) > 0;
+                                                      : kEnded->count(t.status.state) > 0;
     if (!settled) return false;
   }
   return true;
