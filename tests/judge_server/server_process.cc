@@ -8,7 +8,9 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -173,10 +175,33 @@ ServerProcess::ServerProcess(std::vector<std::string> extra_args,
   // The first line names the bound port: "... listening on 0.0.0.0:PORT as ...".
   std::string line;
   char c;
-  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  ssize_t got = 0;
+  while ((got = read(out[0], &c, 1)) == 1 && c != '\n') line += c;
+  const int read_errno = got < 0 ? errno : 0;
   close(out[0]);  // later output goes nowhere; the server ignores SIGPIPE
   auto pos = line.find("listening on ");
-  if (pos == std::string::npos) throw std::runtime_error("judge_server did not start: " + line);
+  if (pos == std::string::npos) {
+    // Say why, and leave nothing behind: the destructor does not run for a throwing
+    // constructor.
+    std::string why = "silent, killed";
+    int status = 0;
+    for (int i = 0; i < 100; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(10))) {
+      if (waitpid(pid_, &status, WNOHANG) != pid_) continue;
+      why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status)) +
+                                    " (126: setrlimit failed, 127: exec failed)"
+                              : "killed by signal " + std::to_string(WTERMSIG(status));
+      break;
+    }
+    if (why == "silent, killed") {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(work_dir_, ec);
+    throw std::runtime_error("judge_server did not start (" + why +
+                             (read_errno ? ", read: " + std::string(strerror(read_errno)) : "") +
+                             "): " + line);
+  }
   auto colon = line.find(':', pos);
   port_ = std::stoi(line.substr(colon + 1));
 }
